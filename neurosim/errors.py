@@ -1,0 +1,23 @@
+"""Typed errors. Each names the file, line, unit or edge at fault."""
+
+__all__ = ["NeurosimError", "ValidationError", "ModelFileError", "EvidenceError", "InferenceError"]
+
+
+class NeurosimError(Exception):
+    """Base class of every error neurosim raises on bad input."""
+
+
+class ValidationError(NeurosimError):
+    """A Network is malformed: unknown or duplicate unit, self-loop, directed cycle, ..."""
+
+
+class ModelFileError(NeurosimError):
+    """A model file cannot be read; the message starts with ``file:line:``."""
+
+
+class EvidenceError(ValidationError):
+    """Evidence names an unknown unit or a value other than 0 or 1."""
+
+
+class InferenceError(NeurosimError):
+    """An inference request the net cannot serve (too many states to enumerate, ...)."""

@@ -1,0 +1,7 @@
+"""Inference: exact enumeration (the ground truth), later AIS and bounds."""
+
+from .exact import (MAX_FREE_UNITS, Posterior, all_states, bitstring, energy, log_joint,
+                    log_partition, log_prob, posterior)
+
+__all__ = ["MAX_FREE_UNITS", "Posterior", "all_states", "bitstring", "energy", "log_joint",
+           "log_partition", "log_prob", "posterior"]
