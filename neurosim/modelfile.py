@@ -22,7 +22,6 @@ Every error is a :class:`ModelFileError` whose message starts with ``file:line:`
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from pathlib import Path
@@ -170,9 +169,16 @@ def load(path: str | Path) -> Network:
     return loads(text, str(path))
 
 
+def _quote(text: str) -> str:
+    """A TOML basic string: backslash, quote and control characters escaped."""
+    body = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c
+                   for c in text)
+    return f'"{body}"'
+
+
 def dumps(net: Network) -> str:
     """The model file of ``net``: ``loads(dumps(net)) == net`` exactly."""
-    q = json.dumps  # a JSON string is a valid TOML basic string
+    q = _quote
     out = [f"name = {q(net.name)}", f"description = {q(net.description)}", ""]
     for unit in net.unit_list():
         out += ["[[unit]]", f"name = {q(unit.name)}", f"bias = {unit.bias!r}", f"role = {q(unit.role)}"]

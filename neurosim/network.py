@@ -112,6 +112,9 @@ class Network:
 
     def __init__(self, units: Iterable[Unit], edges: Iterable[Edge] = (),
                  name: str = "network", description: str = "") -> None:
+        for what, text in (("name", name), ("description", description)):
+            if not isinstance(text, str) or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+                raise _error(f"network {what} must be Unicode text, got {text!r}")
         self.name = name
         self.description = description
         self._units: list[Unit] = []

@@ -1,0 +1,251 @@
+"""The ``neurosim`` command: infer, sample, draw, show.
+
+Bad input (a malformed model file, unknown unit, bad evidence) exits with code 2 and
+one line naming the culprit; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .engine import Simulator
+from .errors import EvidenceError, NeurosimError
+from .inference import bitstring, posterior
+from .modelfile import load
+from .network import Network
+
+__all__ = ["main"]
+
+JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
+_TOP_STATES = 1024
+
+
+def _evidence(items: Sequence[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or value not in ("0", "1"):
+            raise EvidenceError(f"evidence {item!r}: write NAME=0 or NAME=1")
+        out[name] = int(value)
+    return out
+
+
+def _emit(result: dict, as_json: bool, text: str) -> None:
+    print(json.dumps(result, indent=2) if as_json else text)
+
+
+def _marginal_table(marginals: dict[str, float], joint: dict[str, float], units: list[str]) -> str:
+    lines = [f"  P({name}=1) = {p:.5g}" for name, p in marginals.items()]
+    top = sorted(joint.items(), key=lambda kv: -kv[1])[:8]
+    lines += ["", f"  most probable states of ({', '.join(units)}):"]
+    lines += [f"    {bits}  {p:.5g}" for bits, p in top]
+    return "\n".join(lines)
+
+
+# -- infer -------------------------------------------------------------------------------
+def cmd_infer(args: argparse.Namespace) -> None:
+    net = load(args.model)
+    evidence = _evidence(args.evidence)
+    if args.method == "exact":
+        result = _infer_exact(net, evidence)
+    else:
+        result = _infer_gibbs(net, evidence, args)
+    header = f"{net.name}: {args.method} posterior given {evidence or 'no evidence'}"
+    _emit(result, args.json, header + "\n" + _marginal_table(result["marginals"], result["joint"],
+                                                              result["units"]))
+
+
+def _infer_exact(net: Network, evidence: dict[str, int]) -> dict:
+    post = posterior(net, evidence)
+    joint = post.joint()
+    result = {"method": "exact", "units": post.units, "marginals": post.marginals()}
+    if len(post.units) > JOINT_LIMIT:
+        joint = dict(sorted(joint.items(), key=lambda kv: -kv[1])[:_TOP_STATES])
+        result["joint_truncated"] = True
+    result.update(joint=joint, log_evidence=post.log_evidence,
+                  messages={"binary": 0, "analog": 0}, updates=0)
+    return result
+
+
+def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespace) -> dict:
+    sim = Simulator(net, np.random.default_rng(args.seed), schedule=args.schedule, evidence=evidence)
+    samples = sim.sample(args.sweeps, burn_in=args.burn_in)
+    free = [i for i in range(net.n_units) if net.units[i] not in evidence]
+    kept = samples[:, free]
+    counts = Counter(bitstring(s) for s in kept)
+    return {"method": "gibbs", "schedule": args.schedule, "seed": args.seed,
+            "samples": args.sweeps, "burn_in": args.burn_in,
+            "units": [net.units[i] for i in free],
+            "marginals": {net.units[i]: float(kept[:, k].mean()) for k, i in enumerate(free)},
+            "joint": {bits: c / len(kept) for bits, c in sorted(counts.items())},
+            "messages": {"binary": sim.ledger.binary, "analog": sim.ledger.analog},
+            "updates": sim.ledger.updates}
+
+
+# -- sample ------------------------------------------------------------------------------
+def cmd_sample(args: argparse.Namespace) -> None:
+    net = load(args.model)
+    schedule = args.schedule or ("sweep" if net.has_symmetric else "ancestral")
+    sim = Simulator(net, np.random.default_rng(args.seed), schedule=schedule)
+    burn_in = 0 if schedule == "ancestral" else args.burn_in
+    samples = sim.sample(args.n, burn_in=burn_in, thin=args.thin)
+    counts = Counter(bitstring(s) for s in samples)
+    result = {"units": net.units, "counts": dict(sorted(counts.items())), "n": args.n,
+              "schedule": schedule, "seed": args.seed,
+              "messages": {"binary": sim.ledger.binary, "analog": sim.ledger.analog},
+              "updates": sim.ledger.updates}
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:10]
+    text = "\n".join([f"{net.name}: {args.n} samples ({schedule}) of ({', '.join(net.units)})"]
+                     + [f"  {bits}  {c}" for bits, c in top])
+    _emit(result, args.json, text)
+
+
+# -- draw and show -----------------------------------------------------------------------
+def cmd_draw(args: argparse.Namespace) -> None:
+    from . import viz  # matplotlib only when drawing
+
+    net = load(args.model)
+    evidence = _evidence(args.evidence)
+    out = Path(args.out)
+    if args.animate:
+        viz.animate_network(net, out, np.random.default_rng(args.seed), evidence=evidence,
+                            schedule=args.schedule, sweeps=args.sweeps)
+    else:
+        import matplotlib.pyplot as plt
+
+        marginals = _marginals_for_drawing(net, evidence, args.seed)
+        ax = viz.draw_network(net, marginals=marginals, evidence=evidence,
+                              title=f"{net.name}" + (f" | {_fmt(evidence)}" if evidence else ""))
+        ax.figure.savefig(out, dpi=120, bbox_inches="tight")
+        plt.close(ax.figure)
+    print(f"wrote {out}")
+
+
+def _marginals_for_drawing(net: Network, evidence: dict[str, int], seed: int) -> dict[str, float]:
+    free = net.n_units - len(evidence)
+    if free <= JOINT_LIMIT:
+        marginals = posterior(net, evidence).marginals()
+    else:
+        sim = Simulator(net, np.random.default_rng(seed), evidence=evidence)
+        samples = sim.sample(2000, burn_in=100)
+        marginals = dict(zip(net.units, samples.mean(axis=0).tolist()))
+    return {**marginals, **{k: float(v) for k, v in evidence.items()}}
+
+
+def _fmt(evidence: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in evidence.items())
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    net = load(args.model)
+    print(describe(net))
+
+
+def describe(net: Network) -> str:
+    """A readable summary of a Network."""
+    kinds = Counter(e.kind for e in net.edges)
+    kind = ("Boltzmann machine" if not kinds["directed"] else
+            "sigmoid belief net" if not kinds["symmetric"] else "hybrid (symmetric and directed)")
+    lines = [f"{net.name}: {kind}", f"  {net.description}" if net.description else None,
+             f"  {net.n_units} units, {kinds['directed']} directed and {kinds['symmetric']} "
+             f"symmetric edges", "",
+             f"  {'unit':<16}{'role':<9}{'layer':>6}{'bias':>10}   connections"]
+    for unit in net.unit_list():
+        links = ([f"<- {p}" for p in net.parents(unit.name)] + [f"-> {c}" for c in net.children(unit.name)]
+                 + [f"<-> {n}" for n in net.neighbours(unit.name)])
+        layer = "" if unit.layer is None else str(unit.layer)
+        lines.append(f"  {unit.name:<16}{unit.role:<9}{layer:>6}{unit.bias:>10.4g}   {', '.join(links)}")
+    lines += ["", f"  {'edge':<34}{'kind':<11}{'weight':>10}"]
+    for e in net.edges:
+        arrow = "->" if e.kind == "directed" else "<->"
+        w = f"{e.weight:.4g}" + ("" if e.weight_reverse is None else f" / {e.weight_reverse:.4g}")
+        delay = f"   delay {e.delay:g}" if e.delay else ""
+        lines.append(f"  {e.source + ' ' + arrow + ' ' + e.target:<34}{e.kind:<11}{w:>10}{delay}")
+    return "\n".join(line for line in lines if line is not None)
+
+
+# -- parser ------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neurosim", description="Networks of stochastic binary neurons.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("model", help="model file (TOML), e.g. models/earthquake_truck.toml")
+
+    def evidence(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--evidence", nargs="+", default=[], metavar="NAME=0|1",
+                        help="clamp units to observed states")
+
+    def seed(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    sp = sub.add_parser("infer", help="posterior over the free units given evidence")
+    model(sp), evidence(sp), seed(sp)
+    sp.add_argument("--method", choices=["exact", "gibbs"], default="exact")
+    sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
+    sp.add_argument("--sweeps", type=_positive, default=10000, help="samples kept, one per sweep")
+    sp.add_argument("--burn-in", type=_non_negative, default=100, help="sweeps discarded first")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(run=cmd_infer)
+
+    sp = sub.add_parser("sample", help="draw samples with nothing clamped")
+    model(sp), seed(sp)
+    sp.add_argument("--n", type=_positive, default=1000)
+    sp.add_argument("--schedule", choices=["ancestral", "async", "sweep", "layer"], default=None,
+                    help="default: ancestral for belief nets, sweep (Gibbs) otherwise")
+    sp.add_argument("--burn-in", type=_non_negative, default=100)
+    sp.add_argument("--thin", type=_positive, default=1, help="sweeps between kept samples")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(run=cmd_sample)
+
+    sp = sub.add_parser("draw", help="draw the net (PNG), or animate the event engine (GIF)")
+    model(sp), evidence(sp), seed(sp)
+    sp.add_argument("--out", required=True, help="output file: .png, or .gif with --animate")
+    sp.add_argument("--animate", action="store_true", help="watch the event engine run")
+    sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
+    sp.add_argument("--sweeps", type=_positive, default=20)
+    sp.set_defaults(run=cmd_draw)
+
+    sp = sub.add_parser("show", help="a readable summary of the net")
+    model(sp)
+    sp.set_defaults(run=cmd_show)
+    return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda msg, *a, **k: print(f"neurosim: warning: {msg}", file=sys.stderr)
+        try:
+            args.run(args)
+        except NeurosimError as exc:
+            print(f"neurosim: error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
