@@ -38,6 +38,12 @@ def _evidence(items: Sequence[str]) -> dict[str, int]:
     return out
 
 
+def _load(args: argparse.Namespace) -> Network:
+    net = load(args.model)
+    delay = getattr(args, "delay", None)
+    return net if delay is None else net.with_delay(delay)
+
+
 def _emit(result: dict, as_json: bool, text: str) -> None:
     print(json.dumps(result, indent=2) if as_json else text)
 
@@ -52,7 +58,7 @@ def _marginal_table(marginals: dict[str, float], joint: dict[str, float], units:
 
 # -- infer -------------------------------------------------------------------------------
 def cmd_infer(args: argparse.Namespace) -> None:
-    net = load(args.model)
+    net = _load(args)
     evidence = _evidence(args.evidence)
     if args.method == "exact":
         result = _infer_exact(net, evidence)
@@ -92,7 +98,7 @@ def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespac
 
 # -- sample ------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> None:
-    net = load(args.model)
+    net = _load(args)
     schedule = args.schedule or ("sweep" if net.has_symmetric else "ancestral")
     sim = Simulator(net, np.random.default_rng(args.seed), schedule=schedule)
     burn_in = 0 if schedule == "ancestral" else args.burn_in
@@ -112,7 +118,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_draw(args: argparse.Namespace) -> None:
     from . import viz  # matplotlib only when drawing
 
-    net = load(args.model)
+    net = _load(args)
     evidence = _evidence(args.evidence)
     out = Path(args.out)
     if args.animate:
@@ -187,8 +193,12 @@ def _parser() -> argparse.ArgumentParser:
     def seed(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
+    def delay(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--delay", type=_non_negative_float, default=None, metavar="SWEEPS",
+                        help="give every edge this message delay (default: the model file's)")
+
     sp = sub.add_parser("infer", help="posterior over the free units given evidence")
-    model(sp), evidence(sp), seed(sp)
+    model(sp), evidence(sp), seed(sp), delay(sp)
     sp.add_argument("--method", choices=["exact", "gibbs"], default="exact")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
     sp.add_argument("--sweeps", type=_positive, default=10000, help="samples kept, one per sweep")
@@ -197,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.set_defaults(run=cmd_infer)
 
     sp = sub.add_parser("sample", help="draw samples with nothing clamped")
-    model(sp), seed(sp)
+    model(sp), seed(sp), delay(sp)
     sp.add_argument("--n", type=_positive, default=1000)
     sp.add_argument("--schedule", choices=["ancestral", "async", "sweep", "layer"], default=None,
                     help="default: ancestral for belief nets, sweep (Gibbs) otherwise")
@@ -207,7 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.set_defaults(run=cmd_sample)
 
     sp = sub.add_parser("draw", help="draw the net (PNG), or animate the event engine (GIF)")
-    model(sp), evidence(sp), seed(sp)
+    model(sp), evidence(sp), seed(sp), delay(sp)
     sp.add_argument("--out", required=True, help="output file: .png, or .gif with --animate")
     sp.add_argument("--animate", action="store_true", help="watch the event engine run")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
@@ -231,6 +241,13 @@ def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 

@@ -327,6 +327,11 @@ class Network:
         self._units[i] = Unit(name, bias, self._units[i].role, self._units[i].layer)
         self.graph.nodes[name]["bias"] = bias
 
+    def with_delay(self, delay: float) -> Network:
+        """A copy in which every edge has the same message ``delay`` (in sweeps)."""
+        edges = [Edge(e.source, e.target, e.weight, e.kind, delay, e.weight_reverse) for e in self.edges]
+        return Network(self._units, edges, self.name, self.description)
+
     # -- comparison and display ----------------------------------------------------
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Network):

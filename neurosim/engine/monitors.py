@@ -10,7 +10,9 @@ __all__ = ["Trace"]
 class Trace:
     """Record every update ``(time, unit, new state)`` and, optionally, every send.
 
-    Pass ``trace.on_update`` (and ``trace.on_message``) to a Simulator.
+    Pass ``trace.on_update`` (and ``trace.on_message``) to a Simulator. A send is one
+    entry ``(time, sender, kind)`` however many synapses it reaches (the ledger counts
+    synapses); the initial states and log-odds sent at time 0 are sends too.
     """
 
     def __init__(self) -> None:

@@ -23,7 +23,6 @@ Example
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Mapping
 
 import numpy as np
@@ -134,9 +133,6 @@ class Simulator:
             self._uniforms = self.rng.random(_BUFFER).tolist()
             self._uniforms.reverse()
         return self._uniforms.pop()
-
-    def exponential(self) -> float:
-        return -math.log(1.0 - self.uniform())
 
     def after(self, delay: float, fn: Callable, *args) -> None:
         """Call ``fn(*args)`` ``delay`` time units from now (a message in flight)."""

@@ -2,6 +2,7 @@
 
 from .exact import (MAX_FREE_UNITS, Posterior, all_states, bitstring, energy, log_joint,
                     log_partition, log_prob, posterior)
+from .factorial import kl, mean_field, moment_matched
 
 __all__ = ["MAX_FREE_UNITS", "Posterior", "all_states", "bitstring", "energy", "log_joint",
-           "log_partition", "log_prob", "posterior"]
+           "log_partition", "log_prob", "posterior", "kl", "mean_field", "moment_matched"]

@@ -1,0 +1,11 @@
+"""Pictures of networks and of their runs: drawings, animations, traces.
+
+Plot functions take and return matplotlib ``Axes``; demos compose them.
+"""
+
+from .animate import animate_network
+from .draw import draw_network, layout
+from .traces import plot_distributions, plot_running_mean, plot_state_trace
+
+__all__ = ["layout", "draw_network", "animate_network", "plot_distributions",
+           "plot_running_mean", "plot_state_trace"]

@@ -1,0 +1,27 @@
+"""Demos run end to end (short versions) and print the numbers they promise."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+DEMOS = Path(__file__).resolve().parents[1] / "demos"
+
+
+def _demo(name):
+    spec = importlib.util.spec_from_file_location(name, DEMOS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_explaining_away(tmp_path, capsys):
+    code = _demo("explaining_away").main(["--out", str(tmp_path), "--sweeps", "3000", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["exact"]["P(exactly one cause)"] == pytest.approx(0.99991, abs=5e-6)
+    moment = result["factorial"]["moment-matched, min KL(P||Q)"]
+    assert moment["mass on both-or-neither"] == pytest.approx(0.5)
+    for figure in result["figures"]:
+        assert Path(figure).stat().st_size > 10_000
