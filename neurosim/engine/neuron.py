@@ -99,15 +99,9 @@ class Neuron:
         for r, k in self.up:
             r.child_state[k] = new
         for r, w, d in self.delayed:
-            if instant:
-                r.receive(w * dv)
-            else:
-                sim.after(d, r.receive, w * dv)
+            sim.after(0.0 if instant else d, r.receive, w * dv)
         for r, k, d in self.up_delayed:
-            if instant:
-                r.child_state[k] = new
-            else:
-                sim.after(d, r.child_state.__setitem__, k, new)
+            sim.after(0.0 if instant else d, r.child_state.__setitem__, k, new)
         if sim.on_message is not None:
             sim.on_message(sim.env.now, self.index, "binary")
 
@@ -124,9 +118,6 @@ class Neuron:
         for r, k in self.up:
             r.child_logit[k] = x
         for r, k, d in self.up_delayed:
-            if instant:
-                r.child_logit[k] = x
-            else:
-                sim.after(d, r.child_logit.__setitem__, k, x)
+            sim.after(0.0 if instant else d, r.child_logit.__setitem__, k, x)
         if sim.on_message is not None:
             sim.on_message(sim.env.now, self.index, "analog")

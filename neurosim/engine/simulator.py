@@ -135,8 +135,12 @@ class Simulator:
         return self._uniforms.pop()
 
     def after(self, delay: float, fn: Callable, *args) -> None:
-        """Call ``fn(*args)`` ``delay`` time units from now (a message in flight)."""
-        self.env.timeout(delay).callbacks.append(lambda _: fn(*args))
+        """Call ``fn(*args)`` ``delay`` time units from now (a message in flight); at
+        once for a delay of 0."""
+        if delay:
+            self.env.timeout(delay).callbacks.append(lambda _: fn(*args))
+        else:
+            fn(*args)
 
     # -- running ----------------------------------------------------------------------
     @property
