@@ -1,6 +1,7 @@
 """Typed errors. Each names the file, line, unit or edge at fault."""
 
-__all__ = ["NeurosimError", "ValidationError", "ModelFileError", "EvidenceError", "InferenceError"]
+__all__ = ["NeurosimError", "ValidationError", "ModelFileError", "EvidenceError", "InferenceError",
+           "LocalityError"]
 
 
 class NeurosimError(Exception):
@@ -21,3 +22,7 @@ class EvidenceError(ValidationError):
 
 class InferenceError(NeurosimError):
     """An inference request the net cannot serve (too many states to enumerate, ...)."""
+
+
+class LocalityError(NeurosimError):
+    """A learning rule reached for something its synapse cannot see."""

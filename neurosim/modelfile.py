@@ -13,7 +13,7 @@ unit order) and one ``[[edge]]`` table per connection::
     from = "earthquake"
     to = "house_jumps"
     weight = 20.0
-    kind = "directed"      # directed | symmetric (default directed)
+    kind = "directed"      # directed | symmetric | recognition (default directed)
     delay = 0.0            # optional, in sweeps
 
 Every error is a :class:`ModelFileError` whose message starts with ``file:line:``.
@@ -32,7 +32,7 @@ from .network import Edge, Network, Unit
 __all__ = ["load", "loads", "save", "dumps"]
 
 _TOP_KEYS = {"name", "description", "unit", "edge"}
-_UNIT_KEYS = {"name", "bias", "role", "layer"}
+_UNIT_KEYS = {"name", "bias", "role", "layer", "recognition_bias"}
 _EDGE_KEYS = {"from", "to", "weight", "kind", "delay", "weight_reverse"}
 
 
@@ -140,20 +140,26 @@ def _unit(entry: dict, k: int, where: _Lines, source: str) -> Unit:
         bias=float(_get(entry, "bias", (int, float), "a number", "unit", k, *args, default=0.0)),
         role=_get(entry, "role", (str,), "a string", "unit", k, *args, default="hidden"),
         layer=_get(entry, "layer", (int,), "an integer", "unit", k, *args, default=None),
+        recognition_bias=_float_or_none(_get(entry, "recognition_bias", (int, float), "a number",
+                                             "unit", k, *args, default=None)),
     )
+
+
+def _float_or_none(value: object) -> float | None:
+    return None if value is None else float(value)
 
 
 def _edge(entry: dict, k: int, where: _Lines, source: str) -> Edge:
     _check_keys(entry, _EDGE_KEYS, "edge", k, where, source)
     args = (where, source)
-    back = _get(entry, "weight_reverse", (int, float), "a number", "edge", k, *args, default=None)
     return Edge(
         source=_get(entry, "from", (str,), "a string", "edge", k, *args),
         target=_get(entry, "to", (str,), "a string", "edge", k, *args),
         weight=float(_get(entry, "weight", (int, float), "a number", "edge", k, *args)),
         kind=_get(entry, "kind", (str,), "a string", "edge", k, *args, default="directed"),
         delay=float(_get(entry, "delay", (int, float), "a number", "edge", k, *args, default=0.0)),
-        weight_reverse=None if back is None else float(back),
+        weight_reverse=_float_or_none(_get(entry, "weight_reverse", (int, float), "a number", "edge", k,
+                                           *args, default=None)),
     )
 
 
@@ -184,6 +190,8 @@ def dumps(net: Network) -> str:
         out += ["[[unit]]", f"name = {q(unit.name)}", f"bias = {unit.bias!r}", f"role = {q(unit.role)}"]
         if unit.layer is not None:
             out.append(f"layer = {unit.layer}")
+        if unit.recognition_bias is not None:
+            out.append(f"recognition_bias = {unit.recognition_bias!r}")
         out.append("")
     for edge in net.edges:
         out += ["[[edge]]", f"from = {q(edge.source)}", f"to = {q(edge.target)}",

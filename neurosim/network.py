@@ -3,7 +3,9 @@
 A Network wraps a :class:`networkx.DiGraph`. A directed edge is one synapse, parent to
 child (a belief-net connection). A symmetric edge is two synapses, one each way, that
 start equal (a Boltzmann connection); whether they stay equal is something learning
-measures, not something the Network assumes.
+measures, not something the Network assumes. A recognition edge is a bottom-up
+synapse of a Helmholtz machine (Dayan et al. 1995): it is kept in a graph of its own
+(``recognition``), takes no part in the generative model, and is used by wake-sleep.
 
 Validation happens once, when the Network is built; every error names its culprit.
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
 import networkx as nx
@@ -34,7 +36,7 @@ from .errors import EvidenceError, ValidationError
 __all__ = ["Unit", "Edge", "Network", "NetArrays", "ROLES", "KINDS"]
 
 ROLES = ("visible", "hidden", "label")
-KINDS = ("directed", "symmetric")
+KINDS = ("directed", "symmetric", "recognition")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
@@ -46,6 +48,7 @@ class Unit:
     bias: float = 0.0
     role: str = "hidden"
     layer: int | None = None
+    recognition_bias: float | None = None  # Helmholtz machines: bias of the recognition pathway
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class Network:
         self._index: dict[str, int] = {}
         self._edges: list[Edge] = []
         self.graph = nx.DiGraph()
+        self.recognition = nx.DiGraph()
         for i, unit in enumerate(units):
             self._add_unit(i, unit)
         for k, edge in enumerate(edges):
@@ -142,10 +146,14 @@ class Network:
                          unit=i)
         if unit.layer is not None and (isinstance(unit.layer, bool) or not isinstance(unit.layer, int)):
             raise _error(f"unit {unit.name!r}: layer must be an integer, got {unit.layer!r}", unit=i)
-        unit = Unit(unit.name, bias, unit.role, unit.layer)
+        rbias = unit.recognition_bias
+        if rbias is not None:
+            rbias = _finite(rbias, f"unit {unit.name!r}: recognition_bias", unit=i)
+        unit = Unit(unit.name, bias, unit.role, unit.layer, rbias)
         self._index[unit.name] = i
         self._units.append(unit)
         self.graph.add_node(unit.name, bias=bias, role=unit.role, layer=unit.layer, index=i)
+        self.recognition.add_node(unit.name)
 
     def _add_edge(self, k: int, edge: Edge) -> None:
         label = f"edge {edge.source} -> {edge.target}"
@@ -156,7 +164,8 @@ class Network:
             raise _error(f"{label}: self-loop (a unit cannot connect to itself)", edge=k)
         if edge.kind not in KINDS:
             raise _error(f"{label}: kind {edge.kind!r} is not one of {', '.join(KINDS)}", edge=k)
-        if self.graph.has_edge(edge.source, edge.target) or self.graph.has_edge(edge.target, edge.source):
+        graph = self.recognition if edge.kind == "recognition" else self.graph
+        if graph.has_edge(edge.source, edge.target) or graph.has_edge(edge.target, edge.source):
             raise _error(f"{label}: duplicate connection between {edge.source!r} and "
                          f"{edge.target!r}", edge=k)
         weight = _finite(edge.weight, f"{label}: weight", edge=k)
@@ -169,7 +178,7 @@ class Network:
                 raise _error(f"{label}: weight_reverse is only for symmetric edges", edge=k)
             back = _finite(edge.weight_reverse, f"{label}: weight_reverse", edge=k)
         self._edges.append(Edge(edge.source, edge.target, weight, edge.kind, delay, back))
-        self.graph.add_edge(edge.source, edge.target, weight=weight, kind=edge.kind, delay=delay, edge=k)
+        graph.add_edge(edge.source, edge.target, weight=weight, kind=edge.kind, delay=delay, edge=k)
         if edge.kind == "symmetric":
             self.graph.add_edge(edge.target, edge.source, weight=weight if back is None else back,
                                 kind="symmetric", delay=delay, edge=k)
@@ -178,12 +187,13 @@ class Network:
         return nx.subgraph_view(self.graph, filter_edge=lambda u, v: self.graph[u][v]["kind"] == "directed")
 
     def _check_acyclic(self) -> None:
-        try:
-            cycle = nx.find_cycle(self._directed_view())
-        except nx.NetworkXNoCycle:
-            return
-        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-        raise _error(f"directed cycle: {path}", edge=self.graph[cycle[-1][0]][cycle[-1][1]]["edge"])
+        for what, graph in (("directed", self._directed_view()), ("recognition", self.recognition)):
+            try:
+                cycle = nx.find_cycle(graph)
+            except nx.NetworkXNoCycle:
+                continue
+            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+            raise _error(f"{what} cycle: {path}", edge=graph[cycle[-1][0]][cycle[-1][1]]["edge"])
 
     def _check_chain_graph(self) -> None:
         for i, unit in enumerate(self._units):
@@ -215,7 +225,7 @@ class Network:
         """Each connection once, in the order given, with its current weights."""
         out = []
         for e in self._edges:
-            w = self.graph[e.source][e.target]["weight"]
+            w = self._graph(e.kind)[e.source][e.target]["weight"]
             back = None
             if e.kind == "symmetric":
                 wb = self.graph[e.target][e.source]["weight"]
@@ -232,11 +242,16 @@ class Network:
     def bias(self, name: str) -> float:
         return self.graph.nodes[name]["bias"]
 
-    def weight(self, pre: str, post: str) -> float:
-        """Weight of the synapse ``pre -> post``."""
-        if not self.graph.has_edge(pre, post):
-            raise ValidationError(f"no synapse {pre} -> {post} in network {self.name!r}")
-        return self.graph[pre][post]["weight"]
+    def _graph(self, kind: str) -> nx.DiGraph:
+        return self.recognition if kind == "recognition" else self.graph
+
+    def weight(self, pre: str, post: str, recognition: bool = False) -> float:
+        """Weight of the synapse ``pre -> post`` (of the recognition pathway if asked)."""
+        graph = self.recognition if recognition else self.graph
+        if not graph.has_edge(pre, post):
+            kind = "recognition synapse" if recognition else "synapse"
+            raise ValidationError(f"no {kind} {pre} -> {post} in network {self.name!r}")
+        return graph[pre][post]["weight"]
 
     def parents(self, name: str) -> list[str]:
         return [u for u in self.graph.predecessors(name) if self.graph[u][name]["kind"] == "directed"]
@@ -247,6 +262,15 @@ class Network:
     def neighbours(self, name: str) -> list[str]:
         """Units joined to ``name`` by a symmetric edge."""
         return [v for v in self.graph.successors(name) if self.graph[name][v]["kind"] == "symmetric"]
+
+    def recognition_parents(self, name: str) -> list[str]:
+        """Units whose recognition synapses reach ``name`` (the layer below, in a
+        Helmholtz machine)."""
+        return list(self.recognition.predecessors(name))
+
+    @property
+    def has_recognition(self) -> bool:
+        return self.recognition.number_of_edges() > 0
 
     def synapses(self) -> Iterator[tuple[str, str, dict]]:
         """Every synapse ``(pre, post, data)``: a symmetric edge gives two."""
@@ -316,15 +340,21 @@ class Network:
 
 
     # -- write access (learning) ---------------------------------------------------
-    def set_weight(self, pre: str, post: str, value: float) -> None:
+    def set_weight(self, pre: str, post: str, value: float, recognition: bool = False) -> None:
         """Set one synapse; for a symmetric edge the reverse synapse is left alone."""
-        self.weight(pre, post)
-        self.graph[pre][post]["weight"] = _finite(value, f"synapse {pre} -> {post}: weight")
+        self.weight(pre, post, recognition)
+        graph = self.recognition if recognition else self.graph
+        graph[pre][post]["weight"] = _finite(value, f"synapse {pre} -> {post}: weight")
+
+    def set_recognition_bias(self, name: str, value: float) -> None:
+        i = self.index(name)
+        self._units[i] = replace(self._units[i], recognition_bias=_finite(
+            value, f"unit {name!r}: recognition_bias"))
 
     def set_bias(self, name: str, value: float) -> None:
         i = self.index(name)
         bias = _finite(value, f"unit {name!r}: bias")
-        self._units[i] = Unit(name, bias, self._units[i].role, self._units[i].layer)
+        self._units[i] = replace(self._units[i], bias=bias)
         self.graph.nodes[name]["bias"] = bias
 
     def with_delay(self, delay: float) -> Network:
@@ -341,5 +371,6 @@ class Network:
 
     def __repr__(self) -> str:
         kinds = {k: sum(e.kind == k for e in self._edges) for k in KINDS}
+        extra = f", {kinds['recognition']} recognition" if kinds["recognition"] else ""
         return (f"Network({self.name!r}: {self.n_units} units, {kinds['directed']} directed "
-                f"and {kinds['symmetric']} symmetric edges)")
+                f"and {kinds['symmetric']} symmetric edges{extra})")

@@ -84,11 +84,11 @@ numbers = st.floats(allow_nan=False, allow_infinity=False, width=64)
 def networks(draw):
     unit_names = draw(st.lists(names, min_size=1, max_size=6, unique=True))
     units = [Unit(n, draw(numbers), draw(st.sampled_from(["visible", "hidden", "label"])),
-                  draw(st.none() | st.integers(-3, 3))) for n in unit_names]
+                  draw(st.none() | st.integers(-3, 3)), draw(st.none() | numbers)) for n in unit_names]
     edges = []
     for i, a in enumerate(unit_names):
         for b in unit_names[i + 1:]:
-            kind = draw(st.sampled_from([None, "directed", "symmetric"]))
+            kind = draw(st.sampled_from([None, "directed", "symmetric", "recognition"]))
             if kind is None:
                 continue
             back = draw(st.none() | numbers) if kind == "symmetric" else None
