@@ -25,27 +25,28 @@ def poisson(sim: Simulator) -> None:
         update = neuron.update
         while True:
             yield timeout(-log(1.0 - uniform()))  # exponential waiting time, rate 1
-            update()
+            if not neuron.clamped:
+                update()
 
-    for n in sim.free:
+    for n in sim.neurons:
         sim.env.process(clock(n))
 
 
 def sweep(sim: Simulator) -> None:
     """Random sequential sweeps: each sweep visits every free unit once, in a fresh order."""
-    env, free, rng = sim.env, sim.free, sim.rng
-    m = len(free)
+    env, rng = sim.env, sim.rng
 
     def clock():
         t = env.now
         while True:
-            for slot, k in enumerate(rng.permutation(m)):
-                yield env.timeout(t + (slot + 0.5) / m - env.now)
+            yield env.timeout(t - env.now)  # the free units are those at the sweep's start
+            free = sim.free
+            for slot, k in enumerate(rng.permutation(len(free))):
+                yield env.timeout(t + (slot + 0.5) / len(free) - env.now)
                 free[k].update()
             t += 1
 
-    if m:
-        env.process(clock())
+    env.process(clock())
 
 
 def _ticks(sim: Simulator, groups: list[list[Neuron]]) -> None:
@@ -59,6 +60,7 @@ def _ticks(sim: Simulator, groups: list[list[Neuron]]) -> None:
         while True:
             for slot, group in enumerate(groups):
                 yield env.timeout(t + (slot + 0.5) / len(groups) - env.now)
+                group = [n for n in group if not n.clamped]
                 proposals = [n.propose() for n in group]
                 for n, new in zip(group, proposals):
                     if new != n.state:
@@ -75,10 +77,10 @@ def layer(sim: Simulator) -> None:
     Warns when a layer holds units that are not conditionally independent given the
     rest (neighbours or co-parents): updating them together is not exact Gibbs.
     """
-    by_name = {n.name: n for n in sim.free}
-    groups = [[u for u in g if u in by_name] for g in sim.net.layers()]
+    by_name = {n.name: n for n in sim.neurons}
+    groups = sim.net.layers()
     if sim.mode == "gibbs":
-        _warn_dependent(sim, groups)
+        _warn_dependent(sim, [[u for u in g if not by_name[u].clamped] for g in groups])
     _ticks(sim, [[by_name[u] for u in g] for g in groups])
 
 
@@ -97,8 +99,8 @@ def _warn_dependent(sim: Simulator, groups: list[list[str]]) -> None:
 
 def ancestral(sim: Simulator) -> None:
     """Top-down pass, one topological generation at a time: one fresh sample per tick."""
-    by_name = {n.name: n for n in sim.free}
-    _ticks(sim, [[by_name[u] for u in g if u in by_name] for g in sim.net.generations()])
+    by_name = {n.name: n for n in sim.neurons}
+    _ticks(sim, [[by_name[u] for u in g] for g in sim.net.generations()])
 
 
 SCHEDULES = {"async": poisson, "sweep": sweep, "layer": layer, "ancestral": ancestral}

@@ -11,7 +11,9 @@ unit of time (on average, for Poisson clocks).
 
 Example
 -------
->>> import numpy as np
+>>> from dataclasses import replace
+
+import numpy as np
 >>> from neurosim import load_model
 >>> from neurosim.engine import Simulator
 >>> net = load_model("models/earthquake_truck.toml")
@@ -25,12 +27,14 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from dataclasses import replace
+
 import numpy as np
 import simpy
 
 from ..errors import ValidationError
 from ..messages import Ledger
-from ..network import Network
+from ..network import Edge, Network
 from .neuron import Neuron
 from .schedules import SCHEDULES
 
@@ -70,7 +74,12 @@ class Simulator:
                  mode: str | None = None, evidence: Mapping[str, int] | None = None,
                  init: np.ndarray | None = None,
                  on_update: Callable[[float, int, int], None] | None = None,
-                 on_message: Callable[[float, int, str], None] | None = None) -> None:
+                 on_message: Callable[[float, int, str], None] | None = None,
+                 pathway: str = "generative") -> None:
+        if pathway not in ("generative", "recognition"):
+            raise ValidationError(f"unknown pathway {pathway!r} (generative or recognition)")
+        if pathway == "recognition":
+            net = _recognition_net(net)
         if schedule not in SCHEDULES:
             raise ValidationError(f"unknown schedule {schedule!r} (one of {', '.join(SCHEDULES)})")
         mode = mode or ("ancestral" if schedule == "ancestral" else "gibbs")
@@ -84,7 +93,8 @@ class Simulator:
         self.ledger = Ledger()
         self.on_update, self.on_message = on_update, on_message
         self._uniforms: list[float] = []
-        self.neurons = [Neuron(self, u.name, i, u.bias) for i, u in enumerate(net.unit_list())]
+        self.pathway = pathway
+        self.neurons = [Neuron(self, u.name, i, _bias(u, pathway)) for i, u in enumerate(net.unit_list())]
         self._wire(neal=mode == "gibbs")
         self._initialise(clamp, init)
         self._started = False
@@ -93,21 +103,23 @@ class Simulator:
     def _wire(self, neal: bool) -> None:
         net, by_name = self.net, {n.name: n for n in self.neurons}
         relay = {n.name: neal and bool(net.parents(n.name)) for n in self.neurons}
-        for pre, post, data in net.synapses():
+        self.slots: dict[tuple[str, str], tuple[Neuron, int]] = {}
+        for pre, post, data in net.graph.edges(data=True):
             a, b, w, d = by_name[pre], by_name[post], data["weight"], data["delay"]
+            k = b.add_synapse(pre, w)
+            self.slots[pre, post] = (b, k)
             if d > 0:
-                a.delayed.append((b, w, d))
+                a.delayed.append((b, k, d))
             elif relay[post]:
-                a.relays.append((b, w))
+                a.relays.append((b, k))
             else:
-                a.plain.append((b, w))
+                a.plain.append((b, k))
             if neal and data["kind"] == "directed":
-                k = len(a.children)
-                a.children.append(b)
-                a.child_weight.append(w)
+                c = len(a.children)
+                a.children.append((b, k))
                 a.child_state.append(0)
                 a.child_logit.append(b.bias)
-                (b.up_delayed.append((a, k, d)) if d > 0 else b.up.append((a, k)))
+                (b.up_delayed.append((a, c, d)) if d > 0 else b.up.append((a, c)))
         for n in self.neurons:
             n.n_binary = len(n.plain) + len(n.relays) + len(n.delayed) + len(n.up) + len(n.up_delayed)
             n.n_analog = len(n.up) + len(n.up_delayed) if relay[n.name] else 0
@@ -141,6 +153,50 @@ class Simulator:
             self.env.timeout(delay).callbacks.append(lambda _: fn(*args))
         else:
             fn(*args)
+
+    # -- clamping and plasticity (used by training procedures) --------------------------
+    def clamp(self, evidence: Mapping[str, int]) -> None:
+        """Clamp units to observed states; a change of state is sent as usual."""
+        for i, value in self.net.evidence_indices(evidence).items():
+            n = self.neurons[i]
+            n.clamped = True
+            if n.state != value:
+                n.set_state(value)
+
+    def unclamp(self, names: list[str] | None = None) -> None:
+        for n in self.neurons if names is None else [self.neurons[self.net.index(u)] for u in names]:
+            n.clamped = False
+
+    def update_units(self, names: list[str]) -> None:
+        """Update these units together, now: all propose from the same inputs, then all
+        commit (a layer-parallel step driven by a training procedure)."""
+        group = [self.neurons[self.net.index(u)] for u in names]
+        proposals = [n.propose() for n in group]
+        for n, new in zip(group, proposals):
+            if new != n.state:
+                n.set_state(new)
+
+    def weight(self, pre: str, post: str) -> float:
+        neuron, k = self._slot(pre, post)
+        return neuron.in_weight[k]
+
+    def set_weight(self, pre: str, post: str, value: float) -> None:
+        neuron, k = self._slot(pre, post)
+        neuron.set_weight(k, value)
+
+    def _slot(self, pre: str, post: str) -> tuple[Neuron, int]:
+        try:
+            return self.slots[pre, post]
+        except KeyError:
+            raise ValidationError(f"no synapse {pre} -> {post} in the {self.pathway} pathway") from None
+
+    def write_back(self, net: Network) -> None:
+        """Copy this pathway's current weights and biases into ``net``."""
+        recognition = self.pathway == "recognition"
+        for (pre, post), (neuron, k) in self.slots.items():
+            net.set_weight(pre, post, neuron.in_weight[k], recognition=recognition)
+        for n in self.neurons:
+            (net.set_recognition_bias if recognition else net.set_bias)(n.name, n.bias)
 
     # -- running ----------------------------------------------------------------------
     @property
@@ -184,5 +240,21 @@ def _check_ancestral(net: Network, clamp: dict[int, int]) -> None:
         e = next(e for e in net.edges if e.kind == "symmetric")
         raise ValidationError(f"ancestral sampling needs a purely directed net; {e.source} <-> "
                               f"{e.target} is symmetric: sample it by Gibbs (schedule async, sweep or layer)")
-    if clamp:
-        raise ValidationError("ancestral sampling ignores evidence; use Gibbs to sample a posterior")
+    below = [net.units[i] for i in clamp if net.parents(net.units[i])]
+    if below:
+        raise ValidationError(f"ancestral sampling ignores evidence on units with parents "
+                              f"({', '.join(below)}); use Gibbs to sample a posterior")
+
+
+def _bias(unit, pathway: str) -> float:
+    if pathway == "recognition":
+        return unit.recognition_bias or 0.0
+    return unit.bias
+
+
+def _recognition_net(net: Network) -> Network:
+    """The recognition pathway as a directed Network of its own (bottom-up)."""
+    edges = [Edge(e.source, e.target, e.weight, "directed", e.delay)
+             for e in net.edges if e.kind == "recognition"]
+    units = [replace(u, layer=None if u.layer is None else -u.layer) for u in net.unit_list()]
+    return Network(units, edges, net.name + ":recognition", net.description)

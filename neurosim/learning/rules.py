@@ -28,11 +28,13 @@ class Rule:
     """Base class: a synapse-level learning rule.
 
     ``phases`` lists the phase signals under which the rule's synapses learn;
-    ``equation`` names its equation in the papers.
+    ``procedure`` names the training procedure that produces its observations (one
+    of ``neurosim.learning.procedures.PROCEDURES``); ``equation`` names its equation.
     """
 
     name: ClassVar[str] = ""
     phases: ClassVar[tuple[str, ...]] = ()
+    procedure: ClassVar[str] = ""
     equation: ClassVar[str] = ""
 
     def local(self, s: SynapseView) -> float:
@@ -52,7 +54,7 @@ class HebbianContrast(Rule):
     phases = ("positive", "negative")
 
     def __init__(self, name: str, equation: str) -> None:
-        self.name, self.equation = name, equation
+        self.name, self.procedure, self.equation = name, name, equation
 
     @staticmethod
     def _sign(phase: str) -> float:
@@ -70,7 +72,7 @@ class Delta(Rule):
     ``s^_i`` is the probability the post-synaptic unit gives itself from its parents.
     Its observations are posterior samples (Neal's Gibbs sampling): phase ``wake``."""
 
-    name, phases, equation = "delta", ("wake",), "eq. 7"
+    name, phases, procedure, equation = "delta", ("wake",), "delta", "eq. 7"
 
     def local(self, s: SynapseView) -> float:
         return s.lr * s.pre * (s.post - s.post_prob)
@@ -86,7 +88,8 @@ class WakeSleep(Delta):
     fantasy, where ``s^_j`` is the recognition probability. Same form at the synapse;
     the phase signal says which pathway learns."""
 
-    name, phases, equation = "wake-sleep", ("wake", "sleep"), "eq. 7 (wake) and eq. 11 (sleep)"
+    name, phases, procedure = "wake-sleep", ("wake", "sleep"), "wake-sleep"
+    equation = "eq. 7 (wake) and eq. 11 (sleep)"
 
 
 class Backprop(Rule):
@@ -95,7 +98,7 @@ class Backprop(Rule):
     post-synaptic unit's total input, which must be sent backwards as an analog
     message: not something a synapse of a stochastic binary unit has."""
 
-    name, phases, equation = "backprop", ("backward",), "generalised delta rule"
+    name, phases, procedure, equation = "backprop", ("backward",), "backprop", "generalised delta rule"
 
     def local(self, s: SynapseView) -> float:
         return s.lr * s.pre * s.post_error

@@ -1,0 +1,186 @@
+"""Training procedures in the event engine: who is clamped, who updates, when the
+phase signal is sent. The synapses learn by their rule's local form (Plasticity).
+
+Every procedure takes a Network, a rule, the training data (rows over ``visible``)
+and a Generator, and returns a :class:`TrainResult`: the trained Network, the message
+ledger, what the synapses read, and how far symmetric pairs drifted apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..engine import Simulator
+from ..errors import ValidationError
+from ..messages import Ledger
+from ..network import Network
+from .plasticity import Plasticity
+from .rules import Rule
+
+__all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "PROCEDURES"]
+
+
+@dataclass
+class Settings:
+    """``epochs`` passes over the data; weights change after every ``batch`` cases;
+    ``sweeps``: settling sweeps per phase (Boltzmann, Neal's Gibbs); ``k``: Gibbs
+    steps of CD-k / PCD-k; ``schedule`` of the settling phases; ``delay``: if set,
+    every edge's message delay."""
+
+    epochs: int = 1
+    lr: float = 0.1
+    batch: int = 1
+    sweeps: int = 10
+    k: int = 1
+    schedule: str = "sweep"
+
+
+@dataclass
+class TrainResult:
+    network: Network
+    ledger: Ledger
+    reads: list[str]
+    violations: int
+    phase_signals: int
+    cases: int
+    symmetry_drift: float = 0.0
+    history: list[float] = field(default_factory=list)
+
+
+def symmetry_drift(sim: Simulator) -> float:
+    """Largest ``|w_ij - w_ji|`` over symmetric pairs: the two synapses of an edge."""
+    drift = 0.0
+    for (pre, post), (n, k) in sim.slots.items():
+        back = sim.slots.get((post, pre))
+        if back is not None:
+            drift = max(drift, abs(n.in_weight[k] - back[0].in_weight[back[1]]))
+    return drift
+
+
+def _batches(data: np.ndarray, s: Settings, rng: np.random.Generator):
+    for _ in range(s.epochs):
+        order = rng.permutation(len(data))
+        for start in range(0, len(order), s.batch):
+            yield data[order[start:start + s.batch]]
+
+
+def _clamp_row(sim: Simulator, visible: list[str], row: np.ndarray) -> None:
+    sim.clamp(dict(zip(visible, row.tolist())))
+
+
+def _boltzmann(net, rule, data, visible, s, rng, on_batch):
+    """Eq. 5: positive phase settles with the data clamped, negative phase runs free;
+    one sample of each phase per case, after ``sweeps`` sweeps."""
+    sim = Simulator(net, rng, schedule=s.schedule)
+    plast = Plasticity(sim, rule, s.lr)
+    for batch in _batches(data, s, rng):
+        for row in batch:
+            _clamp_row(sim, visible, row)
+            sim.run(until=sim.env.now + s.sweeps)
+            plast.observe("positive")
+            sim.unclamp(visible)
+            sim.run(until=sim.env.now + s.sweeps)
+            plast.observe("negative")
+        plast.apply(1.0 / len(batch))
+        on_batch(sim)
+    return [sim], [plast]
+
+
+def _contrastive(net, rule, data, visible, s, rng, on_batch):
+    """Eq. 6, CD-k: hidden units update in parallel from the clamped data (positive),
+    then k steps of alternating Gibbs (negative). PCD keeps one persistent chain."""
+    sim = Simulator(net, rng, schedule="layer")
+    plast = Plasticity(sim, rule, s.lr)
+    hidden = [u for u in net.units if u not in visible]
+    persistent = rule.procedure == "pcd"
+    chain = None
+    for batch in _batches(data, s, rng):
+        for row in batch:
+            _clamp_row(sim, visible, row)
+            sim.update_units(hidden)
+            plast.observe("positive")
+            if persistent and chain is not None:
+                sim.clamp(chain)
+            sim.unclamp()
+            for _ in range(s.k):
+                sim.update_units(visible)
+                sim.update_units(hidden)
+            plast.observe("negative")
+            chain = {n.name: n.state for n in sim.neurons}
+        plast.apply(1.0 / len(batch))
+        on_batch(sim)
+    return [sim], [plast]
+
+
+def _delta(net, rule, data, visible, s, rng, on_batch):
+    """Eq. 7 on posterior samples from Neal's Gibbs sampling (data clamped)."""
+    sim = Simulator(net, rng, schedule=s.schedule)
+    plast = Plasticity(sim, rule, s.lr)
+    for batch in _batches(data, s, rng):
+        for row in batch:
+            _clamp_row(sim, visible, row)
+            sim.run(until=sim.env.now + s.sweeps)
+            plast.observe("wake")
+        plast.apply(1.0 / len(batch))
+        on_batch(sim)
+    return [sim], [plast]
+
+
+def _ancestral_pass(sim: Simulator) -> None:
+    for generation in sim.net.generations():
+        free = [u for u in generation if not sim.neurons[sim.net.index(u)].clamped]
+        if free:
+            sim.update_units(free)
+
+
+def _wake_sleep(net, rule, data, visible, s, rng, on_batch):
+    """Wake: a bottom-up recognition pass from the data; the generative synapses learn
+    (eq. 7). Sleep: a top-down fantasy; the recognition synapses learn (eq. 11)."""
+    if not net.has_recognition:
+        raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
+    gen = Simulator(net, rng, schedule="ancestral")
+    rec = Simulator(net, rng, schedule="ancestral", pathway="recognition")
+    gen_plast, rec_plast = Plasticity(gen, rule, s.lr), Plasticity(rec, rule, s.lr)
+    for batch in _batches(data, s, rng):
+        for row in batch:
+            _clamp_row(rec, visible, row)
+            _ancestral_pass(rec)
+            gen.clamp({n.name: n.state for n in rec.neurons})
+            gen_plast.observe("wake")
+            gen.unclamp()
+            rec.unclamp()
+            _ancestral_pass(gen)
+            rec.clamp({n.name: n.state for n in gen.neurons})
+            rec_plast.observe("sleep")
+            rec.unclamp()
+        gen_plast.apply(1.0 / len(batch))
+        rec_plast.apply(1.0 / len(batch))
+        on_batch(gen)
+    return [gen, rec], [gen_plast, rec_plast]
+
+
+PROCEDURES: dict[str, Callable] = {
+    "boltzmann": _boltzmann, "cd": _contrastive, "pcd": _contrastive,
+    "delta": _delta, "wake-sleep": _wake_sleep,
+}
+
+
+def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
+          rng: np.random.Generator, settings: Settings | None = None,
+          on_batch: Callable[[Simulator], None] = lambda sim: None) -> TrainResult:
+    """Train ``net`` in the event engine by ``rule``'s procedure; returns a copy."""
+    s = settings or Settings()
+    if rule.procedure not in PROCEDURES:
+        raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the event "
+                              f"engine has {', '.join(PROCEDURES)}")
+    sims, plasts = PROCEDURES[rule.procedure](net, rule, np.asarray(data), visible, s, rng, on_batch)
+    trained = Network(net.unit_list(), net.edges, net.name, net.description)
+    for sim in sims:
+        sim.write_back(trained)
+    ledger = Ledger(*(sum(getattr(sim.ledger, f) for sim in sims) for f in ("binary", "analog", "updates")))
+    return TrainResult(trained, ledger, sorted(set().union(*(p.reads for p in plasts))),
+                       sum(p.violations for p in plasts), sum(p.phase_signals for p in plasts),
+                       cases=len(data) * s.epochs, symmetry_drift=symmetry_drift(sims[0]))

@@ -1,0 +1,1 @@
+"""Machines: the models of the papers, built on Networks and local rules."""
