@@ -1,6 +1,7 @@
 """neurosim: networks of stochastic binary neurons, run unit by unit or as matrices."""
 
-from .errors import EvidenceError, InferenceError, ModelFileError, NeurosimError, ValidationError
+from .errors import (EvidenceError, InferenceError, LocalityError, ModelFileError, NeurosimError,
+                     ValidationError)
 from .inference import energy, log_partition, log_prob, posterior
 from .modelfile import dumps, load, loads, save
 from .network import Edge, Network, Unit
@@ -10,5 +11,5 @@ save_model = save
 
 __all__ = ["Network", "Unit", "Edge", "load", "loads", "save", "dumps", "load_model",
            "save_model", "posterior", "energy", "log_partition", "log_prob", "NeurosimError",
-           "ValidationError", "ModelFileError", "EvidenceError", "InferenceError"]
+           "ValidationError", "ModelFileError", "EvidenceError", "InferenceError", "LocalityError"]
 __version__ = "0.1.0"

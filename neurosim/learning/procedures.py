@@ -19,6 +19,7 @@ from ..messages import Ledger
 from ..network import Network
 from .plasticity import Plasticity
 from .rules import Rule
+from .view import SynapseView
 
 __all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "PROCEDURES"]
 
@@ -86,7 +87,7 @@ def _boltzmann(net, rule, data, visible, s, rng, on_batch):
             plast.observe("negative")
         plast.apply(1.0 / len(batch))
         on_batch(sim)
-    return [sim], [plast]
+    return _result(net, [sim], [plast], len(data) * s.epochs)
 
 
 def _contrastive(net, rule, data, visible, s, rng, on_batch):
@@ -112,7 +113,7 @@ def _contrastive(net, rule, data, visible, s, rng, on_batch):
             chain = {n.name: n.state for n in sim.neurons}
         plast.apply(1.0 / len(batch))
         on_batch(sim)
-    return [sim], [plast]
+    return _result(net, [sim], [plast], len(data) * s.epochs)
 
 
 def _delta(net, rule, data, visible, s, rng, on_batch):
@@ -126,7 +127,7 @@ def _delta(net, rule, data, visible, s, rng, on_batch):
             plast.observe("wake")
         plast.apply(1.0 / len(batch))
         on_batch(sim)
-    return [sim], [plast]
+    return _result(net, [sim], [plast], len(data) * s.epochs)
 
 
 def _ancestral_pass(sim: Simulator) -> None:
@@ -159,12 +160,76 @@ def _wake_sleep(net, rule, data, visible, s, rng, on_batch):
         gen_plast.apply(1.0 / len(batch))
         rec_plast.apply(1.0 / len(batch))
         on_batch(gen)
-    return [gen, rec], [gen_plast, rec_plast]
+    return _result(net, [gen, rec], [gen_plast, rec_plast], len(data) * s.epochs)
+
+
+def _backprop(net, rule, data, visible, s, rng, on_batch):
+    """The contrast case: a deterministic forward pass in which every unit sends its
+    real-valued activity (analog), and a backward pass in which every unit sends its
+    error derivative to its parents (analog), which weigh it by their own forward
+    weights (weight transport). Inputs: visible units without parents; targets: the
+    other visible units; cross-entropy error."""
+    if net.has_symmetric:
+        raise ValidationError("backprop trains a directed (feed-forward) net; "
+                              f"{net.name!r} has symmetric edges")
+    inputs = [u for u in visible if not net.parents(u)]
+    targets = [u for u in visible if net.parents(u)]
+    if not inputs or not targets:
+        raise ValidationError("backprop needs visible input units (no parents) and visible target "
+                              f"units (with parents); {net.name!r} has inputs {inputs} and targets {targets}")
+    trained = Network(net.unit_list(), net.edges, net.name, net.description)
+    order = [u for g in net.generations() for u in g if u not in inputs]
+    w = {(a, b): trained.weight(a, b) for a, b, _ in net.synapses()}
+    bias = {u: trained.bias(u) for u in net.units}
+    ledger, reads, dw = Ledger(), set(), {}
+    col = {u: i for i, u in enumerate(visible)}
+    for batch in _batches(data, s, rng):
+        for row in batch:
+            y = {u: float(row[col[u]]) for u in inputs}
+            for u in order:
+                parents = net.parents(u)
+                ledger.analog += len(parents)
+                y[u] = float(1.0 / (1.0 + np.exp(-(bias[u] + sum(w[p, u] * y[p] for p in parents)))))
+            delta = {u: float(row[col[u]]) - y[u] for u in targets}
+            for u in reversed(order):
+                if u not in delta:
+                    children = net.children(u)
+                    ledger.analog += len(children)
+                    delta[u] = y[u] * (1 - y[u]) * sum(w[u, c] * delta[c] for c in children)
+            for u in order:
+                for pre in net.parents(u) + [None]:
+                    where = f"bias of {u}" if pre is None else f"synapse {pre} -> {u}"
+                    view = SynapseView(where, reads, pre=1.0 if pre is None else y[pre], post=y[u],
+                                       post_error=delta[u], phase="backward",
+                                       weight=bias[u] if pre is None else w[pre, u], acc={}, lr=s.lr)
+                    dw[pre, u] = dw.get((pre, u), 0.0) + rule.local(view)
+            ledger.updates += len(order)
+        for (pre, u), change in dw.items():
+            if pre is None:
+                bias[u] += change / len(batch)
+            else:
+                w[pre, u] += change / len(batch)
+        dw.clear()
+    for (a, b), value in w.items():
+        trained.set_weight(a, b, value)
+    for u, value in bias.items():
+        trained.set_bias(u, value)
+    return TrainResult(trained, ledger, sorted(reads), 0, 0, len(data) * s.epochs)
+
+
+def _result(net: Network, sims: list[Simulator], plasts: list[Plasticity], cases: int) -> TrainResult:
+    trained = Network(net.unit_list(), net.edges, net.name, net.description)
+    for sim in sims:
+        sim.write_back(trained)
+    ledger = Ledger(*(sum(getattr(sim.ledger, f) for sim in sims) for f in ("binary", "analog", "updates")))
+    return TrainResult(trained, ledger, sorted(set().union(*(p.reads for p in plasts))),
+                       sum(p.violations for p in plasts), sum(p.phase_signals for p in plasts),
+                       cases, symmetry_drift(sims[0]))
 
 
 PROCEDURES: dict[str, Callable] = {
     "boltzmann": _boltzmann, "cd": _contrastive, "pcd": _contrastive,
-    "delta": _delta, "wake-sleep": _wake_sleep,
+    "delta": _delta, "wake-sleep": _wake_sleep, "backprop": _backprop,
 }
 
 
@@ -176,11 +241,4 @@ def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
     if rule.procedure not in PROCEDURES:
         raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the event "
                               f"engine has {', '.join(PROCEDURES)}")
-    sims, plasts = PROCEDURES[rule.procedure](net, rule, np.asarray(data), visible, s, rng, on_batch)
-    trained = Network(net.unit_list(), net.edges, net.name, net.description)
-    for sim in sims:
-        sim.write_back(trained)
-    ledger = Ledger(*(sum(getattr(sim.ledger, f) for sim in sims) for f in ("binary", "analog", "updates")))
-    return TrainResult(trained, ledger, sorted(set().union(*(p.reads for p in plasts))),
-                       sum(p.violations for p in plasts), sum(p.phase_signals for p in plasts),
-                       cases=len(data) * s.epochs, symmetry_drift=symmetry_drift(sims[0]))
+    return PROCEDURES[rule.procedure](net, rule, np.asarray(data), visible, s, rng, on_batch)
