@@ -19,13 +19,14 @@ import numpy as np
 from .engine import Simulator
 from .errors import EvidenceError, NeurosimError
 from .inference import bitstring, posterior
-from .modelfile import load
+from .modelfile import load, save
 from .network import Network
 
 __all__ = ["main"]
 
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
+EXACT_BUDGET = 2 ** 24  # (distinct cases) x (hidden states) enumerated for exact training quality
 
 
 def _evidence(items: Sequence[str]) -> dict[str, int]:
@@ -112,6 +113,75 @@ def cmd_sample(args: argparse.Namespace) -> None:
     text = "\n".join([f"{net.name}: {args.n} samples ({schedule}) of ({', '.join(net.units)})"]
                      + [f"  {bits}  {c}" for bits, c in top])
     _emit(result, args.json, text)
+
+
+# -- train and audit ---------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> None:
+    from .data import load_data, match_visible
+    from .learning import get_rule
+    from .learning.procedures import Settings, train
+
+    if args.rule_module:
+        _import_rules(args.rule_module)
+    rule = get_rule(args.rule)
+    net = _load(args)
+    rng = np.random.default_rng(args.seed)
+    dataset = load_data(args.data, rng, args.n)
+    data = match_visible(dataset, net)
+    visible = [u.name for u in net.unit_list() if u.role == "visible"]
+    settings = Settings(epochs=args.epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
+                        schedule=args.schedule)
+    result = train(net, rule, data, visible, rng, settings)
+    save(result.network, args.out)
+    out = {"rule": rule.name, "epochs": args.epochs, "cases": result.cases, "data": args.data,
+           "ledger": result.ledger.as_dict(),
+           "locality": {"reads": result.reads, "violations": result.violations},
+           "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
+           "quality": _quality(result.network, visible, dataset, data), "out": str(args.out)}
+    text = (f"trained {net.name} by {rule.name} ({rule.equation}) for {args.epochs} epochs of "
+            f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
+            f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
+            f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
+    _emit(out, args.json, text)
+
+
+def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dict:
+    """Exact KL(data || model) and mean log-likelihood when enumeration is affordable."""
+    from .data import empirical_distribution
+    from .inference import MAX_FREE_UNITS, kl_data_model, visible_log_prob
+
+    rows, probs = (data, dataset.probs) if dataset.probs is not None else empirical_distribution(data)
+    hidden = net.n_units - len(visible)
+    if hidden > MAX_FREE_UNITS or (len(rows) + len(data)) * 2 ** hidden > EXACT_BUDGET:
+        return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
+    return {"kl_nats": kl_data_model(net, visible, rows, probs),
+            "log_likelihood_nats": float(np.mean(visible_log_prob(net, visible, data)))}
+
+
+def _import_rules(path: str) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    if spec is None or not Path(path).is_file():
+        raise NeurosimError(f"{path}: no such rule module")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from .learning.audit import audit
+
+    rows = audit(np.random.default_rng(args.seed), args.epochs)
+    result = {"task": "4-2-4 encoder data, event engine", "rows": [r.as_dict() for r in rows]}
+    head = (f"{'algorithm':<17}{'binary/case':>12}{'analog/case':>12}{'phase':>7}{'symmetric':>11}"
+            f"{'drift':>8}{'viol.':>6}  {'quality':<22}reads")
+    lines = [head]
+    for r in rows:
+        q = ", ".join(f"{k} {v:.3g}" for k, v in r.quality.items())
+        drift = "-" if r.symmetry_drift is None else f"{r.symmetry_drift:.2g}"
+        lines.append(f"{r.algorithm:<17}{r.messages['binary']:>12.1f}{r.messages['analog']:>12.1f}"
+                     f"{'yes' if r.phase_signal else 'no':>7}{'yes' if r.needs_symmetry else 'no':>11}"
+                     f"{drift:>8}{r.violations:>6}  {q:<22}{', '.join(r.reads)}")
+    _emit(result, args.json, "\n".join(lines))
 
 
 # -- draw and show -----------------------------------------------------------------------
@@ -223,6 +293,31 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
     sp.add_argument("--sweeps", type=_positive, default=20)
     sp.set_defaults(run=cmd_draw)
+
+    sp = sub.add_parser("train", help="train a net with a local learning rule in the event engine")
+    model(sp), seed(sp), delay(sp)
+    sp.add_argument("--rule", required=True,
+                    help="boltzmann, cd, pcd, delta, wake-sleep, backprop, or one of --rule-module")
+    sp.add_argument("--data", required=True,
+                    help="a CSV with a header of visible units, a .npy file, or shifter, bars-stripes, "
+                         "encoder-4-2-4")
+    sp.add_argument("--n", type=_positive, default=None, help="cases to draw from a generator")
+    sp.add_argument("--epochs", type=_positive, default=10)
+    sp.add_argument("--lr", type=float, default=0.1)
+    sp.add_argument("--k", type=_positive, default=1, help="Gibbs steps of CD-k and PCD-k")
+    sp.add_argument("--batch", type=_positive, default=1, help="cases between weight changes")
+    sp.add_argument("--sweeps", type=_positive, default=10, help="settling sweeps per phase")
+    sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
+    sp.add_argument("--rule-module", help="a Python file that registers your own rules")
+    sp.add_argument("--out", required=True, help="the trained model file (TOML)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(run=cmd_train)
+
+    sp = sub.add_parser("audit", help="messages, locality and quality of each learning algorithm")
+    seed(sp)
+    sp.add_argument("--epochs", type=_positive, default=None, help="override each algorithm's epochs")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(run=cmd_audit)
 
     sp = sub.add_parser("show", help="a readable summary of the net")
     model(sp)

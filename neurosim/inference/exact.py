@@ -32,7 +32,7 @@ from ..errors import InferenceError
 from ..network import NetArrays, Network
 
 __all__ = ["MAX_FREE_UNITS", "all_states", "bitstring", "log_joint", "energy",
-           "log_partition", "log_prob", "posterior", "Posterior"]
+           "log_partition", "log_prob", "posterior", "Posterior", "visible_log_prob", "kl_data_model"]
 
 MAX_FREE_UNITS = 22
 _CHUNK = 1 << 15
@@ -172,3 +172,20 @@ def posterior(net: Network, evidence: Mapping[str, int] | None = None) -> Poster
     log_norm = m + np.log(np.exp(lj - m).sum())
     log_evidence = float(log_norm - log_partition(net)) if clamp else 0.0
     return Posterior([net.units[i] for i in free], free_states, lj - log_norm, log_evidence)
+
+
+def visible_log_prob(net: Network, visible: list[str], rows: np.ndarray) -> np.ndarray:
+    """log P(v) of each row over the units ``visible`` (eq. 4), every other unit summed out."""
+    rows = np.asarray(rows)
+    return np.array([posterior(net, dict(zip(visible, map(int, row)))).log_evidence
+                     if len(visible) < net.n_units else float(log_prob(net, row[None])[0])
+                     for row in rows])
+
+
+def kl_data_model(net: Network, visible: list[str], rows: np.ndarray, probs: np.ndarray) -> float:
+    """KL(data || model) in nats over the visible units: ``sum_v p(v) log p(v) / P(v)``,
+    for a data distribution given as distinct ``rows`` with probabilities ``probs``."""
+    probs = np.asarray(probs, dtype=float)
+    keep = probs > 0
+    logp = visible_log_prob(net, visible, np.asarray(rows)[keep])
+    return float(np.sum(probs[keep] * (np.log(probs[keep]) - logp)))
