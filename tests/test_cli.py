@@ -102,3 +102,66 @@ def test_console_entry_points():
     r = subprocess.run([sys.executable, "-m", "neurosim", "infer", EARTHQUAKE, "--sweeps", "0"],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "must be a positive integer" in r.stderr
+
+
+@pytest.fixture
+def rbm_file(tmp_path):
+    import numpy as np
+
+    from neurosim import save
+    from neurosim.learning.audit import _rbm
+
+    path = tmp_path / "rbm.toml"
+    save(_rbm(np.random.default_rng(0)), path)
+    return path
+
+
+def test_train_writes_a_model_every_command_can_load(capsys, rbm_file, tmp_path):
+    out = tmp_path / "trained.toml"
+    code, text, _ = run(capsys, "train", rbm_file, "--rule", "cd", "--data", "encoder-4-2-4", "--epochs", 30,
+                        "--lr", 0.5, "--batch", 4, "--out", out, "--json")
+    r = json.loads(text)
+    assert code == 0 and r["rule"] == "cd" and r["epochs"] == 30 and r["cases"] == 120
+    assert r["ledger"]["binary"] > 0 and r["ledger"]["analog"] == 0 and r["ledger"]["updates"] == 120 * (2 + 8 + 2)  # hidden, then one Gibbs step
+    assert r["locality"] == {"reads": ["lr", "phase", "post", "pre"], "violations": 0}
+    assert r["symmetry_drift"] == 0.0 and 0 < r["quality"]["kl_nats"] < 4.16  # 4.16: the untrained net
+    assert run(capsys, "infer", out, "--evidence", "a0=1", "--json")[0] == 0
+
+
+def test_train_from_csv_with_a_user_rule_module(capsys, rbm_file, tmp_path):
+    csv = tmp_path / "data.csv"
+    csv.write_text("a0,a1,a2,a3,b0,b1,b2,b3\n1,0,0,0,1,0,0,0\n0,1,0,0,0,1,0,0\n")
+    module = tmp_path / "my_rules.py"
+    module.write_text(
+        "from neurosim.learning import HebbianContrast, register\n"
+        "class Anti(HebbianContrast):\n"
+        "    pass\n"
+        "rule = Anti('anti-cd', 'mine')\n"
+        "rule.procedure = 'cd'\n"
+        "register(rule)\n")
+    code, text, _ = run(capsys, "train", rbm_file, "--rule", "anti-cd", "--rule-module", module,
+                        "--data", csv, "--epochs", 2, "--out", tmp_path / "t.toml", "--json")
+    assert code == 0 and json.loads(text)["rule"] == "anti-cd"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--rule", "oja", "--data", "encoder-4-2-4"], "unknown learning rule 'oja'"),
+    (["--rule", "cd", "--data", "shifter"], "visible units missing from the data: a0"),
+    (["--rule", "cd", "--data", "nowhere.csv"], "nowhere.csv"),
+    (["--rule", "wake-sleep", "--data", "encoder-4-2-4"], "wake-sleep needs recognition edges"),
+])
+def test_train_errors(capsys, rbm_file, tmp_path, argv, message):
+    code, _, err = run(capsys, "train", rbm_file, *argv, "--out", tmp_path / "t.toml")
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_audit_shows_who_sends_what(capsys):
+    code, text, _ = run(capsys, "audit", "--epochs", 5, "--json")
+    rows = {r["algorithm"]: r for r in json.loads(text)["rows"]}
+    assert code == 0 and set(rows) == {"boltzmann", "cd", "pcd", "sbn-gibbs-delta", "wake-sleep", "backprop"}
+    for name in ("boltzmann", "cd", "pcd", "wake-sleep"):
+        assert rows[name]["messages"]["binary"] > 0 and rows[name]["messages"]["analog"] == 0
+    assert rows["sbn-gibbs-delta"]["messages"]["analog"] > 0
+    assert rows["backprop"]["messages"] == {"binary": 0, "analog": 24.0}
+    assert all(r["violations"] == 0 for r in rows.values())
+    assert "post_error" in rows["backprop"]["reads"] and "post_prob" in rows["wake-sleep"]["reads"]
