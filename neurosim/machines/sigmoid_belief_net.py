@@ -1,0 +1,200 @@
+"""Sigmoid belief nets (Neal 1992) learned by the delta rule on Gibbs posterior samples.
+
+Each unit is on with probability ``sigmoid(b_i + sum_j s_j w_ji)`` given its parents
+(eq. 1, directed). Learning (eq. 7 of Hinton 2005) needs samples of the hidden units
+from their posterior given a data vector; Neal's Gibbs sampling provides them, with
+each unit's conditional including how well it lets its children predict their states.
+The weight change is the delta rule's batched form, ``get_rule("delta").batched``.
+Many cases are sampled at once (rows of a matrix); units are visited one at a time.
+
+Example
+-------
+>>> import numpy as np
+>>> from neurosim import load_model
+>>> from neurosim.machines import SigmoidBeliefNet
+>>> sbn = SigmoidBeliefNet(load_model("models/sigmoid_belief_net.toml"), n_iter=2, random_state=0)
+>>> sbn.fit(np.array([[1, 0, 1, 0], [0, 1, 0, 1]])).sample(3).shape
+(3, 4)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ValidationError
+from ..inference import visible_log_prob
+from ..learning import get_rule
+from ..modelfile import load, save
+from ..network import Network
+
+__all__ = ["SigmoidBeliefNet"]
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+class SigmoidBeliefNet:
+    """A directed Network trained by Neal's Gibbs sampling and the delta rule.
+
+    Parameters
+    ----------
+    network : Network
+        Directed edges only; units with role ``visible`` are the data.
+    learning_rate : float
+    n_iter : int
+        Passes over the training data.
+    batch_size : int
+    gibbs_sweeps : int
+        Gibbs sweeps over the hidden units per weight change. The hidden states of
+        each training case persist from one pass to the next (as in Neal 1992), so a
+        few sweeps suffice once learning is under way.
+    random_state : int, Generator or None
+    """
+
+    def __init__(self, network: Network, learning_rate: float = 0.1, n_iter: int = 10,
+                 batch_size: int = 10, gibbs_sweeps: int = 3, random_state=None,
+                 verbose: bool = False) -> None:
+        self.network = network
+        self.learning_rate = learning_rate
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.gibbs_sweeps = gibbs_sweeps
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- set-up --------------------------------------------------------------------
+    def _validate(self) -> None:
+        net = self.network
+        if net.has_symmetric:
+            e = next(e for e in net.edges if e.kind == "symmetric")
+            raise ValidationError(f"a sigmoid belief net has directed edges only; {e.source} <-> "
+                                  f"{e.target} is symmetric")
+        for name in ("learning_rate",):
+            if not getattr(self, name) > 0:
+                raise ValidationError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("n_iter", "batch_size", "gibbs_sweeps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+
+    def _init_params(self) -> None:
+        if hasattr(self, "weights_"):
+            return
+        self._validate()
+        net = self.network
+        arr = net.to_arrays()
+        self.rng_ = np.random.default_rng(self.random_state)
+        self.weights_ = np.where(arr.directed, arr.weights, 0.0)
+        self.mask_ = arr.directed
+        self.biases_ = arr.bias.copy()
+        self.visible_ = np.array([u.role == "visible" for u in net.unit_list()])
+        self.hidden_idx_ = np.flatnonzero(~self.visible_)
+        self.children_ = [np.flatnonzero(self.mask_[i]) for i in range(net.n_units)]
+
+    def _check_data(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        n_visible = int(self.visible_.sum())
+        if X.ndim != 2 or X.shape[1] != n_visible:
+            raise ValidationError(f"data must be (n_cases, {n_visible}) over the visible units "
+                                  f"{', '.join(np.array(self.network.units)[self.visible_])}, got shape {X.shape}")
+        if not np.isin(X, (0, 1)).all():
+            raise ValidationError("data must be 0/1")
+        return X
+
+    # -- Neal's Gibbs sampling -------------------------------------------------------
+    def gibbs(self, S: np.ndarray, sweeps: int = 1) -> np.ndarray:
+        """Sweeps of Gibbs sampling of the hidden units of each row of ``S`` (all units,
+        visible ones fixed), each from its full conditional (Neal 1992)."""
+        S = S.astype(float)
+        X = S @ self.weights_ + self.biases_
+        for _ in range(sweeps):
+            for i in self.hidden_idx_:
+                ch = self.children_[i]
+                w = self.weights_[i, ch]
+                s = S[:, i:i + 1]
+                x1, x0 = X[:, ch] + w * (1 - s), X[:, ch] - w * s
+                sc = S[:, ch]
+                odds = X[:, i] + (sc * (_log_sigmoid(x1) - _log_sigmoid(x0))
+                                  + (1 - sc) * (_log_sigmoid(-x1) - _log_sigmoid(-x0))).sum(axis=1)
+                new = (self.rng_.random(len(S)) < 1.0 / (1.0 + np.exp(-odds))).astype(float)
+                X += np.outer(new - S[:, i], self.weights_[i])
+                S[:, i] = new
+        return S
+
+    # -- learning ---------------------------------------------------------------------
+    def partial_fit(self, X: np.ndarray) -> SigmoidBeliefNet:
+        """One weight change from one batch (fresh posterior chains from random states)."""
+        self._init_params()
+        X = self._check_data(X)
+        self._learn(self._posterior_sample(X, None))
+        return self
+
+    def fit(self, X: np.ndarray) -> SigmoidBeliefNet:
+        self._init_params()
+        X = self._check_data(X)
+        states = self._start(X)
+        for epoch in range(self.n_iter):
+            order = self.rng_.permutation(len(X))
+            for start in range(0, len(X), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                states[rows] = self.gibbs(states[rows], self.gibbs_sweeps)
+                self._learn(states[rows])
+            if self.verbose:
+                print(f"epoch {epoch + 1}/{self.n_iter}")
+        return self
+
+    def _start(self, X: np.ndarray) -> np.ndarray:
+        S = (self.rng_.random((len(X), self.network.n_units)) < 0.5).astype(float)
+        S[:, self.visible_] = X
+        return S
+
+    def _posterior_sample(self, X: np.ndarray, sweeps: int | None) -> np.ndarray:
+        return self.gibbs(self._start(X), sweeps or self.gibbs_sweeps)
+
+    def _learn(self, S: np.ndarray) -> None:
+        """Eq. 7 in its batched form: ``dW = lr s_pre^T (s - sigmoid(x))``; biases are
+        synapses from an always-on unit."""
+        rule, lr = get_rule("delta"), self.learning_rate / len(S)
+        P = 1.0 / (1.0 + np.exp(-(S @ self.weights_ + self.biases_)))
+        pre = np.hstack([S, np.ones((len(S), 1))])
+        change = rule.batched(pre, S, "wake", lr, post_prob=P)
+        self.weights_ += np.where(self.mask_, change[:-1], 0.0)
+        self.biases_ += change[-1]
+
+    # -- using the model ----------------------------------------------------------------
+    def sample(self, n: int) -> np.ndarray:
+        """Ancestral samples of the visible units."""
+        self._init_params()
+        S = np.zeros((n, self.network.n_units))
+        for generation in self.network.generations():
+            idx = [self.network.index(u) for u in generation]
+            P = 1.0 / (1.0 + np.exp(-(S @ self.weights_[:, idx] + self.biases_[idx])))
+            S[:, idx] = self.rng_.random(P.shape) < P
+        return S[:, self.visible_].astype(np.int8)
+
+    def to_network(self) -> Network:
+        """The Network with the learned weights and biases."""
+        self._init_params()
+        net = Network(self.network.unit_list(), self.network.edges, self.network.name,
+                      self.network.description)
+        for pre, post, _ in net.synapses():
+            net.set_weight(pre, post, float(self.weights_[net.index(pre), net.index(post)]))
+        for i, name in enumerate(net.units):
+            net.set_bias(name, float(self.biases_[i]))
+        return net
+
+    def exact_log_likelihood(self, X: np.ndarray) -> float:
+        """Mean log P(v) over the rows of X, by enumeration of the hidden units."""
+        X = self._check_data(X) if hasattr(self, "weights_") else np.asarray(X)
+        visible = [u.name for u in self.network.unit_list() if u.role == "visible"]
+        return float(np.mean(visible_log_prob(self.to_network(), visible, X)))
+
+    def save(self, path) -> None:
+        save(self.to_network(), path)
+
+    @classmethod
+    def load(cls, path, **params) -> SigmoidBeliefNet:
+        sbn = cls(load(path), **params)
+        sbn._init_params()
+        return sbn
