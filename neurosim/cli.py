@@ -130,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     data = match_visible(dataset, net)
     visible = [u.name for u in net.unit_list() if u.role == "visible"]
     settings = Settings(epochs=args.epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
-                        schedule=args.schedule)
+                        schedule=args.schedule, anneal=args.anneal)
     result = train(net, rule, data, visible, rng, settings)
     save(result.network, args.out)
     out = {"rule": rule.name, "epochs": args.epochs, "cases": result.cases, "data": args.data,
@@ -308,6 +308,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=_positive, default=1, help="cases between weight changes")
     sp.add_argument("--sweeps", type=_positive, default=10, help="settling sweeps per phase")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
+    sp.add_argument("--anneal", type=_temperatures, default=(), metavar="T1,T2,...",
+                    help="Boltzmann: settle through these temperatures first, one sweep each")
     sp.add_argument("--rule-module", help="a Python file that registers your own rules")
     sp.add_argument("--out", required=True, help="the trained model file (TOML)")
     sp.add_argument("--json", action="store_true")
@@ -337,6 +339,16 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _temperatures(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write temperatures as numbers separated by commas, got {text}")
+    if not all(0 < t < float("inf") for t in values):
+        raise argparse.ArgumentTypeError(f"temperatures must be positive and finite, got {text}")
+    return values
 
 
 def _non_negative_float(text: str) -> float:

@@ -184,3 +184,15 @@ def test_unknown_rule_and_bad_registration():
         get_rule("oja")
     with pytest.raises(NeurosimError, match="register\\(\\) takes a Rule instance"):
         register(object())
+
+
+def test_annealing_settles_at_falling_temperatures():
+    """With annealing each phase costs one extra sweep per temperature, and learning works."""
+    net, V = _rbm(np.random.default_rng(3), scale=0.1)
+    plain = train(net, get_rule("boltzmann"), DATA, V, np.random.default_rng(4),
+                  Settings(epochs=40, lr=0.2, batch=2, sweeps=3))
+    annealed = train(net, get_rule("boltzmann"), DATA, V, np.random.default_rng(4),
+                     Settings(epochs=40, lr=0.2, batch=2, sweeps=3, anneal=(4.0, 2.0)))
+    free_per_case = 3 + 7  # hidden units in the positive phase, all units in the negative
+    assert annealed.ledger.updates - plain.ledger.updates == 2 * free_per_case * 80
+    assert _log_likelihood(annealed.network, V, DATA) > _log_likelihood(net, V, DATA)

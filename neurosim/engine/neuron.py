@@ -86,6 +86,8 @@ class Neuron:
         sim = self.sim
         sim.ledger.updates += 1
         x = self.bias + self.input if not self.children else self.log_odds()
+        if sim.beta != 1.0:  # annealing: p = sigmoid(x / T)
+            x *= sim.beta
         new = 1 if sim.uniform() < sigmoid(x) else 0
         if sim.on_update is not None:
             sim.on_update(sim.env.now, self.index, new)

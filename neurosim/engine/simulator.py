@@ -91,6 +91,7 @@ class Simulator:
         self.net, self.rng, self.schedule, self.mode = net, rng, schedule, mode
         self.env = simpy.Environment()
         self.ledger = Ledger()
+        self.beta = 1.0  # inverse temperature; annealing lowers the temperature towards 1
         self.on_update, self.on_message = on_update, on_message
         self._uniforms: list[float] = []
         self.pathway = pathway

@@ -27,9 +27,9 @@ __all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "PROCEDURES"]
 @dataclass
 class Settings:
     """``epochs`` passes over the data; weights change after every ``batch`` cases;
-    ``sweeps``: settling sweeps per phase (Boltzmann, Neal's Gibbs); ``k``: Gibbs
-    steps of CD-k / PCD-k; ``schedule`` of the settling phases; ``delay``: if set,
-    every edge's message delay."""
+    ``sweeps``: settling sweeps per phase (Boltzmann, Neal's Gibbs); ``anneal``:
+    temperatures, one sweep each, before those sweeps (Boltzmann; Ackley et al. 1985);
+    ``k``: Gibbs steps of CD-k / PCD-k; ``schedule`` of the settling phases."""
 
     epochs: int = 1
     lr: float = 0.1
@@ -37,6 +37,7 @@ class Settings:
     sweeps: int = 10
     k: int = 1
     schedule: str = "sweep"
+    anneal: tuple[float, ...] = ()
 
 
 @dataclass
@@ -74,16 +75,24 @@ def _clamp_row(sim: Simulator, visible: list[str], row: np.ndarray) -> None:
 
 def _boltzmann(net, rule, data, visible, s, rng, on_batch):
     """Eq. 5: positive phase settles with the data clamped, negative phase runs free;
-    one sample of each phase per case, after ``sweeps`` sweeps."""
+    one sample of each phase per case, after (annealing and) ``sweeps`` sweeps."""
     sim = Simulator(net, rng, schedule=s.schedule)
     plast = Plasticity(sim, rule, s.lr)
+
+    def settle():
+        for temperature in s.anneal:
+            sim.beta = 1.0 / temperature
+            sim.run(until=sim.env.now + 1)
+        sim.beta = 1.0
+        sim.run(until=sim.env.now + s.sweeps)
+
     for batch in _batches(data, s, rng):
         for row in batch:
             _clamp_row(sim, visible, row)
-            sim.run(until=sim.env.now + s.sweeps)
+            settle()
             plast.observe("positive")
             sim.unclamp(visible)
-            sim.run(until=sim.env.now + s.sweeps)
+            settle()
             plast.observe("negative")
         plast.apply(1.0 / len(batch))
         on_batch(sim)

@@ -1,0 +1,688 @@
+"""Boltzmann machines (Hinton 2005, section 2) and RBMs trained by contrastive divergence (section 3).
+
+A Boltzmann machine is a :class:`~neurosim.network.Network` of symmetric edges with
+visible and hidden units, any connectivity. Its energy is eq. 2,
+``E(s) = -sum_i b_i s_i - sum_{i<j} s_i s_j w_ij``, and at equilibrium it visits a state
+with probability ``exp(-E) / Z`` (eq. 3). Learning follows eq. 5,
+
+    dw_ij = lr (<s_i s_j>+ - <s_i s_j>-),
+
+with ``<.>+`` measured with data clamped on the visible units and the hidden units
+Gibbs-sampled to equilibrium (the positive phase), and ``<.>-`` measured with the net
+running freely (the negative phase). A bias is a synapse from a unit that is always on.
+The weight change is the registered rule's batched form
+(``get_rule("boltzmann").batched``), summed over the two phases, each divided by its
+number of cases; the tests check it equals the sum of the rule's local form.
+
+Procedures (``procedure=``):
+
+``"boltzmann"``
+    Eq. 5. Positive phase: each case's hidden units start random and run
+    ``positive_sweeps`` Gibbs sweeps with the visible units clamped. Negative phase:
+    ``n_chains`` free-running chains run ``negative_sweeps`` sweeps, kept from one
+    update to the next (``persistent=True``) or restarted from random states
+    (``persistent=False``). Chains that start from random states first run one sweep
+    at each temperature of ``anneal`` (simulated annealing, as in Ackley, Hinton and
+    Sejnowski 1985); statistics are always collected at temperature 1.
+``"cd"``
+    CD-k of eq. 6 for an RBM-shaped (bipartite visible-hidden) net, as in Hinton's
+    ``rbm.m``: positive statistics use the data and the hidden probabilities; sampled
+    hidden states drive the chain; after ``k`` steps the negative statistics use the
+    visible probabilities and the hidden probabilities they give.
+``"pcd"``
+    Persistent CD (Tieleman 2008): as ``"cd"``, but the negative statistics come from
+    ``n_chains`` persistent chains (sampled visible states, hidden probabilities) that
+    advance ``k`` alternating Gibbs steps per update.
+``"exact"``
+    Ascent of the exact gradient of the mean log-likelihood, by enumeration
+    (:meth:`BoltzmannMachine.exact_gradient`): the reference for small nets.
+
+Gibbs sampling runs many chains at once (rows of a matrix) and updates all the units of
+one colour class together: units with no edge between them are conditionally
+independent given the rest, so a block update is an exact Gibbs step. The classes are
+the layers :meth:`Network.layers` gives a copy of the net without layer attributes (a
+greedy colouring of its graph).
+
+Every random draw goes through the one ``numpy.random.Generator`` that
+``random_state`` is normalised to when the machine is first fitted.
+
+Example
+-------
+>>> import numpy as np
+>>> from neurosim import Edge, Network, Unit
+>>> net = Network([Unit("v0", role="visible"), Unit("v1", role="visible"), Unit("h0")],
+...               [Edge("v0", "h0", 0.0, "symmetric"), Edge("v1", "h0", 0.0, "symmetric")])
+>>> X = np.array([[1, 1], [0, 0]] * 8)
+>>> bm = BoltzmannMachine(net, learning_rate=0.5, n_iter=300, random_state=0).fit(X)
+>>> round(bm.exact_kl([[1, 1], [0, 0]], [0.5, 0.5]), 3)   # KL(data || model), nats; uniform: 0.693
+0.221
+>>> bm.to_network().weight("v0", "h0") == bm.to_network().weight("h0", "v0")
+True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .. import modelfile
+from ..errors import InferenceError, NeurosimError, ValidationError
+from ..inference.exact import MAX_FREE_UNITS, all_states, log_joint
+from ..learning import get_rule
+from ..network import Network, Unit
+
+__all__ = ["BoltzmannMachine", "Update", "ParameterError", "PROCEDURES"]
+
+PROCEDURES = ("boltzmann", "cd", "pcd", "exact")
+_CHUNK = 1 << 15          # states per block when enumerating
+
+
+class ParameterError(NeurosimError, ValueError):
+    """A machine's parameter or its training data is invalid; the message names the value."""
+
+
+class Update(NamedTuple):
+    """A change (or gradient) of a machine's parameters.
+
+    ``weights[i, j]`` is the change of the symmetric weight between units i and j (equal
+    to ``weights[j, i]``, zero where there is no edge); ``biases[i]`` that of unit i's bias.
+    """
+
+    weights: np.ndarray
+    biases: np.ndarray
+
+    def vector(self) -> np.ndarray:
+        """Every parameter once: the upper triangle of ``weights``, then ``biases``."""
+        n = len(self.biases)
+        return np.concatenate([self.weights[np.triu_indices(n, 1)], self.biases])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # tanh form: stable for any x, no overflow warnings at large |x|
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _logsumexp(a: np.ndarray, axis=None) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    out = m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))
+    return np.squeeze(out, axis=axis) if axis is not None else float(out.reshape(()))
+
+
+def _check_number(name: str, value, low: float | None = None, high: float | None = None,
+                  integer: bool = False, low_open: bool = False, high_open: bool = False):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise ParameterError(f"{name} must be {what}, got {value!r}")
+    if not integer and not math.isfinite(value):
+        raise ParameterError(f"{name} must be finite, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ParameterError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+
+
+def _binary_rows(X, n_columns: int, what: str, columns: Sequence[str]) -> np.ndarray:
+    """``X`` as a float (n, n_columns) array of 0/1, or a ParameterError naming the culprit."""
+    try:
+        A = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{what} must be a 2-D array of 0/1 states, got {X!r}") from None
+    if A.ndim != 2:
+        raise ParameterError(f"{what} must be a 2-D array of shape (n_cases, {n_columns}), got "
+                             f"shape {A.shape}")
+    if A.shape[1] != n_columns:
+        raise ParameterError(f"{what} has {A.shape[1]} columns; the machine has {n_columns} visible "
+                             f"units ({', '.join(columns)})")
+    if A.shape[0] == 0:
+        raise ParameterError(f"{what} has no rows")
+    bad = ~((A == 0) | (A == 1))
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ParameterError(f"{what}[{r}, {c}] = {A[r, c]!r} (unit {columns[c]!r}): states must be 0 or 1")
+    return A
+
+
+class BoltzmannMachine:
+    """A Boltzmann machine built on a Network of symmetric edges, scikit-learn style.
+
+    Parameters
+    ----------
+    network : Network
+        Symmetric edges only; units with role ``visible`` (or ``label``) are clamped to
+        the data, in unit order; the others are hidden. Its weights and biases are the
+        starting point; it is never modified (the machine trains a copy, ``network_``).
+    procedure : {"boltzmann", "cd", "pcd", "exact"}
+        How the weight change is estimated (see the module docstring).
+    learning_rate : float
+        ``lr`` of eq. 5 and 6 (> 0).
+    n_iter : int
+        Passes over the training data in :meth:`fit`.
+    batch_size : int or None
+        Cases per update; None: all of X (one update per pass).
+    positive_sweeps, negative_sweeps : int
+        Gibbs sweeps of the positive (hidden units, data clamped) and negative
+        (free-running) phases of ``procedure="boltzmann"``.
+    n_chains : int
+        Parallel free-running chains of the negative phase (``"boltzmann"``, ``"pcd"``)
+        and of :meth:`transform` when it samples.
+    persistent : bool
+        ``"boltzmann"``: keep the negative-phase chains from one update to the next
+        (True) or restart them from random states at every update (False).
+    anneal : sequence of float or None
+        Temperatures, one sweep at each, run by chains that start from random states
+        before their sweeps at temperature 1 (e.g. ``[20, 15, 12, 10, 8, 6, 4, 2]``).
+    k : int
+        Steps of alternating Gibbs sampling per update of ``"cd"`` (CD-k) and ``"pcd"``.
+    weight_decay : float
+        L2 penalty on the weights (not the biases): ``- lr * weight_decay * w`` per update.
+    momentum : float in [0, 1)
+        Fraction of the previous change added to each change.
+    random_state : None, int or numpy.random.Generator
+        Normalised once, at the first fit, to the Generator every draw goes through.
+    verbose : bool
+        Print progress (and the exact log-likelihood of small nets) during :meth:`fit`.
+
+    Attributes
+    ----------
+    weights_ : ndarray (n_units, n_units)
+        The one symmetric weight matrix (zero where there is no edge).
+    biases_ : ndarray (n_units,)
+    edge_mask_ : ndarray of bool (n_units, n_units)
+    visible_, hidden_ : ndarray of int
+        Indices of the visible and hidden units; ``visible_units_`` names the columns of X.
+    colour_classes_ : list of ndarray
+        Units updated together by the Gibbs sampler.
+    chains_ : ndarray (n_chains, n_units)
+        States of the persistent chains.
+    network_ : Network
+        The trained net, written back (``set_weight`` both ways, ``set_bias``) after
+        each :meth:`fit` and :meth:`partial_fit`.
+    n_iter_ : int
+        Updates made since the last :meth:`fit` started.
+    last_statistics_ : dict
+        The states of the last update's phases: ``"positive"`` and ``"negative"``
+        (cases by units, in unit order; for CD some columns are probabilities),
+        ``"positive_prob"`` and ``"negative_prob"`` (each unit's probability of being on
+        given the others, eq. 1), ``"rule"`` and ``"lr"``.
+    random_state_ : numpy.random.Generator
+
+    References
+    ----------
+    Ackley, Hinton and Sejnowski (1985), A learning algorithm for Boltzmann machines.
+    Hinton (2002), Training products of experts by minimizing contrastive divergence.
+    Hinton (2005), What kind of graphical model is the brain?, eq. 1-6.
+    """
+
+    def __init__(self, network: Network, *, procedure: str = "boltzmann", learning_rate: float = 0.1,
+                 n_iter: int = 100, batch_size: int | None = None, positive_sweeps: int = 5,
+                 negative_sweeps: int = 5, n_chains: int = 100, persistent: bool = True,
+                 anneal: Sequence[float] | None = None, k: int = 1, weight_decay: float = 0.0,
+                 momentum: float = 0.0, random_state=None, verbose: bool = False) -> None:
+        self.network = network
+        self.procedure = procedure
+        self.learning_rate = learning_rate
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.positive_sweeps = positive_sweeps
+        self.negative_sweeps = negative_sweeps
+        self.n_chains = n_chains
+        self.persistent = persistent
+        self.anneal = anneal
+        self.k = k
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation and set-up -------------------------------------------------------
+    def _validate_params(self) -> None:
+        if not isinstance(self.network, Network):
+            raise ParameterError(f"network must be a neurosim Network, got {self.network!r}")
+        if self.procedure not in PROCEDURES:
+            raise ParameterError(f"procedure must be one of {', '.join(PROCEDURES)}, got {self.procedure!r}")
+        _check_number("learning_rate", self.learning_rate, 0.0, low_open=True)
+        _check_number("n_iter", self.n_iter, 1, integer=True)
+        if self.batch_size is not None:
+            _check_number("batch_size", self.batch_size, 1, integer=True)
+        _check_number("positive_sweeps", self.positive_sweeps, 1, integer=True)
+        _check_number("negative_sweeps", self.negative_sweeps, 1, integer=True)
+        _check_number("n_chains", self.n_chains, 1, integer=True)
+        _check_number("k", self.k, 1, integer=True)
+        _check_number("weight_decay", self.weight_decay, 0.0)
+        _check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        if not isinstance(self.persistent, bool):
+            raise ParameterError(f"persistent must be True or False, got {self.persistent!r}")
+        if self.anneal is not None:
+            if isinstance(self.anneal, (str, bytes)) or not hasattr(self.anneal, "__iter__"):
+                raise ParameterError(f"anneal must be a sequence of temperatures, got {self.anneal!r}")
+            for t in self.anneal:
+                _check_number(f"anneal temperature {t!r}", t, 0.0, low_open=True)
+        rs = self.random_state
+        if not (rs is None or isinstance(rs, np.random.Generator)
+                or (isinstance(rs, numbers.Integral) and not isinstance(rs, bool) and rs >= 0)):
+            raise ParameterError(f"random_state must be None, a non-negative int or a "
+                                 f"numpy.random.Generator, got {rs!r}")
+
+    def _initialize(self) -> None:
+        """Validate the parameters and the network; set the fitted attributes from it."""
+        self._validate_params()
+        net = self.network
+        for e in net.edges:
+            if e.kind != "symmetric":
+                raise ValidationError(f"edge {e.source} -> {e.target} is {e.kind}: a Boltzmann machine "
+                                      "has only symmetric edges")
+            if e.weight_reverse is not None:
+                raise ValidationError(f"symmetric edge {e.source} <-> {e.target} has unequal synapses "
+                                      f"({e.weight!r} and {e.weight_reverse!r}); the machine keeps one "
+                                      "weight per edge")
+        roles = [u.role for u in net.unit_list()]
+        visible = [i for i, r in enumerate(roles) if r in ("visible", "label")]
+        hidden = [i for i, r in enumerate(roles) if r == "hidden"]
+        if not visible:
+            raise ValidationError(f"network {net.name!r} has no visible units to clamp data on")
+        arr = net.to_arrays()
+        mask = arr.symmetric.copy()
+        if self.procedure in ("cd", "pcd"):
+            if not hidden:
+                raise ValidationError(f"procedure {self.procedure!r} needs hidden units; network "
+                                      f"{net.name!r} has none")
+            for group, what in ((visible, "visible"), (hidden, "hidden")):
+                sub = np.argwhere(np.triu(mask[np.ix_(group, group)], 1))
+                if len(sub):
+                    a, b = net.units[group[sub[0][0]]], net.units[group[sub[0][1]]]
+                    raise ValidationError(
+                        f"edge {a} <-> {b} joins two {what} units: procedure {self.procedure!r} needs "
+                        "an RBM-shaped (bipartite visible-hidden) network; use procedure='boltzmann'")
+        self.edge_mask_ = mask
+        self.weights_ = np.where(mask, arr.weights, 0.0)
+        self.biases_ = arr.bias.astype(np.float64).copy()
+        self.visible_ = np.array(visible, dtype=np.intp)
+        self.hidden_ = np.array(hidden, dtype=np.intp)
+        self.visible_units_ = [net.units[i] for i in visible]
+        self.hidden_units_ = [net.units[i] for i in hidden]
+        plain = Network([Unit(u.name, u.bias, u.role) for u in net.unit_list()], net.edges, net.name)
+        self.colour_classes_ = [np.array([net.index(u) for u in group], dtype=np.intp)
+                                for group in plain.layers()]
+        hid = set(hidden)
+        self._hidden_classes = [c[np.isin(c, hidden)] for c in self.colour_classes_
+                                if any(int(i) in hid for i in c)]
+        self.random_state_ = np.random.default_rng(self.random_state)
+        n = net.n_units
+        self.chains_ = self.random_state_.integers(0, 2, (self.n_chains, n)).astype(np.float64)
+        self.velocity_ = Update(np.zeros((n, n)), np.zeros(n))
+        self.network_ = Network(net.unit_list(), net.edges, net.name, net.description)
+        self.n_iter_ = 0
+        self.last_statistics_ = {}
+
+    def _ensure_initialized(self) -> None:
+        if not hasattr(self, "weights_"):
+            self._initialize()
+
+    @property
+    def n_units(self) -> int:
+        return self.network.n_units
+
+    def _check_X(self, X, what: str = "X") -> np.ndarray:
+        self._ensure_initialized()
+        return _binary_rows(X, len(self.visible_), what, self.visible_units_)
+
+    # -- Gibbs sampling -----------------------------------------------------------------
+    def _settle(self, S: np.ndarray, classes: list[np.ndarray], sweeps: int,
+                rng: np.random.Generator, temperatures: Sequence[float] = ()) -> np.ndarray:
+        """Gibbs sweeps in place: one sweep at each of ``temperatures``, then ``sweeps`` at
+        temperature 1. Each sweep updates the colour classes in order, all chains at once."""
+        W, b = self.weights_, self.biases_
+        for T in [*temperatures, *([1.0] * sweeps)]:
+            for c in classes:
+                x = S @ W[:, c] + b[c]
+                p = _sigmoid(x if T == 1.0 else x / T)
+                S[:, c] = rng.random(p.shape) < p
+        return S
+
+    def _random_states(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(0, 2, (m, self.n_units)).astype(np.float64)
+
+    def _conditional(self, S: np.ndarray) -> np.ndarray:
+        """Each unit's probability of being on given the states of all the others (eq. 1)."""
+        return _sigmoid(S @ self.weights_ + self.biases_)
+
+    # -- one update ---------------------------------------------------------------------
+    def _hebbian(self, rule_name: str, pos: np.ndarray, neg: np.ndarray) -> Update:
+        """Eq. 5/6 through the rule's batched form: positive minus negative phase, each
+        summed over its cases and divided by their number. A bias is a synapse from an
+        always-on unit (a column of ones)."""
+        rule, lr = get_rule(rule_name), self.learning_rate
+        dW = (rule.batched(pos, pos, "positive", lr) / len(pos)
+              + rule.batched(neg, neg, "negative", lr) / len(neg))
+        db = (rule.batched(np.ones((len(pos), 1)), pos, "positive", lr)[0] / len(pos)
+              + rule.batched(np.ones((len(neg), 1)), neg, "negative", lr)[0] / len(neg))
+        upper = np.triu(np.where(self.edge_mask_, dW, 0.0), 1)
+        return Update(upper + upper.T, db)
+
+    def _record(self, rule_name: str, pos: np.ndarray, neg: np.ndarray) -> None:
+        self.last_statistics_ = {"positive": pos, "negative": neg,
+                                 "positive_prob": self._conditional(pos),
+                                 "negative_prob": self._conditional(neg),
+                                 "rule": rule_name, "lr": self.learning_rate}
+
+    def _boltzmann_update(self, X: np.ndarray) -> Update:
+        rng, anneal = self.random_state_, tuple(self.anneal or ())
+        pos = self._random_states(len(X), rng)
+        pos[:, self.visible_] = X
+        self._settle(pos, self._hidden_classes, self.positive_sweeps, rng, anneal)
+        if self.persistent:
+            neg = self._settle(self.chains_, self.colour_classes_, self.negative_sweeps, rng)
+        else:
+            neg = self._settle(self._random_states(self.n_chains, rng), self.colour_classes_,
+                               self.negative_sweeps, rng, anneal)
+        pos, neg = pos.copy(), neg.copy()
+        self._record("boltzmann", pos, neg)
+        return self._hebbian("boltzmann", pos, neg)
+
+    def _cd_update(self, X: np.ndarray, k: int, persistent: bool) -> Update:
+        rng, vis, hid = self.random_state_, self.visible_, self.hidden_
+        W = self.weights_[np.ix_(vis, hid)]
+        bv, bh = self.biases_[vis], self.biases_[hid]
+        n = self.n_units
+        pos = np.zeros((len(X), n))
+        pos[:, vis] = X
+        pos[:, hid] = _sigmoid(X @ W + bh)
+        if persistent:
+            v = self.chains_[:, vis]
+            h_prob = _sigmoid(v @ W + bh)
+        else:
+            h_prob = pos[:, hid]
+        for _ in range(k):
+            h = (rng.random(h_prob.shape) < h_prob).astype(np.float64)
+            v_prob = _sigmoid(h @ W.T + bv)
+            v = (rng.random(v_prob.shape) < v_prob).astype(np.float64)
+            h_prob = _sigmoid(v @ W + bh)
+        if persistent:
+            self.chains_[:, vis] = v
+            self.chains_[:, hid] = (rng.random(h_prob.shape) < h_prob)
+            neg_v, neg_h = v, h_prob
+        else:
+            # Hinton's rbm.m: the reconstruction's probabilities, and the hidden
+            # probabilities they give (the last visible sample only drove nothing further)
+            neg_v = v_prob
+            neg_h = _sigmoid(v_prob @ W + bh)
+        neg = np.zeros((len(neg_v), n))
+        neg[:, vis], neg[:, hid] = neg_v, neg_h
+        name = "pcd" if persistent else "cd"
+        self._record(name, pos, neg)
+        return self._hebbian(name, pos, neg)
+
+    def _update(self, X: np.ndarray) -> Update:
+        if self.procedure == "boltzmann":
+            return self._boltzmann_update(X)
+        if self.procedure == "cd":
+            return self._cd_update(X, self.k, persistent=False)
+        if self.procedure == "pcd":
+            return self._cd_update(X, self.k, persistent=True)
+        g = self.exact_gradient(X)
+        return Update(self.learning_rate * g.weights, self.learning_rate * g.biases)
+
+    def compute_update(self, X) -> Update:
+        """The weight change this machine's procedure asks for on the batch ``X``
+        (learning rate included; before momentum and weight decay), without applying it.
+        Advances the random generator and any persistent chains; sets ``last_statistics_``."""
+        return self._update(self._check_X(X))
+
+    def cd_update(self, X, k: int = 1) -> Update:
+        """The CD-k weight change (eq. 6, Hinton's rbm.m) on the batch ``X``, whatever the
+        machine's procedure, without applying it. Needs an RBM-shaped network."""
+        X = self._check_X(X)
+        _check_number("k", k, 1, integer=True)
+        for group, what in ((self.visible_, "visible"), (self.hidden_, "hidden")):
+            if len(group) and self.edge_mask_[np.ix_(group, group)].any():
+                raise ValidationError(f"cd_update needs an RBM-shaped network; {self.network.name!r} "
+                                      f"has edges between {what} units")
+        if not len(self.hidden_):
+            raise ValidationError(f"cd_update needs hidden units; {self.network.name!r} has none")
+        return self._cd_update(X, k, persistent=False)
+
+    def _apply(self, upd: Update) -> None:
+        lr, mom = self.learning_rate, self.momentum
+        dW = upd.weights - lr * self.weight_decay * self.weights_ if self.weight_decay else upd.weights
+        vel = Update(mom * self.velocity_.weights + dW, mom * self.velocity_.biases + upd.biases)
+        self.velocity_ = vel
+        self.weights_ = self.weights_ + vel.weights
+        self.biases_ = self.biases_ + vel.biases
+        self.n_iter_ += 1
+
+    def _write_back(self) -> None:
+        """Write the one weight matrix into ``network_``: both synapses of each edge."""
+        net, names = self.network_, self.network_.units
+        for i, j in np.argwhere(np.triu(self.edge_mask_, 1)):
+            w = float(self.weights_[i, j])
+            net.set_weight(names[i], names[j], w)
+            net.set_weight(names[j], names[i], w)
+        for i, name in enumerate(names):
+            net.set_bias(name, float(self.biases_[i]))
+
+    # -- estimator API -----------------------------------------------------------------
+    def fit(self, X) -> "BoltzmannMachine":
+        """Train from the network's weights for ``n_iter`` passes over ``X``
+        (rows: cases; columns: the visible units in unit order)."""
+        self._initialize()
+        X = self._check_X(X)
+        rng = self.random_state_
+        batch = self.batch_size or len(X)
+        start = time.perf_counter()
+        for epoch in range(1, self.n_iter + 1):
+            order = rng.permutation(len(X)) if batch < len(X) else np.arange(len(X))
+            for s in range(0, len(X), batch):
+                self._apply(self._update(X[order[s:s + batch]]))
+            if self.verbose and (epoch == self.n_iter or epoch % max(1, self.n_iter // 10) == 0):
+                extra = ""
+                if self.n_units <= 16:
+                    extra = f", exact mean log-likelihood {self.exact_log_likelihood(X):.4f} nats"
+                print(f"[{type(self).__name__}] pass {epoch}/{self.n_iter}, {self.n_iter_} updates, "
+                      f"{time.perf_counter() - start:.1f} s{extra}", file=sys.stderr)
+        self._write_back()
+        return self
+
+    def partial_fit(self, X) -> "BoltzmannMachine":
+        """One update on the batch ``X``, continuing from the current state (the first call
+        initialises from the network)."""
+        X = self._check_X(X)
+        self._apply(self._update(X))
+        self._write_back()
+        return self
+
+    def sample(self, n_samples: int, n_sweeps: int | None = None, visible_only: bool = True) -> np.ndarray:
+        """``n_samples`` free-running samples, one per independent chain started from a
+        random state: the ``anneal`` sweeps, then ``n_sweeps`` sweeps at temperature 1
+        (default ``max(100, negative_sweeps)``). Returns int8 states of the visible units
+        (all units if ``visible_only`` is False)."""
+        self._ensure_initialized()
+        _check_number("n_samples", n_samples, 1, integer=True)
+        sweeps = max(100, self.negative_sweeps) if n_sweeps is None else n_sweeps
+        _check_number("n_sweeps", sweeps, 1, integer=True)
+        rng = self.random_state_
+        S = self._settle(self._random_states(n_samples, rng), self.colour_classes_, sweeps, rng,
+                         tuple(self.anneal or ()))
+        S = S[:, self.visible_] if visible_only else S
+        return S.astype(np.int8)
+
+    def transform(self, X, method: str = "auto", n_sweeps: int = 100) -> np.ndarray:
+        """Marginal probabilities of the hidden units given each row of ``X`` on the visible units.
+
+        ``method="exact"``: closed form when no edge joins two hidden units, else enumeration
+        of the hidden states (up to 22 hidden units). ``"gibbs"``: average over ``n_chains``
+        chains per row, of each unit's conditional probability after ``n_sweeps`` sweeps.
+        ``"auto"``: exact up to 16 hidden units, else Gibbs.
+        """
+        X = self._check_X(X)
+        if method not in ("auto", "exact", "gibbs"):
+            raise ParameterError(f"method must be 'auto', 'exact' or 'gibbs', got {method!r}")
+        hid, vis = self.hidden_, self.visible_
+        if not len(hid):
+            return np.zeros((len(X), 0))
+        if method == "exact" or (method == "auto" and len(hid) <= 16):
+            if not self.edge_mask_[np.ix_(hid, hid)].any():
+                return _sigmoid(X @ self.weights_[np.ix_(vis, hid)] + self.biases_[hid])
+            self._enumerable(len(hid), "the hidden states of")
+            H = all_states(len(hid)).astype(np.float64)
+            out = np.empty((len(X), len(hid)))
+            for r, x in enumerate(X):
+                S = np.zeros((len(H), self.n_units))
+                S[:, vis], S[:, hid] = x, H
+                lj = self._log_joint(S)
+                p = np.exp(lj - _logsumexp(lj))
+                out[r] = p @ H
+            return out
+        _check_number("n_sweeps", n_sweeps, 1, integer=True)
+        rng, m = self.random_state_, self.n_chains
+        S = self._random_states(len(X) * m, rng)
+        S[:, vis] = np.repeat(X, m, axis=0)
+        self._settle(S, self._hidden_classes, n_sweeps, rng, tuple(self.anneal or ()))
+        return self._conditional(S)[:, hid].reshape(len(X), m, len(hid)).mean(axis=1)
+
+    # -- exact quantities (small nets) -------------------------------------------------
+    def _enumerable(self, n: int, what: str) -> None:
+        if n > MAX_FREE_UNITS:
+            raise InferenceError(f"exact computation enumerates 2^n states: {what} {n} units of "
+                                 f"{self.network.name!r} is over the limit of {MAX_FREE_UNITS}")
+
+    def _log_joint(self, S: np.ndarray) -> np.ndarray:
+        return log_joint(self._exact_net(), S)
+
+    def _exact_net(self) -> Network:
+        """The current parameters as a Network, for neurosim.inference.exact (cached)."""
+        key = (self.weights_.tobytes(), self.biases_.tobytes())
+        cached = getattr(self, "_exact_cache", None)
+        if cached is None or cached[0] != key:
+            net = Network(self.network_.unit_list(), self.network_.edges, self.network_.name)
+            names = net.units
+            for i, j in np.argwhere(np.triu(self.edge_mask_, 1)):
+                net.set_weight(names[i], names[j], float(self.weights_[i, j]))
+                net.set_weight(names[j], names[i], float(self.weights_[i, j]))
+            for i, name in enumerate(names):
+                net.set_bias(name, float(self.biases_[i]))
+            self._exact_cache = cached = (key, net)
+        return cached[1]
+
+    def _states(self, vcodes: np.ndarray) -> np.ndarray:
+        """Full states for visible configurations ``vcodes`` (integers, first visible unit
+        the high bit) times every hidden configuration, hidden-fastest."""
+        nv, nh = len(self.visible_), len(self.hidden_)
+        V = ((vcodes[:, None] >> np.arange(nv - 1, -1, -1)) & 1).astype(np.float64)
+        H = all_states(nh).astype(np.float64)
+        S = np.empty((len(vcodes) * len(H), self.n_units))
+        S[:, self.visible_] = np.repeat(V, len(H), axis=0)
+        S[:, self.hidden_] = np.tile(H, (len(vcodes), 1))
+        return S
+
+    def _log_joint_table(self) -> np.ndarray:
+        """``log_joint`` of every state as a (2^n_visible, 2^n_hidden) table."""
+        self._enumerable(self.n_units, "the joint distribution over")
+        nv, nh = len(self.visible_), len(self.hidden_)
+        block = max(1, _CHUNK >> nh)
+        net = self._exact_net()
+        rows = [log_joint(net, self._states(np.arange(s, min(s + block, 2 ** nv))))
+                for s in range(0, 2 ** nv, block)]
+        return np.concatenate(rows).reshape(2 ** nv, 2 ** nh)
+
+    def _codes(self, X: np.ndarray) -> np.ndarray:
+        nv = len(self.visible_)
+        return (X.astype(np.int64) << np.arange(nv - 1, -1, -1)).sum(axis=1)
+
+    def visible_log_probs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every visible configuration (int8 rows, in the order of ``all_states``) and its
+        exact log probability under the model, ``log sum_h exp(-E(v, h)) - log Z`` (eq. 4)."""
+        self._ensure_initialized()
+        table = self._log_joint_table()
+        log_pv = _logsumexp(table, axis=1)
+        return all_states(len(self.visible_)), log_pv - _logsumexp(log_pv)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Exact log P(v) of each row of ``X`` (nats), by enumeration."""
+        X = self._check_X(X)
+        _, log_pv = self.visible_log_probs()
+        return log_pv[self._codes(X)]
+
+    def exact_log_likelihood(self, X) -> float:
+        """Exact mean log-likelihood of the rows of ``X`` (nats per case), by enumeration."""
+        return float(self.score_samples(X).mean())
+
+    score = exact_log_likelihood
+
+    def exact_kl(self, data_rows, data_probs) -> float:
+        """KL(data || model) in nats over the visible units, by enumeration (at most 22 units).
+
+        ``data_rows`` are visible configurations, ``data_probs`` their probabilities (summing
+        to 1; repeated rows add up)."""
+        rows = self._check_X(data_rows, "data_rows")
+        p = np.asarray(data_probs, dtype=np.float64)
+        if p.shape != (len(rows),):
+            raise ParameterError(f"data_probs must have one probability per row ({len(rows)}), "
+                                 f"got shape {p.shape}")
+        if not np.all(np.isfinite(p)) or (p < 0).any():
+            raise ParameterError(f"data_probs must be finite and non-negative, got {p.tolist()}")
+        if abs(p.sum() - 1.0) > 1e-9:
+            raise ParameterError(f"data_probs must sum to 1, got {p.sum()!r}")
+        codes, inverse = np.unique(self._codes(rows), return_inverse=True)
+        q = np.bincount(inverse.ravel(), weights=p, minlength=len(codes))
+        _, log_pv = self.visible_log_probs()
+        keep = q > 0
+        return float(np.sum(q[keep] * (np.log(q[keep]) - log_pv[codes[keep]])))
+
+    def exact_gradient(self, X) -> Update:
+        """The exact gradient of the mean log-likelihood of the rows of ``X``:
+        ``<s_i s_j>_data - <s_i s_j>_model`` for each weight and ``<s_i>_data - <s_i>_model``
+        for each bias, where the data average uses the exact posterior over the hidden
+        units given each row, by enumeration (at most 22 units)."""
+        X = self._check_X(X)
+        table = self._log_joint_table()
+        nh = len(self.hidden_)
+        log_z = _logsumexp(table)
+        n = self.n_units
+        neg2, neg1 = np.zeros((n, n)), np.zeros(n)
+        block = max(1, _CHUNK >> nh)
+        for s in range(0, len(table), block):
+            codes = np.arange(s, min(s + block, len(table)))
+            S = self._states(codes)
+            p = np.exp(table[codes].ravel() - log_z)
+            neg2 += S.T @ (p[:, None] * S)
+            neg1 += p @ S
+        codes, counts = np.unique(self._codes(X), return_counts=True)
+        pos2, pos1 = np.zeros((n, n)), np.zeros(n)
+        for code, count in zip(codes, counts):
+            S = self._states(np.array([code]))
+            p = np.exp(table[code] - _logsumexp(table[code])) * (count / len(X))
+            pos2 += S.T @ (p[:, None] * S)
+            pos1 += p @ S
+        dW = np.triu(np.where(self.edge_mask_, pos2 - neg2, 0.0), 1)
+        return Update(dW + dW.T, pos1 - neg1)
+
+    # -- networks and files ------------------------------------------------------------
+    def to_network(self) -> Network:
+        """The trained net: the same units and edges, with the learned weights and biases."""
+        self._ensure_initialized()
+        self._write_back()
+        net = self.network_
+        return Network(net.unit_list(), net.edges, net.name, net.description)
+
+    def save(self, path: str | Path) -> None:
+        """Write the trained net as a model file (atomically); :meth:`load` reads it back."""
+        modelfile.save(self.to_network(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, **params) -> "BoltzmannMachine":
+        """A machine whose weights are those of the model file at ``path``, ready to sample,
+        transform and score (``params`` as for the constructor)."""
+        bm = cls(modelfile.load(path), **params)
+        bm._initialize()
+        return bm
+
+    def __repr__(self) -> str:
+        return (f"BoltzmannMachine({self.network.name!r}, procedure={self.procedure!r}, "
+                f"learning_rate={self.learning_rate!r}, n_iter={self.n_iter!r})")
