@@ -25,3 +25,10 @@ def test_explaining_away(tmp_path, capsys):
     assert moment["mass on both-or-neither"] == pytest.approx(0.5)
     for figure in result["figures"]:
         assert Path(figure).stat().st_size > 10_000
+
+
+def test_symmetry_drift(tmp_path, capsys):
+    code = _demo("symmetry_drift").main(["--delays", "0,0.5", "--epochs", "10", "--out", str(tmp_path),
+                                         "--json"])
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert code == 0 and rows[0]["symmetry_drift"] == 0.0 and rows[1]["symmetry_drift"] > 0.0
