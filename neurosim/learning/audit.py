@@ -57,11 +57,11 @@ def _feed_forward(rng: np.random.Generator) -> Network:
 
 # algorithm: (rule, net builder, settings, needs symmetric weights)
 ALGORITHMS = {
-    "boltzmann": ("boltzmann", _boltzmann_net, Settings(epochs=300, lr=0.5, batch=4, sweeps=10), True),
-    "cd": ("cd", _rbm, Settings(epochs=300, lr=0.5, batch=4), True),
-    "pcd": ("pcd", _rbm, Settings(epochs=300, lr=0.5, batch=4), True),
-    "sbn-gibbs-delta": ("delta", _belief_net, Settings(epochs=300, lr=0.5, batch=4, sweeps=5), False),
-    "wake-sleep": ("wake-sleep", lambda r: _belief_net(r, True), Settings(epochs=300, lr=0.5, batch=4), False),
+    "boltzmann": ("boltzmann", _boltzmann_net, Settings(epochs=600, lr=0.5, batch=4, sweeps=10), True),
+    "cd": ("cd", _rbm, Settings(epochs=600, lr=0.5, batch=4), True),
+    "pcd": ("pcd", _rbm, Settings(epochs=600, lr=0.2, batch=4), True),
+    "sbn-gibbs-delta": ("delta", _belief_net, Settings(epochs=600, lr=0.5, batch=4, sweeps=5), False),
+    "wake-sleep": ("wake-sleep", lambda r: _belief_net(r, True), Settings(epochs=1000, lr=0.5, batch=4), False),
     "backprop": ("backprop", _feed_forward, Settings(epochs=300, lr=1.0, batch=4), True),
 }
 
