@@ -127,7 +127,7 @@ def expected_dwell(post: Posterior) -> float:
         kernels.append(G)
     orders = list(itertools.permutations(range(n)))
     T = sum(np.linalg.multi_dot([kernels[i] for i in o] + [np.eye(2 ** n)]) for o in orders) / len(orders)
-    target, rest = int("01", 2), [k for k in range(2 ** n) if k != int("01", 2)]
+    rest = [k for k in range(2 ** n) if k != int("01", 2)]  # first passage from "10" to "01"
     h = np.linalg.solve(np.eye(len(rest)) - T[np.ix_(rest, rest)], np.ones(len(rest)))
     return float(h[rest.index(int("10", 2))])
 

@@ -368,6 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except NeurosimError as exc:
             print(f"neurosim: error: {exc}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # output piped into head, say: not an error
+            sys.stderr.close()
+            return 0
     return 0
 
 

@@ -1,7 +1,7 @@
 """Typed errors. Each names the file, line, unit or edge at fault."""
 
 __all__ = ["NeurosimError", "ValidationError", "ModelFileError", "EvidenceError", "InferenceError",
-           "LocalityError"]
+           "LocalityError", "ParameterError"]
 
 
 class NeurosimError(Exception):
@@ -26,3 +26,7 @@ class InferenceError(NeurosimError):
 
 class LocalityError(NeurosimError):
     """A learning rule reached for something its synapse cannot see."""
+
+
+class ParameterError(NeurosimError, ValueError):
+    """A machine's parameter or its training data is invalid; the message names the value."""

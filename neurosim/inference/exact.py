@@ -74,7 +74,7 @@ def log_joint(net: Network, states: np.ndarray) -> np.ndarray:
     roots = _roots(arr)
     Ws = np.where(arr.symmetric, arr.weights, 0.0)
     Wd = np.where(arr.directed, arr.weights, 0.0)
-    out = S[:, roots] @ arr.bias[roots] + 0.5 * np.einsum("mi,ij,mj->m", S, Ws, S)
+    out = S[:, roots] @ arr.bias[roots] + 0.5 * ((S @ Ws) * S).sum(axis=1)
     child = ~roots
     if child.any():
         X = S @ Wd[:, child] + arr.bias[child]
@@ -104,8 +104,7 @@ def log_partition(net: Network) -> float:
             continue
         _enumerable(len(idx), net, "the partition function of a component of")
         Ws = arr.weights[np.ix_(idx, idx)]
-        total += _logsumexp_chunks(len(idx), lambda S: S @ arr.bias[idx] + 0.5 * np.einsum(
-            "mi,ij,mj->m", S, Ws, S))
+        total += _logsumexp_chunks(len(idx), lambda S: S @ arr.bias[idx] + 0.5 * ((S @ Ws) * S).sum(axis=1))
     return total
 
 

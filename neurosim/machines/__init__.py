@@ -1,5 +1,6 @@
 """Machines: the models of the papers, built on Networks and local rules."""
 
+from .boltzmann import BoltzmannMachine
 from .sigmoid_belief_net import SigmoidBeliefNet
 
-__all__ = ["SigmoidBeliefNet"]
+__all__ = ["BoltzmannMachine", "SigmoidBeliefNet"]

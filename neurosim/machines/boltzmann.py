@@ -43,8 +43,15 @@ independent given the rest, so a block update is an exact Gibbs step. The classe
 the layers :meth:`Network.layers` gives a copy of the net without layer attributes (a
 greedy colouring of its graph).
 
+Small nets are also solved exactly, by enumerating their states (at most 22 units, the
+limit of :mod:`neurosim.inference.exact`): :meth:`~BoltzmannMachine.exact_kl`,
+:meth:`~BoltzmannMachine.exact_log_likelihood`, :meth:`~BoltzmannMachine.exact_gradient`
+(the maximum-likelihood gradient that eq. 5 estimates) and, for RBMs,
+:meth:`~BoltzmannMachine.expected_cd_update` (what CD-k estimates). The energies are
+those of eq. 2, equal to ``neurosim.inference.exact.log_joint`` of the trained net (tested).
+
 Every random draw goes through the one ``numpy.random.Generator`` that
-``random_state`` is normalised to when the machine is first fitted.
+``random_state`` is normalised to when the machine is first fitted (or first used).
 
 Example
 -------
@@ -55,7 +62,7 @@ Example
 >>> X = np.array([[1, 1], [0, 0]] * 8)
 >>> bm = BoltzmannMachine(net, learning_rate=0.5, n_iter=300, random_state=0).fit(X)
 >>> round(bm.exact_kl([[1, 1], [0, 0]], [0.5, 0.5]), 3)   # KL(data || model), nats; uniform: 0.693
-0.221
+0.169
 >>> bm.to_network().weight("v0", "h0") == bm.to_network().weight("h0", "v0")
 True
 """
@@ -72,19 +79,15 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .. import modelfile
-from ..errors import InferenceError, NeurosimError, ValidationError
-from ..inference.exact import MAX_FREE_UNITS, all_states, log_joint
+from ..errors import InferenceError, ParameterError, ValidationError
+from ..inference.exact import MAX_FREE_UNITS, all_states
 from ..learning import get_rule
 from ..network import Network, Unit
 
 __all__ = ["BoltzmannMachine", "Update", "ParameterError", "PROCEDURES"]
 
 PROCEDURES = ("boltzmann", "cd", "pcd", "exact")
-_CHUNK = 1 << 15          # states per block when enumerating
-
-
-class ParameterError(NeurosimError, ValueError):
-    """A machine's parameter or its training data is invalid; the message names the value."""
+_CHUNK = 1 << 11          # rows per block: enumerated states, or chains (see _blocks)
 
 
 class Update(NamedTuple):
@@ -145,7 +148,8 @@ def _binary_rows(X, n_columns: int, what: str, columns: Sequence[str]) -> np.nda
     bad = ~((A == 0) | (A == 1))
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ParameterError(f"{what}[{r}, {c}] = {A[r, c]!r} (unit {columns[c]!r}): states must be 0 or 1")
+        raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r} (unit {columns[c]!r}): "
+                             "states must be 0 or 1")
     return A
 
 
@@ -202,8 +206,8 @@ class BoltzmannMachine:
     chains_ : ndarray (n_chains, n_units)
         States of the persistent chains.
     network_ : Network
-        The trained net, written back (``set_weight`` both ways, ``set_bias``) after
-        each :meth:`fit` and :meth:`partial_fit`.
+        The machine's own copy of the net: the weight matrix is written back into it
+        (``set_weight`` both ways, ``set_bias``) whenever it is read.
     n_iter_ : int
         Updates made since the last :meth:`fit` started.
     last_statistics_ : dict
@@ -317,7 +321,9 @@ class BoltzmannMachine:
         n = net.n_units
         self.chains_ = self.random_state_.integers(0, 2, (self.n_chains, n)).astype(np.float64)
         self.velocity_ = Update(np.zeros((n, n)), np.zeros(n))
-        self.network_ = Network(net.unit_list(), net.edges, net.name, net.description)
+        self._network = Network(net.unit_list(), net.edges, net.name, net.description)
+        self._written = (self.weights_.copy(), self.biases_.copy())
+        self._all_states = None
         self.n_iter_ = 0
         self.last_statistics_ = {}
 
@@ -337,14 +343,25 @@ class BoltzmannMachine:
     def _settle(self, S: np.ndarray, classes: list[np.ndarray], sweeps: int,
                 rng: np.random.Generator, temperatures: Sequence[float] = ()) -> np.ndarray:
         """Gibbs sweeps in place: one sweep at each of ``temperatures``, then ``sweeps`` at
-        temperature 1. Each sweep updates the colour classes in order, all chains at once."""
-        W, b = self.weights_, self.biases_
-        for T in [*temperatures, *([1.0] * sweeps)]:
-            for c in classes:
-                x = S @ W[:, c] + b[c]
-                p = _sigmoid(x if T == 1.0 else x / T)
-                S[:, c] = rng.random(p.shape) < p
+        temperature 1. Each sweep updates the colour classes in order, all chains at once
+        (in blocks of at most 2048 chains, see :meth:`_blocks`)."""
+        for start in range(0, len(S), _CHUNK):
+            self._settle_block(S[start:start + _CHUNK], classes, sweeps, rng, temperatures)
         return S
+
+    def _settle_block(self, S: np.ndarray, classes: list[np.ndarray], sweeps: int,
+                      rng: np.random.Generator, temperatures: Sequence[float]) -> None:
+        # hot loop: the weights of each class are sliced once per call, and the noise of
+        # every update is drawn at once as standard logistic variates L: a unit turns on
+        # with probability sigmoid(x / T) (eq. 1 at temperature T) exactly when x > T * L
+        blocks = [(c, self.weights_[:, c], self.biases_[c]) for c in classes]
+        temps = [*temperatures, *([1.0] * sweeps)]
+        noise = rng.logistic(size=(len(temps), *S.shape))
+        for t, T in enumerate(temps):
+            if T != 1.0:
+                noise[t] *= T
+            for c, Wc, bc in blocks:
+                S[:, c] = S @ Wc + bc > noise[t][:, c]
 
     def _random_states(self, m: int, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, 2, (m, self.n_units)).astype(np.float64)
@@ -410,7 +427,7 @@ class BoltzmannMachine:
             neg_v, neg_h = v, h_prob
         else:
             # Hinton's rbm.m: the reconstruction's probabilities, and the hidden
-            # probabilities they give (the last visible sample only drove nothing further)
+            # probabilities they give (the last visible sample is not used)
             neg_v = v_prob
             neg_h = _sigmoid(v_prob @ W + bh)
         neg = np.zeros((len(neg_v), n))
@@ -435,18 +452,67 @@ class BoltzmannMachine:
         Advances the random generator and any persistent chains; sets ``last_statistics_``."""
         return self._update(self._check_X(X))
 
+    def _check_rbm(self, what: str) -> None:
+        for group, kind in ((self.visible_, "visible"), (self.hidden_, "hidden")):
+            if len(group) and self.edge_mask_[np.ix_(group, group)].any():
+                raise ValidationError(f"{what} needs an RBM-shaped network; {self.network.name!r} "
+                                      f"has edges between {kind} units")
+        if not len(self.hidden_):
+            raise ValidationError(f"{what} needs hidden units; {self.network.name!r} has none")
+
     def cd_update(self, X, k: int = 1) -> Update:
         """The CD-k weight change (eq. 6, Hinton's rbm.m) on the batch ``X``, whatever the
         machine's procedure, without applying it. Needs an RBM-shaped network."""
         X = self._check_X(X)
         _check_number("k", k, 1, integer=True)
-        for group, what in ((self.visible_, "visible"), (self.hidden_, "hidden")):
-            if len(group) and self.edge_mask_[np.ix_(group, group)].any():
-                raise ValidationError(f"cd_update needs an RBM-shaped network; {self.network.name!r} "
-                                      f"has edges between {what} units")
-        if not len(self.hidden_):
-            raise ValidationError(f"cd_update needs hidden units; {self.network.name!r} has none")
+        self._check_rbm("cd_update")
         return self._cd_update(X, k, persistent=False)
+
+    def expected_cd_update(self, X, k: int = 1) -> Update:
+        """The expectation of :meth:`cd_update` over its sampling, by enumeration.
+
+        The negative statistics of CD-k depend only on the last sampled hidden state
+        ``h_{k-1}``, whose distribution given a data row is ``P(h_0 | x) (T_hv T_vh)^(k-1)``
+        with the Gibbs transition matrices ``T_hv = P(v | h)`` and ``T_vh = P(h | v)``,
+        enumerated over every visible and hidden state (small RBMs). The positive phase
+        has no sampling. The result goes through the rule's batched form, with each
+        hidden state's row weighted by its probability."""
+        X = self._check_X(X)
+        _check_number("k", k, 1, integer=True)
+        self._check_rbm("expected_cd_update")
+        vis, hid = self.visible_, self.hidden_
+        self._enumerable(len(vis) + len(hid), "the CD chain over")
+        W = self.weights_[np.ix_(vis, hid)]
+        bv, bh = self.biases_[vis], self.biases_[hid]
+        H = all_states(len(hid)).astype(np.float64)
+
+        def log_bernoulli(states, logits):          # log P(states | logits), every pair
+            return states @ -np.logaddexp(0.0, -logits).T + (1 - states) @ -np.logaddexp(0.0, logits).T
+
+        ph0 = _sigmoid(X @ W + bh)
+        Q = np.exp(log_bernoulli(H, X @ W + bh).T)  # (rows, 2^nh): P(h_0 | x)
+        if k > 1:
+            V = all_states(len(vis)).astype(np.float64)
+            T_hv = np.exp(log_bernoulli(V, H @ W.T + bv).T)      # (2^nh, 2^nv)
+            T_vh = np.exp(log_bernoulli(H, V @ W + bh).T)        # (2^nv, 2^nh)
+            M = T_hv @ T_vh
+            for _ in range(k - 1):
+                Q = Q @ M
+        n = self.n_units
+        pos = np.zeros((len(X), n))
+        pos[:, vis], pos[:, hid] = X, ph0
+        v_prob = _sigmoid(H @ W.T + bv)
+        F = np.zeros((len(H), n))
+        F[:, vis], F[:, hid] = v_prob, _sigmoid(v_prob @ W + bh)
+        q = Q.mean(axis=0)
+        rule, lr = get_rule("cd"), self.learning_rate
+        root = np.sqrt(q)[:, None]
+        dW = (rule.batched(pos, pos, "positive", lr) / len(pos)
+              + rule.batched(root * F, root * F, "negative", lr))
+        db = (rule.batched(np.ones((len(pos), 1)), pos, "positive", lr)[0] / len(pos)
+              + rule.batched(root, root * F, "negative", lr)[0])
+        upper = np.triu(np.where(self.edge_mask_, dW, 0.0), 1)
+        return Update(upper + upper.T, db)
 
     def _apply(self, upd: Update) -> None:
         lr, mom = self.learning_rate, self.momentum
@@ -458,14 +524,27 @@ class BoltzmannMachine:
         self.n_iter_ += 1
 
     def _write_back(self) -> None:
-        """Write the one weight matrix into ``network_``: both synapses of each edge."""
-        net, names = self.network_, self.network_.units
+        """Write the one weight matrix into the machine's Network: both synapses of each
+        edge (``set_weight`` each way) and every bias."""
+        W, b = self._written
+        if np.array_equal(W, self.weights_) and np.array_equal(b, self.biases_):
+            return
+        net, names = self._network, self._network.units
         for i, j in np.argwhere(np.triu(self.edge_mask_, 1)):
             w = float(self.weights_[i, j])
             net.set_weight(names[i], names[j], w)
             net.set_weight(names[j], names[i], w)
         for i, name in enumerate(names):
             net.set_bias(name, float(self.biases_[i]))
+        self._written = (self.weights_.copy(), self.biases_.copy())
+
+    @property
+    def network_(self) -> Network:
+        """The machine's own Network, with the current weights written back into it."""
+        if not hasattr(self, "_network"):
+            raise AttributeError("network_: the machine has not been fitted yet")
+        self._write_back()
+        return self._network
 
     # -- estimator API -----------------------------------------------------------------
     def fit(self, X) -> "BoltzmannMachine":
@@ -486,7 +565,6 @@ class BoltzmannMachine:
                     extra = f", exact mean log-likelihood {self.exact_log_likelihood(X):.4f} nats"
                 print(f"[{type(self).__name__}] pass {epoch}/{self.n_iter}, {self.n_iter_} updates, "
                       f"{time.perf_counter() - start:.1f} s{extra}", file=sys.stderr)
-        self._write_back()
         return self
 
     def partial_fit(self, X) -> "BoltzmannMachine":
@@ -494,7 +572,6 @@ class BoltzmannMachine:
         initialises from the network)."""
         X = self._check_X(X)
         self._apply(self._update(X))
-        self._write_back()
         return self
 
     def sample(self, n_samples: int, n_sweeps: int | None = None, visible_only: bool = True) -> np.ndarray:
@@ -553,22 +630,11 @@ class BoltzmannMachine:
                                  f"{self.network.name!r} is over the limit of {MAX_FREE_UNITS}")
 
     def _log_joint(self, S: np.ndarray) -> np.ndarray:
-        return log_joint(self._exact_net(), S)
-
-    def _exact_net(self) -> Network:
-        """The current parameters as a Network, for neurosim.inference.exact (cached)."""
-        key = (self.weights_.tobytes(), self.biases_.tobytes())
-        cached = getattr(self, "_exact_cache", None)
-        if cached is None or cached[0] != key:
-            net = Network(self.network_.unit_list(), self.network_.edges, self.network_.name)
-            names = net.units
-            for i, j in np.argwhere(np.triu(self.edge_mask_, 1)):
-                net.set_weight(names[i], names[j], float(self.weights_[i, j]))
-                net.set_weight(names[j], names[i], float(self.weights_[i, j]))
-            for i, name in enumerate(names):
-                net.set_bias(name, float(self.biases_[i]))
-            self._exact_cache = cached = (key, net)
-        return cached[1]
+        """Minus the energy of eq. 2 of each row of ``S``, ``sum_i b_i s_i + sum_{i<j} s_i s_j w_ij``:
+        the unnormalised log probability, equal to ``neurosim.inference.exact.log_joint`` of
+        ``network_`` (tested), computed here from the weight matrix because it is the hot
+        path of exact training."""
+        return S @ self.biases_ + 0.5 * np.einsum("mi,mi->m", S @ self.weights_, S)
 
     def _states(self, vcodes: np.ndarray) -> np.ndarray:
         """Full states for visible configurations ``vcodes`` (integers, first visible unit
@@ -581,15 +647,30 @@ class BoltzmannMachine:
         S[:, self.hidden_] = np.tile(H, (len(vcodes), 1))
         return S
 
-    def _log_joint_table(self) -> np.ndarray:
-        """``log_joint`` of every state as a (2^n_visible, 2^n_hidden) table."""
+    def _blocks(self):
+        """Every state of the net, in blocks of whole visible configurations: yields
+        ``(first visible code, states)``, states visible-major and hidden-fastest. Nets of
+        up to 16 units keep their blocks (cached: the states never change).
+
+        Hot path: blocks of about 2048 rows keep BLAS single-threaded; threaded GEMM on
+        such tall, thin matrices ran 30 times slower on a 2-core machine."""
         self._enumerable(self.n_units, "the joint distribution over")
         nv, nh = len(self.visible_), len(self.hidden_)
-        block = max(1, _CHUNK >> nh)
-        net = self._exact_net()
-        rows = [log_joint(net, self._states(np.arange(s, min(s + block, 2 ** nv))))
-                for s in range(0, 2 ** nv, block)]
-        return np.concatenate(rows).reshape(2 ** nv, 2 ** nh)
+        per = max(1, _CHUNK >> nh)                   # visible configurations per block
+        starts = range(0, 2 ** nv, per)
+        if self.n_units > 16:
+            for start in starts:
+                yield start, self._states(np.arange(start, min(start + per, 2 ** nv)))
+            return
+        if getattr(self, "_all_states", None) is None:
+            self._all_states = [(start, self._states(np.arange(start, min(start + per, 2 ** nv))))
+                                for start in starts]
+        yield from self._all_states
+
+    def _log_joint_table(self) -> np.ndarray:
+        """The log joint (minus the energy) of every state, as a (2^n_visible, 2^n_hidden) table."""
+        rows = [self._log_joint(S) for _, S in self._blocks()]
+        return np.concatenate(rows).reshape(2 ** len(self.visible_), 2 ** len(self.hidden_))
 
     def _codes(self, X: np.ndarray) -> np.ndarray:
         nv = len(self.visible_)
@@ -628,7 +709,7 @@ class BoltzmannMachine:
         if not np.all(np.isfinite(p)) or (p < 0).any():
             raise ParameterError(f"data_probs must be finite and non-negative, got {p.tolist()}")
         if abs(p.sum() - 1.0) > 1e-9:
-            raise ParameterError(f"data_probs must sum to 1, got {p.sum()!r}")
+            raise ParameterError(f"data_probs must sum to 1, got {float(p.sum())!r}")
         codes, inverse = np.unique(self._codes(rows), return_inverse=True)
         q = np.bincount(inverse.ravel(), weights=p, minlength=len(codes))
         _, log_pv = self.visible_log_probs()
@@ -642,24 +723,18 @@ class BoltzmannMachine:
         units given each row, by enumeration (at most 22 units)."""
         X = self._check_X(X)
         table = self._log_joint_table()
-        nh = len(self.hidden_)
+        n, nh = self.n_units, len(self.hidden_)
         log_z = _logsumexp(table)
-        n = self.n_units
         neg2, neg1 = np.zeros((n, n)), np.zeros(n)
-        block = max(1, _CHUNK >> nh)
-        for s in range(0, len(table), block):
-            codes = np.arange(s, min(s + block, len(table)))
-            S = self._states(codes)
-            p = np.exp(table[codes].ravel() - log_z)
+        for start, S in self._blocks():
+            p = np.exp(table[start:start + (len(S) >> nh)].ravel() - log_z)
             neg2 += S.T @ (p[:, None] * S)
             neg1 += p @ S
         codes, counts = np.unique(self._codes(X), return_counts=True)
-        pos2, pos1 = np.zeros((n, n)), np.zeros(n)
-        for code, count in zip(codes, counts):
-            S = self._states(np.array([code]))
-            p = np.exp(table[code] - _logsumexp(table[code])) * (count / len(X))
-            pos2 += S.T @ (p[:, None] * S)
-            pos1 += p @ S
+        post = table[codes] - _logsumexp(table[codes], axis=1)[:, None]
+        q = (np.exp(post) * (counts / len(X))[:, None]).ravel()
+        S = self._states(codes)                      # the states of the data's rows
+        pos2, pos1 = S.T @ (q[:, None] * S), q @ S
         dW = np.triu(np.where(self.edge_mask_, pos2 - neg2, 0.0), 1)
         return Update(dW + dW.T, pos1 - neg1)
 
@@ -667,7 +742,6 @@ class BoltzmannMachine:
     def to_network(self) -> Network:
         """The trained net: the same units and edges, with the learned weights and biases."""
         self._ensure_initialized()
-        self._write_back()
         net = self.network_
         return Network(net.unit_list(), net.edges, net.name, net.description)
 
