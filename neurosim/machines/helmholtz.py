@@ -139,6 +139,13 @@ def _ones(n: int) -> np.ndarray:
     return np.ones((n, 1))
 
 
+def _cases(X: Any) -> Any:
+    """The array of a Dataset (anything with ``data`` and ``names``), else X itself."""
+    if not isinstance(X, np.ndarray) and hasattr(X, "data") and hasattr(X, "names"):
+        return X.data
+    return X
+
+
 class HelmholtzMachine:
     """A layered Helmholtz machine with logistic generative and recognition pathways,
     trained by the wake-sleep algorithm (Hinton et al. 1995; Dayan et al. 1995).
@@ -302,8 +309,20 @@ class HelmholtzMachine:
         self.n_updates_ = 0
         self.visible_names_ = getattr(self, "visible_names_", None)
 
+    def initialize(self, visible_names: Sequence[str] | None = None) -> HelmholtzMachine:
+        """Fresh weights without training: small random weights (``init_scale``), zero
+        biases, drawn from ``random_state``; for a machine to inspect, save or train by
+        hand with :meth:`wake_step` and :meth:`sleep_step`."""
+        self._validate()
+        self.random_state_ = _rng(self.random_state)
+        self.__dict__.pop("generative_biases_", None)
+        self.visible_names_ = None
+        self._initialise(self.random_state_)
+        self._set_names(visible_names)
+        return self
+
     def _check_X(self, X: Any, what: str = "X") -> np.ndarray:
-        X = np.asarray(getattr(X, "data", X))
+        X = np.asarray(_cases(X))
         if X.ndim == 1:
             X = X[None, :]
         if X.ndim != 2:
@@ -316,7 +335,7 @@ class HelmholtzMachine:
                                  f"{n_visible} visible units")
         if X.size and not np.isin(X, (0, 1)).all():
             bad = X[~np.isin(X, (0, 1))].flat[0]
-            raise ParameterError(f"{what} must hold binary states 0/1, found {bad!r}")
+            raise ParameterError(f"{what} must hold binary states 0/1, found {bad.item()!r}")
         return X.astype(np.float64)
 
     def _random(self, random_state: Any) -> np.random.Generator:
@@ -679,9 +698,9 @@ class HelmholtzMachine:
         return hm
 
     def save(self, path: str | Path, visible_names: Sequence[str] | None = None,
-             name: str = "helmholtz_machine") -> None:
+             name: str = "helmholtz_machine", description: str | None = None) -> None:
         """Write the machine as a model file (atomically); :meth:`load` reads it back."""
-        modelfile.save(self.to_network(visible_names, name=name), path)
+        modelfile.save(self.to_network(visible_names, name=name, description=description), path)
 
     @classmethod
     def load(cls, path: str | Path, **params: Any) -> HelmholtzMachine:
@@ -708,22 +727,25 @@ def valid_fantasy_fraction(hm: HelmholtzMachine, n: int, rng: Any = None) -> flo
     return float(np.mean([bool(is_valid_shift(f)) for f in fantasies]))
 
 
-def shift_selectivity(hm: HelmholtzMachine, X: Any, labels: Any, stochastic: bool = True,
+def shift_selectivity(hm: HelmholtzMachine, X: Any, labels: Any = None, stochastic: bool = True,
                       random_state: Any = 0) -> Selectivity:
     """For every hidden unit, the difference between its mean recognition probability
     on the cases of one shift direction and on those of the other; returns the unit
     with the largest absolute difference (every hidden layer is searched).
 
-    ``labels`` must take exactly two values (the shift directions); the difference is
+    ``labels`` must take exactly two values (the shift directions; default: the
+    ``labels`` of a Dataset ``X``); the difference is
     ``mean q | first - mean q | second`` in sorted order of the values. With
     ``stochastic`` (default) each layer is driven by sampled states of the layer below,
     as in the recognition model proper; otherwise by the deterministic pass."""
-    labels = np.asarray(getattr(labels, "labels", labels))
+    if labels is None and getattr(X, "labels", None) is not None:
+        labels = X.labels
+    labels = np.asarray(labels)
     values = np.unique(labels)
     if len(values) != 2:
         raise ParameterError(f"shift_selectivity needs labels with exactly two values (the two "
                              f"shift directions), got {values.tolist()!r}")
-    X = np.asarray(getattr(X, "data", X))
+    X = np.asarray(_cases(X))
     if len(labels) != len(X):
         raise ParameterError(f"shift_selectivity: {len(labels)} labels for {len(X)} cases")
     qs = hm.recognize(X, stochastic=stochastic, random_state=random_state)
