@@ -138,6 +138,8 @@ def cmd_train(args: argparse.Namespace) -> None:
            "locality": {"reads": result.reads, "violations": result.violations},
            "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
            "quality": _quality(result.network, visible, dataset, data), "out": str(args.out)}
+    if args.data == "shifter" and result.network.has_recognition:
+        out["quality"].update(_shifter_quality(result.network, rng))
     text = (f"trained {net.name} by {rule.name} ({rule.equation}) for {args.epochs} epochs of "
             f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
@@ -156,6 +158,21 @@ def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dic
         return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
     return {"kl_nats": kl_data_model(net, visible, rows, probs),
             "log_likelihood_nats": float(np.mean(visible_log_prob(net, visible, data)))}
+
+
+def _shifter_quality(net: Network, rng: np.random.Generator) -> dict:
+    """Dayan et al. (1995): valid fantasies, the best unit's shift selectivity, and the
+    held-out negative log-likelihood (importance sampled) beside the data's entropy."""
+    from .data import shifter, shifter_entropy_nats
+    from .machines.helmholtz import HelmholtzMachine, shift_selectivity, valid_fantasy_fraction
+
+    hm = HelmholtzMachine.from_network(net, random_state=rng)
+    held_out = shifter(rng, 1000)
+    cases = held_out.data[:, [held_out.names.index(v) for v in hm.visible_names_]]
+    return {"valid_fantasy_fraction": valid_fantasy_fraction(hm, 1000, rng),
+            "shift_selectivity": shift_selectivity(hm, cases, held_out.labels, random_state=rng).best,
+            "nll_nats": float(-np.mean(hm.log_likelihood_is(cases, n_samples=100, random_state=rng))),
+            "data_entropy_nats": shifter_entropy_nats()}
 
 
 def _import_rules(path: str) -> None:

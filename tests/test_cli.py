@@ -165,3 +165,13 @@ def test_audit_shows_who_sends_what(capsys):
     assert rows["backprop"]["messages"] == {"binary": 0, "analog": 24.0}
     assert all(r["violations"] == 0 for r in rows.values())
     assert "post_error" in rows["backprop"]["reads"] and "post_prob" in rows["wake-sleep"]["reads"]
+
+
+def test_train_wake_sleep_on_the_shifter_reports_its_measures(capsys, tmp_path):
+    code, text, _ = run(capsys, "train", ROOT / "models" / "helmholtz_shifter.toml", "--rule", "wake-sleep",
+                        "--data", "shifter", "--n", 40, "--epochs", 1, "--out", tmp_path / "hs.toml", "--json")
+    q = json.loads(text)["quality"]
+    assert code == 0 and 0 <= q["valid_fantasy_fraction"] <= 1 and 0 <= q["shift_selectivity"] <= 1
+    assert q["nll_nats"] > q["data_entropy_nats"] == pytest.approx(4.5792, abs=1e-4)
+    from neurosim.machines import HelmholtzMachine
+    assert HelmholtzMachine.load(tmp_path / "hs.toml").visible_names_[0] == "p00"

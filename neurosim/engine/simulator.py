@@ -197,7 +197,10 @@ class Simulator:
         for (pre, post), (neuron, k) in self.slots.items():
             net.set_weight(pre, post, neuron.in_weight[k], recognition=recognition)
         for n in self.neurons:
-            (net.set_recognition_bias if recognition else net.set_bias)(n.name, n.bias)
+            if not recognition:
+                net.set_bias(n.name, n.bias)
+            elif n.in_weight:  # recognition biases exist where recognition synapses arrive
+                net.set_recognition_bias(n.name, n.bias)
 
     # -- running ----------------------------------------------------------------------
     @property
