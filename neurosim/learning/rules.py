@@ -78,6 +78,9 @@ class Delta(Rule):
         return s.lr * s.pre * (s.post - s.post_prob)
 
     def batched(self, pre, post, phase, lr, post_prob=None, post_error=None):
+        if post_prob is None:
+            raise NeurosimError(f"rule {self.name!r} needs post_prob, the post-synaptic units' "
+                                "predicted probabilities")
         return lr * (pre.T @ (post - post_prob))
 
 
@@ -104,6 +107,8 @@ class Backprop(Rule):
         return s.lr * s.pre * s.post_error
 
     def batched(self, pre, post, phase, lr, post_prob=None, post_error=None):
+        if post_error is None:
+            raise NeurosimError("rule 'backprop' needs post_error, the error derivatives sent back")
         return lr * (pre.T @ post_error)
 
 

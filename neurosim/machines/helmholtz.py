@@ -49,19 +49,15 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from .. import modelfile
-from ..errors import InferenceError, NeurosimError, ValidationError
+from ..errors import InferenceError, NeurosimError, ParameterError, ValidationError
 from ..learning import get_rule
 from ..network import Edge, Network, Unit
 
-__all__ = ["HelmholtzMachine", "Phase", "Selectivity", "NotFittedError", "ParameterError",
-           "MAX_EXACT_HIDDEN", "valid_fantasy_fraction", "shift_selectivity"]
+__all__ = ["HelmholtzMachine", "Phase", "Selectivity", "NotFittedError", "MAX_EXACT_HIDDEN",
+           "valid_fantasy_fraction", "shift_selectivity"]
 
 MAX_EXACT_HIDDEN = 20      # exact_log_likelihood enumerates 2^H hidden states
 _CELLS = 1 << 22           # floats per temporary array in chunked evaluations
-
-
-class ParameterError(NeurosimError, ValueError):
-    """A HelmholtzMachine parameter or input is invalid; the message names the value."""
 
 
 class NotFittedError(NeurosimError, AttributeError):

@@ -24,9 +24,11 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
-__all__ = ["hinton", "hinton_mosaic", "BACKGROUND"]
+__all__ = ["hinton", "hinton_mosaic", "BACKGROUND", "FILL", "MARGIN"]
 
 BACKGROUND = "#808080"   # grey: zero weight
+FILL = 0.85              # side of the largest square, in cells: neighbours never touch
+MARGIN = 0.3             # grey border around a diagram, in cells
 
 
 def _scale(W: np.ndarray, max_weight: float | None) -> float:
@@ -37,10 +39,11 @@ def _scale(W: np.ndarray, max_weight: float | None) -> float:
 def _tile(W: np.ndarray, top: float, x0: float, y0: float, patches: list, colours: list) -> None:
     """Grey ground and squares of ``W`` with its top-left cell centred at (x0, y0)."""
     rows, cols = W.shape
-    patches.append(Rectangle((x0 - 0.5, y0 - 0.5), cols, rows))
+    patches.append(Rectangle((x0 - 0.5 - MARGIN, y0 - 0.5 - MARGIN), cols + 2 * MARGIN,
+                             rows + 2 * MARGIN))
     colours.append(BACKGROUND)
     for (r, c), w in np.ndenumerate(W):
-        side = min(1.0, np.sqrt(abs(w) / top))
+        side = FILL * min(1.0, np.sqrt(abs(w) / top))
         if side > 0:
             patches.append(Rectangle((x0 + c - side / 2, y0 + r - side / 2), side, side))
             colours.append("white" if w > 0 else "black")
@@ -58,8 +61,8 @@ def hinton(ax: Axes, weights: np.ndarray, max_weight: float | None = None,
     """Draw the 2-d array ``weights`` as a Hinton diagram on ``ax``.
 
     Row ``r``, column ``c`` of the array is the square at that place in the picture
-    (row 0 at the top). A square's side is ``sqrt(|w| / max_weight)`` of a cell, so its
-    area is proportional to ``|w|``; white is positive, black negative.
+    (row 0 at the top). A square's side is ``0.9 sqrt(|w| / max_weight)`` of a cell, so
+    its area is proportional to ``|w|``; white is positive, black negative.
 
     Parameters
     ----------
@@ -74,8 +77,8 @@ def hinton(ax: Axes, weights: np.ndarray, max_weight: float | None = None,
     colours: list = []
     _tile(W, _scale(W, max_weight), 0.0, 0.0, patches, colours)
     ax.add_collection(PatchCollection(patches, facecolors=colours, edgecolors="none"))
-    ax.set_xlim(-0.5, W.shape[1] - 0.5)
-    ax.set_ylim(W.shape[0] - 0.5, -0.5)
+    ax.set_xlim(-0.5 - MARGIN, W.shape[1] - 0.5 + MARGIN)
+    ax.set_ylim(W.shape[0] - 0.5 + MARGIN, -0.5 - MARGIN)
     _plain(ax)
     if title is not None:
         ax.set_title(title, fontsize=fontsize)
@@ -98,7 +101,7 @@ def hinton_mosaic(ax: Axes, images: np.ndarray, shape: tuple[int, int], ncols: i
         raise ValueError(f"hinton_mosaic: ncols must be at least 1, got {ncols}")
     n = len(images)
     nrows = max(1, -(-n // ncols))
-    title_room = 0.9 if titles is not None else 0.0
+    title_room = 0.9 + MARGIN if titles is not None else 0.0
     step_x, step_y = cols + gap, rows + gap + title_room
     patches: list = []
     colours: list = []
@@ -108,10 +111,10 @@ def hinton_mosaic(ax: Axes, images: np.ndarray, shape: tuple[int, int], ncols: i
         _tile(image.reshape(shape), common if shared else _scale(image, max_weight), x0, y0,
               patches, colours)
         if titles is not None:
-            ax.text(x0 + (cols - 1) / 2, y0 - 0.6, titles[k], ha="center", va="bottom",
+            ax.text(x0 + (cols - 1) / 2, y0 - 0.6 - MARGIN, titles[k], ha="center", va="bottom",
                     fontsize=fontsize)
     ax.add_collection(PatchCollection(patches, facecolors=colours, edgecolors="none"))
-    ax.set_xlim(-0.5 - gap / 2, ncols * step_x - 0.5 - gap / 2)
+    ax.set_xlim(-0.5 - MARGIN - gap / 2, ncols * step_x - 0.5 - gap / 2)
     ax.set_ylim(nrows * step_y - 0.5 - gap / 2, -0.5 - gap / 2)
     _plain(ax)
     return ax
