@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections import Counter
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -53,3 +56,12 @@ def kl_bound(n_states: int, n_samples: int, inflation: float = 2.0, sigmas: floa
     """
     dof = n_states - 1
     return inflation * (dof + sigmas * math.sqrt(2 * dof)) / (2 * n_samples)
+
+
+def load_demo(name: str) -> ModuleType:
+    """Import ``demos/<name>.py`` (demos are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "demos" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

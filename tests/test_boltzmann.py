@@ -1,7 +1,6 @@
 """BoltzmannMachine: eq. 5 through the rule's local form, Gibbs sampling and the exact
 gradient against enumeration, CD-k, errors, files, and the 4-2-4 encoder."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,7 +13,7 @@ from neurosim.data import bars_stripes, encoder_424
 from neurosim.inference import all_states, log_prob, posterior
 from neurosim.learning import SynapseView, get_rule
 from neurosim.machines.boltzmann import BoltzmannMachine, ParameterError, Update
-from helpers import empirical_kl, kl_bound, random_boltzmann
+from helpers import empirical_kl, kl_bound, random_boltzmann, load_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 ENCODER = ROOT / "models" / "encoder_424.toml"
@@ -31,13 +30,6 @@ def _rbm(rng, n_visible, n_hidden, scale=1.0):
 
 def _rows(rng, m, n):
     return rng.integers(0, 2, (m, n))
-
-
-def _demo(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "demos" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- the learning rule -----------------------------------------------------------------
@@ -238,7 +230,7 @@ def test_encoder_model_file():
 
 
 def test_encoder_learning_improves_fast():
-    demo = _demo("boltzmann_encoder")
+    demo = load_demo("boltzmann_encoder")
     run = demo.train(iterations=300, seed=1, check=300, max_restarts=0)
     assert run["kl"][0] == pytest.approx(8 * math.log(2) - math.log(4), abs=1e-9)   # all weights 0
     assert run["kl"][-1] < 1.5 and run["kl"][-1] < run["kl"][0] - 2.5
@@ -247,7 +239,7 @@ def test_encoder_learning_improves_fast():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_encoder_reaches_kl_below_0_1_with_the_demo_settings(seed):
-    demo = _demo("boltzmann_encoder")
+    demo = load_demo("boltzmann_encoder")
     run = demo.train(seed=seed)
     assert run["kl"][-1] <= 0.1
     data = run["data"]
@@ -256,7 +248,7 @@ def test_encoder_reaches_kl_below_0_1_with_the_demo_settings(seed):
 
 
 def test_encoder_demo_runs(tmp_path, capsys):
-    code = _demo("boltzmann_encoder").main(["--iterations", "120", "--check", "100", "--max-restarts", "0",
+    code = load_demo("boltzmann_encoder").main(["--iterations", "120", "--check", "100", "--max-restarts", "0",
                                             "--out", str(tmp_path), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["history"]["updates"][-1] == 120
@@ -266,7 +258,7 @@ def test_encoder_demo_runs(tmp_path, capsys):
 
 
 def test_cd_gradient_angle_demo_runs(tmp_path, capsys):
-    code = _demo("cd_gradient_angle").main(["--iterations", "60", "--checkpoints", "2", "--minibatches", "5",
+    code = load_demo("cd_gradient_angle").main(["--iterations", "60", "--checkpoints", "2", "--minibatches", "5",
                                             "--out", str(tmp_path), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0

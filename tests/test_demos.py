@@ -1,23 +1,16 @@
 """Demos run end to end (short versions) and print the numbers they promise."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-DEMOS = Path(__file__).resolve().parents[1] / "demos"
+from helpers import load_demo
 
-
-def _demo(name):
-    spec = importlib.util.spec_from_file_location(name, DEMOS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_explaining_away(tmp_path, capsys):
-    code = _demo("explaining_away").main(["--out", str(tmp_path), "--sweeps", "3000", "--json"])
+    code = load_demo("explaining_away").main(["--out", str(tmp_path), "--sweeps", "3000", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0
     assert result["exact"]["P(exactly one cause)"] == pytest.approx(0.99991, abs=5e-6)
@@ -28,7 +21,7 @@ def test_explaining_away(tmp_path, capsys):
 
 
 def test_symmetry_drift(tmp_path, capsys):
-    code = _demo("symmetry_drift").main(["--delays", "0,0.5", "--epochs", "10", "--out", str(tmp_path),
+    code = load_demo("symmetry_drift").main(["--delays", "0,0.5", "--epochs", "10", "--out", str(tmp_path),
                                          "--json"])
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert code == 0 and rows[0]["symmetry_drift"] == 0.0 and rows[1]["symmetry_drift"] > 0.0

@@ -5,7 +5,6 @@ Statistical checks use fixed seeds and bounds derived from the sample size (see
 helpers.py for ``kl_bound``); never loosen a bound to make a test pass.
 """
 
-import importlib.util
 import json
 import math
 import warnings
@@ -21,7 +20,7 @@ from neurosim.learning import SynapseView, get_rule
 from neurosim.errors import ParameterError, ValidationError
 from neurosim.machines.helmholtz import (MAX_EXACT_HIDDEN, HelmholtzMachine, NotFittedError,
                                          shift_selectivity, valid_fantasy_fraction)
-from helpers import empirical_kl, kl_bound
+from helpers import empirical_kl, kl_bound, load_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -400,15 +399,8 @@ def test_valid_fantasy_fraction_counts_shift_patterns():
 
 
 # -- demos (short runs) ----------------------------------------------------------------
-def _demo(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "demos" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_wake_sleep_averaging_demo(tmp_path, capsys):
-    code = _demo("wake_sleep_averaging").main(["--out", str(tmp_path), "--steps", "600", "--json"])
+def test_wake_sleep_averagingload_demo(tmp_path, capsys):
+    code = load_demo("wake_sleep_averaging").main(["--out", str(tmp_path), "--steps", "600", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     exact = out["distributions"]["exact posterior P"]
@@ -419,7 +411,7 @@ def test_wake_sleep_averaging_demo(tmp_path, capsys):
 
 
 def test_helmholtz_shifter_demo_runs(tmp_path, capsys):
-    code = _demo("helmholtz_shifter").main(["--out", str(tmp_path), "--iterations", "300",
+    code = load_demo("helmholtz_shifter").main(["--out", str(tmp_path), "--iterations", "300",
                                             "--evaluations", "2", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -434,7 +426,7 @@ def test_helmholtz_shifter_demo_runs(tmp_path, capsys):
 def test_wake_sleep_keeps_the_pair_solution_and_learns_the_direction():
     """Fast version of the goals from the diagnostic start (first layer = the 16 shifted
     pairs): wake-sleep keeps it, and the top unit becomes shift-selective."""
-    demo = _demo("helmholtz_shifter")
+    demo = load_demo("helmholtz_shifter")
     rng = np.random.default_rng(0)
     hm = demo.oracle_machine(demo.SETTINGS, np.random.default_rng(1))
     for _ in range(5):
@@ -447,7 +439,7 @@ def test_wake_sleep_keeps_the_pair_solution_and_learns_the_direction():
 
 @pytest.mark.slow
 def test_full_demo_settings_meet_the_valid_fantasy_goal(tmp_path, capsys):
-    code = _demo("helmholtz_shifter").main(["--out", str(tmp_path), "--json"])
+    code = load_demo("helmholtz_shifter").main(["--out", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["valid fantasy fraction"] >= 0.5
@@ -456,7 +448,7 @@ def test_full_demo_settings_meet_the_valid_fantasy_goal(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_oracle_start_meets_both_goals(tmp_path, capsys):
-    code = _demo("helmholtz_shifter").main(["--out", str(tmp_path), "--oracle-start",
+    code = load_demo("helmholtz_shifter").main(["--out", str(tmp_path), "--oracle-start",
                                             "--iterations", "20000", "--evaluations", "2", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
