@@ -1,4 +1,7 @@
-"""The ``neurosim`` command: infer, sample, draw, show.
+"""The ``neurosim`` command: infer, sample, train, audit, draw, show.
+
+``infer``, ``sample`` and ``train`` run on the event engine or the compiled backend
+(``--backend``; ``auto`` picks compiled above AUTO_UNITS units).
 
 Bad input (a malformed model file, unknown unit, bad evidence) exits with code 2 and
 one line naming the culprit; never a traceback.
@@ -24,6 +27,7 @@ from .network import Network
 
 __all__ = ["main"]
 
+AUTO_UNITS = 64   # --backend auto: the compiled backend for nets with more units than this
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
 EXACT_BUDGET = 2 ** 24  # (distinct cases) x (hidden states) enumerated for exact training quality
@@ -73,7 +77,7 @@ def cmd_infer(args: argparse.Namespace) -> None:
 def _infer_exact(net: Network, evidence: dict[str, int]) -> dict:
     post = posterior(net, evidence)
     joint = post.joint()
-    result = {"method": "exact", "units": post.units, "marginals": post.marginals()}
+    result = {"method": "exact", "backend": "exact", "units": post.units, "marginals": post.marginals()}
     if len(post.units) > JOINT_LIMIT:
         joint = dict(sorted(joint.items(), key=lambda kv: -kv[1])[:_TOP_STATES])
         result["joint_truncated"] = True
@@ -82,33 +86,67 @@ def _infer_exact(net: Network, evidence: dict[str, int]) -> dict:
     return result
 
 
+def _backend(args: argparse.Namespace, net: Network) -> str:
+    """``auto``: the compiled backend above AUTO_UNITS units, unless the run asks for what
+    only the event engine models (a schedule other than sweep, message delays)."""
+    schedule = getattr(args, "schedule", None)
+    event_only = (f"--schedule {schedule}" if schedule not in (None, "sweep") else
+                  "message delays" if any(e.delay > 0 for e in net.edges) else None)
+    if args.backend == "auto":
+        return "compiled" if net.n_units > AUTO_UNITS and event_only is None else "event"
+    if args.backend == "compiled" and event_only:
+        raise NeurosimError(f"{event_only}: only the event engine models this; the compiled backend "
+                            "runs every unit of a group at once with instant messages (use --backend event)")
+    return args.backend
+
+
+def _draw(net: Network, args: argparse.Namespace, backend: str, n: int, burn_in: int, thin: int,
+          evidence: dict[str, int] | None = None, schedule: str = "sweep"):
+    """``n`` samples from the event engine (one chain) or the compiled backend
+    (``--chains`` chains, ``ceil(n / chains)`` kept sweeps each); returns them and the ledger."""
+    rng = np.random.default_rng(args.seed)
+    if backend == "event":
+        sim = Simulator(net, rng, schedule=schedule, evidence=evidence)
+        return sim.sample(n, burn_in=burn_in, thin=thin), sim.ledger
+    from .compiled import Chains, compile
+
+    chains = Chains(compile(net), rng, min(args.chains, n), evidence=evidence)
+    samples = chains.sample(-(-n // chains.m), burn_in=burn_in, thin=thin)[:n]
+    return samples, chains.ledger
+
+
 def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespace) -> dict:
-    sim = Simulator(net, np.random.default_rng(args.seed), schedule=args.schedule, evidence=evidence)
-    samples = sim.sample(args.sweeps, burn_in=args.burn_in)
+    backend = _backend(args, net)
+    samples, ledger = _draw(net, args, backend, args.sweeps, args.burn_in, 1, evidence, args.schedule)
     free = [i for i in range(net.n_units) if net.units[i] not in evidence]
     kept = samples[:, free]
     counts = Counter(bitstring(s) for s in kept)
-    return {"method": "gibbs", "schedule": args.schedule, "seed": args.seed,
+    return {"method": "gibbs", "backend": backend, "schedule": args.schedule, "seed": args.seed,
             "samples": args.sweeps, "burn_in": args.burn_in,
             "units": [net.units[i] for i in free],
             "marginals": {net.units[i]: float(kept[:, k].mean()) for k, i in enumerate(free)},
             "joint": {bits: c / len(kept) for bits, c in sorted(counts.items())},
-            "messages": {"binary": sim.ledger.binary, "analog": sim.ledger.analog},
-            "updates": sim.ledger.updates}
+            "messages": {"binary": ledger.binary, "analog": ledger.analog},
+            "updates": ledger.updates}
 
 
 # -- sample ------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> None:
     net = _load(args)
-    schedule = args.schedule or ("sweep" if net.has_symmetric else "ancestral")
-    sim = Simulator(net, np.random.default_rng(args.seed), schedule=schedule)
+    backend = _backend(args, net)
+    if backend == "compiled":
+        from .compiled import compile
+
+        schedule = compile(net).plan().mode
+    else:
+        schedule = args.schedule or ("sweep" if net.has_symmetric else "ancestral")
     burn_in = 0 if schedule == "ancestral" else args.burn_in
-    samples = sim.sample(args.n, burn_in=burn_in, thin=args.thin)
+    samples, ledger = _draw(net, args, backend, args.n, burn_in, args.thin, schedule=schedule)
     counts = Counter(bitstring(s) for s in samples)
     result = {"units": net.units, "counts": dict(sorted(counts.items())), "n": args.n,
-              "schedule": schedule, "seed": args.seed,
-              "messages": {"binary": sim.ledger.binary, "analog": sim.ledger.analog},
-              "updates": sim.ledger.updates}
+              "backend": backend, "schedule": schedule, "seed": args.seed,
+              "messages": {"binary": ledger.binary, "analog": ledger.analog},
+              "updates": ledger.updates}
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:10]
     text = "\n".join([f"{net.name}: {args.n} samples ({schedule}) of ({', '.join(net.units)})"]
                      + [f"  {bits}  {c}" for bits, c in top])
@@ -131,16 +169,24 @@ def cmd_train(args: argparse.Namespace) -> None:
     visible = [u.name for u in net.unit_list() if u.role == "visible"]
     settings = Settings(epochs=args.epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
                         schedule=args.schedule, anneal=args.anneal)
-    result = train(net, rule, data, visible, rng, settings)
+    backend = _backend(args, net)
+    if backend == "compiled":
+        from .compiled.train import train as train_compiled
+
+        result = train_compiled(net, rule, data, visible, rng, settings)
+    else:
+        result = train(net, rule, data, visible, rng, settings)
     save(result.network, args.out)
-    out = {"rule": rule.name, "epochs": args.epochs, "cases": result.cases, "data": args.data,
+    out = {"rule": rule.name, "backend": backend, "epochs": args.epochs, "cases": result.cases,
+           "data": args.data,
            "ledger": result.ledger.as_dict(),
            "locality": {"reads": result.reads, "violations": result.violations},
            "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
            "quality": _quality(result.network, visible, dataset, data), "out": str(args.out)}
     if args.data == "shifter" and result.network.has_recognition:
         out["quality"].update(_shifter_quality(result.network, rng))
-    text = (f"trained {net.name} by {rule.name} ({rule.equation}) for {args.epochs} epochs of "
+    text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for "
+            f"{args.epochs} epochs of "
             f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
@@ -280,6 +326,15 @@ def _parser() -> argparse.ArgumentParser:
     def seed(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
+    def backend(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--backend", choices=["event", "compiled", "auto"], default="auto",
+                        help=f"event engine (unit by unit, every message) or compiled (matrices, many "
+                             f"chains); auto: compiled above {AUTO_UNITS} units (default auto)")
+
+    def chains(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--chains", type=_positive, default=100,
+                        help="compiled backend: independent chains run at once (default 100)")
+
     def delay(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--delay", type=_non_negative_float, default=None, metavar="SWEEPS",
                         help="give every edge this message delay (default: the model file's)")
@@ -287,6 +342,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("infer", help="posterior over the free units given evidence")
     model(sp), evidence(sp), seed(sp), delay(sp)
     sp.add_argument("--method", choices=["exact", "gibbs"], default="exact")
+    backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
     sp.add_argument("--sweeps", type=_positive, default=10000, help="samples kept, one per sweep")
     sp.add_argument("--burn-in", type=_non_negative, default=100, help="sweeps discarded first")
@@ -296,6 +352,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sample", help="draw samples with nothing clamped")
     model(sp), seed(sp), delay(sp)
     sp.add_argument("--n", type=_positive, default=1000)
+    backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["ancestral", "async", "sweep", "layer"], default=None,
                     help="default: ancestral for belief nets, sweep (Gibbs) otherwise")
     sp.add_argument("--burn-in", type=_non_negative, default=100)
@@ -311,8 +368,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--sweeps", type=_positive, default=20)
     sp.set_defaults(run=cmd_draw)
 
-    sp = sub.add_parser("train", help="train a net with a local learning rule in the event engine")
-    model(sp), seed(sp), delay(sp)
+    sp = sub.add_parser("train", help="train a net with a local learning rule")
+    model(sp), seed(sp), delay(sp), backend(sp)
     sp.add_argument("--rule", required=True,
                     help="boltzmann, cd, pcd, delta, wake-sleep, backprop, or one of --rule-module")
     sp.add_argument("--data", required=True,

@@ -65,3 +65,16 @@ def load_demo(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def random_dbn(rng: np.random.Generator, top: tuple[int, int] = (2, 3), below: tuple[int, ...] = (4,),
+               scale: float = 1.0) -> Network:
+    """A DBN-shaped chain graph: an RBM between the two top layers, directed layers below
+    (the last one visible), fully connected between adjacent layers."""
+    sizes = top + below
+    layers = [[f"l{k}_{i}" for i in range(n)] for k, n in enumerate(sizes)]
+    units = [Unit(n, float(rng.normal(0, scale)), "visible" if k == len(sizes) - 1 else "hidden",
+                  layer=len(sizes) - 1 - k) for k, layer in enumerate(layers) for n in layer]
+    edges = [Edge(a, b, float(rng.normal(0, scale)), "symmetric" if k == 0 else "directed")
+             for k, (upper, lower) in enumerate(zip(layers, layers[1:])) for a in upper for b in lower]
+    return Network(units, edges, name="random_dbn")

@@ -175,3 +175,58 @@ def test_train_wake_sleep_on_the_shifter_reports_its_measures(capsys, tmp_path):
     assert q["nll_nats"] > q["data_entropy_nats"] == pytest.approx(4.5792, abs=1e-4)
     from neurosim.machines import HelmholtzMachine
     assert HelmholtzMachine.load(tmp_path / "hs.toml").visible_names_[0] == "p00"
+
+
+# -- --backend -------------------------------------------------------------------------
+def test_infer_on_the_compiled_backend_explains_away(capsys):
+    code, out, _ = run(capsys, "infer", EARTHQUAKE, "--evidence", "house_jumps=1", "--method", "gibbs",
+                       "--backend", "compiled", "--chains", 2000, "--sweeps", 20000, "--json")
+    r = json.loads(out)
+    assert code == 0 and r["backend"] == "compiled" and r["samples"] == 20000
+    # 2000 independent chains: standard error of a marginal <= 0.5/sqrt(2000) = 0.011
+    assert r["marginals"]["earthquake"] == pytest.approx(0.5, abs=0.06)
+    assert r["joint"].get("01", 0) + r["joint"].get("10", 0) > 0.99
+    assert r["updates"] > 0 and r["messages"]["analog"] > 0   # Neal's relays, as in the event engine
+
+
+def big_rbm(tmp_path, n_visible=60, n_hidden=10):
+    lines = [f'[[unit]]\nname = "v{i}"\nrole = "visible"\nlayer = 0\n' for i in range(n_visible)]
+    lines += [f'[[unit]]\nname = "h{j}"\nlayer = 1\n' for j in range(n_hidden)]
+    lines += [f'[[edge]]\nfrom = "v{i}"\nto = "h{j}"\nweight = 0.1\nkind = "symmetric"\n'
+              for i in range(n_visible) for j in range(n_hidden)]
+    path = tmp_path / "big.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_auto_backend_picks_compiled_above_the_documented_size(capsys, tmp_path):
+    from neurosim.cli import AUTO_UNITS
+
+    assert AUTO_UNITS == 64
+    code, out, _ = run(capsys, "sample", big_rbm(tmp_path), "--n", 50, "--json")
+    r = json.loads(out)
+    assert code == 0 and r["backend"] == "compiled" and r["schedule"] == "block" and r["n"] == 50
+    assert sum(r["counts"].values()) == 50
+    code, out, _ = run(capsys, "sample", EARTHQUAKE, "--n", 50, "--json")
+    assert json.loads(out)["backend"] == "event"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", EARTHQUAKE, "--backend", "compiled", "--schedule", "async"], "--schedule async"),
+    (["sample", EARTHQUAKE, "--backend", "compiled", "--delay", "0.5"], "message delays"),
+])
+def test_event_only_options_on_the_compiled_backend_exit_2(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_on_the_compiled_backend(capsys, tmp_path):
+    out_file = tmp_path / "trained.toml"
+    code, out, _ = run(capsys, "train", ROOT / "models" / "encoder_424.toml", "--rule", "boltzmann",
+                       "--data", "encoder-4-2-4", "--epochs", 150, "--batch", 4, "--lr", 0.5,
+                       "--backend", "compiled", "--out", out_file, "--json")
+    r = json.loads(out)
+    assert code == 0 and r["backend"] == "compiled" and r["cases"] == 600
+    assert r["locality"] == {"reads": ["lr", "phase", "post", "pre"], "violations": 0}
+    assert r["symmetry_drift"] == 0 and r["quality"]["kl_nats"] < 2.0  # 4.1 before training
+    assert run(capsys, "infer", out_file, "--json")[0] == 0

@@ -1,0 +1,233 @@
+"""Compile a Network to matrices: index maps, weight blocks, biases and an update plan.
+
+The plan is a list of steps, each updating a group of units in parallel:
+
+* **block Gibbs** for bipartite symmetric parts (an RBM: all hidden, then all visible);
+* **chromatic Gibbs** for general symmetric parts: a graph colouring (networkx), so the
+  units of a colour share no edge and updating them together is exact Gibbs;
+* **ancestral** order for directed parts: topological generations, roots first, each
+  unit drawn from eq. 1 of Hinton (2005), ``p_i = sigmoid(b_i + sum_j s_j w_ji)``;
+* **mixed** nets (a DBN: symmetric top, directed below) get both: a Gibbs sweep of the
+  root units, then an ancestral pass down. Units with directed parents never sit in a
+  symmetric part (Network checks this), so the directed part is exactly sampled given
+  the roots.
+
+Evidence on a unit with parents makes its parents dependent (explaining away); then
+every free unit is Gibbs-sampled by Neal's (1992) conditional, eq. 1 plus one term per
+child, over a colouring of the moral graph: units of a colour share no child, so each
+child's input changes through one unit of the group only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import networkx as nx
+import numpy as np
+
+from ..network import Network
+
+__all__ = ["compile", "CompiledNet", "Plan", "Step", "columns"]
+
+_MAX_RUNS = 4  # source rows in at most this many contiguous runs: one matmul per run
+
+
+def columns(indices: Iterable[int]) -> slice | np.ndarray:
+    """``indices`` as a slice when they form one contiguous run (a view, no copy)."""
+    idx = np.asarray(sorted(indices), dtype=np.intp)
+    if len(idx) and idx[-1] - idx[0] == len(idx) - 1:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _runs(rows: np.ndarray) -> list[slice | np.ndarray]:
+    """Contiguous runs of sorted ``rows``; one gathered index array if they are many."""
+    if not len(rows):
+        return []
+    breaks = np.flatnonzero(np.diff(rows) > 1) + 1
+    parts = np.split(rows, breaks)
+    if len(parts) > _MAX_RUNS:
+        return [rows]
+    return [slice(int(p[0]), int(p[-1]) + 1) for p in parts]
+
+
+@dataclass(frozen=True)
+class Neal:
+    """Child terms of one Gibbs group: ``children`` (columns), ``parent`` (for each
+    child, the position in the group of its one parent there), ``incidence`` (children
+    x group, 1 where that parent is), ``rows``: all parents of the children."""
+
+    children: np.ndarray
+    parent: np.ndarray
+    incidence: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: samplers cache weight blocks per step
+class Step:
+    """Update ``units`` together from ``sources`` (row runs feeding them) and, in Neal
+    mode, their children. ``fanout``/``analog_fanout``: messages the event engine
+    would send per state change of each unit."""
+
+    kind: str                         # "gibbs" | "ancestral"
+    units: slice | np.ndarray
+    index: np.ndarray                 # the same units as an index array
+    sources: tuple
+    neal: Neal | None
+    fanout: np.ndarray
+    analog_fanout: np.ndarray
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``mode`` is block, chromatic, ancestral, mixed or neal (see the module doc)."""
+
+    mode: str
+    steps: tuple[Step, ...]
+    free: np.ndarray
+
+    def describe(self, units: list[str]) -> str:
+        return f"{self.mode}: " + " | ".join(
+            f"{s.kind}({', '.join(units[i] for i in s.index[:4])}{', ...' if len(s.index) > 4 else ''})"
+            for s in self.steps)
+
+
+class CompiledNet:
+    """A Network as arrays: ``W[i, j]`` the synapse i -> j (a symmetric edge gives both
+    directions), ``b`` the biases, in the Network's unit order; float32 by default.
+
+    ``plan(clamped)`` returns the update plan for a set of clamped unit indices.
+    Weights may change (training): call :meth:`set_weights`; plans keep only indices.
+    """
+
+    def __init__(self, net: Network, dtype=np.float32) -> None:
+        self.network = net
+        self.units = net.units
+        self.index = {u: i for i, u in enumerate(self.units)}
+        self.n = net.n_units
+        self.dtype = np.dtype(dtype)
+        arrays = net.to_arrays()
+        self.W = arrays.weights.astype(self.dtype)
+        self.b = arrays.bias.astype(self.dtype)
+        self.symmetric = arrays.symmetric
+        self.directed = arrays.directed
+        self.incoming = arrays.symmetric | arrays.directed
+        self.has_parents = self.directed.any(axis=0)
+        self.version = 0
+        self._plans: dict[frozenset[int], Plan] = {}
+
+    # -- weights -----------------------------------------------------------------------
+    def set_weights(self, W: np.ndarray | None = None, b: np.ndarray | None = None) -> None:
+        """Replace weights and/or biases (only existing synapses may be non-zero)."""
+        if W is not None:
+            W = np.asarray(W, dtype=self.dtype)
+            if W.shape != self.W.shape:
+                raise ValueError(f"weights must have shape {self.W.shape}, got {W.shape}")
+            self.W = np.where(self.incoming, W, 0).astype(self.dtype)
+        if b is not None:
+            self.b = np.asarray(b, dtype=self.dtype).reshape(self.n).copy()
+        self.version += 1
+
+    def to_network(self) -> Network:
+        """The Network with the current weights and biases written back."""
+        net = Network(self.network.unit_list(), self.network.edges, self.network.name,
+                      self.network.description)
+        for pre, post, _ in self.network.synapses():
+            net.set_weight(pre, post, float(self.W[self.index[pre], self.index[post]]))
+        for u in self.units:
+            net.set_bias(u, float(self.b[self.index[u]]))
+        return net
+
+    # -- plans -------------------------------------------------------------------------
+    def plan(self, clamped: Iterable[int] = ()) -> Plan:
+        key = frozenset(int(i) for i in clamped)
+        if key not in self._plans:
+            self._plans[key] = self._make_plan(key)
+        return self._plans[key]
+
+    def _make_plan(self, clamped: frozenset[int]) -> Plan:
+        net = self.network
+        free = [i for i in range(self.n) if i not in clamped]
+        if any(self.has_parents[i] for i in clamped):
+            groups = _colour(net.moral_graph(), [self.units[i] for i in free], net)
+            steps = [self._step("gibbs", g, neal=True) for g in self._indices(groups)]
+            return Plan("neal", tuple(steps), np.array(free, dtype=np.intp))
+        roots = [self.units[i] for i in free if not self.has_parents[i]]
+        sym = nx.Graph()
+        sym.add_nodes_from(self.units)
+        sym.add_edges_from((a, b) for a, b, d in net.synapses() if d["kind"] == "symmetric")
+        groups = _colour(sym, roots, net)
+        steps = [self._step("gibbs", g) for g in self._indices(groups)]
+        below = [[u for u in gen if self.index[u] in free and self.has_parents[self.index[u]]]
+                 for gen in net.generations()]
+        steps += [self._step("ancestral", g) for g in self._indices([g for g in below if g])]
+        if not net.has_directed:
+            mode = "block" if len(groups) <= 2 else "chromatic"
+        else:
+            mode = "mixed" if net.has_symmetric else "ancestral"
+        return Plan(mode, tuple(steps), np.array(free, dtype=np.intp))
+
+    def step(self, units: Iterable[str], kind: str = "gibbs") -> Step:
+        """A parallel update of ``units`` (exact Gibbs only if they are independent given
+        the rest, as in an RBM's layer; procedures such as CD-k ask for it by name)."""
+        return self._step(kind, np.array(sorted(self.index[u] for u in units), dtype=np.intp))
+
+    def _indices(self, groups: list[list[str]]) -> list[np.ndarray]:
+        return [np.array(sorted(self.index[u] for u in g), dtype=np.intp) for g in groups]
+
+    def _step(self, kind: str, g: np.ndarray, neal: bool = False) -> Step:
+        rows = np.flatnonzero(self.incoming[:, g].any(axis=1))
+        fanout = self.incoming[g].sum(axis=1).astype(np.int64)
+        analog = np.zeros(len(g), dtype=np.int64)
+        terms = None
+        if neal:  # states also go up to parents; each child re-sends its log-odds to its parents
+            terms = self._neal(g)
+            n_parents = self.directed.sum(axis=0)
+            analog = (self.directed[g] * n_parents).sum(axis=1).astype(np.int64)
+            fanout = fanout + n_parents[g]
+        return Step(kind, columns(g), g, tuple(_runs(rows)), terms, fanout, analog)
+
+    def _neal(self, g: np.ndarray) -> Neal | None:
+        D = self.directed
+        children = np.flatnonzero(D[g].any(axis=0))
+        if not len(children):
+            return None
+        parent = np.array([int(np.flatnonzero(D[g, c])[0]) for c in children], dtype=np.intp)
+        incidence = np.zeros((len(children), len(g)), dtype=self.dtype)
+        incidence[np.arange(len(children)), parent] = 1
+        rows = np.flatnonzero(D[:, children].any(axis=1))
+        return Neal(children, parent, incidence, rows)
+
+
+def _colour(graph: nx.Graph, units: list[str], net: Network) -> list[list[str]]:
+    """Independent sets of ``graph`` covering ``units``: the net's layers when they are
+    independent, two sides when bipartite (block Gibbs), else a DSATUR colouring."""
+    if not units:
+        return []
+    sub = graph.subgraph(units)
+    if sub.number_of_edges() == 0:
+        return [list(units)]
+    layered = [[u for u in layer if u in sub] for layer in net.layers()]
+    layered = [g for g in layered if g]
+    if all(u.layer is not None for u in net.unit_list()) and _independent(sub, layered):
+        return layered
+    if nx.is_bipartite(sub):
+        colour = nx.bipartite.color(sub)
+    else:
+        colour = nx.greedy_color(sub, strategy="DSATUR")
+    groups: dict[int, list[str]] = {}
+    for u in units:
+        groups.setdefault(colour[u], []).append(u)
+    return [groups[c] for c in sorted(groups)]
+
+
+def _independent(graph: nx.Graph, groups: list[list[str]]) -> bool:
+    return all(not graph.subgraph(g).number_of_edges() for g in groups)
+
+
+def compile(net: Network, dtype=np.float32) -> CompiledNet:  # noqa: A001  (the issue's name)
+    """Compile a validated Network to arrays and update plans (see the module doc)."""
+    if not isinstance(net, Network):
+        raise TypeError(f"compile() takes a neurosim Network, got {type(net).__name__}")
+    return CompiledNet(net, dtype)

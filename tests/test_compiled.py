@@ -1,0 +1,188 @@
+"""The compiled backend: plans, and samples that match exact enumeration and the event engine.
+
+Each sample comes from its own chain after a burn-in, so samples are independent and
+``kl_bound`` needs no allowance for autocorrelation (``inflation=1``); the burn-in is
+long enough that the remaining bias is far below the bound (the slow test checks
+that halving it changes nothing measurable).
+"""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from neurosim import Edge, Network, Unit, load, posterior
+from neurosim.compiled import Chains, compile
+from neurosim.engine import Simulator
+from neurosim.errors import EvidenceError, ValidationError
+from helpers import empirical_kl, kl_bound, random_belief_net, random_boltzmann, random_dbn
+
+CHAINS = 20000
+BURN_IN = 40
+
+
+def rbm(rng, n_visible=4, n_hidden=3):
+    v = [Unit(f"v{i}", float(rng.normal()), "visible", layer=0) for i in range(n_visible)]
+    h = [Unit(f"h{j}", float(rng.normal()), "hidden", layer=1) for j in range(n_hidden)]
+    edges = [Edge(a.name, b.name, float(rng.normal()), "symmetric") for a in v for b in h]
+    return Network(v + h, edges, name="rbm")
+
+
+NETS = {
+    "bm": lambda s: random_boltzmann(np.random.default_rng(s), 3, 4),
+    "rbm": lambda s: rbm(np.random.default_rng(s)),
+    "sbn": lambda s: random_belief_net(np.random.default_rng(s), (2, 2, 3)),
+    "dbn": lambda s: random_dbn(np.random.default_rng(s)),
+}
+EVIDENCE = {"bm": {"v0": 1, "v2": 0}, "rbm": {"v1": 1, "v3": 0},
+            "sbn": {"l2_0": 1, "l2_2": 0}, "dbn": {"l2_0": 1, "l2_3": 0}}
+MODES = {("bm", False): {"chromatic"}, ("rbm", False): {"block"}, ("sbn", False): {"ancestral"},
+         ("dbn", False): {"mixed"}, ("bm", True): {"block", "chromatic"},  # evidence may leave a bipartite rest
+         ("rbm", True): {"block"}, ("sbn", True): {"neal"}, ("dbn", True): {"neal"}}
+
+
+def compiled_samples(net, evidence, seed, chains=CHAINS, burn_in=BURN_IN):
+    sampler = Chains(compile(net), np.random.default_rng(seed), chains, evidence=evidence)
+    return sampler.sample(1, burn_in=burn_in), sampler
+
+
+def check(samples, net, exact):
+    free = [net.index(u) for u in exact.units]
+    kl = empirical_kl(samples[:, free], exact)
+    bound = kl_bound(2 ** len(free), len(samples), inflation=1.0)
+    assert kl < bound, f"KL {kl:.5f} >= bound {bound:.5f}"
+    return kl
+
+
+@pytest.mark.parametrize("with_evidence", [False, True])
+@pytest.mark.parametrize("kind", list(NETS))
+def test_compiled_matches_exact(kind, with_evidence):
+    net = NETS[kind](3)
+    evidence = EVIDENCE[kind] if with_evidence else None
+    samples, sampler = compiled_samples(net, evidence, 7)
+    assert sampler.plan.mode in MODES[kind, with_evidence]
+    check(samples, net, posterior(net, evidence))
+
+
+@pytest.mark.parametrize("kind", list(NETS))
+def test_compiled_and_event_engine_agree(kind):
+    """Both backends within the bound of the exact distribution, so within twice of
+    each other; and their marginals agree within 5 standard errors."""
+    net, evidence = NETS[kind](4), EVIDENCE[kind]
+    exact = posterior(net, evidence)
+    compiled, _ = compiled_samples(net, evidence, 8, chains=8000)
+    event = Simulator(net, np.random.default_rng(9), schedule="sweep", evidence=evidence)
+    event_samples = event.sample(4000, burn_in=20)
+    check(compiled, net, exact)
+    free = [net.index(u) for u in exact.units]
+    assert empirical_kl(event_samples[:, free], exact) < kl_bound(2 ** len(free), 4000)
+    a, b = compiled[:, free].mean(axis=0), event_samples[:, free].mean(axis=0)
+    se = np.sqrt(0.25 / len(compiled) + 2 * 0.25 / len(event_samples))  # event: inflation 2
+    assert np.all(np.abs(a - b) < 5 * se), (a, b)
+
+
+def test_negative_control_is_rejected():
+    """The bound has power: samples of the net with negated weights fail it."""
+    net = NETS["bm"](3)
+    flipped = Network(net.unit_list(), [Edge(e.source, e.target, -e.weight, e.kind) for e in net.edges])
+    samples, _ = compiled_samples(flipped, None, 7)
+    with pytest.raises(AssertionError):
+        check(samples, net, posterior(net))
+
+
+def test_groups_are_independent_sets():
+    for kind in NETS:
+        for evidence in (None, EVIDENCE[kind]):
+            net = NETS[kind](3)
+            cn = compile(net)
+            plan = cn.plan(net.evidence_indices(evidence))
+            moral = net.moral_graph()
+            for step in plan.steps:
+                names = [net.units[i] for i in step.index]
+                graph = moral if plan.mode == "neal" else net.graph.to_undirected()
+                if step.kind == "gibbs":
+                    assert not graph.subgraph(names).number_of_edges(), (kind, names)
+            covered = sorted(i for s in plan.steps for i in s.index)
+            assert covered == sorted(plan.free.tolist())
+
+
+def test_block_gibbs_on_rbm_is_two_layers():
+    net = NETS["rbm"](0)
+    steps = compile(net).plan().steps
+    assert [sorted(net.units[i][0] for i in s.index) for s in steps] == [["h"] * 3, ["v"] * 4]
+
+
+def test_mixed_plan_is_gibbs_on_top_then_ancestral():
+    net = NETS["dbn"](0)
+    plan = compile(net).plan()
+    kinds = [s.kind for s in plan.steps]
+    assert kinds == ["gibbs", "gibbs", "ancestral"]
+    assert {net.units[i] for i in plan.steps[-1].index} == {f"l2_{i}" for i in range(4)}
+
+
+def test_chromatic_colouring_on_odd_cycle():
+    units = [Unit(f"u{i}") for i in range(5)]
+    edges = [Edge(f"u{i}", f"u{(i + 1) % 5}", 1.0, "symmetric") for i in range(5)]
+    plan = compile(Network(units, edges)).plan()
+    assert plan.mode == "chromatic" and len(plan.steps) == 3
+
+
+def test_same_seed_same_numbers_and_float32():
+    net = load("models/boltzmann_6.toml")
+    a, sa = compiled_samples(net, None, 1, chains=50, burn_in=5)
+    b, _ = compiled_samples(net, None, 1, chains=50, burn_in=5)
+    assert np.array_equal(a, b) and sa.state.dtype == np.float32
+
+
+def test_float64_compiles_too():
+    net = load("models/boltzmann_6.toml")
+    assert Chains(compile(net, dtype=np.float64), np.random.default_rng(0), 3).state.dtype == np.float64
+
+
+def test_per_chain_clamps_hold():
+    net = NETS["rbm"](0)
+    sampler = Chains(compile(net), np.random.default_rng(0), 3)
+    values = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
+    sampler.clamp(units=["v0", "v1", "v2", "v3"], values=values)
+    sampler.run(5)
+    assert np.array_equal(sampler.state[:, :4], values)
+    sampler.unclamp()
+    assert sampler.plan.mode == "block" and len(sampler.plan.free) == 7
+
+
+def test_ledger_counts_updates_and_messages():
+    net = NETS["rbm"](0)
+    sampler = Chains(compile(net), np.random.default_rng(0), 10)
+    sampler.run(3)
+    assert sampler.ledger.updates == 3 * 10 * 7
+    assert 0 < sampler.ledger.binary <= 3 * 10 * (4 * 3 + 3 * 4)
+    assert sampler.ledger.analog == 0
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (dict(evidence={"nope": 1}), EvidenceError, "nope"),
+    (dict(evidence={"v0": 2}), EvidenceError, "v0=2"),
+    (dict(n_chains=0), ValidationError, "n_chains"),
+    (dict(init=np.zeros((2, 3))), ValidationError, "init"),
+])
+def test_bad_input_is_named(bad, error, match):
+    net = NETS["rbm"](0)
+    with pytest.raises(error, match=match):
+        Chains(compile(net), np.random.default_rng(0), **{"n_chains": 2, **bad})
+
+
+def test_per_chain_clamp_shape_is_checked():
+    sampler = Chains(compile(NETS["rbm"](0)), np.random.default_rng(0), 3)
+    with pytest.raises(EvidenceError, match="3 x 2"):
+        sampler.clamp(units=["v0", "v1"], values=np.zeros((2, 2)))
+    with pytest.raises(EvidenceError, match="zz"):
+        sampler.clamp(units=["zz"], values=np.zeros((3, 1)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(NETS))
+def test_burn_in_is_long_enough(kind):
+    """Halving the burn-in leaves the samples within the bound: no residual bias."""
+    net, evidence = NETS[kind](11), EVIDENCE[kind]
+    for burn_in in (BURN_IN // 2, BURN_IN):
+        samples, _ = compiled_samples(net, evidence, 13, chains=100000, burn_in=burn_in)
+        check(samples, net, posterior(net, evidence))
