@@ -125,9 +125,10 @@ class Chains:
     def update(self, step: Step) -> np.ndarray:
         """Sample ``step``'s units in every chain; returns their probabilities."""
         S = self.state
-        p = sigmoid(self.field(step))
-        new = (self.rng.random(p.shape, dtype=np.float32) < p).astype(S.dtype)
-        changed = (new != S[:, step.units]).sum(axis=0)
+        p = self.field(step)
+        sigmoid(p, out=p)
+        new = self.rng.random(p.shape, dtype=p.dtype) < p
+        changed = np.count_nonzero(new != S[:, step.units], axis=0)
         self.ledger.updates += self.m * len(step.index)
         self.ledger.binary += int(changed @ step.fanout)
         self.ledger.analog += int(changed @ step.analog_fanout)
@@ -136,10 +137,13 @@ class Chains:
 
     def field(self, step: Step) -> np.ndarray:
         """Total input (log-odds) of ``step``'s units in every chain, times ``beta``."""
-        W, b = self.net.W, self.net.b
-        x = np.broadcast_to(b[step.units], (self.m, len(step.index))).copy()
+        x = None
         for rows, block in self._sources(step):
-            x += self.state[:, rows] @ block
+            y = self.state[:, rows] @ block
+            x = y if x is None else np.add(x, y, out=x)
+        if x is None:
+            x = np.zeros((self.m, len(step.index)), dtype=self.net.dtype)
+        x += self.net.b[step.units]
         if step.neal is not None:
             x += self._child_terms(step)
         if self.beta != 1.0:
