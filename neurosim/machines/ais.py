@@ -97,8 +97,8 @@ def exact_log_partition(W, b, c) -> float:
 
 
 def beta_schedule(n_betas: int = 14500) -> np.ndarray:
-    """Inverse temperatures from 0 to 1: Salakhutdinov and Murray's spacing (1e-3 up to
-    0.5, 1e-4 up to 0.9, 1e-4 up to 1 for 14,500), scaled to ``n_betas`` points."""
+    """Inverse temperatures from 0 to 1: Salakhutdinov and Murray's spacing (steps of
+    1e-3 up to 0.5, 1e-4 up to 0.9, 1e-5 up to 1: 14,500 values), scaled to ``n_betas``."""
     if n_betas < 3:
         raise ParameterError(f"n_betas must be at least 3, got {n_betas}")
     parts = np.array([500, 4000, 10000], dtype=float) * n_betas / 14500
