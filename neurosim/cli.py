@@ -1,4 +1,4 @@
-"""The ``neurosim`` command: infer, sample, train, audit, draw, show.
+"""The ``neurosim`` command: infer, sample, train, audit, draw, show, data.
 
 ``infer``, ``sample`` and ``train`` run on the event engine or the compiled backend
 (``--backend``; ``auto`` picks compiled above AUTO_UNITS units).
@@ -311,6 +311,21 @@ def describe(net: Network) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
+# -- data --------------------------------------------------------------------------------
+def cmd_data(args: argparse.Namespace) -> None:
+    """``neurosim data fetch mnist``: fetch, verify and cache; print where and the hashes."""
+    from .data import DataError, mnist
+
+    if args.dataset != "mnist":
+        raise DataError(f"unknown data set {args.dataset!r}: `neurosim data fetch` knows mnist")
+    cache = mnist.fetch_mnist(args.source, args.cache, log=lambda line: print(line, file=sys.stderr))
+    files = {name: {"path": str(cache / name), "sha256": sha, "bytes": (cache / name).stat().st_size}
+             for name, sha in mnist.MNIST_SHA256.items()}
+    text = "\n".join([f"mnist: {len(files)} files in {cache}, SHA-256 verified"]
+                     + [f"  {name:<25}{f['sha256']}" for name, f in files.items()])
+    _emit({"dataset": "mnist", "cache": str(cache), "files": files}, args.json, text)
+
+
 # -- parser ------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurosim", description="Networks of stochastic binary neurons.")
@@ -398,6 +413,19 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("show", help="a readable summary of the net")
     model(sp)
     sp.set_defaults(run=cmd_show)
+
+    sp = sub.add_parser("data", help="fetch data sets (mnist) into the local cache")
+    fetch = sp.add_subparsers(dest="action", required=True).add_parser(
+        "fetch", help="fetch, verify by SHA-256 and cache a data set")
+    fetch.add_argument("dataset", help="the data set: mnist")
+    fetch.add_argument("--from", dest="source", metavar="DIR", default=None,
+                       help="a directory with the IDX files (raw or .gz), tried before the network "
+                            "(default: $NEUROSIM_DATA)")
+    fetch.add_argument("--cache", metavar="DIR", default=None,
+                       help="where the verified files go (default: $NEUROSIM_CACHE/mnist or "
+                            "~/.cache/neurosim/mnist)")
+    fetch.add_argument("--json", action="store_true")
+    fetch.set_defaults(run=cmd_data)
     return p
 
 
