@@ -1,0 +1,247 @@
+"""Deep belief nets (Hinton, Osindero and Teh 2006; Hinton 2005, sections 5-8).
+
+A DBN with layers ``n_0 (visible), n_1, ..., n_{L-1} (pen), n_top`` and ``n_labels``
+label units is a sigmoid belief net ``n_{L-1} -> ... -> n_0`` (generative weights,
+top-down) under an RBM, the top-level associative memory, whose visible side is the
+pen layer together with the label units (a softmax group: exactly one label is on).
+Each directed layer also has recognition weights (bottom-up) for fast inference.
+
+**Greedy learning** (section 6 of the 2005 paper): the first RBM models the data; its
+hidden probabilities (or samples) are the data for the next; the last RBM sees the pen
+activities and the labels. Recognition and generative weights start tied: ``R_l = W_l``
+and ``G_l = W_l^T``, with the complementary-prior argument of section 5.1 making the
+bottom-up pass exact for the RBM just learned.
+
+**Up-down fine-tuning** (contrastive wake-sleep; Hinton et al. 2006, appendix B;
+the review, section 6): a stochastic bottom-up pass with the recognition weights;
+the generative weights learn by the delta rule (eq. 7) to reconstruct each layer from
+the one above; the top RBM learns by CD-k from the wake pen states and the labels;
+a stochastic top-down pass from the end of the CD chain follows, and the recognition
+weights learn by the delta rule with the roles reversed (eq. 11).
+
+**Generative classification**: an up-pass with the recognition weights (probabilities)
+to the pen layer, then the label whose top-RBM free energy with that label clamped is
+lowest, ``F(p, y) = -b_pen.p - b_y - sum_j softplus(c_j + p.W_j + U_yj)``: exact,
+because summing out the top hidden units of an RBM is exact.
+
+**Generation**: alternating Gibbs sampling in the top RBM with a label clamped, then a
+top-down pass with the generative weights.
+
+**Backprop fine-tuning** (Hinton and Salakhutdinov 2006, ``backpropclassify.m``):
+the recognition stack plus the pen-to-top weights of the top RBM become a
+feed-forward net with a softmax output layer, trained by cross-entropy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["DeepBeliefNet", "sigmoid", "softmax"]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0, x)
+
+
+def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)
+
+
+def _categorical(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One-hot samples, one per row of the probabilities ``p``."""
+    u = rng.random((len(p), 1), dtype=p.dtype)
+    idx = np.minimum((p.cumsum(axis=1) < u).sum(axis=1), p.shape[1] - 1)
+    out = np.zeros_like(p)
+    out[np.arange(len(p)), idx] = 1
+    return out
+
+
+@dataclass
+class DeepBeliefNet:
+    """The parameters of a DBN (see the module doc) and what it does with them.
+
+    ``sizes``: ``(n_visible, n_1, ..., n_pen, n_top)``. Lists run bottom-up: ``R[l]``
+    (n_l x n_{l+1}) and ``r[l]`` are the recognition weights and biases into layer
+    l+1, ``G[l]`` (n_{l+1} x n_l) and ``g[l]`` the generative weights and biases into
+    layer l. The top RBM: ``W`` (n_pen x n_top), ``U`` (n_labels x n_top), visible
+    biases ``b_pen``, ``b_lab``, hidden biases ``c``.
+    """
+
+    sizes: tuple[int, ...]
+    n_labels: int
+    R: list[np.ndarray] = field(default_factory=list)
+    r: list[np.ndarray] = field(default_factory=list)
+    G: list[np.ndarray] = field(default_factory=list)
+    g: list[np.ndarray] = field(default_factory=list)
+    W: np.ndarray | None = None
+    U: np.ndarray | None = None
+    b_pen: np.ndarray | None = None
+    b_lab: np.ndarray | None = None
+    c: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        sizes = tuple(int(s) for s in self.sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ParameterError(f"sizes must name at least a visible and a top layer, each >= 1 "
+                                 f"unit; got {self.sizes!r}")
+        if int(self.n_labels) < 0:
+            raise ParameterError(f"n_labels must be >= 0, got {self.n_labels!r}")
+        self.sizes, self.n_labels = sizes, int(self.n_labels)
+
+    # -- building ------------------------------------------------------------------------
+    @property
+    def n_directed(self) -> int:
+        """Directed layers (pairs below the top RBM)."""
+        return len(self.sizes) - 2
+
+    def add_rbm(self, W: np.ndarray, b_visible: np.ndarray, c_hidden: np.ndarray) -> None:
+        """Stack a trained lower RBM (``W``: n_l x n_{l+1}) with tied weights."""
+        dt = np.float32
+        self.R.append(np.array(W, dtype=dt))
+        self.r.append(np.array(c_hidden, dtype=dt))
+        self.G.append(np.array(W, dtype=dt).T.copy())
+        self.g.append(np.array(b_visible, dtype=dt))
+
+    def set_top(self, W: np.ndarray, U: np.ndarray, b_pen: np.ndarray, b_lab: np.ndarray,
+                c: np.ndarray) -> None:
+        dt = np.float32
+        self.W, self.U = np.array(W, dtype=dt), np.array(U, dtype=dt)
+        self.b_pen, self.b_lab, self.c = (np.array(x, dtype=dt) for x in (b_pen, b_lab, c))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every parameter as a flat dict of arrays (checkpoints, ``np.savez``)."""
+        out = {"sizes": np.array(self.sizes), "n_labels": np.array(self.n_labels)}
+        for name in ("R", "r", "G", "g"):
+            out.update({f"{name}{i}": a for i, a in enumerate(getattr(self, name))})
+        for name in ("W", "U", "b_pen", "b_lab", "c"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> "DeepBeliefNet":
+        dbn = cls(tuple(int(s) for s in d["sizes"]), int(d["n_labels"]))
+        for name in ("R", "r", "G", "g"):
+            getattr(dbn, name).extend(np.array(d[f"{name}{i}"]) for i in range(len(dbn.sizes))
+                                      if f"{name}{i}" in d)
+        for name in ("W", "U", "b_pen", "b_lab", "c"):
+            if name in d:
+                setattr(dbn, name, np.array(d[name]))
+        return dbn
+
+    def _check_ready(self) -> None:
+        if self.W is None or len(self.R) != self.n_directed:
+            raise ParameterError(f"this DBN has {len(self.R)} of {self.n_directed} directed layers"
+                                 f"{'' if self.W is not None else ' and no top RBM'}: train it first")
+
+    # -- inference -----------------------------------------------------------------------
+    def up(self, X: np.ndarray, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+        """Bottom-up pass with the recognition weights: every layer up to the pen layer,
+        probabilities (``rng`` None) or samples."""
+        layers = [np.asarray(X, dtype=np.float32)]
+        for R, r in zip(self.R, self.r):
+            p = sigmoid(layers[-1] @ R + r)
+            layers.append(p if rng is None else _bernoulli(p, rng))
+        return layers
+
+    def label_free_energies(self, pen: np.ndarray) -> np.ndarray:
+        """``F(pen, y)`` of the top RBM for every case and label (n x n_labels)."""
+        x = pen @ self.W + self.c
+        out = np.empty((len(pen), self.n_labels), dtype=np.float64)
+        for y in range(self.n_labels):
+            out[:, y] = -self.b_lab[y] - _softplus(x + self.U[y]).sum(axis=1)
+        return out - (pen @ self.b_pen)[:, None]
+
+    def predict(self, X: np.ndarray, batch: int = 1000) -> np.ndarray:
+        """Generative classification: the label of lowest free energy after an up-pass."""
+        self._check_ready()
+        return np.concatenate([self.label_free_energies(self.up(X[i:i + batch])[-1]).argmin(axis=1)
+                               for i in range(0, len(X), batch)])
+
+    def predict_gibbs(self, X: np.ndarray, rng: np.random.Generator, n_steps: int = 10) -> np.ndarray:
+        """Classification as in the slides: up-pass, a neutral label state, ``n_steps``
+        of alternating Gibbs in the top RBM with the pen units clamped, then the label
+        probabilities' argmax."""
+        self._check_ready()
+        pen = self.up(X)[-1]
+        lab = np.full((len(X), self.n_labels), 1.0 / self.n_labels, dtype=np.float32)
+        for _ in range(n_steps):
+            h = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
+            lab = softmax(h @ self.U.T + self.b_lab)
+        return lab.argmax(axis=1)
+
+    # -- generation ----------------------------------------------------------------------
+    def down(self, top_pen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Top-down pass with the generative weights from pen states; visible probabilities."""
+        s = top_pen
+        for l in reversed(range(self.n_directed)):
+            p = sigmoid(s @ self.G[l] + self.g[l])
+            s = p if l == 0 else _bernoulli(p, rng)
+        return s
+
+    def generate(self, labels: Sequence[int], rng: np.random.Generator, n_steps: int = 1000,
+                 record_every: int | None = None) -> np.ndarray | list[np.ndarray]:
+        """Images with each label clamped: ``n_steps`` of alternating Gibbs in the top RBM
+        from random pen states, then a down pass (visible probabilities). With
+        ``record_every`` returns the images every that many steps (a film)."""
+        self._check_ready()
+        labels = np.asarray(labels)
+        lab = np.zeros((len(labels), self.n_labels), dtype=np.float32)
+        lab[np.arange(len(labels)), labels] = 1
+        pen = _bernoulli(np.full((len(labels), self.sizes[-2]), 0.5, dtype=np.float32), rng)
+        frames = []
+        for step in range(1, n_steps + 1):
+            h = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
+            pen = _bernoulli(sigmoid(h @ self.W.T + self.b_pen), rng)
+            if record_every and step % record_every == 0:
+                frames.append(self.down(pen, rng))
+        return frames if record_every else self.down(pen, rng)
+
+    # -- up-down fine-tuning -------------------------------------------------------------
+    def up_down_step(self, X: np.ndarray, Y: np.ndarray, lr: float, k: int,
+                     rng: np.random.Generator) -> None:
+        """One contrastive wake-sleep update on a minibatch (``Y`` one-hot labels).
+        Each change is the mean over the minibatch of the delta rule (eq. 7 wake, eq. 11
+        sleep) or of CD-k (eq. 6) at the top."""
+        self._check_ready()
+        m = len(X)
+        rate = lr / m
+        wake = self.up(X, rng)                               # wake: sampled bottom-up
+        pen0 = wake[-1]
+        top0 = _bernoulli(sigmoid(pen0 @ self.W + Y @ self.U + self.c), rng)
+        top, pen, lab = top0, pen0, Y
+        for _ in range(k):                                   # CD-k in the top RBM
+            pen = _bernoulli(sigmoid(top @ self.W.T + self.b_pen), rng)
+            lab = softmax(top @ self.U.T + self.b_lab).astype(np.float32)
+            top = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
+        sleep = [None] * self.n_directed + [pen]             # sleep: top-down from the chain
+        for l in reversed(range(self.n_directed)):
+            p = sigmoid(sleep[l + 1] @ self.G[l] + self.g[l])
+            sleep[l] = p if l == 0 else _bernoulli(p, rng)
+        for l in range(self.n_directed):                     # generative: eq. 7 on wake states
+            err = wake[l] - sigmoid(wake[l + 1] @ self.G[l] + self.g[l])
+            self.G[l] += rate * (wake[l + 1].T @ err)
+            self.g[l] += rate * err.sum(axis=0)
+        self.W += rate * (pen0.T @ top0 - pen.T @ top)       # top RBM: eq. 6
+        self.U += rate * (Y.T @ top0 - lab.T @ top)
+        self.b_pen += rate * (pen0 - pen).sum(axis=0)
+        self.b_lab += rate * (Y - lab).sum(axis=0)
+        self.c += rate * (top0 - top).sum(axis=0)
+        for l in range(self.n_directed):                     # recognition: eq. 11 on sleep states
+            err = sleep[l + 1] - sigmoid(sleep[l] @ self.R[l] + self.r[l])
+            self.R[l] += rate * (sleep[l].T @ err)
+            self.r[l] += rate * err.sum(axis=0)

@@ -1,0 +1,396 @@
+"""Training a deep belief net in stages, with checkpoints that survive a kill.
+
+Stages, in order: one RBM per directed layer (greedy, bottom-up), the top RBM with the
+labels, up-down fine-tuning, and backprop fine-tuning. The recipe of a stage is in
+:class:`Recipe`; ``hinton2006`` is the published one (REFERENCES.md: Hinton and
+Salakhutdinov's ``rbm.m``; Hinton, Osindero and Teh 2006; ``backpropclassify.m``).
+
+**RBM updates** follow ``rbm.m``: positive statistics from the data and the hidden
+probabilities, sampled hidden states drive the reconstruction, which uses
+probabilities (labels: a softmax), and the negative statistics use the reconstruction
+and its hidden probabilities (eq. 6, CD-1); momentum 0.5 then 0.9 after epoch 5;
+weight cost on the weights only; weights start at ``0.1 N(0, 1)``, biases at zero.
+
+**Checkpoints**: everything that decides the rest of the run (parameters, momentum,
+the Generator's state, the stage, epoch and minibatch reached) is written to
+``DIR/checkpoint.npz`` atomically (a temporary file, then ``os.replace``) at the end
+of every epoch and every ``checkpoint_s`` seconds, and on Ctrl-C or SIGTERM at the
+next minibatch boundary. :meth:`Trainer.run` on a DIR with a checkpoint continues from
+it, and gives the same weights as an uninterrupted run with the same seed. A lock file
+refuses a second process writing into the same DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import NeurosimError, ParameterError
+from .dbn import DeepBeliefNet, sigmoid, softmax
+
+__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer"]
+
+
+class LockError(NeurosimError):
+    """Another process is training into the same directory."""
+
+
+@dataclass
+class Recipe:
+    """Every setting of a run. ``updown_cd``: (first epoch, k) pairs, the CD-k schedule
+    of the top RBM during up-down fine-tuning."""
+
+    hidden: tuple[int, ...] = (500, 500, 2000)
+    n_labels: int = 10
+    batch_size: int = 100
+    pretrain_epochs: int = 50
+    learning_rate: float = 0.1
+    weight_decay: float = 0.0002
+    momentum: tuple[float, float] = (0.5, 0.9)
+    momentum_switch: int = 5
+    init_scale: float = 0.1
+    next_layer_on: str = "probabilities"
+    updown_epochs: int = 300
+    updown_lr: float = 0.01
+    updown_cd: tuple[tuple[int, int], ...] = ((0, 3), (100, 6), (200, 10))
+    backprop_epochs: int = 200
+    backprop_lr: float = 0.1
+    backprop_momentum: float = 0.9
+    backprop_batch: int = 100
+    backprop_top_only: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.momentum = tuple(self.momentum)
+        self.updown_cd = tuple(tuple(p) for p in self.updown_cd)
+        if len(self.hidden) < 2 or min(self.hidden) < 1:
+            raise ParameterError(f"hidden must have at least two layers of >= 1 unit, got {self.hidden}")
+        for name in ("batch_size", "backprop_batch"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("pretrain_epochs", "updown_epochs", "backprop_epochs"):
+            if getattr(self, name) < 0:
+                raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.next_layer_on not in ("probabilities", "samples"):
+            raise ParameterError(f"next_layer_on must be 'probabilities' or 'samples', got "
+                                 f"{self.next_layer_on!r}")
+
+    def cd_k(self, epoch: int) -> int:
+        return max(k for start, k in self.updown_cd if start <= epoch)
+
+
+PRESETS = {"hinton2006": Recipe()}
+
+
+# -- one RBM update (rbm.m) -----------------------------------------------------------------
+def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
+             rng: np.random.Generator) -> None:
+    """CD-1 on minibatch ``V`` (and one-hot labels ``Y`` for the top RBM), in place.
+    ``p``: W (n_v x n_h), b (n_v), c (n_h) [, U (n_lab x n_h), b_lab]."""
+    m = len(V)
+    h0 = sigmoid(V @ p["W"] + p["c"] + (0 if Y is None else Y @ p["U"]))
+    hs = (rng.random(h0.shape, dtype=h0.dtype) < h0).astype(h0.dtype)
+    v1 = sigmoid(hs @ p["W"].T + p["b"])
+    y1 = None if Y is None else softmax(hs @ p["U"].T + p["b_lab"]).astype(V.dtype)
+    h1 = sigmoid(v1 @ p["W"] + p["c"] + (0 if Y is None else y1 @ p["U"]))
+    lr = r.learning_rate / m
+    grads = {"W": lr * (V.T @ h0 - v1.T @ h1) - r.learning_rate * r.weight_decay * p["W"],
+             "b": lr * (V - v1).sum(axis=0), "c": lr * (h0 - h1).sum(axis=0)}
+    if Y is not None:
+        grads["U"] = lr * (Y.T @ h0 - y1.T @ h1) - r.learning_rate * r.weight_decay * p["U"]
+        grads["b_lab"] = lr * (Y - y1).sum(axis=0)
+    for name, d in grads.items():
+        vel[name] = momentum * vel[name] + d
+        p[name] += vel[name]
+
+
+def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator) -> tuple[dict, dict]:
+    p = {"W": (r.init_scale * rng.standard_normal((n_v, n_h))).astype(np.float32),
+         "b": np.zeros(n_v, np.float32), "c": np.zeros(n_h, np.float32)}
+    if n_lab:
+        p["U"] = (r.init_scale * rng.standard_normal((n_lab, n_h))).astype(np.float32)
+        p["b_lab"] = np.zeros(n_lab, np.float32)
+    return p, {k: np.zeros_like(v) for k, v in p.items()}
+
+
+def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Generator,
+                    Y: np.ndarray | None = None) -> dict:
+    """A whole RBM stage without checkpoints (small models, tests)."""
+    p, vel = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
+    for epoch in range(r.pretrain_epochs):
+        mom = r.momentum[epoch >= r.momentum_switch]
+        for s in range(0, len(V), r.batch_size):
+            rbm_step(p, vel, V[s:s + r.batch_size], None if Y is None else Y[s:s + r.batch_size], r, mom, rng)
+    return p
+
+
+# -- the staged trainer ------------------------------------------------------------------------
+@dataclass
+class Progress:
+    stage: int = 0
+    epoch: int = 0
+    batch: int = 0
+    seconds: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+
+class Trainer:
+    """Runs a :class:`Recipe` on ``(X, labels)`` into ``directory``, resumably.
+
+    ``X``: (n, n_visible) in [0, 1]; ``labels``: (n,) ints below ``n_labels``.
+    ``on_batch(trainer)`` is called after every minibatch (tests use it to stop a run).
+    """
+
+    def __init__(self, recipe: Recipe, X: np.ndarray, labels: np.ndarray, directory: str | Path,
+                 checkpoint_s: float = 180.0, log: Callable[[str], None] | None = None,
+                 on_batch: Callable[["Trainer"], None] | None = None) -> None:
+        X = np.asarray(X, dtype=np.float32)
+        labels = np.asarray(labels)
+        if X.ndim != 2 or len(X) != len(labels):
+            raise ParameterError(f"X must be (n, n_visible) with one label per row; got {X.shape} and "
+                                 f"{labels.shape}")
+        if labels.min() < 0 or labels.max() >= recipe.n_labels:
+            raise ParameterError(f"labels must lie in 0..{recipe.n_labels - 1}")
+        self.r, self.X, self.labels = recipe, X, labels
+        self.Y = np.eye(recipe.n_labels, dtype=np.float32)[labels]
+        self.dir = Path(directory)
+        self.checkpoint_s, self.on_batch = checkpoint_s, on_batch
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.stages = ([f"rbm{l + 1}" for l in range(len(recipe.hidden) - 1)] + ["top", "updown", "backprop"])
+        self._stop = False
+
+    # -- state -----------------------------------------------------------------------------
+    def _fresh(self) -> None:
+        r = self.r
+        self.rng = np.random.default_rng(r.seed)
+        self.order = np.random.default_rng([r.seed, 1]).permutation(len(self.X))
+        self.dbn = DeepBeliefNet((self.X.shape[1],) + r.hidden, r.n_labels)
+        self.progress = Progress()
+        self.p, self.vel = {}, {}
+
+    def _save(self) -> None:
+        arrays = {f"dbn.{k}": v for k, v in self.dbn.state_dict().items()}
+        arrays.update({f"p.{k}": v for k, v in self.p.items()})
+        arrays.update({f"vel.{k}": v for k, v in self.vel.items()})
+        meta = {"recipe": asdict(self.r), "progress": asdict(self.progress),
+                "rng": self.rng.bit_generator.state, "n_cases": len(self.X)}
+        arrays["meta"] = np.array(json.dumps(meta))
+        tmp = self.dir / "checkpoint.tmp.npz"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.dir / "checkpoint.npz")
+        (self.dir / "progress.json").write_text(json.dumps(meta["progress"], indent=1))
+        self._saved_at = time.monotonic()
+
+    def _load(self) -> None:
+        with np.load(self.dir / "checkpoint.npz") as z:
+            d = {k: z[k] for k in z.files}
+        meta = json.loads(str(d.pop("meta")))
+        if Recipe(**meta["recipe"]) != self.r or meta["n_cases"] != len(self.X):
+            raise NeurosimError(f"{self.dir}: the checkpoint was made with another recipe or data set "
+                                "(use a new directory, or the same settings to resume)")
+        self._fresh()
+        self.rng.bit_generator.state = meta["rng"]
+        self.progress = Progress(**meta["progress"])
+        self.dbn = DeepBeliefNet.from_state_dict({k[4:]: v for k, v in d.items() if k.startswith("dbn.")})
+        self.p = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
+        self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
+
+    # -- lock --------------------------------------------------------------------------------
+    def _lock(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / "LOCK"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pid = int(path.read_text() or 0)
+            if _alive(pid):
+                raise LockError(f"{self.dir}: process {pid} is training into this directory "
+                                f"(remove {path} if it is not)") from None
+            path.unlink()
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+
+    def _unlock(self) -> None:
+        (self.dir / "LOCK").unlink(missing_ok=True)
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self) -> DeepBeliefNet:
+        """Train (or resume) to the end of the recipe; returns the DBN."""
+        self._lock()
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for s in previous:
+                signal.signal(s, self._request_stop)
+            if (self.dir / "checkpoint.npz").exists():
+                self._load()
+                self._saved_at = time.monotonic()
+                self.log(f"resuming {self.dir} at {self._where()}")
+            else:
+                self._fresh()
+                self._save()
+            while self.progress.stage < len(self.stages) and not self._stop:
+                self._run_stage(self.stages[self.progress.stage])
+            if self._stop:
+                self._save()
+                self.log(f"stopped at {self._where()}; checkpoint saved, run again to resume")
+                raise KeyboardInterrupt
+            return self.dbn
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            self._unlock()
+
+    def _request_stop(self, signum, frame) -> None:
+        self._stop = True
+
+    def _where(self) -> str:
+        pr = self.progress
+        stage = self.stages[pr.stage] if pr.stage < len(self.stages) else "done"
+        return f"stage {stage}, epoch {pr.epoch}, minibatch {pr.batch}"
+
+    def _run_stage(self, stage: str) -> None:
+        epochs, batch, step, start = self._stage_plan(stage)
+        pr = self.progress
+        if pr.epoch == 0 and pr.batch == 0:
+            start()
+        n_batches = -(-len(self.X) // batch)
+        clock = time.monotonic()
+        done_before = pr.epoch * n_batches + pr.batch
+        while pr.epoch < epochs:
+            while pr.batch < n_batches:
+                if self._stop:
+                    return
+                idx = self.order[pr.batch * batch:(pr.batch + 1) * batch]
+                step(idx, pr.epoch)
+                pr.batch += 1
+                if self.on_batch:
+                    self.on_batch(self)
+                if time.monotonic() - self._saved_at > self.checkpoint_s:
+                    self._save()
+            pr.batch, pr.epoch = 0, pr.epoch + 1
+            elapsed = time.monotonic() - clock
+            pr.seconds[stage] = pr.seconds.get(stage, 0.0) + elapsed
+            clock = time.monotonic()
+            self._report(stage, epochs, n_batches, batch, done_before, elapsed)
+            done_before = 0
+            self._save()
+        self._finish(stage)
+        pr.stage, pr.epoch, pr.batch = pr.stage + 1, 0, 0
+        self._save()
+
+    def _report(self, stage, epochs, n_batches, batch, done_before, elapsed) -> None:
+        pr = self.progress
+        rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
+        eta = (epochs - pr.epoch) * n_batches * batch / max(rate, 1e-9)
+        entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed}
+        pr.history.append(entry)
+        self.log(f"{stage}: epoch {pr.epoch}/{epochs}, {rate:,.0f} samples/s, ETA {eta / 60:.1f} min")
+
+    # -- the stages --------------------------------------------------------------------------
+    def _stage_plan(self, stage: str):
+        r = self.r
+        if stage.startswith("rbm") or stage == "top":
+            return r.pretrain_epochs, r.batch_size, self._rbm_step, lambda: self._rbm_start(stage)
+        if stage == "updown":
+            return r.updown_epochs, r.batch_size, self._updown_step, lambda: None
+        return r.backprop_epochs, r.backprop_batch, self._backprop_step, self._backprop_start
+
+    def _layer_input(self) -> np.ndarray:
+        """The data of a greedy stage: the data pushed up through the layers learned so
+        far (probabilities, or samples from a Generator of their own: resumable)."""
+        rng = (np.random.default_rng([self.r.seed, 2, self.progress.stage])
+               if self.r.next_layer_on == "samples" else None)
+        return np.concatenate([self.dbn.up(self.X[i:i + 10000], rng)[-1] for i in range(0, len(self.X), 10000)])
+
+    def _rbm_start(self, stage: str) -> None:
+        V = self._stage_data()
+        n_lab = self.r.n_labels if stage == "top" else 0
+        n_h = self.r.hidden[-1] if stage == "top" else self.r.hidden[self.progress.stage]
+        self.p, self.vel = new_rbm(V.shape[1], n_h, n_lab, self.r, self.rng)
+
+    def _stage_data(self) -> np.ndarray:
+        """The current greedy stage's data, computed once per stage (and on resume)."""
+        if getattr(self, "_V_stage", None) != self.progress.stage:
+            self._V, self._V_stage = self._layer_input(), self.progress.stage
+        return self._V
+
+    def _rbm_step(self, idx: np.ndarray, epoch: int) -> None:
+        top = self.stages[self.progress.stage] == "top"
+        mom = self.r.momentum[epoch >= self.r.momentum_switch]
+        rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom, self.rng)
+
+    def _updown_step(self, idx: np.ndarray, epoch: int) -> None:
+        self.dbn.up_down_step(self.X[idx], self.Y[idx], self.r.updown_lr, self.r.cd_k(epoch), self.rng)
+
+    def _backprop_start(self) -> None:
+        d = self.dbn
+        self.p = {f"w{l}": w.copy() for l, w in enumerate(d.R + [d.W])}
+        self.p.update({f"b{l}": b.copy() for l, b in enumerate(d.r + [d.c])})
+        self.p["w_out"] = (0.1 * self.rng.standard_normal((d.sizes[-1], d.n_labels))).astype(np.float32)
+        self.p["b_out"] = np.zeros(d.n_labels, np.float32)
+        self.vel = {k: np.zeros_like(v) for k, v in self.p.items()}
+
+    def _backprop_step(self, idx: np.ndarray, epoch: int) -> None:
+        """Cross-entropy through the sigmoid stack and the softmax; SGD with momentum
+        (the published run used conjugate gradient). First epochs: the softmax only."""
+        p, r = self.p, self.r
+        n = sum(k.startswith("w") and k != "w_out" for k in p)
+        acts = [self.X[idx]]
+        for l in range(n):
+            acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
+        out = softmax(acts[-1] @ p["w_out"] + p["b_out"])
+        delta = (out - self.Y[idx]) / len(idx)
+        grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
+        if epoch >= r.backprop_top_only:
+            back = delta @ p["w_out"].T
+            for l in reversed(range(n)):
+                back = back * acts[l + 1] * (1 - acts[l + 1])
+                grads[f"w{l}"], grads[f"b{l}"] = acts[l].T @ back, back.sum(axis=0)
+                back = back @ p[f"w{l}"].T
+        for k, g in grads.items():
+            self.vel[k] = r.backprop_momentum * self.vel[k] - r.backprop_lr * g
+            p[k] += self.vel[k]
+
+    def _finish(self, stage: str) -> None:
+        d, p = self.dbn, self.p
+        if stage.startswith("rbm"):
+            d.add_rbm(p["W"], p["b"], p["c"])
+        elif stage == "top":
+            d.set_top(p["W"], p["U"], p["b"], p["b_lab"], p["c"])
+        if stage != "backprop":  # the backprop net stays in the checkpoint as p.*
+            self.p, self.vel = {}, {}
+        self._V_stage = self._V = None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def backprop_predict(params: dict, X: np.ndarray) -> np.ndarray:
+    """Labels from a backprop-fine-tuned net (the ``p.*`` arrays of a finished run)."""
+    n = sum(k.startswith("w") and k != "w_out" for k in params)
+    a = np.asarray(X, dtype=np.float32)
+    for l in range(n):
+        a = sigmoid(a @ params[f"w{l}"] + params[f"b{l}"])
+    return (a @ params["w_out"] + params["b_out"]).argmax(axis=1)

@@ -1,0 +1,170 @@
+"""Deep belief nets: greedy stacking, generative classification, generation, up-down,
+backprop, and training that survives Ctrl-C and kill -9 with nothing lost."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosim.errors import NeurosimError, ParameterError
+from neurosim.machines.dbn import DeepBeliefNet
+from neurosim.machines.dbn_train import LockError, Recipe, Trainer, backprop_predict
+
+K, D = 4, 36
+PROTOS = (np.random.default_rng(0).random((K, D)) < 0.3).astype(np.float32)
+
+
+def digits(n, seed, flip=0.12):
+    """Four noisy prototypes: a labelled data set a small DBN can learn in a second."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    return np.abs(PROTOS[y] - (rng.random((n, D)) < flip)).astype(np.float32), y
+
+
+def recipe(**kw):
+    base = dict(hidden=(24, 24, 40), n_labels=K, batch_size=20, pretrain_epochs=8, updown_epochs=4,
+                backprop_epochs=6, updown_cd=((0, 3), (2, 6)), backprop_top_only=2, seed=3)
+    return Recipe(**{**base, **kw})
+
+
+def quiet(msg):
+    pass
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    X, y = digits(2000, 1)
+    tr = Trainer(recipe(), X, y, tmp_path_factory.mktemp("dbn"), log=quiet)
+    return tr, tr.run()
+
+
+def test_generative_classification_beats_chance_by_far(trained):
+    """Four prototypes with 12% of pixels flipped (chance: 75% errors). Free-energy,
+    Gibbs and backprop classification all under 5%."""
+    tr, dbn = trained
+    Xt, yt = digits(1000, 2)
+    assert (dbn.predict(Xt) != yt).mean() < 0.05
+    assert (dbn.predict_gibbs(Xt, np.random.default_rng(0)) != yt).mean() < 0.05
+    assert (backprop_predict(tr.p, Xt) != yt).mean() < 0.05
+
+
+def test_free_energy_classification_is_exact():
+    """-F(pen, y) equals log sum_h exp(-E(pen, y, h)), enumerating the 2^6 hidden
+    states of a small top RBM."""
+    rng = np.random.default_rng(0)
+    small = DeepBeliefNet((5, 4, 6), 3)
+    small.add_rbm(rng.normal(size=(5, 4)), rng.normal(size=5), rng.normal(size=4))
+    small.set_top(rng.normal(size=(4, 6)), rng.normal(size=(3, 6)), rng.normal(size=4), rng.normal(size=3),
+                  rng.normal(size=6))
+    pen = rng.random((7, 4)).astype(np.float32)
+    H = ((np.arange(64)[:, None] >> np.arange(6)) & 1).astype(float)
+    for i in range(7):
+        logp = [np.logaddexp.reduce(pen[i] @ small.b_pen + small.b_lab[y] + H @ (small.c + pen[i] @ small.W
+                                                                                   + small.U[y])) for y in range(3)]
+        assert np.allclose(-small.label_free_energies(pen[i:i + 1])[0], logp, atol=1e-4)
+
+
+def test_generation_with_a_label_clamped_draws_that_class(trained):
+    _, dbn = trained
+    images = dbn.generate(np.repeat(np.arange(K), 5), np.random.default_rng(1), n_steps=200)
+    nearest = ((images[:, None, :] - PROTOS[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assert (nearest == np.repeat(np.arange(K), 5)).mean() >= 0.9
+
+
+def test_up_down_keeps_the_model_good(trained):
+    tr, dbn = trained
+    assert [h["stage"] for h in tr.progress.history].count("updown") == 4
+    assert set(tr.progress.seconds) == {"rbm1", "rbm2", "top", "updown", "backprop"}
+
+
+def test_same_seed_same_weights_and_ctrl_c_resume(tmp_path):
+    """SIGINT mid-epoch stops at the next minibatch with a checkpoint; running again
+    finishes with exactly the weights of an uninterrupted run."""
+    X, y = digits(400, 4)
+    whole = Trainer(recipe(), X, y, tmp_path / "whole", log=quiet).run().state_dict()
+
+    def interrupt(tr):
+        if tr.stages[tr.progress.stage] == "top" and tr.progress.epoch == 3 and tr.progress.batch == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(recipe(), X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
+    saved = json.loads((tmp_path / "cut" / "progress.json").read_text())
+    assert (saved["stage"], saved["epoch"], saved["batch"]) == (2, 3, 7)
+    resumed = Trainer(recipe(), X, y, tmp_path / "cut", log=quiet).run().state_dict()
+    assert whole.keys() == resumed.keys()
+    assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+CHILD = """
+import sys, time
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_dbn import digits, recipe, quiet
+from neurosim.machines.dbn_train import Trainer
+X, y = digits(400, 4)
+Trainer(recipe(), X, y, {dir!r}, checkpoint_s=0.0, log=quiet, on_batch=lambda tr: time.sleep(0.002)).run()
+"""
+
+
+def test_kill_minus_nine_mid_epoch_then_resume(tmp_path):
+    X, y = digits(400, 4)
+    whole = Trainer(recipe(), X, y, tmp_path / "whole", log=quiet).run().state_dict()
+    target = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(tests=str(Path(__file__).parent),
+                                                                 dir=str(target))])
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            p = json.loads((target / "progress.json").read_text())
+            if p["stage"] == 3 and p["batch"] > 0:    # mid-epoch in up-down
+                break
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert p["stage"] == 3, "the child finished before it could be killed"
+    assert (target / "LOCK").exists()                 # left behind by the killed process
+    resumed = Trainer(recipe(), X, y, target, log=quiet).run().state_dict()
+    assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_a_second_process_is_refused(tmp_path):
+    X, y = digits(100, 5)
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "LOCK").write_text(str(os.getppid()))  # a live process
+    with pytest.raises(LockError, match="is training into this directory"):
+        Trainer(recipe(), X, y, tmp_path, log=quiet).run()
+
+
+def test_resuming_with_another_recipe_is_refused(tmp_path):
+    X, y = digits(100, 5)
+    Trainer(recipe(pretrain_epochs=1, updown_epochs=0, backprop_epochs=0), X, y, tmp_path, log=quiet).run()
+    with pytest.raises(NeurosimError, match="another recipe"):
+        Trainer(recipe(pretrain_epochs=2), X, y, tmp_path, log=quiet).run()
+
+
+@pytest.mark.parametrize("kw, match", [(dict(hidden=(5,)), "hidden"), (dict(batch_size=0), "batch_size"),
+                                       (dict(next_layer_on="means"), "next_layer_on"),
+                                       (dict(updown_epochs=-1), "updown_epochs")])
+def test_bad_recipes_are_named(kw, match):
+    with pytest.raises(ParameterError, match=match):
+        recipe(**kw)
+
+
+def test_bad_labels_are_named(tmp_path):
+    X, y = digits(10, 0)
+    with pytest.raises(ParameterError, match="labels"):
+        Trainer(recipe(), X, y + 10, tmp_path)
+
+
+def test_an_untrained_dbn_says_so():
+    with pytest.raises(ParameterError, match="train it first"):
+        DeepBeliefNet((4, 3, 2), 2).predict(np.zeros((1, 4)))
