@@ -426,6 +426,10 @@ def _parser() -> argparse.ArgumentParser:
                             "~/.cache/neurosim/mnist)")
     fetch.add_argument("--json", action="store_true")
     fetch.set_defaults(run=cmd_data)
+
+    from .cli_dbn import add_parsers as add_dbn_parsers
+
+    add_dbn_parsers(sub, _positive, _non_negative)
     return p
 
 
@@ -470,6 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except NeurosimError as exc:
             print(f"neurosim: error: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print("neurosim: interrupted", file=sys.stderr)
+            return 130
         except BrokenPipeError:  # output piped into head, say: not an error
             sys.stderr.close()
             return 0

@@ -13,9 +13,9 @@ weight cost on the weights only; weights start at ``0.1 N(0, 1)``, biases at zer
 
 **Checkpoints**: everything that decides the rest of the run (parameters, momentum,
 the Generator's state, the stage, epoch and minibatch reached) is written to
-``DIR/checkpoint.npz`` atomically (a temporary file, then ``os.replace``) at the end
-of every epoch and every ``checkpoint_s`` seconds, and on Ctrl-C or SIGTERM at the
-next minibatch boundary. :meth:`Trainer.run` on a DIR with a checkpoint continues from
+``DIR/checkpoint.npz`` atomically (a temporary file, then ``os.replace``) after every
+stage, every ``checkpoint_s`` seconds (at the next minibatch boundary), and on Ctrl-C
+or SIGTERM at the next minibatch boundary. :meth:`Trainer.run` on a DIR with a checkpoint continues from
 it, and gives the same weights as an uninterrupted run with the same seed. A lock file
 refuses a second process writing into the same DIR.
 """
@@ -36,7 +36,8 @@ import numpy as np
 from ..errors import NeurosimError, ParameterError
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
-__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer"]
+__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
+           "backprop_predict"]
 
 
 class LockError(NeurosimError):
@@ -286,7 +287,8 @@ class Trainer:
             clock = time.monotonic()
             self._report(stage, epochs, n_batches, batch, done_before, elapsed)
             done_before = 0
-            self._save()
+            if time.monotonic() - self._saved_at > self.checkpoint_s:
+                self._save()
         self._finish(stage)
         pr.stage, pr.epoch, pr.batch = pr.stage + 1, 0, 0
         self._save()
@@ -394,3 +396,30 @@ def backprop_predict(params: dict, X: np.ndarray) -> np.ndarray:
     for l in range(n):
         a = sigmoid(a @ params[f"w{l}"] + params[f"b{l}"])
     return (a @ params["w_out"] + params["b_out"]).argmax(axis=1)
+
+
+@dataclass
+class Run:
+    """What a training directory holds: the DBN, the backprop net (if that stage ran),
+    the recipe and the progress (stage seconds, learning curves)."""
+
+    dbn: DeepBeliefNet
+    backprop: dict | None
+    recipe: Recipe
+    progress: Progress
+    finished: bool
+
+
+def load_run(directory: str | Path) -> Run:
+    path = Path(directory) / "checkpoint.npz"
+    if not path.exists():
+        raise NeurosimError(f"{directory}: no checkpoint.npz (train into it with `neurosim dbn train --out`)")
+    with np.load(path) as z:
+        d = {k: z[k] for k in z.files}
+    meta = json.loads(str(d.pop("meta")))
+    recipe, progress = Recipe(**meta["recipe"]), Progress(**meta["progress"])
+    dbn = DeepBeliefNet.from_state_dict({k[4:]: v for k, v in d.items() if k.startswith("dbn.")})
+    n_stages = len(recipe.hidden) + 2
+    backprop = ({k[2:]: v for k, v in d.items() if k.startswith("p.")}
+                if progress.stage >= n_stages and recipe.backprop_epochs > 0 else None)
+    return Run(dbn, backprop, recipe, progress, progress.stage >= n_stages)

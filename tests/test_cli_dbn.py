@@ -1,0 +1,56 @@
+"""`neurosim dbn train|evaluate` on synthetic MNIST-shaped IDX files (never the network)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurosim.cli import main
+from neurosim.data import mnist
+from test_mnist_data import idx_bytes, use_hashes, write
+
+
+@pytest.fixture
+def fake_mnist(monkeypatch, tmp_path):
+    """200 training and 100 test 'digits': a class-specific block of pixels, plus noise."""
+    rng = np.random.default_rng(0)
+    files = {}
+    for split, (images, labels), n in (("train", mnist.MNIST_FILES["train"], 200),
+                                       ("test", mnist.MNIST_FILES["test"], 100)):
+        y = np.arange(n) % 10
+        pixels = (rng.random((n, 28, 28)) < 0.05) * 255
+        for i, label in enumerate(y):
+            pixels[i, 2 * label:2 * label + 6, 4:24] = 255
+        files[images], files[labels] = idx_bytes(pixels), idx_bytes(y)
+    use_hashes(monkeypatch, files)
+    monkeypatch.setattr(mnist, "_VERIFIED", set())
+    monkeypatch.setenv("NEUROSIM_DATA", str(write(tmp_path / "src", files)))
+    monkeypatch.setenv("NEUROSIM_CACHE", str(tmp_path / "cache"))
+
+
+def test_train_then_evaluate(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["dbn", "train", "--hidden", "30,30,60", "--pretrain-epochs", "40", "--updown-epochs", "2",
+            "--backprop-epochs", "30", "--out", str(out)]
+    assert main(argv) == 0
+    assert (out / "checkpoint.npz").exists() and not (out / "LOCK").exists()
+    assert json.loads((out / "command.json").read_text())["recipe"]["hidden"] == [30, 30, 60]
+    capsys.readouterr()
+    assert main(["dbn", "evaluate", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["finished"] and r["test_cases"] == 100
+    assert r["test_error_generative"] < 0.2 and r["test_error_backprop"] < 0.2   # chance: 0.9
+    assert set(r["seconds"]) == {"rbm1", "rbm2", "top", "updown", "backprop"}
+    # a second train into the same directory must ask for --resume; --resume of a finished run is a no-op
+    assert main(argv) == 2 and "--resume" in capsys.readouterr().err
+    assert main(argv + ["--resume"]) == 0
+
+
+def test_evaluate_without_a_run_exits_2(tmp_path, capsys):
+    assert main(["dbn", "evaluate", str(tmp_path)]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_exits_2(fake_mnist, tmp_path, capsys):
+    assert main(["dbn", "train", "--resume", "--out", str(tmp_path / "new")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
