@@ -168,3 +168,61 @@ def test_bad_labels_are_named(tmp_path):
 def test_an_untrained_dbn_says_so():
     with pytest.raises(ParameterError, match="train it first"):
         DeepBeliefNet((4, 3, 2), 2).predict(np.zeros((1, 4)))
+
+
+# -- the greedy variational bound --------------------------------------------------------------
+from neurosim.machines.ais import exact_log_partition, log_prob  # noqa: E402
+from neurosim.machines.dbn import greedy_bound  # noqa: E402
+from neurosim.machines.dbn_train import train_rbm_layer  # noqa: E402
+
+
+def random_rbm(rng, n_v, n_h):
+    return rng.normal(0, 1, (n_v, n_h)), rng.normal(0, 1, n_v), rng.normal(0, 1, n_h)
+
+
+def exact_two_layer_log_p(rbm1, rbm2, V):
+    """log p(v) = log sum_h1 p_2(h1) p_1(v | h1), by enumerating h1."""
+    (W1, b1, _), (W2, b2, c2) = rbm1, rbm2
+    H = ((np.arange(2 ** W1.shape[1])[:, None] >> np.arange(W1.shape[1])) & 1).astype(float)
+    log_p2 = log_prob(H, W2, b2, c2, exact_log_partition(W2, b2, c2))
+    x = H @ W1.T + b1                                  # 2^n_h x n_v
+    log_v_given_h = V @ (x - np.logaddexp(0, x)).T + (1 - V) @ (-np.logaddexp(0, x)).T
+    return np.logaddexp.reduce(log_v_given_h + log_p2, axis=1)
+
+
+def test_one_rbm_bound_is_its_log_likelihood_and_tied_layers_keep_it():
+    rng = np.random.default_rng(0)
+    W, b, c = random_rbm(rng, 6, 4)
+    V = (rng.random((5, 6)) < 0.5).astype(float)
+    exact = log_prob(V, W, b, c, exact_log_partition(W, b, c))
+    assert np.allclose(greedy_bound([(W, b, c)], V), exact, atol=1e-10)
+    assert np.allclose(greedy_bound([(W, b, c), (W.T, c, b)], V), exact, atol=1e-10)
+    assert np.allclose(greedy_bound([(W, b, c), (W.T, c, b), (W, b, c)], V), exact, atol=1e-10)
+
+
+def test_bound_is_below_the_exact_log_likelihood():
+    rng = np.random.default_rng(1)
+    V = (rng.random((8, 6)) < 0.5).astype(float)
+    for _ in range(5):
+        rbm1, rbm2 = random_rbm(rng, 6, 4), random_rbm(rng, 4, 5)
+        assert np.all(greedy_bound([rbm1, rbm2], V) <= exact_two_layer_log_p(rbm1, rbm2, V) + 1e-10)
+
+
+def test_adding_a_trained_layer_raises_the_bound():
+    """Section 4 of Hinton et al. (2006): with the new RBM started from the transposed
+    weights (the bound unchanged) and trained on the first layer's hidden samples, the
+    bound on the data's log-likelihood rises. Bars and stripes, 3x3."""
+    from neurosim.data import bars_stripes
+
+    V = bars_stripes(size=3).data.astype(float)
+    data = np.repeat(V, 40, axis=0)
+    rng = np.random.default_rng(0)
+    r = recipe(pretrain_epochs=60, batch_size=10, learning_rate=0.05, weight_decay=0.0)
+    p1 = train_rbm_layer(data.astype(np.float32), 8, r, rng)
+    rbm1 = (p1["W"], p1["b"], p1["c"])
+    one = greedy_bound([rbm1], V).mean()
+    H = (rng.random((len(data), 8)) < 1 / (1 + np.exp(-(data @ p1["W"] + p1["c"])))).astype(np.float32)
+    r2 = recipe(pretrain_epochs=60, batch_size=10, learning_rate=0.05, weight_decay=0.0, init_scale=0.0)
+    p2 = train_rbm_layer(H, 9, r2, np.random.default_rng(1), init=(p1["W"].T, p1["c"], p1["b"]))
+    two = greedy_bound([rbm1, (p2["W"], p2["b"], p2["c"])], V).mean()
+    assert two > one + 0.05, (one, two)

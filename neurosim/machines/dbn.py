@@ -245,3 +245,42 @@ class DeepBeliefNet:
             err = sleep[l + 1] - sigmoid(sleep[l] @ self.R[l] + self.r[l])
             self.R[l] += rate * (sleep[l].T @ err)
             self.r[l] += rate * err.sum(axis=0)
+
+
+# -- the greedy variational bound --------------------------------------------------------------
+def _states(n: int) -> np.ndarray:
+    if n > 16:
+        raise ParameterError(f"the exact greedy bound enumerates 2^{n} states of a layer; at most 2^16")
+    return ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
+
+
+def greedy_bound(rbms: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], V: np.ndarray) -> np.ndarray:
+    """The variational bound on ``log p(v)`` of the DBN made by stacking ``rbms``
+    (bottom first; each ``(W, b, c)`` with ``W``: n_below x n_above), per row of ``V``:
+
+        log p(v) >= G_1(v) + sum_{l=1}^{L-1} < G_{l+1}(h_l) - G~_l(h_l) >_{Q(h_l | v)} - log Z_L
+
+    (the slides' "variational bound"; Hinton et al. 2006, section 4), where ``G_l`` is
+    the negative free energy of RBM l as a function of its visible layer, ``G~_l`` as a
+    function of its hidden layer, and ``Q(h_l | v)`` the factorial up-pass through the
+    RBMs' weights. Computed exactly: every hidden layer is enumerated (at most 16 units)
+    and ``log Z_L`` too, so use it on small models. With one RBM it is ``log p(v)``."""
+    from .ais import exact_log_partition
+
+    W1, b1, c1 = (np.asarray(x, dtype=np.float64) for x in rbms[0])
+    V = np.asarray(V, dtype=np.float64)
+    bound = V @ b1 + _softplus(V @ W1 + c1).sum(axis=1)            # G_1(v)
+    Q = None                                                        # Q(h_l | v): rows x 2^n_l
+    below = V
+    for l in range(len(rbms) - 1):
+        W, b, c = (np.asarray(x, dtype=np.float64) for x in rbms[l])
+        W2, b2, c2 = (np.asarray(x, dtype=np.float64) for x in rbms[l + 1])
+        H = _states(W.shape[1])
+        P = sigmoid(below @ W + c)                                  # (states below or rows) x n_l
+        T = np.exp(H @ np.log(np.clip(P, 1e-300, None)).T + (1 - H) @ np.log(np.clip(1 - P, 1e-300, None)).T).T
+        Q = T if Q is None else Q @ T                               # rows x 2^n_l
+        g_next = H @ b2 + _softplus(H @ W2 + c2).sum(axis=1)        # G_{l+1}(h_l)
+        g_this = H @ c + _softplus(H @ W.T + b).sum(axis=1)         # G~_l(h_l)
+        bound += Q @ (g_next - g_this)
+        below = H
+    return bound - exact_log_partition(*rbms[-1])

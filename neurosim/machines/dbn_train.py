@@ -124,9 +124,12 @@ def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator)
 
 
 def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Generator,
-                    Y: np.ndarray | None = None) -> dict:
-    """A whole RBM stage without checkpoints (small models, tests)."""
+                    Y: np.ndarray | None = None, init: tuple | None = None) -> dict:
+    """A whole RBM stage without checkpoints (small models, tests); ``init``: starting
+    ``(W, b, c)`` instead of random weights (e.g. the layer below's, transposed)."""
     p, vel = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
+    if init is not None:
+        p.update({k: np.array(x, dtype=np.float32) for k, x in zip(("W", "b", "c"), init)})
     for epoch in range(r.pretrain_epochs):
         mom = r.momentum[epoch >= r.momentum_switch]
         for s in range(0, len(V), r.batch_size):
