@@ -427,9 +427,9 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--json", action="store_true")
     fetch.set_defaults(run=cmd_data)
 
-    from .cli_dbn import add_parsers as add_dbn_parsers
+    from .cli_mnist import add_parsers as add_mnist_parsers
 
-    add_dbn_parsers(sub, _positive, _non_negative)
+    add_mnist_parsers(sub, _positive, _non_negative)
     return p
 
 

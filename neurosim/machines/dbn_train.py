@@ -300,9 +300,23 @@ class Trainer:
         pr = self.progress
         rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
         eta = (epochs - pr.epoch) * n_batches * batch / max(rate, 1e-9)
-        entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed}
+        entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed,
+                 **self._epoch_metric(stage)}
         pr.history.append(entry)
         self.log(f"{stage}: epoch {pr.epoch}/{epochs}, {rate:,.0f} samples/s, ETA {eta / 60:.1f} min")
+
+    def _epoch_metric(self, stage: str) -> dict:
+        """A learning curve point on the first 1000 training cases: reconstruction error
+        (greedy stages), or the classification error of the model trained so far."""
+        X, labels = self.X[:1000], self.labels[:1000]
+        if stage.startswith("rbm") or stage == "top":
+            V = self._stage_data()[:1000]
+            p = self.p
+            H = sigmoid(V @ p["W"] + p["c"] + (self.Y[:1000] @ p["U"] if stage == "top" else 0))
+            return {"reconstruction_error": float(np.mean((V - sigmoid(H @ p["W"].T + p["b"])) ** 2))}
+        if stage == "updown":
+            return {"train_error": float(np.mean(self.dbn.predict(X) != labels))}
+        return {"train_error": float(np.mean(backprop_predict(self.p, X) != labels))}
 
     # -- the stages --------------------------------------------------------------------------
     def _stage_plan(self, stage: str):

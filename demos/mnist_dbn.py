@@ -1,0 +1,156 @@
+"""A deep belief net on MNIST (Hinton, Osindero and Teh 2006): train, test, and look inside.
+
+Trains (or resumes, or just reads) a run directory through the same Trainer as
+``neurosim dbn train``, then reports the test errors and draws:
+
+* ``filters.png``: the first layer's recognition weights, one 28x28 tile per hidden unit;
+* ``samples.png``: one row per digit class, the label clamped in the top RBM, an image
+  every ``--gap`` steps of alternating Gibbs sampling;
+* ``fantasy.png``: the net dreaming from random pixels with no label clamped: an
+  up-pass, then the top RBM free-running, a down pass every ``--gap`` steps;
+* ``misclassified.png``: test digits the generative model gets wrong, with its guess;
+* ``curves.png``: learning curves (reconstruction error of each greedy RBM, training
+  error during fine-tuning) and the speed of every stage.
+
+``--quick`` (the default) is a small run (10,000 digits, a few epochs, about 5 minutes
+here); ``--full`` is the ``hinton2006`` preset on all 60,000 (hours: see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from neurosim.data import load_mnist  # noqa: E402
+from neurosim.machines.dbn import DeepBeliefNet, sigmoid  # noqa: E402
+from neurosim.machines.dbn_train import PRESETS, Trainer, backprop_predict, load_run  # noqa: E402
+
+QUICK = dict(pretrain_epochs=6, updown_epochs=2, backprop_epochs=10)
+
+
+def tiles(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
+    """Rows of 28x28 images in one array, ``cols`` per row."""
+    rows = -(-len(images) // cols)
+    out = np.ones((rows * (28 + pad), cols * (28 + pad)))
+    for k, im in enumerate(images):
+        r, c = divmod(k, cols)
+        out[r * (28 + pad):r * (28 + pad) + 28, c * (28 + pad):c * (28 + pad) + 28] = im.reshape(28, 28)
+    return out
+
+
+def save(fig, path: Path) -> None:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def draw_filters(dbn: DeepBeliefNet, path: Path, n: int = 100) -> None:
+    W = dbn.R[0][:, :n].T
+    W = (W - W.min(axis=1, keepdims=True)) / (np.ptp(W, axis=1, keepdims=True) + 1e-9)
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(tiles(W, 10), cmap="gray")
+    ax.set_title(f"first-layer recognition weights ({n} of {dbn.R[0].shape[1]} units)")
+    ax.axis("off")
+    save(fig, path)
+
+
+def draw_samples(dbn: DeepBeliefNet, path: Path, rng, cols: int, gap: int) -> None:
+    frames = dbn.generate(np.arange(10), rng, n_steps=cols * gap, record_every=gap)
+    grid = np.stack(frames, axis=1).reshape(10 * cols, -1)
+    fig, ax = plt.subplots(figsize=(cols * 0.7, 7.5))
+    ax.imshow(tiles(grid, cols), cmap="gray_r")
+    ax.set_title(f"label clamped (one row per digit), an image every {gap} Gibbs steps")
+    ax.axis("off")
+    save(fig, path)
+
+
+def draw_fantasy(dbn: DeepBeliefNet, path: Path, rng, cols: int, gap: int) -> None:
+    pen = dbn.up(rng.random((1, dbn.sizes[0])).astype(np.float32), rng)[-1]
+    lab = np.full((1, dbn.n_labels), 1.0 / dbn.n_labels, dtype=np.float32)
+    images = []
+    for step in range(1, cols * gap + 1):
+        h = (rng.random((1, dbn.sizes[-1])) < sigmoid(pen @ dbn.W + lab @ dbn.U + dbn.c)).astype(np.float32)
+        pen = (rng.random(pen.shape) < sigmoid(h @ dbn.W.T + dbn.b_pen)).astype(np.float32)
+        x = h @ dbn.U.T + dbn.b_lab
+        lab = (np.exp(x - x.max()) / np.exp(x - x.max()).sum()).astype(np.float32)
+        if step % gap == 0:
+            images.append(dbn.down(pen, rng)[0])
+    fig, ax = plt.subplots(figsize=(cols * 0.7, 1.2))
+    ax.imshow(tiles(np.array(images), cols), cmap="gray_r")
+    ax.set_title(f"a fantasy from random pixels, no label clamped (every {gap} steps)")
+    ax.axis("off")
+    save(fig, path)
+
+
+def draw_misclassified(X, labels, guess, path: Path, n: int = 40) -> None:
+    wrong = np.flatnonzero(guess != labels)[:n]
+    fig, axes = plt.subplots(4, 10, figsize=(9, 4.4))
+    for ax, k in zip(axes.flat, list(wrong) + [None] * (40 - len(wrong))):
+        ax.axis("off")
+        if k is not None:
+            ax.imshow(X[k].reshape(28, 28), cmap="gray_r")
+            ax.set_title(f"{labels[k]}→{guess[k]}", fontsize=8)
+    fig.suptitle(f"misclassified test digits (true→guess), {np.sum(guess != labels)} in all")
+    save(fig, path)
+
+
+def draw_curves(history: list[dict], path: Path) -> None:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    stages = list(dict.fromkeys(h["stage"] for h in history))
+    for stage in stages:
+        pts = [h for h in history if h["stage"] == stage]
+        key = "reconstruction_error" if "reconstruction_error" in pts[0] else "train_error"
+        a.plot([p["epoch"] for p in pts], [p.get(key, np.nan) for p in pts], "o-", ms=3,
+               label=f"{stage} ({key.replace('_', ' ')})")
+        b.bar(stage, np.median([p["samples_per_s"] for p in pts]))
+    a.set(xlabel="epoch of the stage", yscale="log", title="learning curves (first 1000 training digits)")
+    a.legend(fontsize=7)
+    b.set(ylabel="samples / s (median epoch)", title="speed of each stage")
+    save(fig, path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dir", default="out/mnist_dbn/run", help="run directory (resumed if it exists)")
+    p.add_argument("--full", action="store_true", help="the hinton2006 preset on all 60,000 digits")
+    p.add_argument("--limit", type=int, default=None, help="training digits (quick: 10,000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gap", type=int, default=100, help="Gibbs steps between shown samples")
+    p.add_argument("--out", default="out/mnist_dbn", help="where the figures go")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+
+    run_dir, out = Path(args.dir), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = PRESETS["hinton2006"]
+    if not args.full:
+        recipe = type(recipe)(**{**recipe.__dict__, **QUICK, "seed": args.seed})
+    limit = args.limit if args.limit or args.full else 10000
+    X, labels = load_mnist("train", limit=limit)
+    Trainer(recipe, X, labels, run_dir).run()
+    run = load_run(run_dir)
+    Xt, yt = load_mnist("test")
+    guess = run.dbn.predict(Xt)
+    result = {"run": str(run_dir), "training_digits": len(X), "test_error_generative": float(np.mean(guess != yt)),
+              "test_error_backprop": None if run.backprop is None else
+              float(np.mean(backprop_predict(run.backprop, Xt) != yt)), "seconds": run.progress.seconds}
+    rng = np.random.default_rng(args.seed)
+    draw_filters(run.dbn, out / "filters.png")
+    draw_samples(run.dbn, out / "samples.png", rng, cols=10, gap=args.gap)
+    draw_fantasy(run.dbn, out / "fantasy.png", rng, cols=12, gap=args.gap)
+    draw_misclassified(Xt, yt, guess, out / "misclassified.png")
+    draw_curves(run.progress.history, out / "curves.png")
+    bp = result["test_error_backprop"]
+    print(json.dumps(result, indent=2) if args.json else
+          f"test error: generative {100 * result['test_error_generative']:.2f}%, backprop "
+          + ("-" if bp is None else f"{100 * bp:.2f}%"))
+
+if __name__ == "__main__":
+    main()
