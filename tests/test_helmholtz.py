@@ -314,6 +314,11 @@ def test_from_network_names_what_is_wrong(change, message):
     (dict(batch_size=0), r"batch_size must be a positive integer, got 0"),
     (dict(n_iter=2.5), r"n_iter must be a positive integer, got 2.5"),
     (dict(init_scale=-1), r"init_scale must be a finite non-negative number, got -1"),
+    (dict(init_prior=1.0), r"init_prior must be a probability strictly between 0 and 1"),
+    (dict(init_prior=(0.1, 0.2, 0.3)), r"init_prior has 3 entries for 2 hidden layers"),
+    (dict(init_prior="sparse"), r"init_prior must be a probability"),
+    (dict(warmup=-1), r"warmup must be a non-negative integer \(updates\), got -1"),
+    (dict(warmup=1.5), r"warmup must be a non-negative integer"),
     (dict(random_state="seed"), r"random_state must be None, a non-negative integer"),
 ])
 def test_bad_parameters_are_named_at_fit(params, message):
@@ -347,6 +352,45 @@ def test_get_set_params_and_repr():
     assert repr(hm) == "HelmholtzMachine(layer_sizes=(4, 2, 1), learning_rate=0.2, batch_size=5)"
     with pytest.raises(ParameterError, match="unknown parameter 'lr'"):
         hm.set_params(lr=1)
+
+
+def test_init_prior_sets_the_hidden_biases_of_both_models():
+    hm = HelmholtzMachine((4, 3, 2), init_prior=(0.02, 0.5), random_state=0).initialize()
+    np.testing.assert_array_equal(hm.generative_biases_[0], 0.0)
+    np.testing.assert_allclose(hm.generative_biases_[1], math.log(0.02 / 0.98), rtol=1e-12)
+    np.testing.assert_allclose(hm.recognition_biases_[0], math.log(0.02 / 0.98), rtol=1e-12)
+    np.testing.assert_array_equal(hm.generative_biases_[2], 0.0)
+    np.testing.assert_array_equal(hm.recognition_biases_[1], 0.0)
+    # the default draws the same weights as before the parameter existed: biases add no draws
+    plain = HelmholtzMachine((4, 3, 2), random_state=0).initialize()
+    for a, b in zip(hm.generative_weights_ + hm.recognition_weights_,
+                    plain.generative_weights_ + plain.recognition_weights_):
+        np.testing.assert_array_equal(a, b)
+    assert all(not b.any() for b in plain.generative_biases_ + plain.recognition_biases_)
+    one = HelmholtzMachine((4, 3, 2), init_prior=0.1, random_state=0).initialize()
+    assert np.allclose(np.concatenate(one.generative_biases_[1:]), math.log(0.1 / 0.9))
+
+
+def test_warmup_holds_the_hidden_generative_model_then_releases_it():
+    """During warmup the wake phase changes only the synapses into the visible layer
+    (rate 0 above, the rule unchanged); the sleep phase trains every recognition synapse."""
+    X = shifter(np.random.default_rng(0), 60).data
+    hm = HelmholtzMachine((32, 4, 2), learning_rate=0.3, batch_size=10, warmup=3,
+                          init_prior=(0.1, 0.5), random_state=1).initialize()
+    upper = _copy(hm.generative_weights_[1:] + hm.generative_biases_[1:])
+    G0, R0 = _copy(hm.generative_weights_[:1]), _copy(hm.recognition_weights_)
+    hm.partial_fit(X[:30])                          # 3 updates, all inside the warmup
+    assert hm.n_updates_ == 3
+    for a, b in zip(upper, hm.generative_weights_[1:] + hm.generative_biases_[1:]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(G0[0], hm.generative_weights_[0])
+    assert all(not np.array_equal(a, b) for a, b in zip(R0, hm.recognition_weights_))
+    phase = hm.wake_step(X[:10], random_state=2)    # n_updates_ == warmup: everything learns
+    assert phase.lr == pytest.approx([0.03, 0.03, 0.03])
+    assert not np.array_equal(upper[0], hm.generative_weights_[1])
+    assert not np.array_equal(upper[-1], hm.generative_biases_[-1])
+    held = HelmholtzMachine((32, 4, 2), learning_rate=0.3, warmup=5, random_state=1).initialize()
+    assert held.wake_step(X[:10], random_state=2).lr == pytest.approx([0.03, 0.0, 0.0])
 
 
 # -- the shifter -----------------------------------------------------------------------
@@ -412,9 +456,16 @@ def test_wake_sleep_averagingload_demo(tmp_path, capsys):
 
 def test_helmholtz_shifter_demo_runs(tmp_path, capsys):
     code = load_demo("helmholtz_shifter").main(["--out", str(tmp_path), "--iterations", "300",
-                                            "--evaluations", "2", "--json"])
+                                            "--evaluations", "2", "--restarts", "2", "--screen",
+                                            "100", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
+    restarts = out["curve"]["restarts"]      # two machines to 1,000 cases, the lower NLL kept
+    nlls = restarts["held-out NLL at the choice (nats)"]
+    assert restarts["chosen after cases"] == 1000 and len(nlls) == 2
+    assert restarts["chosen"] == int(np.argmin(nlls))
+    assert out["curve"]["cases"] == [1000, 1500, 3000]
+    assert out["curve"]["held-out NLL (nats)"][0] == nlls[restarts["chosen"]]
     assert out["data entropy (nats)"] == pytest.approx(shifter_entropy_nats())
     assert 0 <= out["valid fantasy fraction"] <= 1
     assert out["KL(data || model) (nats)"] > 0
@@ -428,7 +479,7 @@ def test_wake_sleep_keeps_the_pair_solution_and_learns_the_direction():
     pairs): wake-sleep keeps it, and the top unit becomes shift-selective."""
     demo = load_demo("helmholtz_shifter")
     rng = np.random.default_rng(0)
-    hm = demo.oracle_machine(demo.SETTINGS, np.random.default_rng(1))
+    hm = demo.oracle_machine(demo.ORACLE_SETTINGS, np.random.default_rng(1))
     for _ in range(5):
         hm.partial_fit(shifter(rng, 10_000))
     test = shifter(rng, 1000)
@@ -438,20 +489,17 @@ def test_wake_sleep_keeps_the_pair_solution_and_learns_the_direction():
 
 
 @pytest.mark.slow
-def test_full_demo_settings_meet_the_valid_fantasy_goal(tmp_path, capsys):
+def test_demo_defaults_meet_both_shifter_goals_from_a_random_start(tmp_path, capsys):
+    """The issue's goals, from random weights (no oracle): at least half the fantasies
+    are valid shift patterns and a top unit's recognition probability differs by 0.8
+    between left and right shifts (ceiling about 0.84). The restart is chosen by
+    held-out NLL, never by the selectivity measured here. About a minute."""
     code = load_demo("helmholtz_shifter").main(["--out", str(tmp_path), "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0
-    assert out["valid fantasy fraction"] >= 0.5
-    assert out["held-out NLL (nats, importance sampling, K=100)"] < 6.0
-
-
-@pytest.mark.slow
-def test_oracle_start_meets_both_goals(tmp_path, capsys):
-    code = load_demo("helmholtz_shifter").main(["--out", str(tmp_path), "--oracle-start",
-                                            "--iterations", "20000", "--evaluations", "2", "--json"])
-    out = json.loads(capsys.readouterr().out)
-    assert code == 0
+    assert code == 0 and not out["settings"]["oracle start"]
     assert out["valid fantasy fraction"] >= 0.5
     assert out["shift selectivity"]["top unit"] >= 0.8
-    assert out["KL(data || model) (nats)"] < 0.3
+    assert out["held-out NLL (nats, importance sampling, K=100)"] < 5.0
+    restarts = out["curve"]["restarts"]
+    nlls = restarts["held-out NLL at the choice (nats)"]
+    assert restarts["candidates"] == 4 and restarts["chosen"] == int(np.argmin(nlls))
