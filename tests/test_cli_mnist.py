@@ -1,4 +1,4 @@
-"""`neurosim dbn train|evaluate` on synthetic MNIST-shaped IDX files (never the network)."""
+"""`neurosim rbm|dbn train|evaluate` on synthetic MNIST-shaped IDX files (never the network)."""
 
 import json
 
@@ -54,3 +54,22 @@ def test_evaluate_without_a_run_exits_2(tmp_path, capsys):
 def test_resume_without_a_checkpoint_exits_2(fake_mnist, tmp_path, capsys):
     assert main(["dbn", "train", "--resume", "--out", str(tmp_path / "new")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "rbm.npz"
+    assert main(["rbm", "train", "--hidden", "6", "--epochs", "5", "--out", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["samples_per_s"] > 0 and r["train_cases"] == 200 and out.exists()
+    assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--json"]) == 0
+    e = json.loads(capsys.readouterr().out)
+    assert abs(e["logZ_ais"] - e["logZ_exact"]) < 0.1 and e["test_cases"] == 100
+    assert -784 * np.log(2) < e["test_logprob_nats"] < 0
+
+
+def test_rbm_exact_on_a_large_rbm_exits_2(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "big.npz"
+    assert main(["rbm", "train", "--hidden", "25", "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["rbm", "evaluate", str(out), "--exact"]) == 2
+    assert "use --ais" in capsys.readouterr().err
