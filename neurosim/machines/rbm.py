@@ -1,0 +1,711 @@
+"""Restricted Boltzmann machine with binary units, a drop-in for scikit-learn's BernoulliRBM.
+
+An RBM is a Boltzmann machine (Hinton 2005, section 2) whose units form two layers,
+visible ``v`` and hidden ``h``, with symmetric edges only between the layers. Its energy
+(eq. 2) is ``E(v, h) = -b.v - c.h - h W v`` with ``W = components_`` of shape
+``(n_components, n_features)``, ``b = intercept_visible_``, ``c = intercept_hidden_``.
+Given one layer the units of the other are independent (eq. 1):
+``P(h_j = 1 | v) = sigmoid(c_j + W_j . v)`` and ``P(v_i = 1 | h) = sigmoid(b_i + h . W_:i)``,
+so Gibbs sampling alternates whole layers.
+
+**Learning** is contrastive divergence, eq. 6 of Hinton (2005),
+
+    dw_ij = lr (<v_i h_j>^0 - <v_i h_j>^k),
+
+where ``<.>^0`` is measured with the data on the visible units and ``<.>^k`` after ``k``
+alternating Gibbs steps (CD-k; Hinton 2002). As in Hinton's ``rbm.m`` the positive
+statistics use the data and the hidden probabilities; sampled hidden states drive the
+chain; the last step's negative statistics use the visible probabilities and the hidden
+probabilities they give. With ``persistent=True`` (PCD, Tieleman 2008, the procedure of
+scikit-learn's BernoulliRBM) the chain is not restarted at the data: ``h_samples_`` holds
+``batch_size`` persistent chains that advance ``k`` steps per update, and the negative
+statistics are their sampled visible states and the hidden probabilities these give.
+Each phase's sum is divided by its number of cases, and a bias is a synapse from a unit
+that is always on. The change is ``get_rule("cd").batched`` (``"pcd"``) of
+:mod:`neurosim.learning.rules`, positive phase plus negative phase; the hot loop writes
+it as one matrix product (``RBM._learn``) and the tests check that the two agree.
+
+**Speed.** One CD-1 update of a 784-500 RBM on a minibatch of 100 is 392 MFLOP of
+matrix products: three conditional probabilities of ``2 * 100 * 784 * 500`` flops each
+and the weight change, one product of twice that over the stacked positive and negative
+cases (with PCD the two hidden-probability products are one as well). Everything else is
+done in place in preallocated float32 buffers: the logistic function, the uniform noise
+(``rng.random(dtype=float32, out=...)``) and the Bernoulli draws. The array work lives
+in the small functions ``_sigmoid_``, ``_affine_sigmoid_``, ``_bernoulli_`` and
+``_hebbian_`` so that an array-API library could run it. ``benchmarks/rbm_throughput.py``
+measures it against scikit-learn and the machine's sgemm rate. The library never sets
+BLAS threads; on a small machine shared with other work, one BLAS thread
+(``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl``) avoided stalls of threaded OpenBLAS on
+these shapes (see the benchmark's README).
+
+**Scores.** :meth:`score_samples` is scikit-learn's pseudo-likelihood (one randomly
+flipped feature per case, free energies of both). For small machines the exact values
+are available by enumerating ``2^min(n_features, n_components)`` states of the smaller
+layer: :meth:`log_partition` (log Z, eq. 3), :meth:`exact_log_prob` (log P(v) of each row,
+eq. 4) and :meth:`exact_log_likelihood` (their mean).
+
+Example
+-------
+>>> import numpy as np
+>>> from neurosim import RBM
+>>> from neurosim.data import bars_stripes
+>>> X = bars_stripes(size=2).data                 # the 6 distinct 2x2 bars and stripes
+>>> rbm = RBM(n_components=4, learning_rate=0.2, batch_size=6, n_iter=400, random_state=0)
+>>> rbm.fit(X).components_.shape                  # (n_components, n_features), as sklearn
+(4, 4)
+>>> rbm.transform(X).shape
+(6, 4)
+>>> bool(rbm.exact_log_likelihood(X) > np.log(1 / 16))    # better than the uniform model
+True
+>>> net = rbm.to_network()
+>>> net.units[:5], net.unit("h0").layer
+(['v0', 'v1', 'v2', 'v3', 'h0'], 1)
+
+References: G. E. Hinton (2005), What kind of graphical model is the brain?, IJCAI;
+G. E. Hinton (2002), Training products of experts by minimizing contrastive divergence;
+T. Tieleman (2008), Training restricted Boltzmann machines using approximations to the
+likelihood gradient, ICML.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import modelfile
+from ..errors import InferenceError, ParameterError, ValidationError
+from ..inference.exact import MAX_FREE_UNITS
+from ..network import Edge, Network, Unit
+from .helmholtz import NotFittedError
+
+__all__ = ["RBM", "MAX_EXACT_UNITS", "NotFittedError", "ParameterError"]
+
+MAX_EXACT_UNITS = MAX_FREE_UNITS   # exact scores enumerate 2^min(n_features, n_components) states
+_STATES_PER_BLOCK = 1 << 12        # enumerated states per block in log_partition
+
+
+# -- array functions of the hot loop (plain array operations, in place) -------------------
+def _sigmoid_(x):
+    """The logistic function of ``x``, in place (tanh form: no overflow at any x)."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
+
+
+def _affine_sigmoid_(inputs, weights, bias, out):
+    """``out = sigmoid(inputs @ weights + bias)``: eq. 1 for a whole layer, in place."""
+    np.matmul(inputs, weights, out=out)
+    out += bias
+    return _sigmoid_(out)
+
+
+def _bernoulli_(prob, rng: np.random.Generator, noise, out):
+    """``out = (u < prob)`` as 0.0/1.0, ``u`` uniform in ``noise`` (drawn in place);
+    ``out`` may be ``prob`` itself."""
+    rng.random(dtype=noise.dtype, out=noise)
+    np.less(noise, prob, out=out)
+    return out
+
+
+def _hebbian_(hidden, visible, n_pos: int, rate_pos: float, rate_neg: float, out):
+    """Eq. 6 as one matrix product: ``out = hidden.T @ visible`` after scaling the first
+    ``n_pos`` rows of ``hidden`` (positive phase) by ``rate_pos`` and the others
+    (negative phase) by ``-rate_neg``. Returns the hidden-bias change (the same rows
+    summed: a bias is a synapse from an always-on unit). Overwrites ``hidden``."""
+    hidden[:n_pos] *= rate_pos
+    hidden[n_pos:] *= -rate_neg
+    np.matmul(hidden.T, visible, out=out)
+    return hidden.sum(axis=0)
+
+
+# -- exact quantities (float64, small machines) ---------------------------------------------
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _logsumexp(a: np.ndarray) -> float:
+    m = float(np.max(a))
+    return m + math.log(float(np.exp(a - m).sum()))
+
+
+def _free_energy(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``F(v) = -log sum_h exp(-E(v, h)) = -b.v - sum_j softplus(c_j + W_j . v)`` per row."""
+    return -(V @ b) - _softplus(V @ W.T + c).sum(axis=1)
+
+
+# -- parameter checks ------------------------------------------------------------------------
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value < low:
+        raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_real(name: str, value: Any, low: float, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ParameterError(f"{name} must be a finite number, got {value!r}")
+    if value < low or (low_open and value == low):
+        raise ParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ParameterError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+    return float(value)
+
+
+def _check_dtype(value: Any) -> np.dtype:
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ParameterError(f"dtype must be numpy.float32 or numpy.float64, got {value!r}")
+    return dt
+
+
+def _check_random_state(value: Any) -> np.random.Generator:
+    """The one generator every draw goes through: a Generator is used as given; None or
+    a non-negative integer seeds a new one."""
+    if isinstance(value, np.random.Generator):
+        return value
+    if value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                         and value >= 0):
+        return np.random.default_rng(value)
+    raise ParameterError(f"random_state must be None, a non-negative integer or a "
+                         f"numpy.random.Generator, got {value!r}")
+
+
+_DEFAULTS = dict(n_components=256, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
+                 random_state=None, k=1, persistent=False, momentum=0.0, weight_decay=0.0,
+                 dtype=np.float32)
+
+
+class RBM:
+    """Restricted Boltzmann machine with binary visible and hidden units, trained by CD-k
+    or persistent CD (eq. 6 of Hinton 2005); scikit-learn's ``BernoulliRBM`` API.
+
+    Parameters
+    ----------
+    n_components : int, default 256
+        Number of hidden units.
+    learning_rate : float, default 0.1
+        Learning rate ``lr`` of eq. 6; the change of a minibatch is ``lr`` times the
+        mean over its cases (as scikit-learn).
+    batch_size : int, default 10
+        Cases per minibatch; with ``persistent=True`` also the number of persistent chains.
+    n_iter : int, default 10
+        Passes over the training data in :meth:`fit`.
+    verbose : int, default 0
+        Print the mean pseudo-likelihood and the time after each pass (to stderr).
+    random_state : None, int or numpy.random.Generator
+        Normalised once per :meth:`fit` (or first use) to ``random_state_``; every draw
+        (initial weights, Gibbs sampling, pseudo-likelihood corruption) goes through it.
+    k : int, default 1
+        Gibbs steps per update (CD-k, PCD-k).
+    persistent : bool, default False
+        Persistent contrastive divergence (scikit-learn's procedure) instead of CD-k.
+    momentum : float in [0, 1), default 0
+        ``velocity = momentum * velocity + change``; the parameters move by the velocity.
+    weight_decay : float, default 0
+        L2 penalty on the weights (not the biases): ``- lr * weight_decay * W`` is added
+        to each weight change.
+    dtype : numpy.float32 or numpy.float64, default float32
+        Type of the parameters and of the training arithmetic (inputs are converted).
+
+    Attributes
+    ----------
+    components_ : ndarray, shape (n_components, n_features)
+        The weights ``W``.
+    intercept_hidden_ : ndarray, shape (n_components,)
+    intercept_visible_ : ndarray, shape (n_features,)
+    h_samples_ : ndarray, shape (batch_size, n_components)
+        Hidden states of the persistent chains (only with ``persistent=True``).
+    n_features_in_ : int
+    n_iter_ : int
+        Passes over the data made by :meth:`fit`.
+    n_updates_ : int
+        Weight updates (minibatches) since the weights were initialised.
+    random_state_ : numpy.random.Generator
+
+    Differences from scikit-learn: the default procedure is CD-1 (``persistent=True``
+    gives scikit-learn's PCD-1); parameters are float32 unless ``dtype`` says otherwise;
+    sparse input is not accepted; :meth:`gibbs` returns a bool array as scikit-learn does,
+    :meth:`sample` returns int8 states. Minibatches are consecutive even slices of ``X``
+    in its order, as scikit-learn's (shuffle the rows first if they are sorted).
+    """
+
+    def __init__(self, n_components: int = 256, *, learning_rate: float = 0.1,
+                 batch_size: int = 10, n_iter: int = 10, verbose: int = 0,
+                 random_state: Any = None, k: int = 1, persistent: bool = False,
+                 momentum: float = 0.0, weight_decay: float = 0.0, dtype: Any = np.float32) -> None:
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.random_state = random_state
+        self.k = k
+        self.persistent = persistent
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.dtype = dtype
+
+    # -- parameters ----------------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in _DEFAULTS}
+
+    def set_params(self, **params: Any) -> "RBM":
+        for key, value in params.items():
+            if key not in _DEFAULTS:
+                raise ParameterError(f"unknown parameter {key!r} of RBM "
+                                     f"(parameters: {', '.join(_DEFAULTS)})")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = []
+        for key, value in self.get_params().items():
+            default = _DEFAULTS[key]
+            same = value is default or (type(value) is type(default) and value == default)
+            if not same:
+                args.append(f"{value!r}" if key == "n_components" else f"{key}={value!r}")
+        return f"RBM({', '.join(args)})"
+
+    def _validate(self) -> None:
+        """Check every parameter (at fit, partial_fit, from_network); names the bad value."""
+        _check_int("n_components", self.n_components, 1)
+        self._lr = _check_real("learning_rate", self.learning_rate, 0.0, low_open=True)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("n_iter", self.n_iter, 0)
+        if not isinstance(self.verbose, (bool, numbers.Integral)):
+            raise ParameterError(f"verbose must be an integer or a bool, got {self.verbose!r}")
+        _check_int("k", self.k, 1)
+        if not isinstance(self.persistent, (bool, np.bool_)):
+            raise ParameterError(f"persistent must be True or False, got {self.persistent!r}")
+        self._momentum = _check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        self._decay = _check_real("weight_decay", self.weight_decay, 0.0)
+        self._dtype = _check_dtype(self.dtype)
+        if not isinstance(self.random_state, np.random.Generator):
+            _check_random_state(self.random_state)
+
+    # -- data ----------------------------------------------------------------------------
+    def _check_X(self, X: Any, what: str = "X", binary: bool = False, dtype: Any = None) -> np.ndarray:
+        """``X`` as a 2-D C-contiguous array of ``dtype`` (default: that of the fitted
+        weights, else the ``dtype`` parameter) with values in [0, 1] (0 or 1 if ``binary``),
+        or a ParameterError naming the culprit. No copy when it already is one."""
+        if not isinstance(X, np.ndarray) and hasattr(X, "data") and hasattr(X, "names"):
+            X = X.data                               # a neurosim Dataset
+        if hasattr(X, "toarray") and hasattr(X, "nnz"):
+            raise ParameterError(f"{what} is a sparse matrix; the RBM takes dense arrays "
+                                 f"(use {what}.toarray())")
+        if dtype is None:
+            W = self.__dict__.get("components_")
+            dtype = W.dtype if W is not None else _check_dtype(self.dtype)
+        try:
+            A = np.asarray(X)
+            if A.dtype.kind not in "biuf":
+                raise TypeError
+            A = A.astype(dtype, copy=False)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{what} must be a 2-D array of numbers in [0, 1] "
+                                 f"(cases x features), got {type(X).__name__}") from None
+        if A.ndim != 2:
+            raise ParameterError(f"{what} must be a 2-D array (cases x features), got shape {A.shape}")
+        if A.shape[0] == 0:
+            raise ParameterError(f"{what} has no rows")
+        n = getattr(self, "n_features_in_", None)
+        if n is not None and A.shape[1] != n:
+            raise ParameterError(f"{what} has {A.shape[1]} features; the RBM was fitted with {n}")
+        if A.shape[1] == 0:
+            raise ParameterError(f"{what} has no columns (features)")
+        if not (A.min() >= 0 and A.max() <= 1):    # two passes, no temporaries; NaN fails too
+            if not np.isfinite(A).all():
+                r, c = np.argwhere(~np.isfinite(A))[0]
+                raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: values must be finite")
+            r, c = np.argwhere((A < 0) | (A > 1))[0]
+            raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: values must lie in [0, 1]")
+        if binary:
+            bad = (A != 0) & (A != 1)
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: exact log-probabilities "
+                                     "need binary states 0 or 1")
+        return np.ascontiguousarray(A)
+
+    # -- fitted state ----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if "components_" not in self.__dict__:
+            raise NotFittedError("this RBM has no weights yet: call fit, partial_fit or "
+                                 "RBM.from_network first")
+
+    def _initialize(self, n_features: int, rng: np.random.Generator) -> None:
+        """Weights ~ N(0, 0.01^2) and zero biases, as scikit-learn."""
+        dt, nh = self._dtype, int(self.n_components)
+        self.n_features_in_ = n_features
+        self.components_ = rng.standard_normal((nh, n_features), dtype=dt)
+        self.components_ *= 0.01
+        self.intercept_hidden_ = np.zeros(nh, dtype=dt)
+        self.intercept_visible_ = np.zeros(n_features, dtype=dt)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        dt, nh = self._dtype, self.components_.shape[0]
+        if self.persistent:
+            self.h_samples_ = np.zeros((int(self.batch_size), nh), dtype=dt)
+        else:
+            self.__dict__.pop("h_samples_", None)
+        self._velocity = None
+        self._buffers = None
+        self.n_iter_ = 0
+        self.n_updates_ = 0
+
+    def _ensure_ready(self) -> np.random.Generator:
+        """Validate and make ``random_state_`` (once) for methods called after fitting."""
+        self._check_fitted()
+        self._validate()
+        if "random_state_" not in self.__dict__:
+            self.random_state_ = _check_random_state(self.random_state)
+        return self.random_state_
+
+    # -- one update -----------------------------------------------------------------------
+    def _buffers_for(self, n_pos: int):
+        """Preallocated work arrays for up to ``n_pos`` positive cases (reused across
+        updates; reallocated only for a larger batch or a change of shape or dtype)."""
+        nh, nv = self.components_.shape
+        m = len(self.h_samples_) if self.persistent else n_pos
+        key = (n_pos, m, nh, nv, self.components_.dtype)
+        buf = self._buffers
+        if buf is None or buf["key"][2:] != key[2:] or buf["key"][0] < n_pos or buf["key"][1] < m:
+            dt, rows = self.components_.dtype, n_pos + m
+            buf = dict(key=key,
+                       V=np.empty((rows, nv), dt),       # [positive cases; negative cases]
+                       H=np.empty((rows, nh), dt),       # their hidden probabilities
+                       Hs=np.empty((max(n_pos, m), nh), dt),   # sampled hidden states
+                       noise_h=np.empty((max(n_pos, m), nh), dt),
+                       noise_v=np.empty((m, nv), dt),
+                       dW=np.empty((nh, nv), dt))
+            self._buffers = buf
+        return buf
+
+    def _step(self, batch: np.ndarray, rng: np.random.Generator) -> None:
+        """One update (eq. 6) on ``batch`` (rows of the machine's dtype).
+
+        Hot path, optimised on purpose: every array lives in preallocated buffers (only
+        the bias-sized sums are allocated); the positive and negative rows are stacked so
+        that PCD gets both phases' hidden probabilities from one product and both phases'
+        weight change from another. The weight change ``_hebbian_`` computes,
+        ``lr/b * H0.T @ V0 - lr/m * Hk.T @ Vk`` in one matrix product, equals the
+        registered rule's batched form ``get_rule("cd").batched(H0, V0, "positive", lr/b)
+        + get_rule("cd").batched(Hk, Vk, "negative", lr/m)`` (pre = hidden, post =
+        visible; tested). Calling the rule itself (two products of half the size, two
+        temporaries, two additions) cost 4 to 13% of the training throughput of a 784-500
+        RBM in four runs of ``benchmarks/rbm_throughput.py``, so the hot loop does not.
+        (Keeping hidden states as columns, so that every product reads ``W`` untransposed,
+        measured no clear gain and was not kept.)"""
+        W, b_vis, c_hid = self.components_, self.intercept_visible_, self.intercept_hidden_
+        b = len(batch)
+        buf = self._buffers_for(b)
+        Wt = W.T
+        if self.persistent:
+            m = len(self.h_samples_)
+            V, H = buf["V"][:b + m], buf["H"][:b + m]
+            V[:b] = batch
+            Vn, Hn = V[b:], H[b:]
+            noise_v, noise_h, Hs = buf["noise_v"][:m], buf["noise_h"][:m], buf["Hs"][:m]
+            h = self.h_samples_
+            for step in range(self.k):
+                _affine_sigmoid_(h, W, b_vis, Vn)
+                _bernoulli_(Vn, rng, noise_v, Vn)
+                if step < self.k - 1:
+                    _affine_sigmoid_(Vn, Wt, c_hid, Hn)
+                    h = _bernoulli_(Hn, rng, noise_h, Hs)
+            _affine_sigmoid_(V, Wt, c_hid, H)        # positive and negative phase in one product
+            _bernoulli_(Hn, rng, noise_h, self.h_samples_)
+        else:
+            m = b
+            V, H = buf["V"][:2 * b], buf["H"][:2 * b]
+            V[:b] = batch
+            Vp, Hp, Vn, Hn = V[:b], H[:b], V[b:], H[b:]
+            noise_v, noise_h, Hs = buf["noise_v"][:b], buf["noise_h"][:b], buf["Hs"][:b]
+            _affine_sigmoid_(Vp, Wt, c_hid, Hp)
+            _bernoulli_(Hp, rng, noise_h, Hs)
+            for step in range(self.k):
+                _affine_sigmoid_(Hs, W, b_vis, Vn)
+                if step < self.k - 1:
+                    _bernoulli_(Vn, rng, noise_v, Vn)
+                    _affine_sigmoid_(Vn, Wt, c_hid, Hn)
+                    _bernoulli_(Hn, rng, noise_h, Hs)
+            _affine_sigmoid_(Vn, Wt, c_hid, Hn)
+        self._learn(V, H, b)
+
+    def _learn(self, V, H, b: int) -> None:
+        """Apply eq. 6 for the stacked states: rows ``:b`` of the visible states ``V`` and
+        hidden probabilities ``H`` are the positive phase, the rest the negative phase.
+        One matrix product (``_hebbian_``); equal to the rule's batched form (tested).
+        Overwrites ``H``."""
+        m = len(V) - b
+        rate_pos, rate_neg = self._lr / b, self._lr / m
+        d_vis = V[:b].sum(axis=0)
+        d_vis *= rate_pos
+        d_vis -= rate_neg * V[b:].sum(axis=0)
+        dW = self._buffers_for(b)["dW"]
+        d_hid = _hebbian_(H, V, b, rate_pos, rate_neg, dW)
+        self._apply(dW, d_vis, d_hid)
+
+    def _apply(self, dW, d_vis, d_hid) -> None:
+        """Add a change (momentum and weight decay as the parameters say), in place."""
+        W = self.components_
+        if self._decay:
+            dW -= (self._lr * self._decay) * W
+        if self._momentum:
+            if self._velocity is None:
+                self._velocity = (np.zeros_like(W), np.zeros_like(self.intercept_visible_),
+                                  np.zeros_like(self.intercept_hidden_))
+            for vel, d in zip(self._velocity, (dW, d_vis, d_hid)):
+                vel *= self._momentum
+                vel += d
+            dW, d_vis, d_hid = self._velocity
+        W += dW
+        self.intercept_visible_ += d_vis
+        self.intercept_hidden_ += d_hid
+        self.n_updates_ += 1
+
+    # -- estimator API -----------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> "RBM":
+        """Fresh weights (``N(0, 0.01^2)``, zero biases), then ``n_iter`` passes over ``X``
+        (rows: cases, values in [0, 1]) in consecutive minibatches of about ``batch_size``."""
+        self._validate()
+        self.__dict__.pop("n_features_in_", None)
+        X = self._check_X(X, dtype=self._dtype)
+        rng = self.random_state_ = _check_random_state(self.random_state)
+        self._initialize(X.shape[1], rng)
+        n = len(X)
+        n_batches = -(-n // int(self.batch_size))
+        edges = [n * i // n_batches for i in range(n_batches + 1)]   # even slices, as sklearn
+        batches = [X[s:e] for s, e in zip(edges, edges[1:])]
+        start = time.perf_counter()
+        for epoch in range(1, self.n_iter + 1):
+            for batch in batches:
+                self._step(batch, rng)
+            self.n_iter_ = epoch
+            if self.verbose:
+                print(f"[RBM] Iteration {epoch}, pseudo-likelihood = "
+                      f"{self.score_samples(X).mean():.2f}, time = {time.perf_counter() - start:.2f}s",
+                      file=sys.stderr)
+                start = time.perf_counter()
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None) -> "RBM":
+        """One update with all of ``X`` as the minibatch, continuing from the current
+        weights (the first call initialises them, as :meth:`fit` does)."""
+        self._validate()
+        first = "components_" not in self.__dict__
+        if first:
+            self.__dict__.pop("n_features_in_", None)
+        X = self._check_X(X)
+        if first:
+            self.random_state_ = _check_random_state(self.random_state)
+            self._initialize(X.shape[1], self.random_state_)
+        rng = self._ensure_ready()
+        if self.persistent and getattr(self, "h_samples_", None) is None:
+            self.h_samples_ = np.zeros((int(self.batch_size), self.components_.shape[0]),
+                                       self.components_.dtype)
+        self._step(X, rng)
+        return self
+
+    def _params(self, dtype=None):
+        self._check_fitted()
+        dt = self.components_.dtype if dtype is None else dtype
+        return (self.components_.astype(dt, copy=False), self.intercept_visible_.astype(dt, copy=False),
+                self.intercept_hidden_.astype(dt, copy=False))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Hidden probabilities ``P(h = 1 | v) = sigmoid(X W^T + c)`` of each row of ``X``,
+        shape (n_samples, n_components), in the machine's dtype."""
+        self._check_fitted()
+        X = self._check_X(X)
+        W, _, c = self._params()
+        return _affine_sigmoid_(X, W.T, c, np.empty((len(X), W.shape[0]), W.dtype))
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """``fit(X).transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def _sample_hidden(self, V, rng):
+        W, _, c = self._params()
+        H = _affine_sigmoid_(V, W.T, c, np.empty((len(V), W.shape[0]), W.dtype))
+        return _bernoulli_(H, rng, np.empty_like(H), H)
+
+    def _sample_visible(self, H, rng):
+        W, b, _ = self._params()
+        V = _affine_sigmoid_(H, W, b, np.empty((len(H), W.shape[1]), W.dtype))
+        return _bernoulli_(V, rng, np.empty_like(V), V)
+
+    def gibbs(self, v: Any) -> np.ndarray:
+        """One alternating Gibbs step from the visible states ``v``: sample ``h ~ P(h | v)``,
+        then ``v' ~ P(v | h)``. Returns ``v'`` as a bool array, as scikit-learn does."""
+        rng = self._ensure_ready()
+        V = self._check_X(v, "v")
+        return self._sample_visible(self._sample_hidden(V, rng), rng).astype(bool)
+
+    def sample(self, n_samples: int, n_steps: int = 1000) -> np.ndarray:
+        """``n_samples`` fantasies: independent chains from uniformly random visible states,
+        each run ``n_steps`` alternating Gibbs steps. Returns int8 visible states."""
+        rng = self._ensure_ready()
+        _check_int("n_samples", n_samples, 1)
+        _check_int("n_steps", n_steps, 1)
+        shape, dt = (n_samples, self.components_.shape[1]), self.components_.dtype
+        V = _bernoulli_(np.full(shape, 0.5, dt), rng, np.empty(shape, dt), np.empty(shape, dt))
+        for _ in range(n_steps):
+            V = self._sample_visible(self._sample_hidden(V, rng), rng)
+        return V.astype(np.int8)
+
+    def free_energy(self, X: Any) -> np.ndarray:
+        """``F(v) = -b.v - sum_j softplus(c_j + W_j . v)`` of each row (float64), so that
+        ``P(v) = exp(-F(v)) / Z``."""
+        X = self._check_X(X).astype(np.float64)
+        return _free_energy(X, *self._params(np.float64))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Pseudo-likelihood of each row, as scikit-learn computes it: one randomly chosen
+        feature of each case is flipped and ``n_features * log sigmoid(F(v~) - F(v))`` is
+        returned (float64). Random: an integer ``random_state`` seeds a fresh generator on
+        every call (repeatable, as scikit-learn); otherwise ``random_state_`` draws.
+        For the exact log-likelihood of small machines see :meth:`exact_log_prob`."""
+        self._check_fitted()
+        V = self._check_X(X).astype(np.float64)
+        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
+            rng = np.random.default_rng(self.random_state)
+        else:
+            rng = self._ensure_ready()
+        rows, cols = np.arange(len(V)), rng.integers(0, V.shape[1], len(V))
+        V_ = V.copy()
+        V_[rows, cols] = 1.0 - V_[rows, cols]
+        params = self._params(np.float64)
+        fe, fe_ = _free_energy(V, *params), _free_energy(V_, *params)
+        return -V.shape[1] * _softplus(-(fe_ - fe))
+
+    # -- exact quantities (small machines) -------------------------------------------------------
+    def log_partition(self) -> float:
+        """Exact ``log Z`` (eq. 3) by enumerating the ``2^min(n_features, n_components)``
+        states of the smaller layer and summing the other out in closed form (float64).
+        Raises InferenceError above ``2^MAX_EXACT_UNITS`` states."""
+        W, b, c = self._params(np.float64)
+        nh, nv = W.shape
+        if min(nh, nv) > MAX_EXACT_UNITS:
+            raise InferenceError(f"log_partition enumerates 2^min(n_features, n_components) states: "
+                                 f"n_features={nv}, n_components={nh}; over the limit of "
+                                 f"2^{MAX_EXACT_UNITS}")
+        if nh <= nv:      # sum over h: log sum_h exp(c.h + sum_i softplus(b_i + (h W)_i))
+            small, A, small_bias, big_bias = nh, W, c, b
+        else:             # sum over v: log sum_v exp(b.v + sum_j softplus(c_j + (v W^T)_j))
+            small, A, small_bias, big_bias = nv, W.T, b, c
+        logs = []
+        for start in range(0, 2 ** small, _STATES_PER_BLOCK):
+            codes = np.arange(start, min(start + _STATES_PER_BLOCK, 2 ** small), dtype=np.int64)
+            S = ((codes[:, None] >> np.arange(small - 1, -1, -1)) & 1).astype(np.float64)
+            logs.append(S @ small_bias + _softplus(S @ A + big_bias).sum(axis=1))
+        return _logsumexp(np.concatenate(logs))
+
+    def exact_log_prob(self, X: Any) -> np.ndarray:
+        """Exact ``log P(v) = -F(v) - log Z`` (eq. 4, nats) of each binary row of ``X``
+        (float64); see :meth:`log_partition` for the size limit."""
+        X = self._check_X(X, binary=True).astype(np.float64)
+        return -_free_energy(X, *self._params(np.float64)) - self.log_partition()
+
+    def exact_log_likelihood(self, X: Any) -> float:
+        """Exact mean log-likelihood of the binary rows of ``X``, nats per case."""
+        return float(self.exact_log_prob(X).mean())
+
+    # -- networks and files -----------------------------------------------------------------------
+    def to_network(self, name: str = "rbm", description: str | None = None) -> Network:
+        """The machine as a Network: visible units ``v0 ..`` (role visible, layer 0; or the
+        names of the Network it came from), hidden units ``h0 ..`` (role hidden, layer 1),
+        with the biases, and a symmetric edge ``v_i -- h_j`` of weight ``W[j, i]`` for every
+        pair."""
+        W, b, c = self._params(np.float64)
+        nh, nv = W.shape
+        vis = list(getattr(self, "visible_names_", None) or [f"v{i}" for i in range(nv)])
+        hid = list(getattr(self, "hidden_names_", None) or [f"h{j}" for j in range(nh)])
+        units = [Unit(v, float(b[i]), "visible", 0) for i, v in enumerate(vis)]
+        units += [Unit(h, float(c[j]), "hidden", 1) for j, h in enumerate(hid)]
+        Wl = W.tolist()
+        edges = [Edge(v, h, Wl[j][i], "symmetric") for i, v in enumerate(vis) for j, h in enumerate(hid)]
+        if description is None:
+            description = (f"RBM {nv}-{nh}: binary visible and hidden units, symmetric edges "
+                           f"between the layers (eq. 2 of Hinton 2005)")
+        return Network(units, edges, name=name, description=description)
+
+    @classmethod
+    def from_network(cls, net: Network, **params: Any) -> "RBM":
+        """The inverse of :meth:`to_network`: a fitted machine with the weights and biases of
+        ``net``, ready to transform, sample, score or train further. Units of role
+        ``visible`` are the features and those of role ``hidden`` the components, each in
+        unit order; every edge must be symmetric, join a visible and a hidden unit and have
+        equal synapses. A visible-hidden pair with no edge gets weight 0 (the RBM is fully
+        connected). ``params`` are the other constructor parameters."""
+        if not isinstance(net, Network):
+            raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
+        where = f"network {net.name!r}"
+        vis = [u for u in net.unit_list() if u.role == "visible"]
+        hid = [u for u in net.unit_list() if u.role == "hidden"]
+        other = [u for u in net.unit_list() if u.role not in ("visible", "hidden")]
+        if other:
+            raise ValidationError(f"{where}: unit {other[0].name!r} has role {other[0].role!r}; "
+                                  "an RBM has only visible and hidden units")
+        if not vis or not hid:
+            raise ValidationError(f"{where}: an RBM needs visible and hidden units, got "
+                                  f"{len(vis)} visible and {len(hid)} hidden")
+        n = params.get("n_components", len(hid))
+        if n != len(hid):
+            raise ParameterError(f"n_components={n!r} but {where} has {len(hid)} hidden units")
+        rbm = cls(**{**params, "n_components": len(hid)})
+        rbm._validate()
+        vi = {u.name: i for i, u in enumerate(vis)}
+        hi = {u.name: j for j, u in enumerate(hid)}
+        W = np.zeros((len(hid), len(vis)))
+        for e in net.edges:
+            if e.kind != "symmetric":
+                raise ValidationError(f"{where}: {e.kind} edge {e.source} -> {e.target}; an RBM has "
+                                      "only symmetric edges")
+            if e.weight_reverse is not None and e.weight_reverse != e.weight:
+                raise ValidationError(f"{where}: symmetric edge {e.source} -- {e.target} has unequal "
+                                      f"synapses ({e.weight!r} and {e.weight_reverse!r})")
+            if e.source in vi and e.target in hi:
+                W[hi[e.target], vi[e.source]] = e.weight
+            elif e.source in hi and e.target in vi:
+                W[hi[e.source], vi[e.target]] = e.weight
+            else:
+                raise ValidationError(f"{where}: edge {e.source} -- {e.target} joins two "
+                                      f"{'visible' if e.source in vi else 'hidden'} units; an RBM "
+                                      "connects only visible to hidden")
+        dt = rbm._dtype
+        rbm.n_features_in_ = len(vis)
+        rbm.components_ = W.astype(dt)
+        rbm.intercept_visible_ = np.array([u.bias for u in vis], dtype=dt)
+        rbm.intercept_hidden_ = np.array([u.bias for u in hid], dtype=dt)
+        default = all(u.name == f"v{i}" for i, u in enumerate(vis))
+        rbm.visible_names_ = None if default else [u.name for u in vis]
+        default = all(u.name == f"h{j}" for j, u in enumerate(hid))
+        rbm.hidden_names_ = None if default else [u.name for u in hid]
+        rbm.random_state_ = _check_random_state(rbm.random_state)
+        rbm._reset_state()
+        return rbm
+
+    def save(self, path: str | Path, name: str = "rbm", description: str | None = None) -> None:
+        """Write the machine as a neurosim model file (atomically); :meth:`load` reads it."""
+        modelfile.save(self.to_network(name, description), path)
+
+    @classmethod
+    def load(cls, path: str | Path, **params: Any) -> "RBM":
+        """Read a machine written by :meth:`save` (or any model file :meth:`from_network`
+        accepts); ``params`` as for the constructor."""
+        return cls.from_network(modelfile.load(path), **params)

@@ -1,0 +1,370 @@
+"""neurosim.RBM: parameters and data checks, scikit-learn's API, eq. 6 against the
+registered rule, exact log Z and log P(v) against enumeration, sampling against the exact
+distribution, files and Networks, and learning on bars and stripes."""
+
+import copy
+import math
+import re
+
+import numpy as np
+import pytest
+
+from neurosim import RBM, Edge, InferenceError, Network, Unit, ValidationError, load
+from neurosim.data import bars_stripes
+from neurosim.inference import log_partition, log_prob, visible_log_prob
+from neurosim.learning import get_rule
+from neurosim.machines.rbm import NotFittedError, ParameterError
+from helpers import kl_bound
+
+
+def _states(n):
+    k = np.arange(2 ** n)[:, None]
+    return ((k >> np.arange(n - 1, -1, -1)) & 1).astype(np.float64)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _random_rbm(seed, n_visible, n_hidden, scale=1.0, **params):
+    """A float64 RBM with weights and biases ~ N(0, scale), through a Network."""
+    rng = np.random.default_rng(seed)
+    vis = [f"v{i}" for i in range(n_visible)]
+    hid = [f"h{j}" for j in range(n_hidden)]
+    units = [Unit(n, float(rng.normal(0, scale)), "visible") for n in vis]
+    units += [Unit(n, float(rng.normal(0, scale)), "hidden") for n in hid]
+    edges = [Edge(v, h, float(rng.normal(0, scale)), "symmetric") for v in vis for h in hid]
+    params = {"dtype": np.float64, "random_state": seed, **params}
+    return RBM.from_network(Network(units, edges, name="random_rbm"), **params)
+
+
+def _binary(seed, rows, cols):
+    return np.random.default_rng(seed).integers(0, 2, (rows, cols)).astype(np.float64)
+
+
+# -- parameters and data ------------------------------------------------------------------
+@pytest.mark.parametrize("name, value", [
+    ("n_components", 0), ("n_components", 2.5), ("n_components", True),
+    ("learning_rate", 0.0), ("learning_rate", -0.1), ("learning_rate", float("nan")),
+    ("learning_rate", "fast"), ("batch_size", 0), ("n_iter", -1), ("k", 0), ("k", 1.0),
+    ("persistent", "yes"), ("momentum", 1.0), ("momentum", -0.5), ("weight_decay", -1e-4),
+    ("dtype", np.int32), ("dtype", "float16"), ("random_state", -3), ("random_state", "seed"),
+    ("verbose", "loud"),
+])
+def test_bad_parameter_is_named_with_its_value(name, value):
+    rbm = RBM(n_components=2, **{} if name == "n_components" else {name: value})
+    if name == "n_components":
+        rbm.set_params(n_components=value)
+    with pytest.raises(ParameterError, match=rf"^{name} .*{re.escape(repr(value))}$"):
+        rbm.fit(_binary(0, 4, 3))
+
+
+def test_unknown_parameter_and_repr():
+    with pytest.raises(ParameterError, match="unknown parameter 'n_hidden'"):
+        RBM().set_params(n_hidden=3)
+    assert repr(RBM(500, persistent=True, batch_size=100)) == "RBM(500, batch_size=100, persistent=True)"
+    assert RBM().get_params()["dtype"] is np.float32
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.zeros(3), r"2-D array .* shape \(3,\)"),
+    (np.zeros((2, 3, 1)), r"2-D array .* shape \(2, 3, 1\)"),
+    (np.zeros((0, 3)), "X has no rows"),
+    (np.array([[0.0, np.nan, 1.0]]), r"X\[0, 1\] = nan: values must be finite"),
+    (np.array([[0.0, 1.0, 0.0], [0.0, 0.5, np.inf]]), r"X\[1, 2\] = inf: values must be finite"),
+    (np.array([[0.0, 1.5, 0.0]]), r"X\[0, 1\] = 1.5: values must lie in \[0, 1\]"),
+    (np.array([[0.0, 0.0, -0.25]]), r"X\[0, 2\] = -0.25: values must lie in \[0, 1\]"),
+    ([["a", "b", "c"]], "X must be a 2-D array of numbers"),
+])
+def test_bad_X_is_named(X, match):
+    with pytest.raises(ParameterError, match=match):
+        RBM(2, n_iter=1).fit(X)
+
+
+def test_X_checks_after_fitting():
+    rbm = RBM(2, n_iter=1, random_state=0).fit(_binary(0, 6, 3))
+    with pytest.raises(ParameterError, match="X has 4 features; the RBM was fitted with 3"):
+        rbm.transform(_binary(0, 2, 4))
+    with pytest.raises(ParameterError, match=r"X\[0, 0\] = 0.5: exact log-probabilities need binary"):
+        rbm.exact_log_prob([[0.5, 0, 1]])
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(ParameterError, match="sparse matrix"):
+        rbm.transform(sparse.csr_matrix(np.eye(3)))
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError, match="call fit, partial_fit or RBM.from_network"):
+        RBM(2).transform(np.zeros((1, 3)))
+
+
+# -- scikit-learn's API ----------------------------------------------------------------------
+@pytest.mark.parametrize("persistent", [False, True])
+def test_shapes_and_attributes_as_sklearn(persistent):
+    X = np.random.default_rng(0).random((23, 6))          # probabilities are fine for fitting
+    rbm = RBM(4, batch_size=5, n_iter=2, random_state=0, persistent=persistent)
+    assert rbm.fit(X) is rbm
+    assert rbm.components_.shape == (4, 6) and rbm.components_.dtype == np.float32
+    assert rbm.intercept_hidden_.shape == (4,) and rbm.intercept_visible_.shape == (6,)
+    assert rbm.n_features_in_ == 6 and rbm.n_iter_ == 2 and rbm.n_updates_ == 2 * 5
+    assert hasattr(rbm, "h_samples_") == persistent
+    if persistent:
+        assert rbm.h_samples_.shape == (5, 4) and set(np.unique(rbm.h_samples_)) <= {0.0, 1.0}
+    assert rbm.transform(X).shape == (23, 4) and rbm.transform(X).dtype == np.float32
+    v = rbm.gibbs(X > 0.5)
+    assert v.shape == (23, 6) and v.dtype == bool
+    assert rbm.score_samples(X).shape == (23,) and np.all(rbm.score_samples(X) <= 0)
+    s = rbm.sample(7, n_steps=3)
+    assert s.shape == (7, 6) and s.dtype == np.int8 and set(np.unique(s)) <= {0, 1}
+    assert rbm.fit_transform(X).shape == (23, 4)
+    n = rbm.n_updates_
+    rbm.partial_fit(X[:3])
+    assert rbm.n_updates_ == n + 1
+
+
+def test_partial_fit_initialises_then_continues():
+    X = _binary(1, 8, 5)
+    rbm = RBM(3, random_state=0).partial_fit(X)
+    W = rbm.components_.copy()
+    rbm.partial_fit(X)
+    assert rbm.components_.shape == (3, 5) and not np.array_equal(W, rbm.components_)
+
+
+def test_same_seed_same_numbers():
+    X = _binary(2, 40, 6)
+    a = RBM(5, batch_size=8, n_iter=3, random_state=7, k=2).fit(X)
+    b = RBM(5, batch_size=8, n_iter=3, random_state=7, k=2).fit(X)
+    c = RBM(5, batch_size=8, n_iter=3, random_state=8, k=2).fit(X)
+    assert np.array_equal(a.components_, b.components_)
+    assert np.array_equal(a.intercept_hidden_, b.intercept_hidden_)
+    assert not np.array_equal(a.components_, c.components_)
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    d = RBM(5, batch_size=8, random_state=g1).fit(X)
+    e = RBM(5, batch_size=8, random_state=g2).fit(X)
+    assert d.random_state_ is g1 and np.array_equal(d.components_, e.components_)
+    assert np.array_equal(a.score_samples(X), a.score_samples(X))   # integer seed: repeatable
+
+
+def test_transform_is_sigmoid_of_the_input():
+    rbm = _random_rbm(3, 5, 4)
+    X = np.random.default_rng(0).random((9, 5))
+    W, c = rbm.components_, rbm.intercept_hidden_
+    np.testing.assert_allclose(rbm.transform(X), _sigmoid(X @ W.T + c), rtol=1e-12, atol=1e-14)
+    r32 = RBM.from_network(rbm.to_network())
+    np.testing.assert_allclose(r32.transform(X), _sigmoid(X @ W.T + c), rtol=1e-5, atol=1e-6)
+
+
+# -- eq. 6 and the registered rule -----------------------------------------------------------
+def test_fused_update_equals_the_rule_batched_form():
+    """RBM._learn (one matrix product over stacked phases) against get_rule("cd").batched
+    per phase, on the same states; 5 positive and 3 negative cases."""
+    rng = np.random.default_rng(4)
+    rbm = _random_rbm(4, 6, 4, learning_rate=0.3, batch_size=3)
+    V, H = rng.random((8, 6)), rng.random((8, 4))
+    rule, lr = get_rule("cd"), 0.3
+    W0, b0, c0 = rbm.components_.copy(), rbm.intercept_visible_.copy(), rbm.intercept_hidden_.copy()
+    rbm._learn(V.copy(), H.copy(), 5)
+
+    def both_phases(pre, post):        # positive rows :5, negative rows 5:
+        return (rule.batched(pre[:5], post[:5], "positive", lr / 5)
+                + rule.batched(pre[5:], post[5:], "negative", lr / 3))
+
+    ones = np.ones((8, 1))             # a bias is a synapse from an always-on unit
+    dW, db, dc = both_phases(H, V), both_phases(ones, V)[0], both_phases(ones, H)[0]
+    np.testing.assert_allclose(rbm.components_ - W0, dW, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(rbm.intercept_visible_ - b0, db, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(rbm.intercept_hidden_ - c0, dc, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("persistent, dtype, k", [(False, np.float64, 1), (True, np.float64, 1),
+                                                  (False, np.float32, 1), (True, np.float32, 1),
+                                                  (False, np.float64, 3), (True, np.float64, 2)])
+def test_one_update_is_eq_6_through_the_rule(persistent, dtype, k):
+    """partial_fit against CD-k / PCD-k written out with the same random draws (a copy of
+    the generator) and the rule's batched form."""
+    rbm = _random_rbm(5, 6, 4, scale=0.5, learning_rate=0.2, batch_size=4, persistent=persistent,
+                      dtype=dtype, k=k)
+    X = _binary(6, 5 if not persistent else 3, 6)
+    W, b, c = (a.astype(np.float64) for a in (rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_))
+    rng = copy.deepcopy(rbm.random_state_)
+
+    def draw(p):
+        return (rng.random(p.shape, dtype=dtype) < p).astype(float)
+
+    lr, n = 0.2, len(X)
+    if persistent:                     # chains: h_samples_ (zeros), k full steps, sampled v
+        m, h = 4, np.zeros((4, 4))
+        for step in range(k):
+            v_neg = draw(_sigmoid(h @ W + b))
+            if step < k - 1:
+                h = draw(_sigmoid(v_neg @ W.T + c))
+        h_pos, h_neg = _sigmoid(X @ W.T + c), _sigmoid(v_neg @ W.T + c)
+        h_next = draw(h_neg)
+        rule = get_rule("pcd")
+    else:                              # rbm.m: the last step uses probabilities
+        m = n
+        h_pos = _sigmoid(X @ W.T + c)
+        h = draw(h_pos)
+        for step in range(k):
+            v_neg = _sigmoid(h @ W + b)
+            if step < k - 1:
+                h = draw(_sigmoid(draw(v_neg) @ W.T + c))
+        h_neg = _sigmoid(v_neg @ W.T + c)
+        rule = get_rule("cd")
+    dW = rule.batched(h_pos, X, "positive", lr / n) + rule.batched(h_neg, v_neg, "negative", lr / m)
+    db = lr * (X.mean(axis=0) - v_neg.mean(axis=0))
+    dc = lr * (h_pos.mean(axis=0) - h_neg.mean(axis=0))
+    rbm.partial_fit(X)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(rbm.components_ - W, dW, rtol=0, atol=tol)
+    np.testing.assert_allclose(rbm.intercept_visible_ - b, db, rtol=0, atol=tol)
+    np.testing.assert_allclose(rbm.intercept_hidden_ - c, dc, rtol=0, atol=tol)
+    if persistent:
+        np.testing.assert_array_equal(rbm.h_samples_, h_next)
+
+
+def test_momentum_and_weight_decay():
+    X = _binary(7, 6, 5)
+    plain = _random_rbm(8, 5, 3, learning_rate=0.1)
+    decayed = _random_rbm(8, 5, 3, learning_rate=0.1, weight_decay=0.01)
+    W0 = plain.components_.copy()
+    plain.partial_fit(X)
+    decayed.partial_fit(X)
+    np.testing.assert_allclose(decayed.components_ - plain.components_, -0.1 * 0.01 * W0, atol=1e-15)
+    np.testing.assert_array_equal(decayed.intercept_visible_, plain.intercept_visible_)  # no decay
+    moving = _random_rbm(8, 5, 3, learning_rate=0.1, momentum=0.5)
+    moving.partial_fit(X)
+    d1 = moving.components_ - W0
+    np.testing.assert_allclose(d1, plain.components_ - W0, atol=1e-15)   # first step: no history
+    W1 = moving.components_.copy()
+    ref = copy.deepcopy(moving)
+    ref.set_params(momentum=0.0)
+    ref._velocity = None
+    ref.partial_fit(X)
+    moving.partial_fit(X)
+    np.testing.assert_allclose(moving.components_ - W1, 0.5 * d1 + (ref.components_ - W1), atol=1e-14)
+
+
+# -- learning ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("persistent", [False, True])
+def test_learning_improves_the_exact_log_likelihood(persistent):
+    """Bars and stripes 3x3 (14 images), 9-8 RBM: CD-1 (and PCD-1) raise the exact mean
+    log-likelihood well above the start and the uniform model (-9 log 2 = -6.24)."""
+    data = bars_stripes(np.random.default_rng(0), size=3, n=400).data
+    rbm = RBM(8, learning_rate=0.1, batch_size=20, n_iter=0, random_state=0,
+              persistent=persistent).fit(data)
+    start = rbm.exact_log_likelihood(data)
+    rbm.set_params(n_iter=200).fit(data)
+    end = rbm.exact_log_likelihood(data)
+    assert start < -6.2
+    assert end > start + 1.5, (start, end)
+
+
+# -- exact quantities ----------------------------------------------------------------------------
+@pytest.mark.parametrize("n_visible, n_hidden", [(5, 4), (3, 6)])
+def test_log_partition_and_log_prob_against_brute_force(n_visible, n_hidden):
+    """log Z and log P(v) against enumeration of every joint state (v, h), both branches
+    (summing over hidden or over visible states)."""
+    rbm = _random_rbm(9, n_visible, n_hidden, scale=1.5)
+    W, b, c = rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_
+    V, H = _states(n_visible), _states(n_hidden)
+    neg_energy = V @ b + (H @ c)[:, None] + H @ W @ V.T          # (2^nh, 2^nv): -E(v, h)
+    m = neg_energy.max()
+    log_z = m + math.log(np.exp(neg_energy - m).sum())
+    assert rbm.log_partition() == pytest.approx(log_z, abs=1e-10)
+    log_pv = np.log(np.exp(neg_energy - log_z).sum(axis=0))
+    np.testing.assert_allclose(rbm.exact_log_prob(V), log_pv, atol=1e-10)
+    assert np.exp(rbm.exact_log_prob(V)).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_exact_size_limit():
+    rbm = RBM.from_network(Network([Unit(f"v{i}", role="visible") for i in range(23)]
+                                   + [Unit(f"h{j}") for j in range(23)]))
+    with pytest.raises(InferenceError, match="n_features=23, n_components=23"):
+        rbm.log_partition()
+
+
+def test_sampler_matches_the_exact_distribution():
+    """Gibbs fantasies of a 4-3 RBM against exact P(v): KL(empirical || exact) within the
+    bound of a correct sampler (seeded)."""
+    rbm = _random_rbm(10, 4, 3, scale=1.0, random_state=0)
+    n = 4000
+    S = rbm.sample(n, n_steps=30)
+    codes = (S.astype(int) << np.arange(3, -1, -1)).sum(axis=1)
+    counts = np.bincount(codes, minlength=16) / n
+    log_p = rbm.exact_log_prob(_states(4))
+    keep = counts > 0
+    kl = float(np.sum(counts[keep] * (np.log(counts[keep]) - log_p[keep])))
+    assert kl < kl_bound(16, n, inflation=1.0), kl
+
+
+# -- Networks and files --------------------------------------------------------------------------
+def test_to_network_agrees_with_exact_inference():
+    rbm = _random_rbm(11, 4, 3)
+    net = rbm.to_network()
+    assert net.units == ["v0", "v1", "v2", "v3", "h0", "h1", "h2"]
+    assert net.unit("v1").role == "visible" and net.unit("v1").layer == 0
+    assert net.unit("h2").role == "hidden" and net.unit("h2").layer == 1
+    assert net.weight("v1", "h2") == net.weight("h2", "v1") == float(rbm.components_[2, 1])
+    assert all(e.kind == "symmetric" for e in net.edges) and len(net.edges) == 12
+    assert log_partition(net) == pytest.approx(rbm.log_partition(), abs=1e-10)
+    V = _states(4)
+    np.testing.assert_allclose(visible_log_prob(net, net.units[:4], V), rbm.exact_log_prob(V), atol=1e-10)
+    S = _states(7)
+    W, b, c = rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_
+    neg_energy = S[:, :4] @ b + S[:, 4:] @ c + np.einsum("ij,ni,nj->n", W, S[:, 4:], S[:, :4])
+    np.testing.assert_allclose(log_prob(net, S), neg_energy - rbm.log_partition(), atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_load_round_trip(tmp_path, dtype):
+    X = _binary(12, 30, 5)
+    rbm = RBM(3, batch_size=10, n_iter=5, random_state=0, dtype=dtype).fit(X)
+    path = tmp_path / "rbm.toml"
+    rbm.save(path)
+    back = RBM.load(path, dtype=dtype)
+    for name in ("components_", "intercept_visible_", "intercept_hidden_"):
+        assert getattr(back, name).dtype == dtype
+        np.testing.assert_array_equal(getattr(back, name), getattr(rbm, name))
+    assert back.n_components == 3 and back.n_features_in_ == 5
+    assert load(path).units == rbm.to_network().units
+    np.testing.assert_array_equal(back.transform(X), rbm.transform(X))
+    back.partial_fit(X)                                  # ready to train further
+
+
+def test_from_network_keeps_names_and_checks_structure():
+    data = bars_stripes(size=2)
+    units = [Unit(n, 0.1, "visible") for n in data.names] + [Unit("a", -0.2), Unit("b", 0.3)]
+    edges = [Edge("a", "p00", 0.5, "symmetric"), Edge("p11", "b", -1.0, "symmetric")]
+    rbm = RBM.from_network(Network(units, edges, name="named"))
+    assert rbm.components_.tolist() == [[0.5, 0, 0, 0], [0, 0, 0, -1.0]]   # missing pairs: 0
+    assert rbm.to_network().units == data.names + ["a", "b"]
+    bad = [
+        (Network(units[:5], [Edge("p00", "p01", 1.0, "symmetric")]), "joins two visible units"),
+        (Network(units[:5], [Edge("a", "p00", 1.0)]), "directed edge a -> p00"),
+        (Network(units[:4] + [Unit("y", role="label"), units[4]]), "role 'label'"),
+        (Network(units[:4]), "needs visible and hidden units"),
+        (Network(units[:5], [Edge("a", "p00", 1.0, "symmetric", weight_reverse=0.5)]), "unequal synapses"),
+    ]
+    for net, match in bad:
+        with pytest.raises(ValidationError, match=match):
+            RBM.from_network(net)
+    with pytest.raises(ParameterError, match="n_components=5 but network"):
+        RBM.from_network(Network(units), n_components=5)
+
+
+# -- scikit-learn itself (optional) ------------------------------------------------------------
+def test_same_api_as_sklearn_on_the_same_parameters():
+    sk = pytest.importorskip("sklearn.neural_network")
+    X = (np.random.default_rng(13).random((20, 6)) < 0.4).astype(np.float64)
+    ours = RBM(4, batch_size=5, n_iter=3, learning_rate=0.05, random_state=0, persistent=True,
+               dtype=np.float64).fit(X)
+    theirs = sk.BernoulliRBM(4, batch_size=5, n_iter=3, learning_rate=0.05, random_state=0).fit(X)
+    shared = set(theirs.get_params()) & set(ours.get_params())
+    assert shared == {"n_components", "learning_rate", "batch_size", "n_iter", "verbose", "random_state"}
+    for name in ("components_", "intercept_hidden_", "intercept_visible_", "h_samples_"):
+        assert getattr(ours, name).shape == getattr(theirs, name).shape
+        setattr(theirs, name, getattr(ours, name).copy())        # the same fitted parameters
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X), rtol=1e-12)
+    np.testing.assert_allclose(ours.free_energy(X), theirs._free_energy(X), rtol=1e-12)
+    assert ours.score_samples(X).shape == theirs.score_samples(X).shape
+    assert ours.gibbs(X).shape == theirs.gibbs(X).shape and ours.gibbs(X).dtype == theirs.gibbs(X).dtype
