@@ -6,7 +6,6 @@ long enough that the remaining bias is far below the bound (the slow test checks
 that halving it changes nothing measurable).
 """
 
-import networkx as nx
 import numpy as np
 import pytest
 
