@@ -226,3 +226,53 @@ def test_adding_a_trained_layer_raises_the_bound():
     p2 = train_rbm_layer(H, 9, r2, np.random.default_rng(1), init=(p1["W"].T, p1["c"], p1["b"]))
     two = greedy_bound([rbm1, (p2["W"], p2["b"], p2["c"])], V).mean()
     assert two > one + 0.05, (one, two)
+
+
+def test_up_down_step_is_the_published_pseudo_code():
+    """Hinton, Osindero and Teh (2006), appendix B, written out naively with the same
+    random draws in the same order, gives the same parameters as ``up_down_step``."""
+    from neurosim.machines.dbn import sigmoid, softmax
+
+    rng = np.random.default_rng(0)
+    dbn = DeepBeliefNet((8, 6, 5, 7), 3)
+    for n_v, n_h in ((8, 6), (6, 5)):
+        dbn.add_rbm(rng.normal(0, 0.5, (n_v, n_h)), rng.normal(0, 0.5, n_v), rng.normal(0, 0.5, n_h))
+    dbn.set_top(rng.normal(0, 0.5, (5, 7)), rng.normal(0, 0.5, (3, 7)), rng.normal(0, 0.5, 5),
+                rng.normal(0, 0.5, 3), rng.normal(0, 0.5, 7))
+    ref = DeepBeliefNet.from_state_dict({k: v.copy() for k, v in dbn.state_dict().items()})
+    X = (rng.random((4, 8)) < 0.5).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[[0, 2, 1, 2]]
+    dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7))
+
+    g, r = np.random.default_rng(7), 0.1 / 4
+
+    def sample(p):
+        return (g.random(p.shape, dtype=np.float32) < p).astype(np.float32)
+
+    wakehid = sample(sigmoid(X @ ref.R[0] + ref.r[0]))
+    wakepen = sample(sigmoid(wakehid @ ref.R[1] + ref.r[1]))
+    waketop = sample(sigmoid(wakepen @ ref.W + Y @ ref.U + ref.c))
+    negtop = waketop
+    for _ in range(2):
+        negpen = sample(sigmoid(negtop @ ref.W.T + ref.b_pen))
+        neglab = softmax(negtop @ ref.U.T + ref.b_lab)
+        negtop = sample(sigmoid(negpen @ ref.W + neglab @ ref.U + ref.c))
+    sleephid = sample(sigmoid(negpen @ ref.G[1] + ref.g[1]))
+    sleepvis = sigmoid(sleephid @ ref.G[0] + ref.g[0])
+    psleeppen = sigmoid(sleephid @ ref.R[1] + ref.r[1])
+    psleephid = sigmoid(sleepvis @ ref.R[0] + ref.r[0])
+    pvis = sigmoid(wakehid @ ref.G[0] + ref.g[0])
+    phid = sigmoid(wakepen @ ref.G[1] + ref.g[1])
+    expected = {
+        "G0": ref.G[0] + r * wakehid.T @ (X - pvis), "g0": ref.g[0] + r * (X - pvis).sum(0),
+        "G1": ref.G[1] + r * wakepen.T @ (wakehid - phid), "g1": ref.g[1] + r * (wakehid - phid).sum(0),
+        "W": ref.W + r * (wakepen.T @ waketop - negpen.T @ negtop),
+        "U": ref.U + r * (Y.T @ waketop - neglab.T @ negtop),
+        "b_pen": ref.b_pen + r * (wakepen - negpen).sum(0), "b_lab": ref.b_lab + r * (Y - neglab).sum(0),
+        "c": ref.c + r * (waketop - negtop).sum(0),
+        "R1": ref.R[1] + r * sleephid.T @ (negpen - psleeppen), "r1": ref.r[1] + r * (negpen - psleeppen).sum(0),
+        "R0": ref.R[0] + r * sleepvis.T @ (sleephid - psleephid), "r0": ref.r[0] + r * (sleephid - psleephid).sum(0),
+    }
+    got = dbn.state_dict()
+    for name, value in expected.items():
+        assert np.allclose(got[name], value, atol=1e-5), name

@@ -234,17 +234,22 @@ class DeepBeliefNet:
             sleep[l] = p if l == 0 else _bernoulli(p, rng)
         for l in range(self.n_directed):                     # generative: eq. 7 on wake states
             err = wake[l] - sigmoid(wake[l + 1] @ self.G[l] + self.g[l])
-            self.G[l] += rate * (wake[l + 1].T @ err)
-            self.g[l] += rate * err.sum(axis=0)
-        self.W += rate * (pen0.T @ top0 - pen.T @ top)       # top RBM: eq. 6
-        self.U += rate * (Y.T @ top0 - lab.T @ top)
+            err *= rate
+            self.G[l] += wake[l + 1].T @ err
+            self.g[l] += err.sum(axis=0)
+        pos_neg = np.vstack([top0, top])                     # top RBM: eq. 6, both phases in
+        pos_neg[:m] *= rate                                  # one product per weight block
+        pos_neg[m:] *= -rate
+        self.W += np.vstack([pen0, pen]).T @ pos_neg
+        self.U += np.vstack([Y, lab]).T @ pos_neg
         self.b_pen += rate * (pen0 - pen).sum(axis=0)
         self.b_lab += rate * (Y - lab).sum(axis=0)
-        self.c += rate * (top0 - top).sum(axis=0)
+        self.c += pos_neg.sum(axis=0)
         for l in range(self.n_directed):                     # recognition: eq. 11 on sleep states
             err = sleep[l + 1] - sigmoid(sleep[l] @ self.R[l] + self.r[l])
-            self.R[l] += rate * (sleep[l].T @ err)
-            self.r[l] += rate * err.sum(axis=0)
+            err *= rate
+            self.R[l] += sleep[l].T @ err
+            self.r[l] += err.sum(axis=0)
 
 
 # -- the greedy variational bound --------------------------------------------------------------
