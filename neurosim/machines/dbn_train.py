@@ -103,15 +103,21 @@ def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe,
     v1 = sigmoid(hs @ p["W"].T + p["b"])
     y1 = None if Y is None else softmax(hs @ p["U"].T + p["b_lab"]).astype(V.dtype)
     h1 = sigmoid(v1 @ p["W"] + p["c"] + (0 if Y is None else y1 @ p["U"]))
-    lr = r.learning_rate / m
-    grads = {"W": lr * (V.T @ h0 - v1.T @ h1) - r.learning_rate * r.weight_decay * p["W"],
-             "b": lr * (V - v1).sum(axis=0), "c": lr * (h0 - h1).sum(axis=0)}
+    lr, decay = r.learning_rate / m, r.learning_rate * r.weight_decay
+    pos_neg = np.vstack([h0, h1])                 # both phases in one product per block
+    pos_neg[:m] *= lr
+    pos_neg[m:] *= -lr
+    grads = {"W": np.vstack([V, v1]).T @ pos_neg, "b": lr * (V - v1).sum(axis=0), "c": pos_neg.sum(axis=0)}
     if Y is not None:
-        grads["U"] = lr * (Y.T @ h0 - y1.T @ h1) - r.learning_rate * r.weight_decay * p["U"]
+        grads["U"] = np.vstack([Y, y1]).T @ pos_neg
         grads["b_lab"] = lr * (Y - y1).sum(axis=0)
     for name, d in grads.items():
-        vel[name] = momentum * vel[name] + d
-        p[name] += vel[name]
+        if name in ("W", "U") and decay:
+            d -= decay * p[name]
+        v = vel[name]
+        v *= momentum
+        v += d
+        p[name] += v
 
 
 def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator) -> tuple[dict, dict]:
