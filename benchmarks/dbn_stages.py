@@ -1,0 +1,143 @@
+"""Throughput of every training stage of the MNIST deep belief net, against sgemm.
+
+What is measured
+----------------
+For the 784-500-500-2000 DBN with 10 labels (the ``hinton2006`` preset), minibatches
+of 100 MNIST-shaped cases (random binary pixels of mean 0.13; speed does not depend
+on the values), the steps the Trainer runs, each timed over ``--batches`` minibatches
+after one warm-up, best of ``--repeats``:
+
+- ``rbm1`` (784-500), ``rbm2`` (500-500), ``top`` (500+10 labels - 2000): one CD-1
+  update of ``neurosim.machines.dbn_train.rbm_step``;
+- ``updown_k3``, ``updown_k6``, ``updown_k10``: one ``DeepBeliefNet.up_down_step``
+  with the CD-k of the top RBM that the preset uses in each third of its epochs;
+- ``backprop``: one step of the Trainer's backprop fine-tuning.
+
+FLOPs count the matrix products only (2 m k n for an m x k by k x n product). The
+machine's float32 rate is the best of 2048 x 2048 sgemm in the same run. Each stage is
+reported as samples/s, GFLOP/s and the fraction of that rate.
+
+Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/dbn_stages.py [--batches 20]
+[--repeats 3] [--out benchmarks/results/dbn_stages.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
+from neurosim.machines.dbn_train import PRESETS, Trainer, new_rbm, rbm_step  # noqa: E402
+
+M = 100
+V, H1, H2, TOP, LAB = 784, 500, 500, 2000, 10
+
+
+def rbm_flops(n_v: int, n_h: int, n_lab: int = 0) -> float:
+    """CD-1: up, down, up again, and both phases of the weight change (one product of
+    twice the cases): five m x n_v x n_h products (labels: the same with n_lab)."""
+    return 5 * 2 * M * (n_v + n_lab) * n_h
+
+
+def updown_flops(k: int) -> float:
+    lower = V * H1 + H1 * H2
+    top = (H2 + LAB) * TOP
+    return 2 * M * (lower             # wake up-pass
+                    + top             # top hidden from the wake pen and labels
+                    + 2 * k * top     # k steps of alternating Gibbs in the top RBM
+                    + lower           # sleep down-pass
+                    + 2 * lower       # generative predictions and their changes
+                    + 2 * top         # top RBM change, both phases in one product per block
+                    + 2 * lower)      # recognition predictions and their changes
+
+
+def backprop_flops() -> float:
+    layers = [(V, H1), (H1, H2), (H2, TOP), (TOP, LAB)]
+    return 2 * M * sum(3 * a * b for a, b in layers)   # forward, backward, gradient
+
+
+def sgemm_rate(repeats: int = 3) -> float:
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def dbn(rng: np.random.Generator) -> DeepBeliefNet:
+    d = DeepBeliefNet((V, H1, H2, TOP), LAB)
+    for n_v, n_h in ((V, H1), (H1, H2)):
+        d.add_rbm(0.1 * rng.standard_normal((n_v, n_h)), np.zeros(n_v), np.zeros(n_h))
+    d.set_top(0.1 * rng.standard_normal((H2, TOP)), 0.1 * rng.standard_normal((LAB, TOP)),
+              np.zeros(H2), np.zeros(LAB), np.zeros(TOP))
+    return d
+
+
+def stages(rng: np.random.Generator, tmp: Path):
+    r = PRESETS["hinton2006"]
+    X = (rng.random((M, V)) < 0.13).astype(np.float32)
+    Y = np.eye(LAB, dtype=np.float32)[rng.integers(0, LAB, M)]
+    out = {}
+    for name, n_v, n_h, n_lab, data in (("rbm1", V, H1, 0, X), ("rbm2", H1, H2, 0, X[:, :H1]),
+                                        ("top", H2, TOP, LAB, X[:, :H2])):
+        p, vel = new_rbm(n_v, n_h, n_lab, r, rng)
+        out[name] = (lambda p=p, vel=vel, data=data, n_lab=n_lab:
+                     rbm_step(p, vel, data, Y if n_lab else None, r, 0.9, rng), rbm_flops(n_v, n_h, n_lab))
+    d = dbn(rng)
+    for k in (3, 6, 10):
+        out[f"updown_k{k}"] = (lambda k=k: d.up_down_step(X, Y, r.updown_lr, k, rng), updown_flops(k))
+    trainer = Trainer(r, np.repeat(X, 10, axis=0), np.repeat(Y.argmax(axis=1), 10), tmp)
+    trainer._fresh()
+    trainer.dbn = d
+    trainer._backprop_start()
+    trainer.X, trainer.Y = X, Y
+    out["backprop"] = (lambda: trainer._backprop_step(np.arange(M), r.backprop_top_only), backprop_flops())
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--batches", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "dbn_stages.json"))
+    args = p.parse_args()
+    import tempfile
+
+    rate = sgemm_rate()
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (step, flops) in stages(np.random.default_rng(0), Path(tmp)).items():
+            step()
+            best = min(_timed(lambda: [step() for _ in range(args.batches)]) for _ in range(args.repeats))
+            per_batch = best / args.batches
+            rows[name] = {"samples_per_s": M / per_batch, "gflops": flops / per_batch / 1e9,
+                          "fraction_of_sgemm": flops / per_batch / 1e9 / rate,
+                          "mflop_per_sample": flops / M / 1e6}
+            print(f"  {name:<11} {rows[name]['samples_per_s']:>9,.0f} samples/s  {rows[name]['gflops']:6.1f} "
+                  f"GFLOP/s  {rows[name]['fraction_of_sgemm']:.2f} of sgemm")
+    result = {"benchmark": "dbn_stages", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "machine": {"python": platform.python_version(), "numpy": np.__version__,
+                          "platform": platform.platform(), "cpus": os.cpu_count(),
+                          "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+              "minibatch": M, "sgemm_gflops_2048": rate, "stages": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"sgemm {rate:.1f} GFLOP/s; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
