@@ -1,9 +1,12 @@
 """neurosim.RBM: parameters and data checks, scikit-learn's API, eq. 6 against the
 registered rule, exact log Z and log P(v) against enumeration, sampling against the exact
-distribution, files and Networks, and learning on bars and stripes."""
+distribution, files and Networks, and learning on bars and stripes; Gaussian visible units
+(conditionals, free energy and log Z against enumeration and numerical integration,
+learning) and the sparsity target."""
 
 import copy
 import math
+import pickle
 import re
 
 import numpy as np
@@ -13,7 +16,7 @@ from neurosim import RBM, Edge, InferenceError, Network, Unit, ValidationError, 
 from neurosim.data import bars_stripes
 from neurosim.inference import log_partition, log_prob, visible_log_prob
 from neurosim.learning import get_rule
-from neurosim.machines.rbm import NotFittedError, ParameterError
+from neurosim.machines.rbm import MAX_EXACT_UNITS, NotFittedError, ParameterError
 from helpers import kl_bound
 
 
@@ -49,7 +52,9 @@ def _binary(seed, rows, cols):
     ("learning_rate", "fast"), ("batch_size", 0), ("n_iter", -1), ("k", 0), ("k", 1.0),
     ("persistent", "yes"), ("momentum", 1.0), ("momentum", -0.5), ("weight_decay", -1e-4),
     ("dtype", np.int32), ("dtype", "float16"), ("random_state", -3), ("random_state", "seed"),
-    ("verbose", "loud"),
+    ("verbose", "loud"), ("visible", "binary"), ("visible", 3), ("sparsity_target", 0.0),
+    ("sparsity_target", 1.0), ("sparsity_target", 1.5), ("sparsity_target", "low"),
+    ("sparsity_cost", -0.1), ("sparsity_cost", float("inf")),
 ])
 def test_bad_parameter_is_named_with_its_value(name, value):
     rbm = RBM(n_components=2, **{} if name == "n_components" else {name: value})
@@ -368,3 +373,219 @@ def test_same_api_as_sklearn_on_the_same_parameters():
     np.testing.assert_allclose(ours.free_energy(X), theirs._free_energy(X), rtol=1e-12)
     assert ours.score_samples(X).shape == theirs.score_samples(X).shape
     assert ours.gibbs(X).shape == theirs.gibbs(X).shape and ours.gibbs(X).dtype == theirs.gibbs(X).dtype
+
+
+# -- Gaussian visible units ------------------------------------------------------------------------
+def _random_grbm(seed, n_visible, n_hidden, scale=1.0, **params):
+    """A float64 RBM with Gaussian visible units and weights and biases ~ N(0, scale)."""
+    return _random_rbm(seed, n_visible, n_hidden, scale, **params).set_params(visible="gaussian")
+
+
+def _neg_energy_gaussian(V, H, W, b, c):
+    """-E(v, h) = -||v - b||^2 / 2 + c.h + h W v for every pair: shape (len(H), len(V))."""
+    return -0.5 * ((V - b) ** 2).sum(axis=1) + (H @ c)[:, None] + H @ W @ V.T
+
+
+def _grid_log_z(rbm, half_width=25.0, step=0.1):
+    """log Z by the trapezoid rule on a square grid (1 or 2 visible units): the integrand,
+    a sum of unit-variance Gaussians, is smooth and decays fast, so the rule is accurate far
+    beyond 1e-6 at this step."""
+    axis = np.arange(-half_width, half_width + step / 2, step)
+    n = rbm.components_.shape[1]
+    grid = np.stack(np.meshgrid(*[axis] * n, indexing="ij"), axis=-1).reshape(-1, n)
+    log_f = -rbm.free_energy(grid)
+    m = log_f.max()
+    return m + math.log(np.exp(log_f - m).sum() * step ** n)
+
+
+def test_gaussian_X_any_finite_values():
+    X = np.random.default_rng(0).normal(0, 3, (20, 3))
+    rbm = RBM(2, n_iter=1, visible="gaussian", learning_rate=0.01, random_state=0).fit(X)
+    assert rbm.transform(X).shape == (20, 2)
+    for bad, match in [(np.array([[0.0, np.nan, 7.5]]), r"X\[0, 1\] = nan: values must be finite"),
+                       (np.array([[-9.0, 2.0, -np.inf]]), r"X\[0, 2\] = -inf: values must be finite")]:
+        with pytest.raises(ParameterError, match=match):
+            RBM(2, n_iter=1, visible="gaussian").fit(bad)
+        with pytest.raises(ParameterError, match=match):
+            rbm.transform(bad)
+
+
+def test_gaussian_hidden_conditional_and_free_energy_against_enumeration():
+    """P(h_j = 1 | v) and F(v) = -log sum_h exp(-E(v, h)) from the energy, all 2^4 h."""
+    rbm = _random_grbm(20, 3, 4, scale=0.8)
+    W, b, c = rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_
+    V, H = np.random.default_rng(1).normal(0, 2, (7, 3)), _states(4)
+    neg_energy = _neg_energy_gaussian(V, H, W, b, c)                # (16, 7)
+    m = neg_energy.max(axis=0)
+    log_sum = m + np.log(np.exp(neg_energy - m).sum(axis=0))
+    np.testing.assert_allclose(rbm.free_energy(V), -log_sum, rtol=0, atol=1e-12)
+    posterior = np.exp(neg_energy - log_sum)                         # P(h | v), columns
+    np.testing.assert_allclose(rbm.transform(V), (H.T @ posterior).T, rtol=0, atol=1e-12)
+
+
+def test_gaussian_visible_conditional_is_unit_normal_around_b_plus_hW():
+    rbm = _random_grbm(21, 3, 2, scale=1.0)
+    W, b = rbm.components_, rbm.intercept_visible_
+    n = 40000
+    for h in ([0.0, 0.0], [1.0, 0.0], [1.0, 1.0]):
+        V = rbm._sample_visible(np.tile(h, (n, 1)), rbm.random_state_)
+        mean = b + np.array(h) @ W
+        assert np.all(np.abs(V.mean(axis=0) - mean) < 5 / math.sqrt(n)), (V.mean(axis=0), mean)
+        np.testing.assert_allclose(V.var(axis=0), 1.0, atol=5 * math.sqrt(2 / n))
+    v = rbm.gibbs(np.zeros((5, 3)))
+    s = rbm.sample(4, n_steps=3)
+    assert v.dtype == np.float64 and v.shape == (5, 3) and s.dtype == np.float64 and s.shape == (4, 3)
+    assert len(np.unique(s)) == s.size                                 # real values, not states
+
+
+@pytest.mark.parametrize("n_visible, n_hidden, seed", [(1, 3, 22), (2, 2, 23), (2, 4, 24)])
+def test_gaussian_log_partition_against_numerical_integration(n_visible, n_hidden, seed):
+    rbm = _random_grbm(seed, n_visible, n_hidden, scale=1.0)
+    log_z = rbm.log_partition()
+    assert log_z == pytest.approx(_grid_log_z(rbm), abs=1e-6)
+    W, b, c = rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_
+    H = _states(n_hidden)                        # closed form term by term: sum_h Z_h
+    terms = (H @ c + H @ W @ b + 0.5 * ((H @ W) ** 2).sum(axis=1)
+             + 0.5 * n_visible * math.log(2 * math.pi))
+    assert log_z == pytest.approx(math.log(np.exp(terms).sum()), abs=1e-12)
+    if n_visible == 1:                           # the density integrates to 1
+        axis = np.arange(-25, 25.05, 0.1)[:, None]
+        assert np.exp(rbm.exact_log_prob(axis)).sum() * 0.1 == pytest.approx(1.0, abs=1e-9)
+
+
+def test_gaussian_exact_size_limit():
+    n = MAX_EXACT_UNITS + 1
+    rbm = _random_grbm(25, 2, n)
+    with pytest.raises(InferenceError, match=f"2\\^n_components hidden states: n_components={n}"):
+        rbm.log_partition()
+
+
+@pytest.mark.parametrize("persistent, k", [(False, 1), (False, 3), (True, 1), (True, 2)])
+def test_gaussian_update_written_out(persistent, k):
+    """partial_fit with Gaussian visible units against CD-k / PCD-k written out with the
+    same draws: the mean for the last reconstruction of CD, unit-variance samples for the
+    earlier CD steps and for the persistent chains."""
+    rbm = _random_grbm(26, 5, 3, scale=0.5, learning_rate=0.05, batch_size=4,
+                       persistent=persistent, k=k)
+    X = np.random.default_rng(7).normal(0, 1, (6, 5))
+    W, b, c = rbm.components_.copy(), rbm.intercept_visible_.copy(), rbm.intercept_hidden_.copy()
+    rng = copy.deepcopy(rbm.random_state_)
+
+    def bern(p):
+        return (rng.random(p.shape) < p).astype(float)
+
+    def gauss(mean):
+        return mean + rng.standard_normal(mean.shape)
+
+    if persistent:
+        h = np.zeros((4, 3))
+        for step in range(k):
+            v_neg = gauss(h @ W + b)
+            if step < k - 1:
+                h = bern(_sigmoid(v_neg @ W.T + c))
+        h_pos, h_neg = _sigmoid(X @ W.T + c), _sigmoid(v_neg @ W.T + c)
+        h_next = bern(h_neg)
+    else:
+        h_pos = _sigmoid(X @ W.T + c)
+        h = bern(h_pos)
+        for step in range(k):
+            v_neg = h @ W + b
+            if step < k - 1:
+                h = bern(_sigmoid(gauss(v_neg) @ W.T + c))
+        h_neg = _sigmoid(v_neg @ W.T + c)
+    lr = 0.05
+    dW = lr * (h_pos.T @ X / len(X) - h_neg.T @ v_neg / len(v_neg))
+    rbm.partial_fit(X)
+    np.testing.assert_allclose(rbm.components_ - W, dW, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rbm.intercept_visible_ - b, lr * (X.mean(0) - v_neg.mean(0)), atol=1e-12)
+    np.testing.assert_allclose(rbm.intercept_hidden_ - c, lr * (h_pos.mean(0) - h_neg.mean(0)),
+                               atol=1e-12)
+    if persistent:
+        np.testing.assert_array_equal(rbm.h_samples_, h_next)
+
+
+def _two_cluster_data(seed, n=600):
+    """4-D points around +m or -m, m = (2, 2, -2, -2), unit-variance noise."""
+    rng = np.random.default_rng(seed)
+    sign = rng.choice([-1.0, 1.0], size=(n, 1))
+    return sign * np.array([2.0, 2.0, -2.0, -2.0]) + rng.standard_normal((n, 4))
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_gaussian_learning_improves_the_exact_log_likelihood(persistent):
+    """CD-1 (and PCD-1) on two unit-variance clusters: the model starts near N(0, I)
+    (mean log density -4/2 log 2 pi - 5 * 4/2 = -13.7) and must approach the clusters'
+    (-4/2 log 2 pi - 4/2 - log 2 = -6.4)."""
+    X = _two_cluster_data(0)
+    rbm = RBM(3, learning_rate=0.01, batch_size=20, n_iter=0, visible="gaussian",
+              random_state=0, dtype=np.float64, persistent=persistent).fit(X)
+    start = rbm.exact_log_likelihood(X)
+    rbm.set_params(n_iter=30).fit(X)
+    end = rbm.exact_log_likelihood(X)
+    assert start < -13
+    assert end > -7.5, (start, end)
+
+
+def test_gaussian_has_no_pseudo_likelihood_and_verbose_reports_reconstruction(capsys):
+    X = _two_cluster_data(1, n=40)
+    rbm = RBM(2, n_iter=2, verbose=1, visible="gaussian", learning_rate=0.01, random_state=0).fit(X)
+    assert re.search(r"Iteration 2, reconstruction error = [0-9.]+, time", capsys.readouterr().err)
+    with pytest.raises(InferenceError, match="score_samples .* visible='gaussian'"):
+        rbm.score_samples(X)
+
+
+def test_gaussian_has_no_network_form(tmp_path):
+    rbm = _random_grbm(27, 3, 2)
+    for call in (rbm.to_network, lambda: rbm.save(tmp_path / "g.toml")):
+        with pytest.raises(ParameterError, match="visible='gaussian' cannot be expressed"):
+            call()
+    assert not (tmp_path / "g.toml").exists()
+    with pytest.raises(ParameterError, match="^from_network: visible='gaussian'"):
+        RBM.from_network(_random_rbm(27, 3, 2).to_network(), visible="gaussian")
+    back = pickle.loads(pickle.dumps(rbm))                      # the way to keep one
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    np.testing.assert_array_equal(back.free_energy(X), rbm.free_energy(X))
+    assert back.log_partition() == rbm.log_partition()
+
+
+# -- sparsity target -----------------------------------------------------------------------------
+def test_sparsity_term_on_the_hidden_bias_only():
+    """Two updates with a sparsity target against the same updates without: only the hidden
+    biases differ, by -lr * cost * (q - p), q the running mean of the positive phase."""
+    X1, X2 = _binary(30, 6, 5), _binary(31, 4, 5)
+    plain = _random_rbm(32, 5, 3, learning_rate=0.1)
+    sparse = _random_rbm(32, 5, 3, learning_rate=0.1, sparsity_target=0.05, sparsity_cost=0.5)
+    q1 = plain.transform(X1).mean(axis=0)
+    plain.partial_fit(X1)
+    sparse.partial_fit(X1)
+    np.testing.assert_array_equal(sparse.components_, plain.components_)
+    np.testing.assert_array_equal(sparse.intercept_visible_, plain.intercept_visible_)
+    c_shift = -0.1 * 0.5 * (q1 - 0.05)
+    np.testing.assert_allclose(sparse.intercept_hidden_ - plain.intercept_hidden_, c_shift, atol=1e-14)
+    np.testing.assert_allclose(sparse.hidden_activity_, q1, atol=1e-15)
+    q2 = 0.9 * q1 + 0.1 * sparse.transform(X2).mean(axis=0)
+    c_before = sparse.intercept_hidden_.copy()
+    plain.intercept_hidden_[:] = c_before                    # same start for the second update
+    plain.partial_fit(X2)
+    sparse.partial_fit(X2)
+    np.testing.assert_allclose(sparse.intercept_hidden_ - plain.intercept_hidden_,
+                               -0.1 * 0.5 * (q2 - 0.05), atol=1e-14)
+    np.testing.assert_allclose(sparse.hidden_activity_, q2, atol=1e-15)
+    assert not hasattr(plain, "hidden_activity_")
+
+
+def test_sparsity_drives_hidden_activity_to_the_target():
+    """Bars and stripes 3x3, 16 hidden units: without a target the mean hidden activation
+    stays well above 0.1; with target 0.1 it ends within 0.015 of it (measured 0.104 to
+    0.107 over seeds 0-2), every unit's mean is below 0.2, and the machine still beats the
+    uniform model (-9 log 2 = -6.24 nats)."""
+    data = bars_stripes(np.random.default_rng(0), size=3, n=200).data
+    params = dict(learning_rate=0.1, batch_size=20, n_iter=150, random_state=0)
+    free = RBM(16, **params).fit(data)
+    sparse = RBM(16, sparsity_target=0.1, sparsity_cost=10.0, **params).fit(data)
+    free_mean = free.transform(data).mean(axis=0)
+    sparse_mean = sparse.transform(data).mean(axis=0)
+    assert free_mean.mean() > 0.2, free_mean
+    assert abs(sparse_mean.mean() - 0.1) < 0.015, sparse_mean
+    assert sparse_mean.max() < 0.2, sparse_mean
+    assert sparse.exact_log_likelihood(data) > -6.0

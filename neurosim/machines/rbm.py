@@ -25,6 +25,30 @@ that is always on. The change is ``get_rule("cd").batched`` (``"pcd"``) of
 :mod:`neurosim.learning.rules`, positive phase plus negative phase; the hot loop writes
 it as one matrix product (``RBM._learn``) and the tests check that the two agree.
 
+**Gaussian visible units** (``visible="gaussian"``; Hinton's practical guide, section
+13.2, with unit variance): real-valued ``v`` and energy
+
+    E(v, h) = sum_i (v_i - b_i)^2 / 2 - c.h - h W v,
+
+so ``P(h_j = 1 | v) = sigmoid(c_j + W_j . v)`` as before and ``v | h ~ N(b + h W, I)``.
+The variance is fixed at 1: **standardise the data** (each feature to mean 0 and
+standard deviation 1) first. CD-k then uses the *mean* ``b + h W`` for the reconstruction
+(the last step's negative statistics, "use the mean for the reconstruction"); the visible
+states of any earlier step of CD-k>1, and those of the persistent chains of PCD, are
+sampled with unit-variance noise so that the chains are true Gibbs chains. The updates are
+those of binary units (``-dE/db_i = v_i - b_i``). A smaller learning rate than for binary
+data is usual (the guide suggests one or two orders of magnitude). The free energy is
+``F(v) = sum_i (v_i - b_i)^2 / 2 - sum_j softplus(c_j + W_j . v)``, and ``exp(-F) / Z``
+is a density; :meth:`sample` and :meth:`gibbs` return real-valued samples.
+
+**Sparsity** (optional; Lee, Ekanadham and Ng 2008; the practical guide, section 11):
+with ``sparsity_target=p``, a running estimate ``q_j`` of each hidden unit's mean
+activation is kept in ``hidden_activity_``, ``q = 0.9 q + 0.1 mean(P(h_j = 1 | v))`` over
+each minibatch's positive phase (the first minibatch sets it), and
+``- learning_rate * sparsity_cost * (q_j - p)`` is added to the change of the hidden bias
+``c_j``. This is the *hidden bias only* form: the guide also applies the term to the unit's
+incoming weights, which is not done here.
+
 **Speed.** One CD-1 update of a 784-500 RBM on a minibatch of 100 is 392 MFLOP of
 matrix products: three conditional probabilities of ``2 * 100 * 784 * 500`` flops each
 and the weight change, one product of twice that over the stacked positive and negative
@@ -60,11 +84,17 @@ True
 >>> net = rbm.to_network()
 >>> net.units[:5], net.unit("h0").layer
 (['v0', 'v1', 'v2', 'v3', 'h0'], 1)
+>>> Z = np.random.default_rng(0).standard_normal((50, 3))     # standardised real data
+>>> g = RBM(2, visible="gaussian", learning_rate=0.01, n_iter=5, random_state=0).fit(Z)
+>>> g.gibbs(Z[:2]).dtype, bool(np.isfinite(g.exact_log_likelihood(Z)))
+(dtype('float32'), True)
 
 References: G. E. Hinton (2005), What kind of graphical model is the brain?, IJCAI;
 G. E. Hinton (2002), Training products of experts by minimizing contrastive divergence;
 T. Tieleman (2008), Training restricted Boltzmann machines using approximations to the
-likelihood gradient, ICML.
+likelihood gradient, ICML; G. E. Hinton (2010), A practical guide to training restricted
+Boltzmann machines, UTML TR 2010-003; H. Lee, C. Ekanadham and A. Y. Ng (2008), Sparse
+deep belief net model for visual area V2, NIPS.
 """
 
 from __future__ import annotations
@@ -84,7 +114,7 @@ from ..inference.exact import MAX_FREE_UNITS
 from ..network import Edge, Network, Unit
 from .helmholtz import NotFittedError
 
-__all__ = ["RBM", "MAX_EXACT_UNITS", "NotFittedError", "ParameterError"]
+__all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "NotFittedError", "ParameterError"]
 
 MAX_EXACT_UNITS = MAX_FREE_UNITS   # exact scores enumerate 2^min(n_features, n_components) states
 _STATES_PER_BLOCK = 1 << 12        # enumerated states per block in log_partition
@@ -115,6 +145,21 @@ def _bernoulli_(prob, rng: np.random.Generator, noise, out):
     return out
 
 
+def _affine_(inputs, weights, bias, out):
+    """``out = inputs @ weights + bias``: the mean of Gaussian visible units, in place."""
+    np.matmul(inputs, weights, out=out)
+    out += bias
+    return out
+
+
+def _gaussian_(mean, rng: np.random.Generator, noise, out):
+    """``out = mean + z``, ``z ~ N(0, 1)`` drawn in place into ``noise``; ``out`` may be
+    ``mean`` itself (the Gaussian counterpart of ``_bernoulli_``)."""
+    rng.standard_normal(dtype=noise.dtype, out=noise)
+    np.add(mean, noise, out=out)
+    return out
+
+
 def _hebbian_(hidden, visible, n_pos: int, rate_pos: float, rate_neg: float, out):
     """Eq. 6 as one matrix product: ``out = hidden.T @ visible`` after scaling the first
     ``n_pos`` rows of ``hidden`` (positive phase) by ``rate_pos`` and the others
@@ -139,6 +184,12 @@ def _logsumexp(a: np.ndarray) -> float:
 def _free_energy(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``F(v) = -log sum_h exp(-E(v, h)) = -b.v - sum_j softplus(c_j + W_j . v)`` per row."""
     return -(V @ b) - _softplus(V @ W.T + c).sum(axis=1)
+
+
+def _free_energy_gaussian(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``F(v) = sum_i (v_i - b_i)^2 / 2 - sum_j softplus(c_j + W_j . v)`` per row
+    (Gaussian visible units of unit variance)."""
+    return 0.5 * ((V - b) ** 2).sum(axis=1) - _softplus(V @ W.T + c).sum(axis=1)
 
 
 # -- parameter checks ------------------------------------------------------------------------
@@ -183,14 +234,25 @@ def _check_random_state(value: Any) -> np.random.Generator:
                          f"numpy.random.Generator, got {value!r}")
 
 
+def _check_visible(value: Any) -> bool:
+    """True for Gaussian visible units, False for binary ones."""
+    if isinstance(value, str) and value in VISIBLE_UNITS:
+        return value == "gaussian"
+    raise ParameterError(f"visible must be 'bernoulli' or 'gaussian', got {value!r}")
+
+
+VISIBLE_UNITS = ("bernoulli", "gaussian")
+SPARSITY_DECAY = 0.9               # q <- 0.9 q + 0.1 (mean positive-phase hidden probability)
+
 _DEFAULTS = dict(n_components=256, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
                  random_state=None, k=1, persistent=False, momentum=0.0, weight_decay=0.0,
-                 dtype=np.float32)
+                 dtype=np.float32, visible="bernoulli", sparsity_target=None, sparsity_cost=0.1)
 
 
 class RBM:
-    """Restricted Boltzmann machine with binary visible and hidden units, trained by CD-k
-    or persistent CD (eq. 6 of Hinton 2005); scikit-learn's ``BernoulliRBM`` API.
+    """Restricted Boltzmann machine with binary (or Gaussian) visible units and binary
+    hidden units, trained by CD-k or persistent CD (eq. 6 of Hinton 2005); scikit-learn's
+    ``BernoulliRBM`` API.
 
     Parameters
     ----------
@@ -219,6 +281,16 @@ class RBM:
         to each weight change.
     dtype : numpy.float32 or numpy.float64, default float32
         Type of the parameters and of the training arithmetic (inputs are converted).
+    visible : {"bernoulli", "gaussian"}, default "bernoulli"
+        Binary visible units (data in [0, 1]), or Gaussian ones of unit variance (any
+        finite data, expected standardised; the reconstruction uses the mean). Gaussian
+        machines have no pseudo-likelihood (:meth:`score_samples` raises InferenceError)
+        and no Network form (:meth:`to_network` and :meth:`save` raise ParameterError).
+    sparsity_target : None or float in (0, 1), default None
+        Target mean activation ``p`` of each hidden unit; None: no sparsity term.
+    sparsity_cost : float >= 0, default 0.1
+        Weight of the sparsity term ``- learning_rate * sparsity_cost * (q_j - p)`` added
+        to each hidden-bias change (hidden biases only; see the module docstring).
 
     Attributes
     ----------
@@ -228,6 +300,9 @@ class RBM:
     intercept_visible_ : ndarray, shape (n_features,)
     h_samples_ : ndarray, shape (batch_size, n_components)
         Hidden states of the persistent chains (only with ``persistent=True``).
+    hidden_activity_ : ndarray, shape (n_components,)
+        Running estimate ``q`` of each hidden unit's mean activation (only once a
+        sparsity target has been used in training).
     n_features_in_ : int
     n_iter_ : int
         Passes over the data made by :meth:`fit`.
@@ -245,7 +320,9 @@ class RBM:
     def __init__(self, n_components: int = 256, *, learning_rate: float = 0.1,
                  batch_size: int = 10, n_iter: int = 10, verbose: int = 0,
                  random_state: Any = None, k: int = 1, persistent: bool = False,
-                 momentum: float = 0.0, weight_decay: float = 0.0, dtype: Any = np.float32) -> None:
+                 momentum: float = 0.0, weight_decay: float = 0.0, dtype: Any = np.float32,
+                 visible: str = "bernoulli", sparsity_target: float | None = None,
+                 sparsity_cost: float = 0.1) -> None:
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -257,6 +334,9 @@ class RBM:
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.dtype = dtype
+        self.visible = visible
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
 
     # -- parameters ----------------------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict:
@@ -293,14 +373,25 @@ class RBM:
         self._momentum = _check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
         self._decay = _check_real("weight_decay", self.weight_decay, 0.0)
         self._dtype = _check_dtype(self.dtype)
+        self._gaussian = _check_visible(self.visible)
+        # the visible layer's mean and draw: the hot loop calls these, bound once here
+        self._visible_fns = (_affine_, _gaussian_) if self._gaussian else (_affine_sigmoid_, _bernoulli_)
+        cost = _check_real("sparsity_cost", self.sparsity_cost, 0.0)
+        if self.sparsity_target is None:
+            self._sparsity = None
+        else:
+            target = _check_real("sparsity_target", self.sparsity_target, 0.0, 1.0,
+                                 low_open=True, high_open=True)
+            self._sparsity = (target, cost)
         if not isinstance(self.random_state, np.random.Generator):
             _check_random_state(self.random_state)
 
     # -- data ----------------------------------------------------------------------------
     def _check_X(self, X: Any, what: str = "X", binary: bool = False, dtype: Any = None) -> np.ndarray:
         """``X`` as a 2-D C-contiguous array of ``dtype`` (default: that of the fitted
-        weights, else the ``dtype`` parameter) with values in [0, 1] (0 or 1 if ``binary``),
-        or a ParameterError naming the culprit. No copy when it already is one."""
+        weights, else the ``dtype`` parameter) with values in [0, 1] (0 or 1 if ``binary``;
+        any finite values for Gaussian visible units), or a ParameterError naming the
+        culprit. No copy when it already is one."""
         if not isinstance(X, np.ndarray) and hasattr(X, "data") and hasattr(X, "names"):
             X = X.data                               # a neurosim Dataset
         if hasattr(X, "toarray") and hasattr(X, "nnz"):
@@ -315,7 +406,7 @@ class RBM:
                 raise TypeError
             A = A.astype(dtype, copy=False)
         except (TypeError, ValueError):
-            raise ParameterError(f"{what} must be a 2-D array of numbers in [0, 1] "
+            raise ParameterError(f"{what} must be a 2-D array of numbers "
                                  f"(cases x features), got {type(X).__name__}") from None
         if A.ndim != 2:
             raise ParameterError(f"{what} must be a 2-D array (cases x features), got shape {A.shape}")
@@ -326,6 +417,11 @@ class RBM:
             raise ParameterError(f"{what} has {A.shape[1]} features; the RBM was fitted with {n}")
         if A.shape[1] == 0:
             raise ParameterError(f"{what} has no columns (features)")
+        if _check_visible(self.visible):            # Gaussian units: any finite value
+            if not np.isfinite(A).all():
+                r, c = np.argwhere(~np.isfinite(A))[0]
+                raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: values must be finite")
+            return np.ascontiguousarray(A)
         if not (A.min() >= 0 and A.max() <= 1):    # two passes, no temporaries; NaN fails too
             if not np.isfinite(A).all():
                 r, c = np.argwhere(~np.isfinite(A))[0]
@@ -362,6 +458,7 @@ class RBM:
             self.h_samples_ = np.zeros((int(self.batch_size), nh), dtype=dt)
         else:
             self.__dict__.pop("h_samples_", None)
+        self.__dict__.pop("hidden_activity_", None)
         self._velocity = None
         self._buffers = None
         self.n_iter_ = 0
@@ -409,8 +506,12 @@ class RBM:
         temporaries, two additions) cost 4 to 13% of the training throughput of a 784-500
         RBM in four runs of ``benchmarks/rbm_throughput.py``, so the hot loop does not.
         (Keeping hidden states as columns, so that every product reads ``W`` untransposed,
-        measured no clear gain and was not kept.)"""
+        measured no clear gain and was not kept.) The visible layer's mean and draw are
+        ``_affine_sigmoid_`` and ``_bernoulli_`` for binary units, ``_affine_`` and
+        ``_gaussian_`` for Gaussian ones, bound once by ``_validate``: the binary path does
+        no extra work."""
         W, b_vis, c_hid = self.components_, self.intercept_visible_, self.intercept_hidden_
+        visible_mean, visible_draw = self._visible_fns
         b = len(batch)
         buf = self._buffers_for(b)
         Wt = W.T
@@ -422,8 +523,8 @@ class RBM:
             noise_v, noise_h, Hs = buf["noise_v"][:m], buf["noise_h"][:m], buf["Hs"][:m]
             h = self.h_samples_
             for step in range(self.k):
-                _affine_sigmoid_(h, W, b_vis, Vn)
-                _bernoulli_(Vn, rng, noise_v, Vn)
+                visible_mean(h, W, b_vis, Vn)
+                visible_draw(Vn, rng, noise_v, Vn)
                 if step < self.k - 1:
                     _affine_sigmoid_(Vn, Wt, c_hid, Hn)
                     h = _bernoulli_(Hn, rng, noise_h, Hs)
@@ -438,9 +539,9 @@ class RBM:
             _affine_sigmoid_(Vp, Wt, c_hid, Hp)
             _bernoulli_(Hp, rng, noise_h, Hs)
             for step in range(self.k):
-                _affine_sigmoid_(Hs, W, b_vis, Vn)
+                visible_mean(Hs, W, b_vis, Vn)
                 if step < self.k - 1:
-                    _bernoulli_(Vn, rng, noise_v, Vn)
+                    visible_draw(Vn, rng, noise_v, Vn)
                     _affine_sigmoid_(Vn, Wt, c_hid, Hn)
                     _bernoulli_(Hn, rng, noise_h, Hs)
             _affine_sigmoid_(Vn, Wt, c_hid, Hn)
@@ -450,15 +551,33 @@ class RBM:
         """Apply eq. 6 for the stacked states: rows ``:b`` of the visible states ``V`` and
         hidden probabilities ``H`` are the positive phase, the rest the negative phase.
         One matrix product (``_hebbian_``); equal to the rule's batched form (tested).
-        Overwrites ``H``."""
+        The visible-bias change is the same for Gaussian units (``-dE/db_i = v_i - b_i``).
+        With a sparsity target, ``- lr * sparsity_cost * (q - target)`` is added to the
+        hidden-bias change after updating ``q = hidden_activity_``. Overwrites ``H``."""
         m = len(V) - b
         rate_pos, rate_neg = self._lr / b, self._lr / m
         d_vis = V[:b].sum(axis=0)
         d_vis *= rate_pos
         d_vis -= rate_neg * V[b:].sum(axis=0)
         dW = self._buffers_for(b)["dW"]
+        if self._sparsity is not None:
+            q = self._update_hidden_activity(H[:b])
         d_hid = _hebbian_(H, V, b, rate_pos, rate_neg, dW)
+        if self._sparsity is not None:
+            target, cost = self._sparsity
+            d_hid -= (self._lr * cost) * (q - target)
         self._apply(dW, d_vis, d_hid)
+
+    def _update_hidden_activity(self, H_pos):
+        """``q = 0.9 q + 0.1 mean(H_pos)`` per hidden unit (the first minibatch sets it)."""
+        mean = H_pos.mean(axis=0)
+        q = self.__dict__.get("hidden_activity_")
+        if q is None or q.shape != mean.shape:
+            self.hidden_activity_ = q = mean
+        else:
+            q *= SPARSITY_DECAY
+            q += (1.0 - SPARSITY_DECAY) * mean
+        return q
 
     def _apply(self, dW, d_vis, d_hid) -> None:
         """Add a change (momentum and weight decay as the parameters say), in place."""
@@ -497,8 +616,9 @@ class RBM:
                 self._step(batch, rng)
             self.n_iter_ = epoch
             if self.verbose:
-                print(f"[RBM] Iteration {epoch}, pseudo-likelihood = "
-                      f"{self.score_samples(X).mean():.2f}, time = {time.perf_counter() - start:.2f}s",
+                score = (f"reconstruction error = {self._reconstruction_error(X):.4f}" if self._gaussian
+                         else f"pseudo-likelihood = {self.score_samples(X).mean():.2f}")
+                print(f"[RBM] Iteration {epoch}, {score}, time = {time.perf_counter() - start:.2f}s",
                       file=sys.stderr)
                 start = time.perf_counter()
         return self
@@ -544,43 +664,75 @@ class RBM:
         H = _affine_sigmoid_(V, W.T, c, np.empty((len(V), W.shape[0]), W.dtype))
         return _bernoulli_(H, rng, np.empty_like(H), H)
 
-    def _sample_visible(self, H, rng):
+    def _visible_mean(self, H):
+        """``E[v | h]``: ``sigmoid(b + h W)`` (binary units) or ``b + h W`` (Gaussian)."""
         W, b, _ = self._params()
-        V = _affine_sigmoid_(H, W, b, np.empty((len(H), W.shape[1]), W.dtype))
-        return _bernoulli_(V, rng, np.empty_like(V), V)
+        mean = _affine_ if _check_visible(self.visible) else _affine_sigmoid_
+        return mean(H, W, b, np.empty((len(H), W.shape[1]), W.dtype))
+
+    def _sample_visible(self, H, rng):
+        V = self._visible_mean(H)
+        draw = _gaussian_ if _check_visible(self.visible) else _bernoulli_
+        return draw(V, rng, np.empty_like(V), V)
+
+    def _reconstruction_error(self, X) -> float:
+        """Mean squared difference per case between ``X`` and ``E[v | h]``, ``h`` sampled
+        from ``P(h | X)``: the usual one-step reconstruction error (draws from
+        ``random_state_``)."""
+        R = self._visible_mean(self._sample_hidden(X, self.random_state_))
+        R -= X
+        return float(np.einsum("ij,ij->", R, R, dtype=np.float64)) / len(X)
 
     def gibbs(self, v: Any) -> np.ndarray:
         """One alternating Gibbs step from the visible states ``v``: sample ``h ~ P(h | v)``,
-        then ``v' ~ P(v | h)``. Returns ``v'`` as a bool array, as scikit-learn does."""
+        then ``v' ~ P(v | h)``. Returns ``v'`` as a bool array, as scikit-learn does; for
+        Gaussian visible units the real-valued sample ``v' ~ N(b + h W, 1)`` in the
+        machine's dtype."""
         rng = self._ensure_ready()
         V = self._check_X(v, "v")
-        return self._sample_visible(self._sample_hidden(V, rng), rng).astype(bool)
+        V = self._sample_visible(self._sample_hidden(V, rng), rng)
+        return V if self._gaussian else V.astype(bool)
 
     def sample(self, n_samples: int, n_steps: int = 1000) -> np.ndarray:
-        """``n_samples`` fantasies: independent chains from uniformly random visible states,
-        each run ``n_steps`` alternating Gibbs steps. Returns int8 visible states."""
+        """``n_samples`` fantasies: independent chains from uniformly random visible states
+        (standard normal ones for Gaussian units), each run ``n_steps`` alternating Gibbs
+        steps. Returns int8 visible states; for Gaussian visible units the real-valued
+        samples (machine's dtype) of the last step."""
         rng = self._ensure_ready()
         _check_int("n_samples", n_samples, 1)
         _check_int("n_steps", n_steps, 1)
         shape, dt = (n_samples, self.components_.shape[1]), self.components_.dtype
-        V = _bernoulli_(np.full(shape, 0.5, dt), rng, np.empty(shape, dt), np.empty(shape, dt))
+        if self._gaussian:
+            V = rng.standard_normal(shape, dtype=dt)
+        else:
+            V = _bernoulli_(np.full(shape, 0.5, dt), rng, np.empty(shape, dt), np.empty(shape, dt))
         for _ in range(n_steps):
             V = self._sample_visible(self._sample_hidden(V, rng), rng)
-        return V.astype(np.int8)
+        return V if self._gaussian else V.astype(np.int8)
 
     def free_energy(self, X: Any) -> np.ndarray:
         """``F(v) = -b.v - sum_j softplus(c_j + W_j . v)`` of each row (float64), so that
-        ``P(v) = exp(-F(v)) / Z``."""
-        X = self._check_X(X).astype(np.float64)
-        return _free_energy(X, *self._params(np.float64))
+        ``P(v) = exp(-F(v)) / Z``; for Gaussian visible units
+        ``F(v) = sum_i (v_i - b_i)^2 / 2 - sum_j softplus(c_j + W_j . v)`` (a density)."""
+        return self._free_energy64(self._check_X(X).astype(np.float64))
+
+    def _free_energy64(self, X: np.ndarray) -> np.ndarray:
+        fe = _free_energy_gaussian if _check_visible(self.visible) else _free_energy
+        return fe(X, *self._params(np.float64))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Pseudo-likelihood of each row, as scikit-learn computes it: one randomly chosen
         feature of each case is flipped and ``n_features * log sigmoid(F(v~) - F(v))`` is
         returned (float64). Random: an integer ``random_state`` seeds a fresh generator on
         every call (repeatable, as scikit-learn); otherwise ``random_state_`` draws.
-        For the exact log-likelihood of small machines see :meth:`exact_log_prob`."""
+        For the exact log-likelihood of small machines see :meth:`exact_log_prob`.
+        Binary visible units only: with ``visible="gaussian"`` it raises InferenceError
+        (there is no feature to flip; use :meth:`free_energy` or :meth:`exact_log_prob`)."""
         self._check_fitted()
+        if _check_visible(self.visible):
+            raise InferenceError("score_samples is the pseudo-likelihood of binary features "
+                                 "(one flipped per case); this RBM has visible='gaussian': use "
+                                 "free_energy, or exact_log_prob for small machines")
         V = self._check_X(X).astype(np.float64)
         if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
             rng = np.random.default_rng(self.random_state)
@@ -597,9 +749,26 @@ class RBM:
     def log_partition(self) -> float:
         """Exact ``log Z`` (eq. 3) by enumerating the ``2^min(n_features, n_components)``
         states of the smaller layer and summing the other out in closed form (float64).
-        Raises InferenceError above ``2^MAX_EXACT_UNITS`` states."""
+        Raises InferenceError above ``2^MAX_EXACT_UNITS`` states.
+
+        Gaussian visible units: the visible layer is integrated out in closed form,
+
+            Z = sum_h exp(c.h) int exp(-||v - b||^2 / 2 + h W v) dv
+              = (2 pi)^(n_features / 2) sum_h exp(c.h + b.(h W) + ||h W||^2 / 2),
+
+        over the ``2^n_components`` hidden states (so ``n_components`` is what is limited)."""
         W, b, c = self._params(np.float64)
         nh, nv = W.shape
+        if _check_visible(self.visible):
+            if nh > MAX_EXACT_UNITS:
+                raise InferenceError(f"log_partition of Gaussian visible units enumerates "
+                                     f"2^n_components hidden states: n_components={nh}; over the "
+                                     f"limit of 2^{MAX_EXACT_UNITS}")
+            logs = []
+            for S in self._state_blocks(nh):
+                A = S @ W                                  # (states, n_features): h W
+                logs.append(S @ c + A @ b + 0.5 * np.einsum("ij,ij->i", A, A))
+            return _logsumexp(np.concatenate(logs)) + 0.5 * nv * math.log(2 * math.pi)
         if min(nh, nv) > MAX_EXACT_UNITS:
             raise InferenceError(f"log_partition enumerates 2^min(n_features, n_components) states: "
                                  f"n_features={nv}, n_components={nh}; over the limit of "
@@ -608,21 +777,27 @@ class RBM:
             small, A, small_bias, big_bias = nh, W, c, b
         else:             # sum over v: log sum_v exp(b.v + sum_j softplus(c_j + (v W^T)_j))
             small, A, small_bias, big_bias = nv, W.T, b, c
-        logs = []
-        for start in range(0, 2 ** small, _STATES_PER_BLOCK):
-            codes = np.arange(start, min(start + _STATES_PER_BLOCK, 2 ** small), dtype=np.int64)
-            S = ((codes[:, None] >> np.arange(small - 1, -1, -1)) & 1).astype(np.float64)
-            logs.append(S @ small_bias + _softplus(S @ A + big_bias).sum(axis=1))
+        logs = [S @ small_bias + _softplus(S @ A + big_bias).sum(axis=1)
+                for S in self._state_blocks(small)]
         return _logsumexp(np.concatenate(logs))
+
+    @staticmethod
+    def _state_blocks(n: int):
+        """All ``2^n`` binary states of ``n`` units, in blocks of rows (float64)."""
+        for start in range(0, 2 ** n, _STATES_PER_BLOCK):
+            codes = np.arange(start, min(start + _STATES_PER_BLOCK, 2 ** n), dtype=np.int64)
+            yield ((codes[:, None] >> np.arange(n - 1, -1, -1)) & 1).astype(np.float64)
 
     def exact_log_prob(self, X: Any) -> np.ndarray:
         """Exact ``log P(v) = -F(v) - log Z`` (eq. 4, nats) of each binary row of ``X``
-        (float64); see :meth:`log_partition` for the size limit."""
+        (float64); for Gaussian visible units the log density of each real row.
+        See :meth:`log_partition` for the size limit."""
         X = self._check_X(X, binary=True).astype(np.float64)
-        return -_free_energy(X, *self._params(np.float64)) - self.log_partition()
+        return -self._free_energy64(X) - self.log_partition()
 
     def exact_log_likelihood(self, X: Any) -> float:
-        """Exact mean log-likelihood of the binary rows of ``X``, nats per case."""
+        """Exact mean log-likelihood of the rows of ``X`` (binary; real for Gaussian
+        visible units: a log density), nats per case."""
         return float(self.exact_log_prob(X).mean())
 
     # -- networks and files -----------------------------------------------------------------------
@@ -630,7 +805,11 @@ class RBM:
         """The machine as a Network: visible units ``v0 ..`` (role visible, layer 0; or the
         names of the Network it came from), hidden units ``h0 ..`` (role hidden, layer 1),
         with the biases, and a symmetric edge ``v_i -- h_j`` of weight ``W[j, i]`` for every
-        pair."""
+        pair. A Network has binary units only, so a machine with ``visible="gaussian"``
+        raises ParameterError rather than write a Bernoulli model (keep such a machine with
+        :mod:`pickle` or its arrays)."""
+        self._check_fitted()
+        self._check_binary_units("to_network")
         W, b, c = self._params(np.float64)
         nh, nv = W.shape
         vis = list(getattr(self, "visible_names_", None) or [f"v{i}" for i in range(nv)])
@@ -644,6 +823,13 @@ class RBM:
                            f"between the layers (eq. 2 of Hinton 2005)")
         return Network(units, edges, name=name, description=description)
 
+    def _check_binary_units(self, what: str) -> None:
+        if _check_visible(self.visible):
+            raise ParameterError(f"{what}: visible='gaussian' cannot be expressed as a neurosim "
+                                 "Network or model file (their units are binary); pickle the "
+                                 "machine or keep components_, intercept_visible_ and "
+                                 "intercept_hidden_ instead")
+
     @classmethod
     def from_network(cls, net: Network, **params: Any) -> "RBM":
         """The inverse of :meth:`to_network`: a fitted machine with the weights and biases of
@@ -651,7 +837,8 @@ class RBM:
         ``visible`` are the features and those of role ``hidden`` the components, each in
         unit order; every edge must be symmetric, join a visible and a hidden unit and have
         equal synapses. A visible-hidden pair with no edge gets weight 0 (the RBM is fully
-        connected). ``params`` are the other constructor parameters."""
+        connected). ``params`` are the other constructor parameters; ``visible="gaussian"``
+        raises ParameterError (a Network's units are binary)."""
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
         where = f"network {net.name!r}"
@@ -669,6 +856,7 @@ class RBM:
             raise ParameterError(f"n_components={n!r} but {where} has {len(hid)} hidden units")
         rbm = cls(**{**params, "n_components": len(hid)})
         rbm._validate()
+        rbm._check_binary_units("from_network")
         vi = {u.name: i for i, u in enumerate(vis)}
         hi = {u.name: j for j, u in enumerate(hid)}
         W = np.zeros((len(hid), len(vis)))
@@ -701,7 +889,8 @@ class RBM:
         return rbm
 
     def save(self, path: str | Path, name: str = "rbm", description: str | None = None) -> None:
-        """Write the machine as a neurosim model file (atomically); :meth:`load` reads it."""
+        """Write the machine as a neurosim model file (atomically); :meth:`load` reads it.
+        Binary visible units only (see :meth:`to_network`)."""
         modelfile.save(self.to_network(name, description), path)
 
     @classmethod
