@@ -24,24 +24,10 @@ import numpy as np
 
 from ..errors import EvidenceError, ValidationError
 from ..messages import Ledger
+from ..numerics import log_sigmoid, sigmoid
 from .plan import CompiledNet, Plan, Step
 
 __all__ = ["Chains", "sigmoid", "log_sigmoid"]
-
-
-def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Logistic function, in place when ``out`` is given; ``0.5 (1 + tanh(x/2))`` never
-    overflows in float32."""
-    out = np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out += 1
-    out *= 0.5
-    return out
-
-
-def log_sigmoid(x: np.ndarray) -> np.ndarray:
-    """``log sigmoid(x) = -log(1 + exp(-x))``, stable for large ``|x|``."""
-    return -np.logaddexp(0, -x)
 
 
 class Chains:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import InferenceError
 from ..network import NetArrays, Network
+from ..numerics import softplus as _softplus
 
 __all__ = ["MAX_FREE_UNITS", "all_states", "bitstring", "log_joint", "energy",
            "log_partition", "log_prob", "posterior", "Posterior", "visible_log_prob", "kl_data_model"]
@@ -46,10 +47,6 @@ def all_states(n: int) -> np.ndarray:
 
 def bitstring(state: np.ndarray) -> str:
     return "".join("1" if s else "0" for s in state)
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
 
 
 def _checked(net: Network) -> NetArrays:

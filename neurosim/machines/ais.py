@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ParameterError
+from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid, softplus as _softplus
 
 __all__ = ["exact_log_partition", "ais_log_partition", "AISResult", "free_energy", "log_prob",
            "beta_schedule", "base_rate_biases", "MAX_EXACT"]
@@ -48,15 +49,6 @@ class AISResult(NamedTuple):
     log_z: float
     log_z_std: float
     log_weights: np.ndarray
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0, x)
-
-
-def _logsumexp(a: np.ndarray) -> float:
-    top = np.max(a)
-    return float(top + np.log(np.sum(np.exp(a - top))))
 
 
 def _check(W, b, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,7 +141,3 @@ def ais_log_partition(W, b, c, rng: np.random.Generator, n_runs: int = 100, n_be
     log_mean = _logsumexp(log_w) - np.log(n_runs)
     w = np.exp(log_w - log_mean)
     return AISResult(float(log_z_a + log_mean), float(np.std(w) / np.sqrt(n_runs)), log_w)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(0.5 * x))

@@ -80,6 +80,7 @@ import numpy as np
 
 from .. import modelfile
 from ..errors import InferenceError, ParameterError, ValidationError
+from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid
 from ..inference.exact import MAX_FREE_UNITS, all_states
 from ..learning import get_rule
 from ..network import Network, Unit
@@ -104,17 +105,6 @@ class Update(NamedTuple):
         """Every parameter once: the upper triangle of ``weights``, then ``biases``."""
         n = len(self.biases)
         return np.concatenate([self.weights[np.triu_indices(n, 1)], self.biases])
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # tanh form: stable for any x, no overflow warnings at large |x|
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _logsumexp(a: np.ndarray, axis=None) -> np.ndarray:
-    m = np.max(a, axis=axis, keepdims=True)
-    out = m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))
-    return np.squeeze(out, axis=axis) if axis is not None else float(out.reshape(()))
 
 
 def _check_number(name: str, value, low: float | None = None, high: float | None = None,

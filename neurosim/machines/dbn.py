@@ -40,21 +40,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ParameterError
+from ..numerics import sigmoid, softmax, softplus as _softplus
 
 __all__ = ["DeepBeliefNet", "sigmoid", "softmax"]
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(0.5 * x))
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0, x)
 
 
 def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:

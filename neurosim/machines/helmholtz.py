@@ -68,6 +68,7 @@ from .. import modelfile
 from ..errors import InferenceError, NeurosimError, ParameterError, ValidationError
 from ..learning import get_rule
 from ..network import Edge, Network, Unit
+from ..numerics import sigmoid as _sigmoid
 
 __all__ = ["HelmholtzMachine", "Phase", "Selectivity", "NotFittedError", "MAX_EXACT_HIDDEN",
            "valid_fantasy_fraction", "shift_selectivity"]
@@ -114,10 +115,6 @@ class Selectivity(NamedTuple):
         return abs(self.difference)
 
 
-# -- numerics ------------------------------------------------------------------------
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function without overflow at any x (tanh form)."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def _log_bernoulli(s: np.ndarray, logits: np.ndarray) -> np.ndarray:

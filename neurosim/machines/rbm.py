@@ -112,6 +112,7 @@ from .. import modelfile
 from ..errors import InferenceError, ParameterError, ValidationError
 from ..inference.exact import MAX_FREE_UNITS
 from ..network import Edge, Network, Unit
+from ..numerics import logsumexp as _logsumexp, softplus as _softplus
 from .helmholtz import NotFittedError
 
 __all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "NotFittedError", "ParameterError"]
@@ -172,15 +173,6 @@ def _hebbian_(hidden, visible, n_pos: int, rate_pos: float, rate_neg: float, out
 
 
 # -- exact quantities (float64, small machines) ---------------------------------------------
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
-
-
-def _logsumexp(a: np.ndarray) -> float:
-    m = float(np.max(a))
-    return m + math.log(float(np.exp(a - m).sum()))
-
-
 def _free_energy(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``F(v) = -log sum_h exp(-E(v, h)) = -b.v - sum_j softplus(c_j + W_j . v)`` per row."""
     return -(V @ b) - _softplus(V @ W.T + c).sum(axis=1)
