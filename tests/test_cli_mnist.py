@@ -64,6 +64,11 @@ def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--json"]) == 0
     e = json.loads(capsys.readouterr().out)
     assert abs(e["logZ_ais"] - e["logZ_exact"]) < 0.1 and e["test_cases"] == 100
+    assert e["ais_base_rate"] == "data"
+    assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--base-rate", "uniform",
+                 "--json"]) == 0
+    u = json.loads(capsys.readouterr().out)
+    assert abs(u["logZ_ais"] - u["logZ_exact"]) < 0.1 and u["ais_base_rate"] == "uniform"
     assert -784 * np.log(2) < e["test_logprob_nats"] < 0
 
 

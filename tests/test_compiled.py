@@ -185,3 +185,9 @@ def test_burn_in_is_long_enough(kind):
     for burn_in in (BURN_IN // 2, BURN_IN):
         samples, _ = compiled_samples(net, evidence, 13, chains=100000, burn_in=burn_in)
         check(samples, net, posterior(net, evidence))
+
+
+def test_plan_describes_itself():
+    net = NETS["dbn"](0)
+    text = compile(net).plan().describe(net.units)
+    assert text.startswith("mixed: gibbs(") and "ancestral(l2_0, l2_1, l2_2, l2_3)" in text
