@@ -1,7 +1,8 @@
 """A deep belief net on MNIST (Hinton, Osindero and Teh 2006): train, test, and look inside.
 
-Trains (or resumes, or just reads) a run directory through the same Trainer as
-``neurosim dbn train``, then reports the test errors and draws:
+Trains (or resumes) a run directory through the same Trainer as ``neurosim dbn
+train``, or just reads it if that run is finished (any run: ``--dir`` of a
+``neurosim dbn train --out``), then reports the test errors and draws:
 
 * ``filters.png``: the first layer's recognition weights, one 28x28 tile per hidden unit;
 * ``samples.png``: one row per digit class, the label clamped in the top RBM, an image
@@ -133,12 +134,13 @@ def main() -> None:
     if not args.full:
         recipe = type(recipe)(**{**recipe.__dict__, **QUICK, "seed": args.seed})
     limit = args.limit if args.limit or args.full else 10000
-    X, labels = load_mnist("train", limit=limit)
-    Trainer(recipe, X, labels, run_dir).run()
+    if not ((run_dir / "checkpoint.npz").exists() and load_run(run_dir).finished):
+        X, labels = load_mnist("train", limit=limit)    # train, or resume an unfinished run
+        Trainer(recipe, X, labels, run_dir).run()
     run = load_run(run_dir)
     Xt, yt = load_mnist("test")
     guess = run.dbn.predict(Xt)
-    result = {"run": str(run_dir), "training_digits": len(X), "test_error_generative": float(np.mean(guess != yt)),
+    result = {"run": str(run_dir), "test_error_generative": float(np.mean(guess != yt)),
               "test_error_backprop": None if run.backprop is None else
               float(np.mean(backprop_predict(run.backprop, Xt) != yt)), "seconds": run.progress.seconds}
     rng = np.random.default_rng(args.seed)
