@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -49,7 +50,7 @@ def tiles(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
 def save(fig, path: Path) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    print(f"wrote {path}")
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def draw_filters(dbn: DeepBeliefNet, path: Path, n: int = 100) -> None:
@@ -117,28 +118,32 @@ def draw_curves(history: list[dict], path: Path) -> None:
     save(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dir", default="out/mnist_dbn/run", help="run directory (resumed if it exists)")
     p.add_argument("--full", action="store_true", help="the hinton2006 preset on all 60,000 digits")
     p.add_argument("--limit", type=int, default=None, help="training digits (quick: 10,000)")
+    p.add_argument("--test-limit", type=int, default=None, help="test digits (default: all 10,000)")
+    p.add_argument("--hidden", default=None, help="hidden sizes, top last (default 500,500,2000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gap", type=int, default=100, help="Gibbs steps between shown samples")
     p.add_argument("--out", default="out/mnist_dbn", help="where the figures go")
     p.add_argument("--json", action="store_true")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     run_dir, out = Path(args.dir), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     recipe = PRESETS["hinton2006"]
     if not args.full:
         recipe = type(recipe)(**{**recipe.__dict__, **QUICK, "seed": args.seed})
+    if args.hidden:
+        recipe = type(recipe)(**{**recipe.__dict__, "hidden": tuple(int(h) for h in args.hidden.split(","))})
     limit = args.limit if args.limit or args.full else 10000
     if not ((run_dir / "checkpoint.npz").exists() and load_run(run_dir).finished):
         X, labels = load_mnist("train", limit=limit)    # train, or resume an unfinished run
         Trainer(recipe, X, labels, run_dir).run()
     run = load_run(run_dir)
-    Xt, yt = load_mnist("test")
+    Xt, yt = load_mnist("test", limit=args.test_limit)
     guess = run.dbn.predict(Xt)
     result = {"run": str(run_dir), "test_error_generative": float(np.mean(guess != yt)),
               "test_error_backprop": None if run.backprop is None else
@@ -153,6 +158,7 @@ def main() -> None:
     print(json.dumps(result, indent=2) if args.json else
           f"test error: generative {100 * result['test_error_generative']:.2f}%, backprop "
           + ("-" if bp is None else f"{100 * bp:.2f}%"))
+    return 0
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
