@@ -51,8 +51,12 @@ def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     if not path.exists():
         raise NeurosimError(f"{path}: no such file")
     if path.suffix == ".npz":
-        with np.load(path) as z:
-            return z["W"], z["b"], z["c"], json.loads(str(z["meta"]))
+        from .machines.dbn_train import read_npz
+
+        z = read_npz(path, "RBM")
+        if not {"W", "b", "c"} <= set(z):
+            raise NeurosimError(f"{path}: not an RBM written by `neurosim rbm train` (needs W, b, c)")
+        return z["W"], z["b"], z["c"], json.loads(str(z["meta"])) if "meta" in z else {}
     rbm = RBM.load(path)
     return rbm.components_.T, rbm.intercept_visible_, rbm.intercept_hidden_, {}
 

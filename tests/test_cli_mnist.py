@@ -78,3 +78,16 @@ def test_rbm_exact_on_a_large_rbm_exits_2(fake_mnist, tmp_path, capsys):
     capsys.readouterr()
     assert main(["rbm", "evaluate", str(out), "--exact"]) == 2
     assert "use --ais" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["rbm", "dbn"])
+def test_unreadable_files_are_named(tmp_path, capsys, command):
+    bad = tmp_path / "checkpoint.npz"
+    bad.write_text("not an npz file")
+    target = str(bad) if command == "rbm" else str(tmp_path)
+    assert main([command, "evaluate", target]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "not a readable" in err and len(err.strip().splitlines()) == 1
+    np.savez(bad, x=np.zeros(2))
+    assert main([command, "evaluate", target]) == 2
+    assert str(bad) in capsys.readouterr().err

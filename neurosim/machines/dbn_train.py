@@ -37,7 +37,7 @@ from ..errors import NeurosimError, ParameterError
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "backprop_predict"]
+           "backprop_predict", "read_npz"]
 
 
 class LockError(NeurosimError):
@@ -204,8 +204,7 @@ class Trainer:
         self._saved_at = time.monotonic()
 
     def _load(self) -> None:
-        with np.load(self.dir / "checkpoint.npz") as z:
-            d = {k: z[k] for k in z.files}
+        d = read_npz(self.dir / "checkpoint.npz", "checkpoint")
         meta = json.loads(str(d.pop("meta")))
         if Recipe(**meta["recipe"]) != self.r or meta["n_cases"] != len(self.X):
             raise NeurosimError(f"{self.dir}: the checkpoint was made with another recipe or data set "
@@ -400,6 +399,15 @@ class Trainer:
         self._V_stage = self._V = None
 
 
+def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file; a clear error naming the file if it is not one."""
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise NeurosimError(f"{path}: not a readable {what} (.npz): {exc.__class__.__name__}") from None
+
+
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -437,8 +445,9 @@ def load_run(directory: str | Path) -> Run:
     path = Path(directory) / "checkpoint.npz"
     if not path.exists():
         raise NeurosimError(f"{directory}: no checkpoint.npz (train into it with `neurosim dbn train --out`)")
-    with np.load(path) as z:
-        d = {k: z[k] for k in z.files}
+    d = read_npz(path, "checkpoint")
+    if "meta" not in d:
+        raise NeurosimError(f"{path}: not a neurosim checkpoint (no 'meta' entry)")
     meta = json.loads(str(d.pop("meta")))
     recipe, progress = Recipe(**meta["recipe"]), Progress(**meta["progress"])
     dbn = DeepBeliefNet.from_state_dict({k[4:]: v for k, v in d.items() if k.startswith("dbn.")})
