@@ -123,6 +123,8 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
     from .machines.dbn_train import PRESETS, Trainer
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NeurosimError(f"--out {out}: a file is in the way; the run needs a directory")
     has_checkpoint = (out / "checkpoint.npz").exists()
     if has_checkpoint and not args.resume:
         raise NeurosimError(f"{out} holds a checkpoint: pass --resume to continue it, or choose a new --out")
