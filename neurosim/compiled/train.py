@@ -33,7 +33,6 @@ class _Run:
                  rng: np.random.Generator) -> None:
         self.net, self.rule, self.visible, self.s, self.rng = net, rule, visible, s, rng
         self.cn = compile(net)
-        self.vis = [self.cn.index[u] for u in visible]
         self.hidden = [u for u in net.units if u not in visible]
         self.ledgers: list[Ledger] = []
         self.reads: set[str] = set()
