@@ -49,15 +49,6 @@ def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)
 
 
-def _categorical(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One-hot samples, one per row of the probabilities ``p``."""
-    u = rng.random((len(p), 1), dtype=p.dtype)
-    idx = np.minimum((p.cumsum(axis=1) < u).sum(axis=1), p.shape[1] - 1)
-    out = np.zeros_like(p)
-    out[np.arange(len(p)), idx] = 1
-    return out
-
-
 @dataclass
 class DeepBeliefNet:
     """The parameters of a DBN (see the module doc) and what it does with them.
