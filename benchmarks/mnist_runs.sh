@@ -37,3 +37,11 @@ run python -m neurosim rbm evaluate "$work/rbm_pcd1_lr001.npz" --ais --json > "$
 # The preset's backprop path: 50 pretraining epochs per RBM, no up-down, 200 backprop epochs
 run python -m neurosim dbn train --updown-epochs 0 --out "$work/dbn_backprop" 2> "$work/dbn_backprop.log"
 run python -m neurosim dbn evaluate "$work/dbn_backprop" --json --curves > "$out/dbn_backprop.json"
+
+# Longer runs, as time allowed: CD-1 for 100 epochs, CD-25 for 15
+run python -m neurosim rbm train --hidden 500 --epochs 100 --cd 1 --out "$work/rbm_cd1_e100.npz" --json \
+    > "$out/rbm_cd1_e100_train.json" 2> "$work/rbm_cd1_e100.log"
+run python -m neurosim rbm evaluate "$work/rbm_cd1_e100.npz" --ais --json > "$out/rbm_cd1_e100_eval.json"
+run python -m neurosim rbm train --hidden 500 --epochs 15 --cd 25 --out "$work/rbm_cd25_e15.npz" --json \
+    > "$out/rbm_cd25_e15_train.json" 2> "$work/rbm_cd25_e15.log"
+run python -m neurosim rbm evaluate "$work/rbm_cd25_e15.npz" --ais --json > "$out/rbm_cd25_e15_eval.json"
