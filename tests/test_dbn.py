@@ -224,18 +224,28 @@ def test_what_a_new_layer_adds_to_the_bound_is_its_gain_in_likelihood():
     assert np.allclose(gain, Q @ (log_p2 - log_p1), atol=1e-10)
 
 
+def small_untied_dbn(rng: np.random.Generator) -> DeepBeliefNet:
+    """An 8-6-5-7 DBN with 3 labels and random, untied weights."""
+    dbn = DeepBeliefNet((8, 6, 5, 7), 3)
+    for n_v, n_h in ((8, 6), (6, 5)):
+        dbn.add_rbm(rng.normal(0, 0.5, (n_v, n_h)), rng.normal(0, 0.5, n_v), rng.normal(0, 0.5, n_h))
+    dbn.set_top(rng.normal(0, 0.5, (5, 7)), rng.normal(0, 0.5, (3, 7)), rng.normal(0, 0.5, 5),
+                rng.normal(0, 0.5, 3), rng.normal(0, 0.5, 7))
+    return dbn
+
+
+def copy_dbn(dbn: DeepBeliefNet) -> DeepBeliefNet:
+    return DeepBeliefNet.from_state_dict({k: v.copy() for k, v in dbn.state_dict().items()})
+
+
 def test_up_down_step_is_the_published_pseudo_code():
     """Hinton, Osindero and Teh (2006), appendix B, written out naively with the same
     random draws in the same order, gives the same parameters as ``up_down_step``."""
     from neurosim.machines.dbn import sigmoid, softmax
 
     rng = np.random.default_rng(0)
-    dbn = DeepBeliefNet((8, 6, 5, 7), 3)
-    for n_v, n_h in ((8, 6), (6, 5)):
-        dbn.add_rbm(rng.normal(0, 0.5, (n_v, n_h)), rng.normal(0, 0.5, n_v), rng.normal(0, 0.5, n_h))
-    dbn.set_top(rng.normal(0, 0.5, (5, 7)), rng.normal(0, 0.5, (3, 7)), rng.normal(0, 0.5, 5),
-                rng.normal(0, 0.5, 3), rng.normal(0, 0.5, 7))
-    ref = DeepBeliefNet.from_state_dict({k: v.copy() for k, v in dbn.state_dict().items()})
+    dbn = small_untied_dbn(rng)
+    ref = copy_dbn(dbn)
     X = (rng.random((4, 8)) < 0.5).astype(np.float32)
     Y = np.eye(3, dtype=np.float32)[[0, 2, 1, 2]]
     dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7))
@@ -272,6 +282,30 @@ def test_up_down_step_is_the_published_pseudo_code():
     got = dbn.state_dict()
     for name, value in expected.items():
         assert np.allclose(got[name], value, atol=1e-5), name
+
+
+def test_up_down_momentum_and_weight_decay_smooth_the_plain_changes():
+    """With a velocity, two steps give ``v = momentum v + change - lr decay w`` (weights
+    only) and ``w += v``, where ``change`` is what the plain step (the pseudo-code) does
+    from the same parameters with the same draws."""
+    lr, momentum, decay = 0.1, 0.8, 0.01
+    X = (np.random.default_rng(1).random((4, 8)) < 0.5).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[[0, 2, 1, 2]]
+    dbn, velocity = small_untied_dbn(np.random.default_rng(0)), {}
+    previous_v = None
+    for seed in (7, 8):
+        before = copy_dbn(dbn).state_dict()
+        plain = copy_dbn(dbn)
+        plain.up_down_step(X, Y, lr, 2, np.random.default_rng(seed))
+        dbn.up_down_step(X, Y, lr, 2, np.random.default_rng(seed), momentum, decay, velocity)
+        got, changed = dbn.state_dict(), plain.state_dict()
+        for name in velocity:
+            v = changed[name] - before[name] - (lr * decay * before[name] if name[0] in "GRWU" else 0)
+            if previous_v is not None:
+                v = v + momentum * previous_v[name]
+            assert np.allclose(got[name], before[name] + v, atol=1e-6), name
+        assert set(velocity) == set(before) - {"sizes", "n_labels"}
+        previous_v = {k: got[k] - before[k] for k in velocity}
 
 
 def test_greedy_bound_demo_stays_below_the_ceiling():

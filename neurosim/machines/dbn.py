@@ -192,10 +192,14 @@ class DeepBeliefNet:
 
     # -- up-down fine-tuning -------------------------------------------------------------
     def up_down_step(self, X: np.ndarray, Y: np.ndarray, lr: float, k: int,
-                     rng: np.random.Generator) -> None:
+                     rng: np.random.Generator, momentum: float = 0.0, weight_decay: float = 0.0,
+                     velocity: dict[str, np.ndarray] | None = None) -> None:
         """One contrastive wake-sleep update on a minibatch (``Y`` one-hot labels).
         Each change is the mean over the minibatch of the delta rule (eq. 7 wake, eq. 11
-        sleep) or of CD-k (eq. 6) at the top."""
+        sleep) or of CD-k (eq. 6) at the top: the appendix's pseudo-code. Hinton et al.
+        (2006, section 6.1) also used momentum and weight decay: with ``velocity`` (a dict
+        this method fills, keyed like :meth:`state_dict`) each change becomes
+        ``v = momentum v + change - lr weight_decay w`` (weights only) and ``w += v``."""
         self._check_ready()
         m = len(X)
         rate = lr / m
@@ -211,24 +215,38 @@ class DeepBeliefNet:
         for l in reversed(range(self.n_directed)):
             p = sigmoid(sleep[l + 1] @ self.G[l] + self.g[l])
             sleep[l] = p if l == 0 else _bernoulli(p, rng)
+        change = {}
         for l in range(self.n_directed):                     # generative: eq. 7 on wake states
             err = wake[l] - sigmoid(wake[l + 1] @ self.G[l] + self.g[l])
             err *= rate
-            self.G[l] += wake[l + 1].T @ err
-            self.g[l] += err.sum(axis=0)
+            change[f"G{l}"], change[f"g{l}"] = wake[l + 1].T @ err, err.sum(axis=0)
         pos_neg = np.vstack([top0, top])                     # top RBM: eq. 6, both phases in
         pos_neg[:m] *= rate                                  # one product per weight block
         pos_neg[m:] *= -rate
-        self.W += np.vstack([pen0, pen]).T @ pos_neg
-        self.U += np.vstack([Y, lab]).T @ pos_neg
-        self.b_pen += rate * (pen0 - pen).sum(axis=0)
-        self.b_lab += rate * (Y - lab).sum(axis=0)
-        self.c += pos_neg.sum(axis=0)
+        change["W"] = np.vstack([pen0, pen]).T @ pos_neg
+        change["U"] = np.vstack([Y, lab]).T @ pos_neg
+        change["b_pen"] = rate * (pen0 - pen).sum(axis=0)
+        change["b_lab"] = rate * (Y - lab).sum(axis=0)
+        change["c"] = pos_neg.sum(axis=0)
         for l in range(self.n_directed):                     # recognition: eq. 11 on sleep states
             err = sleep[l + 1] - sigmoid(sleep[l] @ self.R[l] + self.r[l])
             err *= rate
-            self.R[l] += sleep[l].T @ err
-            self.r[l] += err.sum(axis=0)
+            change[f"R{l}"], change[f"r{l}"] = sleep[l].T @ err, err.sum(axis=0)
+        self._apply(change, lr * weight_decay, momentum, velocity)
+
+    def _apply(self, change: dict[str, np.ndarray], decay: float, momentum: float,
+               velocity: dict[str, np.ndarray] | None) -> None:
+        params = self.state_dict()                           # the arrays themselves, by name
+        for name, d in change.items():
+            w = params[name]
+            if decay and name[0] in "GRWU":                  # weight cost on weights only
+                d -= decay * w
+            if velocity is not None:
+                v = velocity.setdefault(name, np.zeros_like(w))
+                v *= momentum
+                v += d
+                d = v
+            w += d
 
 
 # -- the greedy variational bound --------------------------------------------------------------

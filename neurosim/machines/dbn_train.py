@@ -60,7 +60,9 @@ class Recipe:
     init_scale: float = 0.1
     next_layer_on: str = "probabilities"
     updown_epochs: int = 300
-    updown_lr: float = 0.01
+    updown_lr: float = 0.003
+    updown_momentum: float = 0.9
+    updown_weight_decay: float = 0.0002
     updown_cd: tuple[tuple[int, int], ...] = ((0, 3), (100, 6), (200, 10))
     backprop_epochs: int = 200
     backprop_lr: float = 0.1
@@ -357,7 +359,9 @@ class Trainer:
         rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom, self.rng)
 
     def _updown_step(self, idx: np.ndarray, epoch: int) -> None:
-        self.dbn.up_down_step(self.X[idx], self.Y[idx], self.r.updown_lr, self.r.cd_k(epoch), self.rng)
+        r = self.r
+        self.dbn.up_down_step(self.X[idx], self.Y[idx], r.updown_lr, r.cd_k(epoch), self.rng,
+                              r.updown_momentum, r.updown_weight_decay, self.vel)
 
     def _backprop_start(self) -> None:
         d = self.dbn
