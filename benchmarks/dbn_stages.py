@@ -10,7 +10,7 @@ after one warm-up, best of ``--repeats``:
 - ``rbm1`` (784-500), ``rbm2`` (500-500), ``top`` (500+10 labels - 2000): one CD-1
   update of ``neurosim.machines.dbn_train.rbm_step``;
 - ``updown_k3``, ``updown_k6``, ``updown_k10``: one ``DeepBeliefNet.up_down_step``
-  with the CD-k of the top RBM that the preset uses in each third of its epochs;
+  (with the preset's momentum and weight cost) with the CD-k of the top RBM that the preset uses in each third of its epochs;
 - ``backprop``: one step of the Trainer's backprop fine-tuning.
 
 FLOPs count the matrix products only (2 m k n for an m x k by k x n product). The
@@ -97,9 +97,11 @@ def stages(rng: np.random.Generator, tmp: Path):
         p, vel = new_rbm(n_v, n_h, n_lab, r, rng)
         out[name] = (lambda p=p, vel=vel, data=data, n_lab=n_lab:
                      rbm_step(p, vel, data, Y if n_lab else None, r, 0.9, rng), rbm_flops(n_v, n_h, n_lab))
-    d = dbn(rng)
+    d, velocity = dbn(rng), {}
     for k in (3, 6, 10):
-        out[f"updown_k{k}"] = (lambda k=k: d.up_down_step(X, Y, r.updown_lr, k, rng), updown_flops(k))
+        out[f"updown_k{k}"] = (lambda k=k: d.up_down_step(X, Y, r.updown_lr, k, rng, r.updown_momentum,
+                                                          r.updown_weight_decay, velocity),
+                                 updown_flops(k))
     trainer = Trainer(r, np.repeat(X, 10, axis=0), np.repeat(Y.argmax(axis=1), 10), tmp)
     trainer._fresh()
     trainer.dbn = d

@@ -11,7 +11,8 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 run() { echo "+ $*" >> "$out/commands.txt"; "$@"; }
 : > "$out/commands.txt"
 
-# DBN: hinton2006 preset with 30 pretraining epochs per RBM (the paper's 30 sweeps),
+# DBN: hinton2006 preset (as it was at commit 25ab736: up-down lr 0.01, no momentum, no
+# weight cost) with 30 pretraining epochs per RBM (the paper's 30 sweeps),
 # 20 up-down epochs (the paper: 300) and 30 backprop epochs (backpropclassify.m: 200).
 run python -m neurosim dbn train --pretrain-epochs 30 --updown-epochs 20 --backprop-epochs 30 \
     --out "$work/dbn_short" 2> "$work/dbn_short.log" || { [ -f "$work/dbn_short/checkpoint.npz" ] && \
@@ -45,3 +46,19 @@ run python -m neurosim rbm evaluate "$work/rbm_cd1_e100.npz" --ais --json > "$ou
 run python -m neurosim rbm train --hidden 500 --epochs 15 --cd 25 --out "$work/rbm_cd25_e15.npz" --json \
     > "$out/rbm_cd25_e15_train.json" 2> "$work/rbm_cd25_e15.log"
 run python -m neurosim rbm evaluate "$work/rbm_cd25_e15.npz" --ais --json > "$out/rbm_cd25_e15_eval.json"
+
+# Up-down settings on a validation split (benchmarks/updown_sweep.py; results in
+# updown_sweep.json): pretrain on the first 50,000 digits, compare on the last 10,000
+run env OPENBLAS_NUM_THREADS=2 python -m neurosim dbn train --limit 50000 --pretrain-epochs 30 \
+    --updown-epochs 0 --backprop-epochs 0 --out "$work/pre50k" 2> "$work/pre50k.log"
+for setting in "0.01 0 0 3 3" "0.01 0.9 2e-4 3 3" "0.001 0.9 2e-4 3 3" "0.01 0 0 3 8" "0.003 0.9 2e-4 3 8" \
+               "0.01 0 0 10 2" "0.003 0.9 2e-4 10 2"; do
+    read -r lr m wd k e <<< "$setting"
+    run python benchmarks/updown_sweep.py "$work/pre50k" --lr "$lr" --momentum "$m" --weight-decay "$wd" \
+        --k "$k" --epochs "$e" --out "$work/sweep_${lr}_${m}_${k}_${e}.jsonl"
+done
+
+# The full hinton2006 preset, on two BLAS threads with nothing else running: 50 epochs per
+# RBM, 300 up-down epochs (CD-3, CD-6, CD-10), 200 backprop epochs
+run env OPENBLAS_NUM_THREADS=2 python -m neurosim dbn train --out "$work/hinton2006" 2> "$work/hinton2006.log"
+run python -m neurosim dbn evaluate "$work/hinton2006" --json --curves > "$out/hinton2006.json"
