@@ -49,15 +49,7 @@ def rbm_flops(n_v: int, n_h: int, n_lab: int = 0) -> float:
 
 
 def updown_flops(k: int) -> float:
-    lower = V * H1 + H1 * H2
-    top = (H2 + LAB) * TOP
-    return 2 * M * (lower             # wake up-pass
-                    + top             # top hidden from the wake pen and labels
-                    + 2 * k * top     # k steps of alternating Gibbs in the top RBM
-                    + lower           # sleep down-pass
-                    + 2 * lower       # generative predictions and their changes
-                    + 2 * top         # top RBM change, both phases in one product per block
-                    + 2 * lower)      # recognition predictions and their changes
+    return M * DeepBeliefNet((V, H1, H2, TOP), LAB).up_down_flops(k)
 
 
 def backprop_flops() -> float:

@@ -150,7 +150,8 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
 
     run = load_run(args.directory)
     X, labels = load_mnist("test", limit=args.limit)
-    result = {"directory": str(args.directory), "finished": run.finished, "test_cases": len(X),
+    result = {"directory": str(args.directory), "finished": run.finished, "reached": run.reached,
+              "test_cases": len(X),
               "test_error_generative": None, "test_error_backprop": None,
               "seconds": run.progress.seconds, "curves": run.progress.history}
     if run.dbn.W is not None:
@@ -161,7 +162,8 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     def pct(x):
         return "-" if x is None else f"{100 * x:.2f}%"
 
-    text = (f"{args.directory}: {'finished' if run.finished else 'unfinished'} run, {len(X)} test digits\n"
+    text = (f"{args.directory}: {'finished run' if run.finished else f'unfinished run ({run.reached})'}, "
+            f"{len(X)} test digits\n"
             f"  generative (free energy) test error {pct(result['test_error_generative'])}\n"
             f"  backprop fine-tuned test error     {pct(result['test_error_backprop'])}\n"
             + "\n".join(f"  {k:<9} {v / 60:7.1f} min" for k, v in run.progress.seconds.items()))

@@ -38,7 +38,7 @@ def test_train_then_evaluate(fake_mnist, tmp_path, capsys):
     capsys.readouterr()
     assert main(["dbn", "evaluate", str(out), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["finished"] and r["test_cases"] == 100
+    assert r["finished"] and r["reached"] == "done" and r["test_cases"] == 100
     assert r["test_error_generative"] < 0.2 and r["test_error_backprop"] < 0.2   # chance: 0.9
     assert set(r["seconds"]) == {"rbm1", "rbm2", "top", "updown", "backprop"}
     # a second train into the same directory must ask for --resume; --resume of a finished run is a no-op

@@ -14,7 +14,7 @@ import pytest
 
 from neurosim.errors import NeurosimError, ParameterError
 from neurosim.machines.dbn import DeepBeliefNet
-from neurosim.machines.dbn_train import LockError, Recipe, Trainer, backprop_predict
+from neurosim.machines.dbn_train import LockError, Recipe, Trainer, backprop_predict, load_run
 
 K, D = 4, 36
 PROTOS = (np.random.default_rng(0).random((K, D)) < 0.3).astype(np.float32)
@@ -97,6 +97,8 @@ def test_same_seed_same_weights_and_ctrl_c_resume(tmp_path):
         Trainer(recipe(), X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
     saved = json.loads((tmp_path / "cut" / "progress.json").read_text())
     assert (saved["stage"], saved["epoch"], saved["batch"]) == (2, 3, 7)
+    cut = load_run(tmp_path / "cut")
+    assert not cut.finished and cut.reached == "top, epoch 3 of 8"
     resumed = Trainer(recipe(), X, y, tmp_path / "cut", log=quiet).run().state_dict()
     assert whole.keys() == resumed.keys()
     assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
@@ -134,6 +136,19 @@ def test_kill_minus_nine_mid_epoch_then_resume(tmp_path):
     assert (target / "LOCK").exists()                 # left behind by the killed process
     resumed = Trainer(recipe(), X, y, target, log=quiet).run().state_dict()
     assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_up_down_eta_weighs_the_dearer_cd_k_epochs_to_come(tmp_path):
+    """After the first up-down epoch at CD-1, the ETA of three more (CD-1, CD-9, CD-9) is
+    the time per FLOP of that epoch times their FLOPs, not three times its time."""
+    X, y = digits(400, 1)
+    tr = Trainer(recipe(pretrain_epochs=1, updown_epochs=4, updown_cd=((0, 1), (2, 9)), backprop_epochs=0),
+                 X, y, tmp_path, log=quiet)
+    dbn = tr.run()
+    first = next(e for e in tr.progress.history if e["stage"] == "updown" and e["epoch"] == 1)
+    cost = dbn.up_down_flops
+    assert cost(9) > 2 * cost(1)
+    assert first["eta_s"] / first["seconds"] == pytest.approx((cost(1) + 2 * cost(9)) / cost(1))
 
 
 def test_a_second_process_is_refused(tmp_path):

@@ -234,6 +234,16 @@ class DeepBeliefNet:
             change[f"R{l}"], change[f"r{l}"] = sleep[l].T @ err, err.sum(axis=0)
         self._apply(change, lr * weight_decay, momentum, velocity)
 
+    def up_down_flops(self, k: int) -> float:
+        """Floating-point operations of matrix products in :meth:`up_down_step`, per case,
+        with CD-k: six passes through the directed layers (wake up-pass, sleep down-pass,
+        the predictions and changes of both phases) and ``2k + 3`` through the top RBM (its
+        hidden units from the wake pen, ``k`` Gibbs steps of two products each, and the
+        change, both phases in one product per block)."""
+        lower = sum(a * b for a, b in zip(self.sizes[:-2], self.sizes[1:-1]))
+        top = (self.sizes[-2] + self.n_labels) * self.sizes[-1]
+        return 2.0 * (6 * lower + (2 * k + 3) * top)
+
     def _apply(self, change: dict[str, np.ndarray], decay: float, momentum: float,
                velocity: dict[str, np.ndarray] | None) -> None:
         params = self.state_dict()                           # the arrays themselves, by name

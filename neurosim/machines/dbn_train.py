@@ -146,6 +146,11 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
 
 
 # -- the staged trainer ------------------------------------------------------------------------
+def stage_names(recipe: Recipe) -> list[str]:
+    """The stages of a run, in order: one RBM per directed layer, the top RBM, up-down, backprop."""
+    return [f"rbm{l + 1}" for l in range(len(recipe.hidden) - 1)] + ["top", "updown", "backprop"]
+
+
 @dataclass
 class Progress:
     stage: int = 0
@@ -177,7 +182,7 @@ class Trainer:
         self.dir = Path(directory)
         self.checkpoint_s, self.on_batch = checkpoint_s, on_batch
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self.stages = ([f"rbm{l + 1}" for l in range(len(recipe.hidden) - 1)] + ["top", "updown", "backprop"])
+        self.stages = stage_names(recipe)
         self._stop = False
 
     # -- state -----------------------------------------------------------------------------
@@ -304,13 +309,22 @@ class Trainer:
         self._save()
 
     def _report(self, stage, epochs, n_batches, batch, done_before, elapsed) -> None:
+        """Log the epoch just finished. The ETA weighs each remaining epoch by its cost
+        (up-down: the FLOPs of its CD-k), so it does not assume the current rate lasts."""
         pr = self.progress
-        rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
-        eta = (epochs - pr.epoch) * n_batches * batch / max(rate, 1e-9)
+        timed = (n_batches - done_before) / n_batches                  # of the epoch just finished
+        rate = timed * n_batches * batch / max(elapsed, 1e-9)
+        per_cost = elapsed / max(timed * self._epoch_cost(stage, pr.epoch - 1), 1e-12)
+        eta = per_cost * sum(self._epoch_cost(stage, e) for e in range(pr.epoch, epochs))
         entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed,
-                 **self._epoch_metric(stage)}
+                 "eta_s": eta, **self._epoch_metric(stage)}
         pr.history.append(entry)
         self.log(f"{stage}: epoch {pr.epoch}/{epochs}, {rate:,.0f} samples/s, ETA {eta / 60:.1f} min")
+
+    def _epoch_cost(self, stage: str, epoch: int) -> float:
+        """Relative cost of one epoch of a stage: constant, except up-down, whose CD-k
+        schedule makes later epochs dearer."""
+        return self.dbn.up_down_flops(self.r.cd_k(epoch)) if stage == "updown" else 1.0
 
     def _epoch_metric(self, stage: str) -> dict:
         """A learning curve point on the first 1000 training cases: reconstruction error
@@ -444,6 +458,16 @@ class Run:
     progress: Progress
     finished: bool
 
+    @property
+    def reached(self) -> str:
+        """Where training stands, e.g. ``"updown, epoch 212 of 300"`` or ``"done"``."""
+        if self.finished:
+            return "done"
+        stage = stage_names(self.recipe)[self.progress.stage]
+        epochs = {"updown": self.recipe.updown_epochs,
+                  "backprop": self.recipe.backprop_epochs}.get(stage, self.recipe.pretrain_epochs)
+        return f"{stage}, epoch {self.progress.epoch} of {epochs}"
+
 
 def load_run(directory: str | Path) -> Run:
     path = Path(directory) / "checkpoint.npz"
@@ -455,7 +479,7 @@ def load_run(directory: str | Path) -> Run:
     meta = json.loads(str(d.pop("meta")))
     recipe, progress = Recipe(**meta["recipe"]), Progress(**meta["progress"])
     dbn = DeepBeliefNet.from_state_dict({k[4:]: v for k, v in d.items() if k.startswith("dbn.")})
-    n_stages = len(recipe.hidden) + 2
+    n_stages = len(stage_names(recipe))
     backprop = ({k[2:]: v for k, v in d.items() if k.startswith("p.")}
                 if progress.stage >= n_stages and recipe.backprop_epochs > 0 else None)
     return Run(dbn, backprop, recipe, progress, progress.stage >= n_stages)
