@@ -109,10 +109,14 @@ def draw_curves(history: list[dict], path: Path) -> None:
     for stage in stages:
         pts = [h for h in history if h["stage"] == stage]
         key = "reconstruction_error" if "reconstruction_error" in pts[0] else "train_error"
-        a.plot([p["epoch"] for p in pts], [p.get(key, np.nan) for p in pts], "o-", ms=3,
-               label=f"{stage} ({key.replace('_', ' ')})")
+        line, = a.plot([p["epoch"] for p in pts], [p.get(key, np.nan) for p in pts], "o-", ms=3,
+                       label=f"{stage} ({key.replace('_', ' ')})")
+        if "valid_error" in pts[0]:
+            a.plot([p["epoch"] for p in pts], [p["valid_error"] for p in pts], "--", color=line.get_color(),
+                   label=f"{stage} (held-out error)")
         b.bar(stage, np.median([p["samples_per_s"] for p in pts]))
-    a.set(xlabel="epoch of the stage", yscale="log", title="learning curves (first 1000 training digits)")
+    a.set(xlabel="epoch of the stage", yscale="log",
+          title="learning curves (first 1000 training digits; dashed: held out)")
     a.legend(fontsize=7)
     b.set(ylabel="samples / s (median epoch)", title="speed of each stage")
     save(fig, path)

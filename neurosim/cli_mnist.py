@@ -132,13 +132,13 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
         raise NeurosimError(f"--resume: {out} holds no checkpoint to continue")
     overrides = {k: v for k, v in dict(pretrain_epochs=args.pretrain_epochs, updown_epochs=args.updown_epochs,
                                         backprop_epochs=args.backprop_epochs, hidden=args.hidden,
-                                        seed=args.seed).items() if v is not None}
+                                        validation=args.validation, seed=args.seed).items() if v is not None}
     recipe = replace(PRESETS[args.preset], **overrides)
     X, labels = load_mnist("train", limit=args.limit)
+    trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)
     out.mkdir(parents=True, exist_ok=True)
     if not has_checkpoint:
         (out / "command.json").write_text(json.dumps({"argv": sys.argv, "recipe": asdict(recipe)}, indent=1))
-    trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)
     trainer.run()
     seconds = trainer.progress.seconds
     print(f"trained {out}: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()))
@@ -213,6 +213,8 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
+    tr.add_argument("--validation", type=non_negative, default=None, metavar="N",
+                    help="hold out the last N of them; the fine-tuning curves report their error")
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--checkpoint-minutes", type=float, default=3.0)
     tr.add_argument("--out", required=True, help="the run's directory")

@@ -46,6 +46,20 @@ def test_train_then_evaluate(fake_mnist, tmp_path, capsys):
     assert main(argv + ["--resume"]) == 0
 
 
+def test_validation_held_out_and_in_the_curves(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["dbn", "train", "--hidden", "20,20,30", "--pretrain-epochs", "2", "--updown-epochs", "1",
+            "--backprop-epochs", "1", "--validation", "50", "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads((out / "command.json").read_text())["recipe"]["validation"] == 50
+    history = json.loads((out / "progress.json").read_text())["history"]
+    assert [e["stage"] for e in history if "valid_error" in e] == ["updown", "backprop"]
+    capsys.readouterr()
+    too_many = ["dbn", "train", "--validation", "200", "--out", str(tmp_path / "none")]
+    assert main(too_many) == 2 and "none left to train on" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
 def test_evaluate_without_a_run_exits_2(tmp_path, capsys):
     assert main(["dbn", "evaluate", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err

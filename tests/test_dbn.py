@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,23 @@ def test_up_down_eta_weighs_the_dearer_cd_k_epochs_to_come(tmp_path):
     assert first["eta_s"] / first["seconds"] == pytest.approx((cost(1) + 2 * cost(9)) / cost(1))
 
 
+def test_validation_cases_are_held_out_and_scored_every_fine_tuning_epoch(tmp_path):
+    """The last ``validation`` cases never reach training (the run equals one trained on
+    the rest), and each up-down and backprop epoch reports their error."""
+    X, y = digits(500, 6)
+    r = recipe(pretrain_epochs=2, updown_epochs=2, backprop_epochs=2, backprop_top_only=1)
+    held = Trainer(replace(r, validation=100), X, y, tmp_path / "held", log=quiet)
+    held_dbn = held.run().state_dict()
+    rest = Trainer(r, X[:400], y[:400], tmp_path / "rest", log=quiet).run().state_dict()
+    assert all(np.array_equal(held_dbn[k], rest[k]) for k in rest)
+    tuned = [e for e in held.progress.history if e["stage"] in ("updown", "backprop")]
+    assert len(tuned) == 4 and all(0 <= e["valid_error"] <= 1 for e in tuned)
+    final = backprop_predict(held.p, X[400:])
+    assert tuned[-1]["valid_error"] == pytest.approx(np.mean(final != y[400:]))
+    with pytest.raises(ParameterError, match="none left to train on"):
+        Trainer(replace(r, validation=500), X, y, tmp_path / "none")
+
+
 def test_a_second_process_is_refused(tmp_path):
     X, y = digits(100, 5)
     tmp_path.mkdir(exist_ok=True)
@@ -168,7 +186,8 @@ def test_resuming_with_another_recipe_is_refused(tmp_path):
 
 @pytest.mark.parametrize("kw, match", [(dict(hidden=(5,)), "hidden"), (dict(batch_size=0), "batch_size"),
                                        (dict(next_layer_on="means"), "next_layer_on"),
-                                       (dict(updown_epochs=-1), "updown_epochs")])
+                                       (dict(updown_epochs=-1), "updown_epochs"),
+                                       (dict(validation=-1), "validation")])
 def test_bad_recipes_are_named(kw, match):
     with pytest.raises(ParameterError, match=match):
         recipe(**kw)

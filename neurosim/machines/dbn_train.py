@@ -47,7 +47,9 @@ class LockError(NeurosimError):
 @dataclass
 class Recipe:
     """Every setting of a run. ``updown_cd``: (first epoch, k) pairs, the CD-k schedule
-    of the top RBM during up-down fine-tuning."""
+    of the top RBM during up-down fine-tuning. ``validation``: the last that many cases
+    are held out of training, and the fine-tuning stages' learning curves report their
+    error (Hinton et al. 2006 chose their settings on 10,000 held-out digits)."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -69,6 +71,7 @@ class Recipe:
     backprop_momentum: float = 0.9
     backprop_batch: int = 100
     backprop_top_only: int = 5
+    validation: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,7 +83,7 @@ class Recipe:
         for name in ("batch_size", "backprop_batch"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("pretrain_epochs", "updown_epochs", "backprop_epochs"):
+        for name in ("pretrain_epochs", "updown_epochs", "backprop_epochs", "validation"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.next_layer_on not in ("probabilities", "samples"):
@@ -177,8 +180,12 @@ class Trainer:
                                  f"{labels.shape}")
         if labels.min() < 0 or labels.max() >= recipe.n_labels:
             raise ParameterError(f"labels must lie in 0..{recipe.n_labels - 1}")
-        self.r, self.X, self.labels = recipe, X, labels
-        self.Y = np.eye(recipe.n_labels, dtype=np.float32)[labels]
+        n = len(X) - recipe.validation
+        if n < 1:
+            raise ParameterError(f"validation holds out {recipe.validation} of {len(X)} cases: none left to train on")
+        self.X_valid, self.labels_valid = X[n:], labels[n:]
+        self.r, self.X, self.labels = recipe, X[:n], labels[:n]
+        self.Y = np.eye(recipe.n_labels, dtype=np.float32)[self.labels]
         self.dir = Path(directory)
         self.checkpoint_s, self.on_batch = checkpoint_s, on_batch
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -328,16 +335,19 @@ class Trainer:
 
     def _epoch_metric(self, stage: str) -> dict:
         """A learning curve point on the first 1000 training cases: reconstruction error
-        (greedy stages), or the classification error of the model trained so far."""
+        (greedy stages), or the classification error of the model trained so far, and then
+        also on the held-out cases (``valid_error``) if the recipe holds any out."""
         X, labels = self.X[:1000], self.labels[:1000]
         if stage.startswith("rbm") or stage == "top":
             V = self._stage_data()[:1000]
             p = self.p
             H = sigmoid(V @ p["W"] + p["c"] + (self.Y[:1000] @ p["U"] if stage == "top" else 0))
             return {"reconstruction_error": float(np.mean((V - sigmoid(H @ p["W"].T + p["b"])) ** 2))}
-        if stage == "updown":
-            return {"train_error": float(np.mean(self.dbn.predict(X) != labels))}
-        return {"train_error": float(np.mean(backprop_predict(self.p, X) != labels))}
+        predict = self.dbn.predict if stage == "updown" else (lambda Z: backprop_predict(self.p, Z))
+        out = {"train_error": float(np.mean(predict(X) != labels))}
+        if len(self.X_valid):
+            out["valid_error"] = float(np.mean(predict(self.X_valid) != self.labels_valid))
+        return out
 
     # -- the stages --------------------------------------------------------------------------
     def _stage_plan(self, stage: str):
