@@ -100,9 +100,12 @@ def test_same_seed_same_weights_and_ctrl_c_resume(tmp_path):
     assert (saved["stage"], saved["epoch"], saved["batch"]) == (2, 3, 7)
     cut = load_run(tmp_path / "cut")
     assert not cut.finished and cut.reached == "top, epoch 3 of 8"
-    resumed = Trainer(recipe(), X, y, tmp_path / "cut", log=quiet).run().state_dict()
+    again = Trainer(recipe(), X, y, tmp_path / "cut", log=quiet)
+    resumed = again.run().state_dict()
     assert whole.keys() == resumed.keys()
     assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+    after = [e for e in again.progress.history if e["stage"] == "top" and e["epoch"] == 4]
+    assert 0 < after[0]["samples_per_s"] < 1e9 and 0 < after[0]["eta_s"] < 1e6  # timed from minibatch 7
 
 
 CHILD = """

@@ -291,7 +291,7 @@ class Trainer:
             start()
         n_batches = -(-len(self.X) // batch)
         clock = time.monotonic()
-        done_before = pr.epoch * n_batches + pr.batch
+        done_before = pr.batch                 # minibatches of this epoch done before a resume
         while pr.epoch < epochs:
             while pr.batch < n_batches:
                 if self._stop:
