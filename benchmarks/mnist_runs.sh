@@ -62,3 +62,22 @@ done
 # RBM, 300 up-down epochs (CD-3, CD-6, CD-10), 200 backprop epochs
 run env OPENBLAS_NUM_THREADS=2 python -m neurosim dbn train --out "$work/hinton2006" 2> "$work/hinton2006.log"
 run python -m neurosim dbn evaluate "$work/hinton2006" --json --curves > "$out/hinton2006.json"
+
+# Diagnosis (results in updown_diagnosis.json and top_rbm_sweep.json): which part of up-down
+# helps, larger learning rates, a smaller one late in the run, and the greedy top RBM alone
+for setting in "0.003 0.9 top 6" "0.003 0.9 directed 6" "0.01 0.9 all 8" "0.03 0.9 all 8"; do
+    read -r lr m learn e <<< "$setting"
+    run python benchmarks/updown_sweep.py "$work/pre50k" --lr "$lr" --momentum "$m" --weight-decay 2e-4 \
+        --learn "$learn" --epochs "$e" --out "$work/diag_${lr}_${learn}.jsonl"
+done
+for lr in 0.0003 0.003; do   # from the full run stopped at up-down epoch 111 (CD-6)
+    run python benchmarks/updown_sweep.py "$work/hinton2006" --lr "$lr" --momentum 0.9 --weight-decay 2e-4 \
+        --k 6 --epochs 4 --out "$work/late_${lr}.jsonl"
+done
+for setting in "0.1 2e-4 60 -" "0.01 2e-4 30 -" "0.1 0 30 -" "0.1 1e-3 50 -" "0.1 2e-4 30 --samples"; do
+    read -r lr wd e flag <<< "$setting"
+    [ "$flag" = - ] && flag=
+    # shellcheck disable=SC2086
+    run python benchmarks/top_rbm_sweep.py "$work/pre50k" --lr "$lr" --weight-decay "$wd" --epochs "$e" \
+        $flag --out "$work/top_${lr}_${wd}_${e}${flag}.jsonl"
+done

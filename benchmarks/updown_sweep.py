@@ -10,11 +10,16 @@ This script picks ours the same way:
    --backprop-epochs 0 --out PRETRAINED``;
 2. for each setting, up-down on those 50,000 digits (minibatches of 100, a fresh
    permutation per epoch), and after every epoch the generative classification error
-   on training digits 50,000-59,999, which no stage has seen.
+   on training digits 50,000-59,999, which no stage has seen (``valid_error``), and on
+   the first 10,000 (``train_error``).
+
+``--learn top`` keeps the directed layers' weights fixed (only the top RBM learns),
+``--learn directed`` the top RBM's: which part of up-down lowers the error?
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
---momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 --out FILE.jsonl`` (one JSON line per
-epoch: ``epoch``, ``valid_error``, ``seconds``).
+--momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--learn all|top|directed] --out
+FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
+``train_error``, ``seconds``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--k", type=int, default=3, help="CD-k of the top RBM")
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--learn", choices=("all", "top", "directed"), default="all")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
     a = ap.parse_args()
@@ -51,21 +57,30 @@ def main() -> None:
     X_valid, y_valid = X[N_TRAIN:], labels[N_TRAIN:]
     dbn = load_run(a.pretrained).dbn
     rng, velocity = np.random.default_rng(a.seed), {}
-    setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k}
+    setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn}
+    initials = {"all": "", "top": "RGrg", "directed": "WUbc"}[a.learn]   # of the parameters held fixed
+    fixed = [name for name in dbn.state_dict() if name[0] in initials]
+
+    def errors() -> dict:
+        return {"valid_error": float(np.mean(dbn.predict(X_valid) != y_valid)),
+                "train_error": float(np.mean(dbn.predict(X[:10_000]) != labels[:10_000]))}
+
     with open(a.out, "w") as out:
         def log(entry: dict) -> None:
             out.write(json.dumps({**setting, **entry}) + "\n")
             out.flush()
 
-        log({"epoch": 0, "valid_error": float(np.mean(dbn.predict(X_valid) != y_valid))})
+        log({"epoch": 0, **errors()})
         for epoch in range(1, a.epochs + 1):
             start = time.perf_counter()
             order = rng.permutation(N_TRAIN)
             for s in range(0, N_TRAIN, 100):
                 i = order[s:s + 100]
+                kept = {name: dbn.state_dict()[name].copy() for name in fixed}
                 dbn.up_down_step(X[i], Y[i], a.lr, a.k, rng, a.momentum, a.weight_decay, velocity)
-            log({"epoch": epoch, "valid_error": float(np.mean(dbn.predict(X_valid) != y_valid)),
-                 "seconds": time.perf_counter() - start})
+                for name, value in kept.items():
+                    dbn.state_dict()[name][...] = value
+            log({"epoch": epoch, **errors(), "seconds": time.perf_counter() - start})
 
 
 if __name__ == "__main__":
