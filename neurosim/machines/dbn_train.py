@@ -320,7 +320,7 @@ class Trainer:
         (up-down: the FLOPs of its CD-k), so it does not assume the current rate lasts."""
         pr = self.progress
         timed = (n_batches - done_before) / n_batches                  # of the epoch just finished
-        rate = timed * n_batches * batch / max(elapsed, 1e-9)
+        rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
         per_cost = elapsed / max(timed * self._epoch_cost(stage, pr.epoch - 1), 1e-12)
         eta = per_cost * sum(self._epoch_cost(stage, e) for e in range(pr.epoch, epochs))
         entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed,
