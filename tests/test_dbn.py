@@ -343,6 +343,8 @@ def test_up_down_momentum_and_weight_decay_smooth_the_plain_changes():
             assert np.allclose(got[name], before[name] + v, atol=1e-6), name
         assert set(velocity) == set(before) - {"sizes", "n_labels"}
         previous_v = {k: got[k] - before[k] for k in velocity}
+    with pytest.raises(ParameterError, match="velocity"):
+        dbn.up_down_step(X, Y, lr, 2, np.random.default_rng(9), momentum)
 
 
 def test_greedy_bound_demo_stays_below_the_ceiling():

@@ -201,6 +201,9 @@ class DeepBeliefNet:
         this method fills, keyed like :meth:`state_dict`) each change becomes
         ``v = momentum v + change - lr weight_decay w`` (weights only) and ``w += v``."""
         self._check_ready()
+        if momentum and velocity is None:
+            raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
+                                 "(pass velocity={})")
         m = len(X)
         rate = lr / m
         wake = self.up(X, rng)                               # wake: sampled bottom-up
