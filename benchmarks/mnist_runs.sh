@@ -81,3 +81,14 @@ for setting in "0.1 2e-4 60 -" "0.01 2e-4 30 -" "0.1 0 30 -" "0.1 1e-3 50 -" "0.
     run python benchmarks/top_rbm_sweep.py "$work/pre50k" --lr "$lr" --weight-decay "$wd" --epochs "$e" \
         $flag --out "$work/top_${lr}_${wd}_${e}${flag}.jsonl"
 done
+
+# Backprop settings on a validation split (benchmarks/backprop_sweep.py; results in
+# backprop_sweep.json): the preset's pretraining holding out the last 10,000 digits, then
+# the preset's backprop stage with a constant learning rate and with the last 100 of its
+# 200 epochs annealed, one BLAS thread each, side by side
+run env OPENBLAS_NUM_THREADS=2 python -m neurosim dbn train --validation 10000 --updown-epochs 0 \
+    --backprop-epochs 0 --out "$work/pre_v10k" 2> "$work/pre_v10k.log"
+for anneal in 0 100; do
+    run python benchmarks/backprop_sweep.py "$work/pre_v10k" --anneal "$anneal" --out "$work/bp_anneal$anneal.jsonl" &
+done
+wait

@@ -132,6 +132,8 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
         raise NeurosimError(f"--resume: {out} holds no checkpoint to continue")
     overrides = {k: v for k, v in dict(pretrain_epochs=args.pretrain_epochs, updown_epochs=args.updown_epochs,
                                         backprop_epochs=args.backprop_epochs, hidden=args.hidden,
+                                        updown_anneal=args.updown_anneal,
+                                        backprop_anneal=args.backprop_anneal,
                                         validation=args.validation, seed=args.seed).items() if v is not None}
     recipe = replace(PRESETS[args.preset], **overrides)
     X, labels = load_mnist("train", limit=args.limit)
@@ -210,6 +212,9 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--pretrain-epochs", type=non_negative, default=None, help="epochs per RBM")
     tr.add_argument("--updown-epochs", type=non_negative, default=None)
     tr.add_argument("--backprop-epochs", type=non_negative, default=None)
+    for stage in ("updown", "backprop"):
+        tr.add_argument(f"--{stage}-anneal", type=non_negative, default=None, metavar="N",
+                        help=f"over the last N {stage} epochs the learning rate falls linearly to zero")
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

@@ -15,7 +15,8 @@ import pytest
 
 from neurosim.errors import NeurosimError, ParameterError
 from neurosim.machines.dbn import DeepBeliefNet
-from neurosim.machines.dbn_train import LockError, Recipe, Trainer, backprop_predict, load_run
+from neurosim.machines.dbn_train import (LockError, Recipe, Trainer, annealed, backprop_net, backprop_predict,
+                                        backprop_step, load_run)
 
 K, D = 4, 36
 PROTOS = (np.random.default_rng(0).random((K, D)) < 0.3).astype(np.float32)
@@ -172,6 +173,66 @@ def test_validation_cases_are_held_out_and_scored_every_fine_tuning_epoch(tmp_pa
         Trainer(replace(r, validation=500), X, y, tmp_path / "none")
 
 
+def test_annealing_falls_linearly_to_a_last_small_step():
+    """lr until the first minibatch of the last ``anneal`` epochs, then linear, minibatch by minibatch, down to
+    lr / (anneal n_batches) at the last minibatch; ``anneal`` 0 keeps lr throughout."""
+    rates = [annealed(0.1, e, b, 4, 10, 2) for e in range(10) for b in range(4)]
+    assert rates[:33] == [0.1] * 33
+    assert np.allclose(np.diff(rates[32:]), -0.1 / 8) and rates[-1] == pytest.approx(0.1 / 8)
+    assert {annealed(0.1, e, b, 4, 10, 0) for e in range(10) for b in range(4)} == {0.1}
+
+
+def test_backprop_step_follows_the_cross_entropy_gradient():
+    """With no momentum, a step changes every parameter by -lr times the gradient of
+    the mean cross-entropy, checked against central finite differences (float64)."""
+    rng = np.random.default_rng(0)
+    dbn = DeepBeliefNet((6, 5, 4, 7), 3)
+    dbn.add_rbm(rng.normal(size=(6, 5)), rng.normal(size=6), rng.normal(size=5))
+    dbn.add_rbm(rng.normal(size=(5, 4)), rng.normal(size=5), rng.normal(size=4))
+    dbn.set_top(rng.normal(size=(4, 7)), rng.normal(size=(3, 7)), rng.normal(size=4), rng.normal(size=3),
+                rng.normal(size=7))
+    p = {k: v.astype(np.float64) for k, v in backprop_net(dbn, rng).items()}
+    X, Y = rng.random((8, 6)), np.eye(3)[rng.integers(0, 3, 8)]
+
+    def loss(q):
+        a = X
+        for l in range(3):
+            a = 1 / (1 + np.exp(-(a @ q[f"w{l}"] + q[f"b{l}"])))
+        z = a @ q["w_out"] + q["b_out"]
+        return np.mean(np.logaddexp.reduce(z, axis=1) - (z * Y).sum(axis=1))
+
+    stepped = {k: v.copy() for k, v in p.items()}
+    backprop_step(stepped, {k: np.zeros_like(v) for k, v in p.items()}, X, Y, lr=1.0, momentum=0.0)
+    for name, w in p.items():
+        for i in zip(*(np.atleast_1d(rng.integers(0, n, 3)) for n in w.shape)):
+            up, down = ({**p, name: w.copy()} for _ in range(2))
+            up[name][i] += 1e-6
+            down[name][i] -= 1e-6
+            assert -(stepped[name][i] - w[i]) == pytest.approx((loss(up) - loss(down)) / 2e-6, rel=1e-5, abs=1e-9)
+
+
+def test_annealed_backprop_resumes_exactly(tmp_path):
+    """Ctrl-C inside the annealed epochs of backprop: the resumed run's learning rates
+    come from the saved progress, so it ends with the uninterrupted run's weights."""
+    X, y = digits(400, 4)
+    r = recipe(pretrain_epochs=1, updown_epochs=0, backprop_anneal=3)
+    whole = Trainer(r, X, y, tmp_path / "whole", log=quiet)
+    whole.run()
+
+    def interrupt(tr):
+        if tr.stages[tr.progress.stage] == "backprop" and tr.progress.epoch == 4 and tr.progress.batch == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
+    resumed = Trainer(r, X, y, tmp_path / "cut", log=quiet)
+    resumed.run()
+    assert all(np.array_equal(whole.p[k], resumed.p[k]) for k in whole.p)
+    plain = Trainer(replace(r, backprop_anneal=0), X, y, tmp_path / "plain", log=quiet)
+    plain.run()
+    assert not np.array_equal(whole.p["w_out"], plain.p["w_out"])
+
+
 def test_a_second_process_is_refused(tmp_path):
     X, y = digits(100, 5)
     tmp_path.mkdir(exist_ok=True)
@@ -190,7 +251,8 @@ def test_resuming_with_another_recipe_is_refused(tmp_path):
 @pytest.mark.parametrize("kw, match", [(dict(hidden=(5,)), "hidden"), (dict(batch_size=0), "batch_size"),
                                        (dict(next_layer_on="means"), "next_layer_on"),
                                        (dict(updown_epochs=-1), "updown_epochs"),
-                                       (dict(validation=-1), "validation")])
+                                       (dict(validation=-1), "validation"),
+                                       (dict(backprop_anneal=-2), "backprop_anneal")])
 def test_bad_recipes_are_named(kw, match):
     with pytest.raises(ParameterError, match=match):
         recipe(**kw)

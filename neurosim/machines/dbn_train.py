@@ -37,7 +37,7 @@ from ..errors import NeurosimError, ParameterError
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "backprop_predict", "read_npz"]
+           "annealed", "backprop_net", "backprop_step", "backprop_predict", "read_npz"]
 
 
 class LockError(NeurosimError):
@@ -47,9 +47,11 @@ class LockError(NeurosimError):
 @dataclass
 class Recipe:
     """Every setting of a run. ``updown_cd``: (first epoch, k) pairs, the CD-k schedule
-    of the top RBM during up-down fine-tuning. ``validation``: the last that many cases
-    are held out of training, and the fine-tuning stages' learning curves report their
-    error (Hinton et al. 2006 chose their settings on 10,000 held-out digits)."""
+    of the top RBM during up-down fine-tuning. ``updown_anneal``, ``backprop_anneal``:
+    over that many last epochs of the stage the learning rate falls linearly to zero
+    (:func:`annealed`). ``validation``: the last that many cases are held out of
+    training, and the fine-tuning stages' learning curves report their error (Hinton et
+    al. 2006 chose their settings on 10,000 held-out digits)."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -66,11 +68,13 @@ class Recipe:
     updown_momentum: float = 0.9
     updown_weight_decay: float = 0.0002
     updown_cd: tuple[tuple[int, int], ...] = ((0, 3), (100, 6), (200, 10))
+    updown_anneal: int = 0
     backprop_epochs: int = 200
     backprop_lr: float = 0.1
     backprop_momentum: float = 0.9
     backprop_batch: int = 100
     backprop_top_only: int = 5
+    backprop_anneal: int = 0
     validation: int = 0
     seed: int = 0
 
@@ -83,7 +87,8 @@ class Recipe:
         for name in ("batch_size", "backprop_batch"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("pretrain_epochs", "updown_epochs", "backprop_epochs", "validation"):
+        for name in ("pretrain_epochs", "updown_epochs", "backprop_epochs", "validation",
+                     "updown_anneal", "backprop_anneal"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.next_layer_on not in ("probabilities", "samples"):
@@ -95,6 +100,14 @@ class Recipe:
 
 
 PRESETS = {"hinton2006": Recipe()}
+
+
+def annealed(lr: float, epoch: int, batch: int, n_batches: int, epochs: int, anneal: int) -> float:
+    """The learning rate of minibatch ``batch`` of ``epoch`` in a stage of ``epochs``
+    epochs: ``lr`` until the last ``anneal`` epochs, then falling linearly, minibatch by
+    minibatch, to ``lr / (anneal n_batches)`` at the last one."""
+    left = epochs - epoch - batch / n_batches            # epochs left, this minibatch included
+    return lr if anneal <= 0 else lr * min(1.0, left / anneal)
 
 
 # -- one RBM update (rbm.m) -----------------------------------------------------------------
@@ -289,7 +302,7 @@ class Trainer:
         pr = self.progress
         if pr.epoch == 0 and pr.batch == 0:
             start()
-        n_batches = -(-len(self.X) // batch)
+        n_batches = self._n_batches = -(-len(self.X) // batch)
         clock = time.monotonic()
         done_before = pr.batch                 # minibatches of this epoch done before a resume
         while pr.epoch < epochs:
@@ -384,37 +397,20 @@ class Trainer:
 
     def _updown_step(self, idx: np.ndarray, epoch: int) -> None:
         r = self.r
-        self.dbn.up_down_step(self.X[idx], self.Y[idx], r.updown_lr, r.cd_k(epoch), self.rng,
+        lr = annealed(r.updown_lr, epoch, self.progress.batch, self._n_batches, r.updown_epochs, r.updown_anneal)
+        self.dbn.up_down_step(self.X[idx], self.Y[idx], lr, r.cd_k(epoch), self.rng,
                               r.updown_momentum, r.updown_weight_decay, self.vel)
 
     def _backprop_start(self) -> None:
-        d = self.dbn
-        self.p = {f"w{l}": w.copy() for l, w in enumerate(d.R + [d.W])}
-        self.p.update({f"b{l}": b.copy() for l, b in enumerate(d.r + [d.c])})
-        self.p["w_out"] = (0.1 * self.rng.standard_normal((d.sizes[-1], d.n_labels))).astype(np.float32)
-        self.p["b_out"] = np.zeros(d.n_labels, np.float32)
+        self.p = backprop_net(self.dbn, self.rng)
         self.vel = {k: np.zeros_like(v) for k, v in self.p.items()}
 
     def _backprop_step(self, idx: np.ndarray, epoch: int) -> None:
-        """Cross-entropy through the sigmoid stack and the softmax; SGD with momentum
-        (the published run used conjugate gradient). First epochs: the softmax only."""
-        p, r = self.p, self.r
-        n = sum(k.startswith("w") and k != "w_out" for k in p)
-        acts = [self.X[idx]]
-        for l in range(n):
-            acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
-        out = softmax(acts[-1] @ p["w_out"] + p["b_out"])
-        delta = (out - self.Y[idx]) / len(idx)
-        grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
-        if epoch >= r.backprop_top_only:
-            back = delta @ p["w_out"].T
-            for l in reversed(range(n)):
-                back = back * acts[l + 1] * (1 - acts[l + 1])
-                grads[f"w{l}"], grads[f"b{l}"] = acts[l].T @ back, back.sum(axis=0)
-                back = back @ p[f"w{l}"].T
-        for k, g in grads.items():
-            self.vel[k] = r.backprop_momentum * self.vel[k] - r.backprop_lr * g
-            p[k] += self.vel[k]
+        r = self.r
+        lr = annealed(r.backprop_lr, epoch, self.progress.batch, self._n_batches, r.backprop_epochs,
+                      r.backprop_anneal)
+        backprop_step(self.p, self.vel, self.X[idx], self.Y[idx], lr, r.backprop_momentum,
+                      epoch >= r.backprop_top_only)
 
     def _finish(self, stage: str) -> None:
         d, p = self.dbn, self.p
@@ -425,6 +421,40 @@ class Trainer:
         if stage != "backprop":  # the backprop net stays in the checkpoint as p.*
             self.p, self.vel = {}, {}
         self._V_stage = self._V = None
+
+
+# -- backprop fine-tuning (backpropclassify.m) ----------------------------------------------
+def backprop_net(dbn: DeepBeliefNet, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The feed-forward net of backprop fine-tuning: the recognition stack and the
+    pen-to-top weights (``w0``, ``b0``, ...), then a softmax layer (``w_out``, ``b_out``)
+    with weights ``0.1 N(0, 1)``."""
+    p = {f"w{l}": w.copy() for l, w in enumerate(dbn.R + [dbn.W])}
+    p.update({f"b{l}": b.copy() for l, b in enumerate(dbn.r + [dbn.c])})
+    p["w_out"] = (0.1 * rng.standard_normal((dbn.sizes[-1], dbn.n_labels))).astype(np.float32)
+    p["b_out"] = np.zeros(dbn.n_labels, np.float32)
+    return p
+
+
+def backprop_step(p: dict, vel: dict, X: np.ndarray, Y: np.ndarray, lr: float, momentum: float,
+                  train_lower: bool = True) -> None:
+    """One SGD step with momentum on the mean cross-entropy of the softmax outputs for
+    one-hot ``Y``, back through the sigmoid stack (the published run used conjugate
+    gradient); ``train_lower`` False: the softmax layer only (the first epochs). In place."""
+    n = sum(k.startswith("w") and k != "w_out" for k in p)
+    acts = [X]
+    for l in range(n):
+        acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
+    delta = (softmax(acts[-1] @ p["w_out"] + p["b_out"]) - Y) / len(X)
+    grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
+    if train_lower:
+        back = delta @ p["w_out"].T
+        for l in reversed(range(n)):
+            back = back * acts[l + 1] * (1 - acts[l + 1])
+            grads[f"w{l}"], grads[f"b{l}"] = acts[l].T @ back, back.sum(axis=0)
+            back = back @ p[f"w{l}"].T
+    for k, g in grads.items():
+        vel[k] = momentum * vel[k] - lr * g
+        p[k] += vel[k]
 
 
 def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
