@@ -84,11 +84,22 @@ done
 
 # Backprop settings on a validation split (benchmarks/backprop_sweep.py; results in
 # backprop_sweep.json): the preset's pretraining holding out the last 10,000 digits, then
-# the preset's backprop stage with a constant learning rate and with the last 100 of its
-# 200 epochs annealed, one BLAS thread each, side by side
+# the preset's backprop stage with a constant learning rate, with the last 100 of its 200
+# epochs annealed, and with gentler rates; two at a time, one BLAS thread each
 run env OPENBLAS_NUM_THREADS=2 python -m neurosim dbn train --validation 10000 --updown-epochs 0 \
     --backprop-epochs 0 --out "$work/pre_v10k" 2> "$work/pre_v10k.log"
-for anneal in 0 100; do
-    run python benchmarks/backprop_sweep.py "$work/pre_v10k" --anneal "$anneal" --out "$work/bp_anneal$anneal.jsonl" &
+for pair in "--anneal 0:--anneal 100" "--lr 0.03:--lr 0.01"; do
+    for flags in "${pair%%:*}" "${pair#*:}"; do
+        # shellcheck disable=SC2086
+        run python benchmarks/backprop_sweep.py "$work/pre_v10k" $flags --out "$work/bp${flags// /}.jsonl" &
+    done
+    wait
+done
+
+# Up-down with its learning rate annealed over the last 8 of 16 epochs, against constant
+# (results in updown_anneal.json), from the same pretraining
+for anneal in 0 8; do
+    run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+        --k 3 --epochs 16 --anneal "$anneal" --out "$work/ud_anneal$anneal.jsonl" &
 done
 wait

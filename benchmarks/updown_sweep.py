@@ -13,11 +13,12 @@ This script picks ours the same way:
    on training digits 50,000-59,999, which no stage has seen (``valid_error``), and on
    the first 10,000 (``train_error``).
 
+``--anneal N``: over the last N epochs the learning rate falls linearly to zero.
 ``--learn top`` keeps the directed layers' weights fixed (only the top RBM learns),
 ``--learn directed`` the top RBM's: which part of up-down lowers the error?
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
---momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--learn all|top|directed] --out
+--momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed] --out
 FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
 ``train_error``, ``seconds``).
 """
@@ -34,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
-from neurosim.machines.dbn_train import load_run  # noqa: E402
+from neurosim.machines.dbn_train import annealed, load_run  # noqa: E402
 
 N_TRAIN = 50_000
 
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--k", type=int, default=3, help="CD-k of the top RBM")
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--anneal", type=int, default=0, help="last epochs over which lr falls to 0")
     ap.add_argument("--learn", choices=("all", "top", "directed"), default="all")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
@@ -57,7 +59,8 @@ def main() -> None:
     X_valid, y_valid = X[N_TRAIN:], labels[N_TRAIN:]
     dbn = load_run(a.pretrained).dbn
     rng, velocity = np.random.default_rng(a.seed), {}
-    setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn}
+    setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn,
+               "anneal": a.anneal}
     initials = {"all": "", "top": "RGrg", "directed": "WUbc"}[a.learn]   # of the parameters held fixed
     fixed = [name for name in dbn.state_dict() if name[0] in initials]
 
@@ -74,10 +77,11 @@ def main() -> None:
         for epoch in range(1, a.epochs + 1):
             start = time.perf_counter()
             order = rng.permutation(N_TRAIN)
-            for s in range(0, N_TRAIN, 100):
-                i = order[s:s + 100]
+            for b in range(N_TRAIN // 100):
+                i = order[b * 100:(b + 1) * 100]
                 kept = {name: dbn.state_dict()[name].copy() for name in fixed}
-                dbn.up_down_step(X[i], Y[i], a.lr, a.k, rng, a.momentum, a.weight_decay, velocity)
+                lr = annealed(a.lr, epoch - 1, b, N_TRAIN // 100, a.epochs, a.anneal)
+                dbn.up_down_step(X[i], Y[i], lr, a.k, rng, a.momentum, a.weight_decay, velocity)
                 for name, value in kept.items():
                     dbn.state_dict()[name][...] = value
             log({"epoch": epoch, **errors(), "seconds": time.perf_counter() - start})
