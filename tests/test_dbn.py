@@ -174,8 +174,8 @@ def test_validation_cases_are_held_out_and_scored_every_fine_tuning_epoch(tmp_pa
 
 
 def test_annealing_falls_linearly_to_a_last_small_step():
-    """lr until the first minibatch of the last ``anneal`` epochs, then linear, minibatch by minibatch, down to
-    lr / (anneal n_batches) at the last minibatch; ``anneal`` 0 keeps lr throughout."""
+    """lr up to the first minibatch of the last ``anneal`` epochs, then linear, minibatch
+    by minibatch, down to lr / (anneal n_batches) at the last; ``anneal`` 0: lr throughout."""
     rates = [annealed(0.1, e, b, 4, 10, 2) for e in range(10) for b in range(4)]
     assert rates[:33] == [0.1] * 33
     assert np.allclose(np.diff(rates[32:]), -0.1 / 8) and rates[-1] == pytest.approx(0.1 / 8)

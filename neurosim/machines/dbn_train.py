@@ -104,8 +104,9 @@ PRESETS = {"hinton2006": Recipe()}
 
 def annealed(lr: float, epoch: int, batch: int, n_batches: int, epochs: int, anneal: int) -> float:
     """The learning rate of minibatch ``batch`` of ``epoch`` in a stage of ``epochs``
-    epochs: ``lr`` until the last ``anneal`` epochs, then falling linearly, minibatch by
-    minibatch, to ``lr / (anneal n_batches)`` at the last one."""
+    epochs: ``lr min(1, epochs left / anneal)``, the epochs left counted minibatch by
+    minibatch. Constant up to the last ``anneal`` epochs, then falling linearly to
+    ``lr / (anneal n_batches)`` at the last minibatch; ``anneal`` 0: constant."""
     left = epochs - epoch - batch / n_batches            # epochs left, this minibatch included
     return lr if anneal <= 0 else lr * min(1.0, left / anneal)
 
