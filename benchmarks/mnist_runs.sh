@@ -103,3 +103,8 @@ for anneal in 0 8; do
         --k 3 --epochs 16 --anneal "$anneal" --out "$work/ud_anneal$anneal.jsonl" &
 done
 wait
+for anneal in 0 15; do
+    run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+        --k 3 --epochs 30 --anneal "$anneal" --seed 3 --out "$work/ud30_anneal$anneal.jsonl" &
+done
+wait
