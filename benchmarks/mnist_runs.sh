@@ -98,11 +98,13 @@ done
 
 # Up-down with its learning rate annealed over the last 8 of 16 epochs, against constant
 # (results in updown_anneal.json), from the same pretraining
-for anneal in 0 8; do
-    run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
-        --k 3 --epochs 16 --anneal "$anneal" --out "$work/ud_anneal$anneal.jsonl" &
+for seed in 1 2; do
+    for anneal in 0 8; do
+        run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+            --k 3 --epochs 16 --anneal "$anneal" --seed "$seed" --out "$work/ud_anneal${anneal}_s$seed.jsonl" &
+    done
+    wait
 done
-wait
 for anneal in 0 15; do
     run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
         --k 3 --epochs 30 --anneal "$anneal" --seed 3 --out "$work/ud30_anneal$anneal.jsonl" &
