@@ -49,7 +49,8 @@ def test_train_then_evaluate(fake_mnist, tmp_path, capsys):
 def test_validation_held_out_and_in_the_curves_and_anneal_in_the_recipe(fake_mnist, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["dbn", "train", "--hidden", "20,20,30", "--pretrain-epochs", "2", "--updown-epochs", "1",
-            "--backprop-epochs", "1", "--validation", "50", "--backprop-anneal", "1", "--out", str(out)]
+            "--backprop-epochs", "1", "--validation", "50", "--backprop-anneal", "1", "--updown-anneal", "0",
+            "--out", str(out)]
     assert main(argv) == 0
     recipe = json.loads((out / "command.json").read_text())["recipe"]
     assert (recipe["validation"], recipe["backprop_anneal"], recipe["updown_anneal"]) == (50, 1, 0)
