@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
+from neurosim.errors import ParameterError  # noqa: E402
 from neurosim.machines.dbn_train import (PRESETS, annealed, backprop_net, backprop_predict,  # noqa: E402
                                          backprop_step, load_run)
 
@@ -49,7 +50,10 @@ def main() -> None:
     given = dict(backprop_lr=a.lr, backprop_momentum=a.momentum, backprop_anneal=a.anneal,
                  backprop_epochs=a.epochs)
     preset = PRESETS["hinton2006"]
-    r = replace(run.recipe, **{k: getattr(preset, k) if v is None else v for k, v in given.items()})
+    try:
+        r = replace(run.recipe, **{k: getattr(preset, k) if v is None else v for k, v in given.items()})
+    except ParameterError as err:
+        sys.exit(f"backprop_sweep: {err}")
     X, labels = load_mnist("train")
     n = len(X) - r.validation
     Y = np.eye(r.n_labels, dtype=np.float32)[labels[:n]]
