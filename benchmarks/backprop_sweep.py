@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.errors import ParameterError  # noqa: E402
-from neurosim.machines.dbn_train import (PRESETS, annealed, backprop_net, backprop_predict,  # noqa: E402
-                                         backprop_step, load_run)
+from neurosim.machines.backprop import backprop_net, backprop_predict, backprop_step  # noqa: E402
+from neurosim.machines.dbn_train import PRESETS, annealed, load_run  # noqa: E402
 
 
 def main() -> None:

@@ -54,7 +54,8 @@ def updown_flops(k: int) -> float:
 
 def backprop_flops() -> float:
     layers = [(V, H1), (H1, H2), (H2, TOP), (TOP, LAB)]
-    return 2 * M * sum(3 * a * b for a, b in layers)   # forward, backward, gradient
+    return 2 * M * (sum(3 * a * b for a, b in layers) - V * H1)   # forward, backward, gradient; no
+                                                                   # backward into the pixels
 
 
 def sgemm_rate(repeats: int = 3) -> float:

@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet, sigmoid  # noqa: E402
-from neurosim.machines.dbn_train import PRESETS, Trainer, backprop_predict, load_run  # noqa: E402
+from neurosim.machines.backprop import backprop_predict  # noqa: E402
+from neurosim.machines.dbn_train import PRESETS, Trainer, load_run  # noqa: E402
 
 QUICK = dict(pretrain_epochs=6, updown_epochs=2, backprop_epochs=10)
 

@@ -134,6 +134,8 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                         backprop_epochs=args.backprop_epochs, hidden=args.hidden,
                                         updown_anneal=args.updown_anneal,
                                         backprop_anneal=args.backprop_anneal,
+                                        backprop_line_searches=args.backprop_cg,
+                                        backprop_batch=args.backprop_batch or (1000 if args.backprop_cg else None),
                                         validation=args.validation, seed=args.seed).items() if v is not None}
     recipe = replace(PRESETS[args.preset], **overrides)
     X, labels = load_mnist("train", limit=args.limit)
@@ -148,7 +150,8 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
 
 def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     from .data import load_mnist
-    from .machines.dbn_train import backprop_predict, load_run
+    from .machines.backprop import backprop_predict
+    from .machines.dbn_train import load_run
 
     run = load_run(args.directory)
     X, labels = load_mnist("test", limit=args.limit)
@@ -215,6 +218,11 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     for stage in ("updown", "backprop"):
         tr.add_argument(f"--{stage}-anneal", type=non_negative, default=None, metavar="N",
                         help=f"over the last N {stage} epochs the learning rate falls linearly to zero")
+    tr.add_argument("--backprop-cg", type=non_negative, default=None, metavar="N",
+                    help="backprop by conjugate gradient, N line searches per minibatch (published: 3), "
+                         "minibatches of 1000 unless --backprop-batch says otherwise; 0: SGD (preset)")
+    tr.add_argument("--backprop-batch", type=positive, default=None, metavar="N",
+                    help="backprop minibatch size (preset: 100)")
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

@@ -50,10 +50,11 @@ def test_validation_held_out_and_in_the_curves_and_anneal_in_the_recipe(fake_mni
     out = tmp_path / "run"
     argv = ["dbn", "train", "--hidden", "20,20,30", "--pretrain-epochs", "2", "--updown-epochs", "1",
             "--backprop-epochs", "1", "--validation", "50", "--backprop-anneal", "1", "--updown-anneal", "0",
-            "--out", str(out)]
+            "--backprop-cg", "2", "--out", str(out)]
     assert main(argv) == 0
     recipe = json.loads((out / "command.json").read_text())["recipe"]
     assert (recipe["validation"], recipe["backprop_anneal"], recipe["updown_anneal"]) == (50, 1, 0)
+    assert (recipe["backprop_line_searches"], recipe["backprop_batch"]) == (2, 1000)  # backpropclassify.m
     history = json.loads((out / "progress.json").read_text())["history"]
     assert [e["stage"] for e in history if "valid_error" in e] == ["updown", "backprop"]
     capsys.readouterr()

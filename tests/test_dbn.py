@@ -15,8 +15,9 @@ import pytest
 
 from neurosim.errors import NeurosimError, ParameterError
 from neurosim.machines.dbn import DeepBeliefNet
-from neurosim.machines.dbn_train import (LockError, Recipe, Trainer, annealed, backprop_net, backprop_predict,
-                                        backprop_step, load_run)
+from neurosim.machines.backprop import (backprop_cg_step, backprop_gradient, backprop_net, backprop_predict,
+                                        backprop_step)
+from neurosim.machines.dbn_train import LockError, Recipe, Trainer, annealed, load_run
 
 K, D = 4, 36
 PROTOS = (np.random.default_rng(0).random((K, D)) < 0.3).astype(np.float32)
@@ -211,6 +212,70 @@ def test_backprop_step_follows_the_cross_entropy_gradient():
             assert -(stepped[name][i] - w[i]) == pytest.approx((loss(up) - loss(down)) / 2e-6, rel=1e-5, abs=1e-9)
 
 
+def _small_backprop_net(rng):
+    dbn = DeepBeliefNet((6, 5, 4, 7), 3)
+    dbn.add_rbm(rng.normal(size=(6, 5)), rng.normal(size=6), rng.normal(size=5))
+    dbn.add_rbm(rng.normal(size=(5, 4)), rng.normal(size=5), rng.normal(size=4))
+    dbn.set_top(rng.normal(size=(4, 7)), rng.normal(size=(3, 7)), rng.normal(size=4), rng.normal(size=3),
+                rng.normal(size=7))
+    return {k: v.astype(np.float64) for k, v in backprop_net(dbn, rng).items()}
+
+
+def test_backprop_gradient_reports_the_loss_it_differentiates():
+    rng = np.random.default_rng(1)
+    p = _small_backprop_net(rng)
+    X, labels = rng.random((8, 6)), rng.integers(0, 3, 8)
+    loss, _ = backprop_gradient(p, X, np.eye(3)[labels])
+    z = X
+    for l in range(3):
+        z = 1 / (1 + np.exp(-(z @ p[f"w{l}"] + p[f"b{l}"])))
+    z = z @ p["w_out"] + p["b_out"]
+    assert loss == pytest.approx(np.mean(np.logaddexp.reduce(z, axis=1) - z[np.arange(8), labels]), rel=1e-12)
+
+
+@pytest.mark.parametrize("train_lower", [True, False])
+def test_cg_step_lowers_the_loss_and_trains_only_what_it_should(train_lower):
+    rng = np.random.default_rng(2)
+    p = _small_backprop_net(rng)
+    X, Y = rng.random((30, 6)), np.eye(3)[rng.integers(0, 3, 30)]
+    before = {k: v.copy() for k, v in p.items()}
+    history = backprop_cg_step(p, X, Y, line_searches=3, train_lower=train_lower)
+    assert len(history) == 4 and all(b < a for a, b in zip(history, history[1:]))
+    assert history[-1] == pytest.approx(backprop_gradient(p, X, Y)[0], rel=1e-12)  # p was updated in place
+    moved = {k for k in p if not np.array_equal(p[k], before[k])}
+    assert moved == (set(p) if train_lower else {"w_out", "b_out"})
+
+
+def test_cg_on_the_softmax_layer_reaches_the_stationary_point():
+    """A net of only the softmax layer is logistic regression: convex, so enough line
+    searches find the point where its gradient vanishes (random labels keep it finite)."""
+    rng = np.random.default_rng(3)
+    p = {"w_out": 0.1 * rng.standard_normal((6, 3)), "b_out": np.zeros(3)}
+    X, Y = rng.random((400, 6)), np.eye(3)[rng.integers(0, 3, 400)]
+    history = backprop_cg_step(p, X, Y, line_searches=100)
+    _, grads = backprop_gradient(p, X, Y)
+    assert max(np.abs(g).max() for g in grads.values()) < 1e-6 and len(history) < 100
+
+
+def test_cg_backprop_trains_and_resumes_exactly(tmp_path):
+    X, y = digits(400, 4)
+    r = recipe(pretrain_epochs=2, updown_epochs=0, backprop_line_searches=2, backprop_batch=100)
+    whole = Trainer(r, X, y, tmp_path / "whole", log=quiet)
+    whole.run()
+
+    def interrupt(tr):
+        if tr.stages[tr.progress.stage] == "backprop" and tr.progress.epoch == 4 and tr.progress.batch == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
+    resumed = Trainer(r, X, y, tmp_path / "cut", log=quiet)
+    resumed.run()
+    assert all(np.array_equal(whole.p[k], resumed.p[k]) for k in whole.p)
+    assert np.mean(whole.dbn.predict(X) != y) > 0.5            # weak features after 2 epochs...
+    assert np.mean(backprop_predict(whole.p, X) != y) < 0.05   # ...that backprop makes good
+
+
 def test_annealed_backprop_resumes_exactly(tmp_path):
     """Ctrl-C inside the annealed epochs of backprop: the resumed run's learning rates
     come from the saved progress, so it ends with the uninterrupted run's weights."""
@@ -252,7 +317,8 @@ def test_resuming_with_another_recipe_is_refused(tmp_path):
                                        (dict(next_layer_on="means"), "next_layer_on"),
                                        (dict(updown_epochs=-1), "updown_epochs"),
                                        (dict(validation=-1), "validation"),
-                                       (dict(backprop_anneal=-2), "backprop_anneal")])
+                                       (dict(backprop_anneal=-2), "backprop_anneal"),
+                                       (dict(backprop_line_searches=-1), "backprop_line_searches")])
 def test_bad_recipes_are_named(kw, match):
     with pytest.raises(ParameterError, match=match):
         recipe(**kw)

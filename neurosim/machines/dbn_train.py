@@ -34,10 +34,11 @@ from typing import Callable
 import numpy as np
 
 from ..errors import NeurosimError, ParameterError
+from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "annealed", "backprop_net", "backprop_step", "backprop_predict", "read_npz"]
+           "annealed", "read_npz"]
 
 
 class LockError(NeurosimError):
@@ -49,7 +50,10 @@ class Recipe:
     """Every setting of a run. ``updown_cd``: (first epoch, k) pairs, the CD-k schedule
     of the top RBM during up-down fine-tuning. ``updown_anneal``, ``backprop_anneal``:
     over that many last epochs of the stage the learning rate falls linearly to zero
-    (:func:`annealed`). ``validation``: the last that many cases are held out of
+    (:func:`annealed`). ``backprop_line_searches``: 0, SGD with momentum on the backprop
+    minibatches; N, conjugate gradient with N line searches per minibatch instead
+    (``backpropclassify.m``: 3 on batches of 1000; ``backprop_lr``, ``backprop_momentum``
+    and ``backprop_anneal`` then play no part). ``validation``: the last that many cases are held out of
     training, and the fine-tuning stages' learning curves report their error (Hinton et
     al. 2006 chose their settings on 10,000 held-out digits).
 
@@ -78,6 +82,7 @@ class Recipe:
     backprop_lr: float = 0.1
     backprop_momentum: float = 0.9
     backprop_batch: int = 100
+    backprop_line_searches: int = 0
     backprop_top_only: int = 5
     backprop_anneal: int = 0
     validation: int = 0
@@ -93,7 +98,7 @@ class Recipe:
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("pretrain_epochs", "updown_epochs", "backprop_epochs", "validation",
-                     "updown_anneal", "backprop_anneal"):
+                     "updown_anneal", "backprop_anneal", "backprop_line_searches"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.next_layer_on not in ("probabilities", "samples"):
@@ -413,6 +418,10 @@ class Trainer:
 
     def _backprop_step(self, idx: np.ndarray, epoch: int) -> None:
         r = self.r
+        if r.backprop_line_searches:
+            backprop_cg_step(self.p, self.X[idx], self.Y[idx], r.backprop_line_searches,
+                             epoch >= r.backprop_top_only)
+            return
         lr = annealed(r.backprop_lr, epoch, self.progress.batch, self._n_batches, r.backprop_epochs,
                       r.backprop_anneal)
         backprop_step(self.p, self.vel, self.X[idx], self.Y[idx], lr, r.backprop_momentum,
@@ -430,39 +439,6 @@ class Trainer:
 
 
 # -- backprop fine-tuning (backpropclassify.m) ----------------------------------------------
-def backprop_net(dbn: DeepBeliefNet, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """The feed-forward net of backprop fine-tuning: the recognition stack and the
-    pen-to-top weights (``w0``, ``b0``, ...), then a softmax layer (``w_out``, ``b_out``)
-    with weights ``0.1 N(0, 1)``."""
-    p = {f"w{l}": w.copy() for l, w in enumerate(dbn.R + [dbn.W])}
-    p.update({f"b{l}": b.copy() for l, b in enumerate(dbn.r + [dbn.c])})
-    p["w_out"] = (0.1 * rng.standard_normal((dbn.sizes[-1], dbn.n_labels))).astype(np.float32)
-    p["b_out"] = np.zeros(dbn.n_labels, np.float32)
-    return p
-
-
-def backprop_step(p: dict, vel: dict, X: np.ndarray, Y: np.ndarray, lr: float, momentum: float,
-                  train_lower: bool = True) -> None:
-    """One SGD step with momentum on the mean cross-entropy of the softmax outputs for
-    one-hot ``Y``, back through the sigmoid stack (the published run used conjugate
-    gradient); ``train_lower`` False: the softmax layer only (the first epochs). In place."""
-    n = sum(k.startswith("w") and k != "w_out" for k in p)
-    acts = [X]
-    for l in range(n):
-        acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
-    delta = (softmax(acts[-1] @ p["w_out"] + p["b_out"]) - Y) / len(X)
-    grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
-    if train_lower:
-        back = delta @ p["w_out"].T
-        for l in reversed(range(n)):
-            back = back * acts[l + 1] * (1 - acts[l + 1])
-            grads[f"w{l}"], grads[f"b{l}"] = acts[l].T @ back, back.sum(axis=0)
-            back = back @ p[f"w{l}"].T
-    for k, g in grads.items():
-        vel[k] = momentum * vel[k] - lr * g
-        p[k] += vel[k]
-
-
 def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file; a clear error naming the file if it is not one."""
     try:
@@ -482,15 +458,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def backprop_predict(params: dict, X: np.ndarray) -> np.ndarray:
-    """Labels from a backprop-fine-tuned net (the ``p.*`` arrays of a finished run)."""
-    n = sum(k.startswith("w") and k != "w_out" for k in params)
-    a = np.asarray(X, dtype=np.float32)
-    for l in range(n):
-        a = sigmoid(a @ params[f"w{l}"] + params[f"b{l}"])
-    return (a @ params["w_out"] + params["b_out"]).argmax(axis=1)
 
 
 @dataclass

@@ -1,0 +1,110 @@
+"""Discriminative fine-tuning of a deep belief net by backpropagation (Hinton and
+Salakhutdinov's ``backpropclassify.m``; the 1.15% of the slides).
+
+The recognition stack and the pen-to-top weights become a feed-forward sigmoid net
+with 10 softmax outputs on top, trained on the mean cross-entropy of the labels. Two
+optimisers: SGD with momentum on minibatches of 100 (:func:`backprop_step`), or, as
+published, a few conjugate-gradient line searches per minibatch of 1000
+(:func:`backprop_cg_step`). For the first epochs only the softmax layer learns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..numerics import sigmoid, softmax
+from ..optimize import minimize
+from .dbn import DeepBeliefNet
+
+__all__ = ["backprop_net", "backprop_gradient", "backprop_step", "backprop_cg_step", "backprop_predict"]
+
+
+def backprop_net(dbn: DeepBeliefNet, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The feed-forward net of backprop fine-tuning: the recognition stack and the
+    pen-to-top weights (``w0``, ``b0``, ...), then a softmax layer (``w_out``, ``b_out``)
+    with weights ``0.1 N(0, 1)``."""
+    p = {f"w{l}": w.copy() for l, w in enumerate(dbn.R + [dbn.W])}
+    p.update({f"b{l}": b.copy() for l, b in enumerate(dbn.r + [dbn.c])})
+    p["w_out"] = (0.1 * rng.standard_normal((dbn.sizes[-1], dbn.n_labels))).astype(np.float32)
+    p["b_out"] = np.zeros(dbn.n_labels, np.float32)
+    return p
+
+
+def _n_hidden(p: dict) -> int:
+    return sum(k.startswith("w") and k != "w_out" for k in p)
+
+
+def _features(p: dict, X: np.ndarray) -> np.ndarray:
+    """The activities of the last sigmoid layer."""
+    a = np.asarray(X, dtype=p["w_out"].dtype)
+    for l in range(_n_hidden(p)):
+        a = sigmoid(a @ p[f"w{l}"] + p[f"b{l}"])
+    return a
+
+
+def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """The mean cross-entropy ``-mean log softmax(z)[label]`` of one-hot ``Y`` and its
+    gradient for every array of ``p``, back through the sigmoid stack. A ``p`` of only
+    ``w_out`` and ``b_out`` is the softmax layer alone, on features ``X``."""
+    acts = [X]
+    for l in range(_n_hidden(p)):
+        acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
+    q = softmax(acts[-1] @ p["w_out"] + p["b_out"])
+    loss = -float(np.mean(np.log(np.clip((q * Y).sum(axis=1), 1e-30, None))))
+    delta = (q - Y) / len(X)
+    grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
+    back = delta @ p["w_out"].T
+    for l in reversed(range(_n_hidden(p))):
+        back = back * acts[l + 1] * (1 - acts[l + 1])
+        grads[f"w{l}"], grads[f"b{l}"] = acts[l].T @ back, back.sum(axis=0)
+        if l:
+            back = back @ p[f"w{l}"].T
+    return loss, grads
+
+
+def _trained(p: dict, X: np.ndarray, train_lower: bool) -> tuple[dict, np.ndarray]:
+    """The arrays that learn and the input they see: all of them on ``X``, or the
+    softmax layer alone on the features of ``X``."""
+    if train_lower:
+        return p, X
+    return {"w_out": p["w_out"], "b_out": p["b_out"]}, _features(p, X)
+
+
+def backprop_step(p: dict, vel: dict, X: np.ndarray, Y: np.ndarray, lr: float, momentum: float,
+                  train_lower: bool = True) -> None:
+    """One SGD step with momentum on the mean cross-entropy of :func:`backprop_gradient`;
+    ``train_lower`` False: the softmax layer only (the first epochs). In place."""
+    q, inputs = _trained(p, X, train_lower)
+    _, grads = backprop_gradient(q, inputs, Y)
+    for k, g in grads.items():
+        vel[k] = momentum * vel[k] - lr * g
+        p[k] += vel[k]
+
+
+def backprop_cg_step(p: dict, X: np.ndarray, Y: np.ndarray, line_searches: int = 3,
+                     train_lower: bool = True) -> list[float]:
+    """``line_searches`` conjugate-gradient line searches (:func:`neurosim.optimize.minimize`)
+    on the mean cross-entropy of minibatch ``X``, as ``backpropclassify.m`` does on
+    batches of 1000; ``train_lower`` False: the softmax layer only. In place; returns
+    the loss before and after each line search."""
+    q, inputs = _trained(p, X, train_lower)
+    keys = list(q)
+    shapes = [q[k].shape for k in keys]
+    cuts = np.cumsum([q[k].size for k in keys])[:-1]
+
+    def unpack(x: np.ndarray) -> dict:
+        return {k: part.reshape(s) for k, part, s in zip(keys, np.split(x, cuts), shapes)}
+
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grads = backprop_gradient(unpack(x), inputs, Y)
+        return loss, np.concatenate([grads[k].ravel() for k in keys])
+
+    x, history = minimize(fg, np.concatenate([q[k].ravel() for k in keys]), line_searches)
+    for k, v in unpack(x).items():
+        p[k][...] = v
+    return history
+
+
+def backprop_predict(params: dict, X: np.ndarray) -> np.ndarray:
+    """Labels from a backprop-fine-tuned net (the ``p.*`` arrays of a finished run)."""
+    return (_features(params, X) @ params["w_out"] + params["b_out"]).argmax(axis=1)
