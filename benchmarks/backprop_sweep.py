@@ -12,8 +12,10 @@ digits as Hinton et al. (2006) chose theirs:
    held-out 10,000 (``valid_error``) and on the first 10,000 (``train_error``).
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/backprop_sweep.py PRETRAINED [--lr 0.1]
-[--momentum 0.9] [--anneal 0] [--epochs 200] --out FILE.jsonl`` (one JSON line per
-epoch: the setting, ``epoch``, ``valid_error``, ``train_error``, ``seconds``).
+[--momentum 0.9] [--anneal 0] [--epochs 200] [--cg 3 [--batch 1000]] --out FILE.jsonl``
+(one JSON line per epoch: the setting, ``epoch``, ``valid_error``, ``train_error``,
+``seconds``). ``--cg N``: conjugate gradient with N line searches per minibatch, as
+published, on minibatches of 1000 unless ``--batch`` says otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.errors import ParameterError  # noqa: E402
-from neurosim.machines.backprop import backprop_net, backprop_predict, backprop_step  # noqa: E402
+from neurosim.machines.backprop import (backprop_cg_step, backprop_net, backprop_predict,  # noqa: E402
+                                        backprop_step)
 from neurosim.machines.dbn_train import PRESETS, annealed, load_run  # noqa: E402
 
 
@@ -41,6 +44,8 @@ def main() -> None:
     ap.add_argument("--momentum", type=float, default=None)
     ap.add_argument("--anneal", type=int, default=None, help="last epochs over which lr falls to 0")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--cg", type=int, default=None, metavar="N", help="conjugate gradient, N line searches")
+    ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
     a = ap.parse_args()
 
@@ -48,7 +53,8 @@ def main() -> None:
     if not run.recipe.validation:
         sys.exit(f"{a.pretrained}: pretrained without --validation; nothing is held out to compare on")
     given = dict(backprop_lr=a.lr, backprop_momentum=a.momentum, backprop_anneal=a.anneal,
-                 backprop_epochs=a.epochs)
+                 backprop_epochs=a.epochs, backprop_line_searches=a.cg,
+                 backprop_batch=a.batch or (1000 if a.cg else None))
     preset = PRESETS["hinton2006"]
     try:
         r = replace(run.recipe, **{k: getattr(preset, k) if v is None else v for k, v in given.items()})
@@ -61,7 +67,7 @@ def main() -> None:
     p = backprop_net(run.dbn, np.random.default_rng(r.seed))
     vel = {k: np.zeros_like(v) for k, v in p.items()}
     setting = {"lr": r.backprop_lr, "momentum": r.backprop_momentum, "anneal": r.backprop_anneal,
-               "epochs": r.backprop_epochs, "batch": r.backprop_batch}
+               "epochs": r.backprop_epochs, "batch": r.backprop_batch, "cg": r.backprop_line_searches}
     n_batches = -(-n // r.backprop_batch)
 
     def errors() -> dict:
@@ -73,8 +79,12 @@ def main() -> None:
             start = time.perf_counter()
             for b in range(n_batches):
                 i = order[b * r.backprop_batch:(b + 1) * r.backprop_batch]
+                lower = epoch >= r.backprop_top_only
+                if r.backprop_line_searches:
+                    backprop_cg_step(p, X[i], Y[i], r.backprop_line_searches, lower)
+                    continue
                 lr = annealed(r.backprop_lr, epoch, b, n_batches, r.backprop_epochs, r.backprop_anneal)
-                backprop_step(p, vel, X[i], Y[i], lr, r.backprop_momentum, epoch >= r.backprop_top_only)
+                backprop_step(p, vel, X[i], Y[i], lr, r.backprop_momentum, lower)
             entry = {**setting, "epoch": epoch + 1, **errors(), "seconds": time.perf_counter() - start}
             out.write(json.dumps(entry) + "\n")
             out.flush()
