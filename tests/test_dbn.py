@@ -181,6 +181,8 @@ def test_annealing_falls_linearly_to_a_last_small_step():
     assert rates[:33] == [0.1] * 33
     assert np.allclose(np.diff(rates[32:]), -0.1 / 8) and rates[-1] == pytest.approx(0.1 / 8)
     assert {annealed(0.1, e, b, 4, 10, 0) for e in range(10) for b in range(4)} == {0.1}
+    longer = [annealed(0.1, e, b, 4, 10, 100) for e in range(10) for b in range(4)]
+    assert longer[0] == 0.1 and longer == [annealed(0.1, e, b, 4, 10, 10) for e in range(10) for b in range(4)]
 
 
 def test_backprop_step_follows_the_cross_entropy_gradient():

@@ -49,8 +49,8 @@ class LockError(NeurosimError):
 class Recipe:
     """Every setting of a run. ``updown_cd``: (first epoch, k) pairs, the CD-k schedule
     of the top RBM during up-down fine-tuning. ``updown_anneal``, ``backprop_anneal``:
-    over that many last epochs of the stage the learning rate falls linearly to zero
-    (:func:`annealed`). ``backprop_line_searches``: 0, SGD with momentum on the backprop
+    over that many last epochs of the stage (all of them if it is shorter) the learning
+    rate falls linearly to zero (:func:`annealed`). ``backprop_line_searches``: 0, SGD with momentum on the backprop
     minibatches; N, conjugate gradient with N line searches per minibatch instead
     (``backpropclassify.m``: 3 on batches of 1000; ``backprop_lr``, ``backprop_momentum``
     and ``backprop_anneal`` then play no part). ``validation``: the last that many cases are held out of
@@ -116,9 +116,10 @@ def annealed(lr: float, epoch: int, batch: int, n_batches: int, epochs: int, ann
     """The learning rate of minibatch ``batch`` of ``epoch`` in a stage of ``epochs``
     epochs: ``lr min(1, epochs left / anneal)``, the epochs left counted minibatch by
     minibatch. Constant up to the last ``anneal`` epochs, then falling linearly to
-    ``lr / (anneal n_batches)`` at the last minibatch; ``anneal`` 0: constant."""
+    ``lr / (anneal n_batches)`` at the last minibatch; ``anneal`` 0: constant. An
+    ``anneal`` longer than the stage anneals all of it (a shortened preset run)."""
     left = epochs - epoch - batch / n_batches            # epochs left, this minibatch included
-    return lr if anneal <= 0 else lr * min(1.0, left / anneal)
+    return lr if anneal <= 0 else lr * min(1.0, left / min(anneal, epochs))
 
 
 # -- one RBM update (rbm.m) -----------------------------------------------------------------
