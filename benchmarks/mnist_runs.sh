@@ -116,3 +116,8 @@ wait
 OPENBLAS_NUM_THREADS=2 run python -m neurosim dbn train --out "$work/hinton2006" 2> "$work/hinton2006.log"
 run python -m neurosim dbn evaluate "$work/hinton2006" --json --curves > "$out/hinton2006.json"
 run python demos/mnist_dbn.py --dir "$work/hinton2006" --out "$work/hinton2006_figures"
+
+# The paper's 300 up-down epochs (CD-10 in the last 100), the last 150 annealed; no backprop
+OPENBLAS_NUM_THREADS=2 run python -m neurosim dbn train --updown-epochs 300 --updown-anneal 150 \
+    --backprop-epochs 0 --out "$work/updown300" 2> "$work/updown300.log"
+run python -m neurosim dbn evaluate "$work/updown300" --json --curves > "$out/updown300_anneal150.json"
