@@ -50,15 +50,16 @@ class Recipe:
     """Every setting of a run. ``updown_cd``: (first epoch, k) pairs, the CD-k schedule
     of the top RBM during up-down fine-tuning. ``updown_anneal``, ``backprop_anneal``:
     over that many last epochs of the stage (all of them if it is shorter) the learning
-    rate falls linearly to zero (:func:`annealed`). ``backprop_line_searches``: 0, SGD with momentum on the backprop
-    minibatches; N, conjugate gradient with N line searches per minibatch instead
-    (``backpropclassify.m``: 3 on batches of 1000; ``backprop_lr``, ``backprop_momentum``
-    and ``backprop_anneal`` then play no part). ``validation``: the last that many cases are held out of
-    training, and the fine-tuning stages' learning curves report their error (Hinton et
-    al. 2006 chose their settings on 10,000 held-out digits).
+    rate falls linearly to zero (:func:`annealed`). ``backprop_line_searches``: 0, SGD
+    with momentum on the backprop minibatches; N, conjugate gradient with N line
+    searches per minibatch instead (``backpropclassify.m``: 3 on batches of 1000;
+    ``backprop_lr``, ``backprop_momentum`` and ``backprop_anneal`` then play no part).
+    ``validation``: the last that many cases are held out of training, and the
+    fine-tuning stages' learning curves report their error (Hinton et al. 2006 chose
+    their settings on 10,000 held-out digits).
 
     Departures of ``hinton2006`` from the paper: 200 up-down epochs instead of 300 (the
-    paper's last 100, at CD-10, would take about 80 minutes more on two cores), the last
+    paper's last 100, at CD-10, were estimated at 80 more minutes on two cores), the last
     100 of them annealed (on 10,000 held-out digits annealing the last half of the
     up-down epochs lowered the error by 0.13-0.44%: ``updown_anneal.json``)."""
 
@@ -439,7 +440,7 @@ class Trainer:
         self._V_stage = self._V = None
 
 
-# -- backprop fine-tuning (backpropclassify.m) ----------------------------------------------
+# -- run directories ---------------------------------------------------------------------------
 def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file; a clear error naming the file if it is not one."""
     try:
