@@ -259,9 +259,9 @@ def test_cg_on_the_softmax_layer_reaches_the_stationary_point():
     assert max(np.abs(g).max() for g in grads.values()) < 1e-6 and len(history) < 100
 
 
-def test_cg_backprop_trains_and_resumes_exactly(tmp_path):
-    X, y = digits(400, 4)
-    r = recipe(pretrain_epochs=2, updown_epochs=0, backprop_line_searches=2, backprop_batch=100)
+def _backprop_cut_and_resumed(r, X, y, tmp_path):
+    """A run whole, and one stopped by Ctrl-C in backprop epoch 4, minibatch 2, then
+    resumed: both trainers, finished."""
     whole = Trainer(r, X, y, tmp_path / "whole", log=quiet)
     whole.run()
 
@@ -273,6 +273,13 @@ def test_cg_backprop_trains_and_resumes_exactly(tmp_path):
         Trainer(r, X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
     resumed = Trainer(r, X, y, tmp_path / "cut", log=quiet)
     resumed.run()
+    return whole, resumed
+
+
+def test_cg_backprop_trains_and_resumes_exactly(tmp_path):
+    X, y = digits(400, 4)
+    r = recipe(pretrain_epochs=2, updown_epochs=0, backprop_line_searches=2, backprop_batch=100)
+    whole, resumed = _backprop_cut_and_resumed(r, X, y, tmp_path)
     assert all(np.array_equal(whole.p[k], resumed.p[k]) for k in whole.p)
     assert np.mean(whole.dbn.predict(X) != y) > 0.5            # weak features after 2 epochs...
     assert np.mean(backprop_predict(whole.p, X) != y) < 0.05   # ...that backprop makes good
@@ -283,17 +290,7 @@ def test_annealed_backprop_resumes_exactly(tmp_path):
     come from the saved progress, so it ends with the uninterrupted run's weights."""
     X, y = digits(400, 4)
     r = recipe(pretrain_epochs=1, updown_epochs=0, backprop_anneal=3)
-    whole = Trainer(r, X, y, tmp_path / "whole", log=quiet)
-    whole.run()
-
-    def interrupt(tr):
-        if tr.stages[tr.progress.stage] == "backprop" and tr.progress.epoch == 4 and tr.progress.batch == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(r, X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
-    resumed = Trainer(r, X, y, tmp_path / "cut", log=quiet)
-    resumed.run()
+    whole, resumed = _backprop_cut_and_resumed(r, X, y, tmp_path)
     assert all(np.array_equal(whole.p[k], resumed.p[k]) for k in whole.p)
     plain = Trainer(replace(r, backprop_anneal=0), X, y, tmp_path / "plain", log=quiet)
     plain.run()
