@@ -64,6 +64,7 @@ def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
 def cmd_rbm_train(args: argparse.Namespace) -> None:
     import time
 
+    from .machines.dbn_train import annealed
     from .machines.rbm import RBM
 
     X = _binary_mnist("train", args.limit, args.seed)
@@ -75,13 +76,16 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     for epoch in range(args.epochs):
         rbm.set_params(momentum=0.5 if epoch < 5 else 0.9)   # rbm.m's schedule
         start = time.perf_counter()
-        for s in range(0, len(X), args.batch):
+        n_batches = -(-len(X) // args.batch)
+        for b, s in enumerate(range(0, len(X), args.batch)):
+            if args.anneal:
+                rbm.set_params(learning_rate=annealed(args.lr, epoch, b, n_batches, args.epochs, args.anneal))
             rbm.partial_fit(X[order[s:s + args.batch]])
         seconds += time.perf_counter() - start
         print(f"rbm: epoch {epoch + 1}/{args.epochs}, {len(X) * (epoch + 1) / seconds:,.0f} samples/s",
               file=sys.stderr, flush=True)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
-            "lr": args.lr, "batch": args.batch, "weight_decay": args.weight_decay, "seed": args.seed,
+            "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay, "seed": args.seed,
             "train_cases": len(X), "train_seconds": seconds,
             "samples_per_s": len(X) * args.epochs / seconds if seconds else None}
     _save_rbm(rbm, out, meta)
@@ -187,6 +191,8 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--cd", type=positive, default=1, help="Gibbs steps: CD-k or PCD-k")
     tr.add_argument("--persistent", action="store_true", help="persistent CD")
     tr.add_argument("--lr", type=float, default=0.05)
+    tr.add_argument("--anneal", type=non_negative, default=0,
+                    help="the learning rate falls linearly to zero over the last N epochs")
     tr.add_argument("--batch", type=positive, default=100)
     tr.add_argument("--weight-decay", type=float, default=0.0002)
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

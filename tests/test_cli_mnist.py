@@ -89,6 +89,24 @@ def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     assert -784 * np.log(2) < e["test_logprob_nats"] < 0
 
 
+def test_rbm_train_anneal_shrinks_the_last_epochs_steps(fake_mnist, tmp_path, capsys):
+    """Annealing over the last of 3 epochs: the same first 2 epochs (same seed), then a
+    last epoch at a rate falling from 1 to 0.1 of it (10 minibatches), which moves the
+    weights about half as far."""
+    from neurosim.cli_mnist import _load_rbm
+
+    def weights(epochs: int, anneal: int) -> np.ndarray:
+        out = tmp_path / f"rbm_{epochs}_{anneal}.npz"
+        assert main(["rbm", "train", "--hidden", "8", "--epochs", str(epochs), "--anneal", str(anneal),
+                     "--batch", "20", "--out", str(out), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["anneal"] == anneal
+        return _load_rbm(out)[0]
+
+    two = weights(2, 0)
+    constant, falling = (np.abs(weights(3, a) - two).sum() for a in (0, 1))
+    assert falling < 0.75 * constant
+
+
 def test_rbm_exact_on_a_large_rbm_exits_2(fake_mnist, tmp_path, capsys):
     out = tmp_path / "big.npz"
     assert main(["rbm", "train", "--hidden", "25", "--epochs", "1", "--out", str(out)]) == 0
