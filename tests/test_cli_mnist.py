@@ -82,6 +82,7 @@ def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     e = json.loads(capsys.readouterr().out)
     assert abs(e["logZ_ais"] - e["logZ_exact"]) < 0.1 and e["test_cases"] == 100
     assert e["ais_base_rate"] == "data"
+    assert e["logZ_floor"] < e["logZ_exact"] and e["test_logprob_upper_nats"] > e["test_logprob_nats"]
     assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--base-rate", "uniform",
                  "--json"]) == 0
     u = json.loads(capsys.readouterr().out)
@@ -105,6 +106,20 @@ def test_rbm_train_anneal_shrinks_the_last_epochs_steps(fake_mnist, tmp_path, ca
     two = weights(2, 0)
     constant, falling = (np.abs(weights(3, a) - two).sum() for a in (0, 1))
     assert falling < 0.75 * constant
+
+
+def test_rbm_evaluate_warns_when_ais_falls_below_the_floor(fake_mnist, tmp_path, capsys, monkeypatch):
+    from neurosim.machines import ais
+
+    out = tmp_path / "rbm.npz"
+    assert main(["rbm", "train", "--hidden", "6", "--epochs", "2", "--out", str(out)]) == 0
+    missed = ais.AISResult(-1e3, 0.0, np.zeros(2))                 # an AIS run that missed every mode
+    monkeypatch.setattr(ais, "ais_log_partition", lambda *a, **k: missed)
+    capsys.readouterr()
+    assert main(["rbm", "evaluate", str(out), "--floor-steps", "50", "--json"]) == 0
+    captured = capsys.readouterr()
+    r = json.loads(captured.out)
+    assert r["logZ_ais"] < r["logZ_floor"] and "below" in captured.err and "rbm.npz" in captured.err
 
 
 def test_rbm_exact_on_a_large_rbm_exits_2(fake_mnist, tmp_path, capsys):
