@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MNIST runs whose results are committed under benchmarks/results/mnist/: a shortened
-# DBN recipe, the full hinton2006 preset (about 70 minutes on two threads) and 500-hidden RBMs
+# DBN recipe, the full hinton2006 preset (about 110 minutes on two threads) and 500-hidden RBMs
 # scored by AIS. Usage: bash benchmarks/mnist_runs.sh [WORKDIR]   (one BLAS thread)
 set -euo pipefail
 cd "$(dirname "$0")/.."
