@@ -16,10 +16,12 @@ This script picks ours the same way:
 ``--anneal N``: over the last N epochs the learning rate falls linearly to zero.
 ``--learn top`` keeps the directed layers' weights fixed (only the top RBM learns),
 ``--learn directed`` the top RBM's: which part of up-down lowers the error?
+``--balanced``: every minibatch holds each digit class in proportion to its share of
+the training set (the paper's 440 minibatches held 10 examples of each class).
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
---momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed] --out
-FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
+--momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed]
+[--balanced] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
 ``train_error``, ``seconds``).
 """
 
@@ -40,6 +42,16 @@ from neurosim.machines.dbn_train import annealed, load_run  # noqa: E402
 N_TRAIN = 50_000
 
 
+def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A permutation in which every run of consecutive cases holds each class in
+    proportion: the cases of each class, shuffled, are spread evenly over [0, 1)."""
+    key = np.empty(len(labels))
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        key[idx] = (rng.permutation(len(idx)) + rng.random(len(idx))) / len(idx)
+    return np.argsort(key)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pretrained", help="a run directory pretrained on the first 50,000 digits")
@@ -50,6 +62,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--anneal", type=int, default=0, help="last epochs over which lr falls to 0")
     ap.add_argument("--learn", choices=("all", "top", "directed"), default="all")
+    ap.add_argument("--balanced", action="store_true", help="class-balanced minibatches")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
     a = ap.parse_args()
@@ -60,7 +73,7 @@ def main() -> None:
     dbn = load_run(a.pretrained).dbn
     rng, velocity = np.random.default_rng(a.seed), {}
     setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn,
-               "anneal": a.anneal}
+               "anneal": a.anneal, **({"balanced": True} if a.balanced else {})}
     initials = {"all": "", "top": "RGrg", "directed": "WUbc"}[a.learn]   # of the parameters held fixed
     fixed = [name for name in dbn.state_dict() if name[0] in initials]
 
@@ -76,7 +89,7 @@ def main() -> None:
         log({"epoch": 0, **errors()})
         for epoch in range(1, a.epochs + 1):
             start = time.perf_counter()
-            order = rng.permutation(N_TRAIN)
+            order = balanced_order(labels[:N_TRAIN], rng) if a.balanced else rng.permutation(N_TRAIN)
             for b in range(N_TRAIN // 100):
                 i = order[b * 100:(b + 1) * 100]
                 kept = {name: dbn.state_dict()[name].copy() for name in fixed}
