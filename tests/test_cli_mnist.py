@@ -81,7 +81,9 @@ def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--json"]) == 0
     e = json.loads(capsys.readouterr().out)
     assert abs(e["logZ_ais"] - e["logZ_exact"]) < 0.1 and e["test_cases"] == 100
-    assert e["ais_base_rate"] == "data"
+    by_base = e["logZ_ais_by_base_rate"]                           # --base-rate both, the default
+    assert set(by_base) == {"data", "uniform"}
+    assert e["logZ_ais"] == by_base[e["ais_base_rate"]] == max(by_base.values())
     assert e["logZ_floor"] < e["logZ_exact"] and e["test_logprob_upper_nats"] > e["test_logprob_nats"]
     assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--base-rate", "uniform",
                  "--json"]) == 0
