@@ -30,7 +30,7 @@ for spec in "cd1:--cd 1" "pcd1:--cd 1 --persistent" "cd25:--cd 25 --epochs 4"; d
 done
 
 # PCD-1 again with a smaller learning rate (lr 0.05 with momentum 0.9 is too fast for
-# persistent chains: -168.7 nats above)
+# persistent chains)
 run python -m neurosim rbm train --hidden 500 --epochs 20 --cd 1 --persistent --lr 0.01 \
     --out "$work/rbm_pcd1_lr001.npz" --json > "$out/rbm_pcd1_lr001_train.json" 2> "$work/rbm_pcd1_lr001.log"
 run python -m neurosim rbm evaluate "$work/rbm_pcd1_lr001.npz" --ais --json > "$out/rbm_pcd1_lr001_eval.json"
@@ -123,3 +123,27 @@ run python demos/mnist_dbn.py --dir "$work/hinton2006_200" --out "$work/hinton20
 OPENBLAS_NUM_THREADS=2 run python -m neurosim dbn train --backprop-epochs 0 --out "$work/updown300" \
     2> "$work/updown300.log"
 run python -m neurosim dbn evaluate "$work/updown300" --json --curves > "$out/updown300_anneal150.json"
+
+# RBMs with the learning rate annealed to zero over all their epochs (rbm train --anneal);
+# rbm evaluate runs AIS from both base rates and reports the certain floor on log Z
+for spec in "cd1_anneal20:--cd 1 --epochs 20 --anneal 20" "pcd1_anneal20:--cd 1 --persistent --epochs 20 --anneal 20" \
+            "cd25_anneal4:--cd 25 --epochs 4 --anneal 4"; do
+    name=${spec%%:*}; flags=${spec#*:}
+    # shellcheck disable=SC2086
+    run python -m neurosim rbm train --hidden 500 $flags --out "$work/rbm_$name.npz" --json \
+        > "$out/rbm_${name}_train.json" 2> "$work/rbm_$name.log"
+    run python -m neurosim rbm evaluate "$work/rbm_$name.npz" --json > "$out/rbm_${name}_eval.json"
+done
+
+# Up-down on held-out digits from the greedy stages above (pre_v10k): learning rates,
+# CD-10 and class-balanced minibatches against the annealed CD-3 runs (updown_anneal.json)
+for setting in "0.01 3 1" "0.006 3 1" "0.0015 3 1" "0.003 10 1" "0.003 10 2"; do
+    read -r lr k seed <<< "$setting"
+    run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr "$lr" --momentum 0.9 --weight-decay 2e-4 \
+        --k "$k" --epochs 16 --anneal 8 --seed "$seed" --out "$work/ud_${lr}_k${k}_s$seed.jsonl"
+done
+for seed in 1 2; do
+    run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+        --k 3 --epochs 16 --anneal 8 --seed "$seed" --balanced --out "$work/ud_balanced_s$seed.jsonl"
+done
+run python benchmarks/top_rbm_sweep.py "$work/pre_v10k" --epochs 50 --anneal 25 --out "$work/top_anneal25.jsonl"
