@@ -14,8 +14,9 @@ train``, or just reads it if that run is finished (any run: ``--dir`` of a
   error during fine-tuning) and the speed of every stage.
 
 ``--quick`` (the default) is a small run (10,000 digits, a few epochs: 34 seconds on
-two cores here, 6.7% generative and 4.6% backprop test error); ``--full`` is the ``hinton2006`` preset on all 60,000 (about 110 minutes on two
-cores: 93 for the generative stages, 14 for backprop).
+two cores here, 6.7% generative and 4.6% backprop test error); ``--full`` is the
+``hinton2006`` preset on all 60,000 (about 110 minutes on two cores: 93 for the
+generative stages, 14 for backprop).
 """
 
 from __future__ import annotations
