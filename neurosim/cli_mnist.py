@@ -73,10 +73,10 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
               persistent=args.persistent, momentum=0.5, weight_decay=args.weight_decay, random_state=rng)
     order = rng.permutation(len(X))
     seconds, out = 0.0, Path(args.out)
+    n_batches = -(-len(X) // args.batch)
     for epoch in range(args.epochs):
         rbm.set_params(momentum=0.5 if epoch < 5 else 0.9)   # rbm.m's schedule
         start = time.perf_counter()
-        n_batches = -(-len(X) // args.batch)
         for b, s in enumerate(range(0, len(X), args.batch)):
             if args.anneal:
                 rbm.set_params(learning_rate=annealed(args.lr, epoch, b, n_batches, args.epochs, args.anneal))
@@ -85,8 +85,8 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
         print(f"rbm: epoch {epoch + 1}/{args.epochs}, {len(X) * (epoch + 1) / seconds:,.0f} samples/s",
               file=sys.stderr, flush=True)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
-            "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay, "seed": args.seed,
-            "train_cases": len(X), "train_seconds": seconds,
+            "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
+            "seed": args.seed, "train_cases": len(X), "train_seconds": seconds,
             "samples_per_s": len(X) * args.epochs / seconds if seconds else None}
     _save_rbm(rbm, out, meta)
     print(json.dumps({**meta, "out": str(out)}, indent=2) if args.json else
@@ -268,10 +268,6 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.set_defaults(run=cmd_dbn_train)
     ev = actions.add_parser("evaluate", help="test errors (generative, backprop) and stage times")
     ev.add_argument("directory")
-    ev.add_argument("--floor-steps", type=non_negative, default=3000,
-                    help="Gibbs steps of 100 chains from test digits whose distinct states give a certain "
-                         "lower bound on log Z (logZ_floor) and so an upper bound on the test log-probability; "
-                         "0: skip")
     ev.add_argument("--limit", type=positive, default=None, help="the first N test digits only")
     ev.add_argument("--curves", action="store_true", help="JSON: add every epoch's rate and time")
     ev.add_argument("--json", action="store_true")
