@@ -128,7 +128,8 @@ run python -m neurosim dbn evaluate "$work/updown300" --json --curves > "$out/up
 # rbm evaluate runs AIS from both base rates and reports the certain floor on log Z
 for spec in "cd1_anneal20:--cd 1 --epochs 20 --anneal 20" "pcd1_anneal20:--cd 1 --persistent --epochs 20 --anneal 20" \
             "cd25_anneal4:--cd 25 --epochs 4 --anneal 4" "cd1_e100_anneal100:--cd 1 --epochs 100 --anneal 100" \
-            "cd25_e15_anneal15:--cd 25 --epochs 15 --anneal 15"; do
+            "cd25_e15_anneal15:--cd 25 --epochs 15 --anneal 15" "cd1_lr001_anneal20:--cd 1 --epochs 20 --lr 0.01 --anneal 20" \
+            "cd25_lr001_anneal4:--cd 25 --epochs 4 --lr 0.01 --anneal 4"; do
     name=${spec%%:*}; flags=${spec#*:}
     # shellcheck disable=SC2086
     run python -m neurosim rbm train --hidden 500 $flags --out "$work/rbm_$name.npz" --json \
