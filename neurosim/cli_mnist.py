@@ -158,7 +158,7 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
         raise NeurosimError(f"--resume: {out} holds no checkpoint to continue")
     overrides = {k: v for k, v in dict(pretrain_epochs=args.pretrain_epochs, updown_epochs=args.updown_epochs,
                                         backprop_epochs=args.backprop_epochs, hidden=args.hidden,
-                                        updown_anneal=args.updown_anneal,
+                                        updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
                                         backprop_anneal=args.backprop_anneal,
                                         backprop_line_searches=args.backprop_cg,
                                         backprop_batch=args.backprop_batch or (1000 if args.backprop_cg else None),
@@ -248,6 +248,9 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--pretrain-epochs", type=non_negative, default=None, help="epochs per RBM")
     tr.add_argument("--updown-epochs", type=non_negative, default=None)
     tr.add_argument("--backprop-epochs", type=non_negative, default=None)
+    tr.add_argument("--updown-cd", type=_cd_schedule, default=None, metavar="K | E:K,E:K,...",
+                    help="Gibbs steps of the top RBM during up-down: one k, or k from each first "
+                         "epoch E on (preset: 0:3,100:6,200:10)")
     for stage in ("updown", "backprop"):
         tr.add_argument(f"--{stage}-anneal", type=non_negative, default=None, metavar="N",
                         help=f"over the last N {stage} epochs the learning rate falls linearly to zero")
@@ -272,6 +275,17 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     ev.add_argument("--curves", action="store_true", help="JSON: add every epoch's rate and time")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_dbn_evaluate)
+
+
+def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:
+    """``"10"`` -> ((0, 10),); ``"0:3,100:6"`` -> ((0, 3), (100, 6)). The recipe checks the rest."""
+    try:
+        if ":" not in text:
+            return ((0, int(text)),)
+        return tuple((int(e), int(k)) for e, k in (pair.split(":") for pair in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write one k, or first-epoch:k pairs separated by commas "
+                                         f"(0:3,100:6,200:10), got {text}")
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -46,14 +46,15 @@ def test_train_then_evaluate(fake_mnist, tmp_path, capsys):
     assert main(argv + ["--resume"]) == 0
 
 
-def test_validation_held_out_and_in_the_curves_and_anneal_in_the_recipe(fake_mnist, tmp_path, capsys):
+def test_validation_held_out_and_in_the_curves_and_anneal_and_cd_in_the_recipe(fake_mnist, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["dbn", "train", "--hidden", "20,20,30", "--pretrain-epochs", "2", "--updown-epochs", "1",
             "--backprop-epochs", "1", "--validation", "50", "--backprop-anneal", "1", "--updown-anneal", "0",
-            "--backprop-cg", "2", "--out", str(out)]
+            "--backprop-cg", "2", "--updown-cd", "0:2,1:3", "--out", str(out)]
     assert main(argv) == 0
     recipe = json.loads((out / "command.json").read_text())["recipe"]
     assert (recipe["validation"], recipe["backprop_anneal"], recipe["updown_anneal"]) == (50, 1, 0)
+    assert recipe["updown_cd"] == [[0, 2], [1, 3]]
     assert (recipe["backprop_line_searches"], recipe["backprop_batch"]) == (2, 1000)  # backpropclassify.m
     history = json.loads((out / "progress.json").read_text())["history"]
     assert [e["stage"] for e in history if "valid_error" in e] == ["updown", "backprop"]
@@ -61,6 +62,19 @@ def test_validation_held_out_and_in_the_curves_and_anneal_in_the_recipe(fake_mni
     too_many = ["dbn", "train", "--validation", "200", "--out", str(tmp_path / "none")]
     assert main(too_many) == 2 and "none left to train on" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("schedule, message", [("3,6", "first-epoch:k pairs"), ("x", "first-epoch:k pairs"),
+                                               ("5:3", "updown_cd"), ("0:3,0:6", "updown_cd"),
+                                               ("0", "updown_cd")])
+def test_bad_cd_schedules_exit_2(tmp_path, capsys, schedule, message):
+    argv = ["dbn", "train", "--updown-cd", schedule, "--out", str(tmp_path / "run")]
+    try:
+        code = main(argv)
+    except SystemExit as stop:                           # argparse's own exit on bad syntax
+        code = stop.code
+    assert code == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_evaluate_without_a_run_exits_2(tmp_path, capsys):

@@ -317,7 +317,12 @@ def test_resuming_with_another_recipe_is_refused(tmp_path):
                                        (dict(updown_epochs=-1), "updown_epochs"),
                                        (dict(validation=-1), "validation"),
                                        (dict(backprop_anneal=-2), "backprop_anneal"),
-                                       (dict(backprop_line_searches=-1), "backprop_line_searches")])
+                                       (dict(backprop_line_searches=-1), "backprop_line_searches"),
+                                       (dict(updown_cd=()), "updown_cd"),
+                                       (dict(updown_cd=((5, 3),)), "updown_cd"),
+                                       (dict(updown_cd=((0, 3), (0, 6))), "updown_cd"),
+                                       (dict(updown_cd=((0, 3), (100, 0))), "updown_cd"),
+                                       (dict(updown_cd=((0, 3, 1),)), "updown_cd")])
 def test_bad_recipes_are_named(kw, match):
     with pytest.raises(ParameterError, match=match):
         recipe(**kw)

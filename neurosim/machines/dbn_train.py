@@ -102,6 +102,11 @@ class Recipe:
                      "updown_anneal", "backprop_anneal", "backprop_line_searches"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if (not self.updown_cd or any(len(p) != 2 for p in self.updown_cd)
+                or [s for s, _ in self.updown_cd] != sorted({0} | {s for s, _ in self.updown_cd})
+                or min(k for _, k in self.updown_cd) < 1):
+            raise ParameterError(f"updown_cd must be (first epoch, k) pairs with k >= 1, the first at "
+                                 f"epoch 0 and later ones at rising epochs, got {self.updown_cd}")
         if self.next_layer_on not in ("probabilities", "samples"):
             raise ParameterError(f"next_layer_on must be 'probabilities' or 'samples', got "
                                  f"{self.next_layer_on!r}")
