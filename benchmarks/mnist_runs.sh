@@ -149,3 +149,10 @@ for seed in 1 2; do
         --k 3 --epochs 16 --anneal 8 --seed "$seed" --balanced --out "$work/ud_balanced_s$seed.jsonl"
 done
 run python benchmarks/top_rbm_sweep.py "$work/pre_v10k" --epochs 50 --anneal 25 --out "$work/top_anneal25.jsonl"
+
+# More Gibbs steps or more epochs at the same cost (updown_anneal.json, 2026-12-04)
+run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+    --k 10 --epochs 24 --anneal 12 --seed 1 --out "$work/ud_k10_e24.jsonl" &
+run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+    --k 3 --epochs 43 --anneal 22 --seed 1 --out "$work/ud_k3_e43.jsonl" &
+wait
