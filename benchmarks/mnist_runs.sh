@@ -156,3 +156,5 @@ run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9
 run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
     --k 3 --epochs 43 --anneal 22 --seed 1 --out "$work/ud_k3_e43.jsonl" &
 wait
+run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+    --k 20 --epochs 12 --anneal 6 --seed 1 --out "$work/ud_k20_e12.jsonl"
