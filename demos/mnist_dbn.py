@@ -13,6 +13,7 @@ train``, or just reads it if that run is finished (any run: ``--dir`` of a
 * ``curves.png``: learning curves (reconstruction error of each greedy RBM, training
   error during fine-tuning) and the speed of every stage.
 
+``--no-train`` draws a run as it stands, say one still training in another process.
 ``--quick`` (the default) is a small run (10,000 digits, a few epochs: 34 seconds on
 two cores here, 6.7% generative and 4.6% backprop test error); ``--full`` is the
 ``hinton2006`` preset on all 60,000 (about 110 minutes on two cores: 93 for the
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gap", type=int, default=100, help="Gibbs steps between shown samples")
     p.add_argument("--out", default="out/mnist_dbn", help="where the figures go")
+    p.add_argument("--no-train", action="store_true",
+                   help="draw the run in --dir as it stands (unfinished, or training elsewhere)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
@@ -146,13 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.hidden:
         recipe = type(recipe)(**{**recipe.__dict__, "hidden": tuple(int(h) for h in args.hidden.split(","))})
     limit = args.limit if args.limit or args.full else 10000
-    if not ((run_dir / "checkpoint.npz").exists() and load_run(run_dir).finished):
+    started = (run_dir / "checkpoint.npz").exists()
+    if args.no_train and not started:
+        p.error(f"--no-train: {run_dir} holds no run (no checkpoint.npz)")
+    if not args.no_train and not (started and load_run(run_dir).finished):
         X, labels = load_mnist("train", limit=limit)    # train, or resume an unfinished run
         Trainer(recipe, X, labels, run_dir).run()
     run = load_run(run_dir)
     Xt, yt = load_mnist("test", limit=args.test_limit)
     guess = run.dbn.predict(Xt)
-    result = {"run": str(run_dir), "test_error_generative": float(np.mean(guess != yt)),
+    result = {"run": str(run_dir), "reached": run.reached,
+              "test_error_generative": float(np.mean(guess != yt)),
               "test_error_backprop": None if run.backprop is None else
               float(np.mean(backprop_predict(run.backprop, Xt) != yt)), "seconds": run.progress.seconds}
     rng = np.random.default_rng(args.seed)
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
           f"test error: generative {100 * result['test_error_generative']:.2f}%, backprop "
           + ("-" if bp is None else f"{100 * bp:.2f}%"))
     return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())
