@@ -62,6 +62,7 @@ done
 # RBM, 300 up-down epochs (CD-3, CD-6, CD-10), 200 backprop epochs
 run env OPENBLAS_NUM_THREADS=2 python -m neurosim dbn train --out "$work/hinton2006" 2> "$work/hinton2006.log"
 run python -m neurosim dbn evaluate "$work/hinton2006" --json --curves > "$out/hinton2006.json"
+run python demos/mnist_dbn.py --full --dir "$work/hinton2006" --out "$work/hinton2006_figures"   # the README's figures
 
 # Diagnosis (results in updown_diagnosis.json and top_rbm_sweep.json): which part of up-down
 # helps, larger learning rates, a smaller one late in the run, and the greedy top RBM alone
@@ -112,11 +113,10 @@ done
 wait
 
 # The earlier hinton2006 preset (200 up-down epochs, the last 100 annealed; then backprop),
-# on two BLAS threads with nothing else running, and the README's figures
+# on two BLAS threads with nothing else running
 OPENBLAS_NUM_THREADS=2 run python -m neurosim dbn train --updown-epochs 200 --updown-anneal 100 \
     --out "$work/hinton2006_200" 2> "$work/hinton2006_200.log"
 run python -m neurosim dbn evaluate "$work/hinton2006_200" --json --curves > "$out/hinton2006_200.json"
-run python demos/mnist_dbn.py --dir "$work/hinton2006_200" --out "$work/hinton2006_figures"
 
 # The paper's 300 up-down epochs (CD-10 in the last 100), the last 150 annealed (the preset
 # since 2026-12-02); no backprop
