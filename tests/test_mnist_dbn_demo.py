@@ -35,7 +35,6 @@ def test_demo_runs_on_synthetic_digits(tmp_path, capsys, monkeypatch):
                       "--gap", "5", "--json"]) == 0
 
 
-
 def test_no_train_draws_a_run_as_it_stands(tmp_path, capsys, monkeypatch):
     """--no-train draws an unfinished run (here stopped in backprop) and trains nothing."""
     demo = load_demo("mnist_dbn")
