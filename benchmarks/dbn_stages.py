@@ -10,7 +10,8 @@ after one warm-up, best of ``--repeats``:
 - ``rbm1`` (784-500), ``rbm2`` (500-500), ``top`` (500+10 labels - 2000): one CD-1
   update of ``neurosim.machines.dbn_train.rbm_step``;
 - ``updown_k3``, ``updown_k6``, ``updown_k10``: one ``DeepBeliefNet.up_down_step``
-  (with the preset's momentum and weight cost) with the CD-k of the top RBM that the preset uses in each third of its epochs;
+  (with the preset's momentum and weight cost) with CD-3, CD-6 and CD-10 in the top RBM:
+  the paper's schedule, the preset runs CD-10 throughout;
 - ``backprop``: one step of the Trainer's backprop fine-tuning.
 
 FLOPs count the matrix products only (2 m k n for an m x k by k x n product). The

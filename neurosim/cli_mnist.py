@@ -250,7 +250,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--backprop-epochs", type=non_negative, default=None)
     tr.add_argument("--updown-cd", type=_cd_schedule, default=None, metavar="K | E:K,E:K,...",
                     help="Gibbs steps of the top RBM during up-down: one k, or k from each first "
-                         "epoch E on (preset: 0:3,100:6,200:10)")
+                         "epoch E on (preset: 10; the paper: 0:3,100:6,200:10)")
     for stage in ("updown", "backprop"):
         tr.add_argument(f"--{stage}-anneal", type=non_negative, default=None, metavar="N",
                         help=f"over the last N {stage} epochs the learning rate falls linearly to zero")
