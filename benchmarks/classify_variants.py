@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
+from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
 from neurosim.machines.dbn_train import load_run  # noqa: E402
 
@@ -71,7 +72,10 @@ def main() -> None:
         sys.exit(f"classify_variants: --passes must be integers joined by commas, got {a.passes!r}")
     if min(passes) < 1:
         sys.exit(f"classify_variants: --passes must be >= 1, got {a.passes!r}")
-    run = load_run(a.run)
+    try:
+        run = load_run(a.run)
+    except NeurosimError as err:
+        sys.exit(f"classify_variants: {err}")
     start = time.perf_counter()
     X_test, y_test = load_mnist("test")
     X_train, y_train = load_mnist("train")
