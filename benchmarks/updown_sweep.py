@@ -16,12 +16,14 @@ This script picks ours the same way:
 ``--anneal N``: over the last N epochs the learning rate falls linearly to zero.
 ``--learn top`` keeps the directed layers' weights fixed (only the top RBM learns),
 ``--learn directed`` the top RBM's: which part of up-down lowers the error?
+``--persistent``: the top RBM's negative phase continues persistent chains (Tieleman
+2008) instead of restarting at the wake states (``DeepBeliefNet.up_down_step``).
 ``--balanced``: every minibatch holds each digit class in proportion to its share of
 the training set (the paper's 440 minibatches held 10 examples of each class).
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
 --momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed]
-[--balanced] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
+[--balanced] [--persistent] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
 ``train_error``, ``seconds``).
 """
 
@@ -63,6 +65,7 @@ def main() -> None:
     ap.add_argument("--anneal", type=int, default=0, help="last epochs over which lr falls to 0")
     ap.add_argument("--learn", choices=("all", "top", "directed"), default="all")
     ap.add_argument("--balanced", action="store_true", help="class-balanced minibatches")
+    ap.add_argument("--persistent", action="store_true", help="persistent chains in the top RBM")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
     a = ap.parse_args()
@@ -71,9 +74,10 @@ def main() -> None:
     Y = np.eye(10, dtype=np.float32)[labels[:N_TRAIN]]
     X_valid, y_valid = X[N_TRAIN:], labels[N_TRAIN:]
     dbn = load_run(a.pretrained).dbn
-    rng, velocity = np.random.default_rng(a.seed), {}
+    rng, velocity, chains = np.random.default_rng(a.seed), {}, ({} if a.persistent else None)
     setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn,
-               "anneal": a.anneal, **({"balanced": True} if a.balanced else {})}
+               "anneal": a.anneal, **({"balanced": True} if a.balanced else {}),
+               **({"persistent": True} if a.persistent else {})}
     initials = {"all": "", "top": "RGrg", "directed": "WUbc"}[a.learn]   # of the parameters held fixed
     fixed = [name for name in dbn.state_dict() if name[0] in initials]
 
@@ -94,7 +98,7 @@ def main() -> None:
                 i = order[b * 100:(b + 1) * 100]
                 kept = {name: dbn.state_dict()[name].copy() for name in fixed}
                 lr = annealed(a.lr, epoch - 1, b, N_TRAIN // 100, a.epochs, a.anneal)
-                dbn.up_down_step(X[i], Y[i], lr, a.k, rng, a.momentum, a.weight_decay, velocity)
+                dbn.up_down_step(X[i], Y[i], lr, a.k, rng, a.momentum, a.weight_decay, velocity, chains)
                 for name, value in kept.items():
                     dbn.state_dict()[name][...] = value
             log({"epoch": epoch, **errors(), "seconds": time.perf_counter() - start})

@@ -453,6 +453,43 @@ def test_up_down_step_is_the_published_pseudo_code():
         assert np.allclose(got[name], value, atol=1e-5), name
 
 
+def test_persistent_chains_continue_from_the_last_negative_top_state():
+    """With ``chains`` the first step is the plain step; the next step's negative phase
+    continues from the top states the last one ended in, with the draws in the
+    pseudo-code's order; a minibatch of another size runs plain CD and keeps the chains."""
+    from neurosim.machines.dbn import sigmoid, softmax
+
+    X = (np.random.default_rng(1).random((4, 8)) < 0.5).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[[0, 2, 1, 2]]
+    dbn, chains = small_untied_dbn(np.random.default_rng(0)), {}
+    plain = copy_dbn(dbn)
+    dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7), chains=chains)
+    plain.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7))
+    assert all(np.array_equal(a, b) for a, b in zip(dbn.state_dict().values(), plain.state_dict().values()))
+    previous = chains["top"].copy()
+    assert previous.shape == (4, dbn.sizes[-1]) and set(np.unique(previous)) <= {0.0, 1.0}
+
+    ref, g = copy_dbn(dbn), np.random.default_rng(8)
+
+    def sample(p):
+        return (g.random(p.shape, dtype=np.float32) < p).astype(np.float32)
+
+    wakepen = sample(sigmoid(sample(sigmoid(X @ ref.R[0] + ref.r[0])) @ ref.R[1] + ref.r[1]))
+    waketop = sample(sigmoid(wakepen @ ref.W + Y @ ref.U + ref.c))
+    negtop = previous
+    for _ in range(2):
+        negpen = sample(sigmoid(negtop @ ref.W.T + ref.b_pen))
+        neglab = softmax(negtop @ ref.U.T + ref.b_lab)
+        negtop = sample(sigmoid(negpen @ ref.W + neglab @ ref.U + ref.c))
+    dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(8), chains=chains)
+    assert np.array_equal(chains["top"], negtop)
+    assert np.allclose(dbn.W, ref.W + 0.1 / 4 * (wakepen.T @ waketop - negpen.T @ negtop), atol=1e-5)
+
+    kept = chains["top"].copy()
+    dbn.up_down_step(X[:3], Y[:3], 0.1, 2, np.random.default_rng(9), chains=chains)
+    assert np.array_equal(chains["top"], kept)
+
+
 def test_up_down_momentum_and_weight_decay_smooth_the_plain_changes():
     """With a velocity, two steps give ``v = momentum v + change - lr decay w`` (weights
     only) and ``w += v``, where ``change`` is what the plain step (the pseudo-code) does

@@ -193,13 +193,18 @@ class DeepBeliefNet:
     # -- up-down fine-tuning -------------------------------------------------------------
     def up_down_step(self, X: np.ndarray, Y: np.ndarray, lr: float, k: int,
                      rng: np.random.Generator, momentum: float = 0.0, weight_decay: float = 0.0,
-                     velocity: dict[str, np.ndarray] | None = None) -> None:
+                     velocity: dict[str, np.ndarray] | None = None,
+                     chains: dict[str, np.ndarray] | None = None) -> None:
         """One contrastive wake-sleep update on a minibatch (``Y`` one-hot labels).
         Each change is the mean over the minibatch of the delta rule (eq. 7 wake, eq. 11
         sleep) or of CD-k (eq. 6) at the top: the appendix's pseudo-code. Hinton et al.
         (2006, section 6.1) also used momentum and weight decay: with ``velocity`` (a dict
         this method fills, keyed like :meth:`state_dict`) each change becomes
-        ``v = momentum v + change - lr weight_decay w`` (weights only) and ``w += v``."""
+        ``v = momentum v + change - lr weight_decay w`` (weights only) and ``w += v``.
+        ``chains`` (a dict this method fills): the top RBM's negative phase continues
+        the previous step's chains instead of starting at the wake states (persistent
+        CD, Tieleman 2008: not in the paper), so the sleep phase starts from fantasies; a
+        minibatch of another size runs plain CD-k and leaves the chains alone."""
         self._check_ready()
         if momentum and velocity is None:
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
@@ -210,10 +215,15 @@ class DeepBeliefNet:
         pen0 = wake[-1]
         top0 = _bernoulli(sigmoid(pen0 @ self.W + Y @ self.U + self.c), rng)
         top, pen, lab = top0, pen0, Y
+        persist = chains is not None and chains.get("top", top0).shape == top0.shape
+        if persist:
+            top = chains.get("top", top0)
         for _ in range(k):                                   # CD-k in the top RBM
             pen = _bernoulli(sigmoid(top @ self.W.T + self.b_pen), rng)
             lab = softmax(top @ self.U.T + self.b_lab).astype(np.float32)
             top = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
+        if persist:
+            chains["top"] = top
         sleep = [None] * self.n_directed + [pen]             # sleep: top-down from the chain
         for l in reversed(range(self.n_directed)):
             p = sigmoid(sleep[l + 1] @ self.G[l] + self.g[l])
