@@ -166,3 +166,27 @@ run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9
 wait
 run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
     --k 20 --epochs 12 --anneal 6 --seed 1 --out "$work/ud_k20_e12.jsonl"
+
+# 2026-12-05 (updown_cd10_sweep.json): CD-10 up-down for 32 epochs, the last 16 annealed,
+# from pre_v10k: weight cost 2e-4 (the preset), 1e-3 and 0; the rate annealed over all
+# 32 epochs; class-balanced minibatches; persistent chains (stopped after 12 epochs);
+# seed 2; and from lower layers pretrained for 100 epochs per RBM instead of 50
+for flags in "--weight-decay 2e-4" "--weight-decay 1e-3" "--weight-decay 0" "--weight-decay 2e-4 --anneal 32" \
+             "--weight-decay 2e-4 --balanced" "--weight-decay 2e-4 --persistent" "--weight-decay 2e-4 --seed 2"; do
+    # shellcheck disable=SC2086
+    run python benchmarks/updown_sweep.py "$work/pre_v10k" --lr 0.003 --momentum 0.9 --k 10 --epochs 32 \
+        --anneal 16 --seed 1 $flags --out "$work/ud_cd10${flags// /}.jsonl"
+done
+run env OPENBLAS_NUM_THREADS=1 python -m neurosim dbn train --validation 10000 --pretrain-epochs 100 \
+    --updown-epochs 0 --backprop-epochs 0 --out "$work/pre100_v10k" 2> "$work/pre100_v10k.log"
+run python benchmarks/updown_sweep.py "$work/pre100_v10k" --lr 0.003 --momentum 0.9 --weight-decay 2e-4 \
+    --k 10 --epochs 32 --anneal 16 --seed 1 --out "$work/ud_cd10_pre100.jsonl"
+
+# CD-25 RBMs at smaller learning rates, annealed to zero over more epochs
+for spec in "cd25_lr002_anneal20:--lr 0.02 --epochs 20 --anneal 20" "cd25_lr001_anneal30:--lr 0.01 --epochs 30 --anneal 30"; do
+    name=${spec%%:*}; flags=${spec#*:}
+    # shellcheck disable=SC2086
+    run python -m neurosim rbm train --hidden 500 --cd 25 $flags --out "$work/rbm_$name.npz" --json \
+        > "$out/rbm_${name}_train.json" 2> "$work/rbm_$name.log"
+    run python -m neurosim rbm evaluate "$work/rbm_$name.npz" --json > "$out/rbm_${name}_eval.json"
+done
