@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
-from neurosim.errors import ParameterError  # noqa: E402
+from neurosim.errors import NeurosimError, ParameterError  # noqa: E402
 from neurosim.machines.backprop import (backprop_cg_step, backprop_net, backprop_predict,  # noqa: E402
                                         backprop_step)
 from neurosim.machines.dbn_train import PRESETS, annealed, load_run  # noqa: E402
@@ -49,7 +49,10 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
     a = ap.parse_args()
 
-    run = load_run(a.pretrained)
+    try:
+        run = load_run(a.pretrained)
+    except NeurosimError as err:
+        sys.exit(f"backprop_sweep: {err}")
     if not run.recipe.validation:
         sys.exit(f"{a.pretrained}: pretrained without --validation; nothing is held out to compare on")
     given = dict(backprop_lr=a.lr, backprop_momentum=a.momentum, backprop_anneal=a.anneal,

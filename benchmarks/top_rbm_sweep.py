@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
+from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.machines.dbn_train import PRESETS, annealed, load_run, new_rbm, rbm_step  # noqa: E402
 
 N_TRAIN = 50_000
@@ -46,7 +47,10 @@ def main() -> None:
     a = ap.parse_args()
 
     X, labels = load_mnist("train")
-    dbn = load_run(a.pretrained).dbn
+    try:
+        dbn = load_run(a.pretrained).dbn
+    except NeurosimError as err:
+        sys.exit(f"top_rbm_sweep: {err}")
     pen = dbn.up(X)[-1]
     Y = np.eye(10, dtype=np.float32)[labels[:N_TRAIN]]
     recipe = replace(PRESETS["hinton2006"], learning_rate=a.lr, weight_decay=a.weight_decay)

@@ -39,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
+from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.machines.dbn_train import annealed, load_run  # noqa: E402
 
 N_TRAIN = 50_000
@@ -73,7 +74,10 @@ def main() -> None:
     X, labels = load_mnist("train")
     Y = np.eye(10, dtype=np.float32)[labels[:N_TRAIN]]
     X_valid, y_valid = X[N_TRAIN:], labels[N_TRAIN:]
-    dbn = load_run(a.pretrained).dbn
+    try:
+        dbn = load_run(a.pretrained).dbn
+    except NeurosimError as err:
+        sys.exit(f"updown_sweep: {err}")
     rng, velocity, chains = np.random.default_rng(a.seed), {}, ({} if a.persistent else None)
     setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn,
                "anneal": a.anneal, **({"balanced": True} if a.balanced else {}),
