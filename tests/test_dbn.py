@@ -407,10 +407,22 @@ def copy_dbn(dbn: DeepBeliefNet) -> DeepBeliefNet:
     return DeepBeliefNet.from_state_dict({k: v.copy() for k, v in dbn.state_dict().items()})
 
 
+def pseudo_code_gibbs(ref: DeepBeliefNet, negtop: np.ndarray, k: int, sample) -> tuple:
+    """Appendix B's negative phase: k steps of alternating Gibbs in the top RBM from
+    ``negtop``; the last (pen states, label probabilities, top states)."""
+    from neurosim.machines.dbn import sigmoid, softmax
+
+    for _ in range(k):
+        negpen = sample(sigmoid(negtop @ ref.W.T + ref.b_pen))
+        neglab = softmax(negtop @ ref.U.T + ref.b_lab)
+        negtop = sample(sigmoid(negpen @ ref.W + neglab @ ref.U + ref.c))
+    return negpen, neglab, negtop
+
+
 def test_up_down_step_is_the_published_pseudo_code():
     """Hinton, Osindero and Teh (2006), appendix B, written out naively with the same
     random draws in the same order, gives the same parameters as ``up_down_step``."""
-    from neurosim.machines.dbn import sigmoid, softmax
+    from neurosim.machines.dbn import sigmoid
 
     rng = np.random.default_rng(0)
     dbn = small_untied_dbn(rng)
@@ -427,11 +439,7 @@ def test_up_down_step_is_the_published_pseudo_code():
     wakehid = sample(sigmoid(X @ ref.R[0] + ref.r[0]))
     wakepen = sample(sigmoid(wakehid @ ref.R[1] + ref.r[1]))
     waketop = sample(sigmoid(wakepen @ ref.W + Y @ ref.U + ref.c))
-    negtop = waketop
-    for _ in range(2):
-        negpen = sample(sigmoid(negtop @ ref.W.T + ref.b_pen))
-        neglab = softmax(negtop @ ref.U.T + ref.b_lab)
-        negtop = sample(sigmoid(negpen @ ref.W + neglab @ ref.U + ref.c))
+    negpen, neglab, negtop = pseudo_code_gibbs(ref, waketop, 2, sample)
     sleephid = sample(sigmoid(negpen @ ref.G[1] + ref.g[1]))
     sleepvis = sigmoid(sleephid @ ref.G[0] + ref.g[0])
     psleeppen = sigmoid(sleephid @ ref.R[1] + ref.r[1])
@@ -457,7 +465,7 @@ def test_persistent_chains_continue_from_the_last_negative_top_state():
     """With ``chains`` the first step is the plain step; the next step's negative phase
     continues from the top states the last one ended in, with the draws in the
     pseudo-code's order; a minibatch of another size runs plain CD and keeps the chains."""
-    from neurosim.machines.dbn import sigmoid, softmax
+    from neurosim.machines.dbn import sigmoid
 
     X = (np.random.default_rng(1).random((4, 8)) < 0.5).astype(np.float32)
     Y = np.eye(3, dtype=np.float32)[[0, 2, 1, 2]]
@@ -476,11 +484,7 @@ def test_persistent_chains_continue_from_the_last_negative_top_state():
 
     wakepen = sample(sigmoid(sample(sigmoid(X @ ref.R[0] + ref.r[0])) @ ref.R[1] + ref.r[1]))
     waketop = sample(sigmoid(wakepen @ ref.W + Y @ ref.U + ref.c))
-    negtop = previous
-    for _ in range(2):
-        negpen = sample(sigmoid(negtop @ ref.W.T + ref.b_pen))
-        neglab = softmax(negtop @ ref.U.T + ref.b_lab)
-        negtop = sample(sigmoid(negpen @ ref.W + neglab @ ref.U + ref.c))
+    negpen, _, negtop = pseudo_code_gibbs(ref, previous, 2, sample)
     dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(8), chains=chains)
     assert np.array_equal(chains["top"], negtop)
     assert np.allclose(dbn.W, ref.W + 0.1 / 4 * (wakepen.T @ waketop - negpen.T @ negtop), atol=1e-5)
