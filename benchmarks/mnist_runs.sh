@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MNIST runs whose results are committed under benchmarks/results/mnist/: a shortened
 # DBN recipe, the full hinton2006 preset (about 2.5 hours on two threads) and 500-hidden RBMs
-# scored by AIS. Usage: bash benchmarks/mnist_runs.sh [WORKDIR]   (one BLAS thread)
+# scored by AIS. Usage: bash benchmarks/mnist_runs.sh [WORKDIR]   (one BLAS thread; every command
+# is appended to results/mnist/commands.txt, the log of all sessions' runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/neurosim_mnist_runs}
@@ -9,7 +10,7 @@ out=benchmarks/results/mnist
 mkdir -p "$work" "$out"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 run() { echo "+ $*" >> "$out/commands.txt"; "$@"; }
-: > "$out/commands.txt"
+echo "# bash benchmarks/mnist_runs.sh, $(date -u +%F) (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))" >> "$out/commands.txt"
 
 # DBN: hinton2006 preset (as it was at commit 25ab736: up-down lr 0.01, no momentum, no
 # weight cost) with 30 pretraining epochs per RBM (the paper's 30 sweeps),
