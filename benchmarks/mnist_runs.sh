@@ -184,7 +184,8 @@ run python benchmarks/updown_sweep.py "$work/pre100_v10k" --lr 0.003 --momentum 
     --k 10 --epochs 32 --anneal 16 --seed 1 --out "$work/ud_cd10_pre100.jsonl"
 
 # CD-25 RBMs at smaller learning rates, annealed to zero over more epochs
-for spec in "cd25_lr002_anneal20:--lr 0.02 --epochs 20 --anneal 20" "cd25_lr001_anneal30:--lr 0.01 --epochs 30 --anneal 30"; do
+for spec in "cd25_lr002_anneal20:--lr 0.02 --epochs 20 --anneal 20" "cd25_lr001_anneal30:--lr 0.01 --epochs 30 --anneal 30" \
+            "cd25_lr001_anneal45:--lr 0.01 --epochs 45 --anneal 45"; do
     name=${spec%%:*}; flags=${spec#*:}
     # shellcheck disable=SC2086
     run python -m neurosim rbm train --hidden 500 --cd 25 $flags --out "$work/rbm_$name.npz" --json \
