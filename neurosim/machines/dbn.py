@@ -214,10 +214,8 @@ class DeepBeliefNet:
         wake = self.up(X, rng)                               # wake: sampled bottom-up
         pen0 = wake[-1]
         top0 = _bernoulli(sigmoid(pen0 @ self.W + Y @ self.U + self.c), rng)
-        top, pen, lab = top0, pen0, Y
         persist = chains is not None and chains.get("top", top0).shape == top0.shape
-        if persist:
-            top = chains.get("top", top0)
+        top, pen, lab = chains.get("top", top0) if persist else top0, pen0, Y
         for _ in range(k):                                   # CD-k in the top RBM
             pen = _bernoulli(sigmoid(top @ self.W.T + self.b_pen), rng)
             lab = softmax(top @ self.U.T + self.b_lab).astype(np.float32)
