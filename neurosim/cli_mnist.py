@@ -9,6 +9,8 @@ Training writes ``DIR/checkpoint.npz`` (atomically, every epoch and every
 ``--checkpoint-minutes``), ``DIR/progress.json`` and ``DIR/command.json``; ``--resume``
 continues a killed or interrupted run with nothing lost (same weights as a run that was
 never stopped). Ctrl-C stops at the next minibatch with a checkpoint (exit 130).
+``--from RUN`` starts a new run from RUN's finished stages where only the up-down or
+backprop settings differ.
 """
 
 from __future__ import annotations
@@ -146,11 +148,14 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
 # -- dbn ------------------------------------------------------------------------------------
 def cmd_dbn_train(args: argparse.Namespace) -> None:
     from .data import load_mnist
+    from .machines.dbn_fork import fork_run
     from .machines.dbn_train import PRESETS, Trainer
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise NeurosimError(f"--out {out}: a file is in the way; the run needs a directory")
+    if args.resume and args.source:
+        raise NeurosimError("--from starts a new run and --resume continues one: give one of them")
     has_checkpoint = (out / "checkpoint.npz").exists()
     if has_checkpoint and not args.resume:
         raise NeurosimError(f"{out} holds a checkpoint: pass --resume to continue it, or choose a new --out")
@@ -166,6 +171,8 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
     recipe = replace(PRESETS[args.preset], **overrides)
     X, labels = load_mnist("train", limit=args.limit)
     trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)
+    if args.source:
+        print(fork_run(args.source, recipe, out, len(X) - recipe.validation), file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     if not has_checkpoint:
         (out / "command.json").write_text(json.dumps({"argv": sys.argv, "recipe": asdict(recipe)}, indent=1))
@@ -268,6 +275,9 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--checkpoint-minutes", type=float, default=3.0)
     tr.add_argument("--out", required=True, help="the run's directory")
     tr.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    tr.add_argument("--from", dest="source", metavar="RUN", default=None,
+                    help="start from RUN's weights at the first stage whose settings differ (up-down "
+                         "or backprop); the same weights as a fresh run, without its shared stages")
     tr.set_defaults(run=cmd_dbn_train)
     ev = actions.add_parser("evaluate", help="test errors (generative, backprop) and stage times")
     ev.add_argument("directory")

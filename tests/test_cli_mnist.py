@@ -87,6 +87,25 @@ def test_resume_without_a_checkpoint_exits_2(fake_mnist, tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
+def test_from_a_run_trains_only_the_changed_stages(fake_mnist, tmp_path, capsys):
+    small = ["dbn", "train", "--hidden", "20,20,30", "--pretrain-epochs", "2", "--updown-epochs", "1",
+             "--backprop-epochs", "2"]
+    assert main(small + ["--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(small + ["--backprop-cg", "1", "--from", str(tmp_path / "run"), "--out", str(tmp_path / "cg")]) == 0
+    err = capsys.readouterr().err
+    assert "starts at backprop" in err and "(rbm1, rbm2, top, updown reused)" in err
+    assert "rbm1: epoch" not in err and "backprop: epoch 2/2" in err
+    assert json.loads((tmp_path / "cg" / "command.json").read_text())["recipe"]["backprop_line_searches"] == 1
+    assert main(["dbn", "evaluate", str(tmp_path / "cg"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_error_backprop"] is not None
+    for extra, message in ((["--pretrain-epochs", "3"], "pretrain_epochs differ"),
+                           (["--resume"], "give one of them"),
+                           ([], "the same recipe as RUN")):
+        argv = small + extra + ["--from", str(tmp_path / "run"), "--out", str(tmp_path / "bad")]
+        assert main(argv) == 2 and message in capsys.readouterr().err
+
+
 def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     out = tmp_path / "rbm.npz"
     assert main(["rbm", "train", "--hidden", "6", "--epochs", "5", "--out", str(out), "--json"]) == 0

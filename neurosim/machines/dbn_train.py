@@ -38,7 +38,7 @@ from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "annealed", "read_npz"]
+           "annealed", "read_npz", "write_checkpoint", "stage_names"]
 
 
 class LockError(NeurosimError):
@@ -191,11 +191,15 @@ def stage_names(recipe: Recipe) -> list[str]:
 
 @dataclass
 class Progress:
+    """Where a run stands. ``stage_rng``: the Generator's state at the start of each
+    stage reached, where a fork (:mod:`.dbn_fork`) begins."""
+
     stage: int = 0
     epoch: int = 0
     batch: int = 0
     seconds: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    stage_rng: list = field(default_factory=list)
 
 
 class Trainer:
@@ -242,14 +246,7 @@ class Trainer:
         arrays.update({f"vel.{k}": v for k, v in self.vel.items()})
         meta = {"recipe": asdict(self.r), "progress": asdict(self.progress),
                 "rng": self.rng.bit_generator.state, "n_cases": len(self.X)}
-        arrays["meta"] = np.array(json.dumps(meta))
-        tmp = self.dir / "checkpoint.tmp.npz"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.dir / "checkpoint.npz")
-        (self.dir / "progress.json").write_text(json.dumps(meta["progress"], indent=1))
+        write_checkpoint(self.dir, arrays, meta)
         self._saved_at = time.monotonic()
 
     def _load(self) -> None:
@@ -323,6 +320,7 @@ class Trainer:
         epochs, batch, step, start = self._stage_plan(stage)
         pr = self.progress
         if pr.epoch == 0 and pr.batch == 0:
+            pr.stage_rng[pr.stage:] = [self.rng.bit_generator.state]
             start()
         n_batches = self._n_batches = -(-len(self.X) // batch)
         clock = time.monotonic()
@@ -450,6 +448,19 @@ class Trainer:
 
 
 # -- run directories ---------------------------------------------------------------------------
+def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """``directory/checkpoint.npz`` from ``arrays`` and ``meta`` (recipe, progress, the
+    Generator's state, the number of training cases), atomically: a temporary file,
+    flushed to disk, then ``os.replace``; and ``progress.json`` beside it."""
+    tmp = directory / "checkpoint.tmp.npz"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays, meta=np.array(json.dumps(meta)))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, directory / "checkpoint.npz")
+    (directory / "progress.json").write_text(json.dumps(meta["progress"], indent=1))
+
+
 def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file; a clear error naming the file if it is not one."""
     try:

@@ -1,0 +1,71 @@
+"""A new run from another run's finished stages (``neurosim dbn train --from RUN``).
+
+A recipe that differs from RUN's only in its up-down or backprop settings shares RUN's
+earlier stages. :func:`fork_run` starts the new run where they part: RUN's weights and
+Generator state at the start of the first stage whose settings differ. Training on
+gives exactly the weights of a fresh run of the new recipe (tested), without spending
+again the hours of pretraining and up-down that both runs share.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from ..errors import NeurosimError
+from .dbn_train import Progress, Recipe, read_npz, stage_names, write_checkpoint
+
+__all__ = ["fork_stage", "fork_run"]
+
+FINE_TUNING = ("updown", "backprop")
+
+
+def fork_stage(old: Recipe, new: Recipe) -> str:
+    """The first stage whose settings differ between ``old`` and ``new``: ``"updown"``
+    or ``"backprop"``; an error names the settings if the greedy stages differ."""
+    changed = [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
+    if not changed:
+        raise NeurosimError("the same recipe as RUN: nothing to fork (continue RUN with --resume)")
+    greedy = [name for name in changed if not name.startswith(tuple(f"{s}_" for s in FINE_TUNING))]
+    if greedy:
+        raise NeurosimError(f"{', '.join(greedy)} differ from RUN's: its greedy stages cannot be reused")
+    return next(s for s in FINE_TUNING if any(name.startswith(f"{s}_") for name in changed))
+
+
+def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases: int) -> str:
+    """Write ``directory/checkpoint.npz``: the run in ``source`` at the start of the first
+    stage ``recipe`` changes, under ``recipe``; ``n_cases``: the training cases of the
+    new run (they must be RUN's). Returns a line saying what was reused."""
+    d = read_npz(Path(source) / "checkpoint.npz", "checkpoint")
+    if "meta" not in d:
+        raise NeurosimError(f"{source}/checkpoint.npz: not a neurosim checkpoint (no 'meta' entry)")
+    meta = json.loads(str(d.pop("meta")))
+    old, done = Recipe(**meta["recipe"]), Progress(**meta["progress"])
+    if meta["n_cases"] != n_cases:
+        raise NeurosimError(f"--from {source}: RUN trained on {meta['n_cases']} cases, this run on "
+                            f"{n_cases} (--limit and --validation must match)")
+    stage = fork_stage(old, recipe)
+    stages = stage_names(recipe)
+    at = stages.index(stage)
+    if done.stage < at:
+        raise NeurosimError(f"--from {source}: RUN has not finished the stages before {stage} "
+                            f"(it is at {stages[done.stage]}, epoch {done.epoch})")
+    if stage == "updown" and old.updown_epochs and (done.stage, done.epoch, done.batch) > (at, 0, 0):
+        raise NeurosimError(f"--from {source}: RUN's up-down has changed the weights a new up-down must start "
+                            "from; fork from a run trained with --updown-epochs 0")
+    shared = stages[:at]
+    progress = Progress(stage=at, seconds={s: t for s, t in done.seconds.items() if s in shared},
+                        history=[h for h in done.history if h["stage"] in shared],
+                        stage_rng=done.stage_rng[:at + 1])
+    note = f"{directory}: starts at {stage} from {source} ({', '.join(shared)} reused)"
+    if len(done.stage_rng) > at:
+        rng = done.stage_rng[at]
+    else:
+        rng = meta["rng"]
+        note += f"; RUN recorded no Generator state at the start of {stage}, so the fork draws from its last"
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    arrays = {k: v for k, v in d.items() if k.startswith("dbn.")}
+    write_checkpoint(Path(directory), arrays, {"recipe": asdict(recipe), "progress": asdict(progress),
+                                               "rng": rng, "n_cases": n_cases})
+    return note

@@ -1,0 +1,82 @@
+"""Forking a run at its first changed fine-tuning stage gives a fresh run's weights."""
+
+import json
+import os
+import signal
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from neurosim.errors import NeurosimError
+from neurosim.machines.dbn_fork import fork_run
+from neurosim.machines.dbn_train import Trainer, load_run, read_npz, write_checkpoint
+from test_dbn import digits, quiet, recipe
+
+BASE = recipe(pretrain_epochs=2, updown_epochs=2, backprop_epochs=3)
+X, Y = digits(300, 6)
+
+
+def train(r, directory):
+    tr = Trainer(r, X, Y, directory, log=quiet)
+    tr.run()
+    return tr
+
+
+def same_weights(a: Trainer, b: Trainer) -> bool:
+    da, db = a.dbn.state_dict(), b.dbn.state_dict()
+    return (da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da)
+            and a.p.keys() == b.p.keys() and all(np.array_equal(a.p[k], b.p[k]) for k in a.p))
+
+
+@pytest.mark.parametrize("source, new", [
+    (BASE, replace(BASE, backprop_line_searches=1)),                          # fork at backprop
+    (replace(BASE, updown_epochs=0, backprop_epochs=0), BASE),                # fork at up-down
+])
+def test_a_fork_trains_on_to_the_weights_of_a_fresh_run(tmp_path, source, new):
+    train(source, tmp_path / "source")
+    note = fork_run(tmp_path / "source", new, tmp_path / "fork", len(X))
+    shared = "rbm1, rbm2, top, updown" if new.updown_epochs == source.updown_epochs else "rbm1, rbm2, top"
+    assert f"({shared} reused)" in note and "no Generator state" not in note
+    forked = train(new, tmp_path / "fork")
+    assert same_weights(forked, train(new, tmp_path / "fresh"))
+    assert set(load_run(tmp_path / "fork").progress.seconds) == {"rbm1", "rbm2", "top", "updown", "backprop"}
+
+
+def test_a_run_without_recorded_generator_states_forks_from_its_last_and_says_so(tmp_path):
+    train(BASE, tmp_path / "source")
+    d = read_npz(tmp_path / "source" / "checkpoint.npz", "checkpoint")
+    meta = json.loads(str(d.pop("meta")))
+    meta["progress"].pop("stage_rng")                                          # as before 2026-12-05
+    write_checkpoint(tmp_path / "source", d, meta)
+    note = fork_run(tmp_path / "source", replace(BASE, backprop_lr=0.05), tmp_path / "fork", len(X))
+    assert "no Generator state at the start of backprop" in note
+    assert load_run(tmp_path / "fork").progress.stage == 4
+
+
+def stopped_in_top(directory):
+    def interrupt(tr):
+        if tr.stages[tr.progress.stage] == "top" and tr.progress.batch == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(BASE, X, Y, directory, log=quiet, on_batch=interrupt).run()
+
+
+@pytest.mark.parametrize("new, n_cases, match", [
+    (BASE, 300, "the same recipe as RUN"),
+    (replace(BASE, pretrain_epochs=3, seed=4), 300, "pretrain_epochs, seed differ from RUN's"),
+    (replace(BASE, updown_lr=0.01), 300, "up-down has changed the weights"),
+    (replace(BASE, backprop_lr=0.05), 299, "RUN trained on 300 cases, this run on 299"),
+])
+def test_forks_that_cannot_reuse_the_run_are_refused_by_name(tmp_path, new, n_cases, match):
+    train(BASE, tmp_path / "source")
+    with pytest.raises(NeurosimError, match=match):
+        fork_run(tmp_path / "source", new, tmp_path / "fork", n_cases)
+    assert not (tmp_path / "fork").exists()
+
+
+def test_a_fork_needs_the_shared_stages_finished(tmp_path):
+    stopped_in_top(tmp_path / "source")
+    with pytest.raises(NeurosimError, match="has not finished the stages before backprop .it is at top"):
+        fork_run(tmp_path / "source", replace(BASE, backprop_lr=0.05), tmp_path / "fork", len(X))
