@@ -12,7 +12,10 @@ after one warm-up, best of ``--repeats``:
 - ``updown_k3``, ``updown_k6``, ``updown_k10``: one ``DeepBeliefNet.up_down_step``
   (with the preset's momentum and weight cost) with CD-3, CD-6 and CD-10 in the top RBM:
   the paper's schedule, the preset runs CD-10 throughout;
-- ``backprop``: one step of the Trainer's backprop fine-tuning.
+- ``backprop``: one step of the Trainer's backprop fine-tuning (SGD, the preset);
+- ``backprop_cg3``: three conjugate-gradient line searches on a minibatch of 1000, as
+  ``backpropclassify.m`` (``--backprop-cg 3``); its FLOPs are those of the gradient
+  evaluations it made (``evaluations_per_step``), which depend on the data.
 
 FLOPs count the matrix products only (2 m k n for an m x k by k x n product). The
 machine's float32 rate is the best of 2048 x 2048 sgemm in the same run. Each stage is
@@ -36,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+import neurosim.machines.backprop as backprop  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
-from neurosim.machines.dbn_train import PRESETS, Trainer, new_rbm, rbm_step  # noqa: E402
+from neurosim.machines.dbn_train import PRESETS, new_rbm, rbm_step  # noqa: E402
 
 M = 100
 V, H1, H2, TOP, LAB = 784, 500, 500, 2000, 10
@@ -53,10 +57,38 @@ def updown_flops(k: int) -> float:
     return M * DeepBeliefNet((V, H1, H2, TOP), LAB).up_down_flops(k)
 
 
-def backprop_flops() -> float:
+def backprop_flops(m: int = M) -> float:
     layers = [(V, H1), (H1, H2), (H2, TOP), (TOP, LAB)]
-    return 2 * M * (sum(3 * a * b for a, b in layers) - V * H1)   # forward, backward, gradient; no
+    return 2 * m * (sum(3 * a * b for a, b in layers) - V * H1)   # forward, backward, gradient; no
                                                                    # backward into the pixels
+
+
+class CGStep:
+    """One ``backprop_cg_step`` (3 line searches) on ``m`` cases, counting the gradient
+    evaluations it makes; ``flops``: those of the evaluations per step so far."""
+
+    def __init__(self, d: DeepBeliefNet, rng: np.random.Generator, m: int = 1000) -> None:
+        self.p = backprop.backprop_net(d, rng)
+        self.X = (rng.random((m, V)) < 0.13).astype(np.float32)
+        self.Y = np.eye(LAB, dtype=np.float32)[rng.integers(0, LAB, m)]
+        self.steps = self.evaluations = 0
+
+    def __call__(self) -> None:
+        gradient = backprop.backprop_gradient
+
+        def counted(*args):
+            self.evaluations += 1
+            return gradient(*args)
+
+        backprop.backprop_gradient = counted        # the name backprop_cg_step calls
+        try:
+            backprop.backprop_cg_step(self.p, self.X, self.Y, 3)
+        finally:
+            backprop.backprop_gradient = gradient
+        self.steps += 1
+
+    def flops(self) -> float:
+        return self.evaluations / self.steps * backprop_flops(len(self.X))
 
 
 def sgemm_rate(repeats: int = 3) -> float:
@@ -81,7 +113,7 @@ def dbn(rng: np.random.Generator) -> DeepBeliefNet:
     return d
 
 
-def stages(rng: np.random.Generator, tmp: Path):
+def stages(rng: np.random.Generator) -> dict:
     r = PRESETS["hinton2006"]
     X = (rng.random((M, V)) < 0.13).astype(np.float32)
     Y = np.eye(LAB, dtype=np.float32)[rng.integers(0, LAB, M)]
@@ -96,12 +128,11 @@ def stages(rng: np.random.Generator, tmp: Path):
         out[f"updown_k{k}"] = (lambda k=k: d.up_down_step(X, Y, r.updown_lr, k, rng, r.updown_momentum,
                                                           r.updown_weight_decay, velocity),
                                  updown_flops(k))
-    trainer = Trainer(r, np.repeat(X, 10, axis=0), np.repeat(Y.argmax(axis=1), 10), tmp)
-    trainer._fresh()
-    trainer.dbn = d
-    trainer._backprop_start()
-    trainer.X, trainer.Y = X, Y
-    out["backprop"] = (lambda: trainer._backprop_step(np.arange(M), r.backprop_top_only), backprop_flops())
+    net = backprop.backprop_net(d, rng)
+    vel = {k: np.zeros_like(v) for k, v in net.items()}
+    out["backprop"] = (lambda: backprop.backprop_step(net, vel, X, Y, r.backprop_lr, r.backprop_momentum),
+                       backprop_flops())
+    out["backprop_cg3"] = CGStep(d, rng)
     return out
 
 
@@ -111,20 +142,23 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "dbn_stages.json"))
     args = p.parse_args()
-    import tempfile
-
     rate = sgemm_rate()
     rows = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, (step, flops) in stages(np.random.default_rng(0), Path(tmp)).items():
-            step()
-            best = min(_timed(lambda: [step() for _ in range(args.batches)]) for _ in range(args.repeats))
-            per_batch = best / args.batches
-            rows[name] = {"samples_per_s": M / per_batch, "gflops": flops / per_batch / 1e9,
-                          "fraction_of_sgemm": flops / per_batch / 1e9 / rate,
-                          "mflop_per_sample": flops / M / 1e6}
-            print(f"  {name:<11} {rows[name]['samples_per_s']:>9,.0f} samples/s  {rows[name]['gflops']:6.1f} "
-                  f"GFLOP/s  {rows[name]['fraction_of_sgemm']:.2f} of sgemm")
+    for name, entry in stages(np.random.default_rng(0)).items():
+        cg = isinstance(entry, CGStep)
+        step, flops = (entry, None) if cg else entry
+        cases, batches = (len(entry.X), max(1, args.batches // 10)) if cg else (M, args.batches)
+        step()
+        best = min(_timed(lambda: [step() for _ in range(batches)]) for _ in range(args.repeats))
+        per_batch = best / batches
+        flops = entry.flops() if cg else flops
+        rows[name] = {"samples_per_s": cases / per_batch, "gflops": flops / per_batch / 1e9,
+                      "fraction_of_sgemm": flops / per_batch / 1e9 / rate,
+                      "mflop_per_sample": flops / cases / 1e6}
+        if cg:
+            rows[name].update(minibatch=cases, evaluations_per_step=entry.evaluations / entry.steps)
+        print(f"  {name:<11} {rows[name]['samples_per_s']:>9,.0f} samples/s  {rows[name]['gflops']:6.1f} "
+              f"GFLOP/s  {rows[name]['fraction_of_sgemm']:.2f} of sgemm")
     result = {"benchmark": "dbn_stages", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"python": platform.python_version(), "numpy": np.__version__,
                           "platform": platform.platform(), "cpus": os.cpu_count(),
