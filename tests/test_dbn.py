@@ -235,6 +235,20 @@ def test_backprop_gradient_reports_the_loss_it_differentiates():
     assert loss == pytest.approx(np.mean(np.logaddexp.reduce(z, axis=1) - z[np.arange(8), labels]), rel=1e-12)
 
 
+def test_a_learned_case_keeps_its_small_loss_and_gradient_in_float32():
+    """Right by a margin of 20 in every logit, a case's loss is 9 exp(-20) = 1.9e-8 and
+    the right label's error -1.9e-8: below float32's spacing at 1, so a float32 softmax
+    would give 0 for both and a gradient that no longer sums to 0 over the labels."""
+    p = {"w_out": np.float32([[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]]), "b_out": np.zeros(10, np.float32)}
+    X, Y = np.ones((1, 1), np.float32), np.eye(10, dtype=np.float32)[[0]]
+    loss, grads = backprop_gradient(p, X, Y)
+    exact = np.log1p(9 * np.exp(-20.0))
+    assert loss == pytest.approx(exact, rel=1e-5)
+    assert grads["b_out"].dtype == np.float32
+    assert grads["b_out"][0] == pytest.approx(-exact, rel=1e-5)
+    assert abs(grads["b_out"].astype(np.float64).sum()) < 1e-12
+
+
 @pytest.mark.parametrize("train_lower", [True, False])
 def test_cg_step_lowers_the_loss_and_trains_only_what_it_should(train_lower):
     rng = np.random.default_rng(2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..numerics import sigmoid, softmax
+from ..numerics import sigmoid
 from ..optimize import minimize
 from .dbn import DeepBeliefNet
 
@@ -45,13 +45,21 @@ def _features(p: dict, X: np.ndarray) -> np.ndarray:
 def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """The mean cross-entropy ``-mean log softmax(z)[label]`` of one-hot ``Y`` and its
     gradient for every array of ``p``, back through the sigmoid stack. A ``p`` of only
-    ``w_out`` and ``b_out`` is the softmax layer alone, on features ``X``."""
+    ``w_out`` and ``b_out`` is the softmax layer alone, on features ``X``.
+
+    The softmax layer's log-probabilities and error ``q - Y`` are computed in float64,
+    as ``backpropclassify.m`` computes in doubles: once the training digits are learned,
+    ``1 - q`` of the right label falls below float32's spacing at 1 (6e-8) and would
+    round to 0, leaving the line searches of :func:`backprop_cg_step` to chase rounding
+    noise."""
     acts = [X]
     for l in range(_n_hidden(p)):
         acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
-    q = softmax(acts[-1] @ p["w_out"] + p["b_out"])
-    loss = -float(np.mean(np.log(np.clip((q * Y).sum(axis=1), 1e-30, None))))
-    delta = (q - Y) / len(X)
+    z = (acts[-1] @ p["w_out"] + p["b_out"]).astype(np.float64)
+    log_q = z - z.max(axis=1, keepdims=True)
+    log_q -= np.log(np.exp(log_q).sum(axis=1, keepdims=True))
+    loss = -float(np.mean((log_q * Y).sum(axis=1)))
+    delta = ((np.exp(log_q) - Y) / len(X)).astype(acts[-1].dtype)
     grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
     back = delta @ p["w_out"].T
     for l in reversed(range(_n_hidden(p))):
