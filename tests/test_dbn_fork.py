@@ -76,6 +76,11 @@ def test_forks_that_cannot_reuse_the_run_are_refused_by_name(tmp_path, new, n_ca
     assert not (tmp_path / "fork").exists()
 
 
+def test_a_fork_needs_a_run_to_start_from(tmp_path):
+    with pytest.raises(NeurosimError, match="no checkpoint.npz there"):
+        fork_run(tmp_path / "none", BASE, tmp_path / "fork", len(X))
+
+
 def test_a_fork_needs_the_shared_stages_finished(tmp_path):
     stopped_in_top(tmp_path / "source")
     with pytest.raises(NeurosimError, match="has not finished the stages before backprop .it is at top"):

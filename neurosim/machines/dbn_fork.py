@@ -37,6 +37,8 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
     """Write ``directory/checkpoint.npz``: the run in ``source`` at the start of the first
     stage ``recipe`` changes, under ``recipe``; ``n_cases``: the training cases of the
     new run (they must be RUN's). Returns a line saying what was reused."""
+    if not (Path(source) / "checkpoint.npz").is_file():
+        raise NeurosimError(f"--from {source}: no checkpoint.npz there (a run directory of `neurosim dbn train`)")
     d = read_npz(Path(source) / "checkpoint.npz", "checkpoint")
     if "meta" not in d:
         raise NeurosimError(f"{source}/checkpoint.npz: not a neurosim checkpoint (no 'meta' entry)")
