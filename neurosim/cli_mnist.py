@@ -166,7 +166,7 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                         updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
                                         backprop_anneal=args.backprop_anneal,
                                         backprop_line_searches=args.backprop_cg,
-                                        backprop_batch=args.backprop_batch or (1000 if args.backprop_cg else None),
+                                        backprop_batch=_backprop_batch(args),
                                         validation=args.validation, seed=args.seed).items() if v is not None}
     recipe = replace(PRESETS[args.preset], **overrides)
     X, labels = load_mnist("train", limit=args.limit)
@@ -285,6 +285,14 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     ev.add_argument("--curves", action="store_true", help="JSON: add every epoch's rate and time")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_dbn_evaluate)
+
+
+def _backprop_batch(args: argparse.Namespace) -> int | None:
+    """``--backprop-batch``, else the minibatch of the optimiser ``--backprop-cg`` names:
+    1000 for conjugate gradient (``backpropclassify.m``), 100 for SGD; else the preset's."""
+    if args.backprop_batch or args.backprop_cg is None:
+        return args.backprop_batch
+    return 1000 if args.backprop_cg else 100
 
 
 def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:
