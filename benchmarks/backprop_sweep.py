@@ -1,8 +1,8 @@
 """Backprop fine-tuning settings, compared on a validation split (not the test set).
 
-The preset's backprop stage is SGD with momentum where ``backpropclassify.m`` used
-conjugate gradient on batches of 1000, so its settings are ours to choose, on held-out
-digits as Hinton et al. (2006) chose theirs:
+The optimiser (``backpropclassify.m``'s conjugate gradient, or SGD with momentum), its
+settings and the number of epochs are chosen on held-out digits, as Hinton et al.
+(2006) chose theirs:
 
 1. pretrain with the preset's greedy stages, holding the last 10,000 training digits
    out, into ``PRETRAINED``: ``python -m neurosim dbn train --validation 10000
@@ -11,11 +11,12 @@ digits as Hinton et al. (2006) chose theirs:
    saw (the same fixed minibatch order), and after every epoch the error on the
    held-out 10,000 (``valid_error``) and on the first 10,000 (``train_error``).
 
-Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/backprop_sweep.py PRETRAINED [--lr 0.1]
-[--momentum 0.9] [--anneal 0] [--epochs 200] [--cg 3 [--batch 1000]] --out FILE.jsonl``
+Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/backprop_sweep.py PRETRAINED [--cg 3]
+[--epochs 40] [--batch N] [--lr 0.1] [--momentum 0.9] [--anneal 0] --out FILE.jsonl``
 (one JSON line per epoch: the setting, ``epoch``, ``valid_error``, ``train_error``,
-``seconds``). ``--cg N``: conjugate gradient with N line searches per minibatch, as
-published, on minibatches of 1000 unless ``--batch`` says otherwise.
+``seconds``). ``--cg N``: conjugate gradient with N line searches per minibatch (the
+preset, as published: 3) on minibatches of 1000; ``--cg 0``: SGD on minibatches of 100
+(``--lr``, ``--momentum`` and ``--anneal`` apply to SGD only); ``--batch`` overrides.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def main() -> None:
         sys.exit(f"{a.pretrained}: pretrained without --validation; nothing is held out to compare on")
     given = dict(backprop_lr=a.lr, backprop_momentum=a.momentum, backprop_anneal=a.anneal,
                  backprop_epochs=a.epochs, backprop_line_searches=a.cg,
-                 backprop_batch=a.batch or (1000 if a.cg else None))
+                 backprop_batch=a.batch or (None if a.cg is None else 1000 if a.cg else 100))
     preset = PRESETS["hinton2006"]
     try:
         r = replace(run.recipe, **{k: getattr(preset, k) if v is None else v for k, v in given.items()})

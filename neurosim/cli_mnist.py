@@ -262,10 +262,11 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
         tr.add_argument(f"--{stage}-anneal", type=non_negative, default=None, metavar="N",
                         help=f"over the last N {stage} epochs the learning rate falls linearly to zero")
     tr.add_argument("--backprop-cg", type=non_negative, default=None, metavar="N",
-                    help="backprop by conjugate gradient, N line searches per minibatch (published: 3), "
-                         "minibatches of 1000 unless --backprop-batch says otherwise; 0: SGD (preset)")
+                    help="backprop by conjugate gradient, N line searches per minibatch (preset and "
+                         "published: 3), minibatches of 1000 unless --backprop-batch says otherwise; 0: SGD "
+                         "with momentum on minibatches of 100")
     tr.add_argument("--backprop-batch", type=positive, default=None, metavar="N",
-                    help="backprop minibatch size (preset: 100)")
+                    help="backprop minibatch size (preset: 1000)")
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

@@ -32,7 +32,8 @@ def digits(n, seed, flip=0.12):
 
 def recipe(**kw):
     base = dict(hidden=(24, 24, 40), n_labels=K, batch_size=20, pretrain_epochs=8, updown_epochs=4,
-                backprop_epochs=6, updown_cd=((0, 3), (2, 6)), backprop_top_only=2, seed=3)
+                backprop_epochs=6, backprop_line_searches=0, backprop_batch=100,   # SGD unless asked
+                updown_cd=((0, 3), (2, 6)), backprop_top_only=2, seed=3)
     return Recipe(**{**base, **kw})
 
 

@@ -45,7 +45,7 @@ def test_no_train_draws_a_run_as_it_stands(tmp_path, capsys, monkeypatch):
         demo.main(args)
     assert "holds no run" in capsys.readouterr().err
     recipe = demo.PRESETS["hinton2006"]
-    small = type(recipe)(**{**recipe.__dict__, **demo.QUICK, "hidden": (20, 20, 40)})
+    small = type(recipe)(**{**recipe.__dict__, **demo.QUICK, "hidden": (20, 20, 40), "backprop_batch": 100})
 
     def interrupt(tr):
         if tr.stages[tr.progress.stage] == "backprop" and tr.progress.batch == 1:
