@@ -44,10 +44,10 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
         raise NeurosimError(f"{source}/checkpoint.npz: not a neurosim checkpoint (no 'meta' entry)")
     meta = json.loads(str(d.pop("meta")))
     old, done = Recipe(**meta["recipe"]), Progress(**meta["progress"])
+    stage = fork_stage(old, recipe)
     if meta["n_cases"] != n_cases:
         raise NeurosimError(f"--from {source}: RUN trained on {meta['n_cases']} cases, this run on "
-                            f"{n_cases} (--limit and --validation must match)")
-    stage = fork_stage(old, recipe)
+                            f"{n_cases} (--limit must match)")
     stages = stage_names(recipe)
     at = stages.index(stage)
     if done.stage < at:
