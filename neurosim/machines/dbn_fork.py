@@ -29,7 +29,8 @@ def fork_stage(old: Recipe, new: Recipe) -> str:
         raise NeurosimError("the same recipe as RUN: nothing to fork (continue RUN with --resume)")
     greedy = [name for name in changed if not name.startswith(tuple(f"{s}_" for s in FINE_TUNING))]
     if greedy:
-        raise NeurosimError(f"{', '.join(greedy)} differ from RUN's: its greedy stages cannot be reused")
+        verb = "differs" if len(greedy) == 1 else "differ"
+        raise NeurosimError(f"{', '.join(greedy)} {verb} from RUN's: its greedy stages cannot be reused")
     return next(s for s in FINE_TUNING if any(name.startswith(f"{s}_") for name in changed))
 
 
