@@ -43,6 +43,46 @@ def test_a_fork_trains_on_to_the_weights_of_a_fresh_run(tmp_path, source, new):
     assert set(load_run(tmp_path / "fork").progress.seconds) == {"rbm1", "rbm2", "top", "updown", "backprop"}
 
 
+def stopped_in(stage, epoch, r, directory):
+    def interrupt(tr):
+        if tr.stages[tr.progress.stage] == stage and (tr.progress.epoch, tr.progress.batch) == (epoch, 2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, X, Y, directory, log=quiet, on_batch=interrupt).run()
+
+
+CG = replace(BASE, backprop_line_searches=1, backprop_batch=60)
+
+
+@pytest.mark.parametrize("source, finished", [
+    (replace(CG, backprop_epochs=2), True),                          # a finished run, carried on
+    (CG, False),                                                     # a run stopped inside backprop
+    (replace(BASE, backprop_epochs=2), True),                        # SGD without annealing
+])
+def test_more_backprop_epochs_carry_on_from_where_the_run_stands(tmp_path, source, finished):
+    new = replace(source, backprop_epochs=4)
+    if finished:
+        train(source, tmp_path / "source")
+    else:
+        stopped_in("backprop", 1, source, tmp_path / "source")
+    note = fork_run(tmp_path / "source", new, tmp_path / "fork", len(X))
+    assert note.endswith(f"backprop at epoch {2 if finished else 1}, minibatch {0 if finished else 2}, "
+                         "to epoch 4 (all earlier training reused)")
+    assert same_weights(train(new, tmp_path / "fork"), train(new, tmp_path / "fresh"))
+
+
+@pytest.mark.parametrize("new", [
+    replace(BASE, backprop_epochs=4, backprop_anneal=2),            # annealing: every step depends on 4
+    replace(BASE, backprop_epochs=2),                                # fewer epochs than the run trained
+])
+def test_backprop_that_cannot_carry_on_starts_again(tmp_path, new):
+    source = replace(new, backprop_epochs=3)
+    train(source, tmp_path / "source")
+    assert "starts at backprop" in fork_run(tmp_path / "source", new, tmp_path / "fork", len(X))
+    assert same_weights(train(new, tmp_path / "fork"), train(new, tmp_path / "fresh"))
+
+
 def test_a_run_without_recorded_generator_states_forks_from_its_last_and_says_so(tmp_path):
     train(BASE, tmp_path / "source")
     d = read_npz(tmp_path / "source" / "checkpoint.npz", "checkpoint")
@@ -52,15 +92,6 @@ def test_a_run_without_recorded_generator_states_forks_from_its_last_and_says_so
     note = fork_run(tmp_path / "source", replace(BASE, backprop_lr=0.05), tmp_path / "fork", len(X))
     assert "no Generator state at the start of backprop" in note
     assert load_run(tmp_path / "fork").progress.stage == 4
-
-
-def stopped_in_top(directory):
-    def interrupt(tr):
-        if tr.stages[tr.progress.stage] == "top" and tr.progress.batch == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(BASE, X, Y, directory, log=quiet, on_batch=interrupt).run()
 
 
 @pytest.mark.parametrize("new, n_cases, match", [
@@ -82,6 +113,6 @@ def test_a_fork_needs_a_run_to_start_from(tmp_path):
 
 
 def test_a_fork_needs_the_shared_stages_finished(tmp_path):
-    stopped_in_top(tmp_path / "source")
+    stopped_in("top", 0, BASE, tmp_path / "source")
     with pytest.raises(NeurosimError, match="has not finished the stages before backprop .it is at top"):
         fork_run(tmp_path / "source", replace(BASE, backprop_lr=0.05), tmp_path / "fork", len(X))

@@ -2,9 +2,11 @@
 
 A recipe that differs from RUN's only in its up-down or backprop settings shares RUN's
 earlier stages. :func:`fork_run` starts the new run where they part: RUN's weights and
-Generator state at the start of the first stage whose settings differ. Training on
-gives exactly the weights of a fresh run of the new recipe (tested), without spending
-again the hours of pretraining and up-down that both runs share.
+Generator state at the start of the first stage whose settings differ. A recipe that
+only gives backprop more epochs than RUN has trained continues RUN's backprop where it
+stands instead, when no step depends on the number of epochs (conjugate gradient, or
+SGD without annealing). Either way, training on gives exactly the weights of a fresh
+run of the new recipe (tested), without spending again the hours both runs share.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from ..errors import NeurosimError
 from .dbn_train import Progress, Recipe, read_npz, stage_names, write_checkpoint
 
-__all__ = ["fork_stage", "fork_run"]
+__all__ = ["fork_stage", "fork_run", "continues_backprop"]
 
 FINE_TUNING = ("updown", "backprop")
 
@@ -34,10 +36,21 @@ def fork_stage(old: Recipe, new: Recipe) -> str:
     return next(s for s in FINE_TUNING if any(name.startswith(f"{s}_") for name in changed))
 
 
+def continues_backprop(old: Recipe, new: Recipe, done: Progress) -> bool:
+    """Whether ``new`` is ``old`` with more backprop epochs than ``done`` (the old run's
+    progress) has reached, and no step of backprop depends on the number of epochs."""
+    changed = [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
+    at = len(stage_names(old)) - 1
+    reached = (old.backprop_epochs, 0) if done.stage > at else (done.epoch, done.batch)
+    return (changed == ["backprop_epochs"] and done.stage >= at and (0, 0) < reached <= (new.backprop_epochs, 0)
+            and (new.backprop_line_searches > 0 or new.backprop_anneal == 0))
+
+
 def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases: int) -> str:
     """Write ``directory/checkpoint.npz``: the run in ``source`` at the start of the first
-    stage ``recipe`` changes, under ``recipe``; ``n_cases``: the training cases of the
-    new run (they must be RUN's). Returns a line saying what was reused."""
+    stage ``recipe`` changes (or where its backprop stands, if :func:`continues_backprop`),
+    under ``recipe``; ``n_cases``: the training cases of the new run (they must be RUN's).
+    Returns a line saying what was reused."""
     if not (Path(source) / "checkpoint.npz").is_file():
         raise NeurosimError(f"--from {source}: no checkpoint.npz there (a run directory of `neurosim dbn train`)")
     d = read_npz(Path(source) / "checkpoint.npz", "checkpoint")
@@ -57,6 +70,8 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
     if stage == "updown" and old.updown_epochs and (done.stage, done.epoch, done.batch) > (at, 0, 0):
         raise NeurosimError(f"--from {source}: RUN's up-down has changed the weights a new up-down must start "
                             "from; fork from a run trained with --updown-epochs 0")
+    if continues_backprop(old, recipe, done):
+        return _continue_backprop(source, d, meta, recipe, directory)
     shared = stages[:at]
     progress = Progress(stage=at, seconds={s: t for s, t in done.seconds.items() if s in shared},
                         history=[h for h in done.history if h["stage"] in shared],
@@ -72,3 +87,17 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
     write_checkpoint(Path(directory), arrays, {"recipe": asdict(recipe), "progress": asdict(progress),
                                                "rng": rng, "n_cases": n_cases})
     return note
+
+
+def _continue_backprop(source: str | Path, arrays: dict, meta: dict, recipe: Recipe,
+                       directory: str | Path) -> str:
+    """The checkpoint of RUN's backprop where it stands (its epoch count raised): what a
+    fresh run of ``recipe`` holds at that epoch."""
+    done = Progress(**meta["progress"])
+    at = len(stage_names(recipe)) - 1
+    if done.stage > at:
+        done.stage, done.epoch, done.batch = at, Recipe(**meta["recipe"]).backprop_epochs, 0
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    write_checkpoint(Path(directory), arrays, {**meta, "recipe": asdict(recipe), "progress": asdict(done)})
+    return (f"{directory}: continues {source}'s backprop at epoch {done.epoch}, minibatch {done.batch}, "
+            f"to epoch {recipe.backprop_epochs} (all earlier training reused)")
