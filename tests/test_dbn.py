@@ -263,6 +263,41 @@ def test_cg_step_lowers_the_loss_and_trains_only_what_it_should(train_lower):
     assert moved == (set(p) if train_lower else {"w_out", "b_out"})
 
 
+def test_cg_minimises_the_summed_cross_entropy_as_cg_classify_does(monkeypatch):
+    """``CG_CLASSIFY.m`` hands ``minimize.m`` the loss summed over the minibatch, and the
+    first trial step of a line search, ``1 / (1 + |grad f|^2)``, depends on that scale."""
+    import neurosim.machines.backprop as bp
+    rng = np.random.default_rng(4)
+    p = _small_backprop_net(rng)
+    X, Y = rng.random((30, 6)), np.eye(3)[rng.integers(0, 3, 30)]
+    seen = {}
+
+    def spy(fg, x, line_searches):
+        seen["f"], seen["g"] = fg(x)
+        return x, [seen["f"]]
+
+    monkeypatch.setattr(bp, "minimize", spy)
+    assert backprop_cg_step(p, X, Y) == [pytest.approx(backprop_gradient(p, X, Y)[0])]
+    mean, grads = backprop_gradient(p, X, Y)
+    assert seen["f"] == pytest.approx(30 * mean, rel=1e-12)
+    assert np.allclose(seen["g"], 30 * np.concatenate([grads[k].ravel() for k in p]), rtol=1e-12, atol=0)
+
+
+def test_cg_still_lowers_the_loss_of_a_learned_minibatch():
+    """Digits learned to a loss of 2e-10 per case: the mean loss's first trial step
+    (about 1) is 1e9 times too short to reach in 20 evaluations; the summed loss's is not."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 10, 1000)
+    Y = np.eye(10, dtype=np.float32)[labels]
+    X = np.concatenate([Y, rng.random((1000, 10), dtype=np.float32)], axis=1)
+    p = {"w_out": np.zeros((20, 10), np.float32), "b_out": np.zeros(10, np.float32)}
+    for _ in range(5):
+        history = backprop_cg_step(p, X, Y)
+    assert history[-1] < 1e-9
+    history = backprop_cg_step(p, X, Y)
+    assert len(history) == 4 and history[-1] < history[0] / 10
+
+
 def test_cg_on_the_softmax_layer_reaches_the_stationary_point():
     """A net of only the softmax layer is logistic regression: convex, so enough line
     searches find the point where its gradient vanishes (random labels keep it finite)."""

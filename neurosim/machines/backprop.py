@@ -2,7 +2,7 @@
 Salakhutdinov's ``backpropclassify.m``; the 1.15% of the slides).
 
 The recognition stack and the pen-to-top weights become a feed-forward sigmoid net
-with 10 softmax outputs on top, trained on the mean cross-entropy of the labels. Two
+with 10 softmax outputs on top, trained on the cross-entropy of the labels. Two
 optimisers: SGD with momentum on minibatches of 100 (:func:`backprop_step`), or, as
 published, a few conjugate-gradient line searches per minibatch of 1000
 (:func:`backprop_cg_step`). For the first epochs only the softmax layer learns.
@@ -42,10 +42,12 @@ def _features(p: dict, X: np.ndarray) -> np.ndarray:
     return a
 
 
-def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-    """The mean cross-entropy ``-mean log softmax(z)[label]`` of one-hot ``Y`` and its
-    gradient for every array of ``p``, back through the sigmoid stack. A ``p`` of only
-    ``w_out`` and ``b_out`` is the softmax layer alone, on features ``X``.
+def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray,
+                      summed: bool = False) -> tuple[float, dict[str, np.ndarray]]:
+    """The mean cross-entropy ``-mean log softmax(z)[label]`` of one-hot ``Y`` (``summed``:
+    the sum over the cases) and its gradient for every array of ``p``, back through the
+    sigmoid stack. A ``p`` of only ``w_out`` and ``b_out`` is the softmax layer alone, on
+    features ``X``.
 
     The softmax layer's log-probabilities and error ``q - Y`` are computed in float64,
     as ``backpropclassify.m`` computes in doubles: once the training digits are learned,
@@ -58,8 +60,9 @@ def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray) -> tuple[float, dic
     z = (acts[-1] @ p["w_out"] + p["b_out"]).astype(np.float64)
     log_q = z - z.max(axis=1, keepdims=True)
     log_q -= np.log(np.exp(log_q).sum(axis=1, keepdims=True))
-    loss = -float(np.mean((log_q * Y).sum(axis=1)))
-    delta = ((np.exp(log_q) - Y) / len(X)).astype(acts[-1].dtype)
+    per_case = 1 if summed else len(X)
+    loss = -float((log_q * Y).sum()) / per_case
+    delta = ((np.exp(log_q) - Y) / per_case).astype(acts[-1].dtype)
     grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
     back = delta @ p["w_out"].T
     for l in reversed(range(_n_hidden(p))):
@@ -92,9 +95,13 @@ def backprop_step(p: dict, vel: dict, X: np.ndarray, Y: np.ndarray, lr: float, m
 def backprop_cg_step(p: dict, X: np.ndarray, Y: np.ndarray, line_searches: int = 3,
                      train_lower: bool = True) -> list[float]:
     """``line_searches`` conjugate-gradient line searches (:func:`neurosim.optimize.minimize`)
-    on the mean cross-entropy of minibatch ``X``, as ``backpropclassify.m`` does on
-    batches of 1000; ``train_lower`` False: the softmax layer only. In place; returns
-    the loss before and after each line search."""
+    on the cross-entropy of minibatch ``X`` summed over its cases, as ``backpropclassify.m``
+    does on batches of 1000 (``CG_CLASSIFY.m``: ``f = -sum(sum(target.*log(targetout)))``);
+    ``train_lower`` False: the softmax layer only. In place; returns the mean loss before
+    and after each line search. The scale matters: a line search's first trial step is
+    ``1 / (1 + |grad f|^2)``. On a learned minibatch the summed loss, 1000 times the
+    mean, puts it within reach of the steps needed; the mean's is too short by a factor
+    of about a billion and 20 evaluations do not reach them (tested)."""
     q, inputs = _trained(p, X, train_lower)
     keys = list(q)
     shapes = [q[k].shape for k in keys]
@@ -104,13 +111,13 @@ def backprop_cg_step(p: dict, X: np.ndarray, Y: np.ndarray, line_searches: int =
         return {k: part.reshape(s) for k, part, s in zip(keys, np.split(x, cuts), shapes)}
 
     def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, grads = backprop_gradient(unpack(x), inputs, Y)
+        loss, grads = backprop_gradient(unpack(x), inputs, Y, summed=True)
         return loss, np.concatenate([grads[k].ravel() for k in keys])
 
     x, history = minimize(fg, np.concatenate([q[k].ravel() for k in keys]), line_searches)
     for k, v in unpack(x).items():
         p[k][...] = v
-    return history
+    return [f / len(X) for f in history]
 
 
 def backprop_predict(params: dict, X: np.ndarray) -> np.ndarray:
