@@ -3,6 +3,7 @@ backprop, and training that survives Ctrl-C and kill -9 with nothing lost."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -333,6 +334,19 @@ def test_cg_backprop_trains_and_resumes_exactly(tmp_path):
     assert all(np.array_equal(whole.p[k], resumed.p[k]) for k in whole.p)
     assert np.mean(whole.dbn.predict(X) != y) > 0.5            # weak features after 2 epochs...
     assert np.mean(backprop_predict(whole.p, X) != y) < 0.05   # ...that backprop makes good
+
+
+def test_backprop_gives_no_eta_until_an_epoch_trains_every_layer(tmp_path):
+    """Softmax-only epochs cost a small part of the others, so their rate predicts nothing."""
+    lines = []
+    r = recipe(pretrain_epochs=1, updown_epochs=0, backprop_epochs=4, backprop_top_only=2)
+    tr = Trainer(r, *digits(200, 4), tmp_path, log=lines.append)
+    tr.run()
+    bp = [line for line in lines if line.startswith("backprop")]
+    assert all(line.endswith("ETA after epoch 3, the first to train every layer") for line in bp[:2])
+    assert all(re.search(r"ETA \d+\.\d min$", line) for line in bp[2:]) and len(bp) == 4
+    etas = [e["eta_s"] for e in tr.progress.history if e["stage"] == "backprop"]
+    assert etas[:2] == [None, None] and etas[3] == 0
 
 
 def test_annealed_backprop_resumes_exactly(tmp_path):

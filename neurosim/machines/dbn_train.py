@@ -355,16 +355,22 @@ class Trainer:
 
     def _report(self, stage, epochs, n_batches, batch, done_before, elapsed) -> None:
         """Log the epoch just finished. The ETA weighs each remaining epoch by its cost
-        (up-down: the FLOPs of its CD-k), so it does not assume the current rate lasts."""
+        (up-down: the FLOPs of its CD-k), so it does not assume the current rate lasts.
+        Backprop has none while only its softmax layer has learned: no rate of those
+        epochs says what one that trains every layer will cost."""
         pr = self.progress
         timed = (n_batches - done_before) / n_batches                  # of the epoch just finished
         rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
         per_cost = elapsed / max(timed * self._epoch_cost(stage, pr.epoch - 1), 1e-12)
         eta = per_cost * sum(self._epoch_cost(stage, e) for e in range(pr.epoch, epochs))
+        if stage == "backprop" and pr.epoch <= self.r.backprop_top_only < epochs:
+            eta = None
         entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed,
                  "eta_s": eta, **self._epoch_metric(stage)}
         pr.history.append(entry)
-        self.log(f"{stage}: epoch {pr.epoch}/{epochs}, {rate:,.0f} samples/s, ETA {eta / 60:.1f} min")
+        until = (f"ETA {eta / 60:.1f} min" if eta is not None else
+                 f"ETA after epoch {self.r.backprop_top_only + 1}, the first to train every layer")
+        self.log(f"{stage}: epoch {pr.epoch}/{epochs}, {rate:,.0f} samples/s, {until}")
 
     def _epoch_cost(self, stage: str, epoch: int) -> float:
         """Relative cost of one epoch of a stage: constant, except up-down, whose CD-k
