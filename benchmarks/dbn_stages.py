@@ -76,9 +76,9 @@ class CGStep:
     def __call__(self) -> None:
         gradient = backprop.backprop_gradient
 
-        def counted(*args):
+        def counted(*args, **kwargs):
             self.evaluations += 1
-            return gradient(*args)
+            return gradient(*args, **kwargs)
 
         backprop.backprop_gradient = counted        # the name backprop_cg_step calls
         try:
