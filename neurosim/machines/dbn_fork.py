@@ -23,10 +23,14 @@ __all__ = ["fork_stage", "fork_run", "continues_backprop"]
 FINE_TUNING = ("updown", "backprop")
 
 
+def _changed(old: Recipe, new: Recipe) -> list[str]:
+    return [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
+
+
 def fork_stage(old: Recipe, new: Recipe) -> str:
     """The first stage whose settings differ between ``old`` and ``new``: ``"updown"``
     or ``"backprop"``; an error names the settings if the greedy stages differ."""
-    changed = [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
+    changed = _changed(old, new)
     if not changed:
         raise NeurosimError("the same recipe as RUN: nothing to fork (continue RUN with --resume)")
     greedy = [name for name in changed if not name.startswith(tuple(f"{s}_" for s in FINE_TUNING))]
@@ -39,7 +43,7 @@ def fork_stage(old: Recipe, new: Recipe) -> str:
 def continues_backprop(old: Recipe, new: Recipe, done: Progress) -> bool:
     """Whether ``new`` is ``old`` with more backprop epochs than ``done`` (the old run's
     progress) has reached, and no step of backprop depends on the number of epochs."""
-    changed = [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
+    changed = _changed(old, new)
     at = len(stage_names(old)) - 1
     reached = (old.backprop_epochs, 0) if done.stage > at else (done.epoch, done.batch)
     return (changed == ["backprop_epochs"] and done.stage >= at and (0, 0) < reached <= (new.backprop_epochs, 0)
