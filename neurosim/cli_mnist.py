@@ -167,6 +167,7 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                         backprop_anneal=args.backprop_anneal,
                                         backprop_line_searches=args.backprop_cg,
                                         backprop_batch=_backprop_batch(args),
+                                        backprop_from=args.backprop_from,
                                         validation=args.validation, seed=args.seed).items() if v is not None}
     recipe = replace(PRESETS[args.preset], **overrides)
     X, labels = load_mnist("train", limit=args.limit)
@@ -267,6 +268,9 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
                          "with momentum on minibatches of 100")
     tr.add_argument("--backprop-batch", type=positive, default=None, metavar="N",
                     help="backprop minibatch size (preset: 1000)")
+    tr.add_argument("--backprop-from", choices=("greedy", "updown"), default=None,
+                    help="backprop starts from the greedy stack (preset, as backpropclassify.m) or from "
+                         "the up-down weights")
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

@@ -329,7 +329,8 @@ def _backprop_cut_and_resumed(r, X, y, tmp_path):
 
 def test_cg_backprop_trains_and_resumes_exactly(tmp_path):
     X, y = digits(400, 4)
-    r = recipe(pretrain_epochs=2, updown_epochs=0, backprop_line_searches=2, backprop_batch=100)
+    r = recipe(pretrain_epochs=2, updown_epochs=0, backprop_line_searches=2, backprop_batch=100,
+               backprop_epochs=10)               # 6 left 2 of seeds 3-10 above 5% error, 10 none above 1%
     whole, resumed = _backprop_cut_and_resumed(r, X, y, tmp_path)
     assert all(np.array_equal(whole.p[k], resumed.p[k]) for k in whole.p)
     assert np.mean(whole.dbn.predict(X) != y) > 0.5            # weak features after 2 epochs...

@@ -116,3 +116,45 @@ def test_a_fork_needs_the_shared_stages_finished(tmp_path):
     stopped_in("top", 0, BASE, tmp_path / "source")
     with pytest.raises(NeurosimError, match="has not finished the stages before backprop .it is at top"):
         fork_run(tmp_path / "source", replace(BASE, backprop_lr=0.05), tmp_path / "fork", len(X))
+
+
+# -- where backprop starts ------------------------------------------------------------------
+TOP_ONLY = replace(BASE, backprop_epochs=2, backprop_top_only=2)     # backprop leaves the stack alone
+
+
+@pytest.mark.parametrize("start", ["greedy", "updown"])
+def test_backprop_starts_from_the_stack_the_recipe_names(tmp_path, start):
+    tr = train(replace(TOP_ONLY, backprop_from=start), tmp_path / "run")
+    stack = tr.greedy if start == "greedy" else tr.dbn
+    other = tr.dbn if start == "greedy" else tr.greedy
+    assert np.array_equal(tr.p["w0"], stack.R[0]) and np.array_equal(tr.p["w2"], stack.W)
+    assert (other is None) == (start == "updown")
+    assert other is None or not np.array_equal(tr.p["w0"], other.R[0])      # up-down moved the weights
+
+
+def test_backprop_from_the_greedy_stack_is_the_same_with_or_without_up_down(tmp_path):
+    """The backprop path (``--updown-epochs 0``) is the preset's backprop, to the bit."""
+    with_updown = train(BASE, tmp_path / "with")
+    alone = train(replace(BASE, updown_epochs=0), tmp_path / "alone")
+    assert with_updown.p.keys() == alone.p.keys()
+    assert all(np.array_equal(with_updown.p[k], alone.p[k]) for k in alone.p)
+
+
+def test_the_greedy_stack_survives_a_stop_inside_up_down(tmp_path):
+    stopped_in("updown", 1, BASE, tmp_path / "cut")
+    assert same_weights(train(BASE, tmp_path / "cut"), train(BASE, tmp_path / "whole"))
+
+
+def test_a_fork_to_greedy_backprop_needs_the_greedy_stack(tmp_path):
+    train(replace(BASE, backprop_from="updown"), tmp_path / "source")
+    with pytest.raises(NeurosimError, match="RUN kept no copy of it through up-down"):
+        fork_run(tmp_path / "source", BASE, tmp_path / "fork", len(X))
+
+
+def test_checkpoints_from_before_backprop_from_started_backprop_from_up_down(tmp_path):
+    train(TOP_ONLY, tmp_path / "run")
+    d = read_npz(tmp_path / "run" / "checkpoint.npz", "checkpoint")
+    meta = json.loads(str(d.pop("meta")))
+    meta["recipe"].pop("backprop_from")
+    write_checkpoint(tmp_path / "run", d, meta)
+    assert load_run(tmp_path / "run").recipe.backprop_from == "updown"

@@ -16,7 +16,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..errors import NeurosimError
-from .dbn_train import Progress, Recipe, read_npz, stage_names, write_checkpoint
+from .dbn_train import Progress, Recipe, read_npz, recipe_of, stage_names, write_checkpoint
 
 __all__ = ["fork_stage", "fork_run", "continues_backprop"]
 
@@ -61,7 +61,7 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
     if "meta" not in d:
         raise NeurosimError(f"{source}/checkpoint.npz: not a neurosim checkpoint (no 'meta' entry)")
     meta = json.loads(str(d.pop("meta")))
-    old, done = Recipe(**meta["recipe"]), Progress(**meta["progress"])
+    old, done = recipe_of(meta), Progress(**meta["progress"])
     stage = fork_stage(old, recipe)
     if meta["n_cases"] != n_cases:
         raise NeurosimError(f"--from {source}: RUN trained on {meta['n_cases']} cases, this run on "
@@ -74,6 +74,11 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
     if stage == "updown" and old.updown_epochs and (done.stage, done.epoch, done.batch) > (at, 0, 0):
         raise NeurosimError(f"--from {source}: RUN's up-down has changed the weights a new up-down must start "
                             "from; fork from a run trained with --updown-epochs 0")
+    greedy_needed = stage == "backprop" and recipe.backprop_from == "greedy" and recipe.updown_epochs
+    if greedy_needed and not any(k.startswith("greedy.") for k in d):
+        raise NeurosimError(f"--from {source}: backprop starts from the greedy stack, and RUN kept no copy of "
+                            "it through up-down; for backprop alone from the greedy stack, fork a run trained with "
+                            "--updown-epochs 0 and pass --updown-epochs 0")
     if continues_backprop(old, recipe, done):
         return _continue_backprop(source, d, meta, recipe, directory)
     shared = stages[:at]
@@ -87,7 +92,7 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
         rng = meta["rng"]
         note += f"; RUN recorded no Generator state at the start of {stage}, so the fork draws from its last"
     Path(directory).mkdir(parents=True, exist_ok=True)
-    arrays = {k: v for k, v in d.items() if k.startswith("dbn.")}
+    arrays = {k: v for k, v in d.items() if k.startswith(("dbn.", "greedy."))}
     write_checkpoint(Path(directory), arrays, {"recipe": asdict(recipe), "progress": asdict(progress),
                                                "rng": rng, "n_cases": n_cases})
     return note
@@ -100,7 +105,7 @@ def _continue_backprop(source: str | Path, arrays: dict, meta: dict, recipe: Rec
     done = Progress(**meta["progress"])
     at = len(stage_names(recipe)) - 1
     if done.stage > at:
-        done.stage, done.epoch, done.batch = at, Recipe(**meta["recipe"]).backprop_epochs, 0
+        done.stage, done.epoch, done.batch = at, recipe_of(meta).backprop_epochs, 0
     Path(directory).mkdir(parents=True, exist_ok=True)
     write_checkpoint(Path(directory), arrays, {**meta, "recipe": asdict(recipe), "progress": asdict(done)})
     return (f"{directory}: continues {source}'s backprop at epoch {done.epoch}, minibatch {done.batch}, "
