@@ -192,7 +192,7 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     result = {"directory": str(args.directory), "finished": run.finished, "reached": run.reached,
               "test_cases": len(X),
               "test_error_generative": None, "test_error_backprop": None,
-              "seconds": run.progress.seconds, "curves": run.progress.history}
+              "backprop_from": run.recipe.backprop_from, "seconds": run.progress.seconds, "curves": run.progress.history}
     if run.dbn.W is not None:
         result["test_error_generative"] = float(np.mean(run.dbn.predict(X) != labels))
     if run.backprop is not None:
@@ -204,7 +204,8 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     text = (f"{args.directory}: {'finished run' if run.finished else f'unfinished run ({run.reached})'}, "
             f"{len(X)} test digits\n"
             f"  generative (free energy) test error {pct(result['test_error_generative'])}\n"
-            f"  backprop fine-tuned test error     {pct(result['test_error_backprop'])}\n"
+            f"  backprop fine-tuned test error     {pct(result['test_error_backprop'])}"
+            f" (from the {run.recipe.backprop_from.replace('updown', 'up-down')} weights)\n"
             + "\n".join(f"  {k:<9} {v / 60:7.1f} min" for k, v in run.progress.seconds.items()))
     print(json.dumps({k: v for k, v in result.items() if k != "curves" or args.curves}, indent=2)
           if args.json else text)

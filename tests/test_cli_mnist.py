@@ -40,6 +40,7 @@ def test_train_then_evaluate(fake_mnist, tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["finished"] and r["reached"] == "done" and r["test_cases"] == 100
     assert r["test_error_generative"] < 0.2 and r["test_error_backprop"] < 0.2   # chance: 0.9
+    assert r["backprop_from"] == "greedy"
     assert set(r["seconds"]) == {"rbm1", "rbm2", "top", "updown", "backprop"}
     # a second train into the same directory must ask for --resume; --resume of a finished run is a no-op
     assert main(argv) == 2 and "--resume" in capsys.readouterr().err
@@ -99,6 +100,10 @@ def test_from_a_run_trains_only_the_changed_stages(fake_mnist, tmp_path, capsys)
     assert json.loads((tmp_path / "cg" / "command.json").read_text())["recipe"]["backprop_line_searches"] == 1
     assert main(["dbn", "evaluate", str(tmp_path / "cg"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_error_backprop"] is not None
+    up = ["--backprop-from", "updown", "--from", str(tmp_path / "run"), "--out", str(tmp_path / "up")]
+    assert main(small + up) == 0 and "starts at backprop" in capsys.readouterr().err
+    assert main(["dbn", "evaluate", str(tmp_path / "up")]) == 0
+    assert "(from the up-down weights)" in capsys.readouterr().out
     for extra, message in ((["--pretrain-epochs", "3"], "pretrain_epochs differ"),
                            (["--resume"], "give one of them"),
                            ([], "the same recipe as RUN")):

@@ -12,7 +12,8 @@ and its hidden probabilities (eq. 6, CD-1); momentum 0.5 then 0.9 after epoch 5;
 weight cost on the weights only; weights start at ``0.1 N(0, 1)``, biases at zero.
 
 **Checkpoints**: everything that decides the rest of the run (parameters, momentum,
-the Generator's state, the stage, epoch and minibatch reached) is written to
+the greedy stack that backprop will start from, the Generator's state, the stage, epoch
+and minibatch reached) is written to
 ``DIR/checkpoint.npz`` atomically (a temporary file, then ``os.replace``) after every
 stage, every ``checkpoint_s`` seconds (at the next minibatch boundary), and on Ctrl-C
 or SIGTERM at the next minibatch boundary. :meth:`Trainer.run` on a DIR with a checkpoint continues from
