@@ -60,7 +60,8 @@ for setting in "0.01 0 0 3 3" "0.01 0.9 2e-4 3 3" "0.001 0.9 2e-4 3 3" "0.01 0 0
 done
 
 # The full hinton2006 preset, on two BLAS threads with nothing else running: 50 epochs per
-# RBM, 200 up-down epochs of CD-10 (the last 100 annealed), 200 backprop epochs
+# RBM, 200 up-down epochs of CD-10 (the last 100 annealed), 50 conjugate-gradient backprop
+# epochs from the greedy stack (since the fifteenth session; the same net as --updown-epochs 0)
 run env OPENBLAS_NUM_THREADS=2 python -m neurosim dbn train --out "$work/hinton2006" 2> "$work/hinton2006.log"
 run python -m neurosim dbn evaluate "$work/hinton2006" --json --curves > "$out/hinton2006.json"
 run python demos/mnist_dbn.py --full --no-train --dir "$work/hinton2006" --out "$work/hinton2006_figures"   # the README's figures

@@ -64,14 +64,13 @@ class Recipe:
     ``"greedy"`` backprop gives the same net whether up-down ran or not.
 
     Departures of ``hinton2006`` from the papers, each chosen on 10,000 held-out digits.
-    Backprop starts from the greedy stack, as the slides' 1.15% did, and its settings were
-    chosen from there; from the up-down weights it reached 1.17% (``hinton2006.json``
-    before 2026-12-05's session 15). Backprop runs ``backpropclassify.m``'s conjugate gradient for 50 epochs, not 200:
-    its held-out error was still falling slowly at 50 (1.01%, against 1.18% after 200
-    epochs of SGD), and each epoch costs more than the last: 3 line searches take more
-    gradient evaluations once the net has learned its digits, about 15 per minibatch
-    after 40 epochs (``backprop_sweep.json``). Up-down (``updown_anneal.json``) runs CD-10 in the
-    top RBM for 200 epochs, where the
+    Backprop runs ``backpropclassify.m``'s conjugate gradient from the greedy stack, as
+    there, for 50 epochs, not 200: its held-out error was still falling slowly at 50
+    (1.01%, against 1.18% after 200 epochs of SGD), and each epoch costs more than the
+    last: 3 line searches take more gradient evaluations once the net has learned its
+    digits, about 15 per minibatch after 40 epochs (``backprop_sweep.json``; from the
+    up-down weights the same backprop reached 1.17% test error, ``hinton2006.json``).
+    Up-down (``updown_anneal.json``) runs CD-10 in the top RBM for 200 epochs, where the
     paper ran 100 epochs each of CD-3, CD-6 and CD-10: 2,000 Gibbs steps per case against
     1,900, and 8% fewer FLOPs. At equal cost, 24 epochs of CD-10 ended at 1.69% held-out
     error and 43 of CD-3 at 2.13%. The learning rate falls to zero over the last half of
