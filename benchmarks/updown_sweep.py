@@ -8,8 +8,8 @@ This script picks ours the same way:
    per RBM, the paper's number) into ``PRETRAINED``:
    ``python -m neurosim dbn train --limit 50000 --pretrain-epochs 30 --updown-epochs 0
    --backprop-epochs 0 --out PRETRAINED``;
-2. for each setting, up-down on those 50,000 digits (minibatches of 100, a fresh
-   permutation per epoch), and after every epoch the generative classification error
+2. for each setting, up-down on those 50,000 digits (minibatches of ``--batch``, 100
+   unless told, a fresh permutation per epoch), and after every epoch the generative classification error
    on training digits 50,000-59,999, which no stage has seen (``valid_error``), and on
    the first 10,000 (``train_error``).
 
@@ -19,11 +19,13 @@ This script picks ours the same way:
 ``--persistent``: the top RBM's negative phase continues persistent chains (Tieleman
 2008) instead of restarting at the wake states (``DeepBeliefNet.up_down_step``).
 ``--balanced``: every minibatch holds each digit class in proportion to its share of
-the training set (the paper's 440 minibatches held 10 examples of each class).
+the training set (the paper's 440 minibatches held 10 examples of each class:
+``--balanced --batch 10``). ``--lr`` scales the minibatch's mean change, so the same
+rate per case at another batch size is ``lr * batch / 100``.
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
 --momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed]
-[--balanced] [--persistent] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
+[--balanced] [--batch 100] [--persistent] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
 ``train_error``, ``seconds``).
 """
 
@@ -66,10 +68,13 @@ def main() -> None:
     ap.add_argument("--anneal", type=int, default=0, help="last epochs over which lr falls to 0")
     ap.add_argument("--learn", choices=("all", "top", "directed"), default="all")
     ap.add_argument("--balanced", action="store_true", help="class-balanced minibatches")
+    ap.add_argument("--batch", type=int, default=100, help="minibatch size")
     ap.add_argument("--persistent", action="store_true", help="persistent chains in the top RBM")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
     a = ap.parse_args()
+    if not 1 <= a.batch <= N_TRAIN:
+        ap.error(f"--batch must lie in 1..{N_TRAIN}, got {a.batch}")
 
     X, labels = load_mnist("train")
     Y = np.eye(10, dtype=np.float32)[labels[:N_TRAIN]]
@@ -81,7 +86,7 @@ def main() -> None:
     rng, velocity, chains = np.random.default_rng(a.seed), {}, ({} if a.persistent else None)
     setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn,
                "anneal": a.anneal, **({"balanced": True} if a.balanced else {}),
-               **({"persistent": True} if a.persistent else {})}
+               **({"persistent": True} if a.persistent else {}), **({"batch": a.batch} if a.batch != 100 else {})}
     initials = {"all": "", "top": "RGrg", "directed": "WUbc"}[a.learn]   # of the parameters held fixed
     fixed = [name for name in dbn.state_dict() if name[0] in initials]
 
@@ -98,10 +103,11 @@ def main() -> None:
         for epoch in range(1, a.epochs + 1):
             start = time.perf_counter()
             order = balanced_order(labels[:N_TRAIN], rng) if a.balanced else rng.permutation(N_TRAIN)
-            for b in range(N_TRAIN // 100):
-                i = order[b * 100:(b + 1) * 100]
+            n_batches = N_TRAIN // a.batch
+            for b in range(n_batches):
+                i = order[b * a.batch:(b + 1) * a.batch]
                 kept = {name: dbn.state_dict()[name].copy() for name in fixed}
-                lr = annealed(a.lr, epoch - 1, b, N_TRAIN // 100, a.epochs, a.anneal)
+                lr = annealed(a.lr, epoch - 1, b, n_batches, a.epochs, a.anneal)
                 dbn.up_down_step(X[i], Y[i], lr, a.k, rng, a.momentum, a.weight_decay, velocity, chains)
                 for name, value in kept.items():
                     dbn.state_dict()[name][...] = value
