@@ -14,8 +14,8 @@ train``, or just reads it if that run is finished (any run: ``--dir`` of a
   error during fine-tuning) and the speed of every stage.
 
 ``--no-train`` draws a run as it stands, say one still training in another process.
-``--quick`` (the default) is a small run (10,000 digits, a few epochs: 65 seconds on
-two cores here, 6.7% generative and 4.4% backprop test error); ``--full`` is the
+``--quick`` (the default) is a small run (10,000 digits, a few epochs: 70 seconds on
+two cores here, 6.7% generative and 4.3% backprop test error); ``--full`` is the
 ``hinton2006`` preset on all 60,000 (about 3.2 hours on two cores: 2.3 for the
 generative stages, 45-49 minutes for backprop; the machine's speed varies by up to 2x).
 """
