@@ -17,7 +17,7 @@ train``, or just reads it if that run is finished (any run: ``--dir`` of a
 ``--quick`` (the default) is a small run (10,000 digits, a few epochs: 70 seconds on
 two cores here, 6.7% generative and 4.3% backprop test error); ``--full`` is the
 ``hinton2006`` preset on all 60,000 (about 3.2 hours on two cores: 2.3 for the
-generative stages, 45-49 minutes for backprop; the machine's speed varies by up to 2x).
+generative stages, 42-49 minutes for backprop; the machine's speed varies by up to 2x).
 """
 
 from __future__ import annotations
