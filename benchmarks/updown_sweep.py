@@ -9,9 +9,9 @@ This script picks ours the same way:
    ``python -m neurosim dbn train --limit 50000 --pretrain-epochs 30 --updown-epochs 0
    --backprop-epochs 0 --out PRETRAINED``;
 2. for each setting, up-down on those 50,000 digits (minibatches of ``--batch``, 100
-   unless told, a fresh permutation per epoch), and after every epoch the generative classification error
-   on training digits 50,000-59,999, which no stage has seen (``valid_error``), and on
-   the first 10,000 (``train_error``).
+   unless told, a fresh permutation per epoch), and after every epoch the generative
+   classification error on training digits 50,000-59,999, which no stage has seen
+   (``valid_error``), and on the first 10,000 (``train_error``).
 
 ``--anneal N``: over the last N epochs the learning rate falls linearly to zero.
 ``--learn top`` keeps the directed layers' weights fixed (only the top RBM learns),
@@ -86,7 +86,8 @@ def main() -> None:
     rng, velocity, chains = np.random.default_rng(a.seed), {}, ({} if a.persistent else None)
     setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn,
                "anneal": a.anneal, **({"balanced": True} if a.balanced else {}),
-               **({"persistent": True} if a.persistent else {}), **({"batch": a.batch} if a.batch != 100 else {})}
+               **({"persistent": True} if a.persistent else {}),
+               **({"batch": a.batch} if a.batch != 100 else {})}
     initials = {"all": "", "top": "RGrg", "directed": "WUbc"}[a.learn]   # of the parameters held fixed
     fixed = [name for name in dbn.state_dict() if name[0] in initials]
 

@@ -192,7 +192,8 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     result = {"directory": str(args.directory), "finished": run.finished, "reached": run.reached,
               "test_cases": len(X),
               "test_error_generative": None, "test_error_backprop": None,
-              "backprop_from": run.recipe.backprop_from, "seconds": run.progress.seconds, "curves": run.progress.history}
+              "backprop_from": run.recipe.backprop_from, "seconds": run.progress.seconds,
+              "curves": run.progress.history}
     if run.dbn.W is not None:
         result["test_error_generative"] = float(np.mean(run.dbn.predict(X) != labels))
     if run.backprop is not None:

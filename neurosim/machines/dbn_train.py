@@ -13,11 +13,11 @@ weight cost on the weights only; weights start at ``0.1 N(0, 1)``, biases at zer
 
 **Checkpoints**: everything that decides the rest of the run (parameters, momentum,
 the greedy stack that backprop will start from, the Generator's state, the stage, epoch
-and minibatch reached) is written to
-``DIR/checkpoint.npz`` atomically (a temporary file, then ``os.replace``) after every
-stage, every ``checkpoint_s`` seconds (at the next minibatch boundary), and on Ctrl-C
-or SIGTERM at the next minibatch boundary. :meth:`Trainer.run` on a DIR with a checkpoint continues from
-it, and gives the same weights as an uninterrupted run with the same seed. A lock file
+and minibatch reached) is written to ``DIR/checkpoint.npz`` atomically (a temporary
+file, then ``os.replace``) after every stage, every ``checkpoint_s`` seconds (at the
+next minibatch boundary), and on Ctrl-C or SIGTERM at the next minibatch boundary.
+:meth:`Trainer.run` on a DIR with a checkpoint continues from it, and gives the same
+weights as an uninterrupted run with the same seed (and BLAS thread count). A lock file
 refuses a second process writing into the same DIR.
 """
 
@@ -39,7 +39,7 @@ from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "annealed", "read_npz", "write_checkpoint", "stage_names", "recipe_of", "greedy_stack"]
+           "annealed", "read_npz", "write_checkpoint", "stage_names", "recipe_of"]
 
 
 class LockError(NeurosimError):
