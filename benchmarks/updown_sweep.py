@@ -18,14 +18,15 @@ This script picks ours the same way:
 ``--learn directed`` the top RBM's: which part of up-down lowers the error?
 ``--persistent``: the top RBM's negative phase continues persistent chains (Tieleman
 2008) instead of restarting at the wake states (``DeepBeliefNet.up_down_step``).
+``--directed-lr``: the directed layers learn at this rate, the top RBM at ``--lr``.
 ``--balanced``: every minibatch holds each digit class in proportion to its share of
-the training set (the paper's 440 minibatches held 10 examples of each class:
-``--balanced --batch 10``). ``--lr`` scales the minibatch's mean change, so the same
+the training set (the paper's 440 minibatches of 44,000 digits held 10 examples of
+each class: ``--balanced``). ``--lr`` scales the minibatch's mean change, so the same
 rate per case at another batch size is ``lr * batch / 100``.
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
 --momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed]
-[--balanced] [--batch 100] [--persistent] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
+[--balanced] [--batch 100] [--persistent] [--directed-lr R] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
 ``train_error``, ``seconds``).
 """
 
@@ -61,6 +62,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pretrained", help="a run directory pretrained on the first 50,000 digits")
     ap.add_argument("--lr", type=float, required=True)
+    ap.add_argument("--directed-lr", type=float, default=None,
+                    help="the directed layers' rate, where it differs from the top RBM's --lr")
     ap.add_argument("--momentum", type=float, default=0.0)
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--k", type=int, default=3, help="CD-k of the top RBM")
@@ -87,7 +90,8 @@ def main() -> None:
     setting = {"lr": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay, "k": a.k, "learn": a.learn,
                "anneal": a.anneal, **({"balanced": True} if a.balanced else {}),
                **({"persistent": True} if a.persistent else {}),
-               **({"batch": a.batch} if a.batch != 100 else {})}
+               **({"batch": a.batch} if a.batch != 100 else {}),
+               **({"directed_lr": a.directed_lr} if a.directed_lr is not None else {})}
     initials = {"all": "", "top": "RGrg", "directed": "WUbc"}[a.learn]   # of the parameters held fixed
     fixed = [name for name in dbn.state_dict() if name[0] in initials]
 
@@ -108,8 +112,10 @@ def main() -> None:
             for b in range(n_batches):
                 i = order[b * a.batch:(b + 1) * a.batch]
                 kept = {name: dbn.state_dict()[name].copy() for name in fixed}
-                lr = annealed(a.lr, epoch - 1, b, n_batches, a.epochs, a.anneal)
-                dbn.up_down_step(X[i], Y[i], lr, a.k, rng, a.momentum, a.weight_decay, velocity, chains)
+                lr, directed_lr = (None if r is None else annealed(r, epoch - 1, b, n_batches, a.epochs, a.anneal)
+                                   for r in (a.lr, a.directed_lr))
+                dbn.up_down_step(X[i], Y[i], lr, a.k, rng, a.momentum, a.weight_decay, velocity, chains,
+                                 directed_lr)
                 for name, value in kept.items():
                     dbn.state_dict()[name][...] = value
             log({"epoch": epoch, **errors(), "seconds": time.perf_counter() - start})

@@ -593,3 +593,31 @@ def test_greedy_bound_demo_stays_below_the_ceiling():
     bounds, entropy = load_demo("greedy_bound").stack(3, 8, seed=0)
     assert len(bounds) == 3 and all(np.isfinite(bounds))
     assert max(bounds) < -entropy
+
+
+def test_directed_lr_scales_only_the_directed_layers():
+    """``directed_lr`` equal to ``lr`` is the one-rate step bit for bit; at 0 the directed
+    layers keep their weights (weight cost included) and the top RBM learns as before;
+    at twice ``lr`` (no momentum, no weight cost) their change doubles."""
+    X = (np.random.default_rng(1).random((4, 8)) < 0.5).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[[0, 2, 1, 2]]
+    start = small_untied_dbn(np.random.default_rng(0))
+    runs = {}
+    for directed_lr in (None, 0.1, 0.0, 0.2):
+        dbn = copy_dbn(start)
+        dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7), momentum=0.5, weight_decay=0.01,
+                         velocity={}, directed_lr=directed_lr)
+        runs[directed_lr] = dbn.state_dict()
+    directed = [n for n in runs[None] if n[0] in "GgRr"]
+    top = ["W", "U", "b_pen", "b_lab", "c"]
+    assert all(np.array_equal(runs[None][n], runs[0.1][n]) for n in runs[None])
+    assert all(np.array_equal(runs[0.0][n], start.state_dict()[n]) for n in directed)
+    assert all(np.array_equal(runs[0.0][n], runs[0.1][n]) for n in top)
+    assert not all(np.array_equal(runs[0.1][n], start.state_dict()[n]) for n in directed)
+
+    one, two = copy_dbn(start), copy_dbn(start)
+    one.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7))
+    two.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7), directed_lr=0.2)
+    s0, s1, s2 = start.state_dict(), one.state_dict(), two.state_dict()
+    for n in directed:
+        assert np.allclose(s2[n] - s0[n], 2 * (s1[n] - s0[n]), atol=1e-6), n

@@ -194,7 +194,8 @@ class DeepBeliefNet:
     def up_down_step(self, X: np.ndarray, Y: np.ndarray, lr: float, k: int,
                      rng: np.random.Generator, momentum: float = 0.0, weight_decay: float = 0.0,
                      velocity: dict[str, np.ndarray] | None = None,
-                     chains: dict[str, np.ndarray] | None = None) -> None:
+                     chains: dict[str, np.ndarray] | None = None,
+                     directed_lr: float | None = None) -> None:
         """One contrastive wake-sleep update on a minibatch (``Y`` one-hot labels).
         Each change is the mean over the minibatch of the delta rule (eq. 7 wake, eq. 11
         sleep) or of CD-k (eq. 6) at the top: the appendix's pseudo-code. Hinton et al.
@@ -204,13 +205,18 @@ class DeepBeliefNet:
         ``chains`` (a dict this method fills): the top RBM's negative phase continues
         the previous step's chains instead of starting at the wake states (persistent
         CD, Tieleman 2008: not in the paper), so the sleep phase starts from fantasies; a
-        minibatch of another size runs plain CD-k and leaves the chains alone."""
+        minibatch of another size runs plain CD-k and leaves the chains alone.
+        ``directed_lr``: the rate of the directed layers' generative and recognition
+        weights, where it differs from the top RBM's ``lr`` (the appendix's pseudo-code
+        uses one rate "for simplicity")."""
         self._check_ready()
         if momentum and velocity is None:
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
                                  "(pass velocity={})")
         m = len(X)
         rate = lr / m
+        directed_lr = lr if directed_lr is None else directed_lr
+        directed_rate = directed_lr / m
         wake = self.up(X, rng)                               # wake: sampled bottom-up
         pen0 = wake[-1]
         top0 = _bernoulli(sigmoid(pen0 @ self.W + Y @ self.U + self.c), rng)
@@ -229,7 +235,7 @@ class DeepBeliefNet:
         change = {}
         for l in range(self.n_directed):                     # generative: eq. 7 on wake states
             err = wake[l] - sigmoid(wake[l + 1] @ self.G[l] + self.g[l])
-            err *= rate
+            err *= directed_rate
             change[f"G{l}"], change[f"g{l}"] = wake[l + 1].T @ err, err.sum(axis=0)
         pos_neg = np.vstack([top0, top])                     # top RBM: eq. 6, both phases in
         pos_neg[:m] *= rate                                  # one product per weight block
@@ -241,9 +247,11 @@ class DeepBeliefNet:
         change["c"] = pos_neg.sum(axis=0)
         for l in range(self.n_directed):                     # recognition: eq. 11 on sleep states
             err = sleep[l + 1] - sigmoid(sleep[l] @ self.R[l] + self.r[l])
-            err *= rate
+            err *= directed_rate
             change[f"R{l}"], change[f"r{l}"] = sleep[l].T @ err, err.sum(axis=0)
-        self._apply(change, lr * weight_decay, momentum, velocity)
+        self._apply(change, {"W": lr * weight_decay, "U": lr * weight_decay,
+                             "G": directed_lr * weight_decay, "R": directed_lr * weight_decay},
+                    momentum, velocity)
 
     def up_down_flops(self, k: int) -> float:
         """Floating-point operations of matrix products in :meth:`up_down_step`, per case,
@@ -255,13 +263,14 @@ class DeepBeliefNet:
         top = (self.sizes[-2] + self.n_labels) * self.sizes[-1]
         return 2.0 * (6 * lower + (2 * k + 3) * top)
 
-    def _apply(self, change: dict[str, np.ndarray], decay: float, momentum: float,
+    def _apply(self, change: dict[str, np.ndarray], decay: dict[str, float], momentum: float,
                velocity: dict[str, np.ndarray] | None) -> None:
+        """``decay``: the weight cost times the rate, by a weight's initial (biases: none)."""
         params = self.state_dict()                           # the arrays themselves, by name
         for name, d in change.items():
             w = params[name]
-            if decay and name[0] in "GRWU":                  # weight cost on weights only
-                d -= decay * w
+            if decay.get(name[0]):                           # weight cost on weights only
+                d -= decay[name[0]] * w
             if velocity is not None:
                 v = velocity.setdefault(name, np.zeros_like(w))
                 v *= momentum
