@@ -621,3 +621,15 @@ def test_directed_lr_scales_only_the_directed_layers():
     s0, s1, s2 = start.state_dict(), one.state_dict(), two.state_dict()
     for n in directed:
         assert np.allclose(s2[n] - s0[n], 2 * (s1[n] - s0[n]), atol=1e-6), n
+
+
+def test_trend_eta_extends_the_recent_epochs_line():
+    """Constant epochs: remaining times the epoch; a linear rise: the exact sum of the
+    line's next values; a fall: held at the window's mean, never extrapolated below it."""
+    from neurosim.machines.dbn_train import trend_eta
+
+    assert trend_eta([10.0, 10.0, 10.0], 4) == pytest.approx(40.0)
+    assert trend_eta([30.0, 32.0, 34.0, 36.0], 3) == pytest.approx(38 + 40 + 42)
+    assert trend_eta([1.0, 2.0] + [30.0, 32.0, 34.0, 36.0], 3, window=4) == pytest.approx(38 + 40 + 42)
+    assert trend_eta([50.0, 40.0, 30.0], 2) == pytest.approx(80.0)
+    assert trend_eta([7.0], 5) == pytest.approx(35.0) and trend_eta([7.0, 9.0], 0) == 0.0

@@ -39,7 +39,7 @@ from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "annealed", "read_npz", "write_checkpoint", "stage_names", "recipe_of"]
+           "annealed", "read_npz", "write_checkpoint", "stage_names", "recipe_of", "trend_eta"]
 
 
 class LockError(NeurosimError):
@@ -369,15 +369,20 @@ class Trainer:
     def _report(self, stage, epochs, n_batches, batch, done_before, elapsed) -> None:
         """Log the epoch just finished. The ETA weighs each remaining epoch by its cost
         (up-down: the FLOPs of its CD-k), so it does not assume the current rate lasts.
-        Backprop has none while only its softmax layer has learned: no rate of those
-        epochs says what one that trains every layer will cost."""
+        Backprop's epochs grow dearer as its line searches need more evaluations, so its
+        ETA follows the trend of its recent epochs (:func:`trend_eta`); it has none while
+        only the softmax layer has learned: those epochs say nothing of the others."""
         pr = self.progress
         timed = (n_batches - done_before) / n_batches                  # of the epoch just finished
         rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
         per_cost = elapsed / max(timed * self._epoch_cost(stage, pr.epoch - 1), 1e-12)
         eta = per_cost * sum(self._epoch_cost(stage, e) for e in range(pr.epoch, epochs))
-        if stage == "backprop" and pr.epoch <= self.r.backprop_top_only < epochs:
-            eta = None
+        if stage == "backprop":
+            first = self.r.backprop_top_only if self.r.backprop_top_only < epochs else 0
+            rates = [e["samples_per_s"] for e in pr.history if e["stage"] == stage and e["epoch"] > first]
+            rates = [r for r in rates + [rate] if r > 0]       # an epoch resumed at its end timed nothing
+            eta = (trend_eta([n_batches * batch / r for r in rates], epochs - pr.epoch)
+                   if pr.epoch > first else None)
         entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed,
                  "eta_s": eta, **self._epoch_metric(stage)}
         pr.history.append(entry)
@@ -485,6 +490,18 @@ class Trainer:
 
 
 # -- run directories ---------------------------------------------------------------------------
+def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> float:
+    """Seconds for ``remaining`` more epochs, extending the least-squares line through the
+    last ``window`` epochs' times (never sloping down: a falling cost is assumed to stop
+    falling)."""
+    t = np.asarray(epoch_seconds[-window:], dtype=float)
+    if remaining <= 0 or not len(t):
+        return 0.0
+    slope = max(np.polyfit(np.arange(len(t)), t, 1)[0], 0.0) if len(t) > 1 else 0.0
+    last = t.mean() + slope * (len(t) - 1) / 2                  # the line's value at the last epoch
+    return float(remaining * last + slope * remaining * (remaining + 1) / 2)
+
+
 def recipe_of(meta: dict) -> Recipe:
     """The recipe a checkpoint's ``meta`` records. Checkpoints written before
     ``backprop_from`` existed started backprop from the up-down weights."""
