@@ -26,7 +26,7 @@ rate per case at another batch size is ``lr * batch / 100``.
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
 --momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed]
-[--balanced] [--batch 100] [--persistent] [--directed-lr R] --out FILE.jsonl`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
+[--balanced] [--batch 100] [--persistent] [--directed-lr R] --out FILE.jsonl [--save DBN.npz]`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
 ``train_error``, ``seconds``).
 """
 
@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--persistent", action="store_true", help="persistent chains in the top RBM")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True, help="JSON lines, one per epoch")
+    ap.add_argument("--save", help="write the fine-tuned DBN's parameters to this .npz at the end")
     a = ap.parse_args()
     if not 1 <= a.batch <= N_TRAIN:
         ap.error(f"--batch must lie in 1..{N_TRAIN}, got {a.batch}")
@@ -119,6 +120,8 @@ def main() -> None:
                 for name, value in kept.items():
                     dbn.state_dict()[name][...] = value
             log({"epoch": epoch, **errors(), "seconds": time.perf_counter() - start})
+    if a.save:
+        np.savez(a.save, **dbn.state_dict())
 
 
 if __name__ == "__main__":
