@@ -79,6 +79,8 @@ def main() -> None:
     a = ap.parse_args()
     if not 1 <= a.batch <= N_TRAIN:
         ap.error(f"--batch must lie in 1..{N_TRAIN}, got {a.batch}")
+    if a.save and not Path(a.save).resolve().parent.is_dir():
+        ap.error(f"--save {a.save}: no directory {Path(a.save).resolve().parent} to write it in")
 
     X, labels = load_mnist("train")
     Y = np.eye(10, dtype=np.float32)[labels[:N_TRAIN]]
