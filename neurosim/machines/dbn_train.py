@@ -146,6 +146,18 @@ def annealed(lr: float, epoch: int, batch: int, n_batches: int, epochs: int, ann
     return lr if anneal <= 0 else lr * min(1.0, left / min(anneal, epochs))
 
 
+def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> float:
+    """Seconds for ``remaining`` more epochs, extending the least-squares line through the
+    last ``window`` epochs' times (never sloping down: a falling cost is assumed to stop
+    falling)."""
+    t = np.asarray(epoch_seconds[-window:], dtype=float)
+    if remaining <= 0 or not len(t):
+        return 0.0
+    slope = max(np.polyfit(np.arange(len(t)), t, 1)[0], 0.0) if len(t) > 1 else 0.0
+    last = t.mean() + slope * (len(t) - 1) / 2                  # the line's value at the last epoch
+    return float(remaining * last + slope * remaining * (remaining + 1) / 2)
+
+
 # -- one RBM update (rbm.m) -----------------------------------------------------------------
 def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
              rng: np.random.Generator) -> None:
@@ -490,18 +502,6 @@ class Trainer:
 
 
 # -- run directories ---------------------------------------------------------------------------
-def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> float:
-    """Seconds for ``remaining`` more epochs, extending the least-squares line through the
-    last ``window`` epochs' times (never sloping down: a falling cost is assumed to stop
-    falling)."""
-    t = np.asarray(epoch_seconds[-window:], dtype=float)
-    if remaining <= 0 or not len(t):
-        return 0.0
-    slope = max(np.polyfit(np.arange(len(t)), t, 1)[0], 0.0) if len(t) > 1 else 0.0
-    last = t.mean() + slope * (len(t) - 1) / 2                  # the line's value at the last epoch
-    return float(remaining * last + slope * remaining * (remaining + 1) / 2)
-
-
 def recipe_of(meta: dict) -> Recipe:
     """The recipe a checkpoint's ``meta`` records. Checkpoints written before
     ``backprop_from`` existed started backprop from the up-down weights."""
