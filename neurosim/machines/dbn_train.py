@@ -387,14 +387,15 @@ class Trainer:
         pr = self.progress
         timed = (n_batches - done_before) / n_batches                  # of the epoch just finished
         rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
-        per_cost = elapsed / max(timed * self._epoch_cost(stage, pr.epoch - 1), 1e-12)
-        eta = per_cost * sum(self._epoch_cost(stage, e) for e in range(pr.epoch, epochs))
         if stage == "backprop":
             first = self.r.backprop_top_only if self.r.backprop_top_only < epochs else 0
             rates = [e["samples_per_s"] for e in pr.history if e["stage"] == stage and e["epoch"] > first]
             rates = [r for r in rates + [rate] if r > 0]       # an epoch resumed at its end timed nothing
             eta = (trend_eta([n_batches * batch / r for r in rates], epochs - pr.epoch)
                    if pr.epoch > first else None)
+        else:
+            per_cost = elapsed / max(timed * self._epoch_cost(stage, pr.epoch - 1), 1e-12)
+            eta = per_cost * sum(self._epoch_cost(stage, e) for e in range(pr.epoch, epochs))
         entry = {"stage": stage, "epoch": pr.epoch, "samples_per_s": rate, "seconds": elapsed,
                  "eta_s": eta, **self._epoch_metric(stage)}
         pr.history.append(entry)
