@@ -11,9 +11,7 @@ unit of time (on average, for Poisson clocks).
 
 Example
 -------
->>> from dataclasses import replace
-
-import numpy as np
+>>> import numpy as np
 >>> from neurosim import load_model
 >>> from neurosim.engine import Simulator
 >>> net = load_model("models/earthquake_truck.toml")
@@ -25,9 +23,8 @@ import numpy as np
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
-
 from dataclasses import replace
+from typing import Callable, Mapping
 
 import numpy as np
 import simpy
