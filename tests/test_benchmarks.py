@@ -1,5 +1,5 @@
-"""The benchmark scripts still import, and every stage ``dbn_stages.py`` times still runs
-(benchmarks run by hand, so nothing else would notice an API change breaking them)."""
+"""The benchmark and experiment scripts still import, and every stage ``dbn_stages.py`` times
+still runs (they run by hand, so nothing else would notice an API change breaking them)."""
 
 import importlib.util
 from pathlib import Path
@@ -7,19 +7,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+SCRIPTS = sorted(p.relative_to(ROOT).as_posix() for p in
+                 [*BENCHMARKS.glob("*.py"), *(ROOT / "experiments").glob("*.py")])
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+def load(name: str, folder: Path = BENCHMARKS):
+    spec = importlib.util.spec_from_file_location(f"{folder.name}_{name}", folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in BENCHMARKS.glob("*.py")))
-def test_benchmark_imports(name):
-    assert callable(load(name).main)
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_imports(script):
+    path = ROOT / script
+    assert callable(load(path.stem, path.parent).main)
+
+
+def test_tuning_scripts_live_in_experiments():
+    assert {"updown_sweep.py", "top_rbm_sweep.py", "backprop_sweep.py", "classify_variants.py"} <= {
+        Path(s).name for s in SCRIPTS if s.startswith("experiments/")}
 
 
 def test_every_dbn_stage_runs_a_step():

@@ -24,7 +24,7 @@ the training set (the paper's 440 minibatches of 44,000 digits held 10 examples 
 each class: ``--balanced``). ``--lr`` scales the minibatch's mean change, so the same
 rate per case at another batch size is ``lr * batch / 100``.
 
-Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/updown_sweep.py PRETRAINED --lr 0.003
+Usage: ``OPENBLAS_NUM_THREADS=1 python experiments/updown_sweep.py PRETRAINED --lr 0.003
 --momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed]
 [--balanced] [--batch 100] [--persistent] [--directed-lr R] --out FILE.jsonl [--save DBN.npz]`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
 ``train_error``, ``seconds``).

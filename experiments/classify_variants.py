@@ -14,7 +14,7 @@ The variants, on the test set and on the first 10,000 training digits:
 If a variant beats the deterministic one by more than a standard error (about 0.12%
 at 1.5% on 10,000 digits), classification and not learning is where error is lost.
 
-Usage: ``python benchmarks/classify_variants.py RUN_DIR [--passes 5,20] [--seed 0]
+Usage: ``python experiments/classify_variants.py RUN_DIR [--passes 5,20] [--seed 0]
 --out FILE.json``.
 """
 

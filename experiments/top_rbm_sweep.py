@@ -8,7 +8,7 @@ lower layers (see ``updown_sweep.py`` for how to make it), and every ``--every``
 scores the generative error on digits 50,000-59,999 (``valid_error``) and on the first
 10,000 (``train_error``).
 
-Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/top_rbm_sweep.py PRETRAINED --lr 0.1
+Usage: ``OPENBLAS_NUM_THREADS=1 python experiments/top_rbm_sweep.py PRETRAINED --lr 0.1
 --weight-decay 2e-4 --epochs 30 [--anneal N] [--samples] --out FILE.jsonl``; ``--samples``
 trains on sampled binary pen states instead of their probabilities; ``--anneal N``: the
 learning rate falls linearly to zero over the last N epochs (``annealed``).

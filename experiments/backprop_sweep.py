@@ -11,7 +11,7 @@ settings and the number of epochs are chosen on held-out digits, as Hinton et al
    saw (the same fixed minibatch order), and after every epoch the error on the
    held-out 10,000 (``valid_error``) and on the first 10,000 (``train_error``).
 
-Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/backprop_sweep.py PRETRAINED [--cg 3]
+Usage: ``OPENBLAS_NUM_THREADS=1 python experiments/backprop_sweep.py PRETRAINED [--cg 3]
 [--epochs 40] [--batch N] [--lr 0.1] [--momentum 0.9] [--anneal 0] --out FILE.jsonl``
 (one JSON line per epoch: the setting, ``epoch``, ``valid_error``, ``train_error``,
 ``seconds``). ``--cg N``: conjugate gradient with N line searches per minibatch (the
