@@ -1,7 +1,7 @@
 """Typed errors. Each names the file, line, unit or edge at fault."""
 
 __all__ = ["NeurosimError", "ValidationError", "ModelFileError", "EvidenceError", "InferenceError",
-           "LocalityError", "ParameterError"]
+           "LocalityError", "ParameterError", "DivergenceError"]
 
 
 class NeurosimError(Exception):
@@ -30,3 +30,8 @@ class LocalityError(NeurosimError):
 
 class ParameterError(NeurosimError, ValueError):
     """A machine's parameter or its training data is invalid; the message names the value."""
+
+
+class DivergenceError(NeurosimError, ArithmeticError):
+    """Training made a parameter non-finite (too large a learning rate); the message names
+    the parameter, and the epoch or update where it happened."""
