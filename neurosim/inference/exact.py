@@ -9,8 +9,15 @@ eq. 2 of Hinton (2005) over R (biases and symmetric weights), ``Z`` its partitio
 function (eq. 3-4), and ``P(s_i=1 | parents) = sigmoid(b_i + sum_j s_j w_ji)`` (eq. 1).
 A Boltzmann machine is all R; a sigmoid belief net has R = its roots, and Z factorises.
 
-Everything is computed in log space (log-sigmoid, log-sum-exp), stable at biases of
-+-20 and far beyond.
+Everything is computed in log space (log-sigmoid, log-sum-exp) and normalised there:
+probabilities lie in [0, 1], a joint sums to 1 and log-probabilities are at most 0.
+
+Supported range: float64 resolves a log-probability to about ``eps * scale``, where
+``scale = sum_i |b_i| + sum |w|`` over every unit and every synapse (a symmetric edge
+has two). Exact inference therefore refuses, with an :class:`InferenceError` naming the
+unit or edge of largest magnitude, a net whose scale exceeds ``MAX_SCALE = 1e6``; within
+it log-probabilities are exact to about 1e-9. (Beyond it, a bias of 1e16 next to a bias
+of 1 would lose the 1 entirely: a wrong answer that looks exact.)
 
 Example
 -------
@@ -30,12 +37,14 @@ import numpy as np
 
 from ..errors import InferenceError
 from ..network import NetArrays, Network
+from ..numerics import logsumexp
 from ..numerics import softplus as _softplus
 
-__all__ = ["MAX_FREE_UNITS", "all_states", "bitstring", "log_joint", "energy",
+__all__ = ["MAX_FREE_UNITS", "MAX_SCALE", "all_states", "bitstring", "log_joint", "energy",
            "log_partition", "log_prob", "posterior", "Posterior", "visible_log_prob", "kl_data_model"]
 
 MAX_FREE_UNITS = 22
+MAX_SCALE = 1e6  # largest sum |b| + |w| over a net that float64 enumerates to ~1e-9 (module doc)
 _CHUNK = 1 << 15
 
 
@@ -57,7 +66,25 @@ def _checked(net: Network) -> NetArrays:
         a, b = net.units[i], net.units[j]
         raise InferenceError(f"symmetric edge {a} <-> {b} has unequal synapses ({Ws[i, j]!r} and "
                              f"{Ws[j, i]!r}): the energy of eq. 2 needs w_ij == w_ji")
+    _check_scale(net, arr)
     return arr
+
+
+def _check_scale(net: Network, arr: NetArrays) -> None:
+    """Refuse a net whose ``sum |b| + sum |w|`` exceeds MAX_SCALE, naming its largest parameter."""
+    with np.errstate(over="ignore"):
+        scale = float(np.abs(arr.bias).sum() + np.abs(arr.weights).sum())
+    if scale <= MAX_SCALE:  # False for inf and NaN too
+        return
+    i = int(np.argmax(np.abs(arr.bias)))
+    j, k = np.unravel_index(int(np.argmax(np.abs(arr.weights))), arr.weights.shape)
+    if abs(arr.bias[i]) >= abs(arr.weights[j, k]):
+        culprit = f"unit {net.units[i]!r} has bias {float(arr.bias[i])!r}"
+    else:
+        culprit = f"edge {net.units[j]} -> {net.units[k]} has weight {float(arr.weights[j, k])!r}"
+    raise InferenceError(f"exact inference on {net.name!r}: {culprit}; the sum of |bias| and |weight| "
+                         f"over the net is {scale:.3g}, over the supported {MAX_SCALE:g} within which "
+                         "float64 keeps log-probabilities exact to ~1e-9")
 
 
 def _roots(arr: NetArrays) -> np.ndarray:
@@ -121,10 +148,8 @@ def _logsumexp_chunks(n: int, f) -> float:
     for start in range(0, 2 ** n, _CHUNK):
         k = np.arange(start, min(start + _CHUNK, 2 ** n), dtype=np.int64)[:, None]
         S = ((k >> np.arange(n - 1, -1, -1)) & 1).astype(np.float64)
-        v = f(S)
-        m = v.max()
-        parts.append(m + np.log(np.exp(v - m).sum()))
-    return float(np.logaddexp.reduce(parts))
+        parts.append(logsumexp(f(S)))
+    return logsumexp(np.array(parts))
 
 
 @dataclass(frozen=True)
@@ -132,7 +157,7 @@ class Posterior:
     """The exact joint posterior over the free (unclamped) units.
 
     ``states[k]`` is a configuration of ``units``; ``log_probs[k]`` its log posterior
-    probability; ``log_evidence`` is log P(evidence) (0 with no evidence).
+    probability (at most 0); ``log_evidence`` is log P(evidence) (0 with no evidence).
     """
 
     units: list[str]
@@ -142,11 +167,14 @@ class Posterior:
 
     @property
     def probs(self) -> np.ndarray:
-        return np.exp(self.log_probs)
+        """``exp(log_probs)``, rescaled to sum to 1 (to rounding)."""
+        p = np.exp(self.log_probs)
+        return p / p.sum()
 
     def marginals(self) -> dict[str, float]:
+        """``P(unit = 1)``: a sum of joint probabilities, clipped to [0, 1] against rounding."""
         p = self.probs
-        return {name: float(p @ self.states[:, i]) for i, name in enumerate(self.units)}
+        return {name: float(np.clip(p @ self.states[:, i], 0.0, 1.0)) for i, name in enumerate(self.units)}
 
     def joint(self) -> dict[str, float]:
         """``{bitstring over units: probability}`` for every state."""
@@ -164,17 +192,17 @@ def posterior(net: Network, evidence: Mapping[str, int] | None = None) -> Poster
     for i, v in clamp.items():
         full[:, i] = v
     lj = np.concatenate([log_joint(net, full[s:s + _CHUNK]) for s in range(0, len(full), _CHUNK)])
-    m = lj.max()
-    log_norm = m + np.log(np.exp(lj - m).sum())
-    log_evidence = float(log_norm - log_partition(net)) if clamp else 0.0
-    return Posterior([net.units[i] for i in free], free_states, lj - log_norm, log_evidence)
+    log_norm = logsumexp(lj)
+    log_evidence = min(0.0, log_norm - log_partition(net)) if clamp else 0.0
+    return Posterior([net.units[i] for i in free], free_states, np.minimum(lj - log_norm, 0.0),
+                     log_evidence)
 
 
 def visible_log_prob(net: Network, visible: list[str], rows: np.ndarray) -> np.ndarray:
     """log P(v) of each row over the units ``visible`` (eq. 4), every other unit summed out."""
     rows = np.asarray(rows)
     return np.array([posterior(net, dict(zip(visible, map(int, row)))).log_evidence
-                     if len(visible) < net.n_units else float(log_prob(net, row[None])[0])
+                     if len(visible) < net.n_units else min(0.0, float(log_prob(net, row[None])[0]))
                      for row in rows])
 
 
