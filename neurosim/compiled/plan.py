@@ -16,6 +16,14 @@ Evidence on a unit with parents makes its parents dependent (explaining away); t
 every free unit is Gibbs-sampled by Neal's (1992) conditional, eq. 1 plus one term per
 child, over a colouring of the moral graph: units of a colour share no child, so each
 child's input changes through one unit of the group only.
+
+Precision: unit i's total input is bounded by ``M_i = |b_i| + sum_j |w_ji|`` (its
+incoming synapses). float32 rounds that input to about ``6e-8 * M_i`` and overflows near
+3.4e38 (then ``inf - inf`` is NaN), so ``compile`` uses float32, the fast default, only
+while every ``M_i <= F32_MAX_INPUT = 1e4`` (log-odds good to about 1e-3), and float64
+otherwise, as exact inference does. An explicit ``dtype=float32`` beyond that bound, or
+any ``M_i > F64_MAX_INPUT = 1e300`` (where float64 sums may overflow), is refused with a
+:class:`ValidationError` naming the unit and its largest incoming parameter.
 """
 
 from __future__ import annotations
@@ -26,9 +34,13 @@ from typing import Iterable
 import networkx as nx
 import numpy as np
 
-from ..network import Network
+from ..errors import ValidationError
+from ..network import NetArrays, Network
 
-__all__ = ["compile", "CompiledNet", "Plan", "Step", "columns"]
+__all__ = ["compile", "CompiledNet", "Plan", "Step", "columns", "F32_MAX_INPUT", "F64_MAX_INPUT"]
+
+F32_MAX_INPUT = 1e4     # largest |b_i| + sum_j |w_ji| computed in float32 (module doc)
+F64_MAX_INPUT = 1e300   # beyond this, float64 sums of a unit's input may overflow
 
 _MAX_RUNS = 4  # source rows in at most this many contiguous runs: one matmul per run
 
@@ -93,21 +105,55 @@ class Plan:
             for s in self.steps)
 
 
+def _input_bounds(arrays: NetArrays) -> np.ndarray:
+    """``M_i = |b_i| + sum_j |w_ji|``: the largest total input unit i can receive."""
+    with np.errstate(over="ignore"):
+        return np.abs(arrays.bias) + np.abs(arrays.weights).sum(axis=0)
+
+
+def _too_large(net: Network, arrays: NetArrays, i: int, bound: float, limit: float, why: str) -> ValidationError:
+    """The error naming unit ``i`` and its largest incoming parameter."""
+    j = int(np.argmax(np.abs(arrays.weights[:, i])))
+    w, b = float(arrays.weights[j, i]), float(arrays.bias[i])
+    largest = f"bias {b!r}" if abs(b) >= abs(w) else f"edge {net.units[j]} -> {net.units[i]}, weight {w!r}"
+    return ValidationError(f"compiled backend: unit {net.units[i]!r} has |bias| + sum |weight in| = "
+                           f"{bound:.3g} (largest: {largest}), over {limit:g}: {why}")
+
+
+def choose_dtype(net: Network, arrays: NetArrays, dtype=None) -> np.dtype:
+    """float32 when every input bound ``M_i`` is within F32_MAX_INPUT, else float64;
+    ``dtype`` given: that one, if the bounds allow it (module doc)."""
+    bounds = _input_bounds(arrays)
+    i = int(np.argmax(bounds)) if len(bounds) else 0
+    top = float(bounds[i]) if len(bounds) else 0.0
+    if not top <= F64_MAX_INPUT:
+        raise _too_large(net, arrays, i, top, F64_MAX_INPUT, "sums of its input may overflow even in float64")
+    wide = top > F32_MAX_INPUT
+    if dtype is None:
+        return np.dtype(np.float64 if wide else np.float32)
+    dtype = np.dtype(dtype)
+    if wide and dtype.itemsize < 8:
+        raise _too_large(net, arrays, i, top, F32_MAX_INPUT,
+                         f"{dtype} would round or overflow its input; use float64 (the default picks it)")
+    return dtype
+
+
 class CompiledNet:
     """A Network as arrays: ``W[i, j]`` the synapse i -> j (a symmetric edge gives both
-    directions), ``b`` the biases, in the Network's unit order; float32 by default.
+    directions), ``b`` the biases, in the Network's unit order; float32 unless the
+    parameters need float64 (:func:`choose_dtype`).
 
     ``plan(clamped)`` returns the update plan for a set of clamped unit indices.
     Weights may change (training): call :meth:`set_weights`; plans keep only indices.
     """
 
-    def __init__(self, net: Network, dtype=np.float32) -> None:
+    def __init__(self, net: Network, dtype=None) -> None:
         self.network = net
         self.units = net.units
         self.index = {u: i for i, u in enumerate(self.units)}
         self.n = net.n_units
-        self.dtype = np.dtype(dtype)
         arrays = net.to_arrays()
+        self.dtype = choose_dtype(net, arrays, dtype)
         self.W = arrays.weights.astype(self.dtype)
         self.b = arrays.bias.astype(self.dtype)
         self.symmetric = arrays.symmetric
@@ -226,8 +272,9 @@ def _independent(graph: nx.Graph, groups: list[list[str]]) -> bool:
     return all(not graph.subgraph(g).number_of_edges() for g in groups)
 
 
-def compile(net: Network, dtype=np.float32) -> CompiledNet:  # noqa: A001  (the issue's name)
-    """Compile a validated Network to arrays and update plans (see the module doc)."""
+def compile(net: Network, dtype=None) -> CompiledNet:  # noqa: A001  (the issue's name)
+    """Compile a validated Network to arrays and update plans (see the module doc);
+    ``dtype`` None: float32 unless the parameters need float64."""
     if not isinstance(net, Network):
         raise TypeError(f"compile() takes a neurosim Network, got {type(net).__name__}")
     return CompiledNet(net, dtype)

@@ -3,7 +3,8 @@
 Every step computes the total input of a group of units for all chains with matrix
 products, ``x = b + S[:, sources] @ W[sources, group]`` (eq. 1 of Hinton 2005), adds
 Neal's child terms where evidence sits below, and samples the whole block with one
-draw from the Generator. float32 by default; the same seed gives the same numbers.
+draw from the Generator. float32 unless the net needs float64 (see ``plan``); the same
+seed gives the same numbers.
 
 >>> import numpy as np
 >>> from neurosim import load
