@@ -24,7 +24,6 @@ Example
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Mapping, NamedTuple
 
@@ -37,7 +36,15 @@ __all__ = ["Unit", "Edge", "Network", "NetArrays", "ROLES", "KINDS"]
 
 ROLES = ("visible", "hidden", "label")
 KINDS = ("directed", "symmetric", "recognition")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_NAME_HELP = "letters (any script), digits, _ . -; not starting with a digit, . or -"
+
+
+def _valid_name(name: object) -> bool:
+    """A unit name: a Python identifier (Unicode letters and digits, ``_``; no leading
+    digit) that may also hold ``.`` and ``-`` after its first character. Never a space,
+    ``=`` or ``,``, so ``--evidence NAME=V`` and bit strings stay unambiguous."""
+    return (isinstance(name, str) and name[:1] not in ("", ".", "-")
+            and name.replace(".", "_").replace("-", "_").isidentifier())
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,8 @@ class Network:
 
     # -- building and validation -------------------------------------------------
     def _add_unit(self, i: int, unit: Unit) -> None:
-        if not isinstance(unit.name, str) or not _NAME.match(unit.name):
-            raise _error(f"unit {i + 1}: bad name {unit.name!r} (letters, digits, _ . -; "
-                         "not starting with a digit)", unit=i)
+        if not _valid_name(unit.name):
+            raise _error(f"unit {i + 1}: bad name {unit.name!r} ({_NAME_HELP})", unit=i)
         if unit.name in self._index:
             raise _error(f"duplicate unit {unit.name!r} (units {self._index[unit.name] + 1} "
                          f"and {i + 1})", unit=i)
