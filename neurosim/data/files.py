@@ -110,7 +110,22 @@ def _read_npy(path: Path, source: str) -> Dataset:
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise DataError(f"{source}: value {array[row, col].item()!r} at index ({row}, {col}) "
                         "is not 0 or 1")
-    return Dataset(path.stem, [f"v{j}" for j in range(array.shape[1])], array.astype(np.int8))
+    return Dataset(path.stem, _npy_names(array.shape[1]), array.astype(np.int8))
+
+
+def _npy_names(n: int) -> list[str]:
+    """The unit names of a .npy file's ``n`` columns: ``v0 .. v{n-1}``."""
+    return [f"v{j}" for j in range(n)]
+
+
+def _npy_hint(dataset: Dataset, visible: list[str]) -> str:
+    """Why a .npy file's columns fit no net whose visible units are named otherwise."""
+    n = len(dataset.names)
+    if dataset.names != _npy_names(n):
+        return ""
+    return (f" (columns v0 .. v{n - 1} are those of a .npy file, which has no header: {n} columns, the net has "
+            f"{len(visible)} visible units; name the columns after them in a CSV header, or name the "
+            f"visible units v0 .. v{len(visible) - 1})")
 
 
 _READERS = {".csv": _read_csv, ".npy": _read_npy}
@@ -181,7 +196,8 @@ def match_visible(dataset: Dataset, net: Network) -> np.ndarray:
     ------
     DataError
         Names the visible units missing from the data, and the data columns that are
-        not visible units of the net (with their role there, or "unknown").
+        not visible units of the net (with their role there, or "unknown"); for a
+        .npy file, says that its columns are named v0, v1, ...
 
     Examples
     --------
@@ -206,5 +222,5 @@ def match_visible(dataset: Dataset, net: Network) -> np.ndarray:
                      for name in extra]
             parts.append(f"data columns that are not visible units: {', '.join(roles)}")
         raise DataError(f"data set {dataset.name!r} does not fit network {net.name!r}: "
-                        + "; ".join(parts))
+                        + "; ".join(parts) + _npy_hint(dataset, visible))
     return dataset.data[:, [column[name] for name in visible]]
