@@ -4,6 +4,8 @@ A model file has a ``name``, a ``description``, one ``[[unit]]`` table per unit 
 unit order) and one ``[[edge]]`` table per connection::
 
     name = "earthquake_truck"
+    n_units = 3            # optional: the number of [[unit]] tables
+    n_edges = 2            # optional: the number of [[edge]] tables
     [[unit]]
     name = "earthquake"
     bias = -10.0
@@ -12,12 +14,19 @@ unit order) and one ``[[edge]]`` table per connection::
     [[edge]]
     from = "earthquake"
     to = "house_jumps"
-    weight = 20.0
     kind = "directed"      # directed | symmetric | recognition (default directed)
     delay = 0.0            # optional, in sweeps
+    weight = 20.0          # required
 
-Every error is a :class:`ModelFileError` whose message starts with ``file:line:``.
-``dumps`` writes a file that ``loads`` reads back to an equal Network, bit for bit.
+A unit's bias defaults to 0, except in a file that declares its counts; an edge's
+weight has no default. Every error is a :class:`ModelFileError` whose message starts
+with ``file:line:``.
+
+``dumps`` writes a file that ``loads`` reads back to an equal Network, bit for bit, and
+that a cut anywhere cannot turn into another valid net: it declares ``n_units`` and
+``n_edges`` (a cut before a table leaves fewer tables than declared), ends every table
+with its then required bias or weight (a cut inside the last table drops it) and ends
+with a newline (a file that declares counts but does not end with one was cut mid-line).
 """
 
 from __future__ import annotations
@@ -28,10 +37,11 @@ from pathlib import Path
 
 from .errors import ModelFileError, ValidationError
 from .network import Edge, Network, Unit
+from .outputs import atomic_write_text
 
 __all__ = ["load", "loads", "save", "dumps"]
 
-_TOP_KEYS = {"name", "description", "unit", "edge"}
+_TOP_KEYS = {"name", "description", "unit", "edge", "n_units", "n_edges"}
 _UNIT_KEYS = {"name", "bias", "role", "layer", "recognition_bias"}
 _EDGE_KEYS = {"from", "to", "weight", "kind", "delay", "weight_reverse"}
 
@@ -84,10 +94,12 @@ def loads(text: str, source: str = "<string>") -> Network:
         if key not in _TOP_KEYS:
             raise _fail(source, where.top(key), f"unknown key {key!r} (expected one of "
                         f"{', '.join(sorted(_TOP_KEYS))})")
-    units = [_unit(entry, k, where, source) for k, entry in enumerate(_tables(doc, "unit", where, source))]
+    strict = "n_units" in doc or "n_edges" in doc  # written by dumps: every bias present
+    units = [_unit(entry, k, where, source, strict) for k, entry in enumerate(_tables(doc, "unit", where, source))]
     if not units:
         raise _fail(source, 1, "no [[unit]] tables: a model needs at least one unit")
     edges = [_edge(entry, k, where, source) for k, entry in enumerate(_tables(doc, "edge", where, source))]
+    _check_counts(doc, text, {"unit": len(units), "edge": len(edges)}, where, source)
     name = doc.get("name", Path(source).stem)
     description = doc.get("description", "")
     for key, value in (("name", name), ("description", description)):
@@ -103,6 +115,22 @@ def loads(text: str, source: str = "<string>") -> Network:
         else:
             line = None
         raise _fail(source, line, str(exc)) from None
+
+
+def _check_counts(doc: dict, text: str, found: dict[str, int], where: _Lines, source: str) -> None:
+    """Declared ``n_units``/``n_edges`` must match the tables found, and a file that
+    declares them must end with a newline: otherwise it was cut short."""
+    declared = [kind for kind in found if f"n_{kind}s" in doc]
+    for kind in declared:
+        key, value = f"n_{kind}s", doc[f"n_{kind}s"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _fail(source, where.top(key), f"{key} must be a count (an integer >= 0), got {value!r}")
+        if value != found[kind]:
+            raise _fail(source, where.top(key), f"{key} = {value} but the file has {found[kind]} "
+                        f"[[{kind}]] table{'s' if found[kind] != 1 else ''}: is it cut short?")
+    if declared and not text.endswith("\n"):
+        raise _fail(source, len(where.lines), "the file declares its counts but does not end with a "
+                    "newline: is its last line cut short?")
 
 
 def _tables(doc: dict, kind: str, where: _Lines, source: str) -> list[dict]:
@@ -132,12 +160,14 @@ def _get(entry: dict, key: str, types: tuple, what: str, kind: str, k: int, wher
     return value
 
 
-def _unit(entry: dict, k: int, where: _Lines, source: str) -> Unit:
+def _unit(entry: dict, k: int, where: _Lines, source: str, strict: bool) -> Unit:
+    """A unit; its bias defaults to 0 unless the file declares its counts (``strict``)."""
     _check_keys(entry, _UNIT_KEYS, "unit", k, where, source)
     args = (where, source)
     return Unit(
         name=_get(entry, "name", (str,), "a string", "unit", k, *args),
-        bias=float(_get(entry, "bias", (int, float), "a number", "unit", k, *args, default=0.0)),
+        bias=float(_get(entry, "bias", (int, float), "a number", "unit", k, *args,
+                        **({} if strict else {"default": 0.0}))),
         role=_get(entry, "role", (str,), "a string", "unit", k, *args, default="hidden"),
         layer=_get(entry, "layer", (int,), "an integer", "unit", k, *args, default=None),
         recognition_bias=_float_or_none(_get(entry, "recognition_bias", (int, float), "a number",
@@ -185,28 +215,25 @@ def _quote(text: str) -> str:
 def dumps(net: Network) -> str:
     """The model file of ``net``: ``loads(dumps(net)) == net`` exactly."""
     q = _quote
-    out = [f"name = {q(net.name)}", f"description = {q(net.description)}", ""]
+    out = [f"name = {q(net.name)}", f"description = {q(net.description)}",
+           f"n_units = {net.n_units}", f"n_edges = {len(net.edges)}", ""]
     for unit in net.unit_list():
-        out += ["[[unit]]", f"name = {q(unit.name)}", f"bias = {unit.bias!r}", f"role = {q(unit.role)}"]
+        out += ["[[unit]]", f"name = {q(unit.name)}", f"role = {q(unit.role)}"]
         if unit.layer is not None:
             out.append(f"layer = {unit.layer}")
         if unit.recognition_bias is not None:
             out.append(f"recognition_bias = {unit.recognition_bias!r}")
-        out.append("")
+        out += [f"bias = {unit.bias!r}", ""]  # last: a cut inside the table drops it
     for edge in net.edges:
-        out += ["[[edge]]", f"from = {q(edge.source)}", f"to = {q(edge.target)}",
-                f"weight = {edge.weight!r}", f"kind = {q(edge.kind)}"]
+        out += ["[[edge]]", f"from = {q(edge.source)}", f"to = {q(edge.target)}", f"kind = {q(edge.kind)}"]
         if edge.delay:
             out.append(f"delay = {edge.delay!r}")
         if edge.weight_reverse is not None:
             out.append(f"weight_reverse = {edge.weight_reverse!r}")
-        out.append("")
+        out += [f"weight = {edge.weight!r}", ""]  # last: a cut inside the table drops it
     return "\n".join(out)
 
 
 def save(net: Network, path: str | Path) -> None:
     """Write ``net`` as a model file, atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(net), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, dumps(net))
