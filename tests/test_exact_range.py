@@ -10,7 +10,8 @@ import pytest
 
 from neurosim import Edge, InferenceError, Network, Unit, load
 from neurosim.cli import main
-from neurosim.inference import MAX_SCALE, kl_data_model, log_joint, posterior, visible_log_prob
+from neurosim.inference import (MAX_SCALE, kl_data_model, log_joint, moment_matched, posterior,
+                                visible_log_prob)
 
 EPS = np.finfo(float).eps
 
@@ -62,6 +63,8 @@ def test_bias_50_marginals_stay_in_unit_interval(tmp_path, capsys):
     assert all(0.0 <= p <= 1.0 for p in out["marginals"].values())
     assert all(0.0 <= p <= 1.0 for p in out["joint"].values())
     assert abs(sum(out["joint"].values()) - 1.0) <= 8 * EPS
+    q = moment_matched(posterior(load(path)))
+    assert np.all((q >= 0) & (q <= 1))
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -171,10 +171,14 @@ class Posterior:
         p = np.exp(self.log_probs)
         return p / p.sum()
 
+    def marginal_array(self) -> np.ndarray:
+        """``P(unit = 1)`` of each unit: sums of joint probabilities, clipped to [0, 1]
+        against rounding."""
+        return np.clip(self.probs @ self.states.astype(np.float64), 0.0, 1.0)
+
     def marginals(self) -> dict[str, float]:
-        """``P(unit = 1)``: a sum of joint probabilities, clipped to [0, 1] against rounding."""
-        p = self.probs
-        return {name: float(np.clip(p @ self.states[:, i], 0.0, 1.0)) for i, name in enumerate(self.units)}
+        """``{unit: P(unit = 1)}``."""
+        return dict(zip(self.units, map(float, self.marginal_array())))
 
     def joint(self) -> dict[str, float]:
         """``{bitstring over units: probability}`` for every state."""

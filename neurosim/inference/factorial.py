@@ -33,17 +33,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InferenceError
+from ..numerics import sigmoid
 from .exact import Posterior
 
 __all__ = ["moment_matched", "mean_field", "coordinate_sweep", "factorial_probs",
            "factorial_log_probs", "kl", "kl_q_p"]
 
 _BIG = 1e300  # stands in for an infinite log-odds; weights sum to 1, so sums stay finite
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function without overflow at any x (tanh form)."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
 def factorial_probs(q: np.ndarray, states: np.ndarray) -> np.ndarray:
@@ -87,7 +83,7 @@ def moment_matched(post: Posterior) -> np.ndarray:
     to learn: recognition weights fitted to samples of the generative model match its
     marginals, averaging several explanations into one vague factorial distribution.
     """
-    return post.probs @ post.states.astype(np.float64)
+    return post.marginal_array()
 
 
 def _partners(post: Posterior) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -119,7 +115,7 @@ def _sweep(q: np.ndarray, post: Posterior, partners, order) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             d = post.log_probs[ones] - post.log_probs[zeros]
         d = np.nan_to_num(d, nan=0.0, posinf=_BIG, neginf=-_BIG)
-        q[i] = _sigmoid(weights @ d / weights.sum())
+        q[i] = sigmoid(weights @ d / weights.sum())
     return q
 
 
