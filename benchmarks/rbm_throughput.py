@@ -117,13 +117,14 @@ class RulePathRBM(RBM):
 def contenders(X64: np.ndarray, X32: np.ndarray, seed: int) -> dict:
     """name -> zero-argument function that trains one pass and returns the fitted model."""
     common = dict(batch_size=BATCH, n_iter=1, learning_rate=LEARNING_RATE, random_state=seed)
+    ours = dict(common, dtype=np.float32)      # float32 arithmetic whatever the input
     out = {
-        "neurosim_cd1_float64_input": lambda: RBM(N_COMPONENTS, **common).fit(X64),
-        "neurosim_cd1_float32_input": lambda: RBM(N_COMPONENTS, **common).fit(X32),
-        "neurosim_pcd1_float64_input": lambda: RBM(N_COMPONENTS, persistent=True, **common).fit(X64),
-        "neurosim_pcd1_float32_input": lambda: RBM(N_COMPONENTS, persistent=True, **common).fit(X32),
+        "neurosim_cd1_float64_input": lambda: RBM(N_COMPONENTS, persistent=False, **ours).fit(X64),
+        "neurosim_cd1_float32_input": lambda: RBM(N_COMPONENTS, persistent=False, **ours).fit(X32),
+        "neurosim_pcd1_float64_input": lambda: RBM(N_COMPONENTS, persistent=True, **ours).fit(X64),
+        "neurosim_pcd1_float32_input": lambda: RBM(N_COMPONENTS, persistent=True, **ours).fit(X32),
         "neurosim_pcd1_rule_path_float32_input":
-            lambda: RulePathRBM(N_COMPONENTS, persistent=True, **common).fit(X32),
+            lambda: RulePathRBM(N_COMPONENTS, persistent=True, **ours).fit(X32),
     }
     if BernoulliRBM is not None:
         out["sklearn_pcd1_float64_input"] = lambda: BernoulliRBM(N_COMPONENTS, **common).fit(X64)

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     X, _ = load_mnist("train", limit=args.limit, binarize=True, rng=rng)
     X_test, y_test = load_mnist("test", limit=args.test_limit, binarize=True, rng=rng)
     rbm = RBM(args.hidden, learning_rate=LEARNING_RATE, batch_size=BATCH, momentum=MOMENTUM,
-              weight_decay=WEIGHT_DECAY, random_state=rng)
+              weight_decay=WEIGHT_DECAY, random_state=rng, persistent=False, dtype=np.float32)
     history, seconds = train(rbm, X, args.epochs, rng, X[:1000], log)
     test_error = reconstruction_error(rbm, X_test, rng)
 

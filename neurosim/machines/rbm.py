@@ -68,13 +68,24 @@ are available by enumerating ``2^min(n_features, n_components)`` states of the s
 layer: :meth:`log_partition` (log Z, eq. 3), :meth:`exact_log_prob` (log P(v) of each row,
 eq. 4) and :meth:`exact_log_likelihood` (their mean).
 
+**Files.** :meth:`RBM.save` and :meth:`RBM.load` are the one RBM file format, shared with
+``neurosim rbm train|evaluate``: ``.npz`` holds the arrays (``W`` = ``components_.T``,
+``b``, ``c``, the persistent chains) and JSON ``meta`` with every constructor parameter,
+so a machine comes back with its hyper-parameters; ``.toml`` is the model-file export of
+:meth:`to_network` (weights and biases only: a model file has no place for
+hyper-parameters). Files of the older ``rbm train`` (``W``, ``b``, ``c`` and its flags as
+``meta``) still load. **Divergence**: :meth:`fit` (after each pass) and
+:meth:`partial_fit` (after each update) raise DivergenceError naming the parameter that
+became non-finite.
+
 Example
 -------
 >>> import numpy as np
 >>> from neurosim import RBM
 >>> from neurosim.data import bars_stripes
 >>> X = bars_stripes(size=2).data                 # the 6 distinct 2x2 bars and stripes
->>> rbm = RBM(n_components=4, learning_rate=0.2, batch_size=6, n_iter=400, random_state=0)
+>>> rbm = RBM(n_components=4, learning_rate=0.2, batch_size=6, n_iter=400, persistent=False,
+...           random_state=0)
 >>> rbm.fit(X).components_.shape                  # (n_components, n_features), as sklearn
 (4, 4)
 >>> rbm.transform(X).shape
@@ -87,7 +98,7 @@ True
 >>> Z = np.random.default_rng(0).standard_normal((50, 3))     # standardised real data
 >>> g = RBM(2, visible="gaussian", learning_rate=0.01, n_iter=5, random_state=0).fit(Z)
 >>> g.gibbs(Z[:2]).dtype, bool(np.isfinite(g.exact_log_likelihood(Z)))
-(dtype('float32'), True)
+(dtype('float64'), True)
 
 References: G. E. Hinton (2005), What kind of graphical model is the brain?, IJCAI;
 G. E. Hinton (2002), Training products of experts by minimizing contrastive divergence;
@@ -99,20 +110,24 @@ deep belief net model for visual area V2, NIPS.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import sys
 import time
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import modelfile
-from ..errors import InferenceError, ParameterError, ValidationError
+from ..errors import DivergenceError, InferenceError, ModelFileError, ParameterError, ValidationError
 from ..inference.exact import MAX_FREE_UNITS
 from ..network import Edge, Network, Unit
 from ..numerics import logsumexp as _logsumexp, softplus as _softplus
+from ..outputs import atomic_write, atomic_write_text, check_out
 from .helmholtz import NotFittedError
 
 __all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "NotFittedError", "ParameterError"]
@@ -204,26 +219,40 @@ def _check_real(name: str, value: Any, low: float, high: float | None = None,
     return float(value)
 
 
-def _check_dtype(value: Any) -> np.dtype:
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_dtype(value: Any) -> np.dtype | None:
+    """numpy.float32 or numpy.float64 as a dtype; None (follow the data) stays None."""
+    if value is None:
+        return None
     try:
         dt = np.dtype(value)
     except TypeError:
         dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ParameterError(f"dtype must be numpy.float32 or numpy.float64, got {value!r}")
+    if dt is None or dt not in _FLOATS:
+        raise ParameterError(f"dtype must be None, numpy.float32 or numpy.float64, got {value!r}")
     return dt
+
+
+def _valid_random_state(value: Any) -> bool:
+    """None, a non-negative integer, a numpy Generator or a (legacy) numpy RandomState."""
+    return (value is None or isinstance(value, (np.random.Generator, np.random.RandomState))
+            or (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0))
 
 
 def _check_random_state(value: Any) -> np.random.Generator:
     """The one generator every draw goes through: a Generator is used as given; None or
-    a non-negative integer seeds a new one."""
+    a non-negative integer seeds a new one; a RandomState (scikit-learn's kind) seeds a new
+    one from one draw of its own, so that sharing it still gives different streams."""
+    if not _valid_random_state(value):
+        raise ParameterError(f"random_state must be None, a non-negative integer, a "
+                             f"numpy.random.Generator or a numpy.random.RandomState, got {value!r}")
     if isinstance(value, np.random.Generator):
         return value
-    if value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                         and value >= 0):
-        return np.random.default_rng(value)
-    raise ParameterError(f"random_state must be None, a non-negative integer or a "
-                         f"numpy.random.Generator, got {value!r}")
+    if isinstance(value, np.random.RandomState):
+        return np.random.default_rng(value.randint(0, 2 ** 63 - 1, dtype=np.int64))
+    return np.random.default_rng(value)
 
 
 def _check_visible(value: Any) -> bool:
@@ -233,12 +262,82 @@ def _check_visible(value: Any) -> bool:
     raise ParameterError(f"visible must be 'bernoulli' or 'gaussian', got {value!r}")
 
 
+# -- input data --------------------------------------------------------------------------------
+class DataTypeError(ParameterError, TypeError):
+    """``X`` holds something that is not a number (a TypeError, as numpy's own)."""
+
+
+def _data_dtype(X: Any) -> np.dtype:
+    """The type a machine with ``dtype=None`` computes in: float32 data stays float32,
+    anything else is float64 (as scikit-learn)."""
+    dt = getattr(X, "dtype", None)
+    return dt if dt is not None and dt in _FLOATS else np.dtype(np.float64)
+
+
+def _is_sparse(X: Any) -> bool:
+    """A scipy sparse matrix or array (recognised without importing scipy)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def _as_array(X: Any, what: str, dtype: np.dtype) -> np.ndarray:
+    """``X`` as a 2-D C-contiguous array of ``dtype``; no copy when it already is one."""
+    try:
+        A = np.asarray(X)
+        if A.dtype.kind == "O":
+            A = A.astype(dtype)
+    except TypeError as exc:
+        raise DataTypeError(f"{what} must be a 2-D array of numbers (cases x features): {exc}") from None
+    except ValueError as exc:
+        raise ParameterError(f"{what} must be a 2-D array of numbers (cases x features): {exc}") from None
+    if A.dtype.kind == "c":
+        raise ParameterError(f"{what}: Complex data not supported ({A.dtype}); give real numbers")
+    if A.dtype.kind not in "biuf":
+        raise ParameterError(f"{what} must be a 2-D array of numbers (cases x features), got "
+                             f"{type(X).__name__} of {A.dtype}")
+    if A.ndim != 2:
+        hint = (": Reshape your data, with .reshape(-1, 1) for one feature or .reshape(1, -1) for "
+                "one case" if A.ndim == 1 else "")
+        raise ParameterError(f"{what} must be a 2-D array (cases x features), got shape {A.shape}{hint}")
+    return np.ascontiguousarray(A.astype(dtype, copy=False))
+
+
+def _as_csr(X: Any, what: str, dtype: np.dtype) -> Any:
+    """A scipy sparse ``X`` as a CSR matrix of ``dtype`` with explicit zeros kept."""
+    if len(X.shape) != 2 or X.dtype.kind not in "biuf":
+        raise ParameterError(f"{what} must be a 2-D sparse matrix of numbers, got shape "
+                             f"{X.shape} of {X.dtype}")
+    return X.tocsr().astype(dtype, copy=False)
+
+
+def _check_values(A: Any, values: np.ndarray, bad: np.ndarray, what: str, rule: str) -> None:
+    """ParameterError naming the first entry of ``A`` where ``bad`` (a mask of ``values``:
+    ``A`` itself, or the stored values of a CSR matrix) holds."""
+    if not bad.any():
+        return
+    if _is_sparse(A):
+        i = int(np.flatnonzero(bad)[0])
+        r, c, value = int(np.searchsorted(A.indptr, i, side="right")) - 1, int(A.indices[i]), values[i]
+    else:
+        r, c = np.argwhere(bad)[0]
+        value = values[r, c]
+    raise ParameterError(f"{what}[{r}, {c}] = {float(value)!r}: {rule}")
+
+
+def _dense_rows(X: Any, fn, rows: int = 1024) -> np.ndarray:
+    """``fn(block, first_row)`` of the rows of ``X``: of ``X`` itself if dense, else of
+    blocks of ``rows`` densified rows at a time, the results stacked (a sparse matrix is
+    never densified whole)."""
+    if not _is_sparse(X):
+        return fn(X, 0)
+    return np.concatenate([fn(X[s:s + rows].toarray(), s) for s in range(0, X.shape[0], rows)])
+
+
 VISIBLE_UNITS = ("bernoulli", "gaussian")
 SPARSITY_DECAY = 0.9               # q <- 0.9 q + 0.1 (mean positive-phase hidden probability)
 
 _DEFAULTS = dict(n_components=256, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
-                 random_state=None, k=1, persistent=False, momentum=0.0, weight_decay=0.0,
-                 dtype=np.float32, visible="bernoulli", sparsity_target=None, sparsity_cost=0.1)
+                 random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0,
+                 dtype=None, visible="bernoulli", sparsity_target=None, sparsity_cost=0.1)
 
 
 class RBM:
@@ -259,25 +358,31 @@ class RBM:
         Passes over the training data in :meth:`fit`.
     verbose : int, default 0
         Print the mean pseudo-likelihood and the time after each pass (to stderr).
-    random_state : None, int or numpy.random.Generator
-        Normalised once per :meth:`fit` (or first use) to ``random_state_``; every draw
-        (initial weights, Gibbs sampling, pseudo-likelihood corruption) goes through it.
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        Normalised once per :meth:`fit` (or first use) to the Generator
+        ``random_state_``; every draw (initial weights, Gibbs sampling, pseudo-likelihood
+        corruption) goes through it. A RandomState (scikit-learn's kind) seeds it with one
+        draw of its own.
     k : int, default 1
         Gibbs steps per update (CD-k, PCD-k).
-    persistent : bool, default False
-        Persistent contrastive divergence (scikit-learn's procedure) instead of CD-k.
+    persistent : bool, default True
+        Persistent contrastive divergence (PCD-k; scikit-learn's procedure); False: CD-k
+        (Hinton's ``rbm.m``), the chain restarted at the data.
     momentum : float in [0, 1), default 0
         ``velocity = momentum * velocity + change``; the parameters move by the velocity.
     weight_decay : float, default 0
         L2 penalty on the weights (not the biases): ``- lr * weight_decay * W`` is added
         to each weight change.
-    dtype : numpy.float32 or numpy.float64, default float32
+    dtype : None, numpy.float32 or numpy.float64, default None
         Type of the parameters and of the training arithmetic (inputs are converted).
+        None: that of the data :meth:`fit` first sees, as scikit-learn (float32 stays
+        float32, anything else is float64). float32 trains about twice as fast.
     visible : {"bernoulli", "gaussian"}, default "bernoulli"
         Binary visible units (data in [0, 1]), or Gaussian ones of unit variance (any
         finite data, expected standardised; the reconstruction uses the mean). Gaussian
         machines have no pseudo-likelihood (:meth:`score_samples` raises InferenceError)
-        and no Network form (:meth:`to_network` and :meth:`save` raise ParameterError).
+        and no Network form (:meth:`to_network` and ``.toml`` :meth:`save` raise
+        ParameterError).
     sparsity_target : None or float in (0, 1), default None
         Target mean activation ``p`` of each hidden unit; None: no sparsity term.
     sparsity_cost : float >= 0, default 0.1
@@ -302,17 +407,29 @@ class RBM:
         Weight updates (minibatches) since the weights were initialised.
     random_state_ : numpy.random.Generator
 
-    Differences from scikit-learn: the default procedure is CD-1 (``persistent=True``
-    gives scikit-learn's PCD-1); parameters are float32 unless ``dtype`` says otherwise;
-    sparse input is not accepted; :meth:`gibbs` returns a bool array as scikit-learn does,
-    :meth:`sample` returns int8 states. Minibatches are consecutive even slices of ``X``
-    in its order, as scikit-learn's (shuffle the rows first if they are sorted).
+    The defaults are scikit-learn's procedure, PCD-1 with ``learning_rate=0.1``, minibatches
+    of 10 and 10 passes: :meth:`fit` takes consecutive minibatches of ``batch_size`` rows of
+    ``X`` in its order, the last one holding the rest, as scikit-learn (shuffle the rows
+    first if they are sorted). Input may be an array or a scipy sparse matrix (densified
+    one minibatch, or one block of rows, at a time). scikit-learn's estimator checks pass
+    (``tests/test_rbm_sklearn.py``; scikit-learn is the optional extra
+    ``neurosim[sklearn]``, imported only when scikit-learn asks for ``__sklearn_tags__``).
+
+    Differences from scikit-learn: values of ``X`` outside [0, 1] (and NaN or inf) are
+    refused with a ParameterError naming the entry, where BernoulliRBM trains on them; the
+    negative phase of PCD is divided by the number of chains (``batch_size``), not by the
+    minibatch's rows (they differ only for a last, shorter minibatch); float32 machines
+    draw float32 noise; ``verbose`` prints to stderr; a training pass that makes a
+    parameter non-finite raises DivergenceError (naming the epoch or update and the
+    parameter; the machine keeps the non-finite values); there is no
+    ``get_feature_names_out``. :meth:`gibbs` returns a bool array as scikit-learn does,
+    :meth:`sample` returns int8 states.
     """
 
     def __init__(self, n_components: int = 256, *, learning_rate: float = 0.1,
                  batch_size: int = 10, n_iter: int = 10, verbose: int = 0,
-                 random_state: Any = None, k: int = 1, persistent: bool = False,
-                 momentum: float = 0.0, weight_decay: float = 0.0, dtype: Any = np.float32,
+                 random_state: Any = None, k: int = 1, persistent: bool = True,
+                 momentum: float = 0.0, weight_decay: float = 0.0, dtype: Any = None,
                  visible: str = "bernoulli", sparsity_target: float | None = None,
                  sparsity_cost: float = 0.1) -> None:
         self.n_components = n_components
@@ -351,6 +468,18 @@ class RBM:
                 args.append(f"{value!r}" if key == "n_components" else f"{key}={value!r}")
         return f"RBM({', '.join(args)})"
 
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's description of this estimator: an unsupervised transformer of
+        dense or sparse non-negative input whose output has the machine's ``dtype``.
+        scikit-learn calls it; it is imported here only, so it stays optional."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        dtypes = ["float64", "float32"] if self.dtype is None else [np.dtype(self.dtype).name]
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=dtypes),
+                    input_tags=InputTags(sparse=True, positive_only=True))
+
     def _validate(self) -> None:
         """Check every parameter (at fit, partial_fit, from_network); names the bad value."""
         _check_int("n_components", self.n_components, 1)
@@ -375,58 +504,46 @@ class RBM:
             target = _check_real("sparsity_target", self.sparsity_target, 0.0, 1.0,
                                  low_open=True, high_open=True)
             self._sparsity = (target, cost)
-        if not isinstance(self.random_state, np.random.Generator):
-            _check_random_state(self.random_state)
+        if not _valid_random_state(self.random_state):
+            _check_random_state(self.random_state)          # raises, naming the value
 
     # -- data ----------------------------------------------------------------------------
-    def _check_X(self, X: Any, what: str = "X", binary: bool = False, dtype: Any = None) -> np.ndarray:
+    def _check_X(self, X: Any, what: str = "X", binary: bool = False, dtype: Any = None) -> Any:
         """``X`` as a 2-D C-contiguous array of ``dtype`` (default: that of the fitted
-        weights, else the ``dtype`` parameter) with values in [0, 1] (0 or 1 if ``binary``;
-        any finite values for Gaussian visible units), or a ParameterError naming the
-        culprit. No copy when it already is one."""
+        weights, else the ``dtype`` parameter), or a scipy sparse matrix as a CSR matrix of
+        ``dtype`` (its stored values checked, never densified whole), with values in [0, 1]
+        (0 or 1 if ``binary``; any finite values for Gaussian visible units), or a
+        ParameterError naming the culprit. No copy when it already is one."""
         if not isinstance(X, np.ndarray) and hasattr(X, "data") and hasattr(X, "names"):
             X = X.data                               # a neurosim Dataset
-        if hasattr(X, "toarray") and hasattr(X, "nnz"):
-            raise ParameterError(f"{what} is a sparse matrix; the RBM takes dense arrays "
-                                 f"(use {what}.toarray())")
         if dtype is None:
             W = self.__dict__.get("components_")
             dtype = W.dtype if W is not None else _check_dtype(self.dtype)
-        try:
-            A = np.asarray(X)
-            if A.dtype.kind not in "biuf":
-                raise TypeError
-            A = A.astype(dtype, copy=False)
-        except (TypeError, ValueError):
-            raise ParameterError(f"{what} must be a 2-D array of numbers "
-                                 f"(cases x features), got {type(X).__name__}") from None
-        if A.ndim != 2:
-            raise ParameterError(f"{what} must be a 2-D array (cases x features), got shape {A.shape}")
+        if dtype is None:
+            dtype = _data_dtype(X)
+        A = _as_csr(X, what, dtype) if _is_sparse(X) else _as_array(X, what, dtype)
         if A.shape[0] == 0:
-            raise ParameterError(f"{what} has no rows")
+            raise ParameterError(f"{what} has 0 sample(s) (shape={A.shape}) while a minimum of 1 "
+                                 "is required (cases x features)")
         n = getattr(self, "n_features_in_", None)
         if n is not None and A.shape[1] != n:
-            raise ParameterError(f"{what} has {A.shape[1]} features; the RBM was fitted with {n}")
+            raise ParameterError(f"{what} has {A.shape[1]} features, but RBM is expecting {n} "
+                                 f"features as input (it was fitted with {n})")
         if A.shape[1] == 0:
-            raise ParameterError(f"{what} has no columns (features)")
+            raise ParameterError(f"{what} has 0 feature(s) (shape={A.shape}) while a minimum of 1 "
+                                 "is required (cases x features)")
+        values = A.data if _is_sparse(A) else A
         if _check_visible(self.visible):            # Gaussian units: any finite value
-            if not np.isfinite(A).all():
-                r, c = np.argwhere(~np.isfinite(A))[0]
-                raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: values must be finite")
-            return np.ascontiguousarray(A)
-        if not (A.min() >= 0 and A.max() <= 1):    # two passes, no temporaries; NaN fails too
-            if not np.isfinite(A).all():
-                r, c = np.argwhere(~np.isfinite(A))[0]
-                raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: values must be finite")
-            r, c = np.argwhere((A < 0) | (A > 1))[0]
-            raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: values must lie in [0, 1]")
+            _check_values(A, values, ~np.isfinite(values), what, "values must be finite (no NaN or inf)")
+            return A
+        if not (values.size == 0 or (values.min() >= 0 and values.max() <= 1)):  # NaN fails too
+            _check_values(A, values, ~np.isfinite(values), what, "values must be finite (no NaN or inf)")
+            _check_values(A, values, values < 0, what, "Negative values in data: values must lie in [0, 1]")
+            _check_values(A, values, values > 1, what, "values must lie in [0, 1]")
         if binary:
-            bad = (A != 0) & (A != 1)
-            if bad.any():
-                r, c = np.argwhere(bad)[0]
-                raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r}: exact log-probabilities "
-                                     "need binary states 0 or 1")
-        return np.ascontiguousarray(A)
+            _check_values(A, values, (values != 0) & (values != 1), what,
+                          "exact log-probabilities need binary states 0 or 1")
+        return A
 
     # -- fitted state ----------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -434,9 +551,9 @@ class RBM:
             raise NotFittedError("this RBM has no weights yet: call fit, partial_fit or "
                                  "RBM.from_network first")
 
-    def _initialize(self, n_features: int, rng: np.random.Generator) -> None:
-        """Weights ~ N(0, 0.01^2) and zero biases, as scikit-learn."""
-        dt, nh = self._dtype, int(self.n_components)
+    def _initialize(self, n_features: int, dt: np.dtype, rng: np.random.Generator) -> None:
+        """Weights ~ N(0, 0.01^2) and zero biases, as scikit-learn, of type ``dt``."""
+        nh = int(self.n_components)
         self.n_features_in_ = n_features
         self.components_ = rng.standard_normal((nh, n_features), dtype=dt)
         self.components_ *= 0.01
@@ -445,7 +562,7 @@ class RBM:
         self._reset_state()
 
     def _reset_state(self) -> None:
-        dt, nh = self._dtype, self.components_.shape[0]
+        dt, nh = self.components_.dtype, self.components_.shape[0]
         if self.persistent:
             self.h_samples_ = np.zeros((int(self.batch_size), nh), dtype=dt)
         else:
@@ -592,20 +709,23 @@ class RBM:
     # -- estimator API -----------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> "RBM":
         """Fresh weights (``N(0, 0.01^2)``, zero biases), then ``n_iter`` passes over ``X``
-        (rows: cases, values in [0, 1]) in consecutive minibatches of about ``batch_size``."""
+        (rows: cases, values in [0, 1]; an array or a scipy sparse matrix, densified one
+        minibatch at a time) in consecutive minibatches of ``batch_size`` rows, the last
+        one holding the rest, as scikit-learn's. Raises DivergenceError, naming the epoch and
+        the parameter, when a pass leaves a parameter non-finite."""
         self._validate()
         self.__dict__.pop("n_features_in_", None)
-        X = self._check_X(X, dtype=self._dtype)
+        X = self._check_X(X, dtype=self._dtype or _data_dtype(X))
         rng = self.random_state_ = _check_random_state(self.random_state)
-        self._initialize(X.shape[1], rng)
-        n = len(X)
-        n_batches = -(-n // int(self.batch_size))
-        edges = [n * i // n_batches for i in range(n_batches + 1)]   # even slices, as sklearn
-        batches = [X[s:e] for s, e in zip(edges, edges[1:])]
+        self._initialize(X.shape[1], X.dtype, rng)
+        n, size = X.shape[0], int(self.batch_size)
+        batches = [X[s:s + size] for s in range(0, n, size)]
+        dense = not _is_sparse(X)
         start = time.perf_counter()
         for epoch in range(1, self.n_iter + 1):
             for batch in batches:
-                self._step(batch, rng)
+                self._step(batch if dense else batch.toarray(), rng)
+            self._check_diverged(f"epoch {epoch} of {self.n_iter}")
             self.n_iter_ = epoch
             if self.verbose:
                 score = (f"reconstruction error = {self._reconstruction_error(X):.4f}" if self._gaussian
@@ -617,7 +737,9 @@ class RBM:
 
     def partial_fit(self, X: Any, y: Any = None) -> "RBM":
         """One update with all of ``X`` as the minibatch, continuing from the current
-        weights (the first call initialises them, as :meth:`fit` does)."""
+        weights (the first call initialises them, as :meth:`fit` does). Raises
+        DivergenceError, naming the update and the parameter, when the update leaves a
+        parameter non-finite."""
         self._validate()
         first = "components_" not in self.__dict__
         if first:
@@ -625,13 +747,26 @@ class RBM:
         X = self._check_X(X)
         if first:
             self.random_state_ = _check_random_state(self.random_state)
-            self._initialize(X.shape[1], self.random_state_)
+            self._initialize(X.shape[1], X.dtype, self.random_state_)
         rng = self._ensure_ready()
         if self.persistent and getattr(self, "h_samples_", None) is None:
             self.h_samples_ = np.zeros((int(self.batch_size), self.components_.shape[0]),
                                        self.components_.dtype)
-        self._step(X, rng)
+        self._step(X.toarray() if _is_sparse(X) else X, rng)
+        self._check_diverged(f"update {self.n_updates_}")
         return self
+
+    def _check_diverged(self, when: str) -> None:
+        """DivergenceError naming the first non-finite parameter (``when``: the epoch or
+        update just done). One pass over each array: about 1% of a 784-500 update."""
+        for name in ("components_", "intercept_visible_", "intercept_hidden_"):
+            A = self.__dict__[name]
+            if not np.isfinite(A).all():
+                at = tuple(int(i) for i in np.argwhere(~np.isfinite(A))[0])
+                raise DivergenceError(
+                    f"{when}: {name}[{', '.join(map(str, at))}] = {float(A[at])!r}: training "
+                    f"diverged (a parameter became non-finite); lower learning_rate "
+                    f"(now {self.learning_rate!r})")
 
     def _params(self, dtype=None):
         self._check_fitted()
@@ -643,9 +778,9 @@ class RBM:
         """Hidden probabilities ``P(h = 1 | v) = sigmoid(X W^T + c)`` of each row of ``X``,
         shape (n_samples, n_components), in the machine's dtype."""
         self._check_fitted()
-        X = self._check_X(X)
         W, _, c = self._params()
-        return _affine_sigmoid_(X, W.T, c, np.empty((len(X), W.shape[0]), W.dtype))
+        return _dense_rows(self._check_X(X), lambda V, _: _affine_sigmoid_(
+            V, W.T, c, np.empty((len(V), W.shape[0]), W.dtype)))
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """``fit(X).transform(X)``."""
@@ -671,9 +806,12 @@ class RBM:
         """Mean squared difference per case between ``X`` and ``E[v | h]``, ``h`` sampled
         from ``P(h | X)``: the usual one-step reconstruction error (draws from
         ``random_state_``)."""
-        R = self._visible_mean(self._sample_hidden(X, self.random_state_))
-        R -= X
-        return float(np.einsum("ij,ij->", R, R, dtype=np.float64)) / len(X)
+        def squared_error(V, _):
+            R = self._visible_mean(self._sample_hidden(V, self.random_state_))
+            R -= V
+            return np.einsum("ij,ij->i", R, R, dtype=np.float64)
+
+        return float(_dense_rows(X, squared_error).mean())
 
     def gibbs(self, v: Any) -> np.ndarray:
         """One alternating Gibbs step from the visible states ``v``: sample ``h ~ P(h | v)``,
@@ -681,8 +819,8 @@ class RBM:
         Gaussian visible units the real-valued sample ``v' ~ N(b + h W, 1)`` in the
         machine's dtype."""
         rng = self._ensure_ready()
-        V = self._check_X(v, "v")
-        V = self._sample_visible(self._sample_hidden(V, rng), rng)
+        V = _dense_rows(self._check_X(v, "v"),
+                        lambda B, _: self._sample_visible(self._sample_hidden(B, rng), rng))
         return V if self._gaussian else V.astype(bool)
 
     def sample(self, n_samples: int, n_steps: int = 1000) -> np.ndarray:
@@ -706,7 +844,7 @@ class RBM:
         """``F(v) = -b.v - sum_j softplus(c_j + W_j . v)`` of each row (float64), so that
         ``P(v) = exp(-F(v)) / Z``; for Gaussian visible units
         ``F(v) = sum_i (v_i - b_i)^2 / 2 - sum_j softplus(c_j + W_j . v)`` (a density)."""
-        return self._free_energy64(self._check_X(X).astype(np.float64))
+        return _dense_rows(self._check_X(X), lambda V, _: self._free_energy64(V.astype(np.float64)))
 
     def _free_energy64(self, X: np.ndarray) -> np.ndarray:
         fe = _free_energy_gaussian if _check_visible(self.visible) else _free_energy
@@ -725,17 +863,24 @@ class RBM:
             raise InferenceError("score_samples is the pseudo-likelihood of binary features "
                                  "(one flipped per case); this RBM has visible='gaussian': use "
                                  "free_energy, or exact_log_prob for small machines")
-        V = self._check_X(X).astype(np.float64)
+        X = self._check_X(X)
         if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
             rng = np.random.default_rng(self.random_state)
         else:
             rng = self._ensure_ready()
-        rows, cols = np.arange(len(V)), rng.integers(0, V.shape[1], len(V))
-        V_ = V.copy()
-        V_[rows, cols] = 1.0 - V_[rows, cols]
+        n, nv = X.shape
+        flips = rng.integers(0, nv, n)
         params = self._params(np.float64)
-        fe, fe_ = _free_energy(V, *params), _free_energy(V_, *params)
-        return -V.shape[1] * _softplus(-(fe_ - fe))
+
+        def pseudo_likelihood(V, first):
+            V = V.astype(np.float64)
+            rows, cols = np.arange(len(V)), flips[first:first + len(V)]
+            V_ = V.copy()
+            V_[rows, cols] = 1.0 - V_[rows, cols]
+            fe, fe_ = _free_energy(V, *params), _free_energy(V_, *params)
+            return -nv * _softplus(-(fe_ - fe))
+
+        return _dense_rows(X, pseudo_likelihood)
 
     # -- exact quantities (small machines) -------------------------------------------------------
     def log_partition(self) -> float:
@@ -784,8 +929,8 @@ class RBM:
         """Exact ``log P(v) = -F(v) - log Z`` (eq. 4, nats) of each binary row of ``X``
         (float64); for Gaussian visible units the log density of each real row.
         See :meth:`log_partition` for the size limit."""
-        X = self._check_X(X, binary=True).astype(np.float64)
-        return -self._free_energy64(X) - self.log_partition()
+        X = self._check_X(X, binary=True)
+        return _dense_rows(X, lambda V, _: -self._free_energy64(V.astype(np.float64))) - self.log_partition()
 
     def exact_log_likelihood(self, X: Any) -> float:
         """Exact mean log-likelihood of the rows of ``X`` (binary; real for Gaussian
@@ -867,7 +1012,7 @@ class RBM:
                 raise ValidationError(f"{where}: edge {e.source} -- {e.target} joins two "
                                       f"{'visible' if e.source in vi else 'hidden'} units; an RBM "
                                       "connects only visible to hidden")
-        dt = rbm._dtype
+        dt = rbm._dtype or np.dtype(np.float64)
         rbm.n_features_in_ = len(vis)
         rbm.components_ = W.astype(dt)
         rbm.intercept_visible_ = np.array([u.bias for u in vis], dtype=dt)
@@ -880,13 +1025,156 @@ class RBM:
         rbm._reset_state()
         return rbm
 
-    def save(self, path: str | Path, name: str = "rbm", description: str | None = None) -> None:
-        """Write the machine as a neurosim model file (atomically); :meth:`load` reads it.
-        Binary visible units only (see :meth:`to_network`)."""
-        modelfile.save(self.to_network(name, description), path)
+    def save(self, path: str | Path, name: str = "rbm", description: str | None = None,
+             info: dict | None = None) -> None:
+        """Write the machine, atomically, as :meth:`load` reads it back.
+
+        ``.npz`` (the RBM file): the arrays ``W`` (n_features x n_components, i.e.
+        ``components_.T``), ``b`` (visible biases), ``c`` (hidden biases), the persistent
+        chains ``h_samples`` and ``hidden_activity`` when the machine has them, and ``meta``,
+        JSON text of every constructor parameter (:meth:`get_params`), the fitted counters and
+        unit names, and ``info`` (any JSON-able run information, e.g. the CLI's). A
+        ``random_state`` that is a Generator or RandomState is stored as None (a generator's
+        state is not kept); so is the momentum's velocity (training continued from the file
+        starts with none). ``.toml``: a neurosim model file (:meth:`to_network`), weights and
+        biases only; a model file has no place for hyper-parameters, so pass them to
+        :meth:`load`. Binary visible units only for ``.toml``."""
+        path = check_out(path, _SUFFIXES, "RBM.save")
+        if path.suffix.lower() == ".toml":
+            atomic_write_text(path, modelfile.dumps(self.to_network(name, description)))
+            return
+        self._check_fitted()
+        arrays = dict(W=self.components_.T, b=self.intercept_visible_, c=self.intercept_hidden_,
+                      meta=np.array(json.dumps(self._meta(info), default=_json_scalar)))
+        for key in ("h_samples", "hidden_activity"):
+            if self.__dict__.get(key + "_") is not None:
+                arrays[key] = self.__dict__[key + "_"]
+        atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+    def _meta(self, info: dict | None) -> dict:
+        """The ``meta`` record of an ``.npz`` file (see :meth:`save`)."""
+        params = self.get_params()
+        params["dtype"] = None if params["dtype"] is None else np.dtype(params["dtype"]).name
+        if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
+            params["random_state"] = None
+        fitted = {key: self.__dict__.get(key) for key in _FITTED_META}
+        return {"format": _FORMAT, "params": params, "fitted": fitted, "info": info or {}}
 
     @classmethod
     def load(cls, path: str | Path, **params: Any) -> "RBM":
-        """Read a machine written by :meth:`save` (or any model file :meth:`from_network`
-        accepts); ``params`` as for the constructor."""
-        return cls.from_network(modelfile.load(path), **params)
+        """Read a machine written by :meth:`save` (``.npz``, with its hyper-parameters;
+        also the older ``neurosim rbm train`` files, whose ``meta`` held the run's flags) or
+        any model file :meth:`from_network` accepts (``.toml``). ``params`` override the
+        stored constructor parameters. An unreadable, truncated or inconsistent file raises
+        ModelFileError naming it."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in _SUFFIXES:
+            raise ModelFileError(f"{path}: an RBM file is .npz (arrays and hyper-parameters) or "
+                                 f".toml (a model file), not {path.suffix or 'a file without suffix'!r}")
+        if suffix == ".toml":
+            return cls.from_network(modelfile.load(path), **params)
+        arrays, meta = _read_npz(path)
+        try:
+            return cls._from_npz(arrays, meta, params)
+        except (ParameterError, ValidationError) as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+
+    @staticmethod
+    def load_info(path: str | Path) -> dict:
+        """The ``info`` record :meth:`save` stored in an ``.npz`` file (for the older CLI
+        files, their whole ``meta``); ``{}`` for a model file."""
+        path = Path(path)
+        if path.suffix.lower() != ".npz":
+            return {}
+        meta = _read_npz(path)[1]
+        return meta.get("info", {}) if meta.get("format") == _FORMAT else meta
+
+    @classmethod
+    def _from_npz(cls, arrays: dict, meta: dict, params: dict) -> "RBM":
+        """A fitted machine from the arrays and ``meta`` of an ``.npz`` file."""
+        W, b, c = arrays["W"], arrays["b"], arrays["c"]
+        if W.ndim != 2 or b.shape != (W.shape[0],) or c.shape != (W.shape[1],):
+            raise ParameterError(f"W of shape {W.shape} does not fit b of shape {b.shape} and c of "
+                                 f"shape {c.shape} (W is n_features x n_components)")
+        for key, A in arrays.items():
+            if key != "meta" and not np.isfinite(A).all():
+                at = tuple(int(i) for i in np.argwhere(~np.isfinite(A))[0])
+                raise ParameterError(f"{key}[{', '.join(map(str, at))}] = {float(A[at])!r}: a "
+                                     "parameter is not finite (a diverged run?)")
+        stored, fitted = _params_from_meta(meta, W)
+        rbm = cls(**{**stored, **params})
+        rbm._validate()
+        dt = rbm._dtype or (W.dtype if W.dtype in _FLOATS else np.dtype(np.float64))
+        rbm.n_features_in_ = W.shape[0]
+        rbm.components_ = np.ascontiguousarray(W.T, dtype=dt)
+        rbm.intercept_visible_ = b.astype(dt)
+        rbm.intercept_hidden_ = c.astype(dt)
+        rbm.random_state_ = _check_random_state(rbm.random_state)
+        rbm._reset_state()
+        h = arrays.get("h_samples")
+        if rbm.persistent and h is not None and h.shape == rbm.h_samples_.shape:
+            rbm.h_samples_ = h.astype(dt)
+        if arrays.get("hidden_activity") is not None:
+            rbm.hidden_activity_ = arrays["hidden_activity"].astype(dt)
+        for key in _FITTED_META:
+            setattr(rbm, key, fitted.get(key, getattr(rbm, key, None)))
+        return rbm
+
+
+_SUFFIXES = (".npz", ".toml")
+_FORMAT = "neurosim.RBM/1"
+_FITTED_META = ("n_iter_", "n_updates_", "visible_names_", "hidden_names_")
+_LEGACY_PARAMS = {"lr": "learning_rate", "batch": "batch_size", "cd": "k", "persistent": "persistent",
+                  "weight_decay": "weight_decay", "epochs": "n_iter"}
+
+
+def _read_npz(path: Path) -> tuple[dict, dict]:
+    """The arrays and the parsed ``meta`` of an RBM ``.npz`` file, or a one-line
+    ModelFileError naming it (missing, not a zip, truncated, corrupt, not an RBM)."""
+    try:
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            arrays = {key: z[key] for key in z.files}
+        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelFileError(f"{path}: not a readable RBM file (.npz): {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else 'truncated or corrupt'}") from None
+    if not {"W", "b", "c"} <= set(arrays) or not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: not an RBM file (needs the arrays W, b and c; has "
+                             f"{', '.join(sorted(arrays)) or 'none'})")
+    return arrays, meta
+
+
+def _json_scalar(value: Any) -> Any:
+    """A numpy scalar as the Python number JSON can write."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _params_from_meta(meta: dict, W: np.ndarray) -> tuple[dict, dict]:
+    """Constructor parameters and fitted counters from ``meta``: this format's, or the
+    flags of an older ``neurosim rbm train`` file (``hidden``, ``lr``, ``batch``, ``cd``,
+    ``persistent``, ``weight_decay``, ``epochs``; its momentum schedule ended at 0.9 after
+    5 epochs, at 0.5 before)."""
+    if meta.get("format") == _FORMAT:
+        params = dict(meta.get("params", {}))
+        unknown = set(params) - set(_DEFAULTS)
+        if unknown:
+            raise ParameterError(f"meta: unknown parameter {sorted(unknown)[0]!r} (parameters: "
+                                 f"{', '.join(_DEFAULTS)})")
+        if params.get("dtype") is not None:
+            params["dtype"] = np.dtype(params["dtype"]).type
+        return params, meta.get("fitted", {})
+    params = {new: meta[old] for old, new in _LEGACY_PARAMS.items() if old in meta}
+    params["n_components"] = W.shape[1]
+    params.setdefault("persistent", False)
+    params["dtype"] = W.dtype.type if W.dtype in _FLOATS else None
+    if "epochs" in meta:
+        params["momentum"] = 0.9 if meta["epochs"] > 5 else 0.5
+    return params, {}
