@@ -36,45 +36,50 @@ def _binary_mnist(split: str, limit: int | None, seed: int) -> np.ndarray:
 
 
 def _save_rbm(rbm, path: Path, meta: dict) -> None:
-    if path.suffix != ".npz":
-        rbm.save(path)
-        return
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, W=rbm.components_.T, b=rbm.intercept_visible_, c=rbm.intercept_hidden_,
-                 meta=np.array(json.dumps(meta)))
-    tmp.replace(path)
+    """``RBM.save`` (atomic): ``.npz`` with the hyper-parameters and ``meta``, or a model file."""
+    rbm.save(path, info=meta)
 
 
 def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """``(W (n_visible x n_hidden), b, c, meta)`` from a .npz or a model file."""
+    """``(W (n_visible x n_hidden), b, c, meta)`` of a file ``RBM.load`` reads."""
     from .machines.rbm import RBM
 
-    if not path.exists():
-        raise NeurosimError(f"{path}: no such file")
-    if path.suffix == ".npz":
-        from .machines.dbn_train import read_npz
-
-        z = read_npz(path, "RBM")
-        if not {"W", "b", "c"} <= set(z):
-            raise NeurosimError(f"{path}: not an RBM written by `neurosim rbm train` (needs W, b, c)")
-        return z["W"], z["b"], z["c"], json.loads(str(z["meta"])) if "meta" in z else {}
     rbm = RBM.load(path)
-    return rbm.components_.T, rbm.intercept_visible_, rbm.intercept_hidden_, {}
+    return rbm.components_.T, rbm.intercept_visible_, rbm.intercept_hidden_, RBM.load_info(path)
+
+
+def _rate(text: str) -> float:
+    """A learning rate: a finite number > 0."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _decay(text: str) -> float:
+    """A weight cost: a finite number >= 0."""
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def cmd_rbm_train(args: argparse.Namespace) -> None:
     import time
 
+    from .errors import DivergenceError
     from .machines.dbn_train import annealed
     from .machines.rbm import RBM
+    from .outputs import check_out
 
+    out = check_out(args.out, (".npz", ".toml"))
     X = _binary_mnist("train", args.limit, args.seed)
     rng = np.random.default_rng(args.seed)
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
-              persistent=args.persistent, momentum=0.5, weight_decay=args.weight_decay, random_state=rng)
+              persistent=args.persistent, momentum=0.5, weight_decay=args.weight_decay, random_state=rng,
+              dtype=np.float32)
     order = rng.permutation(len(X))
-    seconds, out = 0.0, Path(args.out)
+    seconds = 0.0
     n_batches = -(-len(X) // args.batch)
     for epoch in range(args.epochs):
         rbm.set_params(momentum=0.5 if epoch < 5 else 0.9)   # rbm.m's schedule
@@ -82,7 +87,11 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
         for b, s in enumerate(range(0, len(X), args.batch)):
             if args.anneal:
                 rbm.set_params(learning_rate=annealed(args.lr, epoch, b, n_batches, args.epochs, args.anneal))
-            rbm.partial_fit(X[order[s:s + args.batch]])
+            try:
+                rbm.partial_fit(X[order[s:s + args.batch]])
+            except DivergenceError as exc:
+                raise DivergenceError(f"--lr {args.lr}: epoch {epoch + 1} of {args.epochs}, {exc}; "
+                                      f"{out} not written") from None
         seconds += time.perf_counter() - start
         print(f"rbm: epoch {epoch + 1}/{args.epochs}, {len(X) * (epoch + 1) / seconds:,.0f} samples/s",
               file=sys.stderr, flush=True)
@@ -90,6 +99,7 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
             "seed": args.seed, "train_cases": len(X), "train_seconds": seconds,
             "samples_per_s": len(X) * args.epochs / seconds if seconds else None}
+    rbm.set_params(learning_rate=args.lr, n_iter=args.epochs)      # the run's, not the last annealed step's
     _save_rbm(rbm, out, meta)
     print(json.dumps({**meta, "out": str(out)}, indent=2) if args.json else
           f"wrote {out}: {args.hidden} hidden, {'PCD' if args.persistent else 'CD'}-{args.cd}, "
@@ -222,14 +232,16 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--epochs", type=positive, default=50)
     tr.add_argument("--cd", type=positive, default=1, help="Gibbs steps: CD-k or PCD-k")
     tr.add_argument("--persistent", action="store_true", help="persistent CD")
-    tr.add_argument("--lr", type=float, default=0.05)
+    tr.add_argument("--lr", type=_rate, default=0.05)
     tr.add_argument("--anneal", type=non_negative, default=0,
                     help="the learning rate falls linearly to zero over the last N epochs")
     tr.add_argument("--batch", type=positive, default=100)
-    tr.add_argument("--weight-decay", type=float, default=0.0002)
+    tr.add_argument("--weight-decay", type=_decay, default=0.0002)
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", required=True, help="FILE.npz (or a model file, .toml)")
+    tr.add_argument("--seed", type=non_negative, default=0)
+    tr.add_argument("--out", required=True,
+                    help="FILE.npz (weights and hyper-parameters, as RBM.save) or FILE.toml (a model file: "
+                         "weights only)")
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(run=cmd_rbm_train)
     ev = actions.add_parser("evaluate", help="test log-probability in nats (log Z by AIS or exact)")
@@ -247,7 +259,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
                          "lower bound on log Z (logZ_floor) and so an upper bound on the test log-probability; "
                          "0: skip")
     ev.add_argument("--limit", type=positive, default=None, help="the first N test digits only")
-    ev.add_argument("--seed", type=int, default=0, help="AIS seed")
+    ev.add_argument("--seed", type=non_negative, default=0, help="AIS seed")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_rbm_evaluate)
 
