@@ -78,7 +78,8 @@ def test_unknown_parameter_and_repr():
     (np.array([[0.0, np.nan, 1.0]]), r"X\[0, 1\] = nan: values must be finite \(no NaN or inf\)"),
     (np.array([[0.0, 1.0, 0.0], [0.0, 0.5, np.inf]]), r"X\[1, 2\] = inf: values must be finite"),
     (np.array([[0.0, 1.5, 0.0]]), r"X\[0, 1\] = 1.5: values must lie in \[0, 1\]"),
-    (np.array([[0.0, 0.0, -0.25]]), r"X\[0, 2\] = -0.25: Negative values in data: values must lie in \[0, 1\]"),
+    (np.array([[0.0, 0.0, -0.25]]),
+     r"X\[0, 2\] = -0.25: Negative values in data: values must lie in \[0, 1\]"),
     ([["a", "b", "c"]], "X must be a 2-D array of numbers"),
 ])
 def test_bad_X_is_named(X, match):
@@ -399,7 +400,8 @@ def test_gaussian_X_any_finite_values():
     X = np.random.default_rng(0).normal(0, 3, (20, 3))
     rbm = RBM(2, n_iter=1, visible="gaussian", learning_rate=0.01, random_state=0).fit(X)
     assert rbm.transform(X).shape == (20, 2)
-    for bad, match in [(np.array([[0.0, np.nan, 7.5]]), r"X\[0, 1\] = nan: values must be finite \(no NaN or inf\)"),
+    for bad, match in [(np.array([[0.0, np.nan, 7.5]]),
+                        r"X\[0, 1\] = nan: values must be finite \(no NaN or inf\)"),
                        (np.array([[-9.0, 2.0, -np.inf]]), r"X\[0, 2\] = -inf: values must be finite")]:
         with pytest.raises(ParameterError, match=match):
             RBM(2, n_iter=1, visible="gaussian").fit(bad)

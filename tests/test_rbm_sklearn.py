@@ -33,7 +33,8 @@ Xdigits = (Xdigits - Xdigits.min()) / (Xdigits.max() - Xdigits.min())
 
 # neurosim.RBM inherits nothing from scikit-learn (which stays optional): duck-typed
 # get_params/set_params and __sklearn_tags__, which is what the checks exercise
-pytestmark = pytest.mark.filterwarnings("ignore:Estimator .* does not inherit from `sklearn.base.BaseEstimator`")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Estimator .* does not inherit from `sklearn.base.BaseEstimator`")
 
 # -- scikit-learn's estimator checks ----------------------------------------------------------
 OUTSIDE_UNIT_INTERVAL = (
@@ -109,7 +110,8 @@ def test_sklearn_is_not_imported_by_neurosim():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np, neurosim; neurosim.RBM(2, n_iter=1).fit(np.eye(3)).transform(np.eye(3)); "
+    code = ("import sys, numpy as np, neurosim; "
+            "neurosim.RBM(2, n_iter=1).fit(np.eye(3)).transform(np.eye(3)); "
             "print(any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
