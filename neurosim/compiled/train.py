@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine.simulator import _recognition_net
 from ..errors import NeurosimError, ValidationError
-from ..learning.procedures import Settings, TrainResult
+from ..learning.procedures import Settings, TrainResult, check_training, diverged
 from ..learning.rules import Rule
 from ..learning.view import SynapseView
 from ..messages import Ledger
@@ -49,7 +49,8 @@ class _Run:
         m = len(S)
         pre = np.hstack([S, np.ones((m, 1), dtype=S.dtype)])
         try:
-            d = self.rule.batched(pre, S, phase, self.s.lr, post_prob=post_prob, post_error=post_error)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by name in apply
+                d = self.rule.batched(pre, S, phase, self.s.lr, post_prob=post_prob, post_error=post_error)
         except NotImplementedError:
             raise NeurosimError(f"rule {self.rule.name!r} has no batched form; train it with "
                                 "--backend event") from None
@@ -72,10 +73,25 @@ class _Run:
         self.rule.local(SynapseView(where, self.reads, **values))
 
     def batches(self, data: np.ndarray):
-        for _ in range(self.s.epochs):
+        """``(epoch, batch)``: ``epochs`` passes (epoch 1, 2, ...) over ``data`` shuffled."""
+        for epoch in range(1, self.s.epochs + 1):
             order = self.rng.permutation(len(data))
             for start in range(0, len(order), self.s.batch):
-                yield data[order[start:start + self.s.batch]].astype(self.cn.dtype)
+                yield epoch, data[order[start:start + self.s.batch]].astype(self.cn.dtype)
+
+    def apply(self, cn: CompiledNet, epoch: int, *changes: tuple[np.ndarray, np.ndarray],
+              pathway: str = "") -> None:
+        """Add the changes to ``cn``'s weights and biases; DivergenceError naming the
+        first parameter that became non-finite (one pass over W: less than a sweep)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, by name
+            cn.set_weights(cn.W + sum(dw for dw, _ in changes), cn.b + sum(db for _, db in changes))
+        bad_w, bad_b = ~np.isfinite(cn.W), ~np.isfinite(cn.b)
+        if bad_w.any():
+            i, j = np.argwhere(bad_w)[0]
+            raise diverged(epoch, self.s, f"{pathway}synapse {cn.units[i]} -> {cn.units[j]}", float(cn.W[i, j]))
+        if bad_b.any():
+            j = int(np.argmax(bad_b))
+            raise diverged(epoch, self.s, f"{pathway}bias of {cn.units[j]}", float(cn.b[j]))
 
     def settle(self, c: Chains) -> None:
         for temperature in self.s.anneal:
@@ -91,22 +107,18 @@ class _Run:
         return TrainResult(trained, ledger, sorted(self.reads), 0, self.phase_signals, cases, drift)
 
 
-def _apply(cn: CompiledNet, *changes: tuple[np.ndarray, np.ndarray]) -> None:
-    cn.set_weights(cn.W + sum(dw for dw, _ in changes), cn.b + sum(db for _, db in changes))
-
-
 def _boltzmann(run: _Run, data: np.ndarray) -> Network:
     """Eq. 5: a positive phase settled with the data clamped, a free negative phase
     continued from it; one sample of each per case."""
     cn = run.cn
-    for batch in run.batches(data):
+    for epoch, batch in run.batches(data):
         c = run.chains(cn, len(batch))
         c.clamp(units=run.visible, values=batch)
         run.settle(c)
         pos = run.change(cn, c.state.copy(), "positive")
         c.unclamp()
         run.settle(c)
-        _apply(cn, pos, run.change(cn, c.state, "negative"))
+        run.apply(cn, epoch, pos, run.change(cn, c.state, "negative"))
     return cn.to_network()
 
 
@@ -116,7 +128,7 @@ def _contrastive(run: _Run, data: np.ndarray) -> Network:
     cn, persistent = run.cn, run.rule.procedure == "pcd"
     up, down = cn.step(run.hidden), cn.step(run.visible)
     chains = None
-    for batch in run.batches(data):
+    for epoch, batch in run.batches(data):
         c = run.chains(cn, len(batch))
         c.clamp(units=run.visible, values=batch)
         c.update(up)
@@ -127,7 +139,7 @@ def _contrastive(run: _Run, data: np.ndarray) -> Network:
         for _ in range(run.s.k):
             c.update(down)
             c.update(up)
-        _apply(cn, pos, run.change(cn, c.state, "negative"))
+        run.apply(cn, epoch, pos, run.change(cn, c.state, "negative"))
         if persistent:
             chains = c.state.copy() if chains is None else np.vstack([c.state, chains[len(batch):]])
     return cn.to_network()
@@ -141,12 +153,12 @@ def _generative_prob(cn: CompiledNet, S: np.ndarray) -> np.ndarray:
 def _delta(run: _Run, data: np.ndarray) -> Network:
     """Eq. 7 on posterior samples from Neal's Gibbs sampling (data clamped)."""
     cn = run.cn
-    for batch in run.batches(data):
+    for epoch, batch in run.batches(data):
         c = run.chains(cn, len(batch))
         c.clamp(units=run.visible, values=batch)
         c.run(run.s.sweeps)
         S = c.state
-        _apply(cn, run.change(cn, S, "wake", post_prob=_generative_prob(cn, S), mask=cn.directed))
+        run.apply(cn, epoch, run.change(cn, S, "wake", post_prob=_generative_prob(cn, S), mask=cn.directed))
     return cn.to_network()
 
 
@@ -154,12 +166,10 @@ def _wake_sleep(run: _Run, data: np.ndarray) -> Network:
     """Wake: a bottom-up recognition pass; the generative synapses learn (eq. 7).
     Sleep: a top-down fantasy; the recognition synapses learn (eq. 11)."""
     net, gen = run.net, run.cn
-    if not net.has_recognition:
-        raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
     rec = compile(_recognition_net(net))
     rec.set_weights(b=[u.recognition_bias or 0.0 for u in net.unit_list()])
     has_rec = rec.directed.any(axis=0)  # recognition biases only where synapses arrive
-    for batch in run.batches(data):
+    for epoch, batch in run.batches(data):
         c = run.chains(rec, len(batch))
         c.clamp(units=run.visible, values=batch)
         c.sweep()
@@ -168,8 +178,8 @@ def _wake_sleep(run: _Run, data: np.ndarray) -> Network:
         f.sweep()
         dw, db = run.change(rec, f.state, "sleep", post_prob=_generative_prob(rec, f.state),
                             mask=rec.directed)
-        _apply(gen, wake)
-        _apply(rec, (dw, np.where(has_rec, db, 0)))
+        run.apply(gen, epoch, wake)
+        run.apply(rec, epoch, (dw, np.where(has_rec, db, 0)), pathway="recognition ")
     trained = gen.to_network()
     for pre, post in net.recognition.edges():
         trained.set_weight(pre, post, float(rec.W[rec.index[pre], rec.index[post]]), recognition=True)
@@ -184,13 +194,8 @@ def _backprop(run: _Run, data: np.ndarray) -> Network:
     error derivatives sent back through the forward weights, cross-entropy error at the
     visible units with parents; inputs are the visible units without parents."""
     net, cn = run.net, run.cn
-    if net.has_symmetric:
-        raise ValidationError(f"backprop trains a directed (feed-forward) net; {net.name!r} has "
-                              "symmetric edges")
     inputs = [cn.index[u] for u in run.visible if not net.parents(u)]
     targets = [cn.index[u] for u in run.visible if net.parents(u)]
-    if not inputs or not targets:
-        raise ValidationError("backprop needs visible input units (no parents) and visible target units")
     gens = [np.array([cn.index[u] for u in g if cn.index[u] not in inputs], dtype=np.intp)
             for g in net.generations()]
     gens = [g for g in gens if len(g)]
@@ -198,7 +203,7 @@ def _backprop(run: _Run, data: np.ndarray) -> Network:
     ledger = Ledger()
     run.ledgers.append(ledger)
     n_parents, n_children = cn.directed.sum(axis=0), cn.directed.sum(axis=1)
-    for batch in run.batches(data):
+    for epoch, batch in run.batches(data):
         Y = np.zeros((len(batch), cn.n), dtype=cn.dtype)
         Y[:, inputs] = batch[:, [col[i] for i in inputs]]
         for g in gens:
@@ -211,7 +216,7 @@ def _backprop(run: _Run, data: np.ndarray) -> Network:
         ledger.analog += len(batch) * int(sum(n_parents[g].sum() for g in gens)
                                            + sum(n_children[np.setdiff1d(g, targets)].sum() for g in gens))
         ledger.updates += len(batch) * int(sum(len(g) for g in gens))
-        _apply(cn, run.change(cn, Y, "backward", post_error=delta, mask=cn.directed))
+        run.apply(cn, epoch, run.change(cn, Y, "backward", post_error=delta, mask=cn.directed))
     return cn.to_network()
 
 
@@ -221,11 +226,13 @@ PROCEDURES = {"boltzmann": _boltzmann, "cd": _contrastive, "pcd": _contrastive, 
 
 def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
           rng: np.random.Generator, settings: Settings | None = None) -> TrainResult:
-    """Train ``net`` on the compiled backend by ``rule``'s procedure; returns a copy."""
+    """Train ``net`` on the compiled backend by ``rule``'s procedure; returns a copy.
+    Fails as the event engine's ``train`` does (bad settings or data, divergence)."""
     s = settings or Settings()
     if rule.procedure not in PROCEDURES:
         raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the compiled "
                               f"backend has {', '.join(PROCEDURES)}")
+    rows = check_training(net, rule, data, visible)
     run = _Run(net, rule, list(visible), s, rng)
-    trained = PROCEDURES[rule.procedure](run, np.asarray(data))
+    trained = PROCEDURES[rule.procedure](run, rows)
     return run.result(trained, len(data) * s.epochs)

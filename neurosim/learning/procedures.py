@@ -14,14 +14,16 @@ from typing import Callable
 import numpy as np
 
 from ..engine import Simulator
-from ..errors import ValidationError
+from ..errors import DivergenceError, ValidationError
+from ..machines.boltzmann import _binary_rows, _check_number
 from ..messages import Ledger
 from ..network import Network
 from .plasticity import Plasticity
 from .rules import Rule
 from .view import SynapseView
 
-__all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "PROCEDURES"]
+__all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "symmetrised", "check_training",
+           "diverged", "PROCEDURES"]
 
 
 @dataclass
@@ -38,6 +40,14 @@ class Settings:
     k: int = 1
     schedule: str = "sweep"
     anneal: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        """ParameterError naming a setting no run can use (``lr`` <= 0, NaN or infinite, ...)."""
+        for name in ("epochs", "batch", "sweeps", "k"):
+            _check_number(name, getattr(self, name), low=1, integer=True)
+        _check_number("lr", self.lr, low=0, low_open=True)
+        for temperature in self.anneal:
+            _check_number("anneal temperature", temperature, low=0, low_open=True)
 
 
 @dataclass
@@ -62,11 +72,69 @@ def symmetry_drift(sim: Simulator) -> float:
     return drift
 
 
+def symmetrised(net: Network) -> Network:
+    """A copy in which the two synapses of each symmetric edge are set to their mean: the
+    nearest net with an energy (eq. 2), for nets whose synapses drifted apart."""
+    out = Network(net.unit_list(), net.edges, net.name, net.description)
+    for e in net.edges:
+        if e.kind == "symmetric" and e.weight_reverse is not None:
+            mean = 0.5 * (e.weight + e.weight_reverse)
+            out.set_weight(e.source, e.target, mean)
+            out.set_weight(e.target, e.source, mean)
+    return out
+
+
+def diverged(epoch: int, s: Settings, where: str, value: float) -> DivergenceError:
+    """The error for a parameter (``where``: "synapse a -> b", "bias of a") that became
+    non-finite in ``epoch``."""
+    return DivergenceError(f"epoch {epoch} of {s.epochs}: {where} = {value!r}: training diverged "
+                           f"(a parameter became non-finite); lower the learning rate (now {s.lr!r})")
+
+
+def _check_finite(plast: Plasticity, epoch: int, s: Settings) -> None:
+    """DivergenceError naming the first synapse or bias of ``plast`` that is not finite."""
+    for n, k, where in plast.synapses:
+        value = n.bias if k is None else n.in_weight[k]
+        if not np.isfinite(value):
+            raise diverged(epoch, s, where, float(value))
+
+
+def check_training(net: Network, rule: Rule, data, visible: list[str]) -> np.ndarray:
+    """``data`` as an array, or an error before any training: data that is not rows of
+    0/1 over ``visible``, or a net that ``rule``'s procedure cannot train."""
+    rows = np.asarray(data)
+    _binary_rows(rows, len(visible), "training data", visible)
+    if rule.procedure == "delta" and net.has_symmetric:
+        edge = next(e for e in net.edges if e.kind == "symmetric")
+        raise ValidationError(
+            f"rule {rule.name!r} learns directed synapses from posterior samples (eq. 7); "
+            f"{net.name!r} has symmetric edges ({edge.source} <-> {edge.target}, ...), which it has no "
+            "negative phase to learn: use boltzmann, cd or pcd")
+    if rule.procedure == "wake-sleep" and not net.has_recognition:
+        raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
+    if rule.procedure == "backprop":
+        _check_feed_forward(net, visible)
+    return rows
+
+
+def _check_feed_forward(net: Network, visible: list[str]) -> None:
+    if net.has_symmetric:
+        raise ValidationError(f"backprop trains a directed (feed-forward) net; {net.name!r} has "
+                              "symmetric edges")
+    inputs = [u for u in visible if not net.parents(u)]
+    targets = [u for u in visible if net.parents(u)]
+    if not inputs or not targets:
+        raise ValidationError("backprop needs visible input units (no parents) and visible target "
+                              f"units (with parents); {net.name!r} has inputs {inputs} and targets {targets}")
+
+
 def _batches(data: np.ndarray, s: Settings, rng: np.random.Generator):
-    for _ in range(s.epochs):
+    """``(epoch, batch)``: ``s.epochs`` passes (epoch 1, 2, ...) over ``data`` shuffled,
+    in batches of ``s.batch`` cases."""
+    for epoch in range(1, s.epochs + 1):
         order = rng.permutation(len(data))
         for start in range(0, len(order), s.batch):
-            yield data[order[start:start + s.batch]]
+            yield epoch, data[order[start:start + s.batch]]
 
 
 def _clamp_row(sim: Simulator, visible: list[str], row: np.ndarray) -> None:
@@ -86,7 +154,7 @@ def _boltzmann(net, rule, data, visible, s, rng, on_batch):
         sim.beta = 1.0
         sim.run(until=sim.env.now + s.sweeps)
 
-    for batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng):
         for row in batch:
             _clamp_row(sim, visible, row)
             settle()
@@ -95,6 +163,7 @@ def _boltzmann(net, rule, data, visible, s, rng, on_batch):
             settle()
             plast.observe("negative")
         plast.apply(1.0 / len(batch))
+        _check_finite(plast, epoch, s)
         on_batch(sim)
     return _result(net, [sim], [plast], len(data) * s.epochs)
 
@@ -107,7 +176,7 @@ def _contrastive(net, rule, data, visible, s, rng, on_batch):
     hidden = [u for u in net.units if u not in visible]
     persistent = rule.procedure == "pcd"
     chain = None
-    for batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng):
         for row in batch:
             _clamp_row(sim, visible, row)
             sim.update_units(hidden)
@@ -121,6 +190,7 @@ def _contrastive(net, rule, data, visible, s, rng, on_batch):
             plast.observe("negative")
             chain = {n.name: n.state for n in sim.neurons}
         plast.apply(1.0 / len(batch))
+        _check_finite(plast, epoch, s)
         on_batch(sim)
     return _result(net, [sim], [plast], len(data) * s.epochs)
 
@@ -129,12 +199,13 @@ def _delta(net, rule, data, visible, s, rng, on_batch):
     """Eq. 7 on posterior samples from Neal's Gibbs sampling (data clamped)."""
     sim = Simulator(net, rng, schedule=s.schedule)
     plast = Plasticity(sim, rule, s.lr)
-    for batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng):
         for row in batch:
             _clamp_row(sim, visible, row)
             sim.run(until=sim.env.now + s.sweeps)
             plast.observe("wake")
         plast.apply(1.0 / len(batch))
+        _check_finite(plast, epoch, s)
         on_batch(sim)
     return _result(net, [sim], [plast], len(data) * s.epochs)
 
@@ -149,12 +220,10 @@ def _ancestral_pass(sim: Simulator) -> None:
 def _wake_sleep(net, rule, data, visible, s, rng, on_batch):
     """Wake: a bottom-up recognition pass from the data; the generative synapses learn
     (eq. 7). Sleep: a top-down fantasy; the recognition synapses learn (eq. 11)."""
-    if not net.has_recognition:
-        raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
     gen = Simulator(net, rng, schedule="ancestral")
     rec = Simulator(net, rng, schedule="ancestral", pathway="recognition")
     gen_plast, rec_plast = Plasticity(gen, rule, s.lr), Plasticity(rec, rule, s.lr)
-    for batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng):
         for row in batch:
             _clamp_row(rec, visible, row)
             _ancestral_pass(rec)
@@ -166,8 +235,9 @@ def _wake_sleep(net, rule, data, visible, s, rng, on_batch):
             rec.clamp({n.name: n.state for n in gen.neurons})
             rec_plast.observe("sleep")
             rec.unclamp()
-        gen_plast.apply(1.0 / len(batch))
-        rec_plast.apply(1.0 / len(batch))
+        for plast in (gen_plast, rec_plast):
+            plast.apply(1.0 / len(batch))
+            _check_finite(plast, epoch, s)
         on_batch(gen)
     return _result(net, [gen, rec], [gen_plast, rec_plast], len(data) * s.epochs)
 
@@ -178,21 +248,15 @@ def _backprop(net, rule, data, visible, s, rng, on_batch):
     error derivative to its parents (analog), which weigh it by their own forward
     weights (weight transport). Inputs: visible units without parents; targets: the
     other visible units; cross-entropy error."""
-    if net.has_symmetric:
-        raise ValidationError("backprop trains a directed (feed-forward) net; "
-                              f"{net.name!r} has symmetric edges")
     inputs = [u for u in visible if not net.parents(u)]
     targets = [u for u in visible if net.parents(u)]
-    if not inputs or not targets:
-        raise ValidationError("backprop needs visible input units (no parents) and visible target "
-                              f"units (with parents); {net.name!r} has inputs {inputs} and targets {targets}")
     trained = Network(net.unit_list(), net.edges, net.name, net.description)
     order = [u for g in net.generations() for u in g if u not in inputs]
     w = {(a, b): trained.weight(a, b) for a, b, _ in net.synapses()}
     bias = {u: trained.bias(u) for u in net.units}
     ledger, reads, dw = Ledger(), set(), {}
     col = {u: i for i, u in enumerate(visible)}
-    for batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng):
         for row in batch:
             y = {u: float(row[col[u]]) for u in inputs}
             for u in order:
@@ -214,10 +278,11 @@ def _backprop(net, rule, data, visible, s, rng, on_batch):
                     dw[pre, u] = dw.get((pre, u), 0.0) + rule.local(view)
             ledger.updates += len(order)
         for (pre, u), change in dw.items():
-            if pre is None:
-                bias[u] += change / len(batch)
-            else:
-                w[pre, u] += change / len(batch)
+            params, key = (bias, u) if pre is None else (w, (pre, u))
+            params[key] += change / len(batch)
+            if not np.isfinite(params[key]):
+                raise diverged(epoch, s, f"bias of {u}" if pre is None else f"synapse {pre} -> {u}",
+                               params[key])
         dw.clear()
     for (a, b), value in w.items():
         trained.set_weight(a, b, value)
@@ -245,9 +310,14 @@ PROCEDURES: dict[str, Callable] = {
 def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
           rng: np.random.Generator, settings: Settings | None = None,
           on_batch: Callable[[Simulator], None] = lambda sim: None) -> TrainResult:
-    """Train ``net`` in the event engine by ``rule``'s procedure; returns a copy."""
+    """Train ``net`` in the event engine by ``rule``'s procedure; returns a copy.
+
+    Raises ParameterError or ValidationError before training (bad settings or data, a
+    net the procedure cannot train) and DivergenceError, naming the epoch and the
+    parameter, as soon as a weight or bias becomes non-finite."""
     s = settings or Settings()
     if rule.procedure not in PROCEDURES:
         raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the event "
                               f"engine has {', '.join(PROCEDURES)}")
-    return PROCEDURES[rule.procedure](net, rule, np.asarray(data), visible, s, rng, on_batch)
+    rows = check_training(net, rule, data, visible)
+    return PROCEDURES[rule.procedure](net, rule, rows, visible, s, rng, on_batch)
