@@ -36,7 +36,9 @@ from PIL import Image
 from ..engine import Simulator, Trace
 from ..errors import ValidationError
 from ..network import Network
-from .draw import CMAP, NODE_SIZE, Connection, connections, draw_connections, edge_widths, label_units, layout
+from ..outputs import atomic_write
+from .draw import (CMAP, NODE_SIZE, Connection, check_drawable, connections, draw_connections, edge_widths,
+                   label_units, layout)
 
 __all__ = ["animate_network", "replay", "Replay"]
 
@@ -46,6 +48,7 @@ IDLE_COLOUR = "0.8"
 FLASH_COLOUR = "#ff7f0e"   # ring around a unit that updated in this frame
 FLASH_SIZE = 1.6 * NODE_SIZE
 _DPI = 80
+MAX_FRAME_ARTISTS = 40_000  # frames x (units + connections) drawn: about a minute, frames held in memory
 
 
 class Replay(NamedTuple):
@@ -209,7 +212,11 @@ def animate_network(net: Network, path: str | pathlib.Path, rng: np.random.Gener
     ------
     ValidationError
         Non-positive ``sweeps``, ``frames_per_sweep`` or ``fps``, a path not ending in
-        ``.gif``, or anything the Simulator rejects (schedule, evidence).
+        ``.gif``, a net too large to draw (``check_drawable``) or to animate for this many
+        frames (``MAX_FRAME_ARTISTS``), or anything the Simulator rejects (schedule,
+        evidence).
+    OutputError
+        The GIF cannot be written (it is written whole or not at all).
     """
     path = pathlib.Path(path)
     if path.suffix.lower() != ".gif":
@@ -219,13 +226,19 @@ def animate_network(net: Network, path: str | pathlib.Path, rng: np.random.Gener
             raise ValidationError(f"{what} must be a positive integer, got {value!r}")
     if not fps > 0:
         raise ValidationError(f"fps must be positive, got {fps!r}")
+    check_drawable(net)
+    n_frames, n_artists = sweeps * frames_per_sweep, net.n_units + len(net.edges)
+    if n_frames * n_artists > MAX_FRAME_ARTISTS:
+        raise ValidationError(f"animating {net.name!r} for {sweeps} sweeps draws {n_frames} frames of "
+                              f"{n_artists} units and connections, over the {MAX_FRAME_ARTISTS} "
+                              "(frames x units and connections) drawn in about a minute: "
+                              "use fewer sweeps or a smaller net")
 
     trace = Trace()
     sim = Simulator(net, rng, schedule=schedule, evidence=evidence,
                     on_update=trace.on_update, on_message=trace.on_message)
     initial = sim.state  # set by the constructor, before any update
     sim.run(until=sweeps)
-    n_frames = sweeps * frames_per_sweep
     rep = replay(sim, trace, initial, n_frames, frames_per_sweep)
 
     clamp = net.evidence_indices(evidence)
@@ -250,6 +263,6 @@ def animate_network(net: Network, path: str | pathlib.Path, rng: np.random.Gener
 
     frames = _render(scene, draw_frame, n_frames)
     # Each frame's title differs, so Pillow keeps every frame (it merges identical ones).
-    frames[0].save(path, save_all=True, append_images=frames[1:],
-                   duration=round(1000 / fps), loop=0)
+    atomic_write(path, lambda fh: frames[0].save(fh, format="GIF", save_all=True, append_images=frames[1:],
+                                                  duration=round(1000 / fps), loop=0))
     return path

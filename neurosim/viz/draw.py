@@ -29,8 +29,8 @@ from ..errors import ValidationError
 from ..network import Network
 
 __all__ = ["layout", "draw_network", "Connection", "connections", "edge_widths", "sign_colours",
-           "bends", "draw_connections", "label_units", "CMAP", "POSITIVE", "NEGATIVE", "NEUTRAL",
-           "NODE_SIZE"]
+           "bends", "draw_connections", "label_units", "check_drawable", "CMAP", "POSITIVE", "NEGATIVE",
+           "NEUTRAL", "NODE_SIZE", "MAX_DRAW_UNITS", "MAX_DRAW_CONNECTIONS"]
 
 CMAP = "viridis"          # P(unit on): dark = off, bright = on
 POSITIVE = "#d62728"      # red: excitatory connection
@@ -40,6 +40,8 @@ NODE_SIZE = 1200.0        # marker area in pt^2
 MAX_WIDTH = 4.0           # line width (pt) of the strongest connection
 MIN_WIDTH = 0.5           # so that near-zero weights stay visible
 MAX_EDGE_LABELS = 12      # weights are written on the edges of nets this small
+MAX_DRAW_UNITS = 200         # larger nets are refused (check_drawable): unreadable, and their
+MAX_DRAW_CONNECTIONS = 2000  # bends (connections x units) and sampled colours take minutes
 _CLEARANCE = 0.1          # a straight edge closer than this to another node is bent ...
 _BEND = 0.3               # ... into an arc of this arc3 curvature
 
@@ -116,6 +118,16 @@ def layout(net: Network) -> dict[str, tuple[float, float]]:
         for i, name in enumerate(row):
             pos[name] = (i - (len(row) - 1) / 2, y)
     return {name: pos[name] for name in net.units}
+
+
+def check_drawable(net: Network) -> None:
+    """ValidationError if ``net`` has more than MAX_DRAW_UNITS units or
+    MAX_DRAW_CONNECTIONS connections: refused at once rather than drawn for minutes."""
+    n_conns = len(net.edges)
+    if net.n_units > MAX_DRAW_UNITS or n_conns > MAX_DRAW_CONNECTIONS:
+        raise ValidationError(f"{net.name!r} has {net.n_units} units and {n_conns} connections: too large "
+                              f"to draw, which takes at most {MAX_DRAW_UNITS} units and "
+                              f"{MAX_DRAW_CONNECTIONS} connections")
 
 
 # -- pieces shared with the animation -----------------------------------------------------
@@ -267,12 +279,14 @@ def draw_network(net: Network, ax: Axes | None = None, marginals: Mapping[str, f
     ------
     ValidationError
         ``marginals`` misses a unit, names an unknown one, or holds a value outside
-        [0, 1]; ``evidence`` names an unknown unit or a value other than 0 or 1.
+        [0, 1]; ``evidence`` names an unknown unit or a value other than 0 or 1; the
+        net is too large to draw (:func:`check_drawable`).
     """
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
+    check_drawable(net)
     clamp = net.evidence_indices(evidence)
     if ax is None:
         ax = plt.subplots(figsize=(6.4, 4.8))[1]
