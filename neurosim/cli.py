@@ -20,9 +20,12 @@ from typing import Sequence
 import numpy as np
 
 from .engine import Simulator
+from .cli_args import (Parser, non_negative_float, non_negative_int, positive_float, positive_int,
+                       seed as seed_type, single_valued, temperatures)
 from .errors import EvidenceError, NeurosimError
 from .inference import bitstring, posterior
-from .modelfile import load, save
+from .modelfile import dumps, load
+from .outputs import atomic_write, atomic_write_text, check_out
 from .network import Network
 
 __all__ = ["main"]
@@ -34,11 +37,15 @@ EXACT_BUDGET = 2 ** 24  # (distinct cases) x (hidden states) enumerated for exac
 
 
 def _evidence(items: Sequence[str]) -> dict[str, int]:
-    out = {}
+    """``NAME=0|1`` items (of every ``--evidence`` flag) as a dict; a unit given two
+    different values is an error naming it."""
+    out: dict[str, int] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or value not in ("0", "1"):
             raise EvidenceError(f"evidence {item!r}: write NAME=0 or NAME=1")
+        if out.get(name, int(value)) != int(value):
+            raise EvidenceError(f"evidence for unit {name!r} given twice, as {name}={out[name]} and {item}")
         out[name] = int(value)
     return out
 
@@ -50,7 +57,29 @@ def _load(args: argparse.Namespace) -> Network:
 
 
 def _emit(result: dict, as_json: bool, text: str) -> None:
-    print(json.dumps(result, indent=2) if as_json else text)
+    print(_strict_json(result) if as_json else text)
+
+
+def _strict_json(result: dict) -> str:
+    """``result`` as strict JSON (RFC 8259: no NaN or Infinity), else an error naming
+    the first non-finite number."""
+    try:
+        return json.dumps(result, indent=2, allow_nan=False)
+    except ValueError:
+        where, value = _non_finite(result)
+        raise NeurosimError(f"--json: {where} is {value}, which JSON cannot hold") from None
+
+
+def _non_finite(obj, where: str = "result") -> tuple[str, float] | None:
+    """The path and value of the first NaN or infinite float in ``obj``, or None."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return where, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = _non_finite(value, f"{where}[{key!r}]")
+        if found:
+            return found
+    return None
 
 
 def _marginal_table(marginals: dict[str, float], joint: dict[str, float], units: list[str]) -> str:
@@ -155,10 +184,13 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 # -- train and audit ---------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> None:
+    """Train, measure, and only then write ``--out`` (atomically): a run that fails
+    (bad data, divergence, ...) leaves no file and an existing one untouched."""
     from .data import load_data, match_visible
     from .learning import get_rule
     from .learning.procedures import Settings, train
 
+    out_path = check_out(args.out)
     if args.rule_module:
         _import_rules(args.rule_module)
     rule = get_rule(args.rule)
@@ -176,7 +208,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         result = train_compiled(net, rule, data, visible, rng, settings)
     else:
         result = train(net, rule, data, visible, rng, settings)
-    save(result.network, args.out)
     out = {"rule": rule.name, "backend": backend, "epochs": args.epochs, "cases": result.cases,
            "data": args.data,
            "ledger": result.ledger.as_dict(),
@@ -190,20 +221,31 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
-    _emit(out, args.json, text)
+    report = _strict_json(out) if args.json else text
+    atomic_write_text(out_path, dumps(result.network))
+    print(report)
 
 
 def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dict:
-    """Exact KL(data || model) and mean log-likelihood when enumeration is affordable."""
+    """Exact KL(data || model) and mean log-likelihood when enumeration is affordable.
+    A net whose symmetric synapses drifted apart (message delays) has no energy: its
+    symmetrised copy is measured, and the result says so."""
     from .data import empirical_distribution
     from .inference import MAX_FREE_UNITS, kl_data_model, visible_log_prob
+    from .learning.procedures import symmetrised
 
     rows, probs = (data, dataset.probs) if dataset.probs is not None else empirical_distribution(data)
     hidden = net.n_units - len(visible)
     if hidden > MAX_FREE_UNITS or (len(rows) + len(data)) * 2 ** hidden > EXACT_BUDGET:
         return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
-    return {"kl_nats": kl_data_model(net, visible, rows, probs),
-            "log_likelihood_nats": float(np.mean(visible_log_prob(net, visible, data)))}
+    drifted = any(e.kind == "symmetric" and e.weight_reverse not in (None, e.weight) for e in net.edges)
+    measured = symmetrised(net) if drifted else net
+    quality = {"kl_nats": kl_data_model(measured, visible, rows, probs),
+               "log_likelihood_nats": float(np.mean(visible_log_prob(measured, visible, data)))}
+    if drifted:
+        quality["note"] = ("of the symmetrised net: the two synapses of a symmetric edge drifted apart, "
+                           "so each pair is measured at its mean")
+    return quality
 
 
 def _shifter_quality(net: Network, rng: np.random.Generator) -> dict:
@@ -249,11 +291,14 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 # -- draw and show -----------------------------------------------------------------------
 def cmd_draw(args: argparse.Namespace) -> None:
+    """Refuse a wrong ``--out`` or a net too large to draw at once; write the picture
+    whole or not at all."""
     from . import viz  # matplotlib only when drawing
 
+    out = check_out(args.out, (".gif",) if args.animate else (".png",))
     net = _load(args)
+    viz.check_drawable(net)
     evidence = _evidence(args.evidence)
-    out = Path(args.out)
     if args.animate:
         viz.animate_network(net, out, np.random.default_rng(args.seed), evidence=evidence,
                             schedule=args.schedule, sweeps=args.sweeps)
@@ -263,8 +308,10 @@ def cmd_draw(args: argparse.Namespace) -> None:
         marginals = _marginals_for_drawing(net, evidence, args.seed)
         ax = viz.draw_network(net, marginals=marginals, evidence=evidence,
                               title=f"{net.name}" + (f" | {_fmt(evidence)}" if evidence else ""))
-        ax.figure.savefig(out, dpi=120, bbox_inches="tight")
-        plt.close(ax.figure)
+        try:
+            atomic_write(out, lambda fh: ax.figure.savefig(fh, format="png", dpi=120, bbox_inches="tight"))
+        finally:
+            plt.close(ax.figure)
     print(f"wrote {out}")
 
 
@@ -328,18 +375,22 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 # -- parser ------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neurosim", description="Networks of stochastic binary neurons.")
+    p = Parser(prog="neurosim", description="Networks of stochastic binary neurons.")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return single_valued(sub.add_parser(name, **kwargs))
 
     def model(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("model", help="model file (TOML), e.g. models/earthquake_truck.toml")
 
     def evidence(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--evidence", nargs="+", default=[], metavar="NAME=0|1",
-                        help="clamp units to observed states")
+        sp.add_argument("--evidence", action="extend", nargs="+", default=[], metavar="NAME=0|1",
+                        help="clamp units to observed states (repeatable; a unit given two values "
+                             "is an error)")
 
     def seed(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        sp.add_argument("--seed", type=seed_type, default=0, help="random seed, >= 0 (default 0)")
 
     def backend(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--backend", choices=["event", "compiled", "auto"], default="auto",
@@ -347,76 +398,76 @@ def _parser() -> argparse.ArgumentParser:
                              f"chains); auto: compiled above {AUTO_UNITS} units (default auto)")
 
     def chains(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--chains", type=_positive, default=100,
+        sp.add_argument("--chains", type=positive_int, default=100,
                         help="compiled backend: independent chains run at once (default 100)")
 
     def delay(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--delay", type=_non_negative_float, default=None, metavar="SWEEPS",
+        sp.add_argument("--delay", type=non_negative_float, default=None, metavar="SWEEPS",
                         help="give every edge this message delay (default: the model file's)")
 
-    sp = sub.add_parser("infer", help="posterior over the free units given evidence")
+    sp = command("infer", help="posterior over the free units given evidence")
     model(sp), evidence(sp), seed(sp), delay(sp)
     sp.add_argument("--method", choices=["exact", "gibbs"], default="exact")
     backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
-    sp.add_argument("--sweeps", type=_positive, default=10000, help="samples kept, one per sweep")
-    sp.add_argument("--burn-in", type=_non_negative, default=100, help="sweeps discarded first")
+    sp.add_argument("--sweeps", type=positive_int, default=10000, help="samples kept, one per sweep")
+    sp.add_argument("--burn-in", type=non_negative_int, default=100, help="sweeps discarded first")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_infer)
 
-    sp = sub.add_parser("sample", help="draw samples with nothing clamped")
+    sp = command("sample", help="draw samples with nothing clamped")
     model(sp), seed(sp), delay(sp)
-    sp.add_argument("--n", type=_positive, default=1000)
+    sp.add_argument("--n", type=positive_int, default=1000)
     backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["ancestral", "async", "sweep", "layer"], default=None,
                     help="default: ancestral for belief nets, sweep (Gibbs) otherwise")
-    sp.add_argument("--burn-in", type=_non_negative, default=100)
-    sp.add_argument("--thin", type=_positive, default=1, help="sweeps between kept samples")
+    sp.add_argument("--burn-in", type=non_negative_int, default=100)
+    sp.add_argument("--thin", type=positive_int, default=1, help="sweeps between kept samples")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_sample)
 
-    sp = sub.add_parser("draw", help="draw the net (PNG), or animate the event engine (GIF)")
+    sp = command("draw", help="draw the net (PNG), or animate the event engine (GIF)")
     model(sp), evidence(sp), seed(sp), delay(sp)
     sp.add_argument("--out", required=True, help="output file: .png, or .gif with --animate")
     sp.add_argument("--animate", action="store_true", help="watch the event engine run")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
-    sp.add_argument("--sweeps", type=_positive, default=20)
+    sp.add_argument("--sweeps", type=positive_int, default=20)
     sp.set_defaults(run=cmd_draw)
 
-    sp = sub.add_parser("train", help="train a net with a local learning rule")
+    sp = command("train", help="train a net with a local learning rule")
     model(sp), seed(sp), delay(sp), backend(sp)
     sp.add_argument("--rule", required=True,
                     help="boltzmann, cd, pcd, delta, wake-sleep, backprop, or one of --rule-module")
     sp.add_argument("--data", required=True,
                     help="a CSV with a header of visible units, a .npy file, or shifter, bars-stripes, "
                          "encoder-4-2-4")
-    sp.add_argument("--n", type=_positive, default=None, help="cases to draw from a generator")
-    sp.add_argument("--epochs", type=_positive, default=10)
-    sp.add_argument("--lr", type=float, default=0.1)
-    sp.add_argument("--k", type=_positive, default=1, help="Gibbs steps of CD-k and PCD-k")
-    sp.add_argument("--batch", type=_positive, default=1, help="cases between weight changes")
-    sp.add_argument("--sweeps", type=_positive, default=10, help="settling sweeps per phase")
+    sp.add_argument("--n", type=positive_int, default=None, help="cases to draw from a generator")
+    sp.add_argument("--epochs", type=positive_int, default=10)
+    sp.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
+    sp.add_argument("--k", type=positive_int, default=1, help="Gibbs steps of CD-k and PCD-k")
+    sp.add_argument("--batch", type=positive_int, default=1, help="cases between weight changes")
+    sp.add_argument("--sweeps", type=positive_int, default=10, help="settling sweeps per phase")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
-    sp.add_argument("--anneal", type=_temperatures, default=(), metavar="T1,T2,...",
+    sp.add_argument("--anneal", type=temperatures, default=(), metavar="T1,T2,...",
                     help="Boltzmann: settle through these temperatures first, one sweep each")
     sp.add_argument("--rule-module", help="a Python file that registers your own rules")
     sp.add_argument("--out", required=True, help="the trained model file (TOML)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_train)
 
-    sp = sub.add_parser("audit", help="messages, locality and quality of each learning algorithm")
+    sp = command("audit", help="messages, locality and quality of each learning algorithm")
     seed(sp)
-    sp.add_argument("--epochs", type=_positive, default=None, help="override each algorithm's epochs")
+    sp.add_argument("--epochs", type=positive_int, default=None, help="override each algorithm's epochs")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_audit)
 
-    sp = sub.add_parser("show", help="a readable summary of the net")
+    sp = command("show", help="a readable summary of the net")
     model(sp)
     sp.set_defaults(run=cmd_show)
 
-    sp = sub.add_parser("data", help="fetch data sets (mnist) into the local cache")
-    fetch = sp.add_subparsers(dest="action", required=True).add_parser(
-        "fetch", help="fetch, verify by SHA-256 and cache a data set")
+    sp = command("data", help="fetch data sets (mnist) into the local cache")
+    fetch = single_valued(sp.add_subparsers(dest="action", required=True).add_parser(
+        "fetch", help="fetch, verify by SHA-256 and cache a data set"))
     fetch.add_argument("dataset", help="the data set: mnist")
     fetch.add_argument("--from", dest="source", metavar="DIR", default=None,
                        help="a directory with the IDX files (raw or .gz), tried before the network "
@@ -429,39 +480,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from .cli_mnist import add_parsers as add_mnist_parsers
 
-    add_mnist_parsers(sub, _positive, _non_negative)
+    add_mnist_parsers(sub, positive_int, non_negative_int)
     return p
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _temperatures(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"write temperatures as numbers separated by commas, got {text}")
-    if not all(0 < t < float("inf") for t in values):
-        raise argparse.ArgumentTypeError(f"temperatures must be positive and finite, got {text}")
-    return values
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,111 @@
+"""Argument machinery shared by every ``neurosim`` subcommand (cli.py and cli_mnist.py).
+
+``single_valued(parser)`` makes the plain options that a parser is given from then
+on refuse to be given twice with different values (``--lr given twice (0.1, 0.2)``)
+instead of silently keeping the last; the top-level parser must be a ``Parser``, which
+drops this bookkeeping from the parsed arguments. The ``*_int``/``*_float`` functions
+are argparse types that refuse what the flag cannot mean (``--seed -1``, ``--lr nan``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+__all__ = ["Parser", "Once", "single_valued", "positive_int", "non_negative_int", "seed", "positive_float",
+           "non_negative_float", "temperatures"]
+
+
+class Once(argparse._StoreAction):
+    """``store``, except that a second occurrence with a different value is an error
+    (exit 2); the same value again is accepted."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault("_given_once", {})
+        if self.dest in given and given[self.dest] != values:
+            parser.error(f"{option_string} given twice ({_show(given[self.dest])}, {_show(values)})")
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def single_valued(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser``, whose options added from now on with the default ``store`` action are
+    ``Once``: given twice with different values, an error."""
+    parser.register("action", None, Once)
+    parser.register("action", "store", Once)
+    return parser
+
+
+class Parser(argparse.ArgumentParser):
+    """The top-level parser: drops ``Once``'s record of what was given."""
+
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        parsed.__dict__.pop("_given_once", None)
+        return parsed
+
+
+def positive_int(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed for ``numpy.random.default_rng``: a non-negative integer."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be a non-negative integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _float(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def temperatures(text: str) -> tuple[float, ...]:
+    """``T1,T2,...``: positive finite temperatures."""
+    try:
+        values = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write temperatures as numbers separated by commas, "
+                                         f"got {text}") from None
+    if not all(0 < t < math.inf for t in values):
+        raise argparse.ArgumentTypeError(f"temperatures must be positive and finite, got {text}")
+    return values
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text}") from None
