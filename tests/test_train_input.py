@@ -31,10 +31,7 @@ class Grow(Rule):
         return s.lr
 
     def batched(self, pre, post, phase, lr, post_prob=None, post_error=None):
-        return np.full((pre.shape[1], post.shape[1]), lr)
-
-
-register(Grow())
+        return lr * np.ones_like(pre).T @ np.ones_like(post)
 
 
 def _rbm():
@@ -116,13 +113,13 @@ def test_a_run_whose_parameters_become_non_finite_stops_naming_the_epoch_and_par
     net, V = _rbm()
     with pytest.raises(DivergenceError, match=r"^epoch 1 of 3: (synapse \w+ -> \w+|bias of \w+) = (inf|nan): "
                                               r"training diverged .*\(now 1e\+308\)$"):
-        TRAINERS[backend](net, get_rule("grow"), DATA, V, np.random.default_rng(0),
+        TRAINERS[backend](net, register(Grow()), DATA, V, np.random.default_rng(0),
                           Settings(epochs=3, lr=1e308))
 
 
 @pytest.mark.parametrize("backend", ["event", "compiled"])
 def test_train_cli_on_divergence_exits_2_and_leaves_out_untouched(capsys, csv, existing, tmp_path, backend):
-    # "grow" is registered in this process by this module, as --rule-module would
+    register(Grow())  # in this process, as --rule-module would
     code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "grow", "--data", csv, "--lr", "1e308",
                          "--epochs", 3, "--backend", backend, "--out", existing)
     assert code == 2 and out == ""
@@ -163,6 +160,30 @@ def test_train_with_message_delays_writes_the_drifted_model_and_reports_the_drif
     assert r["symmetry_drift"] > 0
     assert r["quality"]["kl_nats"] > 0 and r["quality"]["note"].startswith("of the symmetrised net")
     assert "weight_reverse" in existing.read_text()  # the two synapses, as trained
+
+
+@pytest.mark.parametrize("rule", ["cd", "pcd"])
+def test_lockstep_procedures_refuse_message_delays_they_cannot_model(rule):
+    """CD steps layers without running the clock: a delayed message never arrived, and
+    CD and PCD trained the same wrong net."""
+    net, V = _rbm()
+    with pytest.raises(ValidationError, match=rf"'tiny' has message delays \(edge v0 -> h0: 0.5 sweeps\), "
+                                              rf"which rule '{rule}' cannot model: .* by boltzmann or delta$"):
+        train(net.with_delay(0.5), get_rule(rule), DATA, V, np.random.default_rng(0))
+
+
+def test_the_compiled_backend_refuses_message_delays():
+    net, V = _rbm()
+    with pytest.raises(ValidationError, match="'tiny' has message delays: the compiled backend runs with "
+                                              "instant messages"):
+        train_compiled(net.with_delay(0.5), get_rule("boltzmann"), DATA, V, np.random.default_rng(0))
+
+
+def test_train_cli_cd_with_delays_exits_2_and_writes_nothing(capsys, csv, existing):
+    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, "--delay", "0.5",
+                         "--out", existing)
+    assert code == 2 and out == "" and "which rule 'cd' cannot model" in err
+    assert existing.read_text() == "old"
 
 
 # -- --out ---------------------------------------------------------------------------------

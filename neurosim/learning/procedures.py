@@ -114,6 +114,13 @@ def check_training(net: Network, rule: Rule, data, visible: list[str]) -> np.nda
         raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
     if rule.procedure == "backprop":
         _check_feed_forward(net, visible)
+    delayed = next((e for e in net.edges if e.delay > 0), None)
+    if delayed is not None and rule.procedure not in CLOCKED:
+        raise ValidationError(
+            f"{net.name!r} has message delays (edge {delayed.source} -> {delayed.target}: {delayed.delay:g} "
+            f"sweeps), which rule {rule.name!r} cannot model: its procedure steps units without running "
+            f"the clock, so a delayed message would never arrive; train with delays by "
+            f"{' or '.join(CLOCKED)}")
     return rows
 
 
@@ -301,6 +308,7 @@ def _result(net: Network, sims: list[Simulator], plasts: list[Plasticity], cases
                        cases, symmetry_drift(sims[0]))
 
 
+CLOCKED = ("boltzmann", "delta")  # procedures that settle by running the event engine's clock
 PROCEDURES: dict[str, Callable] = {
     "boltzmann": _boltzmann, "cd": _contrastive, "pcd": _contrastive,
     "delta": _delta, "wake-sleep": _wake_sleep, "backprop": _backprop,
