@@ -441,7 +441,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", required=True,
                     help="a CSV with a header of visible units, a .npy file, or shifter, bars-stripes, "
                          "encoder-4-2-4")
-    sp.add_argument("--n", type=positive_int, default=None, help="cases to draw from a generator")
+    sp.add_argument("--n", type=positive_int, default=None,
+                    help="cases drawn from a generator, or rows of a file chosen at random (default: "
+                         "the generator's exact distribution, every row of a file)")
     sp.add_argument("--epochs", type=positive_int, default=10)
     sp.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
     sp.add_argument("--k", type=positive_int, default=1, help="Gibbs steps of CD-k and PCD-k")
