@@ -10,7 +10,6 @@ one line naming the culprit; never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from collections import Counter
@@ -21,7 +20,7 @@ import numpy as np
 
 from .engine import Simulator
 from .cli_args import (Parser, non_negative_float, non_negative_int, positive_float, positive_int,
-                       seed as seed_type, single_valued, temperatures)
+                       seed as seed_type, single_valued, strict_json, temperatures)
 from .errors import EvidenceError, NeurosimError
 from .inference import bitstring, posterior
 from .modelfile import dumps, load
@@ -57,29 +56,7 @@ def _load(args: argparse.Namespace) -> Network:
 
 
 def _emit(result: dict, as_json: bool, text: str) -> None:
-    print(_strict_json(result) if as_json else text)
-
-
-def _strict_json(result: dict) -> str:
-    """``result`` as strict JSON (RFC 8259: no NaN or Infinity), else an error naming
-    the first non-finite number."""
-    try:
-        return json.dumps(result, indent=2, allow_nan=False)
-    except ValueError:
-        where, value = _non_finite(result)
-        raise NeurosimError(f"--json: {where} is {value}, which JSON cannot hold") from None
-
-
-def _non_finite(obj, where: str = "result") -> tuple[str, float] | None:
-    """The path and value of the first NaN or infinite float in ``obj``, or None."""
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return where, obj
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
-    for key, value in items:
-        found = _non_finite(value, f"{where}[{key!r}]")
-        if found:
-            return found
-    return None
+    print(strict_json(result) if as_json else text)
 
 
 def _marginal_table(marginals: dict[str, float], joint: dict[str, float], units: list[str]) -> str:
@@ -221,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
-    report = _strict_json(out) if args.json else text
+    report = strict_json(out) if args.json else text
     atomic_write_text(out_path, dumps(result.network))
     print(report)
 

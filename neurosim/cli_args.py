@@ -5,15 +5,19 @@ on refuse to be given twice with different values (``--lr given twice (0.1, 0.2)
 instead of silently keeping the last; the top-level parser must be a ``Parser``, which
 drops this bookkeeping from the parsed arguments. The ``*_int``/``*_float`` functions
 are argparse types that refuse what the flag cannot mean (``--seed -1``, ``--lr nan``).
+``strict_json`` is what ``--json`` prints: strict JSON, never a bare NaN.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
+from .errors import NeurosimError
+
 __all__ = ["Parser", "Once", "single_valued", "positive_int", "non_negative_int", "seed", "positive_float",
-           "non_negative_float", "temperatures"]
+           "non_negative_float", "temperatures", "strict_json"]
 
 
 class Once(argparse._StoreAction):
@@ -109,3 +113,31 @@ def _float(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text}") from None
+
+
+def strict_json(result: dict) -> str:
+    """``result`` as strict JSON (RFC 8259: no NaN or Infinity), else a NeurosimError
+    naming the first non-finite number.
+
+    >>> strict_json({"p": [0.5, float("nan")]})
+    Traceback (most recent call last):
+    ...
+    neurosim.errors.NeurosimError: --json: result['p'][1] is nan, which JSON cannot hold
+    """
+    try:
+        return json.dumps(result, indent=2, allow_nan=False)
+    except ValueError:
+        where, value = _non_finite(result, "result")
+        raise NeurosimError(f"--json: {where} is {value}, which JSON cannot hold") from None
+
+
+def _non_finite(obj, where: str) -> tuple[str, float] | None:
+    """The path and value of the first NaN or infinite float in ``obj``, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = _non_finite(value, f"{where}[{key!r}]")
+        if found:
+            return found
+    return None
