@@ -120,7 +120,27 @@ class DeepBeliefNet:
         for name in ("W", "U", "b_pen", "b_lab", "c"):
             if name in d:
                 setattr(dbn, name, np.array(d[name]))
+        dbn._check_shapes()
         return dbn
+
+    def _check_shapes(self) -> None:
+        """A ParameterError naming the first array whose shape is not its layers' (a
+        corrupt or foreign state dict)."""
+        s, top = self.sizes, self.sizes[-1]
+        expected = {"W": (s[-2], top), "U": (self.n_labels, top), "b_pen": (s[-2],), "b_lab": (self.n_labels,),
+                    "c": (top,)}
+        arrays = {name: getattr(self, name) for name in expected}
+        for l in range(self.n_directed):
+            expected.update({f"R{l}": (s[l], s[l + 1]), f"r{l}": (s[l + 1],), f"G{l}": (s[l + 1], s[l]),
+                             f"g{l}": (s[l],)})
+        for name in ("R", "r", "G", "g"):
+            if len(getattr(self, name)) > self.n_directed:
+                raise ParameterError(f"{len(getattr(self, name))} arrays {name}0, {name}1, ... for "
+                                     f"{self.n_directed} directed layers")
+            arrays.update({f"{name}{l}": a for l, a in enumerate(getattr(self, name))})
+        for name, a in arrays.items():
+            if a is not None and a.shape != expected[name]:
+                raise ParameterError(f"{name} has shape {a.shape}; layers {s} need {expected[name]}")
 
     def _check_ready(self) -> None:
         if self.W is None or len(self.R) != self.n_directed:

@@ -12,26 +12,21 @@ again the hours both runs share.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import NeurosimError
-from .dbn_train import Progress, Recipe, read_npz, recipe_of, stage_names, write_checkpoint
+from .dbn_train import Progress, Recipe, changed_settings, read_checkpoint, recipe_of, stage_names, write_checkpoint
 
-__all__ = ["fork_stage", "fork_run", "continues_backprop"]
+__all__ = ["fork_stage", "fork_run", "plan_fork", "continues_backprop"]
 
 FINE_TUNING = ("updown", "backprop")
-
-
-def _changed(old: Recipe, new: Recipe) -> list[str]:
-    return [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
 
 
 def fork_stage(old: Recipe, new: Recipe) -> str:
     """The first stage whose settings differ between ``old`` and ``new``: ``"updown"``
     or ``"backprop"``; an error names the settings if the greedy stages differ."""
-    changed = _changed(old, new)
+    changed = changed_settings(old, new)
     if not changed:
         raise NeurosimError("the same recipe as RUN: nothing to fork (continue RUN with --resume)")
     greedy = [name for name in changed if not name.startswith(tuple(f"{s}_" for s in FINE_TUNING))]
@@ -44,7 +39,7 @@ def fork_stage(old: Recipe, new: Recipe) -> str:
 def continues_backprop(old: Recipe, new: Recipe, done: Progress) -> bool:
     """Whether ``new`` is ``old`` with more backprop epochs than ``done`` (the old run's
     progress) has reached, and no step of backprop depends on the number of epochs."""
-    changed = _changed(old, new)
+    changed = changed_settings(old, new)
     at = len(stage_names(old)) - 1
     reached = (old.backprop_epochs, 0) if done.stage > at else (done.epoch, done.batch)
     return (changed == ["backprop_epochs"] and done.stage >= at and (0, 0) < reached <= (new.backprop_epochs, 0)
@@ -56,12 +51,18 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
     stage ``recipe`` changes (or where its backprop stands, if :func:`continues_backprop`),
     under ``recipe``; ``n_cases``: the training cases of the new run (they must be RUN's).
     Returns a line saying what was reused."""
+    arrays, meta, note = plan_fork(source, recipe, directory, n_cases)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    write_checkpoint(Path(directory), arrays, meta)
+    return note
+
+
+def plan_fork(source: str | Path, recipe: Recipe, directory: str | Path, n_cases: int) -> tuple[dict, dict, str]:
+    """What :func:`fork_run` writes, ``(arrays, meta, note)``, checked but not written
+    (the CLI writes it under the new run's lock)."""
     if not (Path(source) / "checkpoint.npz").is_file():
         raise NeurosimError(f"--from {source}: no checkpoint.npz there (a run directory of `neurosim dbn train`)")
-    d = read_npz(Path(source) / "checkpoint.npz", "checkpoint")
-    if "meta" not in d:
-        raise NeurosimError(f"{source}/checkpoint.npz: not a neurosim checkpoint (no 'meta' entry)")
-    meta = json.loads(str(d.pop("meta")))
+    d, meta = read_checkpoint(Path(source) / "checkpoint.npz")
     old, done = recipe_of(meta), Progress(**meta["progress"])
     stage = fork_stage(old, recipe)
     if meta["n_cases"] != n_cases:
@@ -92,22 +93,18 @@ def fork_run(source: str | Path, recipe: Recipe, directory: str | Path, n_cases:
     else:
         rng = meta["rng"]
         note += f"; RUN recorded no Generator state at the start of {stage}, so the fork draws from its last"
-    Path(directory).mkdir(parents=True, exist_ok=True)
     arrays = {k: v for k, v in d.items() if k.startswith(("dbn.", "greedy."))}
-    write_checkpoint(Path(directory), arrays, {"recipe": asdict(recipe), "progress": asdict(progress),
-                                               "rng": rng, "n_cases": n_cases})
-    return note
+    return arrays, {"recipe": asdict(recipe), "progress": asdict(progress), "rng": rng, "n_cases": n_cases}, note
 
 
 def _continue_backprop(source: str | Path, arrays: dict, meta: dict, recipe: Recipe,
-                       directory: str | Path) -> str:
+                       directory: str | Path) -> tuple[dict, dict, str]:
     """The checkpoint of RUN's backprop where it stands (its epoch count raised): what a
-    fresh run of ``recipe`` holds at that epoch."""
+    fresh run of ``recipe`` holds at that epoch, as :func:`plan_fork` returns it."""
     done = Progress(**meta["progress"])
     at = len(stage_names(recipe)) - 1
     if done.stage > at:
         done.stage, done.epoch, done.batch = at, recipe_of(meta).backprop_epochs, 0
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    write_checkpoint(Path(directory), arrays, {**meta, "recipe": asdict(recipe), "progress": asdict(done)})
-    return (f"{directory}: continues {source}'s backprop at epoch {done.epoch}, minibatch {done.batch}, "
+    note = (f"{directory}: continues {source}'s backprop at epoch {done.epoch}, minibatch {done.batch}, "
             f"to epoch {recipe.backprop_epochs} (all earlier training reused)")
+    return arrays, {**meta, "recipe": asdict(recipe), "progress": asdict(done)}, note

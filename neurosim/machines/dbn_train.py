@@ -17,8 +17,9 @@ and minibatch reached) is written to ``DIR/checkpoint.npz`` atomically (a tempor
 file, then ``os.replace``) after every stage, every ``checkpoint_s`` seconds (at the
 next minibatch boundary), and on Ctrl-C or SIGTERM at the next minibatch boundary.
 :meth:`Trainer.run` on a DIR with a checkpoint continues from it, and gives the same
-weights as an uninterrupted run with the same seed (and BLAS thread count). A lock file
-refuses a second process writing into the same DIR.
+weights as an uninterrupted run with the same seed (and BLAS thread count), and refuses
+a checkpoint that is truncated, corrupt or made with other settings, naming the file or
+the settings. A lock file refuses a second process writing into the same DIR.
 """
 
 from __future__ import annotations
@@ -28,18 +29,22 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ..errors import NeurosimError, ParameterError
+from ..outputs import OutputError, atomic_write, atomic_write_text
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "annealed", "read_npz", "write_checkpoint", "stage_names", "recipe_of", "trend_eta"]
+           "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
+           "changed_settings", "check_run_directory", "trend_eta"]
 
 
 class LockError(NeurosimError):
@@ -279,44 +284,60 @@ class Trainer:
         self._saved_at = time.monotonic()
 
     def _load(self) -> None:
-        d = read_npz(self.dir / "checkpoint.npz", "checkpoint")
-        meta = json.loads(str(d.pop("meta")))
-        if recipe_of(meta) != self.r or meta["n_cases"] != len(self.X):
-            raise NeurosimError(f"{self.dir}: the checkpoint was made with another recipe or data set "
-                                "(use a new directory, or the same settings to resume)")
+        d, meta = read_checkpoint(self.dir / "checkpoint.npz")
+        old = recipe_of(meta)
+        differ = [f"{k}={getattr(old, k)} where this one has {getattr(self.r, k)}"
+                  for k in changed_settings(old, self.r)]
+        if meta["n_cases"] != len(self.X):
+            differ.append(f"{meta['n_cases']} training cases where this one has {len(self.X)}")
+        if differ:
+            raise NeurosimError(f"{self.dir}: the checkpoint was made with another recipe or data set: "
+                                f"{'; '.join(differ)} (use a new directory, or the same settings to resume)")
         self._fresh()
         self.rng.bit_generator.state = meta["rng"]
         self.progress = Progress(**meta["progress"])
-        self.dbn = DeepBeliefNet.from_state_dict({k[4:]: v for k, v in d.items() if k.startswith("dbn.")})
+        self.dbn = stack(d, "dbn.")
         self.p = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
         self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
-        self.greedy = greedy_stack(d)
+        self.greedy = stack(d, "greedy.")
 
     # -- lock --------------------------------------------------------------------------------
     def _lock(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Take ``DIR/LOCK``: created exclusively, holding this process's id. A LOCK whose
+        process has died is taken over; one without an id counts as held (a run started
+        at the same instant may be about to write its id)."""
         path = self.dir / "LOCK"
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            pid = int(path.read_text() or 0)
-            if _alive(pid):
-                raise LockError(f"{self.dir}: process {pid} is training into this directory "
-                                f"(remove {path} if it is not)") from None
-            path.unlink()
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
+        for attempt in (0, 1):
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pid = _lock_holder(path)
+                if attempt or _alive(pid):
+                    raise LockError(f"{self.dir}: process {pid} is training into this directory "
+                                    f"(remove {path} if it is not)") from None
+                path.unlink(missing_ok=True)
+                continue
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot write the run's directory: {exc.strerror or exc}") from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return
 
     def _unlock(self) -> None:
         (self.dir / "LOCK").unlink(missing_ok=True)
 
     # -- running -----------------------------------------------------------------------------
-    def run(self) -> DeepBeliefNet:
-        """Train (or resume) to the end of the recipe; returns the DBN."""
+    def run(self, begin: Callable[[], None] | None = None) -> DeepBeliefNet:
+        """Train (or resume) to the end of the recipe; returns the DBN. ``begin()`` is
+        called under the lock before anything else (the CLI checks the directory again
+        there, forks and writes ``command.json``: a run started at the same instant in
+        the same directory cannot interleave its writes with this one's)."""
         self._lock()
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if begin is not None:
+                begin()
             for s in previous:
                 signal.signal(s, self._request_stop)
             if (self.dir / "checkpoint.npz").exists():
@@ -509,32 +530,95 @@ def recipe_of(meta: dict) -> Recipe:
     return Recipe(**{"backprop_from": "updown", **meta["recipe"]})
 
 
-def greedy_stack(arrays: dict[str, np.ndarray]) -> DeepBeliefNet | None:
-    """The greedy stack a checkpoint keeps through up-down (``greedy.*``), if any."""
-    state = {k[7:]: v for k, v in arrays.items() if k.startswith("greedy.")}
+def changed_settings(old: Recipe, new: Recipe) -> list[str]:
+    """The names of the settings in which ``new`` differs from ``old``."""
+    return [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
+
+
+def stack(arrays: dict[str, np.ndarray], prefix: str) -> DeepBeliefNet | None:
+    """The DBN a checkpoint keeps under ``prefix``: ``"dbn."``, or ``"greedy."``, the
+    greedy stack kept through up-down (if any)."""
+    state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
     return DeepBeliefNet.from_state_dict(state) if state else None
 
 
 def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """``directory/checkpoint.npz`` from ``arrays`` and ``meta`` (recipe, progress, the
-    Generator's state, the number of training cases), atomically: a temporary file,
-    flushed to disk, then ``os.replace``; and ``progress.json`` beside it."""
-    tmp = directory / "checkpoint.tmp.npz"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays, meta=np.array(json.dumps(meta)))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, directory / "checkpoint.npz")
-    (directory / "progress.json").write_text(json.dumps(meta["progress"], indent=1))
+    Generator's state, the number of training cases), and ``progress.json`` beside it,
+    each atomically (:func:`~neurosim.outputs.atomic_write`: whole or not at all, no
+    temporary file left behind; an OSError such as a full disk is an OutputError)."""
+    atomic_write(directory / "checkpoint.npz", lambda fh: np.savez(fh, **arrays, meta=np.array(json.dumps(meta))))
+    atomic_write_text(directory / "progress.json", json.dumps(meta["progress"], indent=1))
 
 
 def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` file; a clear error naming the file if it is not one."""
+    """Every array of an ``.npz`` file; an error naming the file if it is not one
+    (truncated or corrupt: ``BadZipFile``, which is no OSError or ValueError, at opening
+    or at reading an array; object arrays, which would need pickle)."""
     try:
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise NeurosimError(f"{path}: not a readable {what} (.npz): {exc.__class__.__name__}") from None
+        with open(path, "rb") as fh:
+            z = np.load(fh)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with z:
+                return {k: z[k] for k in z.files}
+    except OSError as exc:
+        raise NeurosimError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        detail = str(exc).split(". ")[0] or exc.__class__.__name__
+        raise NeurosimError(f"{path}: not a readable {what} (.npz): truncated or corrupt ({detail})") from None
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and the ``meta`` of a run's ``checkpoint.npz``, checked: an error
+    naming the file if it is unreadable, its meta is missing or malformed, or its DBN's
+    arrays do not have the shapes of its recipe's layers."""
+    arrays = read_npz(path, "checkpoint")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        recipe, progress = recipe_of(meta), Progress(**meta["progress"])
+        n_cases = int(meta["n_cases"])
+        if "state" not in meta["rng"]:
+            raise ValueError(f"rng is not a Generator's state: {str(meta['rng'])[:40]}")
+        for prefix in ("dbn.", "greedy."):
+            dbn = stack(arrays, prefix)
+            if dbn is not None and dbn.sizes[1:] != recipe.hidden:
+                raise ParameterError(f"{prefix}sizes {dbn.sizes} where its recipe has hidden={recipe.hidden}")
+    except KeyError as exc:
+        raise NeurosimError(f"{path}: not a neurosim checkpoint: no {exc} entry") from None
+    except (ValueError, TypeError) as exc:
+        raise NeurosimError(f"{path}: not a neurosim checkpoint: {exc}") from None
+    if progress.stage > len(stage_names(recipe)) or n_cases < 1:
+        raise NeurosimError(f"{path}: not a neurosim checkpoint: stage {progress.stage}, {n_cases} cases")
+    return arrays, meta
+
+
+def check_run_directory(directory: str | Path, flag: str = "--out") -> Path:
+    """``directory`` as a Path if a run can be written there (it may not exist yet: its
+    nearest existing ancestor must then be a writable directory), else an OutputError
+    naming it; called before any work is done."""
+    directory = Path(directory)
+    where = f"{flag} {directory}"
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"{where}: a file is in the way; the run needs a directory")
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{where}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{where}: {existing} is not writable (permission denied)")
+    return directory
+
+
+def _lock_holder(path: Path) -> int:
+    """The process id in a LOCK file, read again after a moment if it is still being
+    written; a LockError naming the file if it holds none."""
+    for wait in (0.0, 0.2):
+        time.sleep(wait)
+        text = path.read_text().strip() if path.exists() else "0"
+        if text.isdigit():
+            return int(text)
+    raise LockError(f"{path}: holds {text[:20]!r}, not a process id: another run may be starting "
+                    "(remove the file if none is)")
 
 
 def _alive(pid: int) -> bool:
@@ -575,13 +659,17 @@ def load_run(directory: str | Path) -> Run:
     path = Path(directory) / "checkpoint.npz"
     if not path.exists():
         raise NeurosimError(f"{directory}: no checkpoint.npz (train into it with `neurosim dbn train --out`)")
-    d = read_npz(path, "checkpoint")
-    if "meta" not in d:
-        raise NeurosimError(f"{path}: not a neurosim checkpoint (no 'meta' entry)")
-    meta = json.loads(str(d.pop("meta")))
+    d, meta = read_checkpoint(path)
     recipe, progress = recipe_of(meta), Progress(**meta["progress"])
-    dbn = DeepBeliefNet.from_state_dict({k[4:]: v for k, v in d.items() if k.startswith("dbn.")})
+    dbn = stack(d, "dbn.")
     n_stages = len(stage_names(recipe))
-    backprop = ({k[2:]: v for k, v in d.items() if k.startswith("p.")}
-                if progress.stage >= n_stages and recipe.backprop_epochs > 0 else None)
+    backprop = None
+    if progress.stage >= n_stages and recipe.backprop_epochs > 0:
+        backprop = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
+        expected = backprop_net(dbn, np.random.default_rng(0))
+        wrong = [k for k in expected if k not in backprop or backprop[k].shape != expected[k].shape]
+        if wrong:
+            raise NeurosimError(f"{path}: not a neurosim checkpoint: the backprop net's p.{wrong[0]} is "
+                                f"{'missing' if wrong[0] not in backprop else backprop[wrong[0]].shape}, "
+                                f"expected {expected[wrong[0]].shape}")
     return Run(dbn, backprop, recipe, progress, progress.stage >= n_stages)
