@@ -5,10 +5,12 @@ probability its intensity, a fixed seed) and are scored by their test log-probab
 in nats, with log Z from AIS (Salakhutdinov and Murray 2008) or, for small machines,
 exact. They are written as ``.npz`` (fast at 784 x 500) or as a model file (``.toml``).
 
-Training writes ``DIR/checkpoint.npz`` (atomically, every epoch and every
-``--checkpoint-minutes``), ``DIR/progress.json`` and ``DIR/command.json``; ``--resume``
-continues a killed or interrupted run with nothing lost (same weights as a run that was
-never stopped). Ctrl-C stops at the next minibatch with a checkpoint (exit 130).
+Training writes ``DIR/checkpoint.npz`` (after every stage and every
+``--checkpoint-minutes``), ``DIR/progress.json`` and ``DIR/command.json``, each
+atomically and under the run's lock; ``--resume`` continues a killed or interrupted run
+with its own settings and nothing lost (same weights as a run that was never stopped);
+a flag that differs from the run's is refused by name. Ctrl-C stops at the next
+minibatch with a checkpoint (exit 130).
 ``--from RUN`` starts a new run from RUN's finished stages where only the up-down or
 backprop settings differ.
 """
@@ -157,20 +159,18 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
 
 # -- dbn ------------------------------------------------------------------------------------
 def cmd_dbn_train(args: argparse.Namespace) -> None:
+    """Everything is checked before training starts; the run's files are written under
+    its lock only (a run started at the same instant into the same --out cannot rewrite
+    them), each atomically."""
     from .data import load_mnist
-    from .machines.dbn_fork import fork_run
-    from .machines.dbn_train import PRESETS, Trainer
+    from .machines.dbn_fork import plan_fork
+    from .machines.dbn_train import PRESETS, Trainer, check_run_directory, write_checkpoint
+    from .outputs import atomic_write_text
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise NeurosimError(f"--out {out}: a file is in the way; the run needs a directory")
+    out = check_run_directory(args.out)
     if args.resume and args.source:
         raise NeurosimError("--from starts a new run and --resume continues one: give one of them")
-    has_checkpoint = (out / "checkpoint.npz").exists()
-    if has_checkpoint and not args.resume:
-        raise NeurosimError(f"{out} holds a checkpoint: pass --resume to continue it, or choose a new --out")
-    if args.resume and not has_checkpoint:
-        raise NeurosimError(f"--resume: {out} holds no checkpoint to continue")
+    _check_checkpoint(out, args.resume)
     overrides = {k: v for k, v in dict(pretrain_epochs=args.pretrain_epochs, updown_epochs=args.updown_epochs,
                                         backprop_epochs=args.backprop_epochs, hidden=args.hidden,
                                         updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
@@ -179,17 +179,75 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                         backprop_batch=_backprop_batch(args),
                                         backprop_from=args.backprop_from,
                                         validation=args.validation, seed=args.seed).items() if v is not None}
-    recipe = replace(PRESETS[args.preset], **overrides)
-    X, labels = load_mnist("train", limit=args.limit)
+    recipe, limit = (_resumed(out, overrides, args.limit) if args.resume
+                     else (replace(PRESETS[args.preset], **overrides), args.limit))
+    _warn_unused_cd(recipe)
+    X, labels = load_mnist("train", limit=limit)
     trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)
-    if args.source:
-        print(fork_run(args.source, recipe, out, len(X) - recipe.validation), file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    if not has_checkpoint:
-        (out / "command.json").write_text(json.dumps({"argv": sys.argv, "recipe": asdict(recipe)}, indent=1))
-    trainer.run()
+    fork = plan_fork(args.source, recipe, out, len(X) - recipe.validation) if args.source else None
+
+    def begin() -> None:                                     # under the lock
+        _check_checkpoint(out, args.resume)                  # again: another run may have begun since
+        if fork:
+            write_checkpoint(out, *fork[:2])
+            print(fork[2], file=sys.stderr)
+        if not args.resume:
+            atomic_write_text(out / "command.json", json.dumps({"argv": sys.argv, "recipe": asdict(recipe)},
+                                                               indent=1))
+
+    try:
+        trainer.run(begin)
+    except MemoryError:
+        raise NeurosimError(f"--hidden {_flag_text(recipe.hidden)}: not enough memory for these layers "
+                            f"(the checkpoint in {out} holds the stages finished)") from None
     seconds = trainer.progress.seconds
     print(f"trained {out}: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()))
+
+
+def _warn_unused_cd(recipe) -> None:
+    """Say so when an --updown-cd entry starts at or after up-down's last epoch."""
+    unused = [f"{e}:{k}" for e, k in recipe.updown_cd if 0 < recipe.updown_epochs <= e]
+    if unused:
+        print(f"neurosim: warning: --updown-cd {','.join(unused)}: up-down runs epochs 0 to "
+              f"{recipe.updown_epochs - 1} only, so this CD-k is never used (raise --updown-epochs)", file=sys.stderr)
+
+
+def _check_checkpoint(out: Path, resume: bool) -> None:
+    """A new run needs an --out without a checkpoint; --resume needs one."""
+    has_checkpoint = (out / "checkpoint.npz").exists()
+    if has_checkpoint and not resume:
+        raise NeurosimError(f"{out} holds a checkpoint: pass --resume to continue it, or choose a new --out")
+    if resume and not has_checkpoint:
+        raise NeurosimError(f"--resume: {out} holds no checkpoint to continue")
+
+
+_FLAGS = {"backprop_line_searches": "--backprop-cg"}
+
+
+def _resumed(out: Path, overrides: dict, limit: int | None) -> tuple:
+    """The recipe and ``--limit`` of the run in ``out``, which --resume continues; an
+    error naming every flag of this command that says otherwise."""
+    from .machines.dbn_train import read_checkpoint, recipe_of
+
+    meta = read_checkpoint(out / "checkpoint.npz")[1]
+    recipe = recipe_of(meta)
+    started = {**{k: getattr(recipe, k) for k in overrides}, "limit": meta["n_cases"] + recipe.validation}
+    said = {**overrides, "limit": limit if limit is not None else started["limit"]}
+    differ = [k for k in started if said[k] != started[k]]
+    if differ:
+        flags = {k: _FLAGS.get(k, "--" + k.replace("_", "-")) for k in differ}
+        was, now = (" ".join(f"{flags[k]} {_flag_text(values[k])}" for k in differ) for values in (started, said))
+        raise NeurosimError(f"--resume: {out} was started with {was}; this command says {now} (drop the "
+                            f"flag{'s' * (len(differ) > 1)}, or use --from {out} to fork)")
+    return recipe, started["limit"]
+
+
+def _flag_text(value) -> str:
+    """A setting as its flag writes it: ``(500, 500, 2000)`` -> ``500,500,2000``,
+    ``((0, 3), (100, 6))`` -> ``0:3,100:6``."""
+    if isinstance(value, tuple):
+        return ",".join(":".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in value)
+    return str(value)
 
 
 def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
@@ -199,6 +257,9 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
 
     run = load_run(args.directory)
     X, labels = load_mnist("test", limit=args.limit)
+    if run.dbn.sizes[0] != X.shape[1]:
+        raise NeurosimError(f"{args.directory}: its DBN has {run.dbn.sizes[0]} visible units; MNIST needs "
+                            f"{X.shape[1]}")
     result = {"directory": str(args.directory), "finished": run.finished, "reached": run.reached,
               "test_cases": len(X),
               "test_error_generative": None, "test_error_backprop": None,
@@ -263,6 +324,8 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_rbm_evaluate)
 
+    from .cli_args import non_negative_float, seed
+
     sp = sub.add_parser("dbn", help="deep belief nets on MNIST (Hinton, Osindero and Teh 2006)")
     actions = sp.add_subparsers(dest="action", required=True)
     tr = actions.add_parser("train", help="greedy pretraining, up-down and backprop fine-tuning")
@@ -290,10 +353,13 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
     tr.add_argument("--validation", type=non_negative, default=None, metavar="N",
                     help="hold out the last N of them; the fine-tuning curves report their error")
-    tr.add_argument("--seed", type=int, default=None)
-    tr.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    tr.add_argument("--seed", type=seed, default=None)
+    tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
+                    help="checkpoint every M minutes of training (at the next minibatch), as well as after "
+                         "every stage and on Ctrl-C; 0: after every minibatch")
     tr.add_argument("--out", required=True, help="the run's directory")
-    tr.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the checkpoint in --out with its own settings (a flag that differs is refused)")
     tr.add_argument("--from", dest="source", metavar="RUN", default=None,
                     help="start from RUN's weights at the first stage whose settings differ (up-down "
                          "or backprop); the same weights as a fresh run, without its shared stages")
