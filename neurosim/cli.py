@@ -23,8 +23,8 @@ from .cli_args import (Parser, non_negative_float, non_negative_int, positive_fl
                        seed as seed_type, single_valued, strict_json, temperatures)
 from .errors import EvidenceError, NeurosimError
 from .inference import bitstring, posterior
-from .modelfile import dumps, load
-from .outputs import atomic_write, atomic_write_text, check_out
+from .modelfile import load, save
+from .outputs import atomic_write, check_out
 from .network import Network
 
 __all__ = ["main"]
@@ -199,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
     report = strict_json(out) if args.json else text
-    atomic_write_text(out_path, dumps(result.network))
+    save(result.network, out_path)  # atomic
     print(report)
 
 
