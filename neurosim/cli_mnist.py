@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_args import strict_json
 from .errors import NeurosimError
 
 __all__ = ["add_parsers"]
@@ -103,7 +104,7 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
             "samples_per_s": len(X) * args.epochs / seconds if seconds else None}
     rbm.set_params(learning_rate=args.lr, n_iter=args.epochs)      # the run's, not the last annealed step's
     _save_rbm(rbm, out, meta)
-    print(json.dumps({**meta, "out": str(out)}, indent=2) if args.json else
+    print(strict_json({**meta, "out": str(out)}) if args.json else
           f"wrote {out}: {args.hidden} hidden, {'PCD' if args.persistent else 'CD'}-{args.cd}, "
           f"{args.epochs} epochs in {seconds:.0f} s ({meta['samples_per_s'] or 0:,.0f} samples/s)")
 
@@ -153,7 +154,7 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
                       f"lower bound from Gibbs chains: AIS missed modes of the model and its test log-probability "
                       f"is too high; try --base-rate both or more --betas", file=sys.stderr)
     result["test_logprob_nats"] = float(np.mean(log_prob(test, W, b, c, log_z)))
-    print(json.dumps(result, indent=2) if args.json else
+    print(strict_json(result) if args.json else
           "\n".join(f"  {k}: {v}" for k, v in result.items()))
 
 
@@ -279,16 +280,17 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
             f"  backprop fine-tuned test error     {pct(result['test_error_backprop'])}"
             f" (from the {run.recipe.backprop_from.replace('updown', 'up-down')} weights)\n"
             + "\n".join(f"  {k:<9} {v / 60:7.1f} min" for k, v in run.progress.seconds.items()))
-    print(json.dumps({k: v for k, v in result.items() if k != "curves" or args.curves}, indent=2)
+    print(strict_json({k: v for k, v in result.items() if k != "curves" or args.curves})
           if args.json else text)
 
 
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
+    from .cli_args import non_negative_float, seed, single_valued
     from .machines.dbn_train import PRESETS
 
     sp = sub.add_parser("rbm", help="RBMs on binarised MNIST: CD-k, PCD; test log-probability by AIS")
     actions = sp.add_subparsers(dest="action", required=True)
-    tr = actions.add_parser("train", help="train an RBM on MNIST")
+    tr = single_valued(actions.add_parser("train", help="train an RBM on MNIST"))
     tr.add_argument("--hidden", type=positive, default=500)
     tr.add_argument("--epochs", type=positive, default=50)
     tr.add_argument("--cd", type=positive, default=1, help="Gibbs steps: CD-k or PCD-k")
@@ -305,7 +307,8 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
                          "weights only)")
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(run=cmd_rbm_train)
-    ev = actions.add_parser("evaluate", help="test log-probability in nats (log Z by AIS or exact)")
+    ev = single_valued(actions.add_parser(
+        "evaluate", help="test log-probability in nats (log Z by AIS or exact)"))
     ev.add_argument("model")
     ev.add_argument("--ais", action="store_true", help="log Z by AIS (the default without --exact)")
     ev.add_argument("--exact", action="store_true", help="exact log Z (at most 20 hidden units)")
@@ -324,11 +327,10 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_rbm_evaluate)
 
-    from .cli_args import non_negative_float, seed
-
     sp = sub.add_parser("dbn", help="deep belief nets on MNIST (Hinton, Osindero and Teh 2006)")
     actions = sp.add_subparsers(dest="action", required=True)
-    tr = actions.add_parser("train", help="greedy pretraining, up-down and backprop fine-tuning")
+    tr = single_valued(actions.add_parser(
+        "train", help="greedy pretraining, up-down and backprop fine-tuning"))
     tr.add_argument("--preset", choices=sorted(PRESETS), default="hinton2006")
     tr.add_argument("--pretrain-epochs", type=non_negative, default=None, help="epochs per RBM")
     tr.add_argument("--updown-epochs", type=non_negative, default=None)
@@ -364,7 +366,8 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
                     help="start from RUN's weights at the first stage whose settings differ (up-down "
                          "or backprop); the same weights as a fresh run, without its shared stages")
     tr.set_defaults(run=cmd_dbn_train)
-    ev = actions.add_parser("evaluate", help="test errors (generative, backprop) and stage times")
+    ev = single_valued(actions.add_parser(
+        "evaluate", help="test errors (generative, backprop) and stage times"))
     ev.add_argument("directory")
     ev.add_argument("--limit", type=positive, default=None, help="the first N test digits only")
     ev.add_argument("--curves", action="store_true", help="JSON: add every epoch's rate and time")

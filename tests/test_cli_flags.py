@@ -101,3 +101,15 @@ def test_json_output_is_strict_and_a_non_finite_number_is_named(capsys, monkeypa
     code, out, err = run(capsys, "infer", EARTHQUAKE, "--evidence", "house_jumps=1", "--json")
     assert code == 2 and out == ""
     assert err.strip() == "neurosim: error: --json: result['marginals']['truck'] is nan, which JSON cannot hold"
+
+
+@pytest.mark.parametrize("argv", [
+    ["rbm", "train", "--out", "x.npz", "--lr", "0.1", "--lr", "0.2"],
+    ["rbm", "evaluate", "x.npz", "--runs", "10", "--runs", "20"],
+    ["dbn", "train", "--out", "run", "--pretrain-epochs", "2", "--pretrain-epochs", "3"],
+    ["dbn", "evaluate", "run", "--limit", "10", "--limit", "20"],
+])
+def test_the_mnist_commands_refuse_a_flag_given_twice_with_different_values(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and "given twice" in capsys.readouterr().err
