@@ -29,8 +29,6 @@ import os
 import signal
 import sys
 import time
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -38,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import NeurosimError, ParameterError
+from ..npz import read_npz
 from ..outputs import OutputError, atomic_write, atomic_write_text
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid, softmax
@@ -549,24 +548,6 @@ def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict)
     temporary file left behind; an OSError such as a full disk is an OutputError)."""
     atomic_write(directory / "checkpoint.npz", lambda fh: np.savez(fh, **arrays, meta=np.array(json.dumps(meta))))
     atomic_write_text(directory / "progress.json", json.dumps(meta["progress"], indent=1))
-
-
-def read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` file; an error naming the file if it is not one
-    (truncated or corrupt: ``BadZipFile``, which is no OSError or ValueError, at opening
-    or at reading an array; object arrays, which would need pickle)."""
-    try:
-        with open(path, "rb") as fh:
-            z = np.load(fh)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with z:
-                return {k: z[k] for k in z.files}
-    except OSError as exc:
-        raise NeurosimError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        detail = str(exc).split(". ")[0] or exc.__class__.__name__
-        raise NeurosimError(f"{path}: not a readable {what} (.npz): truncated or corrupt ({detail})") from None
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:

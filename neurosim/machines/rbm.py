@@ -115,8 +115,6 @@ import math
 import numbers
 import sys
 import time
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +125,7 @@ from ..errors import DivergenceError, InferenceError, ModelFileError, ParameterE
 from ..inference.exact import MAX_FREE_UNITS
 from ..network import Edge, Network, Unit
 from ..numerics import logsumexp as _logsumexp, softplus as _softplus
+from ..npz import read_npz
 from ..outputs import atomic_write, atomic_write_text, check_out
 from .helmholtz import NotFittedError
 
@@ -1132,18 +1131,11 @@ _LEGACY_PARAMS = {"lr": "learning_rate", "batch": "batch_size", "cd": "k", "pers
 def _read_npz(path: Path) -> tuple[dict, dict]:
     """The arrays and the parsed ``meta`` of an RBM ``.npz`` file, or a one-line
     ModelFileError naming it (missing, not a zip, truncated, corrupt, not an RBM)."""
+    arrays = read_npz(path, "RBM file")
     try:
-        with open(path, "rb") as fh:
-            z = np.load(fh, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            arrays = {key: z[key] for key in z.files}
         meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ModelFileError(f"{path}: not a readable RBM file (.npz): {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'truncated or corrupt'}") from None
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: the RBM file's meta is not JSON: {exc}") from None
     if not {"W", "b", "c"} <= set(arrays) or not isinstance(meta, dict):
         raise ModelFileError(f"{path}: not an RBM file (needs the arrays W, b and c; has "
                              f"{', '.join(sorted(arrays)) or 'none'})")
