@@ -9,9 +9,9 @@ blob in the middle of the image, mostly near 0 or 1, from a seeded generator), m
 of 100, learning rate 0.1, the time of ``fit`` (validation and conversion of ``X``
 included), best of ``repeats`` runs:
 
-- *neurosim CD-1*: ``RBM(500, batch_size=100, n_iter=1)``, the default procedure;
-- *neurosim PCD-1*: the same with ``persistent=True``: scikit-learn's procedure, the
-  like-for-like comparison;
+- *neurosim CD-1*: ``RBM(500, batch_size=100, n_iter=1, persistent=False, dtype=np.float32)``;
+- *neurosim PCD-1*: the same with ``persistent=True``: scikit-learn's procedure (and
+  ``neurosim.RBM``'s default), the like-for-like comparison;
 - *neurosim PCD-1, rule path*: PCD-1 with the weight change computed by calling the
   registered rule (``get_rule("pcd").batched`` per phase) instead of the one fused matrix
   product of ``RBM._learn``: what going through the rule would cost;

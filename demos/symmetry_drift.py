@@ -26,7 +26,7 @@ from neurosim.data import encoder_424
 from neurosim.inference import kl_data_model
 from neurosim.learning import get_rule
 from neurosim.learning.audit import _boltzmann_net
-from neurosim.learning.procedures import Settings, train
+from neurosim.learning.procedures import Settings, symmetrised, train
 
 
 def measure(delays: list[float], epochs: int, seed: int) -> list[dict]:
@@ -38,19 +38,9 @@ def measure(delays: list[float], epochs: int, seed: int) -> list[dict]:
                        np.random.default_rng(seed), Settings(epochs=epochs, lr=0.5, batch=4, sweeps=10,
                                                              schedule="async"))
         rows.append({"delay": delay, "symmetry_drift": result.symmetry_drift,
-                     "kl_nats": kl_data_model(_symmetrised(result.network), data.names, data.data,
+                     "kl_nats": kl_data_model(symmetrised(result.network), data.names, data.data,
                                               data.probs)})
     return rows
-
-
-def _symmetrised(net):
-    """Exact KL needs an energy: use the mean of the two synapses of each pair."""
-    for e in net.edges:
-        if e.kind == "symmetric" and e.weight_reverse is not None:
-            mean = 0.5 * (e.weight + e.weight_reverse)
-            net.set_weight(e.source, e.target, mean)
-            net.set_weight(e.target, e.source, mean)
-    return net
 
 
 def plot(rows: list[dict], path: Path) -> None:
