@@ -67,7 +67,9 @@ class Recipe:
     The softmax layer's initial weights come from a Generator of their own, so with
     ``"greedy"`` backprop gives the same net whether up-down ran or not.
 
-    Departures of ``hinton2006`` from the papers, each chosen on 10,000 held-out digits.
+    Departures of ``hinton2006`` from the papers, each chosen on 10,000 held-out digits
+    (the records named here are in ``benchmarks/results/archive/``, but
+    ``hinton2006.json`` is in ``benchmarks/results/mnist/``).
     Backprop runs ``backpropclassify.m``'s conjugate gradient from the greedy stack, as
     there, for 50 epochs, not 200: its held-out error was still falling slowly at 50
     (1.01%, against 1.18% after 200 epochs of SGD), and each epoch costs more than the
