@@ -78,3 +78,16 @@ def random_dbn(rng: np.random.Generator, top: tuple[int, int] = (2, 3), below: t
     edges = [Edge(a, b, float(rng.normal(0, scale)), "symmetric" if k == 0 else "directed")
              for k, (upper, lower) in enumerate(zip(layers, layers[1:])) for a in upper for b in lower]
     return Network(units, edges, name="random_dbn")
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``neurosim ARGV``, argparse's own exits included."""
+    from neurosim import cli
+
+    capsys.readouterr()
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -9,22 +9,15 @@ import pytest
 import neurosim.cli as cli
 from neurosim.cli import main
 
+from helpers import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 EARTHQUAKE = str(ROOT / "models" / "earthquake_truck.toml")
 BOLTZMANN = str(ROOT / "models" / "boltzmann_6.toml")
 
 
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def posterior_json(capsys, *evidence_flags):
-    code, out, err = run(capsys, "infer", EARTHQUAKE, *evidence_flags, "--json")
+    code, out, err = run_cli(capsys, "infer", EARTHQUAKE, *evidence_flags, "--json")
     assert code == 0, err
     return json.loads(out)
 
@@ -41,7 +34,7 @@ def test_repeated_evidence_flags_accumulate(capsys):
     ["--evidence", "house_jumps=1", "--evidence", "house_jumps=0"],
 ])
 def test_two_values_for_one_unit_exit_2_naming_it(capsys, flags):
-    code, out, err = run(capsys, "infer", EARTHQUAKE, *flags)
+    code, out, err = run_cli(capsys, "infer", EARTHQUAKE, *flags)
     assert code == 2 and out == ""
     assert err.strip() == ("neurosim: error: evidence for unit 'house_jumps' given twice, as "
                            "house_jumps=1 and house_jumps=0")
@@ -64,13 +57,13 @@ def test_the_same_value_twice_is_accepted(capsys):
     (["data", "fetch", "mnist", "--cache", "a", "--cache", "b"], "--cache", "a, b"),
 ])
 def test_a_single_valued_flag_given_twice_with_different_values_exits_2(capsys, argv, flag, values):
-    code, out, err = run(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == 2 and out == ""
     assert err.strip().splitlines()[-1].endswith(f"error: {flag} given twice ({values})")
 
 
 def test_a_single_valued_flag_repeated_with_the_same_value_is_accepted(capsys):
-    code, out, _ = run(capsys, "infer", EARTHQUAKE, "--method", "exact", "--method", "exact", "--json")
+    code, out, _ = run_cli(capsys, "infer", EARTHQUAKE, "--method", "exact", "--method", "exact", "--json")
     assert code == 0 and json.loads(out)["method"] == "exact"
 
 
@@ -83,7 +76,7 @@ def test_a_single_valued_flag_repeated_with_the_same_value_is_accepted(capsys):
 ])
 def test_a_negative_seed_exits_2_with_one_line(capsys, argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, *argv, "--seed", "-1")
+    code, out, err = run_cli(capsys, *argv, "--seed", "-1")
     assert code == 2 and out == "" and "Traceback" not in err
     assert err.strip().splitlines()[-1].endswith("argument --seed: a seed must be a non-negative integer, got -1")
     assert list(tmp_path.iterdir()) == []
@@ -98,7 +91,7 @@ def test_json_output_is_strict_and_a_non_finite_number_is_named(capsys, monkeypa
         return result
 
     monkeypatch.setattr(cli, "_infer_exact", with_nan)
-    code, out, err = run(capsys, "infer", EARTHQUAKE, "--evidence", "house_jumps=1", "--json")
+    code, out, err = run_cli(capsys, "infer", EARTHQUAKE, "--evidence", "house_jumps=1", "--json")
     assert code == 2 and out == ""
     assert err.strip() == "neurosim: error: --json: result['marginals']['truck'] is nan, which JSON cannot hold"
 

@@ -17,7 +17,7 @@ from neurosim.cli import main
 from neurosim.errors import NeurosimError
 from neurosim.machines import dbn_train
 from neurosim.machines.dbn_train import Recipe, Trainer, load_run, read_npz
-from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
+from test_cli_mnist import fake_mnist  # noqa: F401  (the fixture)
 from test_dbn import digits, quiet, recipe
 
 SMALL = ["dbn", "train", "--hidden", "20,20,30", "--pretrain-epochs", "1", "--updown-epochs", "1",

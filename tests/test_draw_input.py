@@ -17,17 +17,10 @@ from neurosim.viz import animate_network, draw_network
 from neurosim.viz.animate import MAX_FRAME_ARTISTS
 from neurosim.viz.draw import MAX_DRAW_CONNECTIONS, MAX_DRAW_UNITS
 
+from helpers import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 EARTHQUAKE = ROOT / "models" / "earthquake_truck.toml"
-
-
-def run(capsys, *argv):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _chain(n: int) -> Network:
@@ -49,7 +42,7 @@ def _dense(n: int) -> Network:
 ])
 def test_draw_refuses_a_wrong_out_before_anything_else(capsys, tmp_path, out, animate, message):
     # the model does not even exist: --out is checked first
-    code, printed, err = run(capsys, "draw", tmp_path / "nowhere.toml", "--out", tmp_path / out,
+    code, printed, err = run_cli(capsys, "draw", tmp_path / "nowhere.toml", "--out", tmp_path / out,
                              *(["--animate"] if animate else []))
     assert code == 2 and printed == ""
     assert err.strip() == "neurosim: error: " + message.format(dir=tmp_path)
@@ -58,7 +51,7 @@ def test_draw_refuses_a_wrong_out_before_anything_else(capsys, tmp_path, out, an
 
 def test_draw_refuses_a_directory_as_out(capsys, tmp_path):
     (tmp_path / "pic.png").mkdir()
-    code, _, err = run(capsys, "draw", EARTHQUAKE, "--out", tmp_path / "pic.png")
+    code, _, err = run_cli(capsys, "draw", EARTHQUAKE, "--out", tmp_path / "pic.png")
     assert code == 2 and "is a directory" in err
 
 
@@ -69,7 +62,7 @@ def test_draw_on_a_full_disk_leaves_no_file(capsys, tmp_path, monkeypatch, anima
 
     monkeypatch.setattr(neurosim.outputs.os, "fsync", full)
     out = tmp_path / ("x.gif" if animate else "x.png")
-    code, printed, err = run(capsys, "draw", EARTHQUAKE, "--out", out, "--sweeps", 2,
+    code, printed, err = run_cli(capsys, "draw", EARTHQUAKE, "--out", out, "--sweeps", 2,
                              *(["--animate"] if animate else []))
     assert code == 2 and printed == "" and "No space left on device" in err
     assert list(tmp_path.iterdir()) == []
@@ -84,7 +77,7 @@ def test_draw_refuses_a_net_too_large_at_once(capsys, tmp_path, monkeypatch, net
     monkeypatch.setattr(cli, "_marginals_for_drawing", pytest.fail)  # the slow part: never reached
     monkeypatch.setattr(cli, "Simulator", pytest.fail)
     out = tmp_path / ("x.gif" if animate else "x.png")
-    code, printed, err = run(capsys, "draw", model, "--out", out, *(["--animate"] if animate else []))
+    code, printed, err = run_cli(capsys, "draw", model, "--out", out, *(["--animate"] if animate else []))
     assert code == 2 and printed == "" and not out.exists()
     assert err.strip() == (f"neurosim: error: {net.name!r} has {net.n_units} units and {len(net.edges)} "
                            f"connections: too large to draw, which takes at most {MAX_DRAW_UNITS} units "
@@ -101,7 +94,7 @@ def test_the_library_refuses_a_net_too_large_to_draw(tmp_path):
 
 def test_an_animation_too_long_to_draw_is_refused_at_once(capsys, tmp_path):
     sweeps = MAX_FRAME_ARTISTS // (4 * 5) + 1  # earthquake_truck: 3 units and 2 connections, 4 frames a sweep
-    code, printed, err = run(capsys, "draw", EARTHQUAKE, "--animate", "--sweeps", sweeps,
+    code, printed, err = run_cli(capsys, "draw", EARTHQUAKE, "--animate", "--sweeps", sweeps,
                              "--out", tmp_path / "x.gif")
     assert code == 2 and printed == "" and list(tmp_path.iterdir()) == []
     assert f"animating 'earthquake_truck' for {sweeps} sweeps draws {4 * sweeps} frames of 5 units" in err
@@ -110,6 +103,6 @@ def test_an_animation_too_long_to_draw_is_refused_at_once(capsys, tmp_path):
 def test_the_largest_net_drawn_is_drawn(capsys, tmp_path):
     model, out = tmp_path / "chain.toml", tmp_path / "chain.png"
     save(_chain(MAX_DRAW_UNITS), model)
-    code, printed, _ = run(capsys, "draw", model, "--out", out)
+    code, printed, _ = run_cli(capsys, "draw", model, "--out", out)
     assert code == 0 and printed == f"wrote {out}\n" and out.read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.png", "chain.toml"]

@@ -12,11 +12,12 @@ import pytest
 
 import neurosim.outputs
 from neurosim import Edge, Network, Unit
-from neurosim.cli import main
 from neurosim.compiled.train import train as train_compiled
 from neurosim.errors import DivergenceError, ParameterError, ValidationError
 from neurosim.learning import Rule, get_rule, register
 from neurosim.learning.procedures import Settings, train
+
+from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BOLTZMANN = ROOT / "models" / "boltzmann_6.toml"
@@ -43,15 +44,6 @@ def _rbm():
 DATA = np.array([[0, 1], [1, 0], [1, 1]])
 
 
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def csv(tmp_path):
     path = tmp_path / "d.csv"
@@ -70,7 +62,7 @@ def existing(tmp_path):
 # -- settings ------------------------------------------------------------------------------
 @pytest.mark.parametrize("lr", ["-1", "0", "nan", "inf", "-inf", "1e400"])
 def test_train_refuses_a_rate_that_is_not_positive_and_finite(capsys, csv, existing, lr):
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, f"--lr={lr}",
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, f"--lr={lr}",
                          "--out", existing)
     assert code == 2 and out == ""
     assert err.strip().splitlines()[-1].endswith(f"argument --lr: must be a positive finite number, got {lr}")
@@ -120,7 +112,7 @@ def test_a_run_whose_parameters_become_non_finite_stops_naming_the_epoch_and_par
 @pytest.mark.parametrize("backend", ["event", "compiled"])
 def test_train_cli_on_divergence_exits_2_and_leaves_out_untouched(capsys, csv, existing, tmp_path, backend):
     register(Grow())  # in this process, as --rule-module would
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "grow", "--data", csv, "--lr", "1e308",
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "grow", "--data", csv, "--lr", "1e308",
                          "--epochs", 3, "--backend", backend, "--out", existing)
     assert code == 2 and out == ""
     assert err.startswith("neurosim: error: epoch 1 of 3: ") and len(err.strip().splitlines()) == 1
@@ -131,7 +123,7 @@ def test_train_cli_on_divergence_exits_2_and_leaves_out_untouched(capsys, csv, e
 @pytest.mark.parametrize("backend", ["event", "compiled"])
 def test_train_cli_with_a_huge_rate_writes_no_model(capsys, csv, existing, backend):
     """The issue's case: --lr 1e300 used to write a model of +-1e300 weights, exit 0."""
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "boltzmann", "--data", csv, "--lr", "1e300",
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "boltzmann", "--data", csv, "--lr", "1e300",
                          "--epochs", 20, "--backend", backend, "--out", existing)
     assert code == 2 and out == "" and "Traceback" not in err
     assert existing.read_text() == "old"
@@ -147,13 +139,13 @@ def test_the_delta_rule_on_a_boltzmann_machine_is_refused_before_training(backen
 
 
 def test_train_cli_delta_on_a_boltzmann_machine_exits_2_and_writes_nothing(capsys, csv, existing):
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "delta", "--data", csv, "--out", existing)
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "delta", "--data", csv, "--out", existing)
     assert code == 2 and out == "" and "rule 'delta' learns directed synapses" in err
     assert existing.read_text() == "old"
 
 
 def test_train_with_message_delays_writes_the_drifted_model_and_reports_the_drift(capsys, csv, existing):
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "boltzmann", "--data", csv, "--delay", "0.5",
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "boltzmann", "--data", csv, "--delay", "0.5",
                          "--schedule", "async", "--epochs", 3, "--seed", 1, "--out", existing, "--json")
     assert code == 0, err
     r = json.loads(out)
@@ -180,7 +172,7 @@ def test_the_compiled_backend_refuses_message_delays():
 
 
 def test_train_cli_cd_with_delays_exits_2_and_writes_nothing(capsys, csv, existing):
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, "--delay", "0.5",
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, "--delay", "0.5",
                          "--out", existing)
     assert code == 2 and out == "" and "which rule 'cd' cannot model" in err
     assert existing.read_text() == "old"
@@ -192,7 +184,7 @@ def test_train_cli_cd_with_delays_exits_2_and_writes_nothing(capsys, csv, existi
     (".", "is a directory"),
 ])
 def test_train_refuses_an_unwritable_out(capsys, csv, tmp_path, where, message):
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv,
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv,
                          "--out", tmp_path / where)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
@@ -200,7 +192,7 @@ def test_train_refuses_an_unwritable_out(capsys, csv, tmp_path, where, message):
 def test_train_refuses_a_read_only_out_before_training(capsys, csv, existing, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode: str(p) != str(existing))  # CI runs as root
     monkeypatch.setattr("neurosim.learning.procedures.train", pytest.fail)  # never reached
-    code, _, err = run(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, "--out", existing)
+    code, _, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, "--out", existing)
     assert code == 2 and "not writable" in err and existing.read_text() == "old"
 
 
@@ -209,7 +201,7 @@ def test_train_on_a_full_disk_leaves_out_untouched_and_no_temporary(capsys, csv,
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(neurosim.outputs.os, "fsync", full)
-    code, out, err = run(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, "--out", existing)
+    code, out, err = run_cli(capsys, "train", BOLTZMANN, "--rule", "cd", "--data", csv, "--out", existing)
     assert code == 2 and out == "" and "No space left on device" in err and str(existing) in err
     assert existing.read_text() == "old" and sorted(p.name for p in existing.parent.iterdir()) == \
         ["d.csv", "m.toml"]
