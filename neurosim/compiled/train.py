@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine.simulator import _recognition_net
 from ..errors import NeurosimError, ValidationError
-from ..learning.procedures import Settings, TrainResult, check_training, diverged
+from ..learning.procedures import Settings, TrainResult, check_training, diverged, out_of_range
 from ..learning.rules import Rule
 from ..learning.view import SynapseView
 from ..messages import Ledger
@@ -82,10 +82,10 @@ class _Run:
     def apply(self, cn: CompiledNet, epoch: int, *changes: tuple[np.ndarray, np.ndarray],
               pathway: str = "") -> None:
         """Add the changes to ``cn``'s weights and biases; DivergenceError naming the
-        first parameter that became non-finite (one pass over W: less than a sweep)."""
+        first parameter out of range (``out_of_range``; one pass over W: less than a sweep)."""
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, by name
             cn.set_weights(cn.W + sum(dw for dw, _ in changes), cn.b + sum(db for _, db in changes))
-        bad_w, bad_b = ~np.isfinite(cn.W), ~np.isfinite(cn.b)
+        bad_w, bad_b = out_of_range(cn.W), out_of_range(cn.b)
         if bad_w.any():
             i, j = np.argwhere(bad_w)[0]
             raise diverged(epoch, self.s, f"{pathway}synapse {cn.units[i]} -> {cn.units[j]}", float(cn.W[i, j]))

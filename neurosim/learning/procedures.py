@@ -15,6 +15,7 @@ import numpy as np
 
 from ..engine import Simulator
 from ..errors import DivergenceError, ValidationError
+from ..inference.exact import MAX_SCALE
 from ..machines.boltzmann import _binary_rows, _check_number
 from ..messages import Ledger
 from ..network import Network
@@ -23,7 +24,7 @@ from .rules import Rule
 from .view import SynapseView
 
 __all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "symmetrised", "check_training",
-           "diverged", "PROCEDURES"]
+           "diverged", "out_of_range", "PROCEDURES"]
 
 
 @dataclass
@@ -85,17 +86,26 @@ def symmetrised(net: Network) -> Network:
 
 
 def diverged(epoch: int, s: Settings, where: str, value: float) -> DivergenceError:
-    """The error for a parameter (``where``: "synapse a -> b", "bias of a") that became
-    non-finite in ``epoch``."""
-    return DivergenceError(f"epoch {epoch} of {s.epochs}: {where} = {value!r}: training diverged "
-                           f"(a parameter became non-finite); lower the learning rate (now {s.lr!r})")
+    """The error for a parameter (``where``: "synapse a -> b", "bias of a") that left
+    the trainable range in ``epoch`` (:func:`out_of_range`)."""
+    return DivergenceError(f"epoch {epoch} of {s.epochs}: {where} = {value!r}: training diverged (a parameter "
+                           f"became non-finite or passed +-{MAX_SCALE:g}, beyond which no exact answer "
+                           f"holds); lower the learning rate (now {s.lr!r})")
 
 
-def _check_finite(plast: Plasticity, epoch: int, s: Settings) -> None:
-    """DivergenceError naming the first synapse or bias of ``plast`` that is not finite."""
+def out_of_range(values: np.ndarray | float) -> np.ndarray:
+    """True where a parameter is non-finite or beyond +-MAX_SCALE (1e6), the range of
+    exact inference: a rule whose steps are at most ``lr`` per case does not carry a
+    weight there at a sane rate, so it marks a diverging run."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(values) <= MAX_SCALE)
+
+
+def _check_range(plast: Plasticity, epoch: int, s: Settings) -> None:
+    """DivergenceError naming the first synapse or bias of ``plast`` out of range."""
     for n, k, where in plast.synapses:
         value = n.bias if k is None else n.in_weight[k]
-        if not np.isfinite(value):
+        if out_of_range(value):
             raise diverged(epoch, s, where, float(value))
 
 
@@ -170,7 +180,7 @@ def _boltzmann(net, rule, data, visible, s, rng, on_batch):
             settle()
             plast.observe("negative")
         plast.apply(1.0 / len(batch))
-        _check_finite(plast, epoch, s)
+        _check_range(plast, epoch, s)
         on_batch(sim)
     return _result(net, [sim], [plast], len(data) * s.epochs)
 
@@ -197,7 +207,7 @@ def _contrastive(net, rule, data, visible, s, rng, on_batch):
             plast.observe("negative")
             chain = {n.name: n.state for n in sim.neurons}
         plast.apply(1.0 / len(batch))
-        _check_finite(plast, epoch, s)
+        _check_range(plast, epoch, s)
         on_batch(sim)
     return _result(net, [sim], [plast], len(data) * s.epochs)
 
@@ -212,7 +222,7 @@ def _delta(net, rule, data, visible, s, rng, on_batch):
             sim.run(until=sim.env.now + s.sweeps)
             plast.observe("wake")
         plast.apply(1.0 / len(batch))
-        _check_finite(plast, epoch, s)
+        _check_range(plast, epoch, s)
         on_batch(sim)
     return _result(net, [sim], [plast], len(data) * s.epochs)
 
@@ -244,7 +254,7 @@ def _wake_sleep(net, rule, data, visible, s, rng, on_batch):
             rec.unclamp()
         for plast in (gen_plast, rec_plast):
             plast.apply(1.0 / len(batch))
-            _check_finite(plast, epoch, s)
+            _check_range(plast, epoch, s)
         on_batch(gen)
     return _result(net, [gen, rec], [gen_plast, rec_plast], len(data) * s.epochs)
 
@@ -287,7 +297,7 @@ def _backprop(net, rule, data, visible, s, rng, on_batch):
         for (pre, u), change in dw.items():
             params, key = (bias, u) if pre is None else (w, (pre, u))
             params[key] += change / len(batch)
-            if not np.isfinite(params[key]):
+            if out_of_range(params[key]):
                 raise diverged(epoch, s, f"bias of {u}" if pre is None else f"synapse {pre} -> {u}",
                                params[key])
         dw.clear()
