@@ -1,11 +1,18 @@
 """Network: stochastic binary units joined by directed or symmetric edges.
 
-A Network wraps a :class:`networkx.DiGraph`. A directed edge is one synapse, parent to
-child (a belief-net connection). A symmetric edge is two synapses, one each way, that
-start equal (a Boltzmann connection); whether they stay equal is something learning
-measures, not something the Network assumes. A recognition edge is a bottom-up
-synapse of a Helmholtz machine (Dayan et al. 1995): it is kept in a graph of its own
-(``recognition``), takes no part in the generative model, and is used by wake-sleep.
+A directed edge is one synapse, parent to child (a belief-net connection). A symmetric
+edge is two synapses, one each way, that start equal (a Boltzmann connection); whether
+they stay equal is something learning measures, not something the Network assumes. A
+recognition edge is a bottom-up synapse of a Helmholtz machine (Dayan et al. 1995): it
+takes no part in the generative model, and is used by wake-sleep.
+
+Storage is populations and projections (:mod:`neurosim.population`): groups of units
+with a bias vector, and weight blocks between them. ``Network(units, edges)`` groups
+consecutive units that share a layer and a role into a population and the edges
+between two populations of one kind and delay into a projection, and remembers the
+order of the edges given; :meth:`Network.from_populations` takes the arrays as they
+are. The per-unit and per-edge views (``units``, ``edges``, ``parents``, ``weight``,
+...) and the networkx graphs ``graph`` and ``recognition`` are derived from the arrays.
 
 Validation happens once, when the Network is built; every error names its culprit.
 
@@ -19,32 +26,28 @@ Example
 ...     name="earthquake_truck")
 >>> net.parents("house_jumps")
 ['earthquake', 'truck']
+>>> [p.name for p in net.populations], [q.name for q in net.projections]
+(['hidden', 'visible'], ['hidden->visible'])
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator, Mapping, NamedTuple
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import networkx as nx
 import numpy as np
 
 from .errors import EvidenceError, ValidationError
+from .population import (KINDS, NAME_HELP, ROLES, Population, Projection, check_population,
+                         check_projection, valid_name, validation_error)
 
-__all__ = ["Unit", "Edge", "Network", "NetArrays", "ROLES", "KINDS"]
+__all__ = ["Unit", "Edge", "Network", "NetArrays", "ROLES", "KINDS", "MAX_CYCLE_CHECK"]
 
-ROLES = ("visible", "hidden", "label")
-KINDS = ("directed", "symmetric", "recognition")
-_NAME_HELP = "letters (any script), digits, _ . -; not starting with a digit, . or -"
-
-
-def _valid_name(name: object) -> bool:
-    """A unit name: a Python identifier (Unicode letters and digits, ``_``; no leading
-    digit) that may also hold ``.`` and ``-`` after its first character. Never a space,
-    ``=`` or ``,``, so ``--evidence NAME=V`` and bit strings stay unambiguous."""
-    return (isinstance(name, str) and name[:1] not in ("", ".", "-")
-            and name.replace(".", "_").replace("-", "_").isidentifier())
+MAX_CYCLE_CHECK = 2_000_000  # synapses on a cycle of populations checked one by one (see _check_acyclic)
+_LIST = 8                    # names listed in a message before "..."
 
 
 @dataclass(frozen=True)
@@ -88,28 +91,45 @@ class NetArrays(NamedTuple):
     directed: np.ndarray
 
 
-def _error(message: str, *, unit: int | None = None, edge: int | None = None) -> ValidationError:
-    err = ValidationError(message)
-    err.unit_index, err.edge_index = unit, edge
-    return err
+class _Connections(NamedTuple):
+    """Every connection, projection by projection (row-major within one): projection
+    ``q``, rows ``i``, columns ``j``; ``bounds[q]`` its slice; ``edge`` the position of
+    each in the edge order."""
+
+    q: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    bounds: list[slice]
+    edge: np.ndarray
 
 
 def _finite(value: object, what: str, **where: int) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _error(f"{what} must be a number, got {value!r}", **where)
+        raise validation_error(f"{what} must be a number, got {value!r}", **where)
     if not math.isfinite(value):
-        raise _error(f"{what} is {value}, must be finite", **where)
+        raise validation_error(f"{what} is {value}, must be finite", **where)
     return float(value)
 
 
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names[:_LIST]) + (f", ... ({len(names)} in all)" if len(names) > _LIST else "")
+
+
+def _check_text(name: object, description: object) -> None:
+    for what, text in (("name", name), ("description", description)):
+        if not isinstance(text, str) or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+            raise validation_error(f"network {what} must be Unicode text, got {text!r}")
+
+
 class Network:
-    """A validated graph of stochastic binary units.
+    """A validated net of stochastic binary units, stored as populations and projections.
 
     Parameters
     ----------
     units : iterable of Unit
         In order: this order is the unit order everywhere (bit strings, arrays).
     edges : iterable of Edge
+        In order: this order is the order of ``edges`` and of model files.
     name, description : str
 
     Raises
@@ -122,173 +142,443 @@ class Network:
 
     def __init__(self, units: Iterable[Unit], edges: Iterable[Edge] = (),
                  name: str = "network", description: str = "") -> None:
-        for what, text in (("name", name), ("description", description)):
-            if not isinstance(text, str) or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-                raise _error(f"network {what} must be Unicode text, got {text!r}")
-        self.name = name
-        self.description = description
-        self._units: list[Unit] = []
-        self._index: dict[str, int] = {}
-        self._edges: list[Edge] = []
-        self.graph = nx.DiGraph()
-        self.recognition = nx.DiGraph()
-        for i, unit in enumerate(units):
-            self._add_unit(i, unit)
-        for k, edge in enumerate(edges):
-            self._add_edge(k, edge)
+        _check_text(name, description)
+        units = _checked_units(units)
+        index = {u.name: i for i, u in enumerate(units)}
+        edges = _checked_edges(edges, index)
+        pops, where = _group_units(units)
+        projs, rank = _group_edges(edges, pops, [where[u.name] for u in units], index)
+        self._setup(name, description, pops, projs, rank)
         self._check_acyclic()
         self._check_chain_graph()
 
-    # -- building and validation -------------------------------------------------
-    def _add_unit(self, i: int, unit: Unit) -> None:
-        if not _valid_name(unit.name):
-            raise _error(f"unit {i + 1}: bad name {unit.name!r} ({_NAME_HELP})", unit=i)
-        if unit.name in self._index:
-            raise _error(f"duplicate unit {unit.name!r} (units {self._index[unit.name] + 1} "
-                         f"and {i + 1})", unit=i)
-        bias = _finite(unit.bias, f"unit {unit.name!r}: bias", unit=i)
-        if unit.role not in ROLES:
-            raise _error(f"unit {unit.name!r}: role {unit.role!r} is not one of {', '.join(ROLES)}",
-                         unit=i)
-        if unit.layer is not None and (isinstance(unit.layer, bool) or not isinstance(unit.layer, int)):
-            raise _error(f"unit {unit.name!r}: layer must be an integer, got {unit.layer!r}", unit=i)
-        rbias = unit.recognition_bias
-        if rbias is not None:
-            rbias = _finite(rbias, f"unit {unit.name!r}: recognition_bias", unit=i)
-        unit = Unit(unit.name, bias, unit.role, unit.layer, rbias)
-        self._index[unit.name] = i
-        self._units.append(unit)
-        self.graph.add_node(unit.name, bias=bias, role=unit.role, layer=unit.layer, index=i)
-        self.recognition.add_node(unit.name)
+    @classmethod
+    def from_populations(cls, populations: Iterable[Population], projections: Iterable[Projection] = (),
+                         name: str = "network", description: str = "",
+                         order: Mapping[str, np.ndarray] | None = None) -> Network:
+        """A Network of these populations (in order: the unit order) and projections,
+        checked with array operations; arrays are copied.
 
-    def _add_edge(self, k: int, edge: Edge) -> None:
-        label = f"edge {edge.source} -> {edge.target}"
-        for end in (edge.source, edge.target):
-            if end not in self._index:
-                raise _error(f"{label}: unknown unit {end!r}", edge=k)
-        if edge.source == edge.target:
-            raise _error(f"{label}: self-loop (a unit cannot connect to itself)", edge=k)
-        if edge.kind not in KINDS:
-            raise _error(f"{label}: kind {edge.kind!r} is not one of {', '.join(KINDS)}", edge=k)
-        graph = self.recognition if edge.kind == "recognition" else self.graph
-        if graph.has_edge(edge.source, edge.target) or graph.has_edge(edge.target, edge.source):
-            raise _error(f"{label}: duplicate connection between {edge.source!r} and "
-                         f"{edge.target!r}", edge=k)
-        weight = _finite(edge.weight, f"{label}: weight", edge=k)
-        delay = _finite(edge.delay, f"{label}: delay", edge=k)
-        if delay < 0:
-            raise _error(f"{label}: negative delay {delay}", edge=k)
-        back = None
-        if edge.weight_reverse is not None:
-            if edge.kind != "symmetric":
-                raise _error(f"{label}: weight_reverse is only for symmetric edges", edge=k)
-            back = _finite(edge.weight_reverse, f"{label}: weight_reverse", edge=k)
-        self._edges.append(Edge(edge.source, edge.target, weight, edge.kind, delay, back))
-        graph.add_edge(edge.source, edge.target, weight=weight, kind=edge.kind, delay=delay, edge=k)
-        if edge.kind == "symmetric":
-            self.graph.add_edge(edge.target, edge.source, weight=weight if back is None else back,
-                                kind="symmetric", delay=delay, edge=k)
+        The edge order (of ``edges`` and model files) is projection by projection,
+        row-major within each, unless ``order`` gives, for every projection by name,
+        an integer array of its shape holding each synapse's position (0 to the
+        number of connections - 1; -1 where the mask has none): see ``edge_order``."""
+        _check_text(name, description)
+        pops = [check_population(p) for p in populations]
+        if not pops:
+            raise validation_error("a network needs at least one population")
+        by_name: dict[str, Population] = {}
+        for p in pops:
+            if p.name in by_name:
+                raise validation_error(f"duplicate population {p.name!r}", population=p.name)
+            by_name[p.name] = p
+        projs = [check_projection(q, by_name) for q in projections]
+        net = cls.__new__(cls)
+        net._setup(name, description, pops, projs, None if order is None else _checked_order(order, projs))
+        net._check_duplicates()
+        net._check_acyclic()
+        net._check_chain_graph()
+        return net
 
-    def _directed_view(self) -> nx.DiGraph:
-        return nx.subgraph_view(self.graph, filter_edge=lambda u, v: self.graph[u][v]["kind"] == "directed")
+    def _setup(self, name: str, description: str, pops: list[Population], projs: list[Projection],
+               rank: list[np.ndarray] | None) -> None:
+        """Index the populations and projections; ``rank[q][i, j]``: the position of
+        synapse (q, i, j) in the edge order (None: projection by projection, row-major)."""
+        self.name, self.description = name, description
+        self._pops, self._projs, self._rank = pops, projs, rank
+        self._pop_index = {p.name: k for k, p in enumerate(pops)}
+        self._offsets = np.concatenate([[0], np.cumsum([p.size for p in pops])]).astype(int).tolist()
+        self._names = [u for p in pops for u in p.units]
+        self._pop_of = [k for k, p in enumerate(pops) for _ in range(p.size)]
+        self._index: dict[str, int] = {}
+        for i, unit in enumerate(self._names):
+            if self._index.setdefault(unit, i) != i:
+                first = self._pops[self._pop_of[self._index[unit]]].name
+                raise validation_error(f"duplicate unit {unit!r} (in populations {first!r} and "
+                                       f"{self._pops[self._pop_of[i]].name!r})", population=first)
+        self._proj_index: dict[str, int] = {}
+        self._incoming: dict[int, list[int]] = defaultdict(list)
+        self._outgoing: dict[int, list[int]] = defaultdict(list)
+        for q, proj in enumerate(projs):
+            if self._proj_index.setdefault(proj.name, q) != q:
+                raise validation_error(f"duplicate projection {proj.name!r}", projection=proj.name)
+            self._outgoing[self._pop_index[proj.pre]].append(q)
+            self._incoming[self._pop_index[proj.post]].append(q)
+        self._derived: dict[str, object] = {}    # depends on weights: cleared by set_*
+        self._structure: dict[str, object] = {}  # depends on the structure only
+
+    # -- validation of the structure ----------------------------------------------------
+    def _ends(self, q: int) -> tuple[int, int]:
+        proj = self._projs[q]
+        return self._pop_index[proj.pre], self._pop_index[proj.post]
+
+    def _present(self, q: int) -> np.ndarray:
+        proj = self._projs[q]
+        return np.ones(proj.weights.shape, dtype=bool) if proj.mask is None else proj.mask
+
+    def _check_duplicates(self) -> None:
+        """No two synapses of one pathway join the same pair of units (either way)."""
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for q, proj in enumerate(self._projs):
+            groups[proj.kind == "recognition", frozenset(self._ends(q))].append(q)
+        for qs in groups.values():
+            for n, a in enumerate(qs):
+                for b in qs[n:]:
+                    self._check_overlap(a, b)
+
+    def _check_overlap(self, a: int, b: int) -> None:
+        A, B = self._present(a), self._present(b)
+        pa, pb = self._ends(a), self._ends(b)
+        pairs = []
+        if a != b and pa == pb:
+            pairs.append(A & B)
+        if pa == pb[::-1]:
+            pairs.append(A & B.T)
+        for both in pairs:
+            if both.any():
+                i, j = np.unravel_index(int(np.argmax(both)), both.shape)
+                pre, post = self._projs[a].pre, self._projs[a].post
+                u, v = self._pops[self._pop_index[pre]].units[i], self._pops[self._pop_index[post]].units[j]
+                names = f"{self._projs[a].name!r}" + ("" if a == b else f" and {self._projs[b].name!r}")
+                raise validation_error(f"projection{'s' if a != b else ''} {names}: duplicate connection "
+                                       f"between {u!r} and {v!r}", projection=self._projs[a].name)
 
     def _check_acyclic(self) -> None:
-        for what, graph in (("directed", self._directed_view()), ("recognition", self.recognition)):
-            try:
-                cycle = nx.find_cycle(graph)
-            except nx.NetworkXNoCycle:
+        """No directed cycle in the directed part or in the recognition part.
+
+        Checked on the graph of populations first: only projections inside one of its
+        strongly connected components (a self-projection included) can lie on a cycle.
+        Those synapses, if at most MAX_CYCLE_CHECK, are checked one by one; beyond that
+        a cycle of dense blocks is certainly a cycle of units and is named as such,
+        and a cycle of masked blocks is refused as too large to check."""
+        for kind in ("directed", "recognition"):
+            qs = [q for q, p in enumerate(self._projs) if p.kind == kind]
+            pops = nx.DiGraph()
+            pops.add_edges_from(self._ends(q) for q in qs)
+            component = {p: c for c, comp in enumerate(nx.strongly_connected_components(pops)) for p in comp}
+            inside = [q for q in qs if component[self._ends(q)[0]] == component[self._ends(q)[1]]]
+            if not inside:
                 continue
-            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-            raise _error(f"{what} cycle: {path}", edge=graph[cycle[-1][0]][cycle[-1][1]]["edge"])
+            size = sum(self._projs[q].n_synapses for q in inside)
+            if size <= MAX_CYCLE_CHECK:
+                self._check_acyclic_units(kind, inside)
+            elif all(self._projs[q].mask is None for q in inside):
+                cycle = [q for q in inside if self._ends(q)[0] != self._ends(q)[1]]
+                raise validation_error(f"{kind} cycle between populations through projections "
+                                       f"{_listed([repr(self._projs[q].name) for q in cycle])}",
+                                       projection=self._projs[cycle[0]].name)
+            else:
+                raise validation_error(
+                    f"projections {_listed([repr(self._projs[q].name) for q in inside])} form a {kind} "
+                    f"cycle between populations with {size} masked synapses, more than the "
+                    f"{MAX_CYCLE_CHECK} checked one by one: split the populations so that the "
+                    "projections form no cycle", projection=self._projs[inside[0]].name)
+
+    def _check_acyclic_units(self, kind: str, qs: list[int]) -> None:
+        c = self._connections()
+        sel = np.concatenate([np.arange(c.bounds[q].start, c.bounds[q].stop) for q in qs])
+        sel = sel[np.argsort(c.edge[sel], kind="stable")]
+        pre, post = self._global(c.q[sel], c.i[sel], c.j[sel])
+        graph = nx.DiGraph()
+        graph.add_nodes_from(sorted(set(pre.tolist()) | set(post.tolist())))
+        graph.add_edges_from((a, b, {"k": k}) for a, b, k in zip(pre.tolist(), post.tolist(), sel.tolist()))
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            return
+        path = " -> ".join([self._names[u] for u, _ in cycle] + [self._names[cycle[0][0]]])
+        k = graph[cycle[-1][0]][cycle[-1][1]]["k"]
+        proj = self._projs[int(c.q[k])].name
+        if self._rank is not None:
+            raise validation_error(f"{kind} cycle: {path}", edge=int(c.edge[k]))
+        raise validation_error(f"{kind} cycle: {path} (projection {proj!r})", projection=proj)
 
     def _check_chain_graph(self) -> None:
-        for i, unit in enumerate(self._units):
-            parents, partners = self.parents(unit.name), self.neighbours(unit.name)
-            if parents and partners:
-                raise _error(
-                    f"unit {unit.name!r} has directed parents ({', '.join(parents)}) and symmetric "
-                    f"edges ({', '.join(partners)}); a unit may receive directed edges or take part "
-                    "in symmetric ones, not both", unit=i)
+        """A unit may receive directed edges or take part in symmetric ones, not both."""
+        parent = [np.zeros(p.size, dtype=bool) for p in self._pops]
+        partner = [np.zeros(p.size, dtype=bool) for p in self._pops]
+        for q, proj in enumerate(self._projs):
+            a, b = self._ends(q)
+            present = self._present(q)
+            if proj.kind == "directed":
+                parent[b] |= present.any(axis=0)
+            elif proj.kind == "symmetric":
+                partner[b] |= present.any(axis=0)
+                partner[a] |= present.any(axis=1)
+        for k, p in enumerate(self._pops):
+            both = parent[k] & partner[k]
+            if both.any():
+                i = self._offsets[k] + int(np.argmax(both))
+                name = self._names[i]
+                raise validation_error(
+                    f"unit {name!r} has directed parents ({_listed(self.parents(name))}) and symmetric "
+                    f"edges ({_listed(self.neighbours(name))}); a unit may receive directed edges or "
+                    "take part in symmetric ones, not both", unit=i, population=p.name)
 
-    # -- read access ---------------------------------------------------------------
+    # -- connections in edge order (derived from the masks, cached) ---------------------
+    def _pairs(self, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of projection q's synapses, row-major."""
+        proj = self._projs[q]
+        if proj.mask is None:
+            return np.divmod(np.arange(proj.weights.size, dtype=np.intp), proj.weights.shape[1])
+        return np.nonzero(proj.mask)
+
+    def _connections(self) -> _Connections:
+        if "connections" not in self._structure:
+            qs, iis, jjs, bounds, pos = [], [], [], [], []
+            start = 0
+            for q in range(len(self._projs)):
+                i, j = self._pairs(q)
+                qs.append(np.full(len(i), q, dtype=np.intp))
+                iis.append(i)
+                jjs.append(j)
+                bounds.append(slice(start, start + len(i)))
+                pos.append(self._rank[q][i, j] if self._rank is not None else np.arange(start, start + len(i)))
+                start += len(i)
+            cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp))
+            self._structure["connections"] = _Connections(cat(qs), cat(iis), cat(jjs), bounds, cat(pos))
+        return self._structure["connections"]
+
+    def _global(self, q: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit indices of the pre and post ends of synapses (q, i, j)."""
+        pre_off = np.array([self._offsets[self._ends(k)[0]] for k in range(len(self._projs))], dtype=np.intp)
+        post_off = np.array([self._offsets[self._ends(k)[1]] for k in range(len(self._projs))], dtype=np.intp)
+        if not len(self._projs):
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        return pre_off[q] + i, post_off[q] + j
+
+    def _values(self, c: _Connections, reverse: bool = False) -> np.ndarray:
+        """The weight (or reverse weight) of every connection, in ``c``'s order."""
+        parts = []
+        for q, proj in enumerate(self._projs):
+            block = proj.reverse if reverse and proj.reverse is not None else proj.weights
+            parts.append(block[c.i[c.bounds[q]], c.j[c.bounds[q]]])
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def edge_order(self) -> dict[str, np.ndarray] | None:
+        """Each projection's ``rank[i, j]``, the position of synapse (i, j) in ``edges``
+        (-1: none), if the edges are not simply projection by projection, row-major
+        (a net built unit by unit, edges in another order); else None."""
+        if self._rank is None or np.array_equal(self._connections().edge, np.arange(self.n_edges)):
+            return None
+        return {p.name: rank for p, rank in zip(self._projs, self._rank)}
+
+    def _edge_order(self) -> np.ndarray:
+        """Indices into the connections, in edge order."""
+        if "order" not in self._structure:
+            self._structure["order"] = np.argsort(self._connections().edge, kind="stable")
+        return self._structure["order"]
+
+    def _rank_of(self, q: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Edge-order positions of synapses (q, i, j) of one projection."""
+        if self._rank is not None:
+            return self._rank[q][i, j]
+        proj = self._projs[q]
+        start = sum(p.n_synapses for p in self._projs[:q])
+        if proj.mask is None:
+            return start + i * proj.weights.shape[1] + j
+        key = ("rank", q)
+        if key not in self._structure:
+            self._structure[key] = np.cumsum(proj.mask, axis=None).reshape(proj.mask.shape) - 1
+        return start + self._structure[key][i, j]
+
+    def _adjacent(self, name: str, kind: str, incoming: bool, outgoing: bool) -> list[str]:
+        """Units joined to ``name`` by ``kind`` projections into it and/or out of it, in
+        edge order."""
+        u = self.index(name)
+        p = self._pop_of[u]
+        k = u - self._offsets[p]
+        keys, found = [], []
+        for q in self._incoming[p] if incoming else ():
+            if self._projs[q].kind == kind:
+                rows = np.flatnonzero(self._present(q)[:, k])
+                keys.append(self._rank_of(q, rows, k))
+                found.append(self._offsets[self._ends(q)[0]] + rows)
+        for q in self._outgoing[p] if outgoing else ():
+            if self._projs[q].kind == kind:
+                cols = np.flatnonzero(self._present(q)[k])
+                keys.append(self._rank_of(q, k, cols))
+                found.append(self._offsets[self._ends(q)[1]] + cols)
+        if not keys:
+            return []
+        order = np.argsort(np.concatenate(keys), kind="stable")
+        return [self._names[i] for i in np.concatenate(found)[order].tolist()]
+
+    # -- read access ---------------------------------------------------------------------
+    @property
+    def populations(self) -> tuple[Population, ...]:
+        """The populations, in unit order (read only: change values with set_*)."""
+        return tuple(self._pops)
+
+    @property
+    def projections(self) -> tuple[Projection, ...]:
+        """The projections (read only: change values with set_*)."""
+        return tuple(self._projs)
+
+    def population(self, name: str) -> Population:
+        try:
+            return self._pops[self._pop_index[name]]
+        except KeyError:
+            raise ValidationError(f"unknown population {name!r} in network {self.name!r}") from None
+
+    def projection(self, name: str) -> Projection:
+        try:
+            return self._projs[self._proj_index[name]]
+        except KeyError:
+            raise ValidationError(f"unknown projection {name!r} in network {self.name!r}") from None
+
     @property
     def units(self) -> list[str]:
         """Unit names, in order."""
-        return [u.name for u in self._units]
+        return list(self._names)
 
     @property
     def n_units(self) -> int:
-        return len(self._units)
+        return len(self._names)
+
+    @property
+    def n_edges(self) -> int:
+        """Connections (a symmetric one counted once; recognition ones included)."""
+        return sum(p.n_synapses for p in self._projs)
 
     def unit(self, name: str) -> Unit:
-        return self._units[self.index(name)]
+        u = self.index(name)
+        pop = self._pops[self._pop_of[u]]
+        k = u - self._offsets[self._pop_of[u]]
+        rbias = None if pop.recognition_bias is None else float(pop.recognition_bias[k])
+        return Unit(name, float(pop.bias[k]), pop.role, pop.layer,
+                    None if rbias is None or math.isnan(rbias) else rbias)
 
     def unit_list(self) -> list[Unit]:
-        return list(self._units)
+        return [self.unit(name) for name in self._names]
 
     @property
     def edges(self) -> list[Edge]:
         """Each connection once, in the order given, with its current weights."""
-        out = []
-        for e in self._edges:
-            w = self._graph(e.kind)[e.source][e.target]["weight"]
-            back = None
-            if e.kind == "symmetric":
-                wb = self.graph[e.target][e.source]["weight"]
-                back = None if wb == w else wb
-            out.append(Edge(e.source, e.target, w, e.kind, e.delay, back))
-        return out
+        c, order = self._connections(), self._edge_order()
+        pre, post = self._global(c.q[order], c.i[order], c.j[order])
+        w = self._values(c)[order]
+        back = self._values(c, reverse=True)[order]
+        projs = [self._projs[q] for q in c.q[order].tolist()]
+        names = self._names
+        return [Edge(names[a], names[b], x, p.kind, p.delay, None if y == x else y)
+                for a, b, x, y, p in zip(pre.tolist(), post.tolist(), w.tolist(), back.tolist(), projs)]
 
     def index(self, name: str) -> int:
         try:
             return self._index[name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise ValidationError(f"unknown unit {name!r} in network {self.name!r}") from None
 
     def bias(self, name: str) -> float:
-        return self.graph.nodes[name]["bias"]
+        u = self.index(name)
+        return float(self._pops[self._pop_of[u]].bias[u - self._offsets[self._pop_of[u]]])
 
-    def _graph(self, kind: str) -> nx.DiGraph:
-        return self.recognition if kind == "recognition" else self.graph
+    def _synapse(self, pre: str, post: str, recognition: bool) -> tuple[Projection, int, int, bool]:
+        """Projection, row, column of the synapse ``pre -> post``, and whether it is the
+        reverse synapse of a symmetric connection stored ``post -> pre``."""
+        a, b = self._index.get(pre), self._index.get(post)
+        if a is not None and b is not None:
+            pa, pb = self._pop_of[a], self._pop_of[b]
+            i, j = a - self._offsets[pa], b - self._offsets[pb]
+            for q in self._outgoing[pa]:
+                proj = self._projs[q]
+                if (proj.kind == "recognition") != recognition:
+                    continue
+                if self._ends(q)[1] == pb and (proj.mask is None or proj.mask[i, j]):
+                    return proj, i, j, False
+            for q in self._incoming[pa]:
+                proj = self._projs[q]
+                if proj.kind == "symmetric" and not recognition and self._ends(q)[0] == pb \
+                        and (proj.mask is None or proj.mask[j, i]):
+                    return proj, j, i, True
+        kind = "recognition synapse" if recognition else "synapse"
+        raise ValidationError(f"no {kind} {pre} -> {post} in network {self.name!r}")
 
     def weight(self, pre: str, post: str, recognition: bool = False) -> float:
         """Weight of the synapse ``pre -> post`` (of the recognition pathway if asked)."""
-        graph = self.recognition if recognition else self.graph
-        if not graph.has_edge(pre, post):
-            kind = "recognition synapse" if recognition else "synapse"
-            raise ValidationError(f"no {kind} {pre} -> {post} in network {self.name!r}")
-        return graph[pre][post]["weight"]
+        proj, i, j, back = self._synapse(pre, post, recognition)
+        block = proj.reverse if back and proj.reverse is not None else proj.weights
+        return float(block[i, j])
 
     def parents(self, name: str) -> list[str]:
-        return [u for u in self.graph.predecessors(name) if self.graph[u][name]["kind"] == "directed"]
+        return self._adjacent(name, "directed", incoming=True, outgoing=False)
 
     def children(self, name: str) -> list[str]:
-        return [v for v in self.graph.successors(name) if self.graph[name][v]["kind"] == "directed"]
+        return self._adjacent(name, "directed", incoming=False, outgoing=True)
 
     def neighbours(self, name: str) -> list[str]:
         """Units joined to ``name`` by a symmetric edge."""
-        return [v for v in self.graph.successors(name) if self.graph[name][v]["kind"] == "symmetric"]
+        return self._adjacent(name, "symmetric", incoming=True, outgoing=True)
 
     def recognition_parents(self, name: str) -> list[str]:
         """Units whose recognition synapses reach ``name`` (the layer below, in a
         Helmholtz machine)."""
-        return list(self.recognition.predecessors(name))
+        return self._adjacent(name, "recognition", incoming=True, outgoing=False)
+
+    def _has(self, kind: str) -> bool:
+        return any(p.kind == kind and p.n_synapses for p in self._projs)
 
     @property
     def has_recognition(self) -> bool:
-        return self.recognition.number_of_edges() > 0
-
-    def synapses(self) -> Iterator[tuple[str, str, dict]]:
-        """Every synapse ``(pre, post, data)``: a symmetric edge gives two."""
-        return iter(self.graph.edges(data=True))
+        return self._has("recognition")
 
     @property
     def has_symmetric(self) -> bool:
-        return any(e.kind == "symmetric" for e in self._edges)
+        return self._has("symmetric")
 
     @property
     def has_directed(self) -> bool:
-        return any(e.kind == "directed" for e in self._edges)
+        return self._has("directed")
+
+    def synapses(self) -> Iterator[tuple[str, str, dict]]:
+        """Every synapse ``(pre, post, data)`` of the generative part, a symmetric edge
+        giving two; grouped by pre unit (in unit order), each group in edge order
+        (the order of ``graph.edges``). ``data``: weight, kind, delay, edge (its index)."""
+        c = self._connections()
+        gen = np.array([p.kind != "recognition" for p in self._projs] or [False])[c.q]
+        sym = np.array([p.kind == "symmetric" for p in self._projs] or [False])[c.q]
+        pre, post = self._global(c.q, c.i, c.j)
+        w, back = self._values(c), self._values(c, reverse=True)
+        a = np.concatenate([pre[gen], post[sym]])
+        b = np.concatenate([post[gen], pre[sym]])
+        val = np.concatenate([w[gen], back[sym]])
+        k = np.concatenate([c.edge[gen], c.edge[sym]])
+        q = np.concatenate([c.q[gen], c.q[sym]])
+        order = np.lexsort((k, a))
+        names, projs = self._names, self._projs
+        for x, y, v, e, p in zip(a[order].tolist(), b[order].tolist(), val[order].tolist(),
+                                 k[order].tolist(), q[order].tolist()):
+            yield names[x], names[y], {"weight": v, "kind": projs[p].kind, "delay": projs[p].delay, "edge": e}
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The generative synapses as a networkx DiGraph (derived, cached until a set_*):
+        nodes carry bias, role, layer, index; edges weight, kind, delay, edge."""
+        if "graph" not in self._derived:
+            graph = nx.DiGraph()
+            for i, u in enumerate(self.unit_list()):
+                graph.add_node(u.name, bias=u.bias, role=u.role, layer=u.layer, index=i)
+            for k, e in enumerate(self.edges):
+                if e.kind != "recognition":
+                    graph.add_edge(e.source, e.target, weight=e.weight, kind=e.kind, delay=e.delay, edge=k)
+                if e.kind == "symmetric":
+                    graph.add_edge(e.target, e.source, kind="symmetric", delay=e.delay, edge=k,
+                                   weight=e.weight if e.weight_reverse is None else e.weight_reverse)
+            self._derived["graph"] = graph
+        return self._derived["graph"]
+
+    @property
+    def recognition(self) -> nx.DiGraph:
+        """The recognition synapses as a networkx DiGraph (derived, cached until a set_*)."""
+        if "recognition" not in self._derived:
+            graph = nx.DiGraph()
+            graph.add_nodes_from(self._names)
+            for k, e in enumerate(self.edges):
+                if e.kind == "recognition":
+                    graph.add_edge(e.source, e.target, weight=e.weight, kind=e.kind, delay=e.delay, edge=k)
+            self._derived["recognition"] = graph
+        return self._derived["recognition"]
 
     def layers(self) -> list[list[str]]:
         """Groups of units updated together by layer-parallel schedules, top layer first.
@@ -298,85 +588,320 @@ class Network:
         parents, children, symmetric neighbours and co-parents), so that the units
         of a group are conditionally independent given all others.
         """
-        if all(u.layer is not None for u in self._units):
-            levels = sorted({u.layer for u in self._units}, reverse=True)
-            return [[u.name for u in self._units if u.layer == lv] for lv in levels]
+        if all(p.layer is not None for p in self._pops):
+            levels = sorted({p.layer for p in self._pops}, reverse=True)
+            return [[u for p in self._pops if p.layer == lv for u in p.units] for lv in levels]
         colour = nx.greedy_color(self.moral_graph(), strategy="largest_first")
         groups: dict[int, list[str]] = {}
-        for name in self.units:
+        for name in self._names:
             groups.setdefault(colour[name], []).append(name)
         return [groups[c] for c in sorted(groups)]
 
     def moral_graph(self) -> nx.Graph:
         """Undirected graph joining every unit to its Markov blanket."""
         moral = nx.Graph()
-        moral.add_nodes_from(self.units)
+        moral.add_nodes_from(self._names)
         moral.add_edges_from(self.graph.to_undirected().edges())
-        for name in self.units:
+        for name in self._names:
             parents = self.parents(name)
             moral.add_edges_from((a, b) for i, a in enumerate(parents) for b in parents[i + 1:])
         return moral
 
     def generations(self) -> list[list[str]]:
-        """Topological generations of the directed part: ancestral order, roots first."""
-        return [sorted(g, key=self.index) for g in nx.topological_generations(self._directed_view())]
+        """Topological generations of the directed part: ancestral order, roots first.
+
+        When every directed projection is dense and they join distinct populations,
+        the generations of units are those of populations (a dense block gives each
+        unit of post every unit of pre as a parent); otherwise they are computed unit
+        by unit."""
+        directed = [q for q, p in enumerate(self._projs) if p.kind == "directed"]
+        if all(self._projs[q].mask is None for q in directed):
+            pops = nx.DiGraph()
+            pops.add_nodes_from(range(len(self._pops)))
+            pops.add_edges_from(self._ends(q) for q in directed)
+            return [[u for k in sorted(g) for u in self._pops[k].units]
+                    for g in nx.topological_generations(pops)]
+        view = nx.subgraph_view(self.graph, filter_edge=lambda u, v: self.graph[u][v]["kind"] == "directed")
+        return [sorted(g, key=self.index) for g in nx.topological_generations(view)]
 
     def evidence_indices(self, evidence: Mapping[str, object] | None) -> dict[int, int]:
         """Check evidence ``{unit: 0|1}`` and map it to unit indices."""
         out: dict[int, int] = {}
         for name, value in (evidence or {}).items():
             if name not in self._index:
-                raise EvidenceError(f"evidence on unknown unit {name!r} (units: {', '.join(self.units)})")
+                raise EvidenceError(f"evidence on unknown unit {name!r} (units: {_listed(self._names)})")
             if isinstance(value, bool) or value not in (0, 1):
                 raise EvidenceError(f"evidence {name}={value!r}: a unit's state must be 0 or 1")
             out[self._index[name]] = int(value)
         return out
 
     def to_arrays(self) -> NetArrays:
+        """The generative part as dense n x n arrays, block by block (no loop over synapses)."""
         n = self.n_units
         W = np.zeros((n, n))
         sym = np.zeros((n, n), dtype=bool)
         directed = np.zeros((n, n), dtype=bool)
-        for pre, post, data in self.graph.edges(data=True):
-            i, j = self._index[pre], self._index[post]
-            W[i, j] = data["weight"]
-            sym[i, j] = data["kind"] == "symmetric"
-            directed[i, j] = data["kind"] == "directed"
-        return NetArrays(np.array([u.bias for u in self._units]), W, sym, directed)
+        for q, proj in enumerate(self._projs):
+            if proj.kind == "recognition":
+                continue
+            rows, cols = self._block_slices(q)
+            present = self._present(q)
+            np.copyto(W[rows, cols], proj.weights, where=present)
+            (sym if proj.kind == "symmetric" else directed)[rows, cols] |= present
+            if proj.kind == "symmetric":
+                back = proj.weights if proj.reverse is None else proj.reverse
+                np.copyto(W[cols, rows], back.T, where=present.T)
+                sym[cols, rows] |= present.T
+        bias = np.concatenate([p.bias for p in self._pops]) if self._pops else np.zeros(0)
+        return NetArrays(bias, W, sym, directed)
 
+    def _block_slices(self, q: int) -> tuple[slice, slice]:
+        a, b = self._ends(q)
+        return (slice(self._offsets[a], self._offsets[a + 1]), slice(self._offsets[b], self._offsets[b + 1]))
 
-    # -- write access (learning) ---------------------------------------------------
+    # -- write access (learning) ---------------------------------------------------------
     def set_weight(self, pre: str, post: str, value: float, recognition: bool = False) -> None:
         """Set one synapse; for a symmetric edge the reverse synapse is left alone."""
-        self.weight(pre, post, recognition)
-        graph = self.recognition if recognition else self.graph
-        graph[pre][post]["weight"] = _finite(value, f"synapse {pre} -> {post}: weight")
+        proj, i, j, back = self._synapse(pre, post, recognition)
+        value = _finite(value, f"synapse {pre} -> {post}: weight")
+        if back:
+            if proj.reverse is None:
+                proj.reverse = proj.weights.copy()
+            proj.reverse[i, j] = value
+        else:
+            if proj.kind == "symmetric" and proj.reverse is None:
+                proj.reverse = proj.weights.copy()
+            proj.weights[i, j] = value
+        self._derived.clear()
 
     def set_recognition_bias(self, name: str, value: float) -> None:
-        i = self.index(name)
-        self._units[i] = replace(self._units[i], recognition_bias=_finite(
-            value, f"unit {name!r}: recognition_bias"))
+        u = self.index(name)
+        value = _finite(value, f"unit {name!r}: recognition_bias")
+        pop = self._pops[self._pop_of[u]]
+        if pop.recognition_bias is None:
+            pop.recognition_bias = np.full(pop.size, np.nan)
+        pop.recognition_bias[u - self._offsets[self._pop_of[u]]] = value
+        self._derived.clear()
 
     def set_bias(self, name: str, value: float) -> None:
-        i = self.index(name)
-        bias = _finite(value, f"unit {name!r}: bias")
-        self._units[i] = replace(self._units[i], bias=bias)
-        self.graph.nodes[name]["bias"] = bias
+        u = self.index(name)
+        value = _finite(value, f"unit {name!r}: bias")
+        self._pops[self._pop_of[u]].bias[u - self._offsets[self._pop_of[u]]] = value
+        self._derived.clear()
+
+    def with_arrays(self, weights: np.ndarray, bias: np.ndarray) -> Network:
+        """A copy whose generative synapses and biases are read from dense arrays of the
+        form of :meth:`to_arrays` (the inverse of it); recognition is kept."""
+        projs = []
+        for q, proj in enumerate(self._projs):
+            if proj.kind != "recognition":
+                rows, cols = self._block_slices(q)
+                present = self._present(q)
+                block = np.where(present, weights[rows, cols], 0.0)
+                back = np.where(present, weights[cols, rows].T, 0.0) if proj.kind == "symmetric" else None
+                proj = replace(proj, weights=block, reverse=None if back is None or np.array_equal(back, block)
+                               else back)
+            projs.append(proj)
+        bias = np.asarray(bias, dtype=np.float64)
+        pops = [replace(p, bias=bias[self._offsets[k]:self._offsets[k + 1]]) for k, p in enumerate(self._pops)]
+        return self._copy(pops, projs)
 
     def with_delay(self, delay: float) -> Network:
         """A copy in which every edge has the same message ``delay`` (in sweeps)."""
-        edges = [Edge(e.source, e.target, e.weight, e.kind, delay, e.weight_reverse) for e in self.edges]
-        return Network(self._units, edges, self.name, self.description)
+        return self._copy(self._pops, [replace(p, delay=delay) for p in self._projs])
 
-    # -- comparison and display ----------------------------------------------------
+    def _copy(self, pops: list[Population], projs: list[Projection]) -> Network:
+        """A Network of the same structure with these values (checked, copied)."""
+        pops = [check_population(p) for p in pops]
+        by_name = {p.name: p for p in pops}
+        net = Network.__new__(Network)
+        net._setup(self.name, self.description, pops, [check_projection(q, by_name) for q in projs], self._rank)
+        return net
+
+    # -- comparison and display ----------------------------------------------------------
     def __eq__(self, other: object) -> bool:
+        """Equal name, description, units and edges (in order), as the unit and edge
+        views show them; compared array by array when both nets share a structure."""
         if not isinstance(other, Network):
             return NotImplemented
-        return (self.name, self.description, self._units, self.edges) == \
-               (other.name, other.description, other._units, other.edges)
+        if (self.name, self.description, self._names) != (other.name, other.description, other._names):
+            return False
+        if self._same_structure(other):
+            return all(_same_values(a, b) for a, b in zip(self._pops, other._pops)) and \
+                all(_same_weights(a, b) for a, b in zip(self._projs, other._projs))
+        return (self.unit_list(), self.edges) == (other.unit_list(), other.edges)
+
+    def _same_structure(self, other: Network) -> bool:
+        if len(self._pops) != len(other._pops) or len(self._projs) != len(other._projs):
+            return False
+        if any((a.units, a.role, a.layer, a.activation) != (b.units, b.role, b.layer, b.activation)
+               for a, b in zip(self._pops, other._pops)):
+            return False
+        if any(self._ends(q) != other._ends(q) or (a.kind, a.delay) != (b.kind, b.delay)
+               or not _same_mask(a.mask, b.mask) for q, (a, b) in enumerate(zip(self._projs, other._projs))):
+            return False
+        if (self._rank is None) != (other._rank is None):
+            return np.array_equal(self._connections().edge, other._connections().edge)
+        return self._rank is None or all(np.array_equal(a, b) for a, b in zip(self._rank, other._rank))
 
     def __repr__(self) -> str:
-        kinds = {k: sum(e.kind == k for e in self._edges) for k in KINDS}
+        kinds = {k: sum(p.n_synapses for p in self._projs if p.kind == k) for k in KINDS}
         extra = f", {kinds['recognition']} recognition" if kinds["recognition"] else ""
         return (f"Network({self.name!r}: {self.n_units} units, {kinds['directed']} directed "
                 f"and {kinds['symmetric']} symmetric edges{extra})")
+
+
+def _same_mask(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+
+def _same_values(a: Population, b: Population) -> bool:
+    ra = None if a.recognition_bias is None or np.isnan(a.recognition_bias).all() else a.recognition_bias
+    rb = None if b.recognition_bias is None or np.isnan(b.recognition_bias).all() else b.recognition_bias
+    return np.array_equal(a.bias, b.bias) and (
+        (ra is None and rb is None) or (ra is not None and rb is not None and np.array_equal(ra, rb, equal_nan=True)))
+
+
+def _same_weights(a: Projection, b: Projection) -> bool:
+    back_a = a.weights if a.reverse is None else a.reverse
+    back_b = b.weights if b.reverse is None else b.reverse
+    return np.array_equal(a.weights, b.weights) and np.array_equal(back_a, back_b)
+
+
+# -- Network(units, edges): per-unit and per-edge checks, then grouping ------------------
+def _checked_order(order: Mapping[str, np.ndarray], projs: list[Projection]) -> list[np.ndarray]:
+    """Rank arrays (see from_populations): one per projection, of its shape, -1 exactly
+    where there is no synapse, and together every position 0..n-1 once."""
+    unknown = set(order) - {p.name for p in projs}
+    if unknown:
+        raise validation_error(f"edge order for unknown projection {sorted(unknown)[0]!r}")
+    ranks, positions = [], []
+    for proj in projs:
+        rank = np.asarray(order.get(proj.name))
+        present = np.ones(proj.weights.shape, dtype=bool) if proj.mask is None else proj.mask
+        if rank.dtype.kind not in "iu" or rank.shape != proj.weights.shape or \
+                not np.array_equal(rank < 0, ~present):
+            raise validation_error(f"projection {proj.name!r}: its edge order must be integers of shape "
+                                   f"{proj.weights.shape}, -1 exactly where there is no synapse",
+                                   projection=proj.name)
+        ranks.append(rank.astype(np.int64))
+        positions.append(ranks[-1][present])
+    every = np.sort(np.concatenate(positions)) if positions else np.zeros(0, dtype=np.int64)
+    if not np.array_equal(every, np.arange(len(every))):
+        raise validation_error(f"the edge order must number the {len(every)} connections 0 to "
+                               f"{len(every) - 1}, each once")
+    return ranks
+
+
+def _checked_units(units: Iterable[Unit]) -> list[Unit]:
+    out: list[Unit] = []
+    seen: dict[str, int] = {}
+    for i, unit in enumerate(units):
+        if not valid_name(unit.name):
+            raise validation_error(f"unit {i + 1}: bad name {unit.name!r} ({NAME_HELP})", unit=i)
+        if unit.name in seen:
+            raise validation_error(f"duplicate unit {unit.name!r} (units {seen[unit.name] + 1} and {i + 1})",
+                                   unit=i)
+        bias = _finite(unit.bias, f"unit {unit.name!r}: bias", unit=i)
+        if unit.role not in ROLES:
+            raise validation_error(f"unit {unit.name!r}: role {unit.role!r} is not one of {', '.join(ROLES)}",
+                                   unit=i)
+        if unit.layer is not None and (isinstance(unit.layer, bool) or not isinstance(unit.layer, int)):
+            raise validation_error(f"unit {unit.name!r}: layer must be an integer, got {unit.layer!r}", unit=i)
+        rbias = unit.recognition_bias
+        if rbias is not None:
+            rbias = _finite(rbias, f"unit {unit.name!r}: recognition_bias", unit=i)
+        seen[unit.name] = i
+        out.append(Unit(unit.name, bias, unit.role, unit.layer, rbias))
+    return out
+
+
+def _checked_edges(edges: Iterable[Edge], index: dict[str, int]) -> list[Edge]:
+    out: list[Edge] = []
+    n = len(index)
+    joined: set[int] = set()  # (recognition?, unit, unit) as one int, both ways: small and fast
+    for k, edge in enumerate(edges):
+        label = f"edge {edge.source} -> {edge.target}"
+        for end in (edge.source, edge.target):
+            if end not in index:
+                raise validation_error(f"{label}: unknown unit {end!r}", edge=k)
+        if edge.source == edge.target:
+            raise validation_error(f"{label}: self-loop (a unit cannot connect to itself)", edge=k)
+        if edge.kind not in KINDS:
+            raise validation_error(f"{label}: kind {edge.kind!r} is not one of {', '.join(KINDS)}", edge=k)
+        a, b, rec = index[edge.source], index[edge.target], (edge.kind == "recognition") * n * n
+        if rec + a * n + b in joined:
+            raise validation_error(f"{label}: duplicate connection between {edge.source!r} and "
+                                   f"{edge.target!r}", edge=k)
+        weight = _finite(edge.weight, f"{label}: weight", edge=k)
+        delay = _finite(edge.delay, f"{label}: delay", edge=k)
+        if delay < 0:
+            raise validation_error(f"{label}: negative delay {delay}", edge=k)
+        back = None
+        if edge.weight_reverse is not None:
+            if edge.kind != "symmetric":
+                raise validation_error(f"{label}: weight_reverse is only for symmetric edges", edge=k)
+            back = _finite(edge.weight_reverse, f"{label}: weight_reverse", edge=k)
+        joined.update((rec + a * n + b, rec + b * n + a))
+        out.append(Edge(edge.source, edge.target, weight, edge.kind, delay, back))
+    return out
+
+
+def _group_units(units: list[Unit]) -> tuple[list[Population], dict[str, tuple[int, int]]]:
+    """Consecutive units of one layer and role as one population, named by role (and
+    layer); ``where[unit] = (population, index)``."""
+    runs: list[list[Unit]] = []
+    for unit in units:
+        if runs and (runs[-1][0].layer, runs[-1][0].role) == (unit.layer, unit.role):
+            runs[-1].append(unit)
+        else:
+            runs.append([unit])
+    pops, where, taken = [], {}, set()
+    for run in runs:
+        base = run[0].role if run[0].layer is None else f"{run[0].role}{run[0].layer}"
+        name = next(n for n in [base] + [f"{base}_{k}" for k in range(2, len(runs) + 2)] if n not in taken)
+        taken.add(name)
+        rbias = None
+        if any(u.recognition_bias is not None for u in run):
+            rbias = np.array([np.nan if u.recognition_bias is None else u.recognition_bias for u in run])
+        for k, u in enumerate(run):
+            where[u.name] = (len(pops), k)
+        pops.append(Population(name, tuple(u.name for u in run), np.array([u.bias for u in run], dtype=np.float64),
+                               run[0].role, run[0].layer, "logistic", rbias))
+    return pops, where
+
+
+_ARROWS = {"directed": "->", "symmetric": "<->", "recognition": "=>"}
+
+
+def _group_edges(edges: list[Edge], pops: list[Population], where: list[tuple[int, int]],
+                 index: dict[str, int]) -> tuple[list[Projection], list[np.ndarray]]:
+    """The edges between two populations of one kind and delay as one projection, and
+    each synapse's position in ``edges``."""
+    groups: dict[tuple, list[int]] = {}
+    for k, e in enumerate(edges):
+        (a, _), (b, _) = where[index[e.source]], where[index[e.target]]
+        groups.setdefault((a, b, e.kind, e.delay), []).append(k)
+    projs, ranks, taken = [], [], set()
+    for (a, b, kind, delay), ks in groups.items():
+        i = np.array([where[index[edges[k].source]][1] for k in ks], dtype=np.intp)
+        j = np.array([where[index[edges[k].target]][1] for k in ks], dtype=np.intp)
+        shape = (pops[a].size, pops[b].size)
+        W = np.zeros(shape)
+        W[i, j] = [edges[k].weight for k in ks]
+        mask = np.zeros(shape, dtype=bool)
+        mask[i, j] = True
+        reverse = None
+        if any(edges[k].weight_reverse is not None for k in ks):
+            reverse = W.copy()
+            reverse[i, j] = [edges[k].weight if edges[k].weight_reverse is None else edges[k].weight_reverse
+                             for k in ks]
+        rank = np.full(shape, -1, dtype=np.int64)
+        rank[i, j] = ks
+        base = f"{pops[a].name}{_ARROWS[kind]}{pops[b].name}"
+        name = next(n for n in [base] + [f"{base} #{k}" for k in range(2, len(groups) + 2)] if n not in taken)
+        taken.add(name)
+        projs.append(Projection(name, pops[a].name, pops[b].name, W, kind, None if mask.all() else mask,
+                                reverse, delay))
+        ranks.append(rank)
+    return projs, ranks

@@ -29,7 +29,7 @@ any ``M_i > F64_MAX_INPUT = 1e300`` (where float64 sums may overflow), is refuse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import networkx as nx
 import numpy as np
@@ -177,13 +177,7 @@ class CompiledNet:
 
     def to_network(self) -> Network:
         """The Network with the current weights and biases written back."""
-        net = Network(self.network.unit_list(), self.network.edges, self.network.name,
-                      self.network.description)
-        for pre, post, _ in self.network.synapses():
-            net.set_weight(pre, post, float(self.W[self.index[pre], self.index[post]]))
-        for u in self.units:
-            net.set_bias(u, float(self.b[self.index[u]]))
-        return net
+        return self.network.with_arrays(self.W.astype(np.float64), self.b.astype(np.float64))
 
     # -- plans -------------------------------------------------------------------------
     def plan(self, clamped: Iterable[int] = ()) -> Plan:
@@ -196,16 +190,13 @@ class CompiledNet:
         net = self.network
         free = [i for i in range(self.n) if i not in clamped]
         if any(self.has_parents[i] for i in clamped):
-            groups = _colour(net.moral_graph(), [self.units[i] for i in free], net)
+            groups = _colour(self._moral(), free, net, net.moral_graph)
             steps = [self._step("gibbs", g, neal=True) for g in self._indices(groups)]
             return Plan("neal", tuple(steps), np.array(free, dtype=np.intp))
-        roots = [self.units[i] for i in free if not self.has_parents[i]]
-        sym = nx.Graph()
-        sym.add_nodes_from(self.units)
-        sym.add_edges_from((a, b) for a, b, d in net.synapses() if d["kind"] == "symmetric")
-        groups = _colour(sym, roots, net)
+        roots = [i for i in free if not self.has_parents[i]]
+        groups = _colour(self.symmetric, roots, net, lambda: _symmetric_graph(net))
         steps = [self._step("gibbs", g) for g in self._indices(groups)]
-        below = [[u for u in gen if self.index[u] in free and self.has_parents[self.index[u]]]
+        below = [[u for u in gen if self.index[u] not in clamped and self.has_parents[self.index[u]]]
                  for gen in net.generations()]
         steps += [self._step("ancestral", g) for g in self._indices([g for g in below if g])]
         if not net.has_directed:
@@ -213,6 +204,13 @@ class CompiledNet:
         else:
             mode = "mixed" if net.has_symmetric else "ancestral"
         return Plan(mode, tuple(steps), np.array(free, dtype=np.intp))
+
+    def _moral(self) -> np.ndarray:
+        """Adjacency of the moral graph: every synapse either way, and co-parents."""
+        D = self.directed.astype(np.float32)
+        married = (D @ D.T) > 0
+        np.fill_diagonal(married, False)
+        return self.incoming | self.incoming.T | married
 
     def step(self, units: Iterable[str], kind: str = "gibbs") -> Step:
         """A parallel update of ``units`` (exact Gibbs only if they are independent given
@@ -246,30 +244,39 @@ class CompiledNet:
         return Neal(children, parent, incidence, rows)
 
 
-def _colour(graph: nx.Graph, units: list[str], net: Network) -> list[list[str]]:
-    """Independent sets of ``graph`` covering ``units``: the net's layers when they are
-    independent, two sides when bipartite (block Gibbs), else a DSATUR colouring."""
+def _colour(adjacency: np.ndarray, units: list[int], net: Network,
+            graph: Callable[[], nx.Graph]) -> list[list[str]]:
+    """Independent sets of the graph ``adjacency`` covering ``units`` (indices): the net's
+    layers when they are independent (checked on the array), else, on the networkx
+    ``graph()``, two sides when bipartite (block Gibbs) or a DSATUR colouring."""
     if not units:
         return []
-    sub = graph.subgraph(units)
-    if sub.number_of_edges() == 0:
-        return [list(units)]
-    layered = [[u for u in layer if u in sub] for layer in net.layers()]
+    names = net.units
+    if not adjacency[np.ix_(units, units)].any():
+        return [[names[i] for i in units]]
+    chosen = set(units)
+    layered = [[net.index(u) for u in layer if net.index(u) in chosen] for layer in net.layers()]
     layered = [g for g in layered if g]
-    if all(u.layer is not None for u in net.unit_list()) and _independent(sub, layered):
-        return layered
+    if all(p.layer is not None for p in net.populations) and \
+            not any(adjacency[np.ix_(g, g)].any() for g in layered):
+        return [[names[i] for i in g] for g in layered]
+    sub = graph().subgraph([names[i] for i in units])
     if nx.is_bipartite(sub):
         colour = nx.bipartite.color(sub)
     else:
         colour = nx.greedy_color(sub, strategy="DSATUR")
     groups: dict[int, list[str]] = {}
-    for u in units:
-        groups.setdefault(colour[u], []).append(u)
+    for i in units:
+        groups.setdefault(colour[names[i]], []).append(names[i])
     return [groups[c] for c in sorted(groups)]
 
 
-def _independent(graph: nx.Graph, groups: list[list[str]]) -> bool:
-    return all(not graph.subgraph(g).number_of_edges() for g in groups)
+def _symmetric_graph(net: Network) -> nx.Graph:
+    """The symmetric connections as an undirected networkx graph, in synapse order."""
+    sym = nx.Graph()
+    sym.add_nodes_from(net.units)
+    sym.add_edges_from((a, b) for a, b, d in net.synapses() if d["kind"] == "symmetric")
+    return sym
 
 
 def compile(net: Network, dtype=None) -> CompiledNet:  # noqa: A001  (the issue's name)

@@ -102,7 +102,7 @@ class Simulator:
         net, by_name = self.net, {n.name: n for n in self.neurons}
         relay = {n.name: neal and bool(net.parents(n.name)) for n in self.neurons}
         self.slots: dict[tuple[str, str], tuple[Neuron, int]] = {}
-        for pre, post, data in net.graph.edges(data=True):
+        for pre, post, data in net.synapses():
             a, b, w, d = by_name[pre], by_name[post], data["weight"], data["delay"]
             k = b.add_synapse(pre, w)
             self.slots[pre, post] = (b, k)
