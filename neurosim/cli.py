@@ -313,14 +313,33 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def describe(net: Network) -> str:
-    """A readable summary of a Network."""
-    kinds = Counter(e.kind for e in net.edges)
+    """A readable summary of a Network: unit by unit and edge by edge, or population by
+    population and projection by projection if it has more than MAX_UNIT_TABLES of them."""
+    from .modelfile import MAX_UNIT_TABLES
+
+    kinds = Counter()
+    for proj in net.projections:
+        kinds[proj.kind] += proj.n_synapses
     kind = ("Boltzmann machine" if not kinds["directed"] else
             "sigmoid belief net" if not kinds["symmetric"] else "hybrid (symmetric and directed)")
     lines = [f"{net.name}: {kind}", f"  {net.description}" if net.description else None,
              f"  {net.n_units} units, {kinds['directed']} directed and {kinds['symmetric']} "
-             f"symmetric edges", "",
-             f"  {'unit':<16}{'role':<9}{'layer':>6}{'bias':>10}   connections"]
+             f"symmetric edges" + (f", {kinds['recognition']} recognition" if kinds["recognition"] else ""), ""]
+    if net.n_units + net.n_edges > MAX_UNIT_TABLES:
+        lines.append(f"  {'population':<16}{'units':>7}  {'role':<9}{'layer':>6}{'bias mean':>11}{'min':>10}{'max':>10}")
+        for p in net.populations:
+            layer = "" if p.layer is None else str(p.layer)
+            lines.append(f"  {p.name:<16}{p.size:>7}  {p.role:<9}{layer:>6}{p.bias.mean():>11.4g}"
+                         f"{p.bias.min():>10.4g}{p.bias.max():>10.4g}")
+        lines += ["", f"  {'projection':<16}{'pre -> post':<16}{'kind':<12}{'synapses':>9}{'weight mean':>13}"
+                      f"{'min':>10}{'max':>10}"]
+        for q in net.projections:
+            w = q.weights if q.mask is None else q.weights[q.mask]
+            stats = f"{w.mean():>13.4g}{w.min():>10.4g}{w.max():>10.4g}" if w.size else ""
+            delay = f"   delay {q.delay:g}" if q.delay else ""
+            lines.append(f"  {q.name:<16}{q.pre + ' -> ' + q.post:<16}{q.kind:<12}{q.n_synapses:>9}{stats}{delay}")
+        return "\n".join(line for line in lines if line is not None)
+    lines.append(f"  {'unit':<16}{'role':<9}{'layer':>6}{'bias':>10}   connections")
     for unit in net.unit_list():
         links = ([f"<- {p}" for p in net.parents(unit.name)] + [f"-> {c}" for c in net.children(unit.name)]
                  + [f"<-> {n}" for n in net.neighbours(unit.name)])

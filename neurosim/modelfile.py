@@ -350,7 +350,7 @@ def _check_arrays(arrays: dict[str, np.ndarray], names: dict[str, dict[str, int]
         what, _, name = key.partition("/")
         kind = "population" if what in _POP_ARRAYS else "projection" if what in _PROJ_ARRAYS else None
         if kind is None or name not in names[kind]:
-            raise _fail(source, None, f"{npz}: array {key!r} belongs to no population or projection of "
+            raise _fail(source, where.top("weights"), f"{npz}: array {key!r} belongs to no population or projection of "
                         "this model")
         if arr.dtype != np.dtype(_DTYPES[what]):
             raise _fail(source, where.table(kind, names[kind][name]), f"{npz}: {kind} {name!r}: array "

@@ -58,9 +58,9 @@ def kl_bound(n_states: int, n_samples: int, inflation: float = 2.0, sigmas: floa
     return inflation * (dof + sigmas * math.sqrt(2 * dof)) / (2 * n_samples)
 
 
-def load_demo(name: str) -> ModuleType:
-    """Import ``demos/<name>.py`` (demos are scripts, not a package)."""
-    path = Path(__file__).resolve().parents[1] / "demos" / f"{name}.py"
+def load_demo(name: str, folder: str = "demos") -> ModuleType:
+    """Import ``demos/<name>.py`` (demos and benchmarks are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -227,7 +227,7 @@ def animate_network(net: Network, path: str | pathlib.Path, rng: np.random.Gener
     if not fps > 0:
         raise ValidationError(f"fps must be positive, got {fps!r}")
     check_drawable(net)
-    n_frames, n_artists = sweeps * frames_per_sweep, net.n_units + len(net.edges)
+    n_frames, n_artists = sweeps * frames_per_sweep, net.n_units + net.n_edges
     if n_frames * n_artists > MAX_FRAME_ARTISTS:
         raise ValidationError(f"animating {net.name!r} for {sweeps} sweeps draws {n_frames} frames of "
                               f"{n_artists} units and connections, over the {MAX_FRAME_ARTISTS} "

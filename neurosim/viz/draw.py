@@ -123,7 +123,7 @@ def layout(net: Network) -> dict[str, tuple[float, float]]:
 def check_drawable(net: Network) -> None:
     """ValidationError if ``net`` has more than MAX_DRAW_UNITS units or
     MAX_DRAW_CONNECTIONS connections: refused at once rather than drawn for minutes."""
-    n_conns = len(net.edges)
+    n_conns = net.n_edges
     if net.n_units > MAX_DRAW_UNITS or n_conns > MAX_DRAW_CONNECTIONS:
         raise ValidationError(f"{net.name!r} has {net.n_units} units and {n_conns} connections: too large "
                               f"to draw, which takes at most {MAX_DRAW_UNITS} units and "
