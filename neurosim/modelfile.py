@@ -318,7 +318,10 @@ def _weights(doc: dict, where: _Lines, source: str) -> tuple[dict[str, np.ndarra
             raise _fail(source, where.top(key) or 1, f"a populations model file needs {key} = \"...\" "
                         f"(a string), got {doc.get(key)!r}")
     npz = Path(source).parent / doc["weights"]
-    arrays = read_npz(npz, "model's weights")
+    try:
+        arrays = read_npz(npz, "model's weights")
+    except ModelFileError as exc:
+        raise _fail(source, where.top("weights"), str(exc)) from None
     digest = _sha256(npz)
     if digest != doc["sha256"].lower():
         raise _fail(source, where.top("sha256"), f"{npz}: SHA-256 is {digest} but this file records "

@@ -202,13 +202,13 @@ def test_a_missing_truncated_or_corrupt_npz_is_refused_naming_it(saved):
     toml, npz = saved
     data = npz.read_bytes()
     npz.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match=rf"^{npz}: not a readable model's weights \(.npz\): truncated"):
+    with pytest.raises(ModelFileError, match=rf"^{toml}:3: {npz}: not a readable model's weights \(.npz\): truncated"):
         load(toml)
     npz.write_bytes(data[:100] + bytes(len(data) - 100))
-    with pytest.raises(ModelFileError, match=rf"^{npz}: not a readable model's weights"):
+    with pytest.raises(ModelFileError, match=rf"^{toml}:3: {npz}: not a readable model's weights"):
         load(toml)
     npz.unlink()
-    with pytest.raises(ModelFileError, match=rf"^{npz}: no such file"):
+    with pytest.raises(ModelFileError, match=rf"^{toml}:3: {npz}: no such file"):
         load(toml)
 
 
