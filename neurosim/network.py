@@ -275,22 +275,25 @@ class Network:
                     "projections form no cycle", projection=self._projs[inside[0]].name)
 
     def _check_acyclic_units(self, kind: str, qs: list[int]) -> None:
-        c = self._connections()
-        sel = np.concatenate([np.arange(c.bounds[q].start, c.bounds[q].stop) for q in qs])
-        sel = sel[np.argsort(c.edge[sel], kind="stable")]
-        pre, post = self._global(c.q[sel], c.i[sel], c.j[sel])
+        """networkx's find_cycle over the synapses of projections ``qs``, in edge order."""
+        pairs = [(q, *self._pairs(q)) for q in qs]
+        which = np.concatenate([np.full(len(i), q) for q, i, _ in pairs])
+        rows, cols = np.concatenate([i for _, i, _ in pairs]), np.concatenate([j for _, _, j in pairs])
+        position = np.concatenate([self._rank_of(q, i, j) for q, i, j in pairs])
+        order = np.argsort(position, kind="stable")
+        pre, post = self._global(which[order], rows[order], cols[order])
         graph = nx.DiGraph()
         graph.add_nodes_from(sorted(set(pre.tolist()) | set(post.tolist())))
-        graph.add_edges_from((a, b, {"k": k}) for a, b, k in zip(pre.tolist(), post.tolist(), sel.tolist()))
+        graph.add_edges_from((a, b, {"k": k}) for a, b, k in zip(pre.tolist(), post.tolist(), order.tolist()))
         try:
             cycle = nx.find_cycle(graph)
         except nx.NetworkXNoCycle:
             return
         path = " -> ".join([self._names[u] for u, _ in cycle] + [self._names[cycle[0][0]]])
         k = graph[cycle[-1][0]][cycle[-1][1]]["k"]
-        proj = self._projs[int(c.q[k])].name
         if self._rank is not None:
-            raise validation_error(f"{kind} cycle: {path}", edge=int(c.edge[k]))
+            raise validation_error(f"{kind} cycle: {path}", edge=int(position[k]))
+        proj = self._projs[int(which[k])].name
         raise validation_error(f"{kind} cycle: {path} (projection {proj!r})", projection=proj)
 
     def _check_chain_graph(self) -> None:
@@ -391,12 +394,14 @@ class Network:
         keys, found = [], []
         for q in self._incoming[p] if incoming else ():
             if self._projs[q].kind == kind:
-                rows = np.flatnonzero(self._present(q)[:, k])
+                mask = self._projs[q].mask
+                rows = np.arange(self._projs[q].weights.shape[0]) if mask is None else np.flatnonzero(mask[:, k])
                 keys.append(self._rank_of(q, rows, k))
                 found.append(self._offsets[self._ends(q)[0]] + rows)
         for q in self._outgoing[p] if outgoing else ():
             if self._projs[q].kind == kind:
-                cols = np.flatnonzero(self._present(q)[k])
+                mask = self._projs[q].mask
+                cols = np.arange(self._projs[q].weights.shape[1]) if mask is None else np.flatnonzero(mask[k])
                 keys.append(self._rank_of(q, k, cols))
                 found.append(self._offsets[self._ends(q)[1]] + cols)
         if not keys:
