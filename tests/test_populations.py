@@ -123,6 +123,9 @@ def test_views_derived_from_the_arrays_agree_with_the_derived_graph(make):
         assert net.neighbours(u) == [v for v in graph.successors(u) if graph[u][v]["kind"] == "symmetric"]
     for a, b, data in net.synapses():
         assert net.weight(a, b) == data["weight"]
+    directed = nx.subgraph_view(graph, filter_edge=lambda u, v: graph[u][v]["kind"] == "directed")
+    assert net.generations() == [sorted(g, key=net.index) for g in nx.topological_generations(directed)]
+    assert net.with_arrays(arr.weights, arr.bias) == net
     same = Network.from_populations(net.populations, net.projections, order=net.edge_order(), name=net.name)
     assert same == net and same.edges == net.edges and net.unit_list() == same.unit_list()
 
