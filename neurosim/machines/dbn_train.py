@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
 from ..outputs import OutputError, atomic_write, atomic_write_text
+from .base import annealed
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
@@ -140,16 +141,6 @@ class Recipe:
 
 
 PRESETS = {"hinton2006": Recipe()}
-
-
-def annealed(lr: float, epoch: int, batch: int, n_batches: int, epochs: int, anneal: int) -> float:
-    """The learning rate of minibatch ``batch`` of ``epoch`` in a stage of ``epochs``
-    epochs: ``lr min(1, epochs left / anneal)``, the epochs left counted minibatch by
-    minibatch. Constant up to the last ``anneal`` epochs, then falling linearly to
-    ``lr / (anneal n_batches)`` at the last minibatch; ``anneal`` 0: constant. An
-    ``anneal`` longer than the stage anneals all of it (a shortened preset run)."""
-    left = epochs - epoch - batch / n_batches            # epochs left, this minibatch included
-    return lr if anneal <= 0 else lr * min(1.0, left / min(anneal, epochs))
 
 
 def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> float:
