@@ -190,7 +190,8 @@ class Machine:
     def __repr__(self) -> str:
         """The parameters that differ from their defaults; a required one, or the only one
         not keyword-only, by position (``RBM(500, batch_size=100)``)."""
-        sig = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        names = self._param_names()
+        sig = [p for p in inspect.signature(type(self).__init__).parameters.values() if p.name in names]
         alone = sum(p.kind == p.POSITIONAL_OR_KEYWORD for p in sig) == 1
         args = []
         for p in sig:
@@ -292,6 +293,8 @@ class Machine:
         ``info``, any JSON-able run information); ``.toml``, the model file of
         ``to_network(**network)`` (weights and biases only)."""
         path = check_out(path, SUFFIXES, f"{type(self).__name__}.save")
+        if path.suffix.lower() == ".toml" and not hasattr(self, "to_network"):
+            raise ParameterError(f"{path}: a {type(self).__name__} has no model-file form yet; save it as .npz")
         if path.suffix.lower() == ".toml":
             atomic_write_text(path, modelfile.dumps(self.to_network(**network)))
             return
