@@ -40,7 +40,7 @@ from ..errors import ModelFileError, NeurosimError, ParameterError, ValidationEr
 from ..npz import read_npz
 from ..outputs import atomic_write, atomic_write_text, check_out
 
-__all__ = ["Machine", "NotFittedError", "Position", "annealed", "check_number", "check_bool", "check_random_state",
+__all__ = ["Machine", "NetworkMachine", "NotFittedError", "Position", "annealed", "check_number", "check_bool", "check_random_state",
            "valid_random_state", "binary_rows", "cases", "json_scalar"]
 
 SUFFIXES = (".npz", ".toml")
@@ -339,6 +339,45 @@ class Machine:
         if stored.get("dtype") is not None:
             stored["dtype"] = np.dtype(stored["dtype"]).type
         return cls._from_arrays(arrays, {**stored, **params}, meta.get("fitted", {}))
+
+
+class NetworkMachine(Machine):
+    """A machine whose first parameter is the Network it trains from (never modified):
+    ``_setup()`` validates it and sets the arrays named in ``_STATE`` from it. Its
+    ``.npz`` holds those arrays and the network's model file text; :meth:`from_network`
+    (and so ``load`` of a ``.toml``) starts from a model file's weights."""
+
+    _STATE: tuple[str, ...] = ("weights_", "biases_")
+
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def from_network(cls, net: Any, **params: Any) -> "NetworkMachine":
+        """A machine with the weights of ``net``, ready to sample, score or train on."""
+        machine = cls(net, **params)
+        machine._setup()
+        return machine
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of ``_STATE`` (without the trailing ``_``) and ``network``, the
+        model file text of the net the machine was built on."""
+        arrays = {name[:-1]: getattr(self, name) for name in self._STATE}
+        return {**arrays, "network": np.array(modelfile.dumps(self.network))}
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> "NetworkMachine":
+        network = params.pop("network", None)
+        if network is None:
+            network = modelfile.loads(str(arrays["network"]), "the file's network")
+        machine = cls.from_network(network, **params)
+        for name in cls._STATE:
+            if arrays[name[:-1]].shape != getattr(machine, name).shape:
+                raise ParameterError(f"{name[:-1]} has shape {arrays[name[:-1]].shape}; the network needs "
+                                     f"{getattr(machine, name).shape}")
+            setattr(machine, name, arrays[name[:-1]])
+        machine.n_iter_ = fitted.get("n_iter_", 0)
+        return machine
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:

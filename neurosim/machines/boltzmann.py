@@ -70,18 +70,16 @@ True
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .. import modelfile
 from ..errors import InferenceError, ParameterError, ValidationError
 from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid
 from ..inference.exact import MAX_FREE_UNITS, all_states
 from ..learning import get_rule
 from ..network import Network, Unit
-from .base import (Machine, Position, binary_rows, check_bool, check_number, check_random_state,
+from .base import (NetworkMachine, Position, binary_rows, check_bool, check_number, check_random_state,
                    valid_random_state)
 
 __all__ = ["BoltzmannMachine", "Update", "ParameterError", "PROCEDURES"]
@@ -106,7 +104,7 @@ class Update(NamedTuple):
         return np.concatenate([self.weights[np.triu_indices(n, 1)], self.biases])
 
 
-class BoltzmannMachine(Machine):
+class BoltzmannMachine(NetworkMachine):
     """A Boltzmann machine built on a Network of symmetric edges, scikit-learn style.
 
     Parameters
@@ -198,6 +196,8 @@ class BoltzmannMachine(Machine):
         self.random_state = random_state
         self.verbose = verbose
 
+    _STATE = ("weights_", "biases_", "chains_")
+
     # -- validation and set-up -------------------------------------------------------
     def _validate_params(self) -> None:
         if not isinstance(self.network, Network):
@@ -223,7 +223,7 @@ class BoltzmannMachine(Machine):
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)            # raises, naming the value
 
-    def _initialize(self) -> None:
+    def _setup(self) -> None:
         """Validate the parameters and the network; set the fitted attributes from it."""
         self._validate_params()
         net = self.network
@@ -278,7 +278,7 @@ class BoltzmannMachine(Machine):
 
     def _ensure_initialized(self) -> None:
         if not hasattr(self, "weights_"):
-            self._initialize()
+            self._setup()
 
     @property
     def n_units(self) -> int:
@@ -502,7 +502,7 @@ class BoltzmannMachine(Machine):
         return super().fit(X)
 
     def _begin_fit(self, X: Any) -> np.ndarray:
-        self._initialize()
+        self._setup()
         X = self._check_X(X)
         self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size or len(X))
         self._clock = time.perf_counter()
@@ -706,33 +706,3 @@ class BoltzmannMachine(Machine):
         self._ensure_initialized()
         net = self.network_
         return Network(net.unit_list(), net.edges, net.name, net.description)
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """The weight matrix, biases and persistent chains, and the network they belong to
-        (its model file, as text)."""
-        return {"weights": self.weights_, "biases": self.biases_, "chains": self.chains_,
-                "network": np.array(modelfile.dumps(self.network))}
-
-    @classmethod
-    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> "BoltzmannMachine":
-        network = params.pop("network", None) or modelfile.loads(str(arrays["network"]), "the file's network")
-        bm = cls(network, **params)
-        bm._initialize()
-        for name in ("weights", "biases", "chains"):
-            if arrays[name].shape != getattr(bm, name + "_").shape:
-                raise ParameterError(f"{name} has shape {arrays[name].shape}; the network needs "
-                                     f"{getattr(bm, name + '_').shape}")
-            setattr(bm, name + "_", arrays[name])
-        bm.n_iter_ = fitted.get("n_iter_", 0)
-        return bm
-
-    @classmethod
-    def load(cls, path: str | Path, **params) -> "BoltzmannMachine":
-        """A machine read from an ``.npz`` of :meth:`save`, or one whose weights are those
-        of the model file at ``path``, ready to sample, transform and score (``params`` as
-        for the constructor)."""
-        if Path(path).suffix.lower() == ".npz":
-            return super().load(path, **params)
-        bm = cls(modelfile.load(path), **params)
-        bm._initialize()
-        return bm

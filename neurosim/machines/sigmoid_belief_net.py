@@ -19,17 +19,15 @@ Example
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import modelfile
-from ..errors import ParameterError, ValidationError
+from ..errors import ValidationError
 from ..inference import visible_log_prob
 from ..learning import get_rule
 from ..network import Network
-from .base import Machine, Position, check_number, check_random_state, valid_random_state
+from .base import NetworkMachine, Position, check_number, check_random_state, valid_random_state
 
 __all__ = ["SigmoidBeliefNet"]
 
@@ -38,7 +36,7 @@ def _log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
-class SigmoidBeliefNet(Machine):
+class SigmoidBeliefNet(NetworkMachine):
     """A directed Network trained by Neal's Gibbs sampling and the delta rule.
 
     Parameters
@@ -96,6 +94,8 @@ class SigmoidBeliefNet(Machine):
         self.visible_ = np.array([u.role == "visible" for u in net.unit_list()])
         self.hidden_idx_ = np.flatnonzero(~self.visible_)
         self.children_ = [np.flatnonzero(self.mask_[i]) for i in range(net.n_units)]
+
+    _setup = _init_params            # NetworkMachine's name for it
 
     def _check_data(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
@@ -209,30 +209,3 @@ class SigmoidBeliefNet(Machine):
         X = self._check_data(X) if hasattr(self, "weights_") else np.asarray(X)
         visible = [u.name for u in self.network.unit_list() if u.role == "visible"]
         return float(np.mean(visible_log_prob(self.to_network(), visible, X)))
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """The weight matrix and biases, and the network they belong to (model file text)."""
-        return {"weights": self.weights_, "biases": self.biases_, "network": np.array(modelfile.dumps(self.network))}
-
-    @classmethod
-    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> SigmoidBeliefNet:
-        network = params.pop("network", None) or modelfile.loads(str(arrays["network"]), "the file's network")
-        sbn = cls(network, **params)
-        sbn._init_params()
-        for name in ("weights", "biases"):
-            if arrays[name].shape != getattr(sbn, name + "_").shape:
-                raise ParameterError(f"{name} has shape {arrays[name].shape}; the network needs "
-                                     f"{getattr(sbn, name + '_').shape}")
-            setattr(sbn, name + "_", arrays[name])
-        sbn.n_iter_ = fitted.get("n_iter_", 0)
-        return sbn
-
-    @classmethod
-    def load(cls, path: str | Path, **params: Any) -> SigmoidBeliefNet:
-        """A machine read from an ``.npz`` of :meth:`save`, or one with the weights of the
-        model file at ``path``."""
-        if Path(path).suffix.lower() == ".npz":
-            return super().load(path, **params)
-        sbn = cls(modelfile.load(path), **params)
-        sbn._init_params()
-        return sbn
