@@ -143,6 +143,14 @@ class BoltzmannMachine(NetworkMachine):
         Normalised once, at the first fit, to the Generator every draw goes through.
     verbose : bool
         Print progress (and the exact log-likelihood of small nets) during :meth:`fit`.
+    n_restarts : int, default 1
+        Restarts chosen on held-out likelihood: :meth:`fit` trains this many machines,
+        each from the network's weights with a Generator of its own, for
+        ``restart_epochs`` passes, and keeps the one whose exact log-likelihood of
+        ``X_valid`` is highest (:meth:`Machine._fit_restarts
+        <neurosim.machines.base.Machine._fit_restarts>`; small nets: enumeration).
+    restart_epochs : int, default 1
+        Passes each restart makes before the choice.
 
     Attributes
     ----------
@@ -179,7 +187,8 @@ class BoltzmannMachine(NetworkMachine):
                  n_iter: int = 100, batch_size: int | None = None, positive_sweeps: int = 5,
                  negative_sweeps: int = 5, n_chains: int = 100, persistent: bool = True,
                  anneal: Sequence[float] | None = None, k: int = 1, weight_decay: float = 0.0,
-                 momentum: float = 0.0, random_state=None, verbose: bool = False) -> None:
+                 momentum: float = 0.0, random_state=None, verbose: bool = False, n_restarts: int = 1,
+                 restart_epochs: int = 1) -> None:
         self.network = network
         self.procedure = procedure
         self.learning_rate = learning_rate
@@ -195,6 +204,8 @@ class BoltzmannMachine(NetworkMachine):
         self.momentum = momentum
         self.random_state = random_state
         self.verbose = verbose
+        self.n_restarts = n_restarts
+        self.restart_epochs = restart_epochs
 
     _STATE = ("weights_", "biases_", "chains_")
 
@@ -212,6 +223,8 @@ class BoltzmannMachine(NetworkMachine):
         check_number("negative_sweeps", self.negative_sweeps, 1, integer=True)
         check_number("n_chains", self.n_chains, 1, integer=True)
         check_number("k", self.k, 1, integer=True)
+        check_number("n_restarts", self.n_restarts, 1, integer=True)
+        check_number("restart_epochs", self.restart_epochs, 1, integer=True)
         check_number("weight_decay", self.weight_decay, 0.0)
         check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
         check_bool("persistent", self.persistent)
@@ -496,10 +509,15 @@ class BoltzmannMachine(NetworkMachine):
         return self._network
 
     # -- estimator API -----------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> "BoltzmannMachine":
+    def fit(self, X: Any, y: Any = None, X_valid: Any = None) -> "BoltzmannMachine":
         """Train from the network's weights for ``n_iter`` passes over ``X`` (rows: cases;
-        columns: the visible units in unit order), in shuffled minibatches."""
-        return super().fit(X)
+        columns: the visible units in unit order), in shuffled minibatches; with
+        ``n_restarts``, the restart that scores best on ``X_valid`` (default ``X``)."""
+        return super().fit(X, X_valid=X_valid)
+
+    def _held_out_score(self, X: Any) -> float:
+        """The exact mean log-likelihood of ``X`` (nats): the restarts' criterion."""
+        return self.exact_log_likelihood(X)
 
     def _begin_fit(self, X: Any) -> np.ndarray:
         self._setup()

@@ -172,6 +172,14 @@ class HelmholtzMachine(Machine):
         Normalised once, at fit, to ``random_state_``; every draw goes through it.
     verbose : bool or int, default False
         Print the free-energy bound on the training data after each pass.
+    n_restarts : int, default 1
+        Restarts chosen on held-out likelihood (as ``helmholtz_shifter``'s demo chose
+        among its random starts): :meth:`fit` trains this many machines, each from
+        random weights of its own Generator, for ``restart_epochs`` passes, and keeps the
+        one of highest importance-sampled log-likelihood of ``X_valid`` (100 samples per
+        case, the same Generator for every candidate).
+    restart_epochs : int, default 1
+        Passes each restart makes before the choice.
 
     Attributes
     ----------
@@ -200,7 +208,8 @@ class HelmholtzMachine(Machine):
     def __init__(self, layer_sizes: Sequence[int] = (32, 24, 1), learning_rate: Any = 0.05,
                  sleep_learning_rate: Any = None, n_iter: int = 10, batch_size: int = 1,
                  init_scale: float = 0.1, init_prior: Any = 0.5, warmup: int = 0,
-                 random_state: Any = None, verbose: bool | int = False) -> None:
+                 random_state: Any = None, verbose: bool | int = False, n_restarts: int = 1,
+                 restart_epochs: int = 1) -> None:
         self.layer_sizes = layer_sizes
         self.learning_rate = learning_rate
         self.sleep_learning_rate = sleep_learning_rate
@@ -211,6 +220,8 @@ class HelmholtzMachine(Machine):
         self.warmup = warmup
         self.random_state = random_state
         self.verbose = verbose
+        self.n_restarts = n_restarts
+        self.restart_epochs = restart_epochs
 
     _FITTED = "generative_biases_"
     _FITTED_META = ("n_iter_", "n_updates_", "visible_names_")
@@ -256,6 +267,8 @@ class HelmholtzMachine(Machine):
         self._sleep_lr = self._rates(sleep, "sleep_learning_rate", len(sizes))
         check_number("n_iter", self.n_iter, 1, integer=True)
         check_number("batch_size", self.batch_size, 1, integer=True)
+        check_number("n_restarts", self.n_restarts, 1, integer=True)
+        check_number("restart_epochs", self.restart_epochs, 1, integer=True)
         self._warmup = check_number("warmup", self.warmup, 0, integer=True)
         self._priors(len(sizes) - 1)
         check_number("init_scale", self.init_scale, 0.0)
@@ -441,12 +454,18 @@ class HelmholtzMachine(Machine):
             self._say(f"[HelmholtzMachine] pass {self.n_iter_}, free energy {f:.3f} nats, "
                       f"{time.perf_counter() - self._clock:.2f} s")
 
-    def fit(self, X: Any, y: Any = None) -> HelmholtzMachine:
-        """Fresh weights, then ``n_iter`` shuffled passes of wake-sleep over X.
+    def fit(self, X: Any, y: Any = None, X_valid: Any = None) -> HelmholtzMachine:
+        """Fresh weights, then ``n_iter`` shuffled passes of wake-sleep over X; with
+        ``n_restarts``, the restart that scores best on ``X_valid`` (default ``X``).
 
         X is a (cases, visible units) array of 0/1 states, or a Dataset with ``data``
         and ``names`` (the names become the visible unit names)."""
-        return super().fit(X)
+        return super().fit(X, X_valid=X_valid)
+
+    def _held_out_score(self, X: Any) -> float:
+        """The restarts' criterion: the importance-sampled mean log-likelihood of ``X``
+        (nats), 100 samples per case from a Generator seeded 0 (common to every candidate)."""
+        return float(self.log_likelihood_is(X, 100, random_state=np.random.default_rng(0)).mean())
 
     def _begin_fit(self, X: Any) -> np.ndarray:
         self._validate()

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import NeurosimError
+from ..errors import NeurosimError, ParameterError
 from ..outputs import OutputError
 from .base import Machine, Position, read_npz_meta, write_npz
 
@@ -186,6 +186,8 @@ def fit_run(machine: Machine, X: Any, checkpoint: str | Path, checkpoint_s: floa
     seconds of the whole run, resumed parts included; the checkpoint stays (the caller
     removes it once the result is safe). Ctrl-C or SIGTERM: a checkpoint at the next
     minibatch, then KeyboardInterrupt."""
+    if machine.get_params().get("n_restarts", 1) != 1:
+        raise ParameterError(f"fit_run resumes one run: n_restarts must be 1, got {machine.n_restarts!r}")
     checkpoint = Path(checkpoint)
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     name = type(machine).__name__.lower()
