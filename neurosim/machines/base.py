@@ -124,9 +124,9 @@ def binary_rows(X: Any, n_columns: int, what: str, columns: Sequence[str]) -> np
 
 
 def json_scalar(value: Any) -> Any:
-    """A numpy scalar as the Python number JSON can write."""
-    if isinstance(value, np.generic):
-        return value.item()
+    """A numpy scalar or array as the Python number or list JSON can write."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
@@ -290,21 +290,19 @@ class Machine:
 
     # -- files -------------------------------------------------------------------------------
     def _json_params(self) -> dict:
-        """``get_params()`` as JSON can hold it: a Generator or RandomState is stored as
-        None (a generator's state is not kept), a dtype by its name, a Network not at all
-        (the file's arrays and ``network`` entry hold it)."""
+        """``get_params()`` as JSON holds it (tuples and arrays as lists): a Generator or
+        RandomState is stored as None (a generator's state is not kept), a dtype by its
+        name, a Network not at all (the file's ``network`` entry holds it)."""
         params = {}
         for key, value in self.get_params().items():
             if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
                 value = None
             elif key == "dtype" and value is not None:
                 value = np.dtype(value).name
-            elif key == "network" or hasattr(value, "unit_list"):
+            elif hasattr(value, "unit_list"):
                 continue
-            elif isinstance(value, tuple):
-                value = list(value)
             params[key] = value
-        return params
+        return json.loads(json.dumps(params, default=json_scalar))
 
     def _meta(self, info: dict | None) -> dict:
         fitted = {key: self.__dict__.get(key) for key in self._FITTED_META}

@@ -62,6 +62,13 @@ BLAS threads; on a small machine shared with other work, one BLAS thread
 (``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl``) avoided stalls of threaded OpenBLAS on
 these shapes (see the benchmark's README).
 
+**Schedules.** :meth:`fit` owns the training loop (written once, in
+:mod:`neurosim.machines.base`), schedules included: ``momentum`` then ``final_momentum``
+from epoch ``momentum_switch`` on (``rbm.m``: 0.5, then 0.9 after 5 epochs), the learning
+rate annealed linearly over the last ``anneal_epochs`` epochs, and ``shuffle`` (one
+random order of the rows). ``neurosim rbm train`` is such a fit, run resumably by
+:func:`neurosim.machines.runs.fit_run`. The defaults are scikit-learn's loop.
+
 **Scores.** :meth:`score_samples` is scikit-learn's pseudo-likelihood (one randomly
 flipped feature per case, free energies of both). For small machines the exact values
 are available by enumerating ``2^min(n_features, n_components)`` states of the smaller
