@@ -139,7 +139,7 @@ class BoltzmannMachine(NetworkMachine):
         L2 penalty on the weights (not the biases): ``- lr * weight_decay * w`` per update.
     momentum : float in [0, 1)
         Fraction of the previous change added to each change.
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Normalised once, at the first fit, to the Generator every draw goes through.
     verbose : bool
         Print progress (and the exact log-likelihood of small nets) during :meth:`fit`.

@@ -168,7 +168,7 @@ class HelmholtzMachine(Machine):
         priors and the weights between hidden layers are held at their initial values
         (Dayan et al. 1995, caption of figure 4). The sleep phase trains every
         recognition synapse throughout.
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Normalised once, at fit, to ``random_state_``; every draw goes through it.
     verbose : bool or int, default False
         Print the free-energy bound on the training data after each pass.
