@@ -4,8 +4,13 @@ RBMs (``neurosim rbm``) train on stochastically binarised MNIST (each pixel on w
 probability its intensity, a fixed seed) and are scored by their test log-probability
 in nats, with log Z from AIS (Salakhutdinov and Murray 2008) or, for small machines,
 exact. They are written as ``.npz`` (fast at 784 x 500) or as a model file (``.toml``).
+``rbm train`` is ``RBM(...).fit`` (the schedules are the RBM's parameters) run by
+:func:`neurosim.machines.runs.fit_run`: while it trains, ``OUT.checkpoint.npz`` (every
+``--checkpoint-minutes`` and on Ctrl-C, exit 130) and its lock ``OUT.checkpoint.npz.lock``
+sit beside ``--out``; ``--resume`` with the same flags continues it to the weights of an
+uninterrupted run. The checkpoint is removed once ``--out`` is written.
 
-Training writes ``DIR/checkpoint.npz`` (after every stage and every
+``dbn train`` writes ``DIR/checkpoint.npz`` (after every stage and every
 ``--checkpoint-minutes``), ``DIR/progress.json`` and ``DIR/command.json``, each
 atomically and under the run's lock; ``--resume`` continues a killed or interrupted run
 with its own settings and nothing lost (same weights as a run that was never stopped);
@@ -68,42 +73,34 @@ def _decay(text: str) -> float:
 
 
 def cmd_rbm_train(args: argparse.Namespace) -> None:
-    import time
-
+    """``RBM(...).fit`` on binarised MNIST through :func:`~neurosim.machines.runs.fit_run`:
+    checkpoints in ``OUT.checkpoint.npz`` (removed once OUT is written), Ctrl-C, --resume."""
     from .errors import DivergenceError
-    from .machines.dbn_train import annealed
     from .machines.rbm import RBM
+    from .machines.runs import fit_run
     from .outputs import check_out
 
     out = check_out(args.out, (".npz", ".toml"))
+    checkpoint = Path(f"{out}.checkpoint.npz")
+    if checkpoint.exists() != bool(args.resume):
+        raise NeurosimError(f"--resume: {checkpoint} does not exist: no run to continue" if args.resume else
+                            f"{checkpoint} holds an unfinished run: pass --resume to continue it, or remove it")
     X = _binary_mnist("train", args.limit, args.seed)
-    rng = np.random.default_rng(args.seed)
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
-              persistent=args.persistent, momentum=0.5, weight_decay=args.weight_decay, random_state=rng,
-              dtype=np.float32)
-    order = rng.permutation(len(X))
-    seconds = 0.0
-    n_batches = -(-len(X) // args.batch)
-    for epoch in range(args.epochs):
-        rbm.set_params(momentum=0.5 if epoch < 5 else 0.9)   # rbm.m's schedule
-        start = time.perf_counter()
-        for b, s in enumerate(range(0, len(X), args.batch)):
-            if args.anneal:
-                rbm.set_params(learning_rate=annealed(args.lr, epoch, b, n_batches, args.epochs, args.anneal))
-            try:
-                rbm.partial_fit(X[order[s:s + args.batch]])
-            except DivergenceError as exc:
-                raise DivergenceError(f"--lr {args.lr}: epoch {epoch + 1} of {args.epochs}, {exc}; "
-                                      f"{out} not written") from None
-        seconds += time.perf_counter() - start
-        print(f"rbm: epoch {epoch + 1}/{args.epochs}, {len(X) * (epoch + 1) / seconds:,.0f} samples/s",
-              file=sys.stderr, flush=True)
+              persistent=args.persistent, momentum=0.5, final_momentum=0.9, momentum_switch=5,   # rbm.m's schedule
+              anneal_epochs=args.anneal, n_iter=args.epochs, weight_decay=args.weight_decay, shuffle=True,
+              random_state=args.seed, dtype=np.float32)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
-            "seed": args.seed, "train_cases": len(X), "train_seconds": seconds,
-            "samples_per_s": len(X) * args.epochs / seconds if seconds else None}
-    rbm.set_params(learning_rate=args.lr, n_iter=args.epochs)      # the run's, not the last annealed step's
+            "seed": args.seed, "train_cases": len(X)}
+    try:
+        seconds = fit_run(rbm, X, checkpoint, checkpoint_s=60 * args.checkpoint_minutes, info=meta)
+    except DivergenceError as exc:
+        checkpoint.unlink(missing_ok=True)                  # a diverged run is not worth resuming
+        raise DivergenceError(f"--lr {args.lr}: {exc}; {out} not written") from None
+    meta.update(train_seconds=seconds, samples_per_s=len(X) * args.epochs / seconds if seconds else None)
     _save_rbm(rbm, out, meta)
+    checkpoint.unlink()
     print(strict_json({**meta, "out": str(out)}) if args.json else
           f"wrote {out}: {args.hidden} hidden, {'PCD' if args.persistent else 'CD'}-{args.cd}, "
           f"{args.epochs} epochs in {seconds:.0f} s ({meta['samples_per_s'] or 0:,.0f} samples/s)")
@@ -305,6 +302,12 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--out", required=True,
                     help="FILE.npz (weights and hyper-parameters, as RBM.save) or FILE.toml (a model file: "
                          "weights only)")
+    tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
+                    help="checkpoint OUT.checkpoint.npz every M minutes of training (at the next minibatch), and "
+                         "on Ctrl-C; 0: after every minibatch")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run whose checkpoint is OUT.checkpoint.npz (the same flags; one that "
+                         "differs is refused by name)")
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(run=cmd_rbm_train)
     ev = single_valued(actions.add_parser(

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from neurosim import ValidationError, load
+from neurosim.errors import ParameterError
 from neurosim.inference import posterior
 from neurosim.learning import SynapseView, get_rule
 from neurosim.machines import SigmoidBeliefNet
@@ -72,5 +73,5 @@ def test_round_trip_and_errors(tmp_path):
         SigmoidBeliefNet(load(SBN)).fit(np.ones((2, 3)))
     with pytest.raises(ValidationError, match="directed edges only"):
         SigmoidBeliefNet(random_boltzmann(np.random.default_rng(0), 2, 2)).fit(np.ones((1, 2)))
-    with pytest.raises(ValidationError, match="n_iter must be a positive integer, got 0"):
+    with pytest.raises(ParameterError, match="n_iter must be >= 1, got 0"):
         SigmoidBeliefNet(load(SBN), n_iter=0).fit(np.ones((1, 4)))

@@ -16,7 +16,7 @@ import numpy as np
 from ..engine import Simulator
 from ..errors import DivergenceError, ValidationError
 from ..inference.exact import MAX_SCALE
-from ..machines.boltzmann import _binary_rows, _check_number
+from ..machines.base import binary_rows as _binary_rows, check_number as _check_number
 from ..messages import Ledger
 from ..network import Network
 from .plasticity import Plasticity

@@ -69,21 +69,18 @@ True
 
 from __future__ import annotations
 
-import math
-import numbers
-import sys
 import time
-from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .. import modelfile
 from ..errors import InferenceError, ParameterError, ValidationError
 from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid
 from ..inference.exact import MAX_FREE_UNITS, all_states
 from ..learning import get_rule
 from ..network import Network, Unit
+from .base import (NetworkMachine, Position, binary_rows, check_bool, check_number, check_random_state,
+                   valid_random_state)
 
 __all__ = ["BoltzmannMachine", "Update", "ParameterError", "PROCEDURES"]
 
@@ -107,43 +104,7 @@ class Update(NamedTuple):
         return np.concatenate([self.weights[np.triu_indices(n, 1)], self.biases])
 
 
-def _check_number(name: str, value, low: float | None = None, high: float | None = None,
-                  integer: bool = False, low_open: bool = False, high_open: bool = False):
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        what = "an integer" if integer else "a number"
-        raise ParameterError(f"{name} must be {what}, got {value!r}")
-    if not integer and not math.isfinite(value):
-        raise ParameterError(f"{name} must be finite, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ParameterError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-
-
-def _binary_rows(X, n_columns: int, what: str, columns: Sequence[str]) -> np.ndarray:
-    """``X`` as a float (n, n_columns) array of 0/1, or a ParameterError naming the culprit."""
-    try:
-        A = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{what} must be a 2-D array of 0/1 states, got {X!r}") from None
-    if A.ndim != 2:
-        raise ParameterError(f"{what} must be a 2-D array of shape (n_cases, {n_columns}), got "
-                             f"shape {A.shape}")
-    if A.shape[1] != n_columns:
-        raise ParameterError(f"{what} has {A.shape[1]} columns; the machine has {n_columns} visible "
-                             f"units ({', '.join(columns)})")
-    if A.shape[0] == 0:
-        raise ParameterError(f"{what} has no rows")
-    bad = ~((A == 0) | (A == 1))
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r} (unit {columns[c]!r}): "
-                             "states must be 0 or 1")
-    return A
-
-
-class BoltzmannMachine:
+class BoltzmannMachine(NetworkMachine):
     """A Boltzmann machine built on a Network of symmetric edges, scikit-learn style.
 
     Parameters
@@ -178,10 +139,18 @@ class BoltzmannMachine:
         L2 penalty on the weights (not the biases): ``- lr * weight_decay * w`` per update.
     momentum : float in [0, 1)
         Fraction of the previous change added to each change.
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Normalised once, at the first fit, to the Generator every draw goes through.
     verbose : bool
         Print progress (and the exact log-likelihood of small nets) during :meth:`fit`.
+    n_restarts : int, default 1
+        Restarts chosen on held-out likelihood: :meth:`fit` trains this many machines,
+        each from the network's weights with a Generator of its own, for
+        ``restart_epochs`` passes, and keeps the one whose exact log-likelihood of
+        ``X_valid`` is highest (:meth:`Machine._fit_restarts
+        <neurosim.machines.base.Machine._fit_restarts>`; small nets: enumeration).
+    restart_epochs : int, default 1
+        Passes each restart makes before the choice.
 
     Attributes
     ----------
@@ -218,7 +187,8 @@ class BoltzmannMachine:
                  n_iter: int = 100, batch_size: int | None = None, positive_sweeps: int = 5,
                  negative_sweeps: int = 5, n_chains: int = 100, persistent: bool = True,
                  anneal: Sequence[float] | None = None, k: int = 1, weight_decay: float = 0.0,
-                 momentum: float = 0.0, random_state=None, verbose: bool = False) -> None:
+                 momentum: float = 0.0, random_state=None, verbose: bool = False, n_restarts: int = 1,
+                 restart_epochs: int = 1) -> None:
         self.network = network
         self.procedure = procedure
         self.learning_rate = learning_rate
@@ -234,6 +204,10 @@ class BoltzmannMachine:
         self.momentum = momentum
         self.random_state = random_state
         self.verbose = verbose
+        self.n_restarts = n_restarts
+        self.restart_epochs = restart_epochs
+
+    _STATE = ("weights_", "biases_", "chains_")
 
     # -- validation and set-up -------------------------------------------------------
     def _validate_params(self) -> None:
@@ -241,30 +215,28 @@ class BoltzmannMachine:
             raise ParameterError(f"network must be a neurosim Network, got {self.network!r}")
         if self.procedure not in PROCEDURES:
             raise ParameterError(f"procedure must be one of {', '.join(PROCEDURES)}, got {self.procedure!r}")
-        _check_number("learning_rate", self.learning_rate, 0.0, low_open=True)
-        _check_number("n_iter", self.n_iter, 1, integer=True)
+        check_number("learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_number("n_iter", self.n_iter, 1, integer=True)
         if self.batch_size is not None:
-            _check_number("batch_size", self.batch_size, 1, integer=True)
-        _check_number("positive_sweeps", self.positive_sweeps, 1, integer=True)
-        _check_number("negative_sweeps", self.negative_sweeps, 1, integer=True)
-        _check_number("n_chains", self.n_chains, 1, integer=True)
-        _check_number("k", self.k, 1, integer=True)
-        _check_number("weight_decay", self.weight_decay, 0.0)
-        _check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        if not isinstance(self.persistent, bool):
-            raise ParameterError(f"persistent must be True or False, got {self.persistent!r}")
+            check_number("batch_size", self.batch_size, 1, integer=True)
+        check_number("positive_sweeps", self.positive_sweeps, 1, integer=True)
+        check_number("negative_sweeps", self.negative_sweeps, 1, integer=True)
+        check_number("n_chains", self.n_chains, 1, integer=True)
+        check_number("k", self.k, 1, integer=True)
+        check_number("n_restarts", self.n_restarts, 1, integer=True)
+        check_number("restart_epochs", self.restart_epochs, 1, integer=True)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        check_bool("persistent", self.persistent)
         if self.anneal is not None:
             if isinstance(self.anneal, (str, bytes)) or not hasattr(self.anneal, "__iter__"):
                 raise ParameterError(f"anneal must be a sequence of temperatures, got {self.anneal!r}")
             for t in self.anneal:
-                _check_number(f"anneal temperature {t!r}", t, 0.0, low_open=True)
-        rs = self.random_state
-        if not (rs is None or isinstance(rs, np.random.Generator)
-                or (isinstance(rs, numbers.Integral) and not isinstance(rs, bool) and rs >= 0)):
-            raise ParameterError(f"random_state must be None, a non-negative int or a "
-                                 f"numpy.random.Generator, got {rs!r}")
+                check_number(f"anneal temperature {t!r}", t, 0.0, low_open=True)
+        if not valid_random_state(self.random_state):
+            check_random_state(self.random_state)            # raises, naming the value
 
-    def _initialize(self) -> None:
+    def _setup(self) -> None:
         """Validate the parameters and the network; set the fitted attributes from it."""
         self._validate_params()
         net = self.network
@@ -307,7 +279,7 @@ class BoltzmannMachine:
         hid = set(hidden)
         self._hidden_classes = [c[np.isin(c, hidden)] for c in self.colour_classes_
                                 if any(int(i) in hid for i in c)]
-        self.random_state_ = np.random.default_rng(self.random_state)
+        self.random_state_ = check_random_state(self.random_state)
         n = net.n_units
         self.chains_ = self.random_state_.integers(0, 2, (self.n_chains, n)).astype(np.float64)
         self.velocity_ = Update(np.zeros((n, n)), np.zeros(n))
@@ -319,7 +291,7 @@ class BoltzmannMachine:
 
     def _ensure_initialized(self) -> None:
         if not hasattr(self, "weights_"):
-            self._initialize()
+            self._setup()
 
     @property
     def n_units(self) -> int:
@@ -327,7 +299,7 @@ class BoltzmannMachine:
 
     def _check_X(self, X, what: str = "X") -> np.ndarray:
         self._ensure_initialized()
-        return _binary_rows(X, len(self.visible_), what, self.visible_units_)
+        return binary_rows(X, len(self.visible_), what, self.visible_units_)
 
     # -- Gibbs sampling -----------------------------------------------------------------
     def _settle(self, S: np.ndarray, classes: list[np.ndarray], sweeps: int,
@@ -454,7 +426,7 @@ class BoltzmannMachine:
         """The CD-k weight change (eq. 6, Hinton's rbm.m) on the batch ``X``, whatever the
         machine's procedure, without applying it. Needs an RBM-shaped network."""
         X = self._check_X(X)
-        _check_number("k", k, 1, integer=True)
+        check_number("k", k, 1, integer=True)
         self._check_rbm("cd_update")
         return self._cd_update(X, k, persistent=False)
 
@@ -468,7 +440,7 @@ class BoltzmannMachine:
         has no sampling. The result goes through the rule's batched form, with each
         hidden state's row weighted by its probability."""
         X = self._check_X(X)
-        _check_number("k", k, 1, integer=True)
+        check_number("k", k, 1, integer=True)
         self._check_rbm("expected_cd_update")
         vis, hid = self.visible_, self.hidden_
         self._enumerable(len(vis) + len(hid), "the CD chain over")
@@ -537,25 +509,43 @@ class BoltzmannMachine:
         return self._network
 
     # -- estimator API -----------------------------------------------------------------
-    def fit(self, X) -> "BoltzmannMachine":
-        """Train from the network's weights for ``n_iter`` passes over ``X``
-        (rows: cases; columns: the visible units in unit order)."""
-        self._initialize()
+    def fit(self, X: Any, y: Any = None, X_valid: Any = None) -> "BoltzmannMachine":
+        """Train from the network's weights for ``n_iter`` passes over ``X`` (rows: cases;
+        columns: the visible units in unit order), in shuffled minibatches; with
+        ``n_restarts``, the restart that scores best on ``X_valid`` (default ``X``)."""
+        return super().fit(X, X_valid=X_valid)
+
+    def _held_out_score(self, X: Any) -> float:
+        """The exact mean log-likelihood of ``X`` (nats): the restarts' criterion."""
+        return self.exact_log_likelihood(X)
+
+    def _begin_fit(self, X: Any) -> np.ndarray:
+        self._setup()
         X = self._check_X(X)
-        rng = self.random_state_
-        batch = self.batch_size or len(X)
-        start = time.perf_counter()
-        for epoch in range(1, self.n_iter + 1):
-            order = rng.permutation(len(X)) if batch < len(X) else np.arange(len(X))
-            for s in range(0, len(X), batch):
-                self._apply(self._update(X[order[s:s + batch]]))
-            if self.verbose and (epoch == self.n_iter or epoch % max(1, self.n_iter // 10) == 0):
-                extra = ""
-                if self.n_units <= 16:
-                    extra = f", exact mean log-likelihood {self.exact_log_likelihood(X):.4f} nats"
-                print(f"[{type(self).__name__}] pass {epoch}/{self.n_iter}, {self.n_iter_} updates, "
-                      f"{time.perf_counter() - start:.1f} s{extra}", file=sys.stderr)
-        return self
+        self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size or len(X))
+        self._clock = time.perf_counter()
+        return X
+
+    def _epoch_order(self, X: np.ndarray, epoch: int) -> np.ndarray | None:
+        return self.random_state_.permutation(len(X)) if self._batch_rows < len(X) else None
+
+    def _fit_batch(self, X: np.ndarray, rows: Any, at: Position) -> None:
+        self._apply(self._update(X[rows]))
+
+    def _end_epoch(self, X: np.ndarray, epoch: int) -> None:
+        epoch += 1
+        if self.verbose and (epoch == self.n_iter or epoch % max(1, self.n_iter // 10) == 0):
+            extra = ""
+            if self.n_units <= 16:
+                extra = f", exact mean log-likelihood {self.exact_log_likelihood(X):.4f} nats"
+            self._say(f"[{type(self).__name__}] pass {epoch}/{self.n_iter}, {self.n_iter_} updates, "
+                      f"{time.perf_counter() - self._clock:.1f} s{extra}")
+
+    def _training_state(self) -> dict[str, np.ndarray]:
+        return {"velocity_weights": self.velocity_.weights, "velocity_biases": self.velocity_.biases}
+
+    def _set_training_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.velocity_ = Update(arrays["velocity_weights"], arrays["velocity_biases"])
 
     def partial_fit(self, X) -> "BoltzmannMachine":
         """One update on the batch ``X``, continuing from the current state (the first call
@@ -570,9 +560,9 @@ class BoltzmannMachine:
         (default ``max(100, negative_sweeps)``). Returns int8 states of the visible units
         (all units if ``visible_only`` is False)."""
         self._ensure_initialized()
-        _check_number("n_samples", n_samples, 1, integer=True)
+        check_number("n_samples", n_samples, 1, integer=True)
         sweeps = max(100, self.negative_sweeps) if n_sweeps is None else n_sweeps
-        _check_number("n_sweeps", sweeps, 1, integer=True)
+        check_number("n_sweeps", sweeps, 1, integer=True)
         rng = self.random_state_
         S = self._settle(self._random_states(n_samples, rng), self.colour_classes_, sweeps, rng,
                          tuple(self.anneal or ()))
@@ -606,7 +596,7 @@ class BoltzmannMachine:
                 p = np.exp(lj - _logsumexp(lj))
                 out[r] = p @ H
             return out
-        _check_number("n_sweeps", n_sweeps, 1, integer=True)
+        check_number("n_sweeps", n_sweeps, 1, integer=True)
         rng, m = self.random_state_, self.n_chains
         S = self._random_states(len(X) * m, rng)
         S[:, vis] = np.repeat(X, m, axis=0)
@@ -734,19 +724,3 @@ class BoltzmannMachine:
         self._ensure_initialized()
         net = self.network_
         return Network(net.unit_list(), net.edges, net.name, net.description)
-
-    def save(self, path: str | Path) -> None:
-        """Write the trained net as a model file (atomically); :meth:`load` reads it back."""
-        modelfile.save(self.to_network(), path)
-
-    @classmethod
-    def load(cls, path: str | Path, **params) -> "BoltzmannMachine":
-        """A machine whose weights are those of the model file at ``path``, ready to sample,
-        transform and score (``params`` as for the constructor)."""
-        bm = cls(modelfile.load(path), **params)
-        bm._initialize()
-        return bm
-
-    def __repr__(self) -> str:
-        return (f"BoltzmannMachine({self.network.name!r}, procedure={self.procedure!r}, "
-                f"learning_rate={self.learning_rate!r}, n_iter={self.n_iter!r})")

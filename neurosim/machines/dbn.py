@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..numerics import sigmoid, softmax, softplus as _softplus
+from .base import Machine
 
 __all__ = ["DeepBeliefNet", "sigmoid", "softmax"]
 
@@ -49,8 +50,8 @@ def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)
 
 
-@dataclass
-class DeepBeliefNet:
+@dataclass(repr=False)
+class DeepBeliefNet(Machine):
     """The parameters of a DBN (see the module doc) and what it does with them.
 
     ``sizes``: ``(n_visible, n_1, ..., n_pen, n_top)``. Lists run bottom-up: ``R[l]``
@@ -58,6 +59,10 @@ class DeepBeliefNet:
     l+1, ``G[l]`` (n_{l+1} x n_l) and ``g[l]`` the generative weights and biases into
     layer l. The top RBM: ``W`` (n_pen x n_top), ``U`` (n_labels x n_top), visible
     biases ``b_pen``, ``b_lab``, hidden biases ``c``.
+
+    Its parameters (:meth:`get_params`) are ``sizes`` and ``n_labels``; :meth:`save`
+    writes ``.npz`` (:meth:`state_dict`). It has no ``to_network`` yet: a 784-500-500-2000
+    DBN needs the population form of Network.
     """
 
     sizes: tuple[int, ...]
@@ -141,6 +146,21 @@ class DeepBeliefNet:
         for name, a in arrays.items():
             if a is not None and a.shape != expected[name]:
                 raise ParameterError(f"{name} has shape {a.shape}; layers {s} need {expected[name]}")
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return ["sizes", "n_labels"]
+
+    def _check_fitted(self) -> None:
+        self._check_ready()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return self.state_dict()
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> "DeepBeliefNet":
+        return cls.from_state_dict({**arrays, "sizes": np.array(params["sizes"]),
+                                    "n_labels": np.array(params["n_labels"])})
 
     def _check_ready(self) -> None:
         if self.W is None or len(self.R) != self.n_directed:

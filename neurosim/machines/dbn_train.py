@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -37,17 +36,16 @@ import numpy as np
 
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
-from ..outputs import OutputError, atomic_write, atomic_write_text
+from ..outputs import OutputError, atomic_write_text
+from .base import annealed
+from . import runs
+from .runs import Lock, LockError, StopSignals
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid, softmax
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
            "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
            "changed_settings", "check_run_directory", "trend_eta"]
-
-
-class LockError(NeurosimError):
-    """Another process is training into the same directory."""
 
 
 @dataclass
@@ -140,16 +138,6 @@ class Recipe:
 
 
 PRESETS = {"hinton2006": Recipe()}
-
-
-def annealed(lr: float, epoch: int, batch: int, n_batches: int, epochs: int, anneal: int) -> float:
-    """The learning rate of minibatch ``batch`` of ``epoch`` in a stage of ``epochs``
-    epochs: ``lr min(1, epochs left / anneal)``, the epochs left counted minibatch by
-    minibatch. Constant up to the last ``anneal`` epochs, then falling linearly to
-    ``lr / (anneal n_batches)`` at the last minibatch; ``anneal`` 0: constant. An
-    ``anneal`` longer than the stage anneals all of it (a shortened preset run)."""
-    left = epochs - epoch - batch / n_batches            # epochs left, this minibatch included
-    return lr if anneal <= 0 else lr * min(1.0, left / min(anneal, epochs))
 
 
 def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> float:
@@ -261,7 +249,6 @@ class Trainer:
         self.checkpoint_s, self.on_batch = checkpoint_s, on_batch
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.stages = stage_names(recipe)
-        self._stop = False
 
     # -- state -----------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -302,32 +289,6 @@ class Trainer:
         self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
         self.greedy = stack(d, "greedy.")
 
-    # -- lock --------------------------------------------------------------------------------
-    def _lock(self) -> None:
-        """Take ``DIR/LOCK``: created exclusively, holding this process's id. A LOCK whose
-        process has died is taken over; one without an id counts as held (a run started
-        at the same instant may be about to write its id)."""
-        path = self.dir / "LOCK"
-        for attempt in (0, 1):
-            try:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pid = _lock_holder(path)
-                if attempt or _alive(pid):
-                    raise LockError(f"{self.dir}: process {pid} is training into this directory "
-                                    f"(remove {path} if it is not)") from None
-                path.unlink(missing_ok=True)
-                continue
-            except OSError as exc:
-                raise OutputError(f"{path}: cannot write the run's directory: {exc.strerror or exc}") from None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            return
-
-    def _unlock(self) -> None:
-        (self.dir / "LOCK").unlink(missing_ok=True)
-
     # -- running -----------------------------------------------------------------------------
     def run(self, begin: Callable[[], None] | None = None) -> DeepBeliefNet:
         """Train (or resume) to the end of the recipe; returns the DBN. ``begin()`` is
@@ -335,33 +296,37 @@ class Trainer:
         there, forks and writes ``command.json``: a run started at the same instant in
         the same directory cannot interleave its writes with this one's)."""
         self._lock()
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             if begin is not None:
                 begin()
-            for s in previous:
-                signal.signal(s, self._request_stop)
-            if (self.dir / "checkpoint.npz").exists():
-                self._load()
-                self._saved_at = time.monotonic()
-                self.log(f"resuming {self.dir} at {self._where()}")
-            else:
-                self._fresh()
-                self._save()
-            while self.progress.stage < len(self.stages) and not self._stop:
-                self._run_stage(self.stages[self.progress.stage])
-            if self._stop:
-                self._save()
-                self.log(f"stopped at {self._where()}; checkpoint saved, run again to resume")
-                raise KeyboardInterrupt
-            return self.dbn
+            with StopSignals() as self._stop_signals:
+                return self._run()
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            self._unlock()
+            self._lock_held.__exit__()
 
-    def _request_stop(self, signum, frame) -> None:
-        self._stop = True
+    def _lock(self) -> None:
+        """Take ``DIR/LOCK`` (:class:`~neurosim.machines.runs.Lock`)."""
+        self._lock_held = Lock(self.dir / "LOCK", str(self.dir)).__enter__()
+
+    def _run(self) -> DeepBeliefNet:
+        if (self.dir / "checkpoint.npz").exists():
+            self._load()
+            self._saved_at = time.monotonic()
+            self.log(f"resuming {self.dir} at {self._where()}")
+        else:
+            self._fresh()
+            self._save()
+        while self.progress.stage < len(self.stages) and not self._stop:
+            self._run_stage(self.stages[self.progress.stage])
+        if self._stop:
+            self._save()
+            self.log(f"stopped at {self._where()}; checkpoint saved, run again to resume")
+            raise KeyboardInterrupt
+        return self.dbn
+
+    @property
+    def _stop(self) -> bool:
+        return self._stop_signals.requested
 
     def _where(self) -> str:
         pr = self.progress
@@ -548,7 +513,7 @@ def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict)
     Generator's state, the number of training cases), and ``progress.json`` beside it,
     each atomically (:func:`~neurosim.outputs.atomic_write`: whole or not at all, no
     temporary file left behind; an OSError such as a full disk is an OutputError)."""
-    atomic_write(directory / "checkpoint.npz", lambda fh: np.savez(fh, **arrays, meta=np.array(json.dumps(meta))))
+    runs.write_checkpoint(directory / "checkpoint.npz", arrays, meta)
     atomic_write_text(directory / "progress.json", json.dumps(meta["progress"], indent=1))
 
 
@@ -590,30 +555,6 @@ def check_run_directory(directory: str | Path, flag: str = "--out") -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"{where}: {existing} is not writable (permission denied)")
     return directory
-
-
-def _lock_holder(path: Path) -> int:
-    """The process id in a LOCK file, read again after a moment if it is still being
-    written; a LockError naming the file if it holds none."""
-    for wait in (0.0, 0.2):
-        time.sleep(wait)
-        text = path.read_text().strip() if path.exists() else "0"
-        if text.isdigit():
-            return int(text)
-    raise LockError(f"{path}: holds {text[:20]!r}, not a process id: another run may be starting "
-                    "(remove the file if none is)")
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

@@ -57,28 +57,23 @@ True
 from __future__ import annotations
 
 import numbers
-import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .. import modelfile
-from ..errors import InferenceError, NeurosimError, ParameterError, ValidationError
+from ..errors import InferenceError, ParameterError, ValidationError
 from ..learning import get_rule
 from ..network import Edge, Network, Unit
 from ..numerics import sigmoid as _sigmoid
+from .base import Machine, NotFittedError, Position, cases as _cases, check_number, check_random_state
 
 __all__ = ["HelmholtzMachine", "Phase", "Selectivity", "NotFittedError", "MAX_EXACT_HIDDEN",
            "valid_fantasy_fraction", "shift_selectivity"]
 
 MAX_EXACT_HIDDEN = 20      # exact_log_likelihood enumerates 2^H hidden states
 _CELLS = 1 << 22           # floats per temporary array in chunked evaluations
-
-
-class NotFittedError(NeurosimError, AttributeError):
-    """The machine has no weights yet: call ``fit``, ``partial_fit`` or ``from_network``."""
 
 
 class Phase(NamedTuple):
@@ -134,28 +129,11 @@ def _logmeanexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.squeeze(out, axis=axis)
 
 
-def _rng(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or (isinstance(random_state, numbers.Integral)
-                                and not isinstance(random_state, bool) and random_state >= 0):
-        return np.random.default_rng(random_state)
-    raise ParameterError(f"random_state must be None, a non-negative integer or a "
-                         f"numpy.random.Generator, got {random_state!r}")
-
-
 def _ones(n: int) -> np.ndarray:
     return np.ones((n, 1))
 
 
-def _cases(X: Any) -> Any:
-    """The array of a Dataset (anything with ``data`` and ``names``), else X itself."""
-    if not isinstance(X, np.ndarray) and hasattr(X, "data") and hasattr(X, "names"):
-        return X.data
-    return X
-
-
-class HelmholtzMachine:
+class HelmholtzMachine(Machine):
     """A layered Helmholtz machine with logistic generative and recognition pathways,
     trained by the wake-sleep algorithm (Hinton et al. 1995; Dayan et al. 1995).
 
@@ -190,10 +168,18 @@ class HelmholtzMachine:
         priors and the weights between hidden layers are held at their initial values
         (Dayan et al. 1995, caption of figure 4). The sleep phase trains every
         recognition synapse throughout.
-    random_state : None, int or numpy.random.Generator
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Normalised once, at fit, to ``random_state_``; every draw goes through it.
     verbose : bool or int, default False
         Print the free-energy bound on the training data after each pass.
+    n_restarts : int, default 1
+        Restarts chosen on held-out likelihood (as ``helmholtz_shifter``'s demo chose
+        among its random starts): :meth:`fit` trains this many machines, each from
+        random weights of its own Generator, for ``restart_epochs`` passes, and keeps the
+        one of highest importance-sampled log-likelihood of ``X_valid`` (100 samples per
+        case, the same Generator for every candidate).
+    restart_epochs : int, default 1
+        Passes each restart makes before the choice.
 
     Attributes
     ----------
@@ -222,7 +208,8 @@ class HelmholtzMachine:
     def __init__(self, layer_sizes: Sequence[int] = (32, 24, 1), learning_rate: Any = 0.05,
                  sleep_learning_rate: Any = None, n_iter: int = 10, batch_size: int = 1,
                  init_scale: float = 0.1, init_prior: Any = 0.5, warmup: int = 0,
-                 random_state: Any = None, verbose: bool | int = False) -> None:
+                 random_state: Any = None, verbose: bool | int = False, n_restarts: int = 1,
+                 restart_epochs: int = 1) -> None:
         self.layer_sizes = layer_sizes
         self.learning_rate = learning_rate
         self.sleep_learning_rate = sleep_learning_rate
@@ -233,27 +220,13 @@ class HelmholtzMachine:
         self.warmup = warmup
         self.random_state = random_state
         self.verbose = verbose
+        self.n_restarts = n_restarts
+        self.restart_epochs = restart_epochs
+
+    _FITTED = "generative_biases_"
+    _FITTED_META = ("n_iter_", "n_updates_", "visible_names_")
 
     # -- parameters ------------------------------------------------------------------
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("layer_sizes", "learning_rate", "sleep_learning_rate",
-                                              "n_iter", "batch_size", "init_scale", "init_prior",
-                                              "warmup", "random_state", "verbose")}
-
-    def set_params(self, **params: Any) -> HelmholtzMachine:
-        for key, value in params.items():
-            if key not in self.get_params():
-                raise ParameterError(f"unknown parameter {key!r} of HelmholtzMachine "
-                                     f"(parameters: {', '.join(self.get_params())})")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = HelmholtzMachine().get_params()
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
-                         if not _same(v, defaults[k]))
-        return f"HelmholtzMachine({args})"
-
     def _check_sizes(self) -> list[int]:
         sizes = self.layer_sizes
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
@@ -292,18 +265,13 @@ class HelmholtzMachine:
         self._wake_lr = self._rates(self.learning_rate, "learning_rate", len(sizes))
         sleep = self.learning_rate if self.sleep_learning_rate is None else self.sleep_learning_rate
         self._sleep_lr = self._rates(sleep, "sleep_learning_rate", len(sizes))
-        for name in ("n_iter", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {v!r}")
-        w = self.warmup
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 0:
-            raise ParameterError(f"warmup must be a non-negative integer (updates), got {w!r}")
-        self._warmup = int(w)
+        check_number("n_iter", self.n_iter, 1, integer=True)
+        check_number("batch_size", self.batch_size, 1, integer=True)
+        check_number("n_restarts", self.n_restarts, 1, integer=True)
+        check_number("restart_epochs", self.restart_epochs, 1, integer=True)
+        self._warmup = check_number("warmup", self.warmup, 0, integer=True)
         self._priors(len(sizes) - 1)
-        s = self.init_scale
-        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not np.isfinite(s) or s < 0:
-            raise ParameterError(f"init_scale must be a finite non-negative number, got {s!r}")
+        check_number("init_scale", self.init_scale, 0.0)
         if self.verbose is not None and not isinstance(self.verbose, (bool, numbers.Integral)):
             raise ParameterError(f"verbose must be a bool or an integer, got {self.verbose!r}")
 
@@ -339,11 +307,6 @@ class HelmholtzMachine:
         self._check_fitted()
         return [len(b) for b in self.generative_biases_]
 
-    def _check_fitted(self) -> None:
-        if "generative_biases_" not in self.__dict__:
-            raise NotFittedError("this HelmholtzMachine has no weights yet: call fit, partial_fit "
-                                 "or HelmholtzMachine.from_network first")
-
     def _initialise(self, rng: np.random.Generator) -> None:
         sizes = self._check_sizes()
         s = float(self.init_scale)
@@ -366,7 +329,7 @@ class HelmholtzMachine:
         zero; for a machine to inspect, save or train by hand with :meth:`wake_step` and
         :meth:`sleep_step`."""
         self._validate()
-        self.random_state_ = _rng(self.random_state)
+        self.random_state_ = check_random_state(self.random_state)
         self.__dict__.pop("generative_biases_", None)
         self.visible_names_ = None
         self._initialise(self.random_state_)
@@ -394,7 +357,7 @@ class HelmholtzMachine:
         if random_state is None:
             self._check_fitted()
             return self.random_state_
-        return _rng(random_state)
+        return check_random_state(random_state)
 
     # -- passes ----------------------------------------------------------------------
     def _up(self, X: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
@@ -474,47 +437,54 @@ class HelmholtzMachine:
             c += dW[-1]
         return Phase("sleep", states, probs, lr)
 
-    def _epoch(self, X: np.ndarray, rng: np.random.Generator, shuffle: bool) -> None:
-        order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-        B = int(self.batch_size)
-        for start in range(0, len(X), B):
-            batch = X[order[start:start + B]]
-            self.wake_step(batch, rng)
-            self.sleep_step(len(batch), rng)
-            self.n_updates_ += 1
+    def _fit_batch(self, X: np.ndarray, rows: Any, at: Position | None) -> None:
+        """One wake step on the rows, one sleep step of as many fantasies."""
+        batch = X[rows]
+        self.wake_step(batch, self.random_state_)
+        self.sleep_step(len(batch), self.random_state_)
+        self.n_updates_ += 1
+
+    def _epoch_order(self, X: np.ndarray, epoch: int) -> np.ndarray:
+        return self.random_state_.permutation(len(X))
+
+    def _end_epoch(self, X: np.ndarray, epoch: int) -> None:
         self.n_iter_ += 1
+        if self.verbose:
+            f = float(self.free_energy(X[:1000], random_state=self.random_state_).mean())
+            self._say(f"[HelmholtzMachine] pass {self.n_iter_}, free energy {f:.3f} nats, "
+                      f"{time.perf_counter() - self._clock:.2f} s")
 
-    def _report(self, X: np.ndarray, rng: np.random.Generator, t0: float) -> None:
-        sub = X[:1000]
-        f = float(self.free_energy(sub, random_state=rng).mean())
-        print(f"[HelmholtzMachine] pass {self.n_iter_}, free energy {f:.3f} nats, "
-              f"{time.perf_counter() - t0:.2f} s", file=sys.stdout, flush=True)
-
-    def fit(self, X: Any, y: Any = None) -> HelmholtzMachine:
-        """Fresh weights, then ``n_iter`` shuffled passes of wake-sleep over X.
+    def fit(self, X: Any, y: Any = None, X_valid: Any = None) -> HelmholtzMachine:
+        """Fresh weights, then ``n_iter`` shuffled passes of wake-sleep over X; with
+        ``n_restarts``, the restart that scores best on ``X_valid`` (default ``X``).
 
         X is a (cases, visible units) array of 0/1 states, or a Dataset with ``data``
         and ``names`` (the names become the visible unit names)."""
+        return super().fit(X, X_valid=X_valid)
+
+    def _held_out_score(self, X: Any) -> float:
+        """The restarts' criterion: the importance-sampled mean log-likelihood of ``X``
+        (nats), 100 samples per case from a Generator seeded 0 (common to every candidate)."""
+        return float(self.log_likelihood_is(X, 100, random_state=np.random.default_rng(0)).mean())
+
+    def _begin_fit(self, X: Any) -> np.ndarray:
         self._validate()
-        self.random_state_ = _rng(self.random_state)
+        self.random_state_ = check_random_state(self.random_state)
         names = getattr(X, "names", None)
         self.__dict__.pop("generative_biases_", None)
         self.visible_names_ = None
         X = self._check_X(X)
         self._initialise(self.random_state_)
         self._set_names(names)
-        t0 = time.perf_counter()
-        for _ in range(int(self.n_iter)):
-            self._epoch(X, self.random_state_, shuffle=True)
-            if self.verbose:
-                self._report(X, self.random_state_, t0)
-        return self
+        self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size)
+        self._clock = time.perf_counter()
+        return X
 
     def partial_fit(self, X: Any, y: Any = None) -> HelmholtzMachine:
         """One pass of wake-sleep over X in order (weights created on the first call)."""
         if "generative_biases_" not in self.__dict__:
             self._validate()
-            self.random_state_ = _rng(self.random_state)
+            self.random_state_ = check_random_state(self.random_state)
             X_checked = self._check_X(X)
             self._initialise(self.random_state_)
             self._set_names(getattr(X, "names", None))
@@ -524,7 +494,10 @@ class HelmholtzMachine:
                 raise ParameterError(f"layer_sizes {self.layer_sizes!r} differ from the fitted "
                                      f"machine's {tuple(self.sizes_)}")
             X_checked = self._check_X(X)
-        self._epoch(X_checked, self.random_state_, shuffle=False)
+        B = int(self.batch_size)
+        for start in range(0, len(X_checked), B):
+            self._fit_batch(X_checked, slice(start, start + B), None)
+        self.n_iter_ += 1
         return self
 
     def _set_names(self, names: Any) -> None:
@@ -726,7 +699,7 @@ class HelmholtzMachine:
         sizes = [len(by_layer[l]) for l in range(L)]
         hm = cls(layer_sizes=tuple(sizes), **params)
         hm._validate()
-        hm.random_state_ = _rng(hm.random_state)
+        hm.random_state_ = check_random_state(hm.random_state)
         G, R = [], []
         for l in range(L - 1):
             lower, upper = by_layer[l], by_layer[l + 1]
@@ -754,22 +727,36 @@ class HelmholtzMachine:
         return hm
 
     def save(self, path: str | Path, visible_names: Sequence[str] | None = None,
-             name: str = "helmholtz_machine", description: str | None = None) -> None:
-        """Write the machine as a model file (atomically); :meth:`load` reads it back."""
-        modelfile.save(self.to_network(visible_names, name=name, description=description), path)
+             name: str = "helmholtz_machine", description: str | None = None, info: dict | None = None) -> None:
+        """Write the machine (atomically) as :meth:`load` reads it back: ``.npz``, its
+        arrays and parameters (:meth:`Machine.save <neurosim.machines.base.Machine.save>`),
+        or ``.toml``, the model file of :meth:`to_network`."""
+        super().save(path, info, visible_names=visible_names, name=name, description=description)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """``G{l}``, ``g{l}``, ``R{l}``, ``r{l}``: the lists of weights and biases."""
+        lists = {"G": self.generative_weights_, "g": self.generative_biases_,
+                 "R": self.recognition_weights_, "r": self.recognition_biases_}
+        return {f"{k}{l}": a for k, arrays in lists.items() for l, a in enumerate(arrays)}
 
     @classmethod
-    def load(cls, path: str | Path, **params: Any) -> HelmholtzMachine:
-        """Read a machine written by :meth:`save` (or any model file that
-        :meth:`from_network` accepts)."""
-        return cls.from_network(modelfile.load(path), **params)
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:   # arrays and other values without a plain truth value
-        return a is b
+    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> HelmholtzMachine:
+        hm = cls(**params)
+        hm._validate()
+        L = len(hm._check_sizes())
+        hm.random_state_ = check_random_state(hm.random_state)
+        try:
+            hm.generative_weights_ = [arrays[f"G{l}"] for l in range(L - 1)]
+            hm.generative_biases_ = [arrays[f"g{l}"] for l in range(L)]
+            hm.recognition_weights_ = [arrays[f"R{l}"] for l in range(L - 1)]
+            hm.recognition_biases_ = [arrays[f"r{l}"] for l in range(L - 1)]
+        except KeyError as exc:
+            raise ParameterError(f"no array {exc} for layer_sizes {hm.layer_sizes!r}") from None
+        if hm.sizes_ != hm._check_sizes():
+            raise ParameterError(f"arrays of layers {hm.sizes_} where layer_sizes is {hm.layer_sizes!r}")
+        hm.n_iter_, hm.n_updates_ = fitted.get("n_iter_", 0), fitted.get("n_updates_", 0)
+        hm.visible_names_ = fitted.get("visible_names_")
+        return hm
 
 
 # -- shifter metrics ------------------------------------------------------------------

@@ -62,6 +62,13 @@ BLAS threads; on a small machine shared with other work, one BLAS thread
 (``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl``) avoided stalls of threaded OpenBLAS on
 these shapes (see the benchmark's README).
 
+**Schedules.** :meth:`fit` owns the training loop (written once, in
+:mod:`neurosim.machines.base`), schedules included: ``momentum`` then ``final_momentum``
+from epoch ``momentum_switch`` on (``rbm.m``: 0.5, then 0.9 after 5 epochs), the learning
+rate annealed linearly over the last ``anneal_epochs`` epochs, and ``shuffle`` (one
+random order of the rows). ``neurosim rbm train`` is such a fit, run resumably by
+:func:`neurosim.machines.runs.fit_run`. The defaults are scikit-learn's loop.
+
 **Scores.** :meth:`score_samples` is scikit-learn's pseudo-likelihood (one randomly
 flipped feature per case, free energies of both). For small machines the exact values
 are available by enumerating ``2^min(n_features, n_components)`` states of the smaller
@@ -110,24 +117,20 @@ deep belief net model for visual area V2, NIPS.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import modelfile
 from ..errors import DivergenceError, InferenceError, ModelFileError, ParameterError, ValidationError
 from ..inference.exact import MAX_FREE_UNITS
 from ..network import Edge, Network, Unit
 from ..numerics import logsumexp as _logsumexp, softplus as _softplus
-from ..npz import read_npz
-from ..outputs import atomic_write, atomic_write_text, check_out
-from .helmholtz import NotFittedError
+from .base import (Machine, NotFittedError, Position, annealed, check_bool, check_number, check_random_state,
+                   read_npz_meta, valid_random_state)
 
 __all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "NotFittedError", "ParameterError"]
 
@@ -198,26 +201,7 @@ def _free_energy_gaussian(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.nda
     return 0.5 * ((V - b) ** 2).sum(axis=1) - _softplus(V @ W.T + c).sum(axis=1)
 
 
-# -- parameter checks ------------------------------------------------------------------------
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name: str, value: Any, low: float, high: float | None = None,
-                low_open: bool = False, high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}")
-    if value < low or (low_open and value == low):
-        raise ParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ParameterError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-    return float(value)
-
-
+# -- parameter checks (the shared ones are in .base) -------------------------------------
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -232,26 +216,6 @@ def _check_dtype(value: Any) -> np.dtype | None:
     if dt is None or dt not in _FLOATS:
         raise ParameterError(f"dtype must be None, numpy.float32 or numpy.float64, got {value!r}")
     return dt
-
-
-def _valid_random_state(value: Any) -> bool:
-    """None, a non-negative integer, a numpy Generator or a (legacy) numpy RandomState."""
-    return (value is None or isinstance(value, (np.random.Generator, np.random.RandomState))
-            or (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0))
-
-
-def _check_random_state(value: Any) -> np.random.Generator:
-    """The one generator every draw goes through: a Generator is used as given; None or
-    a non-negative integer seeds a new one; a RandomState (scikit-learn's kind) seeds a new
-    one from one draw of its own, so that sharing it still gives different streams."""
-    if not _valid_random_state(value):
-        raise ParameterError(f"random_state must be None, a non-negative integer, a "
-                             f"numpy.random.Generator or a numpy.random.RandomState, got {value!r}")
-    if isinstance(value, np.random.Generator):
-        return value
-    if isinstance(value, np.random.RandomState):
-        return np.random.default_rng(value.randint(0, 2 ** 63 - 1, dtype=np.int64))
-    return np.random.default_rng(value)
 
 
 def _check_visible(value: Any) -> bool:
@@ -334,12 +298,9 @@ def _dense_rows(X: Any, fn, rows: int = 1024) -> np.ndarray:
 VISIBLE_UNITS = ("bernoulli", "gaussian")
 SPARSITY_DECAY = 0.9               # q <- 0.9 q + 0.1 (mean positive-phase hidden probability)
 
-_DEFAULTS = dict(n_components=256, learning_rate=0.1, batch_size=10, n_iter=10, verbose=0,
-                 random_state=None, k=1, persistent=True, momentum=0.0, weight_decay=0.0,
-                 dtype=None, visible="bernoulli", sparsity_target=None, sparsity_cost=0.1)
 
 
-class RBM:
+class RBM(Machine):
     """Restricted Boltzmann machine with binary (or Gaussian) visible units and binary
     hidden units, trained by CD-k or persistent CD (eq. 6 of Hinton 2005); scikit-learn's
     ``BernoulliRBM`` API.
@@ -369,6 +330,19 @@ class RBM:
         (Hinton's ``rbm.m``), the chain restarted at the data.
     momentum : float in [0, 1), default 0
         ``velocity = momentum * velocity + change``; the parameters move by the velocity.
+        With ``final_momentum``, the momentum of the first ``momentum_switch`` epochs.
+    final_momentum : None or float in [0, 1), default None
+        The momentum from epoch ``momentum_switch`` on (``rbm.m``: 0.5 for 5 epochs,
+        then 0.9); None: ``momentum`` throughout.
+    momentum_switch : int, default 5
+        Epochs of :meth:`fit` at ``momentum`` before ``final_momentum``.
+    anneal_epochs : int, default 0
+        Over the last that many epochs of :meth:`fit` the learning rate falls linearly
+        towards zero, minibatch by minibatch (:func:`~neurosim.machines.base.annealed`;
+        all of them if there are fewer); 0: constant.
+    shuffle : bool, default False
+        :meth:`fit` visits the rows in one random order (drawn once, before the initial
+        weights, as ``neurosim rbm train``); False: in the order given (scikit-learn).
     weight_decay : float, default 0
         L2 penalty on the weights (not the biases): ``- lr * weight_decay * W`` is added
         to each weight change.
@@ -430,7 +404,8 @@ class RBM:
                  random_state: Any = None, k: int = 1, persistent: bool = True,
                  momentum: float = 0.0, weight_decay: float = 0.0, dtype: Any = None,
                  visible: str = "bernoulli", sparsity_target: float | None = None,
-                 sparsity_cost: float = 0.1) -> None:
+                 sparsity_cost: float = 0.1, final_momentum: float | None = None,
+                 momentum_switch: int = 5, anneal_epochs: int = 0, shuffle: bool = False) -> None:
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -445,28 +420,15 @@ class RBM:
         self.visible = visible
         self.sparsity_target = sparsity_target
         self.sparsity_cost = sparsity_cost
+        self.final_momentum = final_momentum
+        self.momentum_switch = momentum_switch
+        self.anneal_epochs = anneal_epochs
+        self.shuffle = shuffle
+
+    _FITTED = "components_"
+    _FITTED_META = ("n_iter_", "n_updates_", "visible_names_", "hidden_names_")
 
     # -- parameters ----------------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict:
-        return {name: getattr(self, name) for name in _DEFAULTS}
-
-    def set_params(self, **params: Any) -> "RBM":
-        for key, value in params.items():
-            if key not in _DEFAULTS:
-                raise ParameterError(f"unknown parameter {key!r} of RBM "
-                                     f"(parameters: {', '.join(_DEFAULTS)})")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = []
-        for key, value in self.get_params().items():
-            default = _DEFAULTS[key]
-            same = value is default or (type(value) is type(default) and value == default)
-            if not same:
-                args.append(f"{value!r}" if key == "n_components" else f"{key}={value!r}")
-        return f"RBM({', '.join(args)})"
-
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's description of this estimator: an unsupervised transformer of
         dense or sparse non-negative input whose output has the machine's ``dtype``.
@@ -481,30 +443,34 @@ class RBM:
 
     def _validate(self) -> None:
         """Check every parameter (at fit, partial_fit, from_network); names the bad value."""
-        _check_int("n_components", self.n_components, 1)
-        self._lr = _check_real("learning_rate", self.learning_rate, 0.0, low_open=True)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("n_iter", self.n_iter, 0)
+        check_number("n_components", self.n_components, 1, integer=True)
+        self._lr = check_number("learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_number("batch_size", self.batch_size, 1, integer=True)
+        check_number("n_iter", self.n_iter, 0, integer=True)
         if not isinstance(self.verbose, (bool, numbers.Integral)):
             raise ParameterError(f"verbose must be an integer or a bool, got {self.verbose!r}")
-        _check_int("k", self.k, 1)
-        if not isinstance(self.persistent, (bool, np.bool_)):
-            raise ParameterError(f"persistent must be True or False, got {self.persistent!r}")
-        self._momentum = _check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        self._decay = _check_real("weight_decay", self.weight_decay, 0.0)
+        check_number("k", self.k, 1, integer=True)
+        check_bool("persistent", self.persistent)
+        check_bool("shuffle", self.shuffle)
+        self._momentum = check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        if self.final_momentum is not None:
+            check_number("final_momentum", self.final_momentum, 0.0, 1.0, high_open=True)
+        check_number("momentum_switch", self.momentum_switch, 0, integer=True)
+        check_number("anneal_epochs", self.anneal_epochs, 0, integer=True)
+        self._decay = check_number("weight_decay", self.weight_decay, 0.0)
         self._dtype = _check_dtype(self.dtype)
         self._gaussian = _check_visible(self.visible)
         # the visible layer's mean and draw: the hot loop calls these, bound once here
         self._visible_fns = (_affine_, _gaussian_) if self._gaussian else (_affine_sigmoid_, _bernoulli_)
-        cost = _check_real("sparsity_cost", self.sparsity_cost, 0.0)
+        cost = check_number("sparsity_cost", self.sparsity_cost, 0.0)
         if self.sparsity_target is None:
             self._sparsity = None
         else:
-            target = _check_real("sparsity_target", self.sparsity_target, 0.0, 1.0,
-                                 low_open=True, high_open=True)
+            target = check_number("sparsity_target", self.sparsity_target, 0.0, 1.0,
+                                  low_open=True, high_open=True)
             self._sparsity = (target, cost)
-        if not _valid_random_state(self.random_state):
-            _check_random_state(self.random_state)          # raises, naming the value
+        if not valid_random_state(self.random_state):
+            check_random_state(self.random_state)          # raises, naming the value
 
     # -- data ----------------------------------------------------------------------------
     def _check_X(self, X: Any, what: str = "X", binary: bool = False, dtype: Any = None) -> Any:
@@ -545,11 +511,6 @@ class RBM:
         return A
 
     # -- fitted state ----------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if "components_" not in self.__dict__:
-            raise NotFittedError("this RBM has no weights yet: call fit, partial_fit or "
-                                 "RBM.from_network first")
-
     def _initialize(self, n_features: int, dt: np.dtype, rng: np.random.Generator) -> None:
         """Weights ~ N(0, 0.01^2) and zero biases, as scikit-learn, of type ``dt``."""
         nh = int(self.n_components)
@@ -577,7 +538,7 @@ class RBM:
         self._check_fitted()
         self._validate()
         if "random_state_" not in self.__dict__:
-            self.random_state_ = _check_random_state(self.random_state)
+            self.random_state_ = check_random_state(self.random_state)
         return self.random_state_
 
     # -- one update -----------------------------------------------------------------------
@@ -710,29 +671,57 @@ class RBM:
         """Fresh weights (``N(0, 0.01^2)``, zero biases), then ``n_iter`` passes over ``X``
         (rows: cases, values in [0, 1]; an array or a scipy sparse matrix, densified one
         minibatch at a time) in consecutive minibatches of ``batch_size`` rows, the last
-        one holding the rest, as scikit-learn's. Raises DivergenceError, naming the epoch and
-        the parameter, when a pass leaves a parameter non-finite."""
+        one holding the rest, as scikit-learn's (with ``shuffle``, of the rows in one
+        random order). The momentum and learning rate follow ``final_momentum``,
+        ``momentum_switch`` and ``anneal_epochs``. Raises DivergenceError, naming the epoch
+        and the parameter, when a pass leaves a parameter non-finite."""
+        return super().fit(X)
+
+    def _begin_fit(self, X: Any) -> Any:
+        """Validate, convert ``X``, draw the order (``shuffle``) and the initial weights."""
         self._validate()
         self.__dict__.pop("n_features_in_", None)
         X = self._check_X(X, dtype=self._dtype or _data_dtype(X))
-        rng = self.random_state_ = _check_random_state(self.random_state)
+        rng = self.random_state_ = check_random_state(self.random_state)
+        self._shuffled = rng.permutation(X.shape[0]) if self.shuffle else None
         self._initialize(X.shape[1], X.dtype, rng)
-        n, size = X.shape[0], int(self.batch_size)
-        batches = [X[s:s + size] for s in range(0, n, size)]
-        dense = not _is_sparse(X)
-        start = time.perf_counter()
-        for epoch in range(1, self.n_iter + 1):
-            for batch in batches:
-                self._step(batch if dense else batch.toarray(), rng)
-            self._check_diverged(f"epoch {epoch} of {self.n_iter}")
-            self.n_iter_ = epoch
-            if self.verbose:
-                score = (f"reconstruction error = {self._reconstruction_error(X):.4f}" if self._gaussian
-                         else f"pseudo-likelihood = {self.score_samples(X).mean():.2f}")
-                print(f"[RBM] Iteration {epoch}, {score}, time = {time.perf_counter() - start:.2f}s",
-                      file=sys.stderr)
-                start = time.perf_counter()
-        return self
+        self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size)
+        self._clock = time.perf_counter()
+        return X
+
+    def _epoch_order(self, X: Any, epoch: int) -> np.ndarray | None:
+        return self._shuffled
+
+    def _fit_batch(self, X: Any, rows: np.ndarray, at: Position) -> None:
+        """One update of :meth:`fit`, at the momentum and learning rate of its schedule."""
+        if self.final_momentum is not None:
+            self._momentum = float(self.final_momentum if at.epoch >= self.momentum_switch else self.momentum)
+        if self.anneal_epochs:
+            self._lr = annealed(float(self.learning_rate), at.epoch, at.batch, -(-X.shape[0] // self._batch_rows),
+                                self._n_epochs, int(self.anneal_epochs))
+        batch = X[rows]
+        self._step(batch.toarray() if _is_sparse(batch) else batch, self.random_state_)
+
+    def _end_epoch(self, X: Any, epoch: int) -> None:
+        self._check_diverged(f"epoch {epoch + 1} of {self.n_iter}")
+        self.n_iter_ = epoch + 1
+        if self.verbose:
+            score = (f"reconstruction error = {self._reconstruction_error(X):.4f}" if self._gaussian
+                     else f"pseudo-likelihood = {self.score_samples(X).mean():.2f}")
+            self._say(f"[RBM] Iteration {epoch + 1}, {score}, time = {time.perf_counter() - self._clock:.2f}s")
+            self._clock = time.perf_counter()
+
+    def _training_state(self) -> dict[str, np.ndarray]:
+        state = dict(zip(("velocity_W", "velocity_b", "velocity_c"), self._velocity or ()))
+        if self._shuffled is not None:
+            state["shuffled"] = self._shuffled
+        return state
+
+    def _set_training_state(self, arrays: dict[str, np.ndarray]) -> None:
+        if "velocity_W" in arrays:
+            self._velocity = tuple(arrays[k] for k in ("velocity_W", "velocity_b", "velocity_c"))
+        if "shuffled" in arrays:
+            self._shuffled = arrays["shuffled"]
 
     def partial_fit(self, X: Any, y: Any = None) -> "RBM":
         """One update with all of ``X`` as the minibatch, continuing from the current
@@ -745,7 +734,7 @@ class RBM:
             self.__dict__.pop("n_features_in_", None)
         X = self._check_X(X)
         if first:
-            self.random_state_ = _check_random_state(self.random_state)
+            self.random_state_ = check_random_state(self.random_state)
             self._initialize(X.shape[1], X.dtype, self.random_state_)
         rng = self._ensure_ready()
         if self.persistent and getattr(self, "h_samples_", None) is None:
@@ -828,8 +817,8 @@ class RBM:
         steps. Returns int8 visible states; for Gaussian visible units the real-valued
         samples (machine's dtype) of the last step."""
         rng = self._ensure_ready()
-        _check_int("n_samples", n_samples, 1)
-        _check_int("n_steps", n_steps, 1)
+        check_number("n_samples", n_samples, 1, integer=True)
+        check_number("n_steps", n_steps, 1, integer=True)
         shape, dt = (n_samples, self.components_.shape[1]), self.components_.dtype
         if self._gaussian:
             V = rng.standard_normal(shape, dtype=dt)
@@ -1020,13 +1009,22 @@ class RBM:
         rbm.visible_names_ = None if default else [u.name for u in vis]
         default = all(u.name == f"h{j}" for j, u in enumerate(hid))
         rbm.hidden_names_ = None if default else [u.name for u in hid]
-        rbm.random_state_ = _check_random_state(rbm.random_state)
+        rbm.random_state_ = check_random_state(rbm.random_state)
         rbm._reset_state()
         return rbm
 
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The ``.npz`` arrays (see :meth:`save`)."""
+        arrays = dict(W=self.components_.T, b=self.intercept_visible_, c=self.intercept_hidden_)
+        for key in ("h_samples", "hidden_activity"):
+            if self.__dict__.get(key + "_") is not None:
+                arrays[key] = self.__dict__[key + "_"]
+        return arrays
+
     def save(self, path: str | Path, name: str = "rbm", description: str | None = None,
              info: dict | None = None) -> None:
-        """Write the machine, atomically, as :meth:`load` reads it back.
+        """Write the machine, atomically, as :meth:`load` reads it back (the format of
+        :meth:`Machine.save <neurosim.machines.base.Machine.save>`).
 
         ``.npz`` (the RBM file): the arrays ``W`` (n_features x n_components, i.e.
         ``components_.T``), ``b`` (visible biases), ``c`` (hidden biases), the persistent
@@ -1038,26 +1036,7 @@ class RBM:
         starts with none). ``.toml``: a neurosim model file (:meth:`to_network`), weights and
         biases only; a model file has no place for hyper-parameters, so pass them to
         :meth:`load`. Binary visible units only for ``.toml``."""
-        path = check_out(path, _SUFFIXES, "RBM.save")
-        if path.suffix.lower() == ".toml":
-            atomic_write_text(path, modelfile.dumps(self.to_network(name, description)))
-            return
-        self._check_fitted()
-        arrays = dict(W=self.components_.T, b=self.intercept_visible_, c=self.intercept_hidden_,
-                      meta=np.array(json.dumps(self._meta(info), default=_json_scalar)))
-        for key in ("h_samples", "hidden_activity"):
-            if self.__dict__.get(key + "_") is not None:
-                arrays[key] = self.__dict__[key + "_"]
-        atomic_write(path, lambda fh: np.savez(fh, **arrays))
-
-    def _meta(self, info: dict | None) -> dict:
-        """The ``meta`` record of an ``.npz`` file (see :meth:`save`)."""
-        params = self.get_params()
-        params["dtype"] = None if params["dtype"] is None else np.dtype(params["dtype"]).name
-        if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
-            params["random_state"] = None
-        fitted = {key: self.__dict__.get(key) for key in _FITTED_META}
-        return {"format": _FORMAT, "params": params, "fitted": fitted, "info": info or {}}
+        super().save(path, info, name=name, description=description)
 
     @classmethod
     def load(cls, path: str | Path, **params: Any) -> "RBM":
@@ -1066,18 +1045,7 @@ class RBM:
         any model file :meth:`from_network` accepts (``.toml``). ``params`` override the
         stored constructor parameters. An unreadable, truncated or inconsistent file raises
         ModelFileError naming it."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in _SUFFIXES:
-            raise ModelFileError(f"{path}: an RBM file is .npz (arrays and hyper-parameters) or "
-                                 f".toml (a model file), not {path.suffix or 'a file without suffix'!r}")
-        if suffix == ".toml":
-            return cls.from_network(modelfile.load(path), **params)
-        arrays, meta = _read_npz(path)
-        try:
-            return cls._from_npz(arrays, meta, params)
-        except (ParameterError, ValidationError) as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
+        return super().load(path, **params)
 
     @staticmethod
     def load_info(path: str | Path) -> dict:
@@ -1086,8 +1054,17 @@ class RBM:
         path = Path(path)
         if path.suffix.lower() != ".npz":
             return {}
-        meta = _read_npz(path)[1]
+        meta = RBM._read(path)[1]
         return meta.get("info", {}) if meta.get("format") == _FORMAT else meta
+
+    @classmethod
+    def _read(cls, path: Path) -> tuple[dict, dict]:
+        """The arrays and ``meta`` of an RBM ``.npz`` file (this format or the older CLI's)."""
+        arrays, meta = read_npz_meta(path, "RBM file")
+        if not {"W", "b", "c"} <= set(arrays):
+            raise ModelFileError(f"{path}: not an RBM file (needs the arrays W, b and c; has "
+                                 f"{', '.join(sorted(arrays)) or 'none'})")
+        return arrays, meta
 
     @classmethod
     def _from_npz(cls, arrays: dict, meta: dict, params: dict) -> "RBM":
@@ -1097,76 +1074,49 @@ class RBM:
             raise ParameterError(f"W of shape {W.shape} does not fit b of shape {b.shape} and c of "
                                  f"shape {c.shape} (W is n_features x n_components)")
         for key, A in arrays.items():
-            if key != "meta" and not np.isfinite(A).all():
+            if not np.isfinite(A).all():
                 at = tuple(int(i) for i in np.argwhere(~np.isfinite(A))[0])
                 raise ParameterError(f"{key}[{', '.join(map(str, at))}] = {float(A[at])!r}: a "
                                      "parameter is not finite (a diverged run?)")
-        stored, fitted = _params_from_meta(meta, W)
-        rbm = cls(**{**stored, **params})
+        if meta.get("format") == _FORMAT:
+            return super()._from_npz(arrays, meta, params)
+        return cls._from_arrays(arrays, {**_legacy_params(meta, W), **params}, {})
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> "RBM":
+        W = arrays["W"]
+        rbm = cls(**params)
         rbm._validate()
         dt = rbm._dtype or (W.dtype if W.dtype in _FLOATS else np.dtype(np.float64))
         rbm.n_features_in_ = W.shape[0]
         rbm.components_ = np.ascontiguousarray(W.T, dtype=dt)
-        rbm.intercept_visible_ = b.astype(dt)
-        rbm.intercept_hidden_ = c.astype(dt)
-        rbm.random_state_ = _check_random_state(rbm.random_state)
+        rbm.intercept_visible_ = arrays["b"].astype(dt)
+        rbm.intercept_hidden_ = arrays["c"].astype(dt)
+        rbm.random_state_ = check_random_state(rbm.random_state)
         rbm._reset_state()
         h = arrays.get("h_samples")
         if rbm.persistent and h is not None and h.shape == rbm.h_samples_.shape:
             rbm.h_samples_ = h.astype(dt)
         if arrays.get("hidden_activity") is not None:
             rbm.hidden_activity_ = arrays["hidden_activity"].astype(dt)
-        for key in _FITTED_META:
+        for key in cls._FITTED_META:
             setattr(rbm, key, fitted.get(key, getattr(rbm, key, None)))
         return rbm
 
 
-_SUFFIXES = (".npz", ".toml")
 _FORMAT = "neurosim.RBM/1"
-_FITTED_META = ("n_iter_", "n_updates_", "visible_names_", "hidden_names_")
 _LEGACY_PARAMS = {"lr": "learning_rate", "batch": "batch_size", "cd": "k", "persistent": "persistent",
                   "weight_decay": "weight_decay", "epochs": "n_iter"}
 
 
-def _read_npz(path: Path) -> tuple[dict, dict]:
-    """The arrays and the parsed ``meta`` of an RBM ``.npz`` file, or a one-line
-    ModelFileError naming it (missing, not a zip, truncated, corrupt, not an RBM)."""
-    arrays = read_npz(path, "RBM file")
-    try:
-        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: the RBM file's meta is not JSON: {exc}") from None
-    if not {"W", "b", "c"} <= set(arrays) or not isinstance(meta, dict):
-        raise ModelFileError(f"{path}: not an RBM file (needs the arrays W, b and c; has "
-                             f"{', '.join(sorted(arrays)) or 'none'})")
-    return arrays, meta
-
-
-def _json_scalar(value: Any) -> Any:
-    """A numpy scalar as the Python number JSON can write."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _params_from_meta(meta: dict, W: np.ndarray) -> tuple[dict, dict]:
-    """Constructor parameters and fitted counters from ``meta``: this format's, or the
-    flags of an older ``neurosim rbm train`` file (``hidden``, ``lr``, ``batch``, ``cd``,
-    ``persistent``, ``weight_decay``, ``epochs``; its momentum schedule ended at 0.9 after
-    5 epochs, at 0.5 before)."""
-    if meta.get("format") == _FORMAT:
-        params = dict(meta.get("params", {}))
-        unknown = set(params) - set(_DEFAULTS)
-        if unknown:
-            raise ParameterError(f"meta: unknown parameter {sorted(unknown)[0]!r} (parameters: "
-                                 f"{', '.join(_DEFAULTS)})")
-        if params.get("dtype") is not None:
-            params["dtype"] = np.dtype(params["dtype"]).type
-        return params, meta.get("fitted", {})
+def _legacy_params(meta: dict, W: np.ndarray) -> dict:
+    """Constructor parameters from the flags of an older ``neurosim rbm train`` file
+    (``hidden``, ``lr``, ``batch``, ``cd``, ``persistent``, ``weight_decay``, ``epochs``;
+    its momentum schedule ended at 0.9 after 5 epochs, at 0.5 before)."""
     params = {new: meta[old] for old, new in _LEGACY_PARAMS.items() if old in meta}
     params["n_components"] = W.shape[1]
     params.setdefault("persistent", False)
     params["dtype"] = W.dtype.type if W.dtype in _FLOATS else None
     if "epochs" in meta:
         params["momentum"] = 0.9 if meta["epochs"] > 5 else 0.5
-    return params, {}
+    return params

@@ -19,13 +19,15 @@ Example
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import ValidationError
 from ..inference import visible_log_prob
 from ..learning import get_rule
-from ..modelfile import load, save
 from ..network import Network
+from .base import NetworkMachine, Position, check_number, check_random_state, valid_random_state
 
 __all__ = ["SigmoidBeliefNet"]
 
@@ -34,7 +36,7 @@ def _log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
-class SigmoidBeliefNet:
+class SigmoidBeliefNet(NetworkMachine):
     """A directed Network trained by Neal's Gibbs sampling and the delta rule.
 
     Parameters
@@ -49,7 +51,10 @@ class SigmoidBeliefNet:
         Gibbs sweeps over the hidden units per weight change. The hidden states of
         each training case persist from one pass to the next (as in Neal 1992), so a
         few sweeps suffice once learning is under way.
-    random_state : int, Generator or None
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        Normalised once, when the weights are first set up, to ``random_state_``.
+    verbose : bool
+        Print each epoch (stderr).
     """
 
     def __init__(self, network: Network, learning_rate: float = 0.1, n_iter: int = 10,
@@ -70,13 +75,11 @@ class SigmoidBeliefNet:
             e = next(e for e in net.edges if e.kind == "symmetric")
             raise ValidationError(f"a sigmoid belief net has directed edges only; {e.source} <-> "
                                   f"{e.target} is symmetric")
-        for name in ("learning_rate",):
-            if not getattr(self, name) > 0:
-                raise ValidationError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        check_number("learning_rate", self.learning_rate, 0.0, low_open=True)
         for name in ("n_iter", "batch_size", "gibbs_sweeps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+            check_number(name, getattr(self, name), 1, integer=True)
+        if not valid_random_state(self.random_state):
+            check_random_state(self.random_state)            # raises, naming the value
 
     def _init_params(self) -> None:
         if hasattr(self, "weights_"):
@@ -84,13 +87,15 @@ class SigmoidBeliefNet:
         self._validate()
         net = self.network
         arr = net.to_arrays()
-        self.rng_ = np.random.default_rng(self.random_state)
+        self.random_state_ = check_random_state(self.random_state)
         self.weights_ = np.where(arr.directed, arr.weights, 0.0)
         self.mask_ = arr.directed
         self.biases_ = arr.bias.copy()
         self.visible_ = np.array([u.role == "visible" for u in net.unit_list()])
         self.hidden_idx_ = np.flatnonzero(~self.visible_)
         self.children_ = [np.flatnonzero(self.mask_[i]) for i in range(net.n_units)]
+
+    _setup = _init_params            # NetworkMachine's name for it
 
     def _check_data(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
@@ -117,7 +122,7 @@ class SigmoidBeliefNet:
                 sc = S[:, ch]
                 odds = X[:, i] + (sc * (_log_sigmoid(x1) - _log_sigmoid(x0))
                                   + (1 - sc) * (_log_sigmoid(-x1) - _log_sigmoid(-x0))).sum(axis=1)
-                new = (self.rng_.random(len(S)) < 1.0 / (1.0 + np.exp(-odds))).astype(float)
+                new = (self.random_state_.random(len(S)) < 1.0 / (1.0 + np.exp(-odds))).astype(float)
                 X += np.outer(new - S[:, i], self.weights_[i])
                 S[:, i] = new
         return S
@@ -130,22 +135,37 @@ class SigmoidBeliefNet:
         self._learn(self._posterior_sample(X, None))
         return self
 
-    def fit(self, X: np.ndarray) -> SigmoidBeliefNet:
+    def fit(self, X: np.ndarray, y: Any = None) -> SigmoidBeliefNet:
+        """``n_iter`` shuffled passes over ``X``, continuing from the current weights; each
+        case's hidden states persist from one pass to the next (Neal 1992)."""
+        return super().fit(X)
+
+    def _begin_fit(self, X: np.ndarray) -> np.ndarray:
         self._init_params()
         X = self._check_data(X)
-        states = self._start(X)
-        for epoch in range(self.n_iter):
-            order = self.rng_.permutation(len(X))
-            for start in range(0, len(X), self.batch_size):
-                rows = order[start:start + self.batch_size]
-                states[rows] = self.gibbs(states[rows], self.gibbs_sweeps)
-                self._learn(states[rows])
-            if self.verbose:
-                print(f"epoch {epoch + 1}/{self.n_iter}")
-        return self
+        self._states = self._start(X)
+        self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size)
+        return X
+
+    def _epoch_order(self, X: np.ndarray, epoch: int) -> np.ndarray:
+        return self.random_state_.permutation(len(X))
+
+    def _fit_batch(self, X: np.ndarray, rows: np.ndarray, at: Position) -> None:
+        self._states[rows] = self.gibbs(self._states[rows], self.gibbs_sweeps)
+        self._learn(self._states[rows])
+
+    def _end_epoch(self, X: np.ndarray, epoch: int) -> None:
+        self.n_iter_ = epoch + 1
+        self._say(f"[SigmoidBeliefNet] epoch {epoch + 1}/{self.n_iter}")
+
+    def _training_state(self) -> dict[str, np.ndarray]:
+        return {"states": self._states}
+
+    def _set_training_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self._states = arrays["states"]
 
     def _start(self, X: np.ndarray) -> np.ndarray:
-        S = (self.rng_.random((len(X), self.network.n_units)) < 0.5).astype(float)
+        S = (self.random_state_.random((len(X), self.network.n_units)) < 0.5).astype(float)
         S[:, self.visible_] = X
         return S
 
@@ -170,7 +190,7 @@ class SigmoidBeliefNet:
         for generation in self.network.generations():
             idx = [self.network.index(u) for u in generation]
             P = 1.0 / (1.0 + np.exp(-(S @ self.weights_[:, idx] + self.biases_[idx])))
-            S[:, idx] = self.rng_.random(P.shape) < P
+            S[:, idx] = self.random_state_.random(P.shape) < P
         return S[:, self.visible_].astype(np.int8)
 
     def to_network(self) -> Network:
@@ -189,12 +209,3 @@ class SigmoidBeliefNet:
         X = self._check_data(X) if hasattr(self, "weights_") else np.asarray(X)
         visible = [u.name for u in self.network.unit_list() if u.role == "visible"]
         return float(np.mean(visible_log_prob(self.to_network(), visible, X)))
-
-    def save(self, path) -> None:
-        save(self.to_network(), path)
-
-    @classmethod
-    def load(cls, path, **params) -> SigmoidBeliefNet:
-        sbn = cls(load(path), **params)
-        sbn._init_params()
-        return sbn

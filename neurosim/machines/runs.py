@@ -1,0 +1,226 @@
+"""Training runs that survive a kill: a lock, checkpoints, Ctrl-C and resuming, for every machine.
+
+The pieces, used by the DBN trainer (:mod:`.dbn_train`) and by :func:`fit_run`:
+
+* :class:`Lock`: a file created exclusively, holding the training process's id, so that
+  a second process cannot write into the same run; a lock whose process has died is
+  taken over.
+* :class:`StopSignals`: while it is active, Ctrl-C (SIGINT) and SIGTERM only ask the run
+  to stop; the run checks ``requested`` at the next minibatch, writes a checkpoint and
+  raises KeyboardInterrupt (the CLI's exit 130).
+* :func:`write_checkpoint` / :func:`read_checkpoint`: arrays and JSON ``meta`` in one
+  ``.npz``, written atomically (whole or not at all).
+
+:func:`fit_run` is ``machine.fit(X)`` with all of them: it checkpoints the machine's
+arrays, its training state (velocities, persistent chains, the order of the rows), the
+Generator's state and the position (epoch, minibatch) every ``checkpoint_s`` seconds, at
+the end of training and on Ctrl-C; called again on the same checkpoint it continues, and
+ends with exactly the weights of a run that was never stopped (same seed, same BLAS
+thread count). A checkpoint made with other parameters or other data is refused, naming
+them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import NeurosimError, ParameterError
+from ..outputs import OutputError
+from .base import Machine, Position, read_npz_meta, write_npz
+
+__all__ = ["Lock", "LockError", "StopSignals", "fit_run", "read_checkpoint", "write_checkpoint"]
+
+CHECKPOINT_FORMAT = "neurosim.checkpoint/1"
+
+
+class LockError(NeurosimError):
+    """Another process is training into the same run."""
+
+
+class Lock:
+    """``with Lock(path, where):`` holds the lock file ``path`` (created exclusively,
+    holding this process's id; its folder is made if need be). A lock whose process has
+    died is taken over; one without an id counts as held (a run started at the same
+    instant may be about to write its id). ``where`` names the run in the messages."""
+
+    def __init__(self, path: Path, where: str, into: str = "this directory") -> None:
+        self.path, self.where, self.into = Path(path), where, into
+
+    def __enter__(self) -> "Lock":
+        for attempt in (0, 1):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pid = _lock_holder(self.path)
+                if attempt or _alive(pid):
+                    raise LockError(f"{self.where}: process {pid} is training into {self.into} "
+                                    f"(remove {self.path} if it is not)") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot write the run's directory: "
+                                  f"{exc.strerror or exc}") from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise AssertionError("unreachable")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _lock_holder(path: Path) -> int:
+    """The process id in a lock file, read again after a moment if it is still being
+    written; a LockError naming the file if it holds none."""
+    for wait in (0.0, 0.2):
+        time.sleep(wait)
+        text = path.read_text().strip() if path.exists() else "0"
+        if text.isdigit():
+            return int(text)
+    raise LockError(f"{path}: holds {text[:20]!r}, not a process id: another run may be starting "
+                    "(remove the file if none is)")
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StopSignals:
+    """``with StopSignals() as stop:`` SIGINT and SIGTERM set ``stop.requested`` instead
+    of interrupting; the previous handlers come back on leaving."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __enter__(self) -> "StopSignals":
+        self._previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in self._previous:
+            signal.signal(s, self._request)
+        return self
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+def write_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """``arrays`` and ``meta`` (JSON) into the ``.npz`` file ``path``, atomically
+    (:func:`~neurosim.outputs.atomic_write`: whole or not at all; an OSError such as a
+    full disk is an OutputError)."""
+    write_npz(Path(path), arrays, meta)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and ``meta`` of a checkpoint, or a ModelFileError naming the file."""
+    return read_npz_meta(Path(path), "checkpoint")
+
+
+# -- machines -----------------------------------------------------------------------------------
+def _state(machine: Machine, X: Any, at: Position, seconds: float, info: dict | None) -> tuple[dict, dict]:
+    """The checkpoint of ``machine`` at ``at``: its arrays (``m.``), its training state
+    (``t.``), this epoch's order of rows, and meta (parameters, counters, position, the
+    Generator's state, the number of cases, the training seconds, ``info``)."""
+    arrays = {f"m.{k}": v for k, v in machine._arrays().items()}
+    arrays.update({f"t.{k}": v for k, v in machine._training_state().items()})
+    order = getattr(machine, "_order", None)
+    if order is not None and at.batch > 0:
+        arrays["order"] = order
+    meta = {"format": CHECKPOINT_FORMAT, "machine": type(machine).__name__, "params": machine._json_params(),
+            "fitted": {k: machine.__dict__.get(k) for k in machine._FITTED_META}, "position": asdict(at),
+            "rng": machine.random_state_.bit_generator.state, "n_cases": int(X.shape[0]), "seconds": seconds,
+            "info": info or {}}
+    return arrays, meta
+
+
+def _resume(machine: Machine, path: Path, X: Any) -> tuple[Position, float]:
+    """Put ``machine`` (fresh from ``_begin_fit``) in the state the checkpoint ``path``
+    holds; an error naming the parameters (or data) in which it differs."""
+    arrays, meta = read_checkpoint(path)
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("machine") != type(machine).__name__:
+        raise NeurosimError(f"{path}: not a checkpoint of a {type(machine).__name__} training run")
+    now = machine._json_params()
+    differ = [f"{k}={meta['params'].get(k)!r} where this one has {now[k]!r}"
+              for k in now if meta["params"].get(k) != now[k]]
+    if meta["n_cases"] != X.shape[0]:
+        differ.append(f"{meta['n_cases']} training cases where this one has {X.shape[0]}")
+    if differ:
+        raise NeurosimError(f"{path}: the run was started with other settings or data: {'; '.join(differ)} "
+                            "(use the same ones to resume, or start a new run)")
+    restored = type(machine)._from_arrays({k[2:]: v for k, v in arrays.items() if k.startswith("m.")},
+                                          machine.get_params(), meta["fitted"])
+    machine.__dict__.update({k: v for k, v in restored.__dict__.items()
+                             if k.endswith("_") and not k.startswith("_") and k != "random_state_"})
+    machine._set_training_state({k[2:]: v for k, v in arrays.items() if k.startswith("t.")})
+    machine._order = arrays.get("order")
+    machine.random_state_.bit_generator.state = meta["rng"]
+    return Position(**meta["position"]), float(meta["seconds"])
+
+
+def fit_run(machine: Machine, X: Any, checkpoint: str | Path, checkpoint_s: float = 180.0,
+            log: Callable[[str], None] | None = None, info: dict | None = None,
+            after_batch: Callable[[Position], None] | None = None) -> float:
+    """``machine.fit(X)``, resumable through the file ``checkpoint`` (see the module
+    docstring); its lock is ``checkpoint`` + ``.lock``. If ``checkpoint`` exists the run
+    continues from it. Logs each epoch's rate (``log``, default stderr); ``after_batch``
+    is called after every minibatch (tests stop a run there). Returns the training
+    seconds of the whole run, resumed parts included; the checkpoint stays (the caller
+    removes it once the result is safe). Ctrl-C or SIGTERM: a checkpoint at the next
+    minibatch, then KeyboardInterrupt."""
+    if machine.get_params().get("n_restarts", 1) != 1:
+        raise ParameterError(f"fit_run resumes one run: n_restarts must be 1, got {machine.n_restarts!r}")
+    checkpoint = Path(checkpoint)
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    name = type(machine).__name__.lower()
+    with Lock(Path(f"{checkpoint}.lock"), str(checkpoint), "this run"), StopSignals() as stop:
+        X = machine._begin_fit(X)
+        if checkpoint.exists():
+            at, seconds = _resume(machine, checkpoint, X)
+            log(f"resuming {checkpoint} at epoch {at.epoch}, minibatch {at.batch}")
+        else:
+            at, seconds = Position(), 0.0
+            write_checkpoint(checkpoint, *_state(machine, X, at, seconds, info))
+        n_batches = -(-X.shape[0] // machine._batch_rows)
+        clock = saved = time.monotonic()
+        here = [0, 0.0]                                  # minibatches and seconds of this process
+
+        def after(at: Position) -> None:
+            nonlocal clock, saved, seconds
+            if after_batch is not None:
+                after_batch(at)
+            now = time.monotonic()
+            seconds, here[0], here[1], clock = seconds + now - clock, here[0] + 1, here[1] + now - clock, now
+            if at.batch == n_batches:
+                log(f"{name}: epoch {at.epoch + 1}/{machine._n_epochs}, "
+                    f"{here[0] * X.shape[0] / n_batches / max(here[1], 1e-9):,.0f} samples/s")
+            if stop.requested or now - saved > checkpoint_s:
+                write_checkpoint(checkpoint, *_state(machine, X, at, seconds, info))
+                saved = time.monotonic()
+                clock += saved - now                     # the checkpoint is not training time
+            if stop.requested:
+                log(f"stopped at epoch {at.epoch}, minibatch {at.batch}; checkpoint {checkpoint} "
+                    "saved, run again to resume")
+                raise KeyboardInterrupt
+
+        machine._fit_loop(X, at, after)
+        write_checkpoint(checkpoint, *_state(machine, X, Position(machine._n_epochs), seconds, info))
+        return seconds
