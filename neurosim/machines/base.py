@@ -38,7 +38,7 @@ import numpy as np
 from .. import modelfile
 from ..errors import ModelFileError, NeurosimError, ParameterError, ValidationError
 from ..npz import read_npz
-from ..outputs import atomic_write, atomic_write_text, check_out
+from ..outputs import atomic_write, check_out
 
 __all__ = ["Machine", "NetworkMachine", "NotFittedError", "Position", "annealed", "check_number", "check_bool", "check_random_state",
            "valid_random_state", "binary_rows", "cases", "json_scalar"]
@@ -325,7 +325,7 @@ class Machine:
         if path.suffix.lower() == ".toml" and not hasattr(self, "to_network"):
             raise ParameterError(f"{path}: a {type(self).__name__} has no model-file form yet; save it as .npz")
         if path.suffix.lower() == ".toml":
-            atomic_write_text(path, modelfile.dumps(self.to_network(**network)))
+            modelfile.save(self.to_network(**network), path)  # large nets: TOML beside an .npz
             return
         self._check_fitted()
         write_npz(path, self._arrays(), self._meta(info))

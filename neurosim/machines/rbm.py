@@ -127,7 +127,8 @@ import numpy as np
 
 from ..errors import DivergenceError, InferenceError, ModelFileError, ParameterError, ValidationError
 from ..inference.exact import MAX_FREE_UNITS
-from ..network import Edge, Network, Unit
+from ..network import Network
+from ..population import Population, Projection
 from ..numerics import logsumexp as _logsumexp, softplus as _softplus
 from .base import (Machine, NotFittedError, Position, annealed, check_bool, check_number, check_random_state,
                    read_npz_meta, valid_random_state)
@@ -939,14 +940,12 @@ class RBM(Machine):
         nh, nv = W.shape
         vis = list(getattr(self, "visible_names_", None) or [f"v{i}" for i in range(nv)])
         hid = list(getattr(self, "hidden_names_", None) or [f"h{j}" for j in range(nh)])
-        units = [Unit(v, float(b[i]), "visible", 0) for i, v in enumerate(vis)]
-        units += [Unit(h, float(c[j]), "hidden", 1) for j, h in enumerate(hid)]
-        Wl = W.tolist()
-        edges = [Edge(v, h, Wl[j][i], "symmetric") for i, v in enumerate(vis) for j, h in enumerate(hid)]
         if description is None:
             description = (f"RBM {nv}-{nh}: binary visible and hidden units, symmetric edges "
                            f"between the layers (eq. 2 of Hinton 2005)")
-        return Network(units, edges, name=name, description=description)
+        layers = [Population("visible0", tuple(vis), b, "visible", 0), Population("hidden1", tuple(hid), c, "hidden", 1)]
+        edges = Projection("visible0<->hidden1", "visible0", "hidden1", W.T, "symmetric")
+        return Network.from_populations(layers, [edges], name=name, description=description)
 
     def _check_binary_units(self, what: str) -> None:
         if _check_visible(self.visible):
