@@ -18,18 +18,17 @@ from typing import Sequence
 
 import numpy as np
 
-from .engine import Simulator
 from .cli_args import (Parser, non_negative_float, non_negative_int, positive_float, positive_int,
                        seed as seed_type, single_valued, strict_json, temperatures)
 from .errors import EvidenceError, NeurosimError
-from .inference import bitstring, posterior
+from .inference import bitstring
 from .modelfile import load, save
 from .outputs import atomic_write, check_out
 from .network import Network
+from .sampling import AUTO_UNITS, choose_backend, posterior, sample
 
 __all__ = ["main"]
 
-AUTO_UNITS = 64   # --backend auto: the compiled backend for nets with more units than this
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
 EXACT_BUDGET = 2 ** 24  # (distinct cases) x (hidden states) enumerated for exact training quality
@@ -92,69 +91,28 @@ def _infer_exact(net: Network, evidence: dict[str, int]) -> dict:
     return result
 
 
-def _backend(args: argparse.Namespace, net: Network) -> str:
-    """``auto``: the compiled backend above AUTO_UNITS units, unless the run asks for what
-    only the event engine models (a schedule other than sweep, message delays)."""
-    schedule = getattr(args, "schedule", None)
-    event_only = (f"--schedule {schedule}" if schedule not in (None, "sweep") else
-                  "message delays" if any(e.delay > 0 for e in net.edges) else None)
-    if args.backend == "auto":
-        return "compiled" if net.n_units > AUTO_UNITS and event_only is None else "event"
-    if args.backend == "compiled" and event_only:
-        raise NeurosimError(f"{event_only}: only the event engine models this; the compiled backend "
-                            "runs every unit of a group at once with instant messages (use --backend event)")
-    return args.backend
-
-
-def _draw(net: Network, args: argparse.Namespace, backend: str, n: int, burn_in: int, thin: int,
-          evidence: dict[str, int] | None = None, schedule: str = "sweep"):
-    """``n`` samples from the event engine (one chain) or the compiled backend
-    (``--chains`` chains, ``ceil(n / chains)`` kept sweeps each); returns them and the ledger."""
-    rng = np.random.default_rng(args.seed)
-    if backend == "event":
-        sim = Simulator(net, rng, schedule=schedule, evidence=evidence)
-        return sim.sample(n, burn_in=burn_in, thin=thin), sim.ledger
-    from .compiled import Chains, compile
-
-    chains = Chains(compile(net), rng, min(args.chains, n), evidence=evidence)
-    samples = chains.sample(-(-n // chains.m), burn_in=burn_in, thin=thin)[:n]
-    return samples, chains.ledger
-
-
 def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespace) -> dict:
-    backend = _backend(args, net)
-    samples, ledger = _draw(net, args, backend, args.sweeps, args.burn_in, 1, evidence, args.schedule)
-    free = [i for i in range(net.n_units) if net.units[i] not in evidence]
-    kept = samples[:, free]
-    counts = Counter(bitstring(s) for s in kept)
-    return {"method": "gibbs", "backend": backend, "schedule": args.schedule, "seed": args.seed,
-            "samples": args.sweeps, "burn_in": args.burn_in,
-            "units": [net.units[i] for i in free],
-            "marginals": {net.units[i]: float(kept[:, k].mean()) for k, i in enumerate(free)},
-            "joint": {bits: c / len(kept) for bits, c in sorted(counts.items())},
-            "messages": {"binary": ledger.binary, "analog": ledger.analog},
-            "updates": ledger.updates}
+    post = posterior(net, evidence, "gibbs", backend=args.backend, sweeps=args.sweeps,
+                     burn_in=args.burn_in, schedule=args.schedule, chains=args.chains,
+                     random_state=args.seed)
+    return {"method": "gibbs", "backend": post.samples.backend, "schedule": args.schedule,
+            "seed": args.seed, "samples": args.sweeps, "burn_in": args.burn_in, "units": post.units,
+            "marginals": post.marginals(), "joint": post.joint(), "messages": post.messages,
+            "updates": post.ledger.updates}
 
 
 # -- sample ------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> None:
     net = _load(args)
-    backend = _backend(args, net)
-    if backend == "compiled":
-        from .compiled import compile
-
-        schedule = compile(net).plan().mode
-    else:
-        schedule = args.schedule or ("sweep" if net.has_symmetric else "ancestral")
-    burn_in = 0 if schedule == "ancestral" else args.burn_in
-    samples, ledger = _draw(net, args, backend, args.n, burn_in, args.thin, schedule=schedule)
-    counts = Counter(bitstring(s) for s in samples)
+    drawn = sample(net, args.n, args.backend, args.schedule, args.burn_in, args.thin, args.chains,
+                   random_state=args.seed)
+    counts = Counter(bitstring(s) for s in drawn.states)
     result = {"units": net.units, "counts": dict(sorted(counts.items())), "n": args.n,
-              "backend": backend, "schedule": schedule, "seed": args.seed,
-              "messages": {"binary": ledger.binary, "analog": ledger.analog},
-              "updates": ledger.updates}
+              "backend": drawn.backend, "schedule": drawn.schedule, "seed": args.seed,
+              "messages": {"binary": drawn.ledger.binary, "analog": drawn.ledger.analog},
+              "updates": drawn.ledger.updates}
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:10]
-    text = "\n".join([f"{net.name}: {args.n} samples ({schedule}) of ({', '.join(net.units)})"]
+    text = "\n".join([f"{net.name}: {args.n} samples ({drawn.schedule}) of ({', '.join(net.units)})"]
                      + [f"  {bits}  {c}" for bits, c in top])
     _emit(result, args.json, text)
 
@@ -178,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     visible = [u.name for u in net.unit_list() if u.role == "visible"]
     settings = Settings(epochs=args.epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
                         schedule=args.schedule, anneal=args.anneal)
-    backend = _backend(args, net)
+    backend = choose_backend(net, args.backend, args.schedule)
     if backend == "compiled":
         from .compiled.train import train as train_compiled
 
@@ -297,9 +255,8 @@ def _marginals_for_drawing(net: Network, evidence: dict[str, int], seed: int) ->
     if free <= JOINT_LIMIT:
         marginals = posterior(net, evidence).marginals()
     else:
-        sim = Simulator(net, np.random.default_rng(seed), evidence=evidence)
-        samples = sim.sample(2000, burn_in=100)
-        marginals = dict(zip(net.units, samples.mean(axis=0).tolist()))
+        drawn = sample(net, 2000, "event", "sweep", 100, evidence=evidence, random_state=seed)
+        marginals = dict(zip(net.units, drawn.states.mean(axis=0).tolist()))
     return {**marginals, **{k: float(v) for k, v in evidence.items()}}
 
 
