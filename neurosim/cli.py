@@ -29,9 +29,15 @@ from .sampling import AUTO_UNITS, choose_backend, posterior, sample
 
 __all__ = ["main"]
 
+# `neurosim train` defaults: the remedies that bring the 4-2-4 encoder near its demo's quality
+# (demos/boltzmann_encoder.py; measured in docs/architecture.md, "Training remedies")
+MIN_CASES = 12_000          # --epochs default: enough for this many training cases, at least 10 epochs
+RESTARTS = 12               # --restarts default where the held-out likelihood is affordable
+ANNEAL = (8.0, 6.0, 4.0, 3.0, 2.0, 1.5)   # --anneal default (Boltzmann): the demo's temperatures
+FINAL_LR_DIVISOR = 25       # --final-lr default: --lr / 25 for the last third of the epochs
+WARMUP_FRACTION = 0.3       # --warmup-epochs default (wake-sleep): as the shifter demo's 30,000 of 100,000
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
-EXACT_BUDGET = 2 ** 24  # (distinct cases) x (hidden states) enumerated for exact training quality
 
 
 def _evidence(items: Sequence[str]) -> dict[str, int]:
@@ -123,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     (bad data, divergence, ...) leaves no file and an existing one untouched."""
     from .data import load_data, match_visible
     from .learning import get_rule
-    from .learning.procedures import Settings, train
+    from .learning.procedures import train
 
     out_path = check_out(args.out)
     if args.rule_module:
@@ -134,25 +140,27 @@ def cmd_train(args: argparse.Namespace) -> None:
     dataset = load_data(args.data, rng, args.n)
     data = match_visible(dataset, net)
     visible = [u.name for u in net.unit_list() if u.role == "visible"]
-    settings = Settings(epochs=args.epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
-                        schedule=args.schedule, anneal=args.anneal)
+    probs = dataset.probs if args.n is None else None  # a generator's exact distribution
+    settings = _settings(args, rule.procedure, net, visible, len(data), probs is not None)
     backend = choose_backend(net, args.backend, args.schedule)
     if backend == "compiled":
         from .compiled.train import train as train_compiled
 
-        result = train_compiled(net, rule, data, visible, rng, settings)
+        result = train_compiled(net, rule, data, visible, rng, settings, probs=probs)
     else:
-        result = train(net, rule, data, visible, rng, settings)
-    out = {"rule": rule.name, "backend": backend, "epochs": args.epochs, "cases": result.cases,
+        result = train(net, rule, data, visible, rng, settings, probs=probs)
+    out = {"rule": rule.name, "backend": backend, "epochs": settings.epochs, "cases": result.cases,
            "data": args.data,
            "ledger": result.ledger.as_dict(),
            "locality": {"reads": result.reads, "violations": result.violations},
            "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
            "quality": _quality(result.network, visible, dataset, data), "out": str(args.out)}
+    if result.restarts:
+        out["restarts"] = result.restarts
     if args.data == "shifter" and result.network.has_recognition:
         out["quality"].update(_shifter_quality(result.network, rng))
     text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for "
-            f"{args.epochs} epochs of "
+            f"{settings.epochs} epochs of "
             f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
@@ -161,17 +169,38 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(report)
 
 
+def _settings(args: argparse.Namespace, procedure: str, net: Network, visible: list[str], rows: int,
+              distribution: bool):
+    """The flags as Settings; a flag not given takes its default, some of which depend on
+    the data (MIN_CASES), the net (restarts where the held-out likelihood is
+    affordable) and the procedure (the warm-up of wake-sleep)."""
+    from .learning.procedures import Settings, enumerable
+
+    epochs = args.epochs or max(10, -(-MIN_CASES // rows))
+    held = rows if distribution else max(1, round(args.held_out * rows))
+    scorable = rows > 1 and (enumerable(net, visible, held) or net.has_recognition)
+    restarts = args.restarts or (RESTARTS if scorable else 1)
+    warmup = args.warmup_epochs
+    if warmup is None:
+        warmup = int(WARMUP_FRACTION * epochs) if procedure == "wake-sleep" else 0
+    return Settings(epochs=epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
+                    schedule=args.schedule, anneal=ANNEAL if args.anneal is None else args.anneal,
+                    final_lr=args.final_lr or args.lr / FINAL_LR_DIVISOR, restarts=restarts,
+                    screen=args.screen,
+                    held_out=args.held_out, warmup_epochs=warmup)
+
+
 def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dict:
     """Exact KL(data || model) and mean log-likelihood when enumeration is affordable.
     A net whose symmetric synapses drifted apart (message delays) has no energy: its
     symmetrised copy is measured, and the result says so."""
     from .data import empirical_distribution
-    from .inference import MAX_FREE_UNITS, kl_data_model, visible_log_prob
-    from .learning.procedures import symmetrised
+    from .inference import kl_data_model, visible_log_prob
+    from .learning.procedures import enumerable, symmetrised
 
     rows, probs = (data, dataset.probs) if dataset.probs is not None else empirical_distribution(data)
     hidden = net.n_units - len(visible)
-    if hidden > MAX_FREE_UNITS or (len(rows) + len(data)) * 2 ** hidden > EXACT_BUDGET:
+    if not enumerable(net, visible, len(rows) + len(data)):
         return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
     drifted = any(e.kind == "symmetric" and e.weight_reverse not in (None, e.weight) for e in net.edges)
     measured = symmetrised(net) if drifted else net
@@ -378,14 +407,33 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--n", type=positive_int, default=None,
                     help="cases drawn from a generator, or rows of a file chosen at random (default: "
                          "the generator's exact distribution, every row of a file)")
-    sp.add_argument("--epochs", type=positive_int, default=10)
-    sp.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
+    sp.add_argument("--epochs", type=positive_int, default=None,
+                    help=f"passes over the data (default: enough for {MIN_CASES} cases, at least 10)")
+    sp.add_argument("--lr", type=positive_float, default=0.5, help="learning rate (default 0.5)")
     sp.add_argument("--k", type=positive_int, default=1, help="Gibbs steps of CD-k and PCD-k")
-    sp.add_argument("--batch", type=positive_int, default=1, help="cases between weight changes")
-    sp.add_argument("--sweeps", type=positive_int, default=10, help="settling sweeps per phase")
+    sp.add_argument("--batch", type=positive_int, default=10, help="cases between weight changes "
+                                                                   "(default 10)")
+    sp.add_argument("--sweeps", type=positive_int, default=5, help="settling sweeps per phase (default 5)")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
-    sp.add_argument("--anneal", type=temperatures, default=(), metavar="T1,T2,...",
-                    help="Boltzmann: settle through these temperatures first, one sweep each")
+    sp.add_argument("--anneal", type=temperatures, default=None, metavar="T1,T2,...",
+                    help="Boltzmann: settle through these temperatures first, one sweep each (default "
+                         f"{','.join(f'{t:g}' for t in ANNEAL)})")
+    sp.add_argument("--final-lr", type=positive_float, default=None,
+                    help=f"learning rate of the last third of the epochs (default --lr / {FINAL_LR_DIVISOR})")
+    sp.add_argument("--restarts", type=positive_int, default=None,
+                    help="train this many candidates from independent starts for --screen epochs and "
+                         "keep the one of highest held-out likelihood (default "
+                         f"{RESTARTS} where that likelihood is affordable: exact, or importance-sampled "
+                         "for a net with recognition edges; else 1)")
+    sp.add_argument("--screen", type=positive_int, default=None, metavar="EPOCHS",
+                    help="epochs before choosing among the restarts (default: a twelfth of --epochs)")
+    sp.add_argument("--held-out", type=positive_float, default=0.2, metavar="FRACTION",
+                    help="rows held out to choose among restarts (default 0.2; a generator's exact "
+                         "distribution is scored whole, by its expected log-likelihood)")
+    sp.add_argument("--warmup-epochs", type=non_negative_int, default=None,
+                    help="wake-sleep: first epochs in which only the generative synapses into the "
+                         "visible units learn (fixed hidden priors, Dayan et al. 1995; default "
+                         f"{WARMUP_FRACTION:g} of --epochs for wake-sleep, else 0)")
     sp.add_argument("--rule-module", help="a Python file that registers your own rules")
     sp.add_argument("--out", required=True, help="the trained model file (TOML)")
     sp.add_argument("--json", action="store_true")
