@@ -30,7 +30,7 @@ from .sampling import AUTO_UNITS, choose_backend, posterior, sample
 __all__ = ["main"]
 
 # `neurosim train` defaults: the remedies that bring the 4-2-4 encoder near its demo's quality
-# (demos/boltzmann_encoder.py; measured in docs/architecture.md, "Training remedies")
+# (demos/boltzmann_encoder.py; measured in docs/architecture.md, section "Learning")
 MIN_CASES = 12_000          # --epochs default: enough for this many training cases, at least 10 epochs
 RESTARTS = 12               # --restarts default where the held-out likelihood is affordable
 ANNEAL = (8.0, 6.0, 4.0, 3.0, 2.0, 1.5)   # --anneal default (Boltzmann): the demo's temperatures
@@ -164,6 +164,11 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
+    if result.restarts:
+        r = result.restarts
+        text += (f"\n  restarts: kept {r['chosen'] + 1} of {r['candidates']} after {r['screen_epochs']} epochs, "
+                 f"by held-out log-likelihood ({r['likelihood']}) of {r['held_out']}: "
+                 + ", ".join(f"{x:.4g}" for x in r["held_out_log_likelihood_nats"]))
     report = strict_json(out) if args.json else text
     save(result.network, out_path)  # atomic
     print(report)
