@@ -51,6 +51,16 @@ def test_gibbs_posterior_matches_exact(kind, backend):
     assert np.all(np.abs(post.marginal_array() - exact.marginal_array()) < 5 * se)
 
 
+@pytest.mark.parametrize("schedule", ["async", "layer"])
+def test_gibbs_posterior_under_each_event_schedule(schedule):
+    net, evidence = nets()["boltzmann"]
+    exact = posterior(net, evidence)
+    post = posterior(net, evidence, method="gibbs", backend="event", schedule=schedule, random_state=6,
+                     **GIBBS["event"])
+    assert post.samples.schedule == schedule
+    assert empirical_kl(post.kept, exact) < kl_bound(2 ** len(exact.units), len(post.kept))
+
+
 def test_the_bound_has_power():
     """Samples of the net with its weights negated fail the same bound."""
     net, evidence = nets()["boltzmann"]
