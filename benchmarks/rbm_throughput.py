@@ -1,5 +1,5 @@
-"""RBM training speed: neurosim.RBM against scikit-learn's BernoulliRBM and against the
-machine's own matrix-multiply rate.
+"""RBM training speed: neurosim.RBM against scikit-learn's BernoulliRBM, a plain PyTorch
+CPU loop, and the machine's own matrix-multiply rate.
 
 What is measured
 ----------------
@@ -16,7 +16,13 @@ included), best of ``repeats`` runs:
   registered rule (``get_rule("pcd").batched`` per phase) instead of the one fused matrix
   product of ``RBM._learn``: what going through the rule would cost;
 - *sklearn*: ``BernoulliRBM(500, batch_size=100, n_iter=1, learning_rate=0.1)`` given the
-  data as float64 (its usual input), then as float32 (it then trains in float32).
+  data as float64 (its usual input), then as float32 (it then trains in float32);
+- *torch CD-1*: the same CD-1 update as neurosim's (hidden probabilities of the data,
+  sampled hidden states, visible probabilities, their hidden probabilities; eq. 6 on
+  probabilities) written as a plain PyTorch loop in float32 (``addmm``, ``sigmoid``,
+  ``torch.rand``), ``torch.set_num_threads`` equal to the BLAS threads of the setting,
+  given the float32 array (``torch.from_numpy``, no copy) and the float64 one (converted
+  inside the timing, as ``fit`` does).
 
 neurosim is given the same float64 (and float32) array; it trains in float32. The
 contenders take turns within each repetition, so the ratios survive a noisy machine
@@ -33,11 +39,12 @@ with OpenBLAS limited to 1 thread and to 2 threads, interleaved, and the headlin
 use the setting given by ``--threads`` (default 1). Without threadpoolctl only the
 process's own setting is measured and recorded. The library never sets threads itself.
 
-scikit-learn is optional (``pip install neurosim[bench]``); without it the comparison
-is recorded as unavailable.
+scikit-learn and PyTorch are optional peers, imported only here; without one its
+comparison is recorded as unavailable, with the reason.
 
 Usage: ``python benchmarks/rbm_throughput.py [--rows 10000] [--repeats 5] [--threads 1]
-[--seed 0] [--out benchmarks/results/rbm_throughput.json]``
+[--seed 0] [--out benchmarks/results/rbm_throughput.json]``; ``--quick`` (2,000 rows, one
+repeat) writes to the temporary directory unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,7 +67,7 @@ from neurosim import RBM  # noqa: E402
 from neurosim.learning import get_rule  # noqa: E402
 
 N_FEATURES, N_COMPONENTS, BATCH, LEARNING_RATE = 784, 500, 100, 0.1
-GOALS = {"vs_sklearn_float64": 3.0, "vs_sklearn_float32": 1.5, "fraction_of_sgemm": 0.6}
+GOALS = {"vs_sklearn_float64": 3.0, "vs_sklearn_float32": 1.5, "fraction_of_sgemm": 0.6, "vs_torch": 1.0}
 
 try:
     from sklearn.neural_network import BernoulliRBM
@@ -129,13 +137,58 @@ def contenders(X64: np.ndarray, X32: np.ndarray, seed: int) -> dict:
     if BernoulliRBM is not None:
         out["sklearn_pcd1_float64_input"] = lambda: BernoulliRBM(N_COMPONENTS, **common).fit(X64)
         out["sklearn_pcd1_float32_input"] = lambda: BernoulliRBM(N_COMPONENTS, **common).fit(X32)
+    torch, _ = optional_torch()
+    if torch is not None:
+        out["torch_cd1_float64_input"] = lambda: torch_cd1(torch, X64, seed)
+        out["torch_cd1_float32_input"] = lambda: torch_cd1(torch, X32, seed)
     return out
 
 
+def optional_torch():
+    """``(torch, None)``, or ``(None, reason)`` when PyTorch cannot be imported: an
+    optional peer, imported here only, never by the library."""
+    try:
+        import torch
+    except ImportError as exc:
+        return None, f"unavailable: {exc} (pip install torch)"
+    return torch, None
+
+
+def torch_cd1(torch, X: np.ndarray, seed: int, lr: float = LEARNING_RATE, batch: int = BATCH,
+              n_components: int = N_COMPONENTS):
+    """One pass of CD-1 over ``X`` in consecutive minibatches, as ``RBM(persistent=False)``
+    does: ``H0 = sigmoid(c + V0 W.T)``, ``Hs ~ H0``, ``V1 = sigmoid(b + Hs W)``,
+    ``H1 = sigmoid(c + V1 W.T)``; ``W += lr/m (H0.T V0 - H1.T V1)`` (eq. 6), the biases
+    likewise. Float32; weights ``N(0, 0.01^2)``. Returns ``(W, b, c)`` as tensors."""
+    g = torch.Generator().manual_seed(seed)
+    data = torch.from_numpy(X).to(torch.float32)        # no copy for float32 input
+    W = 0.01 * torch.randn(n_components, data.shape[1], generator=g)
+    b, c = torch.zeros(data.shape[1]), torch.zeros(n_components)
+    with torch.no_grad():
+        for start in range(0, len(data), batch):
+            V0 = data[start:start + batch]
+            rate = lr / len(V0)
+            H0 = torch.sigmoid(torch.addmm(c, V0, W.T))
+            Hs = (torch.rand(H0.shape, generator=g) < H0).to(torch.float32)
+            V1 = torch.sigmoid(torch.addmm(b, Hs, W))
+            H1 = torch.sigmoid(torch.addmm(c, V1, W.T))
+            W.addmm_(H0.T, V0, alpha=rate).addmm_(H1.T, V1, alpha=-rate)
+            b.add_(V0.sum(0) - V1.sum(0), alpha=rate)
+            c.add_(H0.sum(0) - H1.sum(0), alpha=rate)
+    return W, b, c
+
+
 def limited(threads: int | None):
-    if threads is None or threadpool_limits is None:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
+    """BLAS (threadpoolctl) and torch, if imported, limited to ``threads`` threads;
+    restored after."""
+    torch = sys.modules.get("torch")
+    stack = contextlib.ExitStack()
+    if threads is not None and threadpool_limits is not None:
+        stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+    if threads is not None and torch is not None:
+        stack.callback(torch.set_num_threads, torch.get_num_threads())
+        torch.set_num_threads(threads)
+    return stack
 
 
 def gemm_rate(m: int, k: int, n: int, transpose_b: bool = False, repeats: int = 5,
@@ -216,6 +269,10 @@ def summarise(rows: int, seconds: dict, gemm: dict, dgemm: dict) -> dict:
             sk = rate[f"sklearn_pcd1_{kind}_input"]
             ratios[f"cd1_vs_sklearn_{kind}_input"] = round(rate[f"neurosim_cd1_{kind}_input"] / sk, 2)
             ratios[f"pcd1_vs_sklearn_{kind}_input"] = round(rate[f"neurosim_pcd1_{kind}_input"] / sk, 2)
+    if "torch_cd1_float64_input" in rate:
+        for kind in ("float64", "float32"):
+            ratios[f"cd1_vs_torch_{kind}_input"] = round(rate[f"neurosim_cd1_{kind}_input"]
+                                                         / rate[f"torch_cd1_{kind}_input"], 2)
     ratios["pcd1_rule_path_vs_fused"] = round(rate["neurosim_pcd1_rule_path_float32_input"]
                                               / rate["neurosim_pcd1_float32_input"], 3)
     out["ratios"] = ratios
@@ -224,7 +281,7 @@ def summarise(rows: int, seconds: dict, gemm: dict, dgemm: dict) -> dict:
     out["fraction_of_sgemm"] = {
         name: {"of_square": round(g / gemm["square_2048"], 3),
                "of_update_shapes": round(g / gemm["cd1_update_mix"], 3)}
-        for name, g in gflops.items() if not name.endswith("float64_input") or name.startswith("neurosim")}
+        for name, g in gflops.items() if not name.endswith("float64_input") or not name.startswith("sklearn")}
     if "sklearn_pcd1_float64_input" in gflops:
         g = gflops["sklearn_pcd1_float64_input"]
         out["sklearn_float64_fraction_of_dgemm"] = {
@@ -240,8 +297,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS threads of the headline numbers (needs threadpoolctl)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "rbm_throughput.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default benchmarks/results/rbm_throughput.json; with --quick, the temporary directory")
+    ap.add_argument("--quick", action="store_true", help="2,000 rows, one repeat")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.rows, args.repeats = 2000, 1
+    if args.out is None:
+        args.out = (Path(tempfile.gettempdir()) / "rbm_throughput_quick.json" if args.quick
+                    else Path(__file__).parent / "results" / "rbm_throughput.json")
+    torch, torch_absent = optional_torch()
 
     X64 = mnist_like(args.rows, args.seed)
     X32 = X64.astype(np.float32)
@@ -263,6 +328,10 @@ def main(argv: list[str] | None = None) -> dict:
                 r = ratios[f"{proc}_vs_sklearn_{kind}_input"]
                 g = GOALS[f"vs_sklearn_{kind}"]
                 goals[f"{proc} vs sklearn ({kind} input)"] = [r, g, r >= g]
+    if "cd1_vs_torch_float32_input" in ratios:
+        for kind in ("float64", "float32"):
+            r = ratios[f"cd1_vs_torch_{kind}_input"]
+            goals[f"cd1 vs torch ({kind} input)"] = [r, GOALS["vs_torch"], r >= GOALS["vs_torch"]]
     blas = threadpool_info() if threadpool_info else None
     result = {
         "benchmark": "rbm_throughput",
@@ -287,6 +356,8 @@ def main(argv: list[str] | None = None) -> dict:
         "blas": [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
                  for d in blas] if blas else None,
         "sklearn": sklearn.__version__ if sklearn else "unavailable (pip install neurosim[bench])",
+        "torch": torch_absent or {"version": torch.__version__, "mkl": torch.backends.mkl.is_available(),
+                                  "threads": "torch.set_num_threads = the BLAS threads of each setting"},
         "python": platform.python_version(), "numpy": np.__version__,
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
@@ -312,7 +383,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  threads={t}: " + ", ".join(f"{k}={v}" for k, v in s["ratios"].items())
               + f"; CD-1 f32 {s['samples_per_s']['neurosim_cd1_float32_input']:.0f}/s"
               + (f", sklearn f64 {s['samples_per_s']['sklearn_pcd1_float64_input']:.0f}/s"
-                 if "sklearn_pcd1_float64_input" in s["samples_per_s"] else ""))
+                 if "sklearn_pcd1_float64_input" in s["samples_per_s"] else "")
+              + (f", torch CD-1 f32 {s['samples_per_s']['torch_cd1_float32_input']:.0f}/s"
+                 if "torch_cd1_float32_input" in s["samples_per_s"] else ""))
     print(f"wrote {args.out}")
     return result
 

@@ -18,21 +18,26 @@ from typing import Sequence
 
 import numpy as np
 
-from .engine import Simulator
 from .cli_args import (Parser, non_negative_float, non_negative_int, positive_float, positive_int,
                        seed as seed_type, single_valued, strict_json, temperatures)
 from .errors import EvidenceError, NeurosimError
-from .inference import bitstring, posterior
+from .inference import bitstring
 from .modelfile import load, save
 from .outputs import atomic_write, check_out
 from .network import Network
+from .sampling import AUTO_UNITS, choose_backend, posterior, sample
 
 __all__ = ["main"]
 
-AUTO_UNITS = 64   # --backend auto: the compiled backend for nets with more units than this
+# `neurosim train` defaults: the remedies that bring the 4-2-4 encoder near its demo's quality
+# (demos/boltzmann_encoder.py; measured in docs/architecture.md, section "Learning")
+MIN_CASES = 12_000          # --epochs default: enough for this many training cases, at least 10 epochs
+RESTARTS = 12               # --restarts default where the held-out likelihood is affordable
+ANNEAL = (8.0, 6.0, 4.0, 3.0, 2.0, 1.5)   # --anneal default (Boltzmann): the demo's temperatures
+FINAL_LR_DIVISOR = 25       # --final-lr default: --lr / 25 for the last third of the epochs
+WARMUP_FRACTION = 0.3       # --warmup-epochs default (wake-sleep): as the shifter demo's 30,000 of 100,000
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
-EXACT_BUDGET = 2 ** 24  # (distinct cases) x (hidden states) enumerated for exact training quality
 
 
 def _evidence(items: Sequence[str]) -> dict[str, int]:
@@ -92,69 +97,28 @@ def _infer_exact(net: Network, evidence: dict[str, int]) -> dict:
     return result
 
 
-def _backend(args: argparse.Namespace, net: Network) -> str:
-    """``auto``: the compiled backend above AUTO_UNITS units, unless the run asks for what
-    only the event engine models (a schedule other than sweep, message delays)."""
-    schedule = getattr(args, "schedule", None)
-    event_only = (f"--schedule {schedule}" if schedule not in (None, "sweep") else
-                  "message delays" if any(e.delay > 0 for e in net.edges) else None)
-    if args.backend == "auto":
-        return "compiled" if net.n_units > AUTO_UNITS and event_only is None else "event"
-    if args.backend == "compiled" and event_only:
-        raise NeurosimError(f"{event_only}: only the event engine models this; the compiled backend "
-                            "runs every unit of a group at once with instant messages (use --backend event)")
-    return args.backend
-
-
-def _draw(net: Network, args: argparse.Namespace, backend: str, n: int, burn_in: int, thin: int,
-          evidence: dict[str, int] | None = None, schedule: str = "sweep"):
-    """``n`` samples from the event engine (one chain) or the compiled backend
-    (``--chains`` chains, ``ceil(n / chains)`` kept sweeps each); returns them and the ledger."""
-    rng = np.random.default_rng(args.seed)
-    if backend == "event":
-        sim = Simulator(net, rng, schedule=schedule, evidence=evidence)
-        return sim.sample(n, burn_in=burn_in, thin=thin), sim.ledger
-    from .compiled import Chains, compile
-
-    chains = Chains(compile(net), rng, min(args.chains, n), evidence=evidence)
-    samples = chains.sample(-(-n // chains.m), burn_in=burn_in, thin=thin)[:n]
-    return samples, chains.ledger
-
-
 def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespace) -> dict:
-    backend = _backend(args, net)
-    samples, ledger = _draw(net, args, backend, args.sweeps, args.burn_in, 1, evidence, args.schedule)
-    free = [i for i in range(net.n_units) if net.units[i] not in evidence]
-    kept = samples[:, free]
-    counts = Counter(bitstring(s) for s in kept)
-    return {"method": "gibbs", "backend": backend, "schedule": args.schedule, "seed": args.seed,
-            "samples": args.sweeps, "burn_in": args.burn_in,
-            "units": [net.units[i] for i in free],
-            "marginals": {net.units[i]: float(kept[:, k].mean()) for k, i in enumerate(free)},
-            "joint": {bits: c / len(kept) for bits, c in sorted(counts.items())},
-            "messages": {"binary": ledger.binary, "analog": ledger.analog},
-            "updates": ledger.updates}
+    post = posterior(net, evidence, "gibbs", backend=args.backend, sweeps=args.sweeps,
+                     burn_in=args.burn_in, schedule=args.schedule, chains=args.chains,
+                     random_state=args.seed)
+    return {"method": "gibbs", "backend": post.samples.backend, "schedule": args.schedule,
+            "seed": args.seed, "samples": args.sweeps, "burn_in": args.burn_in, "units": post.units,
+            "marginals": post.marginals(), "joint": post.joint(), "messages": post.messages,
+            "updates": post.ledger.updates}
 
 
 # -- sample ------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> None:
     net = _load(args)
-    backend = _backend(args, net)
-    if backend == "compiled":
-        from .compiled import compile
-
-        schedule = compile(net).plan().mode
-    else:
-        schedule = args.schedule or ("sweep" if net.has_symmetric else "ancestral")
-    burn_in = 0 if schedule == "ancestral" else args.burn_in
-    samples, ledger = _draw(net, args, backend, args.n, burn_in, args.thin, schedule=schedule)
-    counts = Counter(bitstring(s) for s in samples)
+    drawn = sample(net, args.n, args.backend, args.schedule, args.burn_in, args.thin, args.chains,
+                   random_state=args.seed)
+    counts = Counter(bitstring(s) for s in drawn.states)
     result = {"units": net.units, "counts": dict(sorted(counts.items())), "n": args.n,
-              "backend": backend, "schedule": schedule, "seed": args.seed,
-              "messages": {"binary": ledger.binary, "analog": ledger.analog},
-              "updates": ledger.updates}
+              "backend": drawn.backend, "schedule": drawn.schedule, "seed": args.seed,
+              "messages": {"binary": drawn.ledger.binary, "analog": drawn.ledger.analog},
+              "updates": drawn.ledger.updates}
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:10]
-    text = "\n".join([f"{net.name}: {args.n} samples ({schedule}) of ({', '.join(net.units)})"]
+    text = "\n".join([f"{net.name}: {args.n} samples ({drawn.schedule}) of ({', '.join(net.units)})"]
                      + [f"  {bits}  {c}" for bits, c in top])
     _emit(result, args.json, text)
 
@@ -165,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     (bad data, divergence, ...) leaves no file and an existing one untouched."""
     from .data import load_data, match_visible
     from .learning import get_rule
-    from .learning.procedures import Settings, train
+    from .learning.procedures import train
 
     out_path = check_out(args.out)
     if args.rule_module:
@@ -176,31 +140,59 @@ def cmd_train(args: argparse.Namespace) -> None:
     dataset = load_data(args.data, rng, args.n)
     data = match_visible(dataset, net)
     visible = [u.name for u in net.unit_list() if u.role == "visible"]
-    settings = Settings(epochs=args.epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
-                        schedule=args.schedule, anneal=args.anneal)
-    backend = _backend(args, net)
+    probs = dataset.probs if args.n is None else None  # a generator's exact distribution
+    settings = _settings(args, rule.procedure, net, visible, len(data), probs is not None)
+    backend = choose_backend(net, args.backend, args.schedule)
     if backend == "compiled":
         from .compiled.train import train as train_compiled
 
-        result = train_compiled(net, rule, data, visible, rng, settings)
+        result = train_compiled(net, rule, data, visible, rng, settings, probs=probs)
     else:
-        result = train(net, rule, data, visible, rng, settings)
-    out = {"rule": rule.name, "backend": backend, "epochs": args.epochs, "cases": result.cases,
+        result = train(net, rule, data, visible, rng, settings, probs=probs)
+    out = {"rule": rule.name, "backend": backend, "epochs": settings.epochs, "cases": result.cases,
            "data": args.data,
            "ledger": result.ledger.as_dict(),
            "locality": {"reads": result.reads, "violations": result.violations},
            "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
            "quality": _quality(result.network, visible, dataset, data), "out": str(args.out)}
+    if result.restarts:
+        out["restarts"] = result.restarts
     if args.data == "shifter" and result.network.has_recognition:
         out["quality"].update(_shifter_quality(result.network, rng))
     text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for "
-            f"{args.epochs} epochs of "
+            f"{settings.epochs} epochs of "
             f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
+    if result.restarts:
+        r = result.restarts
+        text += (f"\n  restarts: kept {r['chosen'] + 1} of {r['candidates']} after {r['screen_epochs']} epochs, "
+                 f"by held-out log-likelihood ({r['likelihood']}) of {r['held_out']}: "
+                 + ", ".join(f"{x:.4g}" for x in r["held_out_log_likelihood_nats"]))
     report = strict_json(out) if args.json else text
     save(result.network, out_path)  # atomic
     print(report)
+
+
+def _settings(args: argparse.Namespace, procedure: str, net: Network, visible: list[str], rows: int,
+              distribution: bool):
+    """The flags as Settings; a flag not given takes its default, some of which depend on
+    the data (MIN_CASES), the net (restarts where the held-out likelihood is
+    affordable) and the procedure (the warm-up of wake-sleep)."""
+    from .learning.procedures import Settings, enumerable
+
+    epochs = args.epochs or max(10, -(-MIN_CASES // rows))
+    held = rows if distribution else max(1, round(args.held_out * rows))
+    scorable = rows > 1 and (enumerable(net, visible, held) or net.has_recognition)
+    restarts = args.restarts or (RESTARTS if scorable else 1)
+    warmup = args.warmup_epochs
+    if warmup is None:
+        warmup = int(WARMUP_FRACTION * epochs) if procedure == "wake-sleep" else 0
+    return Settings(epochs=epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
+                    schedule=args.schedule, anneal=ANNEAL if args.anneal is None else args.anneal,
+                    final_lr=args.final_lr or args.lr / FINAL_LR_DIVISOR, restarts=restarts,
+                    screen=args.screen,
+                    held_out=args.held_out, warmup_epochs=warmup)
 
 
 def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dict:
@@ -208,12 +200,12 @@ def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dic
     A net whose symmetric synapses drifted apart (message delays) has no energy: its
     symmetrised copy is measured, and the result says so."""
     from .data import empirical_distribution
-    from .inference import MAX_FREE_UNITS, kl_data_model, visible_log_prob
-    from .learning.procedures import symmetrised
+    from .inference import kl_data_model, visible_log_prob
+    from .learning.procedures import enumerable, symmetrised
 
     rows, probs = (data, dataset.probs) if dataset.probs is not None else empirical_distribution(data)
     hidden = net.n_units - len(visible)
-    if hidden > MAX_FREE_UNITS or (len(rows) + len(data)) * 2 ** hidden > EXACT_BUDGET:
+    if not enumerable(net, visible, len(rows) + len(data)):
         return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
     drifted = any(e.kind == "symmetric" and e.weight_reverse not in (None, e.weight) for e in net.edges)
     measured = symmetrised(net) if drifted else net
@@ -297,9 +289,8 @@ def _marginals_for_drawing(net: Network, evidence: dict[str, int], seed: int) ->
     if free <= JOINT_LIMIT:
         marginals = posterior(net, evidence).marginals()
     else:
-        sim = Simulator(net, np.random.default_rng(seed), evidence=evidence)
-        samples = sim.sample(2000, burn_in=100)
-        marginals = dict(zip(net.units, samples.mean(axis=0).tolist()))
+        drawn = sample(net, 2000, "event", "sweep", 100, evidence=evidence, random_state=seed)
+        marginals = dict(zip(net.units, drawn.states.mean(axis=0).tolist()))
     return {**marginals, **{k: float(v) for k, v in evidence.items()}}
 
 
@@ -440,14 +431,33 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--n", type=positive_int, default=None,
                     help="cases drawn from a generator, or rows of a file chosen at random (default: "
                          "the generator's exact distribution, every row of a file)")
-    sp.add_argument("--epochs", type=positive_int, default=10)
-    sp.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
+    sp.add_argument("--epochs", type=positive_int, default=None,
+                    help=f"passes over the data (default: enough for {MIN_CASES} cases, at least 10)")
+    sp.add_argument("--lr", type=positive_float, default=0.5, help="learning rate (default 0.5)")
     sp.add_argument("--k", type=positive_int, default=1, help="Gibbs steps of CD-k and PCD-k")
-    sp.add_argument("--batch", type=positive_int, default=1, help="cases between weight changes")
-    sp.add_argument("--sweeps", type=positive_int, default=10, help="settling sweeps per phase")
+    sp.add_argument("--batch", type=positive_int, default=10, help="cases between weight changes "
+                                                                   "(default 10)")
+    sp.add_argument("--sweeps", type=positive_int, default=5, help="settling sweeps per phase (default 5)")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
-    sp.add_argument("--anneal", type=temperatures, default=(), metavar="T1,T2,...",
-                    help="Boltzmann: settle through these temperatures first, one sweep each")
+    sp.add_argument("--anneal", type=temperatures, default=None, metavar="T1,T2,...",
+                    help="Boltzmann: settle through these temperatures first, one sweep each (default "
+                         f"{','.join(f'{t:g}' for t in ANNEAL)})")
+    sp.add_argument("--final-lr", type=positive_float, default=None,
+                    help=f"learning rate of the last third of the epochs (default --lr / {FINAL_LR_DIVISOR})")
+    sp.add_argument("--restarts", type=positive_int, default=None,
+                    help="train this many candidates from independent starts for --screen epochs and "
+                         "keep the one of highest held-out likelihood (default "
+                         f"{RESTARTS} where that likelihood is affordable: exact, or importance-sampled "
+                         "for a net with recognition edges; else 1)")
+    sp.add_argument("--screen", type=positive_int, default=None, metavar="EPOCHS",
+                    help="epochs before choosing among the restarts (default: a twelfth of --epochs)")
+    sp.add_argument("--held-out", type=positive_float, default=0.2, metavar="FRACTION",
+                    help="rows held out to choose among restarts (default 0.2; a generator's exact "
+                         "distribution is scored whole, by its expected log-likelihood)")
+    sp.add_argument("--warmup-epochs", type=non_negative_int, default=None,
+                    help="wake-sleep: first epochs in which only the generative synapses into the "
+                         "visible units learn (fixed hidden priors, Dayan et al. 1995; default "
+                         f"{WARMUP_FRACTION:g} of --epochs for wake-sleep, else 0)")
     sp.add_argument("--rule-module", help="a Python file that registers your own rules")
     sp.add_argument("--out", required=True, help="the trained model file (TOML)")
     sp.add_argument("--json", action="store_true")

@@ -119,7 +119,7 @@ def rbm_file(tmp_path):
 def test_train_writes_a_model_every_command_can_load(capsys, rbm_file, tmp_path):
     out = tmp_path / "trained.toml"
     code, text, _ = run(capsys, "train", rbm_file, "--rule", "cd", "--data", "encoder-4-2-4", "--epochs", 30,
-                        "--lr", 0.5, "--batch", 4, "--out", out, "--json")
+                        "--lr", 0.5, "--batch", 4, "--restarts", 1, "--out", out, "--json")
     r = json.loads(text)
     assert code == 0 and r["rule"] == "cd" and r["epochs"] == 30 and r["cases"] == 120
     assert r["ledger"]["binary"] > 0 and r["ledger"]["analog"] == 0 and r["ledger"]["updates"] == 120 * (2 + 8 + 2)  # hidden, then one Gibbs step
@@ -224,7 +224,7 @@ def test_train_on_the_compiled_backend(capsys, tmp_path):
     out_file = tmp_path / "trained.toml"
     code, out, _ = run(capsys, "train", ROOT / "models" / "encoder_424.toml", "--rule", "boltzmann",
                        "--data", "encoder-4-2-4", "--epochs", 150, "--batch", 4, "--lr", 0.5,
-                       "--backend", "compiled", "--out", out_file, "--json")
+                       "--restarts", 1, "--backend", "compiled", "--out", out_file, "--json")
     r = json.loads(out)
     assert code == 0 and r["backend"] == "compiled" and r["cases"] == 600
     assert r["locality"] == {"reads": ["lr", "phase", "post", "pre"], "violations": 0}

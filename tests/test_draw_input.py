@@ -75,7 +75,7 @@ def test_draw_refuses_a_net_too_large_at_once(capsys, tmp_path, monkeypatch, net
     model = tmp_path / "big.toml"
     save(net, model)
     monkeypatch.setattr(cli, "_marginals_for_drawing", pytest.fail)  # the slow part: never reached
-    monkeypatch.setattr(cli, "Simulator", pytest.fail)
+    monkeypatch.setattr(cli, "sample", pytest.fail)  # sampling moved to neurosim.sampling
     out = tmp_path / ("x.gif" if animate else "x.png")
     code, printed, err = run_cli(capsys, "draw", model, "--out", out, *(["--animate"] if animate else []))
     assert code == 2 and printed == "" and not out.exists()

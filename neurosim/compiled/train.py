@@ -6,7 +6,9 @@ rule's **batched** form: the sum over the minibatch of the local changes, as out
 products (``Rule.batched``), divided by ``m`` as the event engine does. A bias is a
 synapse from an always-on unit: a column of ones in ``pre``. The rule's local form is
 also called once per phase on one synapse's view, so the reads are recorded and a rule
-that reaches for anything non-local fails here as it does in the event engine.
+that reaches for anything non-local fails here as it does in the event engine. The
+remedies (restarts, ``final_lr``, the wake-sleep warm-up) are the event engine's:
+``run_with_restarts`` drives both backends.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 
 from ..engine.simulator import _recognition_net
 from ..errors import NeurosimError, ValidationError
-from ..learning.procedures import Settings, TrainResult, check_training, diverged, out_of_range
+from ..learning.procedures import (Settings, TrainResult, check_remedies, check_training, diverged,
+                                   out_of_range, run_with_restarts)
 from ..learning.rules import Rule
 from ..learning.view import SynapseView
 from ..messages import Ledger
@@ -30,8 +33,10 @@ class _Run:
     """What a procedure shares: the compiled net(s), the rule, the ledgers, the reads."""
 
     def __init__(self, net: Network, rule: Rule, visible: list[str], s: Settings,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, epochs: range | None = None) -> None:
         self.net, self.rule, self.visible, self.s, self.rng = net, rule, visible, s, rng
+        self.epochs = range(1, s.epochs + 1) if epochs is None else epochs
+        self.lr = s.lr
         self.cn = compile(net)
         self.hidden = [u for u in net.units if u not in visible]
         self.ledgers: list[Ledger] = []
@@ -50,7 +55,7 @@ class _Run:
         pre = np.hstack([S, np.ones((m, 1), dtype=S.dtype)])
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by name in apply
-                d = self.rule.batched(pre, S, phase, self.s.lr, post_prob=post_prob, post_error=post_error)
+                d = self.rule.batched(pre, S, phase, self.lr, post_prob=post_prob, post_error=post_error)
         except NotImplementedError:
             raise NeurosimError(f"rule {self.rule.name!r} has no batched form; train it with "
                                 "--backend event") from None
@@ -64,7 +69,7 @@ class _Run:
         mask = cn.incoming if mask is None else mask
         i, j = (int(a[0]) for a in np.nonzero(mask)) if mask.any() else (None, 0)
         values = dict(pre=1.0 if i is None else float(S[0, i]), post=float(S[0, j]), phase=phase,
-                      weight=float(cn.b[j] if i is None else cn.W[i, j]), acc={}, lr=self.s.lr,
+                      weight=float(cn.b[j] if i is None else cn.W[i, j]), acc={}, lr=self.lr,
                       post_prob=float(sigmoid(cn.b[j:j + 1] + S[:1] @ cn.W[:, j:j + 1])[0, 0])
                       if post_prob is None else float(post_prob[0, j]))
         if post_error is not None:
@@ -73,8 +78,10 @@ class _Run:
         self.rule.local(SynapseView(where, self.reads, **values))
 
     def batches(self, data: np.ndarray):
-        """``(epoch, batch)``: ``epochs`` passes (epoch 1, 2, ...) over ``data`` shuffled."""
-        for epoch in range(1, self.s.epochs + 1):
+        """``(epoch, batch)``: a pass over ``data`` shuffled for each of ``epochs`` (1-based),
+        at that epoch's learning rate."""
+        for epoch in self.epochs:
+            self.lr = self.s.lr_at(epoch)
             order = self.rng.permutation(len(data))
             for start in range(0, len(order), self.s.batch):
                 yield epoch, data[order[start:start + self.s.batch]].astype(self.cn.dtype)
@@ -169,6 +176,7 @@ def _wake_sleep(run: _Run, data: np.ndarray) -> Network:
     rec = compile(_recognition_net(net))
     rec.set_weights(b=[u.recognition_bias or 0.0 for u in net.unit_list()])
     has_rec = rec.directed.any(axis=0)  # recognition biases only where synapses arrive
+    is_visible = np.isin(gen.units, run.visible)
     for epoch, batch in run.batches(data):
         c = run.chains(rec, len(batch))
         c.clamp(units=run.visible, values=batch)
@@ -178,6 +186,8 @@ def _wake_sleep(run: _Run, data: np.ndarray) -> Network:
         f.sweep()
         dw, db = run.change(rec, f.state, "sleep", post_prob=_generative_prob(rec, f.state),
                             mask=rec.directed)
+        if run.s.warming_up(epoch):  # the hidden layers' generative model is held
+            wake = (np.where(is_visible, wake[0], 0), np.where(is_visible, wake[1], 0))
         run.apply(gen, epoch, wake)
         run.apply(rec, epoch, (dw, np.where(has_rec, db, 0)), pathway="recognition ")
     trained = gen.to_network()
@@ -225,9 +235,11 @@ PROCEDURES = {"boltzmann": _boltzmann, "cd": _contrastive, "pcd": _contrastive, 
 
 
 def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
-          rng: np.random.Generator, settings: Settings | None = None) -> TrainResult:
-    """Train ``net`` on the compiled backend by ``rule``'s procedure; returns a copy.
-    Fails as the event engine's ``train`` does (bad settings or data, divergence)."""
+          rng: np.random.Generator, settings: Settings | None = None,
+          probs: np.ndarray | None = None) -> TrainResult:
+    """Train ``net`` on the compiled backend by ``rule``'s procedure, with the remedies of
+    ``settings``; returns a copy. Fails as the event engine's ``train`` does (bad
+    settings or data, divergence)."""
     s = settings or Settings()
     if rule.procedure not in PROCEDURES:
         raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the compiled "
@@ -236,6 +248,10 @@ def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
     if any(e.delay > 0 for e in net.edges):
         raise ValidationError(f"{net.name!r} has message delays: the compiled backend runs with instant "
                               "messages; train it in the event engine")
-    run = _Run(net, rule, list(visible), s, rng)
-    trained = PROCEDURES[rule.procedure](run, rows)
-    return run.result(trained, len(data) * s.epochs)
+    check_remedies(rule, s)
+
+    def fit(start: Network, rows: np.ndarray, r: np.random.Generator, epochs: range) -> TrainResult:
+        run = _Run(start, rule, list(visible), s, r, epochs)
+        return run.result(PROCEDURES[rule.procedure](run, rows), len(rows) * len(epochs))
+
+    return run_with_restarts(fit, net, rows, visible, s, rng, probs)

@@ -4,6 +4,12 @@ phase signal is sent. The synapses learn by their rule's local form (Plasticity)
 Every procedure takes a Network, a rule, the training data (rows over ``visible``)
 and a Generator, and returns a :class:`TrainResult`: the trained Network, the message
 ledger, what the synapses read, and how far symmetric pairs drifted apart.
+
+The remedies the demos need to reach their goals are settings of every procedure, on
+both backends (:func:`run_with_restarts`): restarts chosen on held-out likelihood
+(``restarts``, ``screen``, ``held_out``; :mod:`neurosim.learning.restarts`), a lower
+learning rate for the last third of the epochs (``final_lr``), and, for wake-sleep, a
+warm-up in which the hidden layers' generative model stays fixed (``warmup_epochs``).
 """
 
 from __future__ import annotations
@@ -14,17 +20,21 @@ from typing import Callable
 import numpy as np
 
 from ..engine import Simulator
-from ..errors import DivergenceError, ValidationError
-from ..inference.exact import MAX_SCALE
+from ..errors import DivergenceError, ParameterError, ValidationError
+from ..inference.exact import MAX_FREE_UNITS, MAX_SCALE, visible_log_prob
 from ..machines.base import binary_rows as _binary_rows, check_number as _check_number
 from ..messages import Ledger
 from ..network import Network
 from .plasticity import Plasticity
+from .restarts import best_of, split_held_out
 from .rules import Rule
 from .view import SynapseView
 
 __all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "symmetrised", "check_training",
-           "diverged", "out_of_range", "PROCEDURES"]
+           "diverged", "out_of_range", "run_with_restarts", "held_out_scorer", "enumerable", "PROCEDURES",
+           "EXACT_BUDGET"]
+
+EXACT_BUDGET = 2 ** 24  # (cases) x (hidden states) enumerated for an exact likelihood of training data
 
 
 @dataclass
@@ -32,7 +42,17 @@ class Settings:
     """``epochs`` passes over the data; weights change after every ``batch`` cases;
     ``sweeps``: settling sweeps per phase (Boltzmann, Neal's Gibbs); ``anneal``:
     temperatures, one sweep each, before those sweeps (Boltzmann; Ackley et al. 1985);
-    ``k``: Gibbs steps of CD-k / PCD-k; ``schedule`` of the settling phases."""
+    ``k``: Gibbs steps of CD-k / PCD-k; ``schedule`` of the settling phases.
+
+    Remedies (:func:`run_with_restarts`): ``final_lr``, the learning rate of the last
+    third of the epochs (the demo's 0.5, then 0.1); ``restarts`` candidates trained
+    from independent starts for ``screen`` epochs (default a twelfth of ``epochs``, as
+    the demo checks after 250 of 3000 updates), the one with the highest held-out
+    log-likelihood trained on; ``held_out``, the fraction
+    of the rows held out to choose on (data given as a distribution are scored by their
+    exact expected log-likelihood instead); ``warmup_epochs`` (wake-sleep): the first
+    epochs, in which only the generative synapses into the visible units learn (Dayan
+    et al. 1995, figure 4: fixed hidden priors early in learning)."""
 
     epochs: int = 1
     lr: float = 0.1
@@ -41,14 +61,38 @@ class Settings:
     k: int = 1
     schedule: str = "sweep"
     anneal: tuple[float, ...] = ()
+    final_lr: float | None = None
+    restarts: int = 1
+    screen: int | None = None
+    held_out: float = 0.2
+    warmup_epochs: int = 0
 
     def __post_init__(self) -> None:
         """ParameterError naming a setting no run can use (``lr`` <= 0, NaN or infinite, ...)."""
-        for name in ("epochs", "batch", "sweeps", "k"):
+        for name in ("epochs", "batch", "sweeps", "k", "restarts"):
             _check_number(name, getattr(self, name), low=1, integer=True)
         _check_number("lr", self.lr, low=0, low_open=True)
+        if self.final_lr is not None:
+            _check_number("final_lr", self.final_lr, low=0, low_open=True)
         for temperature in self.anneal:
             _check_number("anneal temperature", temperature, low=0, low_open=True)
+        if self.screen is not None:
+            _check_number("screen", self.screen, low=1, high=self.epochs, integer=True)
+        _check_number("held_out", self.held_out, low=0, high=1, low_open=True, high_open=True)
+        _check_number("warmup_epochs", self.warmup_epochs, low=0, high=self.epochs, integer=True)
+
+    @property
+    def screen_epochs(self) -> int:
+        """Epochs each restart trains before the choice."""
+        return self.screen if self.screen is not None else max(1, self.epochs // 12)
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (1-based): ``final_lr`` in the last third."""
+        last_third = epoch > self.epochs - self.epochs // 3
+        return self.final_lr if self.final_lr is not None and last_third else self.lr
+
+    def warming_up(self, epoch: int) -> bool:
+        return epoch <= self.warmup_epochs
 
 
 @dataclass
@@ -61,6 +105,7 @@ class TrainResult:
     cases: int
     symmetry_drift: float = 0.0
     history: list[float] = field(default_factory=list)
+    restarts: dict = field(default_factory=dict)
 
 
 def symmetry_drift(sim: Simulator) -> float:
@@ -145,10 +190,10 @@ def _check_feed_forward(net: Network, visible: list[str]) -> None:
                               f"units (with parents); {net.name!r} has inputs {inputs} and targets {targets}")
 
 
-def _batches(data: np.ndarray, s: Settings, rng: np.random.Generator):
-    """``(epoch, batch)``: ``s.epochs`` passes (epoch 1, 2, ...) over ``data`` shuffled,
+def _batches(data: np.ndarray, s: Settings, rng: np.random.Generator, epochs: range):
+    """``(epoch, batch)``: a pass over ``data`` shuffled for each of ``epochs`` (1-based),
     in batches of ``s.batch`` cases."""
-    for epoch in range(1, s.epochs + 1):
+    for epoch in epochs:
         order = rng.permutation(len(data))
         for start in range(0, len(order), s.batch):
             yield epoch, data[order[start:start + s.batch]]
@@ -158,7 +203,7 @@ def _clamp_row(sim: Simulator, visible: list[str], row: np.ndarray) -> None:
     sim.clamp(dict(zip(visible, row.tolist())))
 
 
-def _boltzmann(net, rule, data, visible, s, rng, on_batch):
+def _boltzmann(net, rule, data, visible, s, rng, on_batch, epochs):
     """Eq. 5: positive phase settles with the data clamped, negative phase runs free;
     one sample of each phase per case, after (annealing and) ``sweeps`` sweeps."""
     sim = Simulator(net, rng, schedule=s.schedule)
@@ -171,7 +216,8 @@ def _boltzmann(net, rule, data, visible, s, rng, on_batch):
         sim.beta = 1.0
         sim.run(until=sim.env.now + s.sweeps)
 
-    for epoch, batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng, epochs):
+        plast.lr = s.lr_at(epoch)
         for row in batch:
             _clamp_row(sim, visible, row)
             settle()
@@ -182,10 +228,10 @@ def _boltzmann(net, rule, data, visible, s, rng, on_batch):
         plast.apply(1.0 / len(batch))
         _check_range(plast, epoch, s)
         on_batch(sim)
-    return _result(net, [sim], [plast], len(data) * s.epochs)
+    return _result(net, [sim], [plast], len(data) * len(epochs))
 
 
-def _contrastive(net, rule, data, visible, s, rng, on_batch):
+def _contrastive(net, rule, data, visible, s, rng, on_batch, epochs):
     """Eq. 6, CD-k: hidden units update in parallel from the clamped data (positive),
     then k steps of alternating Gibbs (negative). PCD keeps one persistent chain."""
     sim = Simulator(net, rng, schedule="layer")
@@ -193,7 +239,8 @@ def _contrastive(net, rule, data, visible, s, rng, on_batch):
     hidden = [u for u in net.units if u not in visible]
     persistent = rule.procedure == "pcd"
     chain = None
-    for epoch, batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng, epochs):
+        plast.lr = s.lr_at(epoch)
         for row in batch:
             _clamp_row(sim, visible, row)
             sim.update_units(hidden)
@@ -209,14 +256,15 @@ def _contrastive(net, rule, data, visible, s, rng, on_batch):
         plast.apply(1.0 / len(batch))
         _check_range(plast, epoch, s)
         on_batch(sim)
-    return _result(net, [sim], [plast], len(data) * s.epochs)
+    return _result(net, [sim], [plast], len(data) * len(epochs))
 
 
-def _delta(net, rule, data, visible, s, rng, on_batch):
+def _delta(net, rule, data, visible, s, rng, on_batch, epochs):
     """Eq. 7 on posterior samples from Neal's Gibbs sampling (data clamped)."""
     sim = Simulator(net, rng, schedule=s.schedule)
     plast = Plasticity(sim, rule, s.lr)
-    for epoch, batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng, epochs):
+        plast.lr = s.lr_at(epoch)
         for row in batch:
             _clamp_row(sim, visible, row)
             sim.run(until=sim.env.now + s.sweeps)
@@ -224,7 +272,7 @@ def _delta(net, rule, data, visible, s, rng, on_batch):
         plast.apply(1.0 / len(batch))
         _check_range(plast, epoch, s)
         on_batch(sim)
-    return _result(net, [sim], [plast], len(data) * s.epochs)
+    return _result(net, [sim], [plast], len(data) * len(epochs))
 
 
 def _ancestral_pass(sim: Simulator) -> None:
@@ -234,13 +282,16 @@ def _ancestral_pass(sim: Simulator) -> None:
             sim.update_units(free)
 
 
-def _wake_sleep(net, rule, data, visible, s, rng, on_batch):
+def _wake_sleep(net, rule, data, visible, s, rng, on_batch, epochs):
     """Wake: a bottom-up recognition pass from the data; the generative synapses learn
-    (eq. 7). Sleep: a top-down fantasy; the recognition synapses learn (eq. 11)."""
+    (eq. 7). Sleep: a top-down fantasy; the recognition synapses learn (eq. 11).
+    During the warm-up only the generative synapses into the visible units learn."""
     gen = Simulator(net, rng, schedule="ancestral")
     rec = Simulator(net, rng, schedule="ancestral", pathway="recognition")
     gen_plast, rec_plast = Plasticity(gen, rule, s.lr), Plasticity(rec, rule, s.lr)
-    for epoch, batch in _batches(data, s, rng):
+    visible_set = set(visible)
+    for epoch, batch in _batches(data, s, rng, epochs):
+        gen_plast.lr = rec_plast.lr = s.lr_at(epoch)
         for row in batch:
             _clamp_row(rec, visible, row)
             _ancestral_pass(rec)
@@ -252,14 +303,24 @@ def _wake_sleep(net, rule, data, visible, s, rng, on_batch):
             rec.clamp({n.name: n.state for n in gen.neurons})
             rec_plast.observe("sleep")
             rec.unclamp()
+        if s.warming_up(epoch):
+            _hold_above(gen_plast, visible_set)
         for plast in (gen_plast, rec_plast):
             plast.apply(1.0 / len(batch))
             _check_range(plast, epoch, s)
         on_batch(gen)
-    return _result(net, [gen, rec], [gen_plast, rec_plast], len(data) * s.epochs)
+    return _result(net, [gen, rec], [gen_plast, rec_plast], len(data) * len(epochs))
 
 
-def _backprop(net, rule, data, visible, s, rng, on_batch):
+def _hold_above(plast: Plasticity, visible: set[str]) -> None:
+    """Discard the accumulated change of every synapse (and bias) into a unit that is not
+    visible: the warm-up's learning rate of 0 for the hidden layers' generative model."""
+    for idx, (n, _, _) in enumerate(plast.synapses):
+        if n.name not in visible:
+            plast.dw[idx] = 0.0
+
+
+def _backprop(net, rule, data, visible, s, rng, on_batch, epochs):
     """The contrast case: a deterministic forward pass in which every unit sends its
     real-valued activity (analog), and a backward pass in which every unit sends its
     error derivative to its parents (analog), which weigh it by their own forward
@@ -273,7 +334,7 @@ def _backprop(net, rule, data, visible, s, rng, on_batch):
     bias = {u: trained.bias(u) for u in net.units}
     ledger, reads, dw = Ledger(), set(), {}
     col = {u: i for i, u in enumerate(visible)}
-    for epoch, batch in _batches(data, s, rng):
+    for epoch, batch in _batches(data, s, rng, epochs):
         for row in batch:
             y = {u: float(row[col[u]]) for u in inputs}
             for u in order:
@@ -291,7 +352,8 @@ def _backprop(net, rule, data, visible, s, rng, on_batch):
                     where = f"bias of {u}" if pre is None else f"synapse {pre} -> {u}"
                     view = SynapseView(where, reads, pre=1.0 if pre is None else y[pre], post=y[u],
                                        post_error=delta[u], phase="backward",
-                                       weight=bias[u] if pre is None else w[pre, u], acc={}, lr=s.lr)
+                                       weight=bias[u] if pre is None else w[pre, u], acc={},
+                                       lr=s.lr_at(epoch))
                     dw[pre, u] = dw.get((pre, u), 0.0) + rule.local(view)
             ledger.updates += len(order)
         for (pre, u), change in dw.items():
@@ -305,7 +367,7 @@ def _backprop(net, rule, data, visible, s, rng, on_batch):
         trained.set_weight(a, b, value)
     for u, value in bias.items():
         trained.set_bias(u, value)
-    return TrainResult(trained, ledger, sorted(reads), 0, 0, len(data) * s.epochs)
+    return TrainResult(trained, ledger, sorted(reads), 0, 0, len(data) * len(epochs))
 
 
 def _result(net: Network, sims: list[Simulator], plasts: list[Plasticity], cases: int) -> TrainResult:
@@ -325,10 +387,91 @@ PROCEDURES: dict[str, Callable] = {
 }
 
 
+def enumerable(net: Network, visible: list[str], cases: int) -> bool:
+    """Whether the exact log-likelihood of ``cases`` rows over ``visible`` is affordable:
+    at most MAX_FREE_UNITS hidden units and ``cases * 2^hidden <= EXACT_BUDGET``."""
+    hidden = net.n_units - len(visible)
+    return hidden <= MAX_FREE_UNITS and cases * 2 ** hidden <= EXACT_BUDGET
+
+
+def held_out_scorer(net: Network, visible: list[str], rows: np.ndarray, s: Settings,
+                    rng: np.random.Generator, probs: np.ndarray | None = None):
+    """``(training rows, score, how)`` for choosing among restarts: ``score(network)`` is the
+    mean log-likelihood ``(1/N) sum_n log P(v_n)`` of a held-out ``s.held_out`` of the
+    rows, or, for data given as a distribution (distinct ``rows`` with ``probs``), its
+    exact expected log-likelihood ``sum_v p(v) log P(v)`` (all rows train; nothing held
+    out). Exact by enumeration (eq. 4) when :func:`enumerable`; otherwise, for a net
+    with a recognition model, importance-sampled from it (100 samples per case, the same
+    random numbers for every candidate)."""
+    if probs is None:
+        if len(rows) < 2:
+            raise ParameterError(f"restarts choose on held-out rows; {len(rows)} training row leaves none")
+        rows, cases = split_held_out(rows, s.held_out, rng)
+        weights = np.full(len(cases), 1.0 / len(cases))
+    else:
+        cases, weights = rows, np.asarray(probs, dtype=float)
+    if enumerable(net, visible, len(cases)):
+        return (rows, lambda trained: float(weights @ visible_log_prob(symmetrised(trained), visible, cases)),
+                "exact")
+    if not net.has_recognition:
+        raise ValidationError(f"restarts choose on held-out likelihood: exact for up to {MAX_FREE_UNITS} hidden "
+                              f"units and {EXACT_BUDGET} (cases x hidden states), importance-sampled for a net with "
+                              f"a recognition model; {net.name!r} has {net.n_units - len(visible)} hidden units, "
+                              f"{len(cases)} held-out cases and no recognition model")
+    from ..machines.helmholtz import HelmholtzMachine
+
+    seed = int(rng.integers(2 ** 63))
+    order = [visible.index(v) for v in HelmholtzMachine.from_network(net).visible_names_]
+
+    def importance_sampled(trained: Network) -> float:
+        hm = HelmholtzMachine.from_network(trained)
+        return float(weights @ hm.log_likelihood_is(cases[:, order], 100, random_state=seed))
+
+    return rows, importance_sampled, "importance-sampled, 100 samples per case"
+
+
+def run_with_restarts(fit: Callable[[Network, np.ndarray, np.random.Generator, range], TrainResult],
+                      net: Network, rows: np.ndarray, visible: list[str], s: Settings,
+                      rng: np.random.Generator, probs: np.ndarray | None = None) -> TrainResult:
+    """Train by ``fit(start, rows, rng, epochs)`` (one procedure on one backend) with the
+    remedies of ``s``: ``s.restarts`` candidates train ``s.screen_epochs`` epochs each
+    (:func:`~neurosim.learning.restarts.best_of`), the one with the highest held-out
+    log-likelihood (:func:`held_out_scorer`) trains on to ``s.epochs``. The ledger and
+    cases count every candidate; ``restarts`` records the choice."""
+    if s.restarts == 1:
+        return fit(net, rows, rng, range(1, s.epochs + 1))
+    rows, score, how = held_out_scorer(net, visible, rows, s, rng, probs)
+    screen = s.screen_epochs
+    choice = best_of(lambda r: fit(net, rows, r, range(1, screen + 1)), lambda res: score(res.network),
+                     s.restarts, rng)
+    runs = choice.candidates + ([fit(choice.best.network, rows, rng, range(screen + 1, s.epochs + 1))]
+                                if screen < s.epochs else [])
+    last = runs[-1] if screen < s.epochs else choice.best
+    ledger = Ledger(*(sum(getattr(r.ledger, f) for r in runs) for f in ("binary", "analog", "updates")))
+    chosen = {"candidates": s.restarts, "chosen": choice.index, "screen_epochs": screen,
+              "held_out": "the data distribution (expected log-likelihood)" if probs is not None
+              else f"{s.held_out:g} of the rows", "likelihood": how,
+              "held_out_log_likelihood_nats": choice.scores}
+    return TrainResult(last.network, ledger, sorted(set().union(*(r.reads for r in runs))),
+                       sum(r.violations for r in runs), sum(r.phase_signals for r in runs),
+                       sum(r.cases for r in runs), last.symmetry_drift, restarts=chosen)
+
+
+def check_remedies(rule: Rule, s: Settings) -> None:
+    """ValidationError for a remedy ``rule``'s procedure has no use for."""
+    if s.warmup_epochs and rule.procedure != "wake-sleep":
+        raise ValidationError(f"warmup_epochs holds the hidden layers' generative model of wake-sleep; rule "
+                              f"{rule.name!r} trains by {rule.procedure!r}")
+
+
 def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
           rng: np.random.Generator, settings: Settings | None = None,
-          on_batch: Callable[[Simulator], None] = lambda sim: None) -> TrainResult:
-    """Train ``net`` in the event engine by ``rule``'s procedure; returns a copy.
+          on_batch: Callable[[Simulator], None] = lambda sim: None,
+          probs: np.ndarray | None = None) -> TrainResult:
+    """Train ``net`` in the event engine by ``rule``'s procedure, with the remedies of
+    ``settings`` (:func:`run_with_restarts`); returns a copy. ``probs``: the data are a
+    distribution, distinct ``data`` rows with these probabilities (restarts are then
+    chosen on its exact expected log-likelihood).
 
     Raises ParameterError or ValidationError before training (bad settings or data, a
     net the procedure cannot train) and DivergenceError, naming the epoch and the
@@ -338,4 +481,7 @@ def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
         raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the event "
                               f"engine has {', '.join(PROCEDURES)}")
     rows = check_training(net, rule, data, visible)
-    return PROCEDURES[rule.procedure](net, rule, rows, visible, s, rng, on_batch)
+    check_remedies(rule, s)
+    procedure = PROCEDURES[rule.procedure]
+    return run_with_restarts(lambda start, rows, r, epochs: procedure(start, rule, rows, visible, s, r, on_batch,
+                                                                      epochs), net, rows, visible, s, rng, probs)
