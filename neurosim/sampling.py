@@ -32,8 +32,7 @@ from .engine import Simulator
 from .errors import ParameterError, ValidationError
 from .inference import Posterior, bitstring
 from .inference import posterior as exact_posterior
-from .machines.boltzmann import _check_number
-from .machines.rbm import _check_random_state
+from .machines.base import check_number, check_random_state
 from .messages import Ledger
 from .network import Network
 
@@ -88,9 +87,9 @@ def sample(net: Network, n: int, backend: str = "auto", schedule: str | None = N
     of each, ``thin`` apart. ``burn_in`` sweeps are discarded first, except by ancestral
     sampling, whose samples are independent."""
     for name, value, low in (("n", n, 1), ("burn_in", burn_in, 0), ("thin", thin, 1), ("chains", chains, 1)):
-        _check_number(name, value, low=low, integer=True)
+        check_number(name, value, low=low, integer=True)
     backend = choose_backend(net, backend, schedule)
-    rng = _check_random_state(random_state)
+    rng = check_random_state(random_state)
     if backend == "event":
         schedule = schedule or ("sweep" if net.has_symmetric else "ancestral")
         sim = Simulator(net, rng, schedule=schedule, evidence=evidence)
