@@ -63,7 +63,7 @@ def choose_backend(net: Network, backend: str = "auto", schedule: str | None = N
     delays); asking the compiled backend for that is a ValidationError."""
     if backend not in BACKENDS:
         raise ParameterError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    delayed = next((e for e in net.edges if e.delay > 0), None)
+    delayed = net.delayed_edge()
     event_only = (f"schedule {schedule!r} (--schedule {schedule})" if schedule not in (None, "sweep") else
                   f"message delays (edge {delayed.source} -> {delayed.target}: {delayed.delay:g} sweeps)"
                   if delayed else None)

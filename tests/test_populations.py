@@ -295,3 +295,11 @@ def test_show_summarises_a_large_model_by_population(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "show", str(tmp_path / "big.toml"))
     assert code == 0 and len(out.splitlines()) == 9
     assert "  v<->h           v -> h          symmetric        4200          0.5       0.5       0.5" in out
+
+
+def test_delayed_edge_finds_the_first_delayed_edge_without_building_edges(monkeypatch):
+    net = Network([Unit("a"), Unit("b"), Unit("c")], [Edge("a", "b", 1.0), Edge("b", "c", 2.0, delay=0.5)])
+    assert net.delayed_edge() == Edge("b", "c", 2.0, delay=0.5)
+    undelayed = Network([Unit("a"), Unit("b")], [Edge("a", "b", 1.0)])
+    monkeypatch.setattr(Network, "edges", property(lambda self: pytest.fail("built the edges")))
+    assert undelayed.delayed_edge() is None

@@ -245,7 +245,7 @@ def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
         raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the compiled "
                               f"backend has {', '.join(PROCEDURES)}")
     rows = check_training(net, rule, data, visible)
-    if any(e.delay > 0 for e in net.edges):
+    if net.delayed_edge() is not None:
         raise ValidationError(f"{net.name!r} has message delays: the compiled backend runs with instant "
                               "messages; train it in the event engine")
     check_remedies(rule, s)

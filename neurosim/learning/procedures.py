@@ -169,7 +169,7 @@ def check_training(net: Network, rule: Rule, data, visible: list[str]) -> np.nda
         raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
     if rule.procedure == "backprop":
         _check_feed_forward(net, visible)
-    delayed = next((e for e in net.edges if e.delay > 0), None)
+    delayed = net.delayed_edge()
     if delayed is not None and rule.procedure not in CLOCKED:
         raise ValidationError(
             f"{net.name!r} has message delays (edge {delayed.source} -> {delayed.target}: {delayed.delay:g} "
