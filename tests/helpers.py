@@ -91,3 +91,15 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def optional(module: str) -> ModuleType:
+    """``import module`` for the tests of an optional extra: skipped where it is not
+    installed, except under CI (``CI`` set), which installs every extra and so fails."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)

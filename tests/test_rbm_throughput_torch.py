@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
+from helpers import optional
 from test_benchmarks import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def test_torch_cd1_learns_what_neurosim_cd1_learns():
     (different random streams) reach the same reconstruction error to 3%, far below the
     start's, and visible biases that agree to 3% on average (measured: 1.7%); a sign or
     scale error in either loop would not."""
-    torch = pytest.importorskip("torch")
+    torch = optional("torch")
     bench = load("rbm_throughput")
     X = bench.mnist_like(3000, 1).astype(np.float32)
     W, b, c = (t.numpy() for t in bench.torch_cd1(torch, X, seed=2, n_components=100))
