@@ -21,7 +21,8 @@ import numpy as np
 from .engine import Simulator
 from .cli_args import (Parser, non_negative_float, non_negative_int, positive_float, positive_int,
                        seed as seed_type, single_valued, strict_json, temperatures)
-from .errors import EvidenceError, NeurosimError
+from .errors import NeurosimError
+from .evidence import parse_evidence as _evidence
 from .inference import bitstring, posterior
 from .modelfile import load, save
 from .outputs import atomic_write, check_out
@@ -33,20 +34,6 @@ AUTO_UNITS = 64   # --backend auto: the compiled backend for nets with more unit
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
 EXACT_BUDGET = 2 ** 24  # (distinct cases) x (hidden states) enumerated for exact training quality
-
-
-def _evidence(items: Sequence[str]) -> dict[str, int]:
-    """``NAME=0|1`` items (of every ``--evidence`` flag) as a dict; a unit given two
-    different values is an error naming it."""
-    out: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or value not in ("0", "1"):
-            raise EvidenceError(f"evidence {item!r}: write NAME=0 or NAME=1")
-        if out.get(name, int(value)) != int(value):
-            raise EvidenceError(f"evidence for unit {name!r} given twice, as {name}={out[name]} and {item}")
-        out[name] = int(value)
-    return out
 
 
 def _load(args: argparse.Namespace) -> Network:
@@ -70,7 +57,7 @@ def _marginal_table(marginals: dict[str, float], joint: dict[str, float], units:
 # -- infer -------------------------------------------------------------------------------
 def cmd_infer(args: argparse.Namespace) -> None:
     net = _load(args)
-    evidence = _evidence(args.evidence)
+    evidence = _evidence(args.evidence, net)
     if args.method == "exact":
         result = _infer_exact(net, evidence)
     else:
@@ -97,7 +84,7 @@ def _backend(args: argparse.Namespace, net: Network) -> str:
     only the event engine models (a schedule other than sweep, message delays)."""
     schedule = getattr(args, "schedule", None)
     event_only = (f"--schedule {schedule}" if schedule not in (None, "sweep") else
-                  "message delays" if any(e.delay > 0 for e in net.edges) else None)
+                  "message delays" if any(p.delay > 0 for p in net.projections) else None)
     if args.backend == "auto":
         return "compiled" if net.n_units > AUTO_UNITS and event_only is None else "event"
     if args.backend == "compiled" and event_only:
@@ -140,14 +127,15 @@ def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespac
 def cmd_sample(args: argparse.Namespace) -> None:
     net = _load(args)
     backend = _backend(args, net)
+    evidence = _evidence(args.evidence, net)
     if backend == "compiled":
         from .compiled import compile
 
-        schedule = compile(net).plan().mode
+        schedule = compile(net).plan(net.evidence_indices(evidence)).mode
     else:
-        schedule = args.schedule or ("sweep" if net.has_symmetric else "ancestral")
+        schedule = args.schedule or ("sweep" if net.has_symmetric or evidence else "ancestral")
     burn_in = 0 if schedule == "ancestral" else args.burn_in
-    samples, ledger = _draw(net, args, backend, args.n, burn_in, args.thin, schedule=schedule)
+    samples, ledger = _draw(net, args, backend, args.n, burn_in, args.thin, evidence, schedule)
     counts = Counter(bitstring(s) for s in samples)
     result = {"units": net.units, "counts": dict(sorted(counts.items())), "n": args.n,
               "backend": backend, "schedule": schedule, "seed": args.seed,
@@ -215,7 +203,8 @@ def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dic
     hidden = net.n_units - len(visible)
     if hidden > MAX_FREE_UNITS or (len(rows) + len(data)) * 2 ** hidden > EXACT_BUDGET:
         return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
-    drifted = any(e.kind == "symmetric" and e.weight_reverse not in (None, e.weight) for e in net.edges)
+    drifted = any(p.kind == "symmetric" and p.reverse is not None and not np.array_equal(p.reverse, p.weights)
+                  for p in net.projections)
     measured = symmetrised(net) if drifted else net
     quality = {"kl_nats": kl_data_model(measured, visible, rows, probs),
                "log_likelihood_nats": float(np.mean(visible_log_prob(measured, visible, data)))}
@@ -275,7 +264,7 @@ def cmd_draw(args: argparse.Namespace) -> None:
     out = check_out(args.out, (".gif",) if args.animate else (".png",))
     net = _load(args)
     viz.check_drawable(net)
-    evidence = _evidence(args.evidence)
+    evidence = _evidence(args.evidence, net)
     if args.animate:
         viz.animate_network(net, out, np.random.default_rng(args.seed), evidence=evidence,
                             schedule=args.schedule, sweeps=args.sweeps)
@@ -383,7 +372,8 @@ def _parser() -> argparse.ArgumentParser:
     def evidence(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--evidence", action="extend", nargs="+", default=[], metavar="NAME=0|1",
                         help="clamp units to observed states (repeatable; a unit given two values "
-                             "is an error)")
+                             "is an error); POP=k for a label population (label=3: unit 3 on, the "
+                             "others off)")
 
     def seed(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--seed", type=seed_type, default=0, help="random seed, >= 0 (default 0)")
@@ -411,12 +401,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_infer)
 
-    sp = command("sample", help="draw samples with nothing clamped")
-    model(sp), seed(sp), delay(sp)
+    sp = command("sample", help="draw samples (of the units not clamped by --evidence)")
+    model(sp), evidence(sp), seed(sp), delay(sp)
     sp.add_argument("--n", type=positive_int, default=1000)
     backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["ancestral", "async", "sweep", "layer"], default=None,
-                    help="default: ancestral for belief nets, sweep (Gibbs) otherwise")
+                    help="default: ancestral for belief nets without evidence, sweep (Gibbs) otherwise")
     sp.add_argument("--burn-in", type=non_negative_int, default=100)
     sp.add_argument("--thin", type=positive_int, default=1, help="sweeps between kept samples")
     sp.add_argument("--json", action="store_true")
