@@ -262,8 +262,10 @@ def cmd_draw(args: argparse.Namespace) -> None:
     from . import viz  # matplotlib only when drawing
 
     out = check_out(args.out, (".gif",) if args.animate else (".png",))
-    net = _load(args)
-    viz.check_drawable(net)
+    net, summarised = viz.drawable(_load(args))  # a large net: one node per population
+    if summarised and (args.evidence or args.animate):
+        raise NeurosimError(f"{args.model}: drawn by population (too many units to draw one by one), so "
+                            "without --evidence or --animate")
     evidence = _evidence(args.evidence, net)
     if args.animate:
         viz.animate_network(net, out, np.random.default_rng(args.seed), evidence=evidence,
@@ -271,7 +273,7 @@ def cmd_draw(args: argparse.Namespace) -> None:
     else:
         import matplotlib.pyplot as plt
 
-        marginals = _marginals_for_drawing(net, evidence, args.seed)
+        marginals = None if summarised else _marginals_for_drawing(net, evidence, args.seed)
         ax = viz.draw_network(net, marginals=marginals, evidence=evidence,
                               title=f"{net.name}" + (f" | {_fmt(evidence)}" if evidence else ""))
         try:

@@ -244,3 +244,20 @@ def test_population_evidence_is_unambiguous(tmp_path, capsys):
     save(net, tmp_path / "tiny.toml", format="populations")
     assert main(["infer", str(tmp_path / "tiny.toml"), "--evidence", "label=7"]) == 2
     assert "label=0 .. label=2" in capsys.readouterr().err
+
+
+def test_draw_summarises_a_large_net_by_population(tmp_path, capsys):
+    from neurosim.viz import drawable
+
+    net = random_dbn((60, 50, 50, 80), 10).to_network()
+    summary, summarised = drawable(net)
+    assert summarised and summary.units == ["v", "h1", "h2", "label", "top"]
+    assert summary.weight("h1", "h2", recognition=True) == pytest.approx(net.projection("h1->h2").weights.mean())
+    assert summary.weight("label", "top") == pytest.approx(net.projection("label<->top").weights.mean())
+    small = random_dbn((3, 2, 3), 2).to_network()
+    assert drawable(small) == (small, False)                       # small nets: unit by unit, as before
+    save(net, tmp_path / "dbn.toml")
+    for model in (tmp_path / "dbn.toml", "models/helmholtz_shifter.toml"):   # recognition edges: dashed
+        assert main(["draw", str(model), "--out", str(tmp_path / "net.png")]) == 0
+    assert main(["draw", str(tmp_path / "dbn.toml"), "--out", str(tmp_path / "x.png"), "--evidence", "label=1"]) == 2
+    assert "by population" in capsys.readouterr().err
