@@ -261,3 +261,13 @@ def test_draw_summarises_a_large_net_by_population(tmp_path, capsys):
         assert main(["draw", str(model), "--out", str(tmp_path / "net.png")]) == 0
     assert main(["draw", str(tmp_path / "dbn.toml"), "--out", str(tmp_path / "x.png"), "--evidence", "label=1"]) == 2
     assert "by population" in capsys.readouterr().err
+
+
+def test_save_and_load_as_a_model_file(tmp_path):
+    dbn = random_dbn((7, 5, 4, 6), 3)
+    dbn.save(tmp_path / "dbn.toml")       # this small: written unit by unit, regrouped on load
+    assert "[[unit]]" in (tmp_path / "dbn.toml").read_text()
+    assert same(DeepBeliefNet.load(tmp_path / "dbn.toml"), dbn)
+    assert same(DeepBeliefNet.load(tmp_path / "dbn.toml", n_labels=3), dbn)
+    with pytest.raises(Exception, match="n_labels=4 does not match"):
+        DeepBeliefNet.load(tmp_path / "dbn.toml", n_labels=4)

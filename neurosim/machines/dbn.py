@@ -35,7 +35,7 @@ feed-forward net with a softmax output layer, trained by cross-entropy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -212,12 +212,13 @@ class DeepBeliefNet(Machine):
         return Network.from_populations(pops, projs, name=name, description=description)
 
     @classmethod
-    def from_network(cls, net: Network) -> "DeepBeliefNet":
+    def from_network(cls, net: Network, **params: Any) -> "DeepBeliefNet":
         """The inverse of :meth:`to_network`: populations in layers 0, 1, ... (one a layer,
         plus a ``label`` population of role label beside the pen layer), the top layer
         joined to the pen layer and the labels by symmetric projections, adjacent lower
         layers by a directed and a recognition projection. Anything else is refused,
-        naming the population or projection."""
+        naming the population or projection. ``params`` (``sizes``, ``n_labels``: as
+        :meth:`load` passes them) must match the net."""
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
         where = f"network {net.name!r}"
@@ -252,6 +253,10 @@ class DeepBeliefNet(Machine):
         U = block(labels[0], top, "symmetric") if labels else np.zeros((0, top.size))
         dbn.set_top(block(lower[-1], top, "symmetric"), U, lower[-1].bias,
                     labels[0].bias if labels else np.zeros(0), top.bias)
+        for key, value in params.items():
+            if key not in cls._param_names() or value != dbn.get_params()[key]:
+                raise ParameterError(f"{key}={value!r} does not match {where} (a DBN with sizes "
+                                     f"{dbn.sizes} and {dbn.n_labels} labels)")
         if blocks:
             extra = next(iter(blocks.values()))
             raise ValidationError(f"{where}: projection {extra.name!r} ({extra.kind} {extra.pre} -> "
