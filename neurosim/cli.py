@@ -20,7 +20,8 @@ import numpy as np
 
 from .cli_args import (Parser, non_negative_float, non_negative_int, positive_float, positive_int,
                        seed as seed_type, single_valued, strict_json, temperatures)
-from .errors import EvidenceError, NeurosimError
+from .errors import NeurosimError
+from .evidence import parse_evidence as _evidence
 from .inference import bitstring
 from .modelfile import load, save
 from .outputs import atomic_write, check_out
@@ -38,20 +39,6 @@ FINAL_LR_DIVISOR = 25       # --final-lr default: --lr / 25 for the last third o
 WARMUP_FRACTION = 0.3       # --warmup-epochs default (wake-sleep): as the shifter demo's 30,000 of 100,000
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
-
-
-def _evidence(items: Sequence[str]) -> dict[str, int]:
-    """``NAME=0|1`` items (of every ``--evidence`` flag) as a dict; a unit given two
-    different values is an error naming it."""
-    out: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or value not in ("0", "1"):
-            raise EvidenceError(f"evidence {item!r}: write NAME=0 or NAME=1")
-        if out.get(name, int(value)) != int(value):
-            raise EvidenceError(f"evidence for unit {name!r} given twice, as {name}={out[name]} and {item}")
-        out[name] = int(value)
-    return out
 
 
 def _load(args: argparse.Namespace) -> Network:
@@ -75,7 +62,7 @@ def _marginal_table(marginals: dict[str, float], joint: dict[str, float], units:
 # -- infer -------------------------------------------------------------------------------
 def cmd_infer(args: argparse.Namespace) -> None:
     net = _load(args)
-    evidence = _evidence(args.evidence)
+    evidence = _evidence(args.evidence, net)
     if args.method == "exact":
         result = _infer_exact(net, evidence)
     else:
@@ -111,7 +98,7 @@ def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespac
 def cmd_sample(args: argparse.Namespace) -> None:
     net = _load(args)
     drawn = sample(net, args.n, args.backend, args.schedule, args.burn_in, args.thin, args.chains,
-                   random_state=args.seed)
+                   evidence=_evidence(args.evidence, net), random_state=args.seed)
     counts = Counter(bitstring(s) for s in drawn.states)
     result = {"units": net.units, "counts": dict(sorted(counts.items())), "n": args.n,
               "backend": drawn.backend, "schedule": drawn.schedule, "seed": args.seed,
@@ -207,7 +194,8 @@ def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dic
     hidden = net.n_units - len(visible)
     if not enumerable(net, visible, len(rows) + len(data)):
         return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
-    drifted = any(e.kind == "symmetric" and e.weight_reverse not in (None, e.weight) for e in net.edges)
+    drifted = any(p.kind == "symmetric" and p.reverse is not None and not np.array_equal(p.reverse, p.weights)
+                  for p in net.projections)
     measured = symmetrised(net) if drifted else net
     quality = {"kl_nats": kl_data_model(measured, visible, rows, probs),
                "log_likelihood_nats": float(np.mean(visible_log_prob(measured, visible, data)))}
@@ -265,16 +253,18 @@ def cmd_draw(args: argparse.Namespace) -> None:
     from . import viz  # matplotlib only when drawing
 
     out = check_out(args.out, (".gif",) if args.animate else (".png",))
-    net = _load(args)
-    viz.check_drawable(net)
-    evidence = _evidence(args.evidence)
+    net, summarised = viz.drawable(_load(args))  # a large net: one node per population
+    if summarised and (args.evidence or args.animate):
+        raise NeurosimError(f"{args.model}: drawn by population (too many units to draw one by one), so "
+                            "without --evidence or --animate")
+    evidence = _evidence(args.evidence, net)
     if args.animate:
         viz.animate_network(net, out, np.random.default_rng(args.seed), evidence=evidence,
                             schedule=args.schedule, sweeps=args.sweeps)
     else:
         import matplotlib.pyplot as plt
 
-        marginals = _marginals_for_drawing(net, evidence, args.seed)
+        marginals = None if summarised else _marginals_for_drawing(net, evidence, args.seed)
         ax = viz.draw_network(net, marginals=marginals, evidence=evidence,
                               title=f"{net.name}" + (f" | {_fmt(evidence)}" if evidence else ""))
         try:
@@ -374,7 +364,8 @@ def _parser() -> argparse.ArgumentParser:
     def evidence(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--evidence", action="extend", nargs="+", default=[], metavar="NAME=0|1",
                         help="clamp units to observed states (repeatable; a unit given two values "
-                             "is an error)")
+                             "is an error); POP=k for a label population (label=3: unit 3 on, the "
+                             "others off)")
 
     def seed(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--seed", type=seed_type, default=0, help="random seed, >= 0 (default 0)")
@@ -402,12 +393,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_infer)
 
-    sp = command("sample", help="draw samples with nothing clamped")
-    model(sp), seed(sp), delay(sp)
+    sp = command("sample", help="draw samples (of the units not clamped by --evidence)")
+    model(sp), evidence(sp), seed(sp), delay(sp)
     sp.add_argument("--n", type=positive_int, default=1000)
     backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["ancestral", "async", "sweep", "layer"], default=None,
-                    help="default: ancestral for belief nets, sweep (Gibbs) otherwise")
+                    help="default: ancestral for belief nets without evidence, sweep (Gibbs) otherwise")
     sp.add_argument("--burn-in", type=non_negative_int, default=100)
     sp.add_argument("--thin", type=positive_int, default=1, help="sweeps between kept samples")
     sp.add_argument("--json", action="store_true")

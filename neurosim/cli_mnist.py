@@ -281,6 +281,49 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
           if args.json else text)
 
 
+def cmd_dbn_export(args: argparse.Namespace) -> None:
+    """The run's DBN as a model file: TOML for the structure beside an ``.npz`` of its arrays."""
+    from .machines.dbn_train import load_run
+    from .modelfile import save
+    from .outputs import check_out
+
+    out = check_out(args.out, (".toml",))
+    run = load_run(args.directory)
+    run.dbn._check_ready()
+    net = run.dbn.to_network(name=Path(args.directory).name or "dbn")
+    save(net, out, format="populations")
+    print(f"wrote {out} and {out.with_suffix('.npz')}: {net.n_units} units in {len(net.populations)} "
+          f"populations, {net.n_edges} connections in {len(net.projections)} projections")
+
+
+def cmd_dbn_classify(args: argparse.Namespace) -> None:
+    """``dbn classify``: the test error of a DBN model file's label read-out."""
+    import time
+
+    from .data import load_mnist
+    from .machines.dbn_readout import classify, label_population
+    from .modelfile import load
+
+    if args.backend == "event":
+        raise NeurosimError("dbn classify --backend event: not yet: the event engine at DBN scale lands "
+                            "with issue 24's event-engine work; use --backend compiled")
+    if args.method == "free-energy" and args.backend != "compiled":
+        raise NeurosimError("the free-energy read-out is computed, not sampled: compiled only")
+    net = load(args.model)
+    label_population(net)
+    X, labels = load_mnist("test", limit=args.limit)
+    start = time.perf_counter()
+    result = classify(net, X, args.method, np.random.default_rng(args.seed), args.sweeps, args.burn_in)
+    seconds = time.perf_counter() - start
+    out = {"test_error": float(np.mean(result.labels != labels)), "cases": len(X), "backend": args.backend,
+           "method": args.method, "messages": {"binary": result.ledger.binary, "analog": result.ledger.analog},
+           "seconds": seconds}
+    text = (f"{args.model}: {args.method} read-out on the {args.backend} backend, {len(X)} test digits: "
+            f"test error {100 * out['test_error']:.2f}%, {out['messages']['binary']} binary and "
+            f"{out['messages']['analog']} analog messages, {seconds:.2f} s")
+    print(strict_json(out) if args.json else text)
+
+
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
     from .cli_args import non_negative_float, seed, single_valued
     from .machines.dbn_train import PRESETS
@@ -376,6 +419,25 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     ev.add_argument("--curves", action="store_true", help="JSON: add every epoch's rate and time")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_dbn_evaluate)
+    ex = single_valued(actions.add_parser(
+        "export", help="write a run's DBN as a model file (TOML beside an .npz of its weights)"))
+    ex.add_argument("directory")
+    ex.add_argument("--out", required=True, help="FILE.toml; its arrays go to FILE.npz beside it")
+    ex.set_defaults(run=cmd_dbn_export)
+    cl = single_valued(actions.add_parser(
+        "classify", help="test error of a DBN model file's label read-out (free energy or Gibbs)"))
+    cl.add_argument("model")
+    cl.add_argument("--backend", choices=("compiled", "event"), default="compiled")
+    cl.add_argument("--method", choices=("free-energy", "gibbs"), default="free-energy",
+                    help="free-energy: exact, the label of lowest top-RBM free energy after an up-pass of "
+                         "probabilities; gibbs: a stochastic binary up-pass, then the labels (a softmax "
+                         "group) sampled in the top RBM, the label that fires most")
+    cl.add_argument("--sweeps", type=positive, default=50, help="gibbs: sweeps whose label firings count")
+    cl.add_argument("--burn-in", type=non_negative, default=10, help="gibbs: sweeps before counting")
+    cl.add_argument("--limit", type=positive, default=None, help="the first N test digits only")
+    cl.add_argument("--seed", type=seed, default=0)
+    cl.add_argument("--json", action="store_true")
+    cl.set_defaults(run=cmd_dbn_classify)
 
 
 def _backprop_batch(args: argparse.Namespace) -> int | None:

@@ -82,7 +82,7 @@ def sample(net: Network, n: int, backend: str = "auto", schedule: str | None = N
     """``n`` samples of every unit of ``net``, ``evidence`` clamped.
 
     The event engine runs one chain under ``schedule`` (default: ancestral for a belief
-    net, sweep otherwise); the compiled backend runs ``min(chains, n)`` chains by its
+    net without evidence, sweep otherwise); the compiled backend runs ``min(chains, n)`` chains by its
     plan (``schedule`` must then be None or sweep) and keeps ``ceil(n / chains)`` sweeps
     of each, ``thin`` apart. ``burn_in`` sweeps are discarded first, except by ancestral
     sampling, whose samples are independent."""
@@ -91,7 +91,7 @@ def sample(net: Network, n: int, backend: str = "auto", schedule: str | None = N
     backend = choose_backend(net, backend, schedule)
     rng = check_random_state(random_state)
     if backend == "event":
-        schedule = schedule or ("sweep" if net.has_symmetric else "ancestral")
+        schedule = schedule or ("sweep" if net.has_symmetric or evidence else "ancestral")
         sim = Simulator(net, rng, schedule=schedule, evidence=evidence)
         states = sim.sample(n, burn_in=0 if schedule == "ancestral" else burn_in, thin=thin)
         return Samples(list(net.units), states, backend, schedule, sim.ledger)

@@ -109,8 +109,9 @@ def test_dbn_npz_round_trip(tmp_path):
     assert back.sizes == (4, 3, 2) and all(np.array_equal(v, back.state_dict()[k])
                                            for k, v in dbn.state_dict().items())
     assert repr(back) == "DeepBeliefNet((4, 3, 2), 2)"
-    with pytest.raises(ParameterError, match="no model-file form yet"):
-        dbn.save(tmp_path / "d.toml")
+    dbn.save(tmp_path / "d.toml")                      # issue 24: a DBN has a model-file form now
+    assert all(np.array_equal(v, DeepBeliefNet.load(tmp_path / "d.toml").state_dict()[k])
+               for k, v in dbn.state_dict().items())
 
 
 def test_not_fitted_is_one_error():

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import EvidenceError, ValidationError
 from ..messages import Ledger
-from ..numerics import log_sigmoid, sigmoid
+from ..numerics import log_sigmoid, sigmoid, softmax as softmax_rows
 from .plan import CompiledNet, Plan, Step
 
 __all__ = ["Chains", "sigmoid", "log_sigmoid"]
@@ -63,6 +63,7 @@ class Chains:
             self.state = init.astype(net.dtype)
         self.clamped: set[int] = set()
         self._blocks: dict = {}
+        self._groups: dict[tuple[str, ...], Step] = {}
         self._version = -1
         if evidence:
             self.clamp(evidence)
@@ -111,16 +112,40 @@ class Chains:
 
     def update(self, step: Step) -> np.ndarray:
         """Sample ``step``'s units in every chain; returns their probabilities."""
-        S = self.state
         p = self.field(step)
         sigmoid(p, out=p)
-        new = self.rng.random(p.shape, dtype=p.dtype) < p
+        self._commit(step, self.rng.random(p.shape, dtype=p.dtype) < p)
+        return p
+
+    def update_group(self, units: Sequence[str], softmax: bool = False) -> np.ndarray:
+        """Update ``units`` together in every chain and return their new states (chains x
+        units, in unit order). ``softmax``: as one softmax group, exactly one unit on, unit k
+        with ``p_k = exp(x_k) / sum_j exp(x_j)`` for the inputs ``x`` of eq. 1: the exact
+        conditional of a one-of-n group (a DBN's labels; Hinton et al. 2006, section 2)."""
+        key = tuple(units)
+        if key not in self._groups:
+            self._groups[key] = self.net.step(units)
+        step = self._groups[key]
+        if not softmax:
+            self.update(step)
+            return self.state[:, step.units]
+        cdf = np.cumsum(softmax_rows(self.field(step)), axis=1)
+        k = np.minimum((cdf < self.rng.random((self.m, 1), dtype=cdf.dtype) * cdf[:, -1:]).sum(axis=1),
+                       len(step.index) - 1)
+        new = np.zeros((self.m, len(step.index)), dtype=bool)
+        new[np.arange(self.m), k] = True
+        self._commit(step, new)
+        return self.state[:, step.units]
+
+    def _commit(self, step: Step, new: np.ndarray) -> None:
+        """Write ``step``'s new states and count what the event engine would send:
+        one message per out-synapse of each unit that changed."""
+        S = self.state
         changed = np.count_nonzero(new != S[:, step.units], axis=0)
         self.ledger.updates += self.m * len(step.index)
         self.ledger.binary += int(changed @ step.fanout)
         self.ledger.analog += int(changed @ step.analog_fanout)
         S[:, step.units] = new
-        return p
 
     def field(self, step: Step) -> np.ndarray:
         """Total input (log-odds) of ``step``'s units in every chain, times ``beta``."""

@@ -35,15 +35,19 @@ feed-forward net with a softmax output layer, trained by cross-entropy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import ParameterError, ValidationError
+from ..network import Network
+from ..population import Population, Projection
 from ..numerics import sigmoid, softmax, softplus as _softplus
 from .base import Machine
 
-__all__ = ["DeepBeliefNet", "sigmoid", "softmax"]
+__all__ = ["DeepBeliefNet", "sigmoid", "softmax", "LABEL", "TOP"]
+
+LABEL, TOP = "label", "top"   # population names of to_network (the lower layers: v, h1, h2, ...)
 
 
 def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -61,8 +65,8 @@ class DeepBeliefNet(Machine):
     biases ``b_pen``, ``b_lab``, hidden biases ``c``.
 
     Its parameters (:meth:`get_params`) are ``sizes`` and ``n_labels``; :meth:`save`
-    writes ``.npz`` (:meth:`state_dict`). It has no ``to_network`` yet: a 784-500-500-2000
-    DBN needs the population form of Network.
+    writes ``.npz`` (:meth:`state_dict`) or a model file (``.toml``: :meth:`to_network`,
+    TOML beside an ``.npz`` at this scale).
     """
 
     sizes: tuple[int, ...]
@@ -166,6 +170,98 @@ class DeepBeliefNet(Machine):
         if self.W is None or len(self.R) != self.n_directed:
             raise ParameterError(f"this DBN has {len(self.R)} of {self.n_directed} directed layers"
                                  f"{'' if self.W is not None else ' and no top RBM'}: train it first")
+
+    # -- the Network ---------------------------------------------------------------------
+    def layer_names(self) -> list[str]:
+        """Population names of the layers below the top: ``v``, ``h1``, ..., the pen layer last."""
+        return ["v"] + [f"h{l}" for l in range(1, len(self.sizes) - 1)]
+
+    def to_network(self, name: str = "dbn", description: str | None = None) -> Network:
+        """The DBN as a population Network (the module doc's model, in the kinds of
+        :mod:`neurosim.network`): populations ``v`` (visible, layer 0), ``h1`` ... (the pen
+        layer last), ``label`` (role label, the pen layer's layer) and ``top``; directed
+        projections ``h{l+1}->h{l}`` (``G``, generative biases as the lower population's
+        ``bias``), recognition projections ``h{l}->h{l+1}`` (``R``, ``r`` as the upper
+        population's ``recognition_bias``), and the top RBM as symmetric projections
+        ``pen<->top`` (``W``) and ``label<->top`` (``U``) with biases ``b_pen``, ``b_lab``,
+        ``c``. The compiled plan of this net is Gibbs on the top RBM, then an ancestral pass
+        down: :meth:`generate`. The label units are logistic there (a Network's only
+        activation); the softmax group is the read-outs' (:mod:`neurosim.machines.dbn_readout`).
+        Built from the arrays, with no work per synapse; :meth:`from_network` inverts it bit
+        for bit (float32 parameters, as trained)."""
+        self._check_ready()
+        names, n_dir = self.layer_names(), self.n_directed
+        biases = list(self.g) + [self.b_pen]
+        pops = [Population(nm, _unit_names(nm, n), biases[l], "visible" if l == 0 else "hidden", l,
+                           recognition_bias=None if l == 0 else self.r[l - 1])
+                for l, (nm, n) in enumerate(zip(names, self.sizes[:-1]))]
+        if self.n_labels:
+            pops.append(Population(LABEL, _unit_names(LABEL, self.n_labels), self.b_lab, "label", n_dir))
+        pops.append(Population(TOP, _unit_names(TOP, self.sizes[-1]), self.c, "hidden", n_dir + 1))
+        projs = [Projection(f"{names[l + 1]}->{names[l]}", names[l + 1], names[l], self.G[l], "directed")
+                 for l in reversed(range(n_dir))]
+        projs += [Projection(f"{names[l]}->{names[l + 1]}", names[l], names[l + 1], self.R[l], "recognition")
+                  for l in range(n_dir)]
+        projs.append(Projection(f"{names[-1]}<->{TOP}", names[-1], TOP, self.W, "symmetric"))
+        if self.n_labels:
+            projs.append(Projection(f"{LABEL}<->{TOP}", LABEL, TOP, self.U, "symmetric"))
+        if description is None:
+            description = (f"deep belief net {'-'.join(map(str, self.sizes))} + {self.n_labels} labels "
+                           "(Hinton, Osindero and Teh 2006): a top RBM over the pen layer and labels, "
+                           "directed generative and recognition projections below")
+        return Network.from_populations(pops, projs, name=name, description=description)
+
+    @classmethod
+    def from_network(cls, net: Network, **params: Any) -> "DeepBeliefNet":
+        """The inverse of :meth:`to_network`: populations in layers 0, 1, ... (one a layer,
+        plus a ``label`` population of role label beside the pen layer), the top layer
+        joined to the pen layer and the labels by symmetric projections, adjacent lower
+        layers by a directed and a recognition projection. Anything else is refused,
+        naming the population or projection. ``params`` (``sizes``, ``n_labels``: as
+        :meth:`load` passes them) must match the net."""
+        if not isinstance(net, Network):
+            raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
+        where = f"network {net.name!r}"
+        labels = [p for p in net.populations if p.role == "label"]
+        if len(labels) > 1:
+            raise ValidationError(f"{where}: populations {labels[0].name!r} and {labels[1].name!r} both "
+                                  "hold labels; a DBN has one label population")
+        layers = sorted((p for p in net.populations if p.role != "label"), key=lambda p: (p.layer is None, p.layer))
+        if [p.layer for p in layers] != list(range(len(layers))) or len(layers) < 2:
+            raise ValidationError(f"{where}: a DBN needs one population in each layer 0, 1, ..., top; "
+                                  f"found layers {[(p.name, p.layer) for p in layers]}")
+        blocks = {(q.pre, q.post, q.kind): q for q in net.projections}
+        if len(blocks) != len(net.projections):
+            raise ValidationError(f"{where}: two projections of one kind join the same populations")
+
+        def block(pre: Population, post: Population, kind: str) -> np.ndarray:
+            q = blocks.pop((pre.name, post.name, kind), None)
+            if q is None or q.mask is not None or q.reverse is not None or q.delay:
+                what = "missing" if q is None else "masked, asymmetric or delayed"
+                raise ValidationError(f"{where}: the {kind} projection {pre.name} -> {post.name} is {what}; "
+                                      "a DBN needs a dense one")
+            return q.weights
+
+        *lower, top = layers
+        dbn = cls(tuple(p.size for p in layers), labels[0].size if labels else 0)
+        for l in range(len(lower) - 1):
+            a, b = lower[l], lower[l + 1]
+            if b.recognition_bias is None or np.isnan(b.recognition_bias).any():
+                raise ValidationError(f"{where}: population {b.name!r} has no recognition bias")
+            dbn.add_rbm(block(a, b, "recognition"), a.bias, b.recognition_bias)
+            dbn.G[l] = block(b, a, "directed").astype(np.float32)
+        U = block(labels[0], top, "symmetric") if labels else np.zeros((0, top.size))
+        dbn.set_top(block(lower[-1], top, "symmetric"), U, lower[-1].bias,
+                    labels[0].bias if labels else np.zeros(0), top.bias)
+        for key, value in params.items():
+            if key not in cls._param_names() or value != dbn.get_params()[key]:
+                raise ParameterError(f"{key}={value!r} does not match {where} (a DBN with sizes "
+                                     f"{dbn.sizes} and {dbn.n_labels} labels)")
+        if blocks:
+            extra = next(iter(blocks.values()))
+            raise ValidationError(f"{where}: projection {extra.name!r} ({extra.kind} {extra.pre} -> "
+                                  f"{extra.post}) has no place in a DBN")
+        return dbn
 
     # -- inference -----------------------------------------------------------------------
     def up(self, X: np.ndarray, rng: np.random.Generator | None = None) -> list[np.ndarray]:
@@ -317,6 +413,10 @@ class DeepBeliefNet(Machine):
                 v += d
                 d = v
             w += d
+
+
+def _unit_names(population: str, n: int) -> tuple[str, ...]:
+    return tuple(f"{population}_{i}" for i in range(n))
 
 
 # -- the greedy variational bound --------------------------------------------------------------

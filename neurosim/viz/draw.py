@@ -26,10 +26,10 @@ from matplotlib.patches import FancyArrowPatch
 from matplotlib.text import Annotation
 
 from ..errors import ValidationError
-from ..network import Network
+from ..network import Edge, Network, Unit
 
 __all__ = ["layout", "draw_network", "Connection", "connections", "edge_widths", "sign_colours",
-           "bends", "draw_connections", "label_units", "check_drawable", "CMAP", "POSITIVE", "NEGATIVE",
+           "bends", "draw_connections", "label_units", "check_drawable", "drawable", "population_summary", "CMAP", "POSITIVE", "NEGATIVE",
            "NEUTRAL", "NODE_SIZE", "MAX_DRAW_UNITS", "MAX_DRAW_CONNECTIONS"]
 
 CMAP = "viridis"          # P(unit on): dark = off, bright = on
@@ -130,6 +130,32 @@ def check_drawable(net: Network) -> None:
                               f"{MAX_DRAW_CONNECTIONS} connections")
 
 
+def population_summary(net: Network) -> Network:
+    """``net`` summarised by layer: one unit per population (its bias the population's mean
+    bias, its role and layer) and one edge per projection between two populations (its
+    kind, its weight the mean over the projection's synapses), named as they are. A
+    projection inside one population is left out (it would be a self-loop)."""
+    units = [Unit(p.name, float(p.bias.mean()), p.role, p.layer) for p in net.populations]
+    edges = [Edge(q.pre, q.post, float(q.weights.sum() / max(q.n_synapses, 1)), q.kind)
+             for q in net.projections if q.pre != q.post]
+    return Network(units, edges, name=net.name, description=net.description)
+
+
+def drawable(net: Network) -> tuple[Network, bool]:
+    """``(net, False)`` if it can be drawn unit by unit, else ``(population_summary(net),
+    True)`` if that can be drawn and shows every projection (none inside a population);
+    ValidationError (:func:`check_drawable`) if neither."""
+    try:
+        check_drawable(net)
+        return net, False
+    except ValidationError:
+        if len(net.populations) == net.n_units or any(q.pre == q.post for q in net.projections):
+            raise
+        summary = population_summary(net)
+        check_drawable(summary)
+        return summary, True
+
+
 # -- pieces shared with the animation -----------------------------------------------------
 def connections(net: Network) -> list[Connection]:
     """Every connection of ``net`` once, in the order of ``net.edges``."""
@@ -179,20 +205,22 @@ def bends(conns: list[Connection], pos: Mapping[str, tuple[float, float]]) -> li
 def draw_connections(ax: Axes, conns: list[Connection], pos: Mapping[str, tuple[float, float]],
                      colours: list, widths: np.ndarray, node_size: float = NODE_SIZE
                      ) -> list[FancyArrowPatch]:
-    """Draw each connection as one patch (an arrow if directed, a plain line if symmetric).
+    """Draw each connection as one patch (an arrow if directed, a dashed arrow if a
+    recognition connection, a plain line if symmetric).
 
     A connection that would run through another node is drawn as an arc (:func:`bends`).
     Returns the patches in the order of ``conns``, so callers can restyle them.
     """
     graph = nx.DiGraph([(c.source, c.target) for c in conns])
     patches: list[FancyArrowPatch | None] = [None] * len(conns)
-    for kind, style in (("directed", "-|>"), ("symmetric", "-")):
+    for kind, style, line in (("directed", "-|>", "solid"), ("symmetric", "-", "solid"),
+                              ("recognition", "-|>", "dashed")):
         idx = [k for k, c in enumerate(conns) if c.kind == kind]
         if not idx:
             continue
         drawn = nx.draw_networkx_edges(
             graph, pos, edgelist=[(conns[k].source, conns[k].target) for k in idx], ax=ax,
-            arrows=True, arrowstyle=style, arrowsize=15, node_size=node_size,
+            arrows=True, arrowstyle=style, arrowsize=15, node_size=node_size, style=line,
             edge_color=[colours[k] for k in idx], width=[float(widths[k]) for k in idx])
         for k, patch in zip(idx, drawn):
             patches[k] = patch
