@@ -118,21 +118,24 @@ def test_dbn_shape_builds_and_sweeps():
     clamp = bench.evidence(net, np.random.default_rng(1))
     tracemalloc.start()
     t0 = time.perf_counter()
-    trace = Trace()
-    sim = Simulator(net, np.random.default_rng(2), schedule="sweep", evidence=clamp,
-                    on_message=trace.on_message)
+    sim = Simulator(net, np.random.default_rng(2), schedule="sweep", evidence=clamp)
     seconds = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert seconds < 20 and peak < 3 * scale.weight_bytes(net)
-    sim.run(1)
-    assert sim.ledger.updates == 2010
     # per binary send: out synapses, plus the parents (Gibbs mode) of a belief-net layer
     per_send = {"v": 0 + 500, "h1": 784 + 500, "h2": 500 + 2000, "lab": 2000, "top": 500 + 10}
     pop_of = {u: p.name for p in net.populations for u in p.units}
     names = net.units
-    assert sim.ledger.binary == sum(per_send[pop_of[names[u]]] for _, u, kind in trace.messages
-                                    if kind == "binary")
+    before = sim.ledger.binary  # the initial states, sent at time 0
+    assert before == sum(per_send[pop_of[u]] for u, s in zip(names, sim.state.tolist()) if s)
+    trace = Trace()
+    sim.on_message = trace.on_message
+    sim.run(1)
+    assert sim.ledger.updates == 2010
+    sent = [pop_of[names[u]] for _, u, kind in trace.messages if kind == "binary"]
+    assert set(sent) <= {"lab", "top"} and len(sent) > 500
+    assert sim.ledger.binary - before == sum(per_send[p] for p in sent)
     s = sim.state.astype(float)
     tops = [net.index(u) for u in net.population("top").units]
     h2 = s[[net.index(u) for u in net.population("h2").units]]

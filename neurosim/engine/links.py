@@ -2,7 +2,7 @@
 
 A :class:`PopState` is a population in the engine: its running input vector
 ``input[j] = sum_i w_ij s_i`` (float64, over the presynaptic states as they last
-arrived), its biases and states. A :class:`Link` is one direction of one projection:
+arrived), and its biases. A :class:`Link` is one direction of one projection:
 ``W[i, :]`` is the row of synapses from unit i of pre to post (the reverse block,
 transposed, for the backward direction of a symmetric projection). A change of state
 of unit i is one slice-add, ``input += (new - old) * W[i, :]`` (eq. 1's running sum),
@@ -29,13 +29,12 @@ __all__ = ["PopState", "Link"]
 
 
 class PopState:
-    """One population in the engine: names, biases, states, running input, links in."""
+    """One population in the engine: names, biases, running input, links in."""
 
     def __init__(self, name: str, units: tuple[str, ...], bias: np.ndarray, offset: int) -> None:
         self.name, self.units, self.offset = name, units, offset
         self.bias = np.array(bias, dtype=np.float64)
         self.input = np.zeros(len(units))
-        self.state = np.zeros(len(units))
         self.n_parents = np.zeros(len(units), dtype=np.int64)   # directed synapses in (Gibbs mode)
         self.links_in: list[Link] = []
 
@@ -48,7 +47,8 @@ class Link:
                  mask: np.ndarray | None, delay: float, neal: bool) -> None:
         self.sim, self.name, self.pre, self.post = sim, name, pre, post
         self.W, self.mask, self.delay = W, mask, delay
-        self.last = np.zeros(W.shape[0])        # pre states as last delivered
+        self.rows = list(W)                      # views W[i, :] (hot path: made once)
+        self.last = [0] * W.shape[0]             # pre states as last delivered (a list: hot path)
         self.count = np.full(W.shape[0], W.shape[1]) if mask is None else mask.sum(axis=1)
         self.cols = None if mask is None else [np.flatnonzero(row) for row in mask]
         self.neal = neal                         # a directed link in Gibbs mode
@@ -77,9 +77,9 @@ class Link:
         self.last[i] = new
         inp = self.post.input
         if dv > 0:
-            np.add(inp, self.W[i], out=inp)
+            np.add(inp, self.rows[i], out=inp)
         elif dv < 0:
-            np.subtract(inp, self.W[i], out=inp)
+            np.subtract(inp, self.rows[i], out=inp)
         if self.neal:
             self._relay(i)
 

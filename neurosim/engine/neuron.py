@@ -123,7 +123,6 @@ class Neuron:
         """Adopt ``new`` and send it along every outgoing link (after its delay)."""
         self.state = new
         sim, i = self.sim, self.j
-        self.pop.state[i] = new
         sim.ledger.binary += self.n_binary
         for link in self.out:
             if link.delay and not instant:
