@@ -12,8 +12,9 @@ import pytest
 
 from neurosim import Network, posterior
 from neurosim.engine import Simulator, Trace
+from neurosim.engine.schedules import _dependent_pair
 from neurosim.population import Population, Projection
-from helpers import empirical_kl, kl_bound, load_demo
+from helpers import empirical_kl, kl_bound, load_demo, random_belief_net, random_boltzmann
 
 scale = load_demo("network_scale", "benchmarks")
 bench = load_demo("event_engine_scale", "benchmarks")
@@ -143,3 +144,22 @@ def test_dbn_shape_builds_and_sweeps():
     top_input = np.array([sim.neurons[i].input for i in tops])
     np.testing.assert_allclose(top_input, h2 @ net.projection("h2<->top").weights
                                + lab @ net.projection("lab<->top").weights, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: lateral_rbm(s), lambda s: masked_dbn(s),
+    lambda s: random_belief_net(np.random.default_rng(s), (3, 3, 4), density=0.4),
+    lambda s: random_boltzmann(np.random.default_rng(s), 4, 4, density=0.3),
+    lambda s: scale.dbn_network(np.random.default_rng(s), (3, 2, 2, 3), 2)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dependent_pairs_from_blocks_equal_the_moral_graphs(make, seed):
+    """The layer schedule's check, read from the links' blocks, finds the same first pair
+    as a scan of ``net.moral_graph()``, on layers and on random groups of units."""
+    net = make(seed)
+    sim = Simulator(net, np.random.default_rng(seed))
+    moral, rng = net.moral_graph(), np.random.default_rng(seed)
+    groups = net.layers() + [list(rng.permutation(net.units)[:k]) for k in (2, 4, 6)]
+    for names in groups:
+        group = [sim.neurons[net.index(u)] for u in names]
+        expected = next(((a, b) for i, a in enumerate(names) for b in names[i + 1:] if moral.has_edge(a, b)), None)
+        assert _dependent_pair(sim, group) == expected

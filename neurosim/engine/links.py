@@ -67,6 +67,12 @@ class Link:
             self.analog_row = (np.full(self.W.shape[0], n_parents.sum()) if self.mask is None
                                else self.mask.astype(np.int64) @ n_parents)
 
+    def present(self, rows, cols) -> np.ndarray:
+        """Which synapses exist in the block ``[rows][:, cols]`` (bool)."""
+        if self.mask is None:
+            return np.ones((len(rows), self.W.shape[1] if isinstance(cols, slice) else len(cols)), dtype=bool)
+        return self.mask[np.ix_(rows, cols)] if not isinstance(cols, slice) else self.mask[rows]
+
     def rows_to(self, j: int) -> list[int]:
         """Pre units with a synapse onto post unit j."""
         return list(range(self.W.shape[0])) if self.mask is None else np.flatnonzero(self.mask[:, j]).tolist()
