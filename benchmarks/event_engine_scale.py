@@ -138,11 +138,12 @@ def build(net: Network, seed: int, clamp: dict[str, int] | None) -> Simulator:
 
 def time_engine(net: Network, seed: int, clamp: dict[str, int] | None, sweeps: float) -> tuple[float, Simulator]:
     sim = build(net, seed, clamp)
-    binary0 = sim.ledger.binary
+    binary0, analog0 = sim.ledger.binary, sim.ledger.analog
     t0 = time.perf_counter()
     sim.run(until=sweeps)
     elapsed = time.perf_counter() - t0
     sim.ledger.binary -= binary0  # the run's messages, not the initial states'
+    sim.ledger.analog -= analog0
     return elapsed, sim
 
 
