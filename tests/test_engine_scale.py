@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from neurosim import Network, posterior
+from neurosim.errors import ValidationError
 from neurosim.engine import Simulator, Trace
 from neurosim.engine.schedules import _dependent_pair
 from neurosim.population import Population, Projection
@@ -163,3 +164,21 @@ def test_dependent_pairs_from_blocks_equal_the_moral_graphs(make, seed):
         group = [sim.neurons[net.index(u)] for u in names]
         expected = next(((a, b) for i, a in enumerate(names) for b in names[i + 1:] if moral.has_edge(a, b)), None)
         assert _dependent_pair(sim, group) == expected
+
+
+def test_dbn_shape_recognition_pathway_and_one_synapse():
+    """The recognition pathway of the DBN's shape is built from its projections; reading
+    and setting one synapse builds no per-synapse view, and the running input follows."""
+    net = scale.dbn_network(np.random.default_rng(3))
+    sim = Simulator(net, np.random.default_rng(4), schedule="ancestral", pathway="recognition",
+                    evidence={u: 1 for u in net.population("v").units[:300]})
+    sim.run(2)
+    assert sim.ledger.updates == 2 * (3794 - 300)
+    assert sim.weight("v_0", "h1_3") == net.weight("v_0", "h1_3", recognition=True)
+    h = sim.neurons[net.index("h1_3")]
+    before = h.input
+    sim.set_weight("v_0", "h1_3", 0.5)
+    assert h.input == pytest.approx(before + 0.5 - net.weight("v_0", "h1_3", recognition=True), abs=1e-12)
+    assert sim._slots is None
+    with pytest.raises(ValidationError, match="no synapse h1_3 -> v_0 in the recognition pathway"):
+        sim.weight("h1_3", "v_0")

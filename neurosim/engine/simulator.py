@@ -31,7 +31,7 @@ import simpy
 
 from ..errors import ValidationError
 from ..messages import Ledger
-from ..network import Edge, Network
+from ..network import Network
 from .links import Link, PopState
 from .neuron import Neuron
 from .schedules import SCHEDULES
@@ -223,10 +223,18 @@ class Simulator:
         neuron.set_weight(k, value)
 
     def _slot(self, pre: str, post: str) -> tuple[Neuron, int]:
+        """The post neuron and the synapse's place among its incoming ones."""
+        if self._slots is not None and (pre, post) in self._slots:
+            return self._slots[pre, post]
         try:
-            return self.slots[pre, post]
-        except KeyError:
-            raise ValidationError(f"no synapse {pre} -> {post} in the {self.pathway} pathway") from None
+            n, a = self.neurons[self.net.index(post)], self.net.index(pre)
+        except ValidationError:
+            n = a = None
+        k = None if n is None else next((k for k, (link, i) in enumerate(n.incoming())
+                                         if link.pre.offset + i == a), None)
+        if k is not None:
+            return n, k
+        raise ValidationError(f"no synapse {pre} -> {post} in the {self.pathway} pathway")
 
     def write_back(self, net: Network) -> None:
         """Copy this pathway's current weights and biases into ``net``."""
@@ -288,8 +296,14 @@ def _check_ancestral(net: Network, clamp: dict[int, int]) -> None:
 
 
 def _recognition_net(net: Network) -> Network:
-    """The recognition pathway as a directed Network of its own (bottom-up)."""
-    edges = [Edge(e.source, e.target, e.weight, "directed", e.delay)
-             for e in net.edges if e.kind == "recognition"]
-    units = [replace(u, layer=None if u.layer is None else -u.layer) for u in net.unit_list()]
-    return Network(units, edges, net.name + ":recognition", net.description)
+    """The recognition pathway as a directed Network of its own (bottom-up): its
+    projections, directed, between the same populations, layers negated, in the same
+    edge order."""
+    pops = [replace(p, layer=None if p.layer is None else -p.layer) for p in net.populations]
+    projs = [replace(q, kind="directed") for q in net.projections if q.kind == "recognition"]
+    order = net.edge_order()
+    if order is not None:  # renumber the recognition synapses' positions 0, 1, ...
+        ranks = [order[q.name] for q in projs]
+        kept = np.sort(np.concatenate([r[r >= 0] for r in ranks] or [np.zeros(0, dtype=np.int64)]))
+        order = {q.name: np.where(r >= 0, np.searchsorted(kept, r), -1) for q, r in zip(projs, ranks)}
+    return Network.from_populations(pops, projs, net.name + ":recognition", net.description, order)
