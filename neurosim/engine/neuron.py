@@ -1,14 +1,14 @@
 """One unit of the event engine: local state, eq. 1, and the messages it sends.
 
-A neuron knows only what reached it. Its incoming synapses live with it: for each,
-the weight and the presynaptic state as it last arrived (``in_weight``, ``in_state``);
-its running input is ``sum_k in_weight[k] * in_state[k]``, kept up to date as
-``w * (new - old)`` on every message. For Neal's Gibbs sampling in belief nets it also
-keeps each child's last state and predicted log-odds.
+A unit's incoming synapses live in its population's wiring (:mod:`.links`): the
+population keeps one running input vector, ``input_j = sum_i w_ij s_i`` over the
+presynaptic states as they last arrived, and a change of state of a presynaptic unit
+``i`` adds ``(new - old) * W[i, :]`` into it, one slice-add per outgoing projection.
+For Neal's Gibbs sampling in belief nets a unit also reads its children's last sent
+states and log-odds from the links of its outgoing directed projections.
 
 Hot path: this module runs once per unit update. It uses ``__slots__``, plain floats
-and lists of ``(receiver, slot)`` pairs (no object per message), and sends only on a
-change of state.
+and sends only on a change of state.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
+    from .links import Link, PopState
     from .simulator import Simulator
 
 __all__ = ["Neuron", "sigmoid", "softplus"]
@@ -34,36 +37,51 @@ def softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-class Neuron:
-    __slots__ = ("sim", "name", "index", "bias", "state", "input", "clamped", "in_weight",
-                 "in_state", "in_pre", "plain", "relays", "delayed", "up", "up_delayed",
-                 "children", "child_state", "child_logit", "n_binary", "n_analog")
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """:func:`softplus` elementwise."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
-    def __init__(self, sim: Simulator, name: str, index: int, bias: float) -> None:
+
+class Neuron:
+    __slots__ = ("sim", "name", "index", "bias", "state", "clamped", "pop", "j", "out", "children",
+                 "ups", "n_binary", "n_analog", "_incoming")
+
+    def __init__(self, sim: Simulator, name: str, index: int, bias: float, pop: PopState, j: int) -> None:
         self.sim = sim
         self.name, self.index, self.bias = name, index, bias
+        self.pop, self.j = pop, j              # my population's wiring and my index in it
         self.state = 0
-        self.input = 0.0                     # sum of in_weight[k] * in_state[k]
         self.clamped = False
-        self.in_weight: list[float] = []     # incoming synapses: weight,
-        self.in_state: list[int] = []        # presynaptic state as last received,
-        self.in_pre: list[str] = []          # and the presynaptic unit's name
-        self.plain: list[tuple[Neuron, int]] = []        # receivers and my slot in them
-        self.relays: list[tuple[Neuron, int]] = []       # children that pass log-odds on
-        self.delayed: list[tuple[Neuron, int, float]] = []
-        self.up: list[tuple[Neuron, int]] = []           # parents, and my slot in them
-        self.up_delayed: list[tuple[Neuron, int, float]] = []
-        self.children: list[tuple[Neuron, int]] = []     # Neal's Gibbs: child, my slot in it
-        self.child_state: list[int] = []
-        self.child_logit: list[float] = []
+        self.out: list[Link] = []              # outgoing links (one per projection direction)
+        self.children: list[Link] = []         # Neal's Gibbs: outgoing directed links
+        self.ups: list[Link] = []              # Neal's Gibbs: incoming directed links reaching me
         self.n_binary = 0
         self.n_analog = 0
+        self._incoming: list[tuple[Link, int]] | None = None
 
-    def add_synapse(self, pre: str, weight: float) -> int:
-        self.in_weight.append(weight)
-        self.in_state.append(0)
-        self.in_pre.append(pre)
-        return len(self.in_weight) - 1
+    @property
+    def input(self) -> float:
+        """``sum_i w_ij s_i`` over what has arrived (eq. 1 without the bias)."""
+        return float(self.pop.input[self.j])
+
+    # -- the per-synapse view (learning, audits): built on first use ----------------------
+    @property
+    def in_weight(self) -> _Incoming:
+        return _Incoming(self, "weight")
+
+    @property
+    def in_state(self) -> _Incoming:
+        return _Incoming(self, "state")
+
+    @property
+    def in_pre(self) -> _Incoming:
+        return _Incoming(self, "pre")
+
+    def incoming(self) -> list[tuple[Link, int]]:
+        """My incoming synapses as (link, presynaptic row), in link order."""
+        if self._incoming is None:
+            self._incoming = [(link, i) for link in self.pop.links_in for i in link.rows_to(self.j)]
+        return self._incoming
 
     # -- eq. 1 and Neal's conditional -------------------------------------------------
     def log_odds(self) -> float:
@@ -71,21 +89,23 @@ class Neuron:
 
         ``b + sum_j s_j w_ji`` (eq. 1), plus for each child c (Neal 1992)
         ``log P(s_c | x_c with s=1) - log P(s_c | x_c with s=0)``, where ``x_c`` is the
-        child's log-odds it last sent and ``w`` this unit's synapse onto it.
+        child's log-odds it last sent and ``w`` this unit's synapse onto it; summed in
+        order, child by child.
         """
-        x = self.bias + self.input
-        s = self.state
-        for (child, k), sc, xc in zip(self.children, self.child_state, self.child_logit):
-            w = child.in_weight[k]
+        s, i = self.state, self.j
+        terms = [np.array([self.bias + self.input])]
+        for link in self.children:
+            cols = link.cols[i] if link.cols is not None else slice(None)
+            w, sc, xc = link.W[i, cols], link.up_state[cols], link.up_logit[cols]
             x1 = xc + w * (1 - s)
             x0 = xc - w * s
-            x += softplus(-x0) - softplus(-x1) if sc else softplus(x0) - softplus(x1)
-        return x
+            terms.append(np.where(sc, _softplus(-x0) - _softplus(-x1), _softplus(x0) - _softplus(x1)))
+        return float(np.cumsum(np.concatenate(terms))[-1])  # sequential: the order of eq. 1's sum
 
     def propose(self) -> int:
         sim = self.sim
         sim.ledger.updates += 1
-        x = self.bias + self.input if not self.children else self.log_odds()
+        x = self.bias + float(self.pop.input[self.j]) if not self.children else self.log_odds()
         if sim.beta != 1.0:  # annealing: p = sigmoid(x / T)
             x *= sim.beta
         new = 1 if sim.uniform() < sigmoid(x) else 0
@@ -100,52 +120,67 @@ class Neuron:
 
     # -- messages ---------------------------------------------------------------------
     def set_state(self, new: int, instant: bool = False) -> None:
-        """Adopt ``new`` and send it to every receiver (after each edge's delay)."""
-        dv = new - self.state
+        """Adopt ``new`` and send it along every outgoing link (after its delay)."""
         self.state = new
-        sim = self.sim
+        sim, i = self.sim, self.j
         sim.ledger.binary += self.n_binary
-        for r, k in self.plain:
-            r.in_state[k] = new
-            r.input += r.in_weight[k] * dv
-        for r, k in self.relays:
-            r.receive(k, new)
-        for r, k in self.up:
-            r.child_state[k] = new
-        for r, k, d in self.delayed:
-            sim.after(0.0 if instant else d, r.receive, k, new)
-        for r, k, d in self.up_delayed:
-            sim.after(0.0 if instant else d, r.child_state.__setitem__, k, new)
+        for link in self.out:
+            if link.delay and not instant:
+                sim.after(link.delay, link.deliver, i, new)
+            else:
+                link.deliver(i, new)
+        for link in self.ups:
+            if link.delay and not instant:
+                sim.after(link.delay, link.up_state.__setitem__, i, new)
+            else:
+                link.up_state[i] = new
         if sim.on_message is not None:
             sim.on_message(sim.env.now, self.index, "binary")
 
-    def receive(self, k: int, new: int) -> None:
-        """A binary message on incoming synapse ``k``."""
-        self.input += self.in_weight[k] * (new - self.in_state[k])
-        self.in_state[k] = new
-        if self.n_analog:
-            self.send_log_odds()
-
     def set_weight(self, k: int, weight: float) -> None:
-        """Learning changed incoming synapse ``k``: the running input follows."""
-        self.input += (weight - self.in_weight[k]) * self.in_state[k]
-        self.in_weight[k] = weight
+        """Learning changed incoming synapse ``k``: the running input follows (in Python
+        floats: a diverging weight gives inf or nan without numpy's warnings)."""
+        link, i = self.incoming()[k]
+        j, inp = self.j, self.pop.input
+        inp[j] = float(inp[j]) + (weight - float(link.W[i, j])) * int(link.last[i])
+        link.W[i, j] = weight
         if self.n_analog:
             self.send_log_odds()
 
     def set_bias(self, bias: float) -> None:
         self.bias = bias
+        self.pop.bias[self.j] = bias
         if self.n_analog:
             self.send_log_odds()
 
     def send_log_odds(self, instant: bool = False) -> None:
         """Analog message to every parent: my predicted log-odds ``b + sum_j s_j w_ji``."""
         x = self.bias + self.input
-        sim = self.sim
+        sim, j = self.sim, self.j
         sim.ledger.analog += self.n_analog
-        for r, k in self.up:
-            r.child_logit[k] = x
-        for r, k, d in self.up_delayed:
-            sim.after(0.0 if instant else d, r.child_logit.__setitem__, k, x)
+        for link in self.ups:
+            if link.delay and not instant:
+                sim.after(link.delay, link.up_logit.__setitem__, j, x)
+            else:
+                link.up_logit[j] = x
         if sim.on_message is not None:
             sim.on_message(sim.env.now, self.index, "analog")
+
+
+class _Incoming:
+    """``neuron.in_weight[k]`` / ``in_state[k]`` / ``in_pre[k]``: the k-th incoming
+    synapse's weight, its presynaptic state as last received, its presynaptic unit."""
+
+    __slots__ = ("neuron", "what")
+
+    def __init__(self, neuron: Neuron, what: str) -> None:
+        self.neuron, self.what = neuron, what
+
+    def __getitem__(self, k: int) -> float | int | str:
+        link, i = self.neuron.incoming()[k]
+        if self.what == "weight":
+            return float(link.W[i, self.neuron.j])
+        return int(link.last[i]) if self.what == "state" else link.pre.units[i]
+
+    def __len__(self) -> int:
+        return len(self.neuron.incoming())

@@ -10,6 +10,8 @@ import math
 import warnings
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from .neuron import Neuron
     from .simulator import Simulator
@@ -78,23 +80,51 @@ def layer(sim: Simulator) -> None:
     rest (neighbours or co-parents): updating them together is not exact Gibbs.
     """
     by_name = {n.name: n for n in sim.neurons}
-    groups = sim.net.layers()
+    groups = [[by_name[u] for u in g] for g in sim.net.layers()]
     if sim.mode == "gibbs":
-        _warn_dependent(sim, [[u for u in g if not by_name[u].clamped] for g in groups])
-    _ticks(sim, [[by_name[u] for u in g] for g in groups])
+        _warn_dependent(sim, [[n for n in g if not n.clamped] for g in groups])
+    _ticks(sim, groups)
 
 
-def _warn_dependent(sim: Simulator, groups: list[list[str]]) -> None:
-    moral = sim.net.moral_graph()
+def _warn_dependent(sim: Simulator, groups: list[list[Neuron]]) -> None:
     for group in groups:
-        pair = next(((a, b) for i, a in enumerate(group) for b in group[i + 1:]
-                     if moral.has_edge(a, b)), None)
+        pair = _dependent_pair(sim, group)
         if pair:
             warnings.warn(f"layer schedule updates {pair[0]!r} and {pair[1]!r} together, but they "
                           "are neighbours or share a child: parallel updates of dependent units do "
                           "not sample the exact distribution (drop the layers from the model to get "
                           "a colouring that does)", stacklevel=4)
             return
+
+
+def _dependent_pair(sim: Simulator, group: list[Neuron]) -> tuple[str, str] | None:
+    """The first two units of ``group`` (in its order) joined in the moral graph: by a
+    synapse, or as parents of one child; read from the links' blocks, a few matrix
+    products per group (no graph of synapses)."""
+    m = len(group)
+    if m < 2:
+        return None
+    dependent = np.zeros((m, m), dtype=bool)
+    members = {}  # population -> (positions in the group, indices in the population)
+    for k, n in enumerate(group):
+        members.setdefault(id(n.pop), ([], []))
+        members[id(n.pop)][0].append(k)
+        members[id(n.pop)][1].append(n.j)
+    into: dict[int, list] = {}
+    for link in sim.links:
+        a, ra = members.get(id(link.pre), ((), ()))
+        b, cb = members.get(id(link.post), ((), ()))
+        if a and b:
+            dependent[np.ix_(a, b)] |= link.present(ra, cb)
+        if a and link.neal:
+            into.setdefault(id(link.post), []).append((a, link.present(ra, slice(None)).astype(np.float64)))
+    for parents in into.values():  # co-parents: a shared child in the same population
+        for a1, c1 in parents:
+            for a2, c2 in parents:
+                dependent[np.ix_(a1, a2)] |= (c1 @ c2.T) > 0
+    dependent |= dependent.T
+    i, j = np.nonzero(np.triu(dependent, 1))
+    return (group[i[0]].name, group[j[0]].name) if len(i) else None
 
 
 def ancestral(sim: Simulator) -> None:

@@ -31,7 +31,8 @@ import simpy
 
 from ..errors import ValidationError
 from ..messages import Ledger
-from ..network import Edge, Network
+from ..network import Network
+from .links import Link, PopState
 from .neuron import Neuron
 from .schedules import SCHEDULES
 
@@ -92,35 +93,74 @@ class Simulator:
         self.on_update, self.on_message = on_update, on_message
         self._uniforms: list[float] = []
         self.pathway = pathway
-        self.neurons = [Neuron(self, u.name, i, _bias(u, pathway)) for i, u in enumerate(net.unit_list())]
-        self._wire(neal=mode == "gibbs")
+        self._slots: dict[tuple[str, str], tuple[Neuron, int]] | None = None
+        self._build(neal=mode == "gibbs")
         self._initialise(clamp, init)
         self._started = False
 
     # -- set-up ------------------------------------------------------------------------
-    def _wire(self, neal: bool) -> None:
-        net, by_name = self.net, {n.name: n for n in self.neurons}
-        relay = {n.name: neal and bool(net.parents(n.name)) for n in self.neurons}
-        self.slots: dict[tuple[str, str], tuple[Neuron, int]] = {}
-        for pre, post, data in net.synapses():
-            a, b, w, d = by_name[pre], by_name[post], data["weight"], data["delay"]
-            k = b.add_synapse(pre, w)
-            self.slots[pre, post] = (b, k)
-            if d > 0:
-                a.delayed.append((b, k, d))
-            elif relay[post]:
-                a.relays.append((b, k))
-            else:
-                a.plain.append((b, k))
-            if neal and data["kind"] == "directed":
-                c = len(a.children)
-                a.children.append((b, k))
-                a.child_state.append(0)
-                a.child_logit.append(b.bias)
-                (b.up_delayed.append((a, c, d)) if d > 0 else b.up.append((a, c)))
-        for n in self.neurons:
-            n.n_binary = len(n.plain) + len(n.relays) + len(n.delayed) + len(n.up) + len(n.up_delayed)
-            n.n_analog = len(n.up) + len(n.up_delayed) if relay[n.name] else 0
+    def _build(self, neal: bool) -> None:
+        """One PopState per population, one Link per projection direction (the
+        generative synapses: recognition ones form their own pathway), one Neuron per unit."""
+        net, pathway = self.net, self.pathway
+        self.pops: dict[str, PopState] = {}
+        offset = 0
+        for p in net.populations:
+            bias = p.bias
+            if pathway == "recognition":
+                bias = np.zeros(p.size) if p.recognition_bias is None else np.nan_to_num(p.recognition_bias)
+            self.pops[p.name] = PopState(p.name, p.units, bias, offset)
+            offset += p.size
+        self.links: list[Link] = []
+        for q in net.projections:
+            if q.kind == "recognition":
+                continue
+            pre, post = self.pops[q.pre], self.pops[q.post]
+            self.links.append(Link(self, q.name, pre, post, q.weights.copy(), q.mask, q.delay,
+                                   neal and q.kind == "directed"))
+            if q.kind == "symmetric":
+                back = q.weights if q.reverse is None else q.reverse
+                self.links.append(Link(self, q.name + " (reverse)", post, pre, back.T.copy(),
+                                       None if q.mask is None else q.mask.T, q.delay, False))
+        self.neurons = [Neuron(self, name, pop.offset + j, float(pop.bias[j]), pop, j)
+                        for pop in self.pops.values() for j, name in enumerate(pop.units)]
+        self._wire()
+
+    def _wire(self) -> None:
+        """Each unit's outgoing links, its parents' links and its message counts."""
+        for link in self.links:
+            link.relay_counts()
+            pre, post = self._members(link.pre), self._members(link.post)
+            for n, count in zip(pre, link.count.tolist()):
+                if count:
+                    n.out.append(link)
+                    n.n_binary += count
+                    if link.neal:
+                        n.children.append(link)
+            if link.neal:
+                parents = link.W.shape[0] if link.mask is None else link.mask.sum(axis=0)
+                for n, k in zip(post, np.broadcast_to(parents, (len(post),)).tolist()):
+                    if k:
+                        n.ups.append(link)
+                        n.n_binary += k
+                        n.n_analog += k
+
+    def _members(self, pop: PopState) -> list[Neuron]:
+        return self.neurons[pop.offset:pop.offset + len(pop.units)]
+
+    @property
+    def slots(self) -> dict[tuple[str, str], tuple[Neuron, int]]:
+        """The per-synapse view ``{(pre, post): (neuron, k)}``, ``neuron.in_weight[k]``
+        the synapse, in the order of ``net.synapses()`` (built on first use: learning
+        and audits on small nets)."""
+        if self._slots is None:
+            by_name = {n.name: n for n in self.neurons}
+            k_of = {}
+            for n in self.neurons:
+                for k, (link, i) in enumerate(n.incoming()):
+                    k_of[link.pre.units[i], n.name] = k
+            self._slots = {(pre, post): (by_name[post], k_of[pre, post]) for pre, post, _ in self.net.synapses()}
+        return self._slots
 
     def _initialise(self, clamp: dict[int, int], init: np.ndarray | None) -> None:
         if init is None:
@@ -183,10 +223,18 @@ class Simulator:
         neuron.set_weight(k, value)
 
     def _slot(self, pre: str, post: str) -> tuple[Neuron, int]:
+        """The post neuron and the synapse's place among its incoming ones."""
+        if self._slots is not None and (pre, post) in self._slots:
+            return self._slots[pre, post]
         try:
-            return self.slots[pre, post]
-        except KeyError:
-            raise ValidationError(f"no synapse {pre} -> {post} in the {self.pathway} pathway") from None
+            n, a = self.neurons[self.net.index(post)], self.net.index(pre)
+        except ValidationError:
+            n = a = None
+        k = None if n is None else next((k for k, (link, i) in enumerate(n.incoming())
+                                         if link.pre.offset + i == a), None)
+        if k is not None:
+            return n, k
+        raise ValidationError(f"no synapse {pre} -> {post} in the {self.pathway} pathway")
 
     def write_back(self, net: Network) -> None:
         """Copy this pathway's current weights and biases into ``net``."""
@@ -247,15 +295,15 @@ def _check_ancestral(net: Network, clamp: dict[int, int]) -> None:
                               f"({', '.join(below)}); use Gibbs to sample a posterior")
 
 
-def _bias(unit, pathway: str) -> float:
-    if pathway == "recognition":
-        return unit.recognition_bias or 0.0
-    return unit.bias
-
-
 def _recognition_net(net: Network) -> Network:
-    """The recognition pathway as a directed Network of its own (bottom-up)."""
-    edges = [Edge(e.source, e.target, e.weight, "directed", e.delay)
-             for e in net.edges if e.kind == "recognition"]
-    units = [replace(u, layer=None if u.layer is None else -u.layer) for u in net.unit_list()]
-    return Network(units, edges, net.name + ":recognition", net.description)
+    """The recognition pathway as a directed Network of its own (bottom-up): its
+    projections, directed, between the same populations, layers negated, in the same
+    edge order."""
+    pops = [replace(p, layer=None if p.layer is None else -p.layer) for p in net.populations]
+    projs = [replace(q, kind="directed") for q in net.projections if q.kind == "recognition"]
+    order = net.edge_order()
+    if order is not None:  # renumber the recognition synapses' positions 0, 1, ...
+        ranks = [order[q.name] for q in projs]
+        kept = np.sort(np.concatenate([r[r >= 0] for r in ranks] or [np.zeros(0, dtype=np.int64)]))
+        order = {q.name: np.where(r >= 0, np.searchsorted(kept, r), -1) for q, r in zip(projs, ranks)}
+    return Network.from_populations(pops, projs, net.name + ":recognition", net.description, order)

@@ -32,6 +32,8 @@ class Plasticity:
         if biases:  # recognition biases exist only where recognition synapses arrive
             self.synapses += [(n, None, f"bias of {n.name}") for n in sim.neurons
                               if sim.pathway == "generative" or n.in_weight]
+        # each synapse's link and presynaptic row in the engine's wiring (None: a bias)
+        self.rows = [None if k is None else n.incoming()[k] for n, k, _ in self.synapses]
         self.dw = [0.0] * len(self.synapses)
         self.acc = [{} for _ in self.synapses]
 
@@ -43,10 +45,11 @@ class Plasticity:
         """
         self.phase_signals += 1
         rule, dw = self.rule, self.dw
-        for idx, (n, k, where) in enumerate(self.synapses):
-            values = dict(pre=1 if k is None else n.in_state[k], post=n.state,
+        for idx, ((n, k, where), row) in enumerate(zip(self.synapses, self.rows)):
+            link, i = row or (None, 0)
+            values = dict(pre=1 if k is None else link.last[i], post=n.state,
                           post_prob=sigmoid(n.bias + n.input), phase=phase,
-                          weight=n.bias if k is None else n.in_weight[k], acc=self.acc[idx], lr=self.lr)
+                          weight=n.bias if k is None else float(link.W[i, n.j]), acc=self.acc[idx], lr=self.lr)
             if post_error is not None:
                 values["post_error"] = post_error[n.name]
             try:
