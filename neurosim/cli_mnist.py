@@ -304,16 +304,17 @@ def cmd_dbn_classify(args: argparse.Namespace) -> None:
     from .machines.dbn_readout import classify, label_population
     from .modelfile import load
 
-    if args.backend == "event":
-        raise NeurosimError("dbn classify --backend event: not yet: the event engine at DBN scale lands "
-                            "with issue 24's event-engine work; use --backend compiled")
+    if args.backend == "compiled" and (args.schedule is not None or args.delay is not None):
+        raise NeurosimError("dbn classify: --schedule and --delay are the event engine's (--backend event); "
+                            "the compiled backend updates whole groups in a fixed order with no delays")
     if args.method == "free-energy" and args.backend != "compiled":
         raise NeurosimError("the free-energy read-out is computed, not sampled: compiled only")
     net = load(args.model)
     label_population(net)
     X, labels = load_mnist("test", limit=args.limit)
     start = time.perf_counter()
-    result = classify(net, X, args.method, np.random.default_rng(args.seed), args.sweeps, args.burn_in)
+    result = classify(net, X, args.method, np.random.default_rng(args.seed), args.sweeps, args.burn_in,
+                      backend=args.backend, schedule=args.schedule or "sweep", delay=args.delay or 0.0)
     seconds = time.perf_counter() - start
     out = {"test_error": float(np.mean(result.labels != labels)), "cases": len(X), "backend": args.backend,
            "method": args.method, "messages": {"binary": result.ledger.binary, "analog": result.ledger.analog},
@@ -434,6 +435,10 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
                          "group) sampled in the top RBM, the label that fires most")
     cl.add_argument("--sweeps", type=positive, default=50, help="gibbs: sweeps whose label firings count")
     cl.add_argument("--burn-in", type=non_negative, default=10, help="gibbs: sweeps before counting")
+    cl.add_argument("--schedule", choices=("sweep", "layer", "async"), default=None,
+                    help="event backend: how a group of units updates in its step (default sweep)")
+    cl.add_argument("--delay", type=non_negative_float, default=None, metavar="D",
+                    help="event backend: the top RBM's synapses deliver D sweeps after a change (default 0)")
     cl.add_argument("--limit", type=positive, default=None, help="the first N test digits only")
     cl.add_argument("--seed", type=seed, default=0)
     cl.add_argument("--json", action="store_true")

@@ -24,14 +24,15 @@ Example
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import simpy
 
-from ..errors import ValidationError
+from ..errors import EvidenceError, ValidationError
 from ..messages import Ledger
 from ..network import Network
+from ..numerics import softmax
 from .links import Link, PopState
 from .neuron import Neuron
 from .schedules import SCHEDULES
@@ -193,8 +194,18 @@ class Simulator:
             fn(*args)
 
     # -- clamping and plasticity (used by training procedures) --------------------------
-    def clamp(self, evidence: Mapping[str, int]) -> None:
-        """Clamp units to observed states; a change of state is sent as usual."""
+    def clamp(self, evidence: Mapping[str, int] | None = None, *, units: Sequence[str] = (),
+              values: np.ndarray | None = None) -> None:
+        """Clamp units to observed states; a change of state is sent as usual. ``units``
+        with ``values`` of shape (1, len(units)): the sampler protocol of
+        :class:`~neurosim.compiled.Chains` (this engine runs one chain)."""
+        evidence = dict(evidence or {})
+        if len(units):
+            values = np.asarray(values)
+            if values.shape != (1, len(units)) or not np.isin(values, (0, 1)).all():
+                raise EvidenceError(f"clamped values must be 1 x {len(units)} states of 0 or 1 (the event "
+                                    f"engine runs one chain), got shape {values.shape}")
+            evidence.update(zip(units, values[0].astype(int).tolist()))
         for i, value in self.net.evidence_indices(evidence).items():
             n = self.neurons[i]
             n.clamped = True
@@ -211,6 +222,44 @@ class Simulator:
         group = [self.neurons[self.net.index(u)] for u in names]
         proposals = [n.propose() for n in group]
         for n, new in zip(group, proposals):
+            if new != n.state:
+                n.set_state(new)
+
+    def update_group(self, names: Sequence[str], softmax: bool = False) -> np.ndarray:
+        """The sampler protocol's step (:meth:`Chains.update_group`): half a sweep of
+        simulated time passes (messages in flight whose delay has run out arrive), then
+        ``names`` update from the inputs they have received. Each unit by eq. 1, in the
+        order of the schedule: ``sweep`` one at a time in a fresh random order, ``layer``
+        all at one tick (propose, then commit), ``async`` each unit as often as its
+        Poisson clock (rate 1 per sweep) ticks in the slot, in time order. ``softmax``: a
+        one-of-n group (:meth:`compete`). Returns the group's states (1 x units)."""
+        self.env.run(until=self.env.now + 0.5)
+        group = [self.neurons[self.net.index(u)] for u in names]
+        if softmax:
+            self.compete(group)
+        elif self.schedule == "layer":
+            self.update_units(names)
+        else:
+            ticks = (np.arange(len(group)) if self.schedule != "async"
+                     else np.repeat(np.arange(len(group)), self.rng.poisson(1.0, len(group))))
+            for k in self.rng.permutation(ticks):
+                group[k].update()
+        return np.array([[n.state for n in group]], dtype=np.int8)
+
+    def compete(self, group: list[Neuron]) -> None:
+        """A one-of-n group's local competition: at one tick, from the inputs its members
+        received as binary messages, one winner ``k`` is drawn with
+        ``p(y = k | top) = exp(b_k + sum_j U_kj s_j) / sum_y exp(b_y + sum_j U_yj s_j)``
+        (the group's exact conditional; Hinton et al. 2006, section 2) with one uniform;
+        the winner turns on, the others off, and each unit that changed sends its state
+        as usual. No other message type: the members' inputs meet inside the group."""
+        cdf = np.cumsum(softmax(np.array([n.bias + float(n.pop.input[n.j]) for n in group]) * self.beta))
+        k = min(int(np.searchsorted(cdf, self.uniform() * cdf[-1], side="right")), len(group) - 1)
+        self.ledger.updates += len(group)
+        for i, n in enumerate(group):
+            new = int(i == k)
+            if self.on_update is not None:
+                self.on_update(self.env.now, n.index, new)
             if new != n.state:
                 n.set_state(new)
 

@@ -32,7 +32,7 @@ same read-out when it does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -44,9 +44,10 @@ from ..population import Population
 from .dbn import DeepBeliefNet, _bernoulli
 
 __all__ = ["METHODS", "Readout", "label_population", "classify", "free_energy_readout", "gibbs_readout",
-           "label_counts"]
+           "event_gibbs_readout", "top_rbm", "label_counts"]
 
 METHODS = ("free-energy", "gibbs")
+BACKENDS = ("compiled", "event")
 
 
 @dataclass
@@ -70,15 +71,23 @@ def label_population(net: Network) -> Population:
 
 
 def classify(net: Network, X: np.ndarray, method: str, rng: np.random.Generator, sweeps: int = 50,
-             burn_in: int = 10, batch: int = 1000) -> Readout:
-    """The labels of images ``X`` (cases x visible units) read by ``method`` (module doc)."""
+             burn_in: int = 10, batch: int = 1000, backend: str = "compiled", schedule: str = "sweep",
+             delay: float = 0.0) -> Readout:
+    """The labels of images ``X`` (cases x visible units) read by ``method`` on ``backend``
+    (module doc); ``schedule`` and ``delay``: the event engine's."""
     label_population(net)
+    if backend not in BACKENDS:
+        raise ValidationError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+    if backend == "event" and method != "gibbs":
+        raise ValidationError(f"the {method} read-out is computed, not sampled: compiled only")
     dbn = DeepBeliefNet.from_network(net)
     if X.shape[1] != dbn.sizes[0]:
         raise NeurosimError(f"network {net.name!r} has {dbn.sizes[0]} visible units; the images have "
                             f"{X.shape[1]} pixels")
     if method == "free-energy":
         return free_energy_readout(dbn, X)
+    if method == "gibbs" and backend == "event":
+        return event_gibbs_readout(dbn, net, X, rng, sweeps, burn_in, schedule, delay)
     if method == "gibbs":
         return gibbs_readout(dbn, net, X, rng, sweeps, burn_in, batch)
     raise ValidationError(f"unknown read-out {method!r} (one of {', '.join(METHODS)})")
@@ -110,12 +119,62 @@ def gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.rando
         ledger.updates += sum(s.size for s in layers[1:])
         chains = Chains(compiled, rng, len(layers[0]), init=np.zeros((len(layers[0]), compiled.n)))
         counts = label_counts(chains, pen, layers[-1], top, labels, sweeps, burn_in)
-        for name in ("binary", "analog", "updates"):
-            setattr(ledger, name, getattr(ledger, name) + getattr(chains.ledger, name))
+        _add(ledger, chains.ledger)
         out.append(counts.argmax(axis=1))
         exact.append(dbn.label_free_energies(layers[-1]).argmin(axis=1))
     none = np.zeros(0, dtype=np.intp)
     return Readout(np.concatenate(out) if out else none, ledger, np.concatenate(exact) if exact else none)
+
+
+def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.random.Generator,
+                        sweeps: int, burn_in: int, schedule: str = "sweep", delay: float = 0.0) -> Readout:
+    """The gibbs read-out (module doc) in the event engine, digit by digit, binary
+    messages only. Two simulators live through all the digits: the recognition pathway
+    (:class:`~neurosim.engine.Simulator` ``pathway="recognition"``, ancestral mode: a
+    unit hears its recognition inputs, no child terms) with ``v`` clamped to the
+    digit's ``Bernoulli(pixel)`` bits and each layer above updated once, bottom-up; and
+    the top RBM (:func:`top_rbm`), where :func:`label_counts` clamps the pen units to
+    the up-pass's sample and runs ``schedule``'s steps. Messages are counted as the
+    engine does: one per out-synapse of a unit that changed state (from the previous
+    digit's states; all units start off), so the pen units' changes reach the top
+    units as binary messages too."""
+    from ..engine import Simulator
+
+    names = dbn.layer_names()
+    pen, top, labels = net.population(names[-1]).units, net.population(_top(net)).units, label_population(net).units
+    up = Simulator(net, rng, schedule, mode="ancestral", init=np.zeros(net.n_units, dtype=int),
+                   pathway="recognition")
+    rbm = top_rbm(net, delay)
+    sim = Simulator(rbm, rng, schedule, init=np.zeros(rbm.n_units, dtype=int))
+    out = np.zeros(len(X), dtype=np.intp)
+    exact = np.zeros(len(X), dtype=np.intp)
+    for c, x in enumerate(np.asarray(X, dtype=np.float32)):
+        up.clamp(units=net.population(names[0]).units, values=_bernoulli(x[None], rng))
+        for layer in names[1:]:
+            h = up.update_group(net.population(layer).units)
+        out[c] = label_counts(sim, pen, h, top, labels, sweeps, burn_in)[0].argmax()
+        exact[c] = dbn.label_free_energies(h.astype(np.float32)).argmin(axis=1)[0]
+    ledger = Ledger()
+    for part in (up.ledger, sim.ledger):
+        _add(ledger, part)
+    return Readout(out, ledger, exact)
+
+
+def _add(ledger: Ledger, other: Ledger) -> None:
+    """``ledger += other``, count by count."""
+    for name in ("binary", "analog", "updates"):
+        setattr(ledger, name, getattr(ledger, name) + getattr(other, name))
+
+
+def top_rbm(net: Network, delay: float = 0.0) -> Network:
+    """The top RBM of a DBN's Network as a Network of its own: the pen, top and label
+    populations and their symmetric projections, each with ``delay`` (in sweeps)."""
+    keep = {p.name for p in net.populations if p.role == "label"} | {_top(net)}
+    projs = [replace(q, delay=float(delay)) for q in net.projections
+             if q.kind == "symmetric" and (q.pre in keep or q.post in keep)]
+    names = {q.pre for q in projs} | {q.post for q in projs}
+    return Network.from_populations([p for p in net.populations if p.name in names], projs,
+                                    net.name + ":top")
 
 
 def _top(net: Network) -> str:
