@@ -26,8 +26,9 @@ than the counting does (a 30-30-60 net on the tests' synthetic digits: 2% free-e
 
 :func:`label_counts` is written over the sampler protocol (``clamp(units=, values=)``,
 ``update_group(names, softmax=)`` returning the group's new states, ``ledger``): the
-compiled :class:`~neurosim.compiled.Chains` implement it, and the event engine can run the
-same read-out when it does.
+compiled :class:`~neurosim.compiled.Chains` implement it for many chains and the event
+engine's :class:`~neurosim.engine.Simulator` for one (:func:`event_gibbs_readout`: binary
+messages only; the label group a local competition, :meth:`Simulator.compete`).
 """
 
 from __future__ import annotations
