@@ -67,7 +67,7 @@ def test_messages_of_one_digit_are_binary_and_as_the_ledger_defines_them():
     r = event_gibbs_readout(dbn, net, x, np.random.default_rng(4), sweeps=1, burn_in=0)
     # the same draws, step by step
     rng = np.random.default_rng(4)
-    up = Simulator(net, rng, "sweep", mode="ancestral", init=np.zeros(net.n_units, dtype=int), pathway="recognition")
+    up = Simulator(net, rng, "layer", mode="ancestral", init=np.zeros(net.n_units, dtype=int), pathway="recognition")
     rbm = top_rbm(net)
     sim = Simulator(rbm, rng, init=np.zeros(rbm.n_units, dtype=int))
     v = (rng.random((1, 7), dtype=np.float32) < x.astype(np.float32)).astype(np.int8)

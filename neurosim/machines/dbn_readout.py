@@ -133,7 +133,9 @@ def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np
     messages only. Two simulators live through all the digits: the recognition pathway
     (:class:`~neurosim.engine.Simulator` ``pathway="recognition"``, ancestral mode: a
     unit hears its recognition inputs, no child terms) with ``v`` clamped to the
-    digit's ``Bernoulli(pixel)`` bits and each layer above updated once, bottom-up; and
+    digit's ``Bernoulli(pixel)`` bits and each layer above updated once, bottom-up, all
+    its units at one tick (a pass, whatever the schedule: given the layer below they are
+    independent); and
     the top RBM (:func:`top_rbm`), where :func:`label_counts` clamps the pen units to
     the up-pass's sample and runs ``schedule``'s steps. Messages are counted as the
     engine does: one per out-synapse of a unit that changed state (from the previous
@@ -143,7 +145,7 @@ def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np
 
     names = dbn.layer_names()
     pen, top, labels = net.population(names[-1]).units, net.population(_top(net)).units, label_population(net).units
-    up = Simulator(net, rng, schedule, mode="ancestral", init=np.zeros(net.n_units, dtype=int),
+    up = Simulator(net, rng, "layer", mode="ancestral", init=np.zeros(net.n_units, dtype=int),
                    pathway="recognition")
     rbm = top_rbm(net, delay)
     sim = Simulator(rbm, rng, schedule, init=np.zeros(rbm.n_units, dtype=int))
