@@ -37,6 +37,9 @@ def softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
+SMALL_LINK = 32  # children per link below which Neal's terms are summed in Python floats
+
+
 def _softplus(x: np.ndarray) -> np.ndarray:
     """:func:`softplus` elementwise."""
     return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
@@ -93,14 +96,22 @@ class Neuron:
         order, child by child.
         """
         s, i = self.state, self.j
-        terms = [np.array([self.bias + self.input])]
+        x = self.bias + self.input
         for link in self.children:
-            cols = link.cols[i] if link.cols is not None else slice(None)
+            cols = link.cols[i] if link.cols is not None else range(link.W.shape[1])
+            if len(cols) <= SMALL_LINK:  # hot path of small nets: numpy calls cost more than the sum
+                row, up_state, up_logit = link.W[i], link.up_state, link.up_logit
+                for c in cols:
+                    w, xc = float(row[c]), float(up_logit[c])
+                    x1, x0 = xc + w * (1 - s), xc - w * s
+                    x += softplus(-x0) - softplus(-x1) if up_state[c] else softplus(x0) - softplus(x1)
+                continue
             w, sc, xc = link.W[i, cols], link.up_state[cols], link.up_logit[cols]
             x1 = xc + w * (1 - s)
             x0 = xc - w * s
-            terms.append(np.where(sc, _softplus(-x0) - _softplus(-x1), _softplus(x0) - _softplus(x1)))
-        return float(np.cumsum(np.concatenate(terms))[-1])  # sequential: the order of eq. 1's sum
+            terms = np.where(sc, _softplus(-x0) - _softplus(-x1), _softplus(x0) - _softplus(x1))
+            x = float(np.cumsum(np.concatenate(([x], terms)))[-1])  # sequential: eq. 1's order
+        return x
 
     def propose(self) -> int:
         sim = self.sim
