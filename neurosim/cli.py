@@ -178,8 +178,8 @@ def _settings(args: argparse.Namespace, procedure: str, net: Network, visible: l
     return Settings(epochs=epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
                     schedule=args.schedule, anneal=ANNEAL if args.anneal is None else args.anneal,
                     final_lr=args.final_lr or args.lr / FINAL_LR_DIVISOR, restarts=restarts,
-                    screen=args.screen,
-                    held_out=args.held_out, warmup_epochs=warmup)
+                    screen=args.screen, held_out=args.held_out, warmup_epochs=warmup,
+                    log=lambda line: print(f"train: {line}", file=sys.stderr, flush=True))
 
 
 def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dict:

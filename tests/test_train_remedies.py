@@ -175,12 +175,17 @@ def run(capsys, *argv):
 
 
 def test_cli_restarts_are_reported(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", ENCODER, "--rule", "boltzmann", "--data", "encoder-4-2-4", "--epochs", 12,
-                       "--batch", 4, "--restarts", 3, "--screen", 4, "--final-lr", 0.05, "--out",
-                       tmp_path / "t.toml", "--json")
+    code, out, err = run(capsys, "train", ENCODER, "--rule", "boltzmann", "--data", "encoder-4-2-4", "--epochs", 12,
+                         "--batch", 4, "--restarts", 3, "--screen", 4, "--final-lr", 0.05, "--out",
+                         tmp_path / "t.toml", "--json")
     r = json.loads(out)
     assert code == 0 and r["restarts"]["candidates"] == 3 and r["cases"] == (3 * 4 + 8) * 4
     assert r["restarts"]["held_out"].startswith("the data distribution")
+    progress = err.splitlines()                                 # one line per restart as it is scored
+    scores = r["restarts"]["held_out_log_likelihood_nats"]
+    assert progress[:3] == [f"train: restart {k + 1}/3: held-out log-likelihood {x:.4g} nats after 4 epochs"
+                            for k, x in enumerate(scores)]
+    assert progress[3] == f"train: kept restart {r['restarts']['chosen'] + 1}; training it on to epoch 12"
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -52,7 +52,8 @@ class Settings:
     of the rows held out to choose on (data given as a distribution are scored by their
     exact expected log-likelihood instead); ``warmup_epochs`` (wake-sleep): the first
     epochs, in which only the generative synapses into the visible units learn (Dayan
-    et al. 1995, figure 4: fixed hidden priors early in learning)."""
+    et al. 1995, figure 4: fixed hidden priors early in learning). ``log``: called with
+    a line of progress per restart (the CLI prints it on stderr)."""
 
     epochs: int = 1
     lr: float = 0.1
@@ -66,6 +67,7 @@ class Settings:
     screen: int | None = None
     held_out: float = 0.2
     warmup_epochs: int = 0
+    log: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         """ParameterError naming a setting no run can use (``lr`` <= 0, NaN or infinite, ...)."""
@@ -442,8 +444,18 @@ def run_with_restarts(fit: Callable[[Network, np.ndarray, np.random.Generator, r
         return fit(net, rows, rng, range(1, s.epochs + 1))
     rows, score, how = held_out_scorer(net, visible, rows, s, rng, probs)
     screen = s.screen_epochs
-    choice = best_of(lambda r: fit(net, rows, r, range(1, screen + 1)), lambda res: score(res.network),
-                     s.restarts, rng)
+    log = s.log or (lambda line: None)
+
+    count = iter(range(1, s.restarts + 1))
+
+    def scored(result: TrainResult) -> float:
+        value = score(result.network)
+        log(f"restart {next(count)}/{s.restarts}: held-out log-likelihood {value:.4g} nats after {screen} epochs")
+        return value
+
+    choice = best_of(lambda r: fit(net, rows, r, range(1, screen + 1)), scored, s.restarts, rng)
+    if screen < s.epochs:
+        log(f"kept restart {choice.index + 1}; training it on to epoch {s.epochs}")
     runs = choice.candidates + ([fit(choice.best.network, rows, rng, range(screen + 1, s.epochs + 1))]
                                 if screen < s.epochs else [])
     last = runs[-1] if screen < s.epochs else choice.best

@@ -44,8 +44,10 @@ def best_of(train_once: Callable[[np.random.Generator], T], score: Callable[[T],
     if restarts == 1:
         only = train_once(rng)
         return Choice(only, 0, [only], [])
-    candidates = [train_once(r) for r in rng.spawn(restarts)]
-    scores = [float(score(c)) for c in candidates]
+    candidates, scores = [], []
+    for r in rng.spawn(restarts):  # each scored as soon as trained: progress can be reported
+        candidates.append(train_once(r))
+        scores.append(float(score(candidates[-1])))
     index = int(np.argmax(np.nan_to_num(scores, nan=-np.inf)))
     return Choice(candidates[index], index, candidates, scores)
 
