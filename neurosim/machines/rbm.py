@@ -701,7 +701,8 @@ class RBM(Machine):
             self._lr = annealed(float(self.learning_rate), at.epoch, at.batch, -(-X.shape[0] // self._batch_rows),
                                 self._n_epochs, int(self.anneal_epochs))
         batch = X[rows]
-        self._step(batch.toarray() if _is_sparse(batch) else batch, self.random_state_)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is named at the epoch's end
+            self._step(batch.toarray() if _is_sparse(batch) else batch, self.random_state_)
 
     def _end_epoch(self, X: Any, epoch: int) -> None:
         self._check_diverged(f"epoch {epoch + 1} of {self.n_iter}")
@@ -741,7 +742,8 @@ class RBM(Machine):
         if self.persistent and getattr(self, "h_samples_", None) is None:
             self.h_samples_ = np.zeros((int(self.batch_size), self.components_.shape[0]),
                                        self.components_.dtype)
-        self._step(X.toarray() if _is_sparse(X) else X, rng)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging update is named below
+            self._step(X.toarray() if _is_sparse(X) else X, rng)
         self._check_diverged(f"update {self.n_updates_}")
         return self
 
