@@ -253,7 +253,8 @@ def cmd_draw(args: argparse.Namespace) -> None:
     from . import viz  # matplotlib only when drawing
 
     out = check_out(args.out, (".gif",) if args.animate else (".png",))
-    net, summarised = viz.drawable(_load(args))  # a large net: one node per population
+    full = _load(args)
+    net, summarised = viz.drawable(full)  # a large net: one node per population
     if summarised and (args.evidence or args.animate):
         raise NeurosimError(f"{args.model}: drawn by population (too many units to draw one by one), so "
                             "without --evidence or --animate")
@@ -265,8 +266,9 @@ def cmd_draw(args: argparse.Namespace) -> None:
         import matplotlib.pyplot as plt
 
         marginals = None if summarised else _marginals_for_drawing(net, evidence, args.seed)
-        ax = viz.draw_network(net, marginals=marginals, evidence=evidence,
-                              title=f"{net.name}" + (f" | {_fmt(evidence)}" if evidence else ""))
+        title = (f"{net.name}, one node per population: " + ", ".join(f"{p.name} {p.size}" for p in full.populations)
+                 if summarised else f"{net.name}" + (f" | {_fmt(evidence)}" if evidence else ""))
+        ax = viz.draw_network(net, marginals=marginals, evidence=evidence, title=title)
         try:
             atomic_write(out, lambda fh: ax.figure.savefig(fh, format="png", dpi=120, bbox_inches="tight"))
         finally:

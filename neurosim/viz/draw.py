@@ -316,9 +316,9 @@ def draw_network(net: Network, ax: Axes | None = None, marginals: Mapping[str, f
 
     check_drawable(net)
     clamp = net.evidence_indices(evidence)
-    if ax is None:
-        ax = plt.subplots(figsize=(6.4, 4.8))[1]
     pos = layout(net)
+    if ax is None:  # rows 1.5 inches apart, so that nodes and their labels do not overlap
+        ax = plt.subplots(figsize=(6.4, max(4.8, 1.5 * len({y for _, y in pos.values()}))))[1]
     cmap = plt.get_cmap(CMAP)
     if marginals is None:
         faces = [NEUTRAL] * net.n_units
