@@ -164,3 +164,42 @@ def test_boltzmann_machine_cd_is_the_rule_on_its_edges(calls, procedure):
     assert np.array_equal(bm.last_statistics_["negative"][:, :3], stats.V[5:])
     if procedure == "pcd":
         assert len(stats.V) == 5 + 4 and np.array_equal(bm.chains_[:, :3], stats.V[5:])
+
+
+def test_labelled_top_rbm_step_keeps_the_bits_of_rbm_m():
+    """dbn_train.rbm_step through the kernel gives, bit for bit, what the trainer's own
+    transcription of rbm.m gave before the kernel (the hinton2006 preset's weights must
+    not move): float32, CD-1 with a softmax label group, momentum and weight cost."""
+    from neurosim.numerics import softmax
+
+    def rbm_m(p, vel, V, Y, r, momentum, rng):          # the trainer's code before the kernel
+        m = len(V)
+        h0 = sigmoid(V @ p["W"] + p["c"] + Y @ p["U"])
+        hs = (rng.random(h0.shape, dtype=h0.dtype) < h0).astype(h0.dtype)
+        v1 = sigmoid(hs @ p["W"].T + p["b"])
+        y1 = softmax(hs @ p["U"].T + p["b_lab"]).astype(V.dtype)
+        h1 = sigmoid(v1 @ p["W"] + p["c"] + y1 @ p["U"])
+        lr, decay = r.learning_rate / m, r.learning_rate * r.weight_decay
+        pos_neg = np.vstack([h0, h1])
+        pos_neg[:m] *= lr
+        pos_neg[m:] *= -lr
+        grads = {"W": np.vstack([V, v1]).T @ pos_neg, "b": lr * (V - v1).sum(axis=0), "c": pos_neg.sum(axis=0),
+                 "U": np.vstack([Y, y1]).T @ pos_neg, "b_lab": lr * (Y - y1).sum(axis=0)}
+        for name, d in grads.items():
+            if name in ("W", "U"):
+                d -= decay * p[name]
+            vel[name] *= momentum
+            vel[name] += d
+            p[name] += vel[name]
+
+    r = Recipe(hidden=(6, 9), weight_decay=0.01)
+    p, vel = new_rbm(12, 9, 4, r, np.random.default_rng(5))
+    q, qvel = {k: v.copy() for k, v in p.items()}, {k: v.copy() for k, v in vel.items()}
+    data = np.random.default_rng(6).random((30, 12)).astype(np.float32)
+    Y = np.eye(4, dtype=np.float32)[np.random.default_rng(7).integers(0, 4, 30)]
+    ours, theirs, buf = np.random.default_rng(8), np.random.default_rng(8), None
+    for s in range(0, 30, 10):
+        buf = rbm_step(p, vel, data[s:s + 10], Y[s:s + 10], r, 0.5 + 0.2 * s / 10, ours, buf)
+        rbm_m(q, qvel, data[s:s + 10], Y[s:s + 10], r, 0.5 + 0.2 * s / 10, theirs)
+    for name in p:
+        assert np.array_equal(p[name], q[name]) and np.array_equal(vel[name], qvel[name]), name
