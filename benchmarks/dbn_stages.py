@@ -121,8 +121,12 @@ def stages(rng: np.random.Generator) -> dict:
     for name, n_v, n_h, n_lab, data in (("rbm1", V, H1, 0, X), ("rbm2", H1, H2, 0, X[:, :H1]),
                                         ("top", H2, TOP, LAB, X[:, :H2])):
         p, vel = new_rbm(n_v, n_h, n_lab, r, rng)
-        out[name] = (lambda p=p, vel=vel, data=data, n_lab=n_lab:
-                     rbm_step(p, vel, data, Y if n_lab else None, r, 0.9, rng), rbm_flops(n_v, n_h, n_lab))
+        held: dict = {}                          # the kernel's buffers, reused as the Trainer does
+
+        def step(p=p, vel=vel, data=data, n_lab=n_lab, held=held) -> None:
+            held["buf"] = rbm_step(p, vel, data, Y if n_lab else None, r, 0.9, rng, held.get("buf"))
+
+        out[name] = (step, rbm_flops(n_v, n_h, n_lab))
     d, velocity = dbn(rng), {}
     for k in (3, 6, 10):
         out[f"updown_k{k}"] = (lambda k=k: d.up_down_step(X, Y, r.updown_lr, k, rng, r.updown_momentum,

@@ -14,7 +14,8 @@ included), best of ``repeats`` runs:
   ``neurosim.RBM``'s default), the like-for-like comparison;
 - *neurosim PCD-1, rule path*: PCD-1 with the weight change computed by calling the
   registered rule (``get_rule("pcd").batched`` per phase) instead of the one fused matrix
-  product of ``RBM._learn``: what going through the rule would cost;
+  product of the bipartite kernel (``neurosim.compiled.bipartite.change``): what going
+  through the rule would cost;
 - *sklearn*: ``BernoulliRBM(500, batch_size=100, n_iter=1, learning_rate=0.1)`` given the
   data as float64 (its usual input), then as float32 (it then trains in float32);
 - *torch CD-1*: the same CD-1 update as neurosim's (hidden probabilities of the data,
@@ -108,7 +109,8 @@ class RulePathRBM(RBM):
     """PCD/CD with the weight change computed by calling the registered rule's batched
     form, phase by phase (as the rule is written), instead of the fused product."""
 
-    def _learn(self, V, H, b):
+    def _learn(self, block, stats):
+        V, _, H, b = stats
         m = len(V) - b
         rule = get_rule("pcd" if self.persistent else "cd")
         lr = self._lr
@@ -119,7 +121,7 @@ class RulePathRBM(RBM):
                  + rule.batched(ones_n, V[b:], "negative", lr / m)[0])
         d_hid = (rule.batched(ones_p, H[:b], "positive", lr / b)[0]
                  + rule.batched(ones_n, H[b:], "negative", lr / m)[0])
-        self._apply(dW, d_vis, d_hid)
+        self._apply(block, {"W": dW.T, "b": d_vis, "c": d_hid})
 
 
 def contenders(X64: np.ndarray, X32: np.ndarray, seed: int) -> dict:

@@ -15,7 +15,6 @@ import pytest
 from neurosim import RBM, Edge, InferenceError, Network, Unit, ValidationError, load
 from neurosim.data import bars_stripes
 from neurosim.inference import log_partition, log_prob, visible_log_prob
-from neurosim.learning import get_rule
 from neurosim.machines.rbm import MAX_EXACT_UNITS, NotFittedError, ParameterError
 from helpers import kl_bound
 
@@ -156,75 +155,7 @@ def test_transform_is_sigmoid_of_the_input():
     np.testing.assert_allclose(r32.transform(X), _sigmoid(X @ W.T + c), rtol=1e-5, atol=1e-6)
 
 
-# -- eq. 6 and the registered rule -----------------------------------------------------------
-def test_fused_update_equals_the_rule_batched_form():
-    """RBM._learn (one matrix product over stacked phases) against get_rule("cd").batched
-    per phase, on the same states; 5 positive and 3 negative cases."""
-    rng = np.random.default_rng(4)
-    rbm = _random_rbm(4, 6, 4, learning_rate=0.3, batch_size=3)
-    V, H = rng.random((8, 6)), rng.random((8, 4))
-    rule, lr = get_rule("cd"), 0.3
-    W0, b0, c0 = rbm.components_.copy(), rbm.intercept_visible_.copy(), rbm.intercept_hidden_.copy()
-    rbm._learn(V.copy(), H.copy(), 5)
-
-    def both_phases(pre, post):        # positive rows :5, negative rows 5:
-        return (rule.batched(pre[:5], post[:5], "positive", lr / 5)
-                + rule.batched(pre[5:], post[5:], "negative", lr / 3))
-
-    ones = np.ones((8, 1))             # a bias is a synapse from an always-on unit
-    dW, db, dc = both_phases(H, V), both_phases(ones, V)[0], both_phases(ones, H)[0]
-    np.testing.assert_allclose(rbm.components_ - W0, dW, rtol=0, atol=1e-13)
-    np.testing.assert_allclose(rbm.intercept_visible_ - b0, db, rtol=0, atol=1e-13)
-    np.testing.assert_allclose(rbm.intercept_hidden_ - c0, dc, rtol=0, atol=1e-13)
-
-
-@pytest.mark.parametrize("persistent, dtype, k", [(False, np.float64, 1), (True, np.float64, 1),
-                                                  (False, np.float32, 1), (True, np.float32, 1),
-                                                  (False, np.float64, 3), (True, np.float64, 2)])
-def test_one_update_is_eq_6_through_the_rule(persistent, dtype, k):
-    """partial_fit against CD-k / PCD-k written out with the same random draws (a copy of
-    the generator) and the rule's batched form."""
-    rbm = _random_rbm(5, 6, 4, scale=0.5, learning_rate=0.2, batch_size=4, persistent=persistent,
-                      dtype=dtype, k=k)
-    X = _binary(6, 5 if not persistent else 3, 6)
-    W, b, c = (a.astype(np.float64) for a in (rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_))
-    rng = copy.deepcopy(rbm.random_state_)
-
-    def draw(p):
-        return (rng.random(p.shape, dtype=dtype) < p).astype(float)
-
-    lr, n = 0.2, len(X)
-    if persistent:                     # chains: h_samples_ (zeros), k full steps, sampled v
-        m, h = 4, np.zeros((4, 4))
-        for step in range(k):
-            v_neg = draw(_sigmoid(h @ W + b))
-            if step < k - 1:
-                h = draw(_sigmoid(v_neg @ W.T + c))
-        h_pos, h_neg = _sigmoid(X @ W.T + c), _sigmoid(v_neg @ W.T + c)
-        h_next = draw(h_neg)
-        rule = get_rule("pcd")
-    else:                              # rbm.m: the last step uses probabilities
-        m = n
-        h_pos = _sigmoid(X @ W.T + c)
-        h = draw(h_pos)
-        for step in range(k):
-            v_neg = _sigmoid(h @ W + b)
-            if step < k - 1:
-                h = draw(_sigmoid(draw(v_neg) @ W.T + c))
-        h_neg = _sigmoid(v_neg @ W.T + c)
-        rule = get_rule("cd")
-    dW = rule.batched(h_pos, X, "positive", lr / n) + rule.batched(h_neg, v_neg, "negative", lr / m)
-    db = lr * (X.mean(axis=0) - v_neg.mean(axis=0))
-    dc = lr * (h_pos.mean(axis=0) - h_neg.mean(axis=0))
-    rbm.partial_fit(X)
-    tol = 1e-12 if dtype == np.float64 else 2e-6
-    np.testing.assert_allclose(rbm.components_ - W, dW, rtol=0, atol=tol)
-    np.testing.assert_allclose(rbm.intercept_visible_ - b, db, rtol=0, atol=tol)
-    np.testing.assert_allclose(rbm.intercept_hidden_ - c, dc, rtol=0, atol=tol)
-    if persistent:
-        np.testing.assert_array_equal(rbm.h_samples_, h_next)
-
-
+# -- momentum and weight decay (eq. 6 against the rule: tests/test_bipartite.py) ------------------
 def test_momentum_and_weight_decay():
     X = _binary(7, 6, 5)
     plain = _random_rbm(8, 5, 3, learning_rate=0.1)

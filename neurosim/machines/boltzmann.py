@@ -74,6 +74,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from ..compiled import bipartite
+from ..compiled.bipartite import CD, Block, apply_change
 from ..errors import InferenceError, ParameterError, ValidationError
 from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid
 from ..inference.exact import MAX_FREE_UNITS, all_states
@@ -366,37 +368,27 @@ class BoltzmannMachine(NetworkMachine):
         return self._hebbian("boltzmann", pos, neg)
 
     def _cd_update(self, X: np.ndarray, k: int, persistent: bool) -> Update:
-        rng, vis, hid = self.random_state_, self.visible_, self.hidden_
-        W = self.weights_[np.ix_(vis, hid)]
-        bv, bh = self.biases_[vis], self.biases_[hid]
-        n = self.n_units
-        pos = np.zeros((len(X), n))
-        pos[:, vis] = X
-        pos[:, hid] = _sigmoid(X @ W + bh)
+        """CD-k or PCD-k (eq. 6) of the visible-hidden block by the compiled backend's
+        bipartite kernel (:mod:`neurosim.compiled.bipartite`): ``rbm.m``'s statistics, or
+        the hidden states of ``chains_`` as persistent chains (their visible states are
+        the last sampled ones). Edges the net does not have get no change."""
+        vis, hid, n = self.visible_, self.hidden_, self.n_units
+        block, cd = Block(self.weights_[np.ix_(vis, hid)], self.biases_[vis], self.biases_[hid]), CD(k)
+        chain = self.chains_[:, hid] if persistent else None
+        buf = bipartite.buffers(None, block, len(X), len(X) if chain is None else len(chain))
+        stats = bipartite.statistics(block, X, cd, self.random_state_, buf, chain=chain)
+        b = len(X)
         if persistent:
-            v = self.chains_[:, vis]
-            h_prob = _sigmoid(v @ W + bh)
-        else:
-            h_prob = pos[:, hid]
-        for _ in range(k):
-            h = (rng.random(h_prob.shape) < h_prob).astype(np.float64)
-            v_prob = _sigmoid(h @ W.T + bv)
-            v = (rng.random(v_prob.shape) < v_prob).astype(np.float64)
-            h_prob = _sigmoid(v @ W + bh)
-        if persistent:
-            self.chains_[:, vis] = v
-            self.chains_[:, hid] = (rng.random(h_prob.shape) < h_prob)
-            neg_v, neg_h = v, h_prob
-        else:
-            # Hinton's rbm.m: the reconstruction's probabilities, and the hidden
-            # probabilities they give (the last visible sample is not used)
-            neg_v = v_prob
-            neg_h = _sigmoid(v_prob @ W + bh)
-        neg = np.zeros((len(neg_v), n))
-        neg[:, vis], neg[:, hid] = neg_v, neg_h
-        name = "pcd" if persistent else "cd"
-        self._record(name, pos, neg)
-        return self._hebbian(name, pos, neg)
+            self.chains_[:, vis], self.chains_[:, hid] = stats.V[b:], chain
+        pos, neg = np.zeros((b, n)), np.zeros((len(stats.V) - b, n))
+        pos[:, vis], pos[:, hid], neg[:, vis], neg[:, hid] = stats.V[:b], stats.H[:b], stats.V[b:], stats.H[b:]
+        self._record("pcd" if persistent else "cd", pos, neg)
+        d, _ = bipartite.change(block, stats, cd, self.learning_rate, buf)
+        dW = np.zeros((n, n))
+        dW[np.ix_(vis, hid)] = np.where(self.edge_mask_[np.ix_(vis, hid)], d["W"], 0.0)
+        db = np.zeros(n)
+        db[vis], db[hid] = d["b"], d["c"]
+        return Update(dW + dW.T, db)
 
     def _update(self, X: np.ndarray) -> Update:
         if self.procedure == "boltzmann":
@@ -477,12 +469,10 @@ class BoltzmannMachine(NetworkMachine):
         return Update(upper + upper.T, db)
 
     def _apply(self, upd: Update) -> None:
-        lr, mom = self.learning_rate, self.momentum
-        dW = upd.weights - lr * self.weight_decay * self.weights_ if self.weight_decay else upd.weights
-        vel = Update(mom * self.velocity_.weights + dW, mom * self.velocity_.biases + upd.biases)
-        self.velocity_ = vel
-        self.weights_ = self.weights_ + vel.weights
-        self.biases_ = self.biases_ + vel.biases
+        """The change with momentum and weight decay (weights only), in place (overwrites ``upd``)."""
+        apply_change(self.weights_, upd.weights, self.velocity_.weights, self.momentum,
+                     self.learning_rate * self.weight_decay)
+        apply_change(self.biases_, upd.biases, self.velocity_.biases, self.momentum)
         self.n_iter_ += 1
 
     def _write_back(self) -> None:

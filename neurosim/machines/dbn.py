@@ -39,6 +39,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..compiled import bipartite
+from ..compiled.bipartite import CD, Block
 from ..errors import ParameterError, ValidationError
 from ..network import Network
 from ..population import Population, Projection
@@ -48,6 +50,12 @@ from .base import Machine
 __all__ = ["DeepBeliefNet", "sigmoid", "softmax", "LABEL", "TOP"]
 
 LABEL, TOP = "label", "top"   # population names of to_network (the lower layers: v, h1, h2, ...)
+
+
+def _updown_cd(k: int) -> CD:
+    """The top RBM's CD-k in up-down (the appendix's pseudo-code): sampled hidden states in
+    both phases, sampled pen states, label probabilities; input ``vW + yU + c``."""
+    return CD(k, samples=True, labels_first=True, summed_differences=True)
 
 
 def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -350,21 +358,17 @@ class DeepBeliefNet(Machine):
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
                                  "(pass velocity={})")
         m = len(X)
-        rate = lr / m
         directed_lr = lr if directed_lr is None else directed_lr
         directed_rate = directed_lr / m
         wake = self.up(X, rng)                               # wake: sampled bottom-up
-        pen0 = wake[-1]
-        top0 = _bernoulli(sigmoid(pen0 @ self.W + Y @ self.U + self.c), rng)
-        persist = chains is not None and chains.get("top", top0).shape == top0.shape
-        top, pen, lab = chains.get("top", top0) if persist else top0, pen0, Y
-        for _ in range(k):                                   # CD-k in the top RBM
-            pen = _bernoulli(sigmoid(top @ self.W.T + self.b_pen), rng)
-            lab = softmax(top @ self.U.T + self.b_lab).astype(np.float32)
-            top = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
-        if persist:
-            chains["top"] = top
-        sleep = [None] * self.n_directed + [pen]             # sleep: top-down from the chain
+        top, cd = Block(self.W, self.b_pen, self.c, self.U, self.b_lab), _updown_cd(k)
+        persist = chains is not None and chains.get("top", np.empty((m, len(self.c)))).shape == (m, len(self.c))
+        chain = chains.get("top") if persist else None
+        self._cd_buffers = buf = bipartite.buffers(getattr(self, "_cd_buffers", None), top, m, m)
+        stats = bipartite.statistics(top, wake[-1], cd, rng, buf, Y, chain)   # CD-k in the top RBM
+        if persist and chain is None:
+            chains["top"] = stats.H[m:].copy()           # the chain advanced in place
+        sleep = [None] * self.n_directed + [stats.V[m:]]     # sleep: top-down from the chain
         for l in reversed(range(self.n_directed)):
             p = sigmoid(sleep[l + 1] @ self.G[l] + self.g[l])
             sleep[l] = p if l == 0 else _bernoulli(p, rng)
@@ -373,14 +377,8 @@ class DeepBeliefNet(Machine):
             err = wake[l] - sigmoid(wake[l + 1] @ self.G[l] + self.g[l])
             err *= directed_rate
             change[f"G{l}"], change[f"g{l}"] = wake[l + 1].T @ err, err.sum(axis=0)
-        pos_neg = np.vstack([top0, top])                     # top RBM: eq. 6, both phases in
-        pos_neg[:m] *= rate                                  # one product per weight block
-        pos_neg[m:] *= -rate
-        change["W"] = np.vstack([pen0, pen]).T @ pos_neg
-        change["U"] = np.vstack([Y, lab]).T @ pos_neg
-        change["b_pen"] = rate * (pen0 - pen).sum(axis=0)
-        change["b_lab"] = rate * (Y - lab).sum(axis=0)
-        change["c"] = pos_neg.sum(axis=0)
+        d, _ = bipartite.change(top, stats, cd, lr, buf)   # top RBM: eq. 6, both phases in one product
+        change.update(W=d["W"], U=d["U"], b_pen=d["b"], b_lab=d["b_lab"], c=d["c"])
         for l in range(self.n_directed):                     # recognition: eq. 11 on sleep states
             err = sleep[l + 1] - sigmoid(sleep[l] @ self.R[l] + self.r[l])
             err *= directed_rate
@@ -404,15 +402,8 @@ class DeepBeliefNet(Machine):
         """``decay``: the weight cost times the rate, by a weight's initial (biases: none)."""
         params = self.state_dict()                           # the arrays themselves, by name
         for name, d in change.items():
-            w = params[name]
-            if decay.get(name[0]):                           # weight cost on weights only
-                d -= decay[name[0]] * w
-            if velocity is not None:
-                v = velocity.setdefault(name, np.zeros_like(w))
-                v *= momentum
-                v += d
-                d = v
-            w += d
+            v = None if velocity is None else velocity.setdefault(name, np.zeros_like(params[name]))
+            bipartite.apply_change(params[name], d, v, momentum, decay.get(name[0], 0.0))
 
 
 def _unit_names(population: str, n: int) -> tuple[str, ...]:

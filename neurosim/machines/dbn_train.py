@@ -34,6 +34,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..compiled import bipartite
+from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
 from ..outputs import OutputError, atomic_write_text
@@ -41,7 +43,7 @@ from .base import annealed
 from . import runs
 from .runs import Lock, LockError, StopSignals
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
-from .dbn import DeepBeliefNet, sigmoid, softmax
+from .dbn import DeepBeliefNet, sigmoid
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
            "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
@@ -153,31 +155,17 @@ def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> fl
 
 
 # -- one RBM update (rbm.m) -----------------------------------------------------------------
+RBM_M = CD(summed_differences=True)   # rbm.m's CD-1 (labels: input vW + c + yU), the DBN's bias sums
+
+
 def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
-             rng: np.random.Generator) -> None:
-    """CD-1 on minibatch ``V`` (and one-hot labels ``Y`` for the top RBM), in place.
-    ``p``: W (n_v x n_h), b (n_v), c (n_h) [, U (n_lab x n_h), b_lab]."""
-    m = len(V)
-    h0 = sigmoid(V @ p["W"] + p["c"] + (0 if Y is None else Y @ p["U"]))
-    hs = (rng.random(h0.shape, dtype=h0.dtype) < h0).astype(h0.dtype)
-    v1 = sigmoid(hs @ p["W"].T + p["b"])
-    y1 = None if Y is None else softmax(hs @ p["U"].T + p["b_lab"]).astype(V.dtype)
-    h1 = sigmoid(v1 @ p["W"] + p["c"] + (0 if Y is None else y1 @ p["U"]))
-    lr, decay = r.learning_rate / m, r.learning_rate * r.weight_decay
-    pos_neg = np.vstack([h0, h1])                 # both phases in one product per block
-    pos_neg[:m] *= lr
-    pos_neg[m:] *= -lr
-    grads = {"W": np.vstack([V, v1]).T @ pos_neg, "b": lr * (V - v1).sum(axis=0), "c": pos_neg.sum(axis=0)}
-    if Y is not None:
-        grads["U"] = np.vstack([Y, y1]).T @ pos_neg
-        grads["b_lab"] = lr * (Y - y1).sum(axis=0)
-    for name, d in grads.items():
-        if name in ("W", "U") and decay:
-            d -= decay * p[name]
-        v = vel[name]
-        v *= momentum
-        v += d
-        p[name] += v
+             rng: np.random.Generator, buf: dict | None = None) -> dict:
+    """CD-1 on minibatch ``V`` (and one-hot labels ``Y`` for the top RBM), in place, by the
+    compiled backend's bipartite kernel (:func:`neurosim.compiled.bipartite.step`).
+    ``p``: W (n_v x n_h), b (n_v), c (n_h) [, U (n_lab x n_h), b_lab]; ``vel`` likewise.
+    Returns the kernel's buffers, to pass back as ``buf``."""
+    block = Block(p["W"], p["b"], p["c"], p.get("U"), p.get("b_lab"))
+    return bipartite.step(block, V, RBM_M, r.learning_rate, rng, momentum, r.weight_decay, vel, Y, buf=buf)
 
 
 def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator) -> tuple[dict, dict]:
@@ -197,9 +185,10 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
     if init is not None:
         p.update({k: np.array(x, dtype=np.float32) for k, x in zip(("W", "b", "c"), init)})
     for epoch in range(r.pretrain_epochs):
-        mom = r.momentum[epoch >= r.momentum_switch]
+        mom, buf = r.momentum[epoch >= r.momentum_switch], None
         for s in range(0, len(V), r.batch_size):
-            rbm_step(p, vel, V[s:s + r.batch_size], None if Y is None else Y[s:s + r.batch_size], r, mom, rng)
+            buf = rbm_step(p, vel, V[s:s + r.batch_size], None if Y is None else Y[s:s + r.batch_size], r, mom,
+                           rng, buf)
     return p
 
 
@@ -442,7 +431,8 @@ class Trainer:
     def _rbm_step(self, idx: np.ndarray, epoch: int) -> None:
         top = self.stages[self.progress.stage] == "top"
         mom = self.r.momentum[epoch >= self.r.momentum_switch]
-        rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom, self.rng)
+        self._buf = rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom,
+                             self.rng, getattr(self, "_buf", None))
 
     def _updown_start(self) -> None:
         if self.r.backprop_from == "greedy":

@@ -22,8 +22,9 @@ scikit-learn's BernoulliRBM) the chain is not restarted at the data: ``h_samples
 statistics are their sampled visible states and the hidden probabilities these give.
 Each phase's sum is divided by its number of cases, and a bias is a synapse from a unit
 that is always on. The change is ``get_rule("cd").batched`` (``"pcd"``) of
-:mod:`neurosim.learning.rules`, positive phase plus negative phase; the hot loop writes
-it as one matrix product (``RBM._learn``) and the tests check that the two agree.
+:mod:`neurosim.learning.rules`, positive phase plus negative phase; the fused kernel
+(:mod:`neurosim.compiled.bipartite`) writes it as one matrix product and the tests check
+that the two agree.
 
 **Gaussian visible units** (``visible="gaussian"``; Hinton's practical guide, section
 13.2, with unit variance): real-valued ``v`` and energy
@@ -54,9 +55,9 @@ matrix products: three conditional probabilities of ``2 * 100 * 784 * 500`` flop
 and the weight change, one product of twice that over the stacked positive and negative
 cases (with PCD the two hidden-probability products are one as well). Everything else is
 done in place in preallocated float32 buffers: the logistic function, the uniform noise
-(``rng.random(dtype=float32, out=...)``) and the Bernoulli draws. The array work lives
-in the small functions ``_sigmoid_``, ``_affine_sigmoid_``, ``_bernoulli_`` and
-``_hebbian_`` so that an array-API library could run it. ``benchmarks/rbm_throughput.py``
+(``rng.random(dtype=float32, out=...)``) and the Bernoulli draws. This fused update is
+:mod:`neurosim.compiled.bipartite`, the compiled backend's fast path for a bipartite
+block, which every machine that trains one by CD shares. ``benchmarks/rbm_throughput.py``
 measures it against scikit-learn and the machine's sgemm rate. The library never sets
 BLAS threads; on a small machine shared with other work, one BLAS thread
 (``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl``) avoided stalls of threaded OpenBLAS on
@@ -125,6 +126,8 @@ from typing import Any
 
 import numpy as np
 
+from ..compiled import bipartite
+from ..compiled.bipartite import Block, CD
 from ..errors import DivergenceError, InferenceError, ModelFileError, ParameterError, ValidationError
 from ..inference.exact import MAX_FREE_UNITS
 from ..network import Network
@@ -137,57 +140,6 @@ __all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "NotFittedError", "Paramet
 
 MAX_EXACT_UNITS = MAX_FREE_UNITS   # exact scores enumerate 2^min(n_features, n_components) states
 _STATES_PER_BLOCK = 1 << 12        # enumerated states per block in log_partition
-
-
-# -- array functions of the hot loop (plain array operations, in place) -------------------
-def _sigmoid_(x):
-    """The logistic function of ``x``, in place (tanh form: no overflow at any x)."""
-    x *= 0.5
-    np.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
-    return x
-
-
-def _affine_sigmoid_(inputs, weights, bias, out):
-    """``out = sigmoid(inputs @ weights + bias)``: eq. 1 for a whole layer, in place."""
-    np.matmul(inputs, weights, out=out)
-    out += bias
-    return _sigmoid_(out)
-
-
-def _bernoulli_(prob, rng: np.random.Generator, noise, out):
-    """``out = (u < prob)`` as 0.0/1.0, ``u`` uniform in ``noise`` (drawn in place);
-    ``out`` may be ``prob`` itself."""
-    rng.random(dtype=noise.dtype, out=noise)
-    np.less(noise, prob, out=out)
-    return out
-
-
-def _affine_(inputs, weights, bias, out):
-    """``out = inputs @ weights + bias``: the mean of Gaussian visible units, in place."""
-    np.matmul(inputs, weights, out=out)
-    out += bias
-    return out
-
-
-def _gaussian_(mean, rng: np.random.Generator, noise, out):
-    """``out = mean + z``, ``z ~ N(0, 1)`` drawn in place into ``noise``; ``out`` may be
-    ``mean`` itself (the Gaussian counterpart of ``_bernoulli_``)."""
-    rng.standard_normal(dtype=noise.dtype, out=noise)
-    np.add(mean, noise, out=out)
-    return out
-
-
-def _hebbian_(hidden, visible, n_pos: int, rate_pos: float, rate_neg: float, out):
-    """Eq. 6 as one matrix product: ``out = hidden.T @ visible`` after scaling the first
-    ``n_pos`` rows of ``hidden`` (positive phase) by ``rate_pos`` and the others
-    (negative phase) by ``-rate_neg``. Returns the hidden-bias change (the same rows
-    summed: a bias is a synapse from an always-on unit). Overwrites ``hidden``."""
-    hidden[:n_pos] *= rate_pos
-    hidden[n_pos:] *= -rate_neg
-    np.matmul(hidden.T, visible, out=out)
-    return hidden.sum(axis=0)
 
 
 # -- exact quantities (float64, small machines) ---------------------------------------------
@@ -297,7 +249,6 @@ def _dense_rows(X: Any, fn, rows: int = 1024) -> np.ndarray:
 
 
 VISIBLE_UNITS = ("bernoulli", "gaussian")
-SPARSITY_DECAY = 0.9               # q <- 0.9 q + 0.1 (mean positive-phase hidden probability)
 
 
 
@@ -461,15 +412,13 @@ class RBM(Machine):
         self._decay = check_number("weight_decay", self.weight_decay, 0.0)
         self._dtype = _check_dtype(self.dtype)
         self._gaussian = _check_visible(self.visible)
-        # the visible layer's mean and draw: the hot loop calls these, bound once here
-        self._visible_fns = (_affine_, _gaussian_) if self._gaussian else (_affine_sigmoid_, _bernoulli_)
         cost = check_number("sparsity_cost", self.sparsity_cost, 0.0)
-        if self.sparsity_target is None:
-            self._sparsity = None
-        else:
+        sparsity = None
+        if self.sparsity_target is not None:
             target = check_number("sparsity_target", self.sparsity_target, 0.0, 1.0,
                                   low_open=True, high_open=True)
-            self._sparsity = (target, cost)
+            sparsity = (target, cost)
+        self._cd = CD(k=int(self.k), gaussian=self._gaussian, sparsity=sparsity)
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)          # raises, naming the value
 
@@ -543,128 +492,41 @@ class RBM(Machine):
         return self.random_state_
 
     # -- one update -----------------------------------------------------------------------
-    def _buffers_for(self, n_pos: int):
-        """Preallocated work arrays for up to ``n_pos`` positive cases (reused across
-        updates; reallocated only for a larger batch or a change of shape or dtype)."""
-        nh, nv = self.components_.shape
-        m = len(self.h_samples_) if self.persistent else n_pos
-        key = (n_pos, m, nh, nv, self.components_.dtype)
-        buf = self._buffers
-        if buf is None or buf["key"][2:] != key[2:] or buf["key"][0] < n_pos or buf["key"][1] < m:
-            dt, rows = self.components_.dtype, n_pos + m
-            buf = dict(key=key,
-                       V=np.empty((rows, nv), dt),       # [positive cases; negative cases]
-                       H=np.empty((rows, nh), dt),       # their hidden probabilities
-                       Hs=np.empty((max(n_pos, m), nh), dt),   # sampled hidden states
-                       noise_h=np.empty((max(n_pos, m), nh), dt),
-                       noise_v=np.empty((m, nv), dt),
-                       dW=np.empty((nh, nv), dt))
-            self._buffers = buf
-        return buf
-
     def _step(self, batch: np.ndarray, rng: np.random.Generator) -> None:
-        """One update (eq. 6) on ``batch`` (rows of the machine's dtype).
+        """One update (eq. 6) on ``batch`` (rows of the machine's dtype): the compiled
+        backend's fused CD-k or PCD-k of a bipartite block
+        (:mod:`neurosim.compiled.bipartite`), in buffers kept between updates. Its weight
+        change, ``lr/b * H0.T @ V0 - lr/m * Hk.T @ Vk`` in one matrix product, equals the
+        rule's batched form ``get_rule("cd").batched(H0, V0, "positive", lr/b) +
+        get_rule("cd").batched(Hk, Vk, "negative", lr/m)`` (tested). Calling the rule
+        itself (two products of half the size, two temporaries, two additions) cost 4 to 13%
+        of the training throughput of a 784-500 RBM in four runs of
+        ``benchmarks/rbm_throughput.py``, so the hot loop does not."""
+        block = Block(self.components_.T, self.intercept_visible_, self.intercept_hidden_)
+        chain = self.h_samples_ if self.persistent else None
+        self._buffers = bipartite.buffers(self._buffers, block, len(batch), len(batch if chain is None else chain))
+        self._learn(block, bipartite.statistics(block, batch, self._cd, rng, self._buffers, chain=chain))
 
-        Hot path, optimised on purpose: every array lives in preallocated buffers (only
-        the bias-sized sums are allocated); the positive and negative rows are stacked so
-        that PCD gets both phases' hidden probabilities from one product and both phases'
-        weight change from another. The weight change ``_hebbian_`` computes,
-        ``lr/b * H0.T @ V0 - lr/m * Hk.T @ Vk`` in one matrix product, equals the
-        registered rule's batched form ``get_rule("cd").batched(H0, V0, "positive", lr/b)
-        + get_rule("cd").batched(Hk, Vk, "negative", lr/m)`` (pre = hidden, post =
-        visible; tested). Calling the rule itself (two products of half the size, two
-        temporaries, two additions) cost 4 to 13% of the training throughput of a 784-500
-        RBM in four runs of ``benchmarks/rbm_throughput.py``, so the hot loop does not.
-        (Keeping hidden states as columns, so that every product reads ``W`` untransposed,
-        measured no clear gain and was not kept.) The visible layer's mean and draw are
-        ``_affine_sigmoid_`` and ``_bernoulli_`` for binary units, ``_affine_`` and
-        ``_gaussian_`` for Gaussian ones, bound once by ``_validate``: the binary path does
-        no extra work."""
-        W, b_vis, c_hid = self.components_, self.intercept_visible_, self.intercept_hidden_
-        visible_mean, visible_draw = self._visible_fns
-        b = len(batch)
-        buf = self._buffers_for(b)
-        Wt = W.T
-        if self.persistent:
-            m = len(self.h_samples_)
-            V, H = buf["V"][:b + m], buf["H"][:b + m]
-            V[:b] = batch
-            Vn, Hn = V[b:], H[b:]
-            noise_v, noise_h, Hs = buf["noise_v"][:m], buf["noise_h"][:m], buf["Hs"][:m]
-            h = self.h_samples_
-            for step in range(self.k):
-                visible_mean(h, W, b_vis, Vn)
-                visible_draw(Vn, rng, noise_v, Vn)
-                if step < self.k - 1:
-                    _affine_sigmoid_(Vn, Wt, c_hid, Hn)
-                    h = _bernoulli_(Hn, rng, noise_h, Hs)
-            _affine_sigmoid_(V, Wt, c_hid, H)        # positive and negative phase in one product
-            _bernoulli_(Hn, rng, noise_h, self.h_samples_)
-        else:
-            m = b
-            V, H = buf["V"][:2 * b], buf["H"][:2 * b]
-            V[:b] = batch
-            Vp, Hp, Vn, Hn = V[:b], H[:b], V[b:], H[b:]
-            noise_v, noise_h, Hs = buf["noise_v"][:b], buf["noise_h"][:b], buf["Hs"][:b]
-            _affine_sigmoid_(Vp, Wt, c_hid, Hp)
-            _bernoulli_(Hp, rng, noise_h, Hs)
-            for step in range(self.k):
-                visible_mean(Hs, W, b_vis, Vn)
-                if step < self.k - 1:
-                    visible_draw(Vn, rng, noise_v, Vn)
-                    _affine_sigmoid_(Vn, Wt, c_hid, Hn)
-                    _bernoulli_(Hn, rng, noise_h, Hs)
-            _affine_sigmoid_(Vn, Wt, c_hid, Hn)
-        self._learn(V, H, b)
+    def _learn(self, block: Block, stats: bipartite.Statistics) -> None:
+        """Eq. 6 for the chain's statistics (the kernel's :func:`~neurosim.compiled.bipartite.change`:
+        sparsity updates ``hidden_activity_``), then momentum and weight decay as the
+        parameters say."""
+        d, q = bipartite.change(block, stats, self._cd, self._lr, self._buffers,
+                                self.__dict__.get("hidden_activity_"))
+        if q is not None:
+            self.hidden_activity_ = q
+        self._apply(block, d)
 
-    def _learn(self, V, H, b: int) -> None:
-        """Apply eq. 6 for the stacked states: rows ``:b`` of the visible states ``V`` and
-        hidden probabilities ``H`` are the positive phase, the rest the negative phase.
-        One matrix product (``_hebbian_``); equal to the rule's batched form (tested).
-        The visible-bias change is the same for Gaussian units (``-dE/db_i = v_i - b_i``).
-        With a sparsity target, ``- lr * sparsity_cost * (q - target)`` is added to the
-        hidden-bias change after updating ``q = hidden_activity_``. Overwrites ``H``."""
-        m = len(V) - b
-        rate_pos, rate_neg = self._lr / b, self._lr / m
-        d_vis = V[:b].sum(axis=0)
-        d_vis *= rate_pos
-        d_vis -= rate_neg * V[b:].sum(axis=0)
-        dW = self._buffers_for(b)["dW"]
-        if self._sparsity is not None:
-            q = self._update_hidden_activity(H[:b])
-        d_hid = _hebbian_(H, V, b, rate_pos, rate_neg, dW)
-        if self._sparsity is not None:
-            target, cost = self._sparsity
-            d_hid -= (self._lr * cost) * (q - target)
-        self._apply(dW, d_vis, d_hid)
-
-    def _update_hidden_activity(self, H_pos):
-        """``q = 0.9 q + 0.1 mean(H_pos)`` per hidden unit (the first minibatch sets it)."""
-        mean = H_pos.mean(axis=0)
-        q = self.__dict__.get("hidden_activity_")
-        if q is None or q.shape != mean.shape:
-            self.hidden_activity_ = q = mean
-        else:
-            q *= SPARSITY_DECAY
-            q += (1.0 - SPARSITY_DECAY) * mean
-        return q
-
-    def _apply(self, dW, d_vis, d_hid) -> None:
-        """Add a change (momentum and weight decay as the parameters say), in place."""
-        W = self.components_
-        if self._decay:
-            dW -= (self._lr * self._decay) * W
+    def _apply(self, block: Block, d: dict[str, np.ndarray]) -> None:
+        """Add a change, in place: velocities (``_velocity``, made at the first update with
+        momentum) only while ``momentum`` is not 0."""
+        velocity = None
         if self._momentum:
             if self._velocity is None:
-                self._velocity = (np.zeros_like(W), np.zeros_like(self.intercept_visible_),
-                                  np.zeros_like(self.intercept_hidden_))
-            for vel, d in zip(self._velocity, (dW, d_vis, d_hid)):
-                vel *= self._momentum
-                vel += d
-            dW, d_vis, d_hid = self._velocity
-        W += dW
-        self.intercept_visible_ += d_vis
-        self.intercept_hidden_ += d_hid
+                self._velocity = tuple(np.zeros_like(a) for a in (self.components_, self.intercept_visible_,
+                                                                   self.intercept_hidden_))
+            velocity = dict(zip("Wbc", (self._velocity[0].T, *self._velocity[1:])))
+        bipartite.apply(block, d, self._lr, self._momentum, self._decay, velocity)
         self.n_updates_ += 1
 
     # -- estimator API -----------------------------------------------------------------------
@@ -769,28 +631,34 @@ class RBM(Machine):
         """Hidden probabilities ``P(h = 1 | v) = sigmoid(X W^T + c)`` of each row of ``X``,
         shape (n_samples, n_components), in the machine's dtype."""
         self._check_fitted()
-        W, _, c = self._params()
-        return _dense_rows(self._check_X(X), lambda V, _: _affine_sigmoid_(
-            V, W.T, c, np.empty((len(V), W.shape[0]), W.dtype)))
+        return _dense_rows(self._check_X(X), lambda V, _: self._hidden(V))
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """``fit(X).transform(X)``."""
         return self.fit(X).transform(X)
 
+    def _block(self) -> tuple[Block, CD]:
+        W, b, c = self._params()
+        return Block(W.T, b, c), CD(gaussian=_check_visible(self.visible))
+
+    def _hidden(self, V):
+        block, cd = self._block()
+        return bipartite.hidden_probabilities(block, V, None, cd, np.empty((len(V), len(block.c)), block.c.dtype))
+
     def _sample_hidden(self, V, rng):
-        W, _, c = self._params()
-        H = _affine_sigmoid_(V, W.T, c, np.empty((len(V), W.shape[0]), W.dtype))
-        return _bernoulli_(H, rng, np.empty_like(H), H)
+        H = self._hidden(V)
+        return bipartite.bernoulli(H, rng, np.empty_like(H), H)
 
     def _visible_mean(self, H):
         """``E[v | h]``: ``sigmoid(b + h W)`` (binary units) or ``b + h W`` (Gaussian)."""
-        W, b, _ = self._params()
-        mean = _affine_ if _check_visible(self.visible) else _affine_sigmoid_
-        return mean(H, W, b, np.empty((len(H), W.shape[1]), W.dtype))
+        block, cd = self._block()
+        V = np.empty((len(H), len(block.b)), block.b.dtype)
+        bipartite.visible_means(block, H, cd, V, None)
+        return V
 
     def _sample_visible(self, H, rng):
         V = self._visible_mean(H)
-        draw = _gaussian_ if _check_visible(self.visible) else _bernoulli_
+        draw = bipartite.gaussian if _check_visible(self.visible) else bipartite.bernoulli
         return draw(V, rng, np.empty_like(V), V)
 
     def _reconstruction_error(self, X) -> float:
@@ -826,7 +694,7 @@ class RBM(Machine):
         if self._gaussian:
             V = rng.standard_normal(shape, dtype=dt)
         else:
-            V = _bernoulli_(np.full(shape, 0.5, dt), rng, np.empty(shape, dt), np.empty(shape, dt))
+            V = bipartite.bernoulli(np.full(shape, 0.5, dt), rng, np.empty(shape, dt), np.empty(shape, dt))
         for _ in range(n_steps):
             V = self._sample_visible(self._sample_hidden(V, rng), rng)
         return V if self._gaussian else V.astype(np.int8)

@@ -1,0 +1,285 @@
+"""The compiled backend's fast path for a bipartite block: CD-k and PCD-k, fused.
+
+A bipartite block is two layers with symmetric weights between them and none within a
+layer: the visible side (binary or unit-variance Gaussian units, and optionally a softmax
+group of label units, as in the top RBM of Hinton, Osindero and Teh 2006) and the binary
+hidden side. Given one side the units of the other are independent (eq. 1 of Hinton
+2005), so Gibbs sampling alternates whole layers, one matrix product each. Learning is
+eq. 6, ``dw_ij = lr (<v_i h_j>^0 - <v_i h_j>^k)``: each phase's sum divided by its
+number of cases, a bias a synapse from an always-on unit, then weight cost and momentum,
+``v = momentum v + change - lr weight_cost w`` (weights only) and ``w += v``.
+
+Every machine that trains a bipartite block by CD runs it here: :class:`~neurosim.RBM`
+(CD-k, PCD-k, Gaussian visibles, sparsity), the DBN trainer's greedy RBMs and labelled
+top RBM (``rbm.m``), the top RBM's CD-k in up-down fine-tuning, and
+:class:`~neurosim.BoltzmannMachine`'s ``"cd"``/``"pcd"`` procedures. The weight change is
+the registered rule's batched form (``get_rule("cd").batched``, ``"pcd"``) of the
+chain's statistics, written as one matrix product per weight block over the stacked
+positive and negative cases (tests/test_bipartite.py checks the two agree for every
+caller). All array work is in place in preallocated buffers (:func:`buffers`).
+
+**Statistics** (:class:`CD`): the positive phase is the data and the hidden
+probabilities they give, or samples of them (``samples``: up-down, the appendix of
+Hinton et al. 2006); the chain starts from sampled hidden states of the data, or from
+persistent ones (``chain``: PCD, Tieleman 2008); each of ``k`` steps samples the visible
+layer from the hidden one (labels: softmax probabilities) and the hidden layer from that.
+The negative phase is the last step's visible means and hidden probabilities (``rbm.m``:
+"use the probabilities for the reconstruction"), its sampled visible states (PCD,
+up-down) and hidden probabilities, or (``samples``) hidden samples.
+
+**Arithmetic order.** Two callers of long standing sum in different orders, and their
+results are kept bit for bit: ``labels_first`` (a hidden unit's input is ``vW + yU + c``
+in up-down, ``vW + c + yU`` in the greedy top RBM) and ``summed_differences`` (visible
+biases change by ``lr/m sum(v+ - v-)`` in the DBN, by ``lr/b sum v+ - lr/m sum v-`` in
+the RBM, whose PCD phases may differ in size). The weight change's product is written in
+the memory order of the weights (``V.T @ H`` for a C-ordered ``W``, ``H.T @ V`` for the
+RBM's ``components_.T``), which is both the fast and the historic form.
+
+Example
+-------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> block = Block(0.1 * rng.standard_normal((6, 3)), np.zeros(6), np.zeros(3))
+>>> V = (rng.random((4, 6)) < 0.5).astype(float)
+>>> W0 = block.W.copy()
+>>> buf = step(block, V, CD(k=1), lr=0.1, rng=rng)    # in place; the buffers for the next step
+>>> block.W.shape, bool((block.W != W0).any())
+((6, 3), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ..numerics import sigmoid, softmax
+
+__all__ = ["Block", "CD", "Statistics", "step", "statistics", "change", "apply", "apply_change", "buffers",
+           "bernoulli", "gaussian", "hidden_probabilities", "visible_means", "SPARSITY_DECAY"]
+
+SPARSITY_DECAY = 0.9               # q <- 0.9 q + 0.1 (mean positive-phase hidden probability)
+
+
+class Block(NamedTuple):
+    """A bipartite block's parameters: the caller's own arrays, changed in place. ``W``:
+    n_visible x n_hidden in any memory order (an RBM passes ``components_.T``); ``b``,
+    ``c``: visible and hidden biases; ``U`` (n_labels x n_hidden) and ``b_lab``: a softmax
+    label group on the visible side, or None."""
+
+    W: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    U: np.ndarray | None = None
+    b_lab: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class CD:
+    """How a caller runs CD-k (see the module docstring). ``sparsity``: ``(target p,
+    cost)``: ``- lr cost (q_j - p)`` is added to each hidden-bias change, ``q`` the running
+    mean activation (Lee, Ekanadham and Ng 2008; hidden biases only)."""
+
+    k: int = 1
+    gaussian: bool = False
+    samples: bool = False
+    labels_first: bool = False
+    summed_differences: bool = False
+    sparsity: tuple[float, float] | None = None
+
+
+class Statistics(NamedTuple):
+    """Both phases stacked, views into the buffers: rows ``:n_pos`` positive, the rest
+    negative. ``V`` visible states, ``Y`` labels (or None), ``H`` hidden statistics."""
+
+    V: np.ndarray
+    Y: np.ndarray | None
+    H: np.ndarray
+    n_pos: int
+
+
+# -- array functions (in place) -------------------------------------------------------------
+def bernoulli(prob: np.ndarray, rng: np.random.Generator, noise: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = (u < prob)`` as 0.0/1.0, ``u`` uniform drawn into ``noise``; ``out`` may be ``prob``."""
+    rng.random(dtype=noise.dtype, out=noise)
+    np.less(noise, prob, out=out)
+    return out
+
+
+def gaussian(mean: np.ndarray, rng: np.random.Generator, noise: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = mean + z``, ``z ~ N(0, 1)`` drawn into ``noise``; ``out`` may be ``mean``."""
+    rng.standard_normal(dtype=noise.dtype, out=noise)
+    np.add(mean, noise, out=out)
+    return out
+
+
+def hidden_probabilities(block: Block, V: np.ndarray, Y: np.ndarray | None, cd: CD, out: np.ndarray) -> np.ndarray:
+    """``P(h = 1 | v, y) = sigmoid(v W + c + y U)`` (eq. 1), summed in the caller's order."""
+    np.matmul(V, block.W, out=out)
+    if Y is not None and cd.labels_first:
+        out += Y @ block.U
+    out += block.c
+    if Y is not None and not cd.labels_first:
+        out += Y @ block.U
+    return sigmoid(out, out=out)
+
+
+def visible_means(block: Block, H: np.ndarray, cd: CD, V: np.ndarray, Y: np.ndarray | None) -> None:
+    """``E[v | h]``: ``sigmoid(b + h W^T)`` (binary) or ``b + h W^T`` (Gaussian), and the
+    labels' ``softmax(b_lab + h U^T)``, into ``V`` and ``Y``."""
+    np.matmul(H, block.W.T, out=V)
+    V += block.b
+    if not cd.gaussian:
+        sigmoid(V, out=V)
+    if Y is not None:
+        Y[:] = softmax(H @ block.U.T + block.b_lab)
+
+
+def buffers(buf: dict | None, block: Block, n_pos: int, m: int) -> dict:
+    """Work arrays for ``n_pos`` positive and ``m`` negative cases, reused from ``buf``
+    when they fit (reallocated only for more cases or other shapes or dtype). ``dW``
+    has the memory order of ``W``."""
+    nv, nh = block.W.shape
+    nl = 0 if block.U is None else len(block.U)
+    key = (nv, nh, nl, block.W.dtype, block.W.flags.c_contiguous)
+    if buf is not None and buf["key"] == key and buf["n_pos"] >= n_pos and buf["m"] >= m:
+        return buf
+    dt, rows, most = block.W.dtype, n_pos + m, max(n_pos, m)
+    return dict(key=key, n_pos=n_pos, m=m, V=np.empty((rows, nv), dt), Y=np.empty((rows, nl), dt),
+                H=np.empty((rows, nh), dt), Hs=np.empty((most, nh), dt), noise_h=np.empty((most, nh), dt),
+                noise_v=np.empty((m, nv), dt), dW=np.empty_like(block.W),
+                dU=None if block.U is None else np.empty_like(block.U))
+
+
+# -- the chain -------------------------------------------------------------------------------
+def statistics(block: Block, data: np.ndarray, cd: CD, rng: np.random.Generator, buf: dict,
+               labels: np.ndarray | None = None, chain: np.ndarray | None = None) -> Statistics:
+    """Both phases' statistics of CD-k on ``data`` (and one-hot ``labels``), from the
+    data's sampled hidden states or, with ``chain``, from persistent hidden states that
+    this advances ``k`` steps in place (their sampled states at the end). Draws, in order:
+    the data's hidden states (unless PCD with probabilities), then per step the visible
+    states (not at the last step of plain CD) and the hidden states (not at the last
+    step unless they are the statistics or the chain's)."""
+    b = len(data)
+    m = b if chain is None else len(chain)
+    V, H = buf["V"][:b + m], buf["H"][:b + m]
+    Y = None if labels is None else buf["Y"][:b + m]
+    V[:b] = data
+    if Y is not None:
+        Y[:b] = labels
+    Vp, Vn, Hp, Hn = V[:b], V[b:], H[:b], H[b:]
+    Yp, Yn = (None, None) if Y is None else (Y[:b], Y[b:])
+    noise_v, noise_h, Hs = buf["noise_v"][:m], buf["noise_h"], buf["Hs"]
+    draw_v = gaussian if cd.gaussian else bernoulli
+    stacked = chain is not None and not cd.samples   # positive probabilities in one product with the negative
+    h = chain
+    if not stacked:
+        hs = bernoulli(hidden_probabilities(block, Vp, Yp, cd, Hp), rng, noise_h[:b], Hp if cd.samples else Hs[:b])
+        h = hs if chain is None else chain
+    for s in range(cd.k):
+        visible_means(block, h, cd, Vn, Yn)
+        if s < cd.k - 1 or chain is not None or cd.samples:
+            draw_v(Vn, rng, noise_v, Vn)
+        if s < cd.k - 1:
+            h = bernoulli(hidden_probabilities(block, Vn, Yn, cd, Hn), rng, noise_h[:m], Hs[:m])
+    if stacked:
+        hidden_probabilities(block, V, Y, cd, H)
+    else:
+        hidden_probabilities(block, Vn, Yn, cd, Hn)
+    if cd.samples:
+        bernoulli(Hn, rng, noise_h[:m], Hn)
+        if chain is not None:
+            chain[:] = Hn
+    elif chain is not None:
+        bernoulli(Hn, rng, noise_h[:m], chain)
+    return Statistics(V, Y, H, b)
+
+
+# -- the change ------------------------------------------------------------------------------
+def _product(V: np.ndarray, H: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``V.T @ H`` into ``out``, written in ``out``'s memory order."""
+    if out.flags.c_contiguous:
+        return np.matmul(V.T, H, out=out)
+    np.matmul(H.T, V, out=out.T)
+    return out
+
+
+def _bias_change(S: np.ndarray, b: int, rate_pos: float, rate_neg: float, cd: CD) -> np.ndarray:
+    """``rate_pos sum s+ - rate_neg sum s-`` over the cases, in the caller's form."""
+    if cd.summed_differences:
+        return rate_pos * (S[:b] - S[b:]).sum(axis=0)
+    d = S[:b].sum(axis=0)
+    d *= rate_pos
+    d -= rate_neg * S[b:].sum(axis=0)
+    return d
+
+
+def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
+           activity: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Eq. 6 for the stacked statistics: ``{"W", "b", "c"[, "U", "b_lab"]}``, the weight
+    change as one product per weight block after scaling the positive hidden rows by
+    ``lr / n_pos`` and the negative ones by ``-lr / m`` (equal to the rule's batched form,
+    tested), the hidden-bias change the same rows summed. With ``cd.sparsity`` also
+    the running activity ``q = 0.9 q + 0.1 mean(H+)`` (``activity``; None: the first
+    minibatch sets it), returned second. Overwrites ``stats.H``."""
+    V, Y, H, b = stats
+    rate_pos, rate_neg = lr / b, lr / (len(V) - b)
+    d = {"b": _bias_change(V, b, rate_pos, rate_neg, cd)}
+    if cd.sparsity is not None:
+        activity = _activity(activity, H[:b])
+    H[:b] *= rate_pos
+    H[b:] *= -rate_neg
+    d["W"] = _product(V, H, buf["dW"])
+    d["c"] = H.sum(axis=0)
+    if cd.sparsity is not None:
+        target, cost = cd.sparsity
+        d["c"] -= (lr * cost) * (activity - target)
+    if Y is not None:
+        d["U"] = _product(Y, H, buf["dU"])
+        d["b_lab"] = _bias_change(Y, b, rate_pos, rate_neg, cd)
+    return d, activity
+
+
+def _activity(q: np.ndarray | None, H_pos: np.ndarray) -> np.ndarray:
+    """``q = 0.9 q + 0.1 mean(H_pos)`` per hidden unit, in place (None or another shape: the mean)."""
+    mean = H_pos.mean(axis=0)
+    if q is None or q.shape != mean.shape:
+        return mean
+    q *= SPARSITY_DECAY
+    q += (1.0 - SPARSITY_DECAY) * mean
+    return q
+
+
+def apply_change(w: np.ndarray, d: np.ndarray, velocity: np.ndarray | None = None, momentum: float = 0.0,
+                 decay: float = 0.0) -> None:
+    """``w += v``, ``v = momentum v + d - decay w`` (``decay``: the weight cost times the
+    rate; 0 for biases), in place; without ``velocity``, ``w += d - decay w``. Overwrites ``d``."""
+    if decay:
+        d -= decay * w
+    if velocity is not None:
+        velocity *= momentum
+        velocity += d
+        d = velocity
+    w += d
+
+
+def apply(block: Block, d: dict[str, np.ndarray], lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+          velocity: dict[str, np.ndarray] | None = None) -> None:
+    """Every change of ``d`` to its parameter of ``block``, weight cost on the weights only,
+    momentum with the arrays of ``velocity`` (by name) if given."""
+    decay = lr * weight_decay
+    for name, dx in d.items():
+        apply_change(getattr(block, name), dx, None if velocity is None else velocity[name], momentum,
+                     decay if name in ("W", "U") else 0.0)
+
+
+def step(block: Block, data: np.ndarray, cd: CD, lr: float, rng: np.random.Generator,
+         momentum: float = 0.0, weight_decay: float = 0.0, velocity: dict[str, np.ndarray] | None = None,
+         labels: np.ndarray | None = None, chain: np.ndarray | None = None, buf: dict | None = None) -> dict:
+    """One CD-k update of ``block`` on a minibatch, in place: :func:`statistics`,
+    :func:`change`, :func:`apply`. Returns the buffers (pass them back next time)."""
+    buf = buffers(buf, block, len(data), len(data) if chain is None else len(chain))
+    d, _ = change(block, statistics(block, data, cd, rng, buf, labels, chain), cd, lr, buf)
+    apply(block, d, lr, momentum, weight_decay, velocity)
+    return buf
