@@ -315,6 +315,16 @@ class Simulator:
         self._start()
         self.env.run(until=until)
 
+    def sweep(self, n: float = 1) -> None:
+        """The sampler protocol's ``sweep`` (:meth:`Chains.sweep`): ``n`` sweeps of
+        simulated time pass under the schedule."""
+        self.run(until=self.env.now + n)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The sampler protocol's state rows: (1 chain x units)."""
+        return self.state[None]
+
     def sample(self, n: int, burn_in: float = 0, thin: float = 1) -> np.ndarray:
         """Run on and record the state of every unit ``n`` times, ``thin`` sweeps apart,
         after ``burn_in`` sweeps. Returns an int8 array of shape (n, n_units)."""
