@@ -142,3 +142,129 @@ def test_event_backprop_is_the_generalised_delta_rule_and_counts_analog_messages
     assert compiled.ledger == result.ledger and compiled.reads == result.reads
     np.testing.assert_allclose(compiled.network.to_arrays().weights, result.network.to_arrays().weights,
                                rtol=0, atol=1e-5)  # float32 against float64
+
+
+# -- up-down against DeepBeliefNet.up_down_step ----------------------------------------------
+def _recording(learner_class):
+    class Recording(learner_class):
+        """Keeps the states of every phase it observes."""
+
+        def observe(self, phase, x, pathway="generative", posts=None):
+            self.seen = getattr(self, "seen", {})
+            self.seen.setdefault(phase, []).append(np.array(x.rows, dtype=np.float32))
+            super().observe(phase, x, pathway, posts)
+    return Recording
+
+
+class Uniforms:
+    """A stand-in Generator whose uniforms make ``rng.random(shape) < p`` give the states
+    queued (0 where a state is on, 1 where it is off: p is never 0 or 1 here)."""
+
+    def __init__(self, states):
+        self.queue = list(states)
+
+    def random(self, shape, dtype=np.float64):
+        s = self.queue.pop(0)
+        assert s.shape == shape
+        return np.where(s == 1, 0, 1).astype(dtype)
+
+
+@pytest.mark.parametrize("backend", ["event", "compiled"])
+def test_up_down_changes_are_up_down_step_on_the_same_sampled_states(backend):
+    """One minibatch of 5 cases on a 6-5-4-7 DBN with 3 labels, CD-1: the changes the
+    procedure makes equal those of DeepBeliefNet.up_down_step driven to the same sampled
+    states (wake h1, h2, top; the chain's pen and top; the sleep h1). Where up_down_step
+    uses probabilities the neural version sends samples: the chain's labels, one of the
+    softmax group on (the U and b_lab changes differ by exactly lr/m (p - y)^T top, with
+    p = softmax given the wake top states: zero in expectation, E[y] = p), and the sleep
+    phase's visible units (the R0 and r0 changes are eq. 11 on the sampled v: the
+    expectation differs, eq. 11 not being linear in v)."""
+    from test_dbn_network import random_dbn
+
+    from neurosim.machines.dbn import DeepBeliefNet
+    from neurosim.learning.learners import LEARNERS
+    from neurosim.learning.procedures import PROCEDURES
+    from neurosim.numerics import sigmoid, softmax
+
+    dbn = random_dbn((6, 5, 4, 7), 3, seed=3)
+    for name in ("R", "G"):  # small weights: no probability rounds to 0 or 1 in float32
+        for a in getattr(dbn, name):
+            a *= 0.3
+    dbn.W *= 0.3
+    dbn.U *= 0.3
+    net = dbn.to_network()
+    rng = np.random.default_rng(0)
+    X = (rng.random((5, 6)) < 0.5).astype(np.int8)
+    Y = np.eye(3, dtype=np.int8)[[0, 1, 2, 1, 0]]
+    visible = list(net.population("v").units) + list(net.population("label").units)
+    s = Settings(lr=0.2, batch=5, k=1)
+    procedure, pathways, schedule, mode = PROCEDURES["up-down"]
+    learner = _recording(LEARNERS[backend])(net, get_rule("up-down"), s, np.random.default_rng(1), pathways,
+                                            schedule, mode)
+    procedure(learner, [(1, np.hstack([X, Y]))], s, visible)
+    trained = learner.result(5).network
+    for q in trained.projections:  # the event engine's two synapses of a symmetric pair stay equal
+        assert q.reverse is None or np.array_equal(q.reverse, q.weights)
+        q.reverse = None
+    after = DeepBeliefNet.from_network(trained).state_dict()
+    seen = {phase: np.vstack(rows) for phase, rows in learner.seen.items()}
+    cut = np.cumsum([6, 5, 4, 3])
+    v, h1, h2, lab, top = np.split(seen["wake"], cut, axis=1)
+    _, _, pen_n, lab_n, top_n = np.split(seen["negative"], cut, axis=1)
+    v_s, h1_s, _, _, _ = np.split(seen["sleep"], cut, axis=1)
+    np.testing.assert_array_equal(v, X)
+    np.testing.assert_array_equal(lab, Y)
+    assert (lab_n.sum(axis=1) == 1).all()  # one label on: the softmax group
+    reference = DeepBeliefNet.from_network(net)
+    before = {k: a.copy() for k, a in reference.state_dict().items()}
+    reference.up_down_step(X.astype(np.float32), Y.astype(np.float32), 0.2, 1,
+                           Uniforms([h1, h2, top, pen_n, top_n, h1_s]))
+    expected = reference.state_dict()
+    rate = 0.2 / 5
+    p = softmax(top @ dbn.U.T + dbn.b_lab)  # the labels of CD-1 are drawn from the wake top states
+    label_noise = {"U": rate * (p - lab_n).T @ top_n, "b_lab": rate * (p - lab_n).sum(axis=0)}
+    err = h1_s - sigmoid(v_s @ dbn.R[0] + dbn.r[0])
+    sampled_v = {"R0": rate * v_s.T @ err, "r0": rate * err.sum(axis=0)}
+    for name in ("G0", "g0", "G1", "g1", "W", "b_pen", "c", "R1", "r1", "U", "b_lab", "R0", "r0"):
+        mine = after[name] - before[name]
+        if name in label_noise:
+            mine = mine - label_noise[name]
+        if name in sampled_v:
+            np.testing.assert_allclose(mine, sampled_v[name], atol=2e-6, err_msg=name)
+        else:
+            np.testing.assert_allclose(mine, expected[name] - before[name], atol=2e-6, err_msg=name)
+        assert np.abs(mine).max() > 1e-3, name  # each block changed
+
+
+def test_messages_per_case_is_the_ledger_over_the_cases():
+    """Up-down on a small DBN-shaped net in the event engine: binary messages only, and
+    the per-case counts are the training run's ledger divided by its cases."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    from network_scale import dbn_network
+
+    from neurosim.learning.procedures import messages_per_case
+
+    net = dbn_network(np.random.default_rng(0), (12, 8, 6, 10), 3)
+    visible = list(net.population("v").units) + list(net.population("lab").units)
+    rows = np.hstack([(np.random.default_rng(1).random((4, 12)) < 0.3), np.eye(3)[[0, 1, 2, 0]]]).astype(int)
+    s = Settings(lr=0.01, batch=2, k=2)
+    per_case = messages_per_case(net, get_rule("up-down"), rows, visible, np.random.default_rng(2), s)
+    result = train(net, get_rule("up-down"), rows, visible, np.random.default_rng(2), s)
+    assert per_case["cases"] == result.cases == 4 and per_case["analog"] == 0
+    assert per_case["binary"] * 4 == result.ledger.binary > 0 and per_case["updates"] * 4 == result.ledger.updates
+    assert result.reads == ["lr", "phase", "post", "post_prob", "pre"] and result.phase_signals == 4 * 4
+
+
+def test_up_down_needs_a_top_rbm_and_recognition_edges():
+    from neurosim import load
+    from neurosim.errors import ValidationError
+
+    shifter = load("models/helmholtz_shifter.toml")
+    with pytest.raises(ValidationError, match="up-down trains a deep belief net.*'helmholtz_shifter' has no symmetric"):
+        train(shifter, get_rule("up-down"), np.zeros((2, 32), dtype=int), [u.name for u in shifter.unit_list()
+                                                                           if u.role == "visible"],
+              np.random.default_rng(0))
+    rbm = ALGORITHMS["cd"][1](np.random.default_rng(0))
+    with pytest.raises(ValidationError, match="up-down needs recognition edges"):
+        train(rbm, get_rule("up-down"), DATA.data, DATA.names, np.random.default_rng(0))

@@ -85,6 +85,11 @@ def symmetry_drift(sim: Simulator) -> float:
     return drift
 
 
+def _where(units: list[str], i: int | None, j: int) -> str:
+    """How errors and views name synapse ``i -> j`` (``i`` None: the bias of ``j``)."""
+    return f"bias of {units[j]}" if i is None else f"synapse {units[i]} -> {units[j]}"
+
+
 def _total(ledgers: list[Ledger]) -> Ledger:
     return Ledger(*(sum(getattr(x, f) for x in ledgers) for f in ("binary", "analog", "updates")))
 
@@ -164,17 +169,18 @@ class EventLearner:
     def sampler(self, pathway: str = "generative", m: int = 1) -> Simulator:
         return self.sims[pathway]
 
-    def observe(self, phase: str, x: Simulator | Analog, pathway: str = "generative") -> None:
-        """The phase signal: every synapse of ``pathway`` adds its rule's local change on
-        ``x``'s states (those of another pathway's sampler are clamped onto its own,
-        sent as messages)."""
+    def observe(self, phase: str, x: Simulator | Analog, pathway: str = "generative",
+                posts: set[str] | None = None) -> None:
+        """The phase signal: every synapse of ``pathway`` (into ``posts``, if given) adds
+        its rule's local change on ``x``'s states (those of another pathway's sampler
+        are clamped onto its own, sent as messages)."""
         if isinstance(x, Analog):
             return self._observe_analog(phase, x)
         sim, plast = self.sims[pathway], self.plasts[pathway]
         if x is sim:
-            return plast.observe(phase)
+            return plast.observe(phase, units=posts)
         sim.clamp(units=sim.net.units, values=x.rows)
-        plast.observe(phase)
+        plast.observe(phase, units=posts)
         sim.unclamp()
 
     def hold(self, units: list[str]) -> None:
@@ -192,7 +198,7 @@ class EventLearner:
             plast.apply(1.0 / m)
             for n, k, where in plast.synapses:
                 value = n.bias if k is None else n.in_weight[k]
-                if out_of_range(value):
+                if not abs(value) <= MAX_SCALE:  # out_of_range, for one float (NaN too)
                     raise diverged(epoch, self.s, where, float(value))
         if self._dw:
             self._apply_analog(epoch, m)
@@ -216,8 +222,7 @@ class EventLearner:
             for g in x.gens:
                 for j in g.tolist():
                     for i in [index(p) for p in self.net.parents(units[j])] + [None]:
-                        where = f"bias of {units[j]}" if i is None else f"synapse {units[i]} -> {units[j]}"
-                        view = SynapseView(where, self._reads, pre=1.0 if i is None else float(Y[i]),
+                        view = SynapseView(_where(units, i, j), self._reads, pre=1.0 if i is None else float(Y[i]),
                                            post=float(Y[j]), post_error=float(delta[j]), phase=phase,
                                            weight=float(b[j] if i is None else W[i, j]), acc={}, lr=self.lr)
                         self._dw[i, j] = self._dw.get((i, j), 0.0) + self.rule.local(view)
@@ -232,9 +237,13 @@ class EventLearner:
                 W[i, j] += change / m
             value = b[j] if i is None else W[i, j]
             if out_of_range(value):
-                where = f"bias of {units[j]}" if i is None else f"synapse {units[i]} -> {units[j]}"
-                raise diverged(epoch, self.s, where, float(value))
+                raise diverged(epoch, self.s, _where(units, i, j), float(value))
         self._dw.clear()
+
+    @property
+    def ledger(self) -> Ledger:
+        """Every message the simulators (and backprop's analog pass) sent."""
+        return _total([sim.ledger for sim in self.sims.values()] + ([self._analog.ledger] if self._analog else []))
 
     def result(self, cases: int) -> TrainResult:
         if self._params is not None:
@@ -245,8 +254,7 @@ class EventLearner:
                 sim.write_back(trained)
         plasts = list(self.plasts.values())
         reads = set(self._reads).union(*(p.reads for p in plasts))
-        ledgers = [sim.ledger for sim in self.sims.values()] + ([self._analog.ledger] if self._analog else [])
-        return TrainResult(trained, _total(ledgers), sorted(reads), sum(p.violations for p in plasts),
+        return TrainResult(trained, self.ledger, sorted(reads), sum(p.violations for p in plasts),
                            sum(p.phase_signals for p in plasts) + self._signals, cases,
                            symmetry_drift(self.sims["generative"]) if self.sims else 0.0)
 
@@ -295,12 +303,16 @@ class CompiledLearner:
             self.ledgers.append(self._analog.ledger)
         return self._analog
 
-    def observe(self, phase: str, x: Chains | Analog, pathway: str = "generative") -> None:
+    def observe(self, phase: str, x: Chains | Analog, pathway: str = "generative",
+                posts: set[str] | None = None) -> None:
         """The phase signal: add the batched change on ``x``'s rows to ``pathway``'s
-        accumulated change."""
+        accumulated change (of the synapses into ``posts``, if given)."""
         cn = self.cns[pathway]
         error = x.error if isinstance(x, Analog) else None
         dw, db = self.change(cn, x.rows, phase, post_error=error)
+        if posts is not None:
+            keep = np.isin(cn.units, list(posts))
+            dw, db = np.where(keep, dw, 0), np.where(keep, db, 0)
         before_w, before_b = self.changes[pathway]
         self.changes[pathway] = (before_w + dw, before_b + db)
 
@@ -330,8 +342,7 @@ class CompiledLearner:
                       post_prob=float(post_prob[0, j]))
         if post_error is not None:
             values["post_error"] = float(post_error[0, j])
-        where = f"bias of {cn.units[j]}" if i is None else f"synapse {cn.units[i]} -> {cn.units[j]}"
-        self.rule.local(SynapseView(where, self.reads, **values))
+        self.rule.local(SynapseView(_where(cn.units, i, j), self.reads, **values))
 
     def hold(self, units: list[str]) -> None:
         """Discard the accumulated generative change into every unit not in ``units``."""
@@ -351,12 +362,10 @@ class CompiledLearner:
                 cn.set_weights(cn.W + dw, cn.b + db)
             prefix = "" if pathway == "generative" else pathway + " "
             bad_w, bad_b = out_of_range(cn.W), out_of_range(cn.b)
-            if bad_w.any():
-                i, j = np.argwhere(bad_w)[0]
-                raise diverged(epoch, self.s, f"{prefix}synapse {cn.units[i]} -> {cn.units[j]}", float(cn.W[i, j]))
-            if bad_b.any():
-                j = int(np.argmax(bad_b))
-                raise diverged(epoch, self.s, f"{prefix}bias of {cn.units[j]}", float(cn.b[j]))
+            if bad_w.any() or bad_b.any():
+                i, j = np.argwhere(bad_w)[0] if bad_w.any() else (None, int(np.argmax(bad_b)))
+                value = cn.W[i, j] if i is not None else cn.b[j]
+                raise diverged(epoch, self.s, prefix + _where(cn.units, i, j), float(value))
 
     def result(self, cases: int) -> TrainResult:
         gen = self.cns["generative"]

@@ -19,6 +19,7 @@ warm-up in which the hidden layers' generative model stays fixed (``warmup_epoch
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
@@ -38,7 +39,7 @@ from .rules import Rule
 
 __all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "symmetrised", "check_training",
            "diverged", "out_of_range", "run_with_restarts", "held_out_scorer", "enumerable", "PROCEDURES",
-           "EXACT_BUDGET"]
+           "EXACT_BUDGET", "messages_per_case"]
 
 Sampler = Union[Simulator, Chains]  # the sampler protocol's two implementations
 Learner = Union[EventLearner, CompiledLearner]
@@ -129,8 +130,11 @@ def check_training(net: Network, rule: Rule, data, visible: list[str]) -> np.nda
             f"rule {rule.name!r} learns directed synapses from posterior samples (eq. 7); "
             f"{net.name!r} has symmetric edges ({edge.source} <-> {edge.target}, ...), which it has no "
             "negative phase to learn: use boltzmann, cd or pcd")
-    if rule.procedure == "wake-sleep" and not net.has_recognition:
-        raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
+    if rule.procedure in ("wake-sleep", "up-down") and not net.has_recognition:
+        raise ValidationError(f"{rule.procedure} needs recognition edges (kind = \"recognition\") in {net.name!r}")
+    if rule.procedure == "up-down" and not net.has_symmetric:
+        raise ValidationError(f"up-down trains a deep belief net: a top RBM (symmetric edges) over directed "
+                              f"layers; {net.name!r} has no symmetric edges (train it by wake-sleep)")
     if rule.procedure == "backprop":
         _check_feed_forward(net, visible)
     delayed = net.delayed_edge()
@@ -257,6 +261,54 @@ def _wake_sleep(L: Learner, batches, s: Settings, visible: list[str]) -> None:
         L.apply(epoch, len(batch))
 
 
+def _up_down(L: Learner, batches, s: Settings, visible: list[str]) -> None:
+    """Up-down (Hinton, Osindero and Teh 2006, appendix B) on a DBN's Network (a top RBM
+    over the pen layer and the labels, directed generative and recognition layers below;
+    ``visible``: the data units and the labels). Wake: a stochastic recognition pass up
+    from the data; with the labels clamped the top units sample from it, and the
+    generative synapses of the directed layers learn by eq. 7, the top RBM's by the
+    positive phase of eq. 6. Then CD-k in the top RBM (pen units, the labels as one
+    softmax group, the top units); its negative phase; sleep: a generative pass down from
+    the chain's pen states, and the recognition synapses learn by eq. 11."""
+    gen, rec = L.networks["generative"], L.networks["recognition"]
+    labels = [u for p in gen.populations if p.role == "label" for u in p.units]
+    data = [u for u in visible if u not in labels]
+    roots = set(gen.generations()[0])                  # the top RBM: pen, labels, top
+    top = [u for u in gen.layers()[0] if u in roots]
+    pen = [u for u in gen.units if u in roots and u not in top and u not in labels]
+    below = [u for u in gen.units if u not in roots]   # the directed layers
+    index = {u: i for i, u in enumerate(gen.units)}
+    wake_units = below + pen
+    wake_cols, data_cols = [index[u] for u in wake_units], [visible.index(u) for u in data]
+    label_cols = [visible.index(u) for u in labels]
+    for epoch, batch in batches:
+        L.begin(epoch)
+        for rows in L.cases(batch):
+            m = len(rows)
+            r = L.sampler("recognition", m)
+            r.clamp(units=data, values=rows[:, data_cols])
+            for generation in rec.generations()[1:]:
+                r.update_group(generation)
+            x = L.sampler("generative", m)
+            x.clamp(units=wake_units, values=r.rows[:, wake_cols])
+            if labels:
+                x.clamp(units=labels, values=rows[:, label_cols])
+            x.update_group(top)
+            L.observe("wake", x, posts=set(below))
+            L.observe("positive", x, posts=roots)
+            x.unclamp()
+            for _ in range(s.k):
+                x.update_group(pen)
+                if labels:
+                    x.update_group(labels, softmax=True)
+                x.update_group(top)
+            L.observe("negative", x, posts=roots)
+            for generation in gen.generations()[1:]:
+                x.update_group(generation)
+            L.observe("sleep", x, "recognition")
+        L.apply(epoch, len(batch))
+
+
 def _backprop(L: Learner, batches, s: Settings, visible: list[str]) -> None:
     """The contrast case (:class:`~.learners.Analog`): a deterministic forward pass of
     analog activities and a backward pass of error derivatives through the forward
@@ -283,6 +335,7 @@ PROCEDURES: dict[str, tuple[Callable, tuple[str, ...], str | None, str | None]] 
     "pcd": (_contrastive, ("generative",), "layer", None),
     "delta": (_delta, ("generative",), None, None),
     "wake-sleep": (_wake_sleep, ("generative", "recognition"), "layer", "ancestral"),
+    "up-down": (_up_down, ("generative", "recognition"), "layer", "ancestral"),
     "backprop": (_backprop, (), None, None),
 }
 
@@ -398,11 +451,40 @@ def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
         raise ValidationError(f"{net.name!r} has message delays: the compiled backend runs with instant "
                               "messages; train it in the event engine")
     check_remedies(rule, s)
-    procedure, pathways, schedule, mode = PROCEDURES[rule.procedure]
 
     def fit(start: Network, rows: np.ndarray, r: np.random.Generator, epochs: range) -> TrainResult:
-        learner = LEARNERS[backend](start, rule, s, r, pathways, schedule, mode)
-        procedure(learner, _batches(rows, s, r, epochs), s, list(visible))
-        return learner.result(len(rows) * len(epochs))
+        return _run(backend, start, rule, rows, visible, s, r, epochs).result(len(rows) * len(epochs))
 
     return run_with_restarts(fit, net, rows, visible, s, rng, probs)
+
+
+def _run(backend: str, net: Network, rule: Rule, rows: np.ndarray, visible: list[str], s: Settings,
+         rng: np.random.Generator, epochs: range) -> Learner:
+    """Run ``rule``'s procedure over ``epochs`` on ``backend``'s learner; returns the learner."""
+    procedure, pathways, schedule, mode = PROCEDURES[rule.procedure]
+    learner = LEARNERS[backend](net, rule, s, rng, pathways, schedule, mode)
+    procedure(learner, _batches(rows, s, rng, epochs), s, list(visible))
+    return learner
+
+
+def messages_per_case(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
+                      rng: np.random.Generator, settings: Settings | None = None) -> dict[str, float]:
+    """What training ``net`` by ``rule``'s procedure costs in the event engine, per
+    training case, by its ledger: ``binary``, ``analog`` messages and unit ``updates``;
+    ``cases``; ``seconds_build`` (the simulators and per-synapse plasticity),
+    ``seconds_per_case`` and ``cpu_seconds_per_case`` (this process's CPU time: a shared
+    machine's wall clock overstates it). The trained weights are not written back (at
+    DBN scale that is a copy synapse by synapse)."""
+    s = settings or Settings()
+    rows = check_training(net, rule, data, visible)
+    procedure, pathways, schedule, mode = PROCEDURES[rule.procedure]
+    start = time.perf_counter()
+    learner = EventLearner(net, rule, s, rng, pathways, schedule, mode)
+    built, cpu = time.perf_counter(), time.process_time()
+    procedure(learner, _batches(rows, s, rng, range(1, s.epochs + 1)), s, list(visible))
+    cases = len(rows) * s.epochs
+    ledger = learner.ledger
+    return {"binary": ledger.binary / cases, "analog": ledger.analog / cases, "updates": ledger.updates / cases,
+            "cases": cases, "seconds_build": built - start,
+            "seconds_per_case": (time.perf_counter() - built) / cases,
+            "cpu_seconds_per_case": (time.process_time() - cpu) / cases}
