@@ -130,12 +130,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     probs = dataset.probs if args.n is None else None  # a generator's exact distribution
     settings = _settings(args, rule.procedure, net, visible, len(data), probs is not None)
     backend = choose_backend(net, args.backend, args.schedule)
-    if backend == "compiled":
-        from .compiled.train import train as train_compiled
-
-        result = train_compiled(net, rule, data, visible, rng, settings, probs=probs)
-    else:
-        result = train(net, rule, data, visible, rng, settings, probs=probs)
+    result = train(net, rule, data, visible, rng, settings, probs=probs, backend=backend)
     out = {"rule": rule.name, "backend": backend, "epochs": settings.epochs, "cases": result.cases,
            "data": args.data,
            "ledger": result.ledger.as_dict(),

@@ -12,12 +12,16 @@ import pytest
 
 import neurosim.outputs
 from neurosim import Edge, Network, Unit
-from neurosim.compiled.train import train as train_compiled
 from neurosim.errors import DivergenceError, ParameterError, ValidationError
 from neurosim.learning import Rule, get_rule, register
 from neurosim.learning.procedures import Settings, train
 
 from helpers import run_cli
+
+
+def train_compiled(*args, **kwargs):
+    return train(*args, backend="compiled", **kwargs)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 BOLTZMANN = ROOT / "models" / "boltzmann_6.toml"

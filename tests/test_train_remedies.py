@@ -10,13 +10,17 @@ import pytest
 
 from neurosim import load
 from neurosim.cli import main
-from neurosim.compiled.train import train as train_compiled
 from neurosim.data import encoder_424, load_data, match_visible
 from neurosim.errors import ParameterError, ValidationError
 from neurosim.inference import visible_log_prob
 from neurosim.learning import get_rule
 from neurosim.learning.procedures import Settings, train
 from neurosim.learning.restarts import best_of, split_held_out
+
+
+def train_compiled(*args, **kwargs):
+    return train(*args, backend="compiled", **kwargs)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 ENCODER = ROOT / "models" / "encoder_424.toml"

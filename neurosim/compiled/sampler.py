@@ -101,10 +101,16 @@ class Chains:
         return self.net.plan(self.clamped)
 
     # -- running -----------------------------------------------------------------------
-    def sweep(self) -> None:
-        """One pass of the plan: every free unit updated once in every chain."""
-        for step in self.plan.steps:
-            self.update(step)
+    def sweep(self, n: int = 1) -> None:
+        """``n`` passes of the plan: every free unit updated once per pass in every chain."""
+        for _ in range(n):
+            for step in self.plan.steps:
+                self.update(step)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The sampler protocol's state rows (chains x units), as :attr:`Simulator.rows`."""
+        return self.state
 
     def run(self, sweeps: int) -> None:
         for _ in range(sweeps):

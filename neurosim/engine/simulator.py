@@ -58,8 +58,11 @@ class Simulator:
     mode : "gibbs" | "ancestral"
         Gibbs: each update samples the unit's full conditional (eq. 1, plus Neal's
         child terms in belief nets, which need analog messages from children).
-        Ancestral: each unit samples from its parents only (belief nets, no
-        evidence). Default: ancestral for the ancestral schedule, else Gibbs.
+        Ancestral: each unit samples from what it receives, with no child terms:
+        from its parents (belief nets, no evidence) and, stepped by
+        :meth:`update_group`, from its symmetric neighbours (a DBN's top RBM; the
+        ancestral schedule needs a purely directed net). Default: ancestral for the
+        ancestral schedule, else Gibbs.
     evidence : {unit: 0 | 1}
         Clamped units; they never update.
     init : array of 0/1, optional
@@ -86,7 +89,7 @@ class Simulator:
             raise ValidationError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
         clamp = net.evidence_indices(evidence)
         if mode == "ancestral":
-            _check_ancestral(net, clamp)
+            _check_ancestral(net, clamp, schedule)
         self.net, self.rng, self.schedule, self.mode = net, rng, schedule, mode
         self.env = simpy.Environment()
         self.ledger = Ledger()
@@ -315,6 +318,16 @@ class Simulator:
         self._start()
         self.env.run(until=until)
 
+    def sweep(self, n: float = 1) -> None:
+        """The sampler protocol's ``sweep`` (:meth:`Chains.sweep`): ``n`` sweeps of
+        simulated time pass under the schedule."""
+        self.run(until=self.env.now + n)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The sampler protocol's state rows: (1 chain x units)."""
+        return self.state[None]
+
     def sample(self, n: int, burn_in: float = 0, thin: float = 1) -> np.ndarray:
         """Run on and record the state of every unit ``n`` times, ``thin`` sweeps apart,
         after ``burn_in`` sweeps. Returns an int8 array of shape (n, n_units)."""
@@ -333,8 +346,8 @@ class Simulator:
         return out
 
 
-def _check_ancestral(net: Network, clamp: dict[int, int]) -> None:
-    if net.has_symmetric:
+def _check_ancestral(net: Network, clamp: dict[int, int], schedule: str) -> None:
+    if net.has_symmetric and schedule == "ancestral":
         e = next(e for e in net.edges if e.kind == "symmetric")
         raise ValidationError(f"ancestral sampling needs a purely directed net; {e.source} <-> "
                               f"{e.target} is symmetric: sample it by Gibbs (schedule async, sweep or layer)")

@@ -11,6 +11,8 @@ raises :class:`~neurosim.errors.LocalityError`, and is counted as a violation.
 
 from __future__ import annotations
 
+from typing import Collection
+
 from ..engine.neuron import sigmoid
 from ..engine.simulator import Simulator
 from ..errors import LocalityError
@@ -37,15 +39,19 @@ class Plasticity:
         self.dw = [0.0] * len(self.synapses)
         self.acc = [{} for _ in self.synapses]
 
-    def observe(self, phase: str, post_error: dict[str, float] | None = None) -> None:
+    def observe(self, phase: str, post_error: dict[str, float] | None = None,
+                units: Collection[str] | None = None) -> None:
         """Broadcast ``phase``; every synapse accumulates ``rule.local(view)``.
 
         ``post_error`` (backprop only) maps unit names to the error derivative that
-        reached them as analog messages.
+        reached them as analog messages. ``units``: only the synapses (and biases) of
+        these units hear the signal.
         """
         self.phase_signals += 1
         rule, dw = self.rule, self.dw
         for idx, ((n, k, where), row) in enumerate(zip(self.synapses, self.rows)):
+            if units is not None and n.name not in units:
+                continue
             link, i = row or (None, 0)
             values = dict(pre=1 if k is None else link.last[i], post=n.state,
                           post_prob=sigmoid(n.bias + n.input), phase=phase,

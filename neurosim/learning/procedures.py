@@ -1,5 +1,10 @@
-"""Training procedures in the event engine: who is clamped, who updates, when the
-phase signal is sent. The synapses learn by their rule's local form (Plasticity).
+"""Training procedures, written once: who is clamped, who updates, when the phase
+signal is sent, for a minibatch. They run on both backends through the sampler protocol
+(``clamp(units=, values=)``, ``unclamp``, ``update_group``, ``sweep``, ``rows``,
+``ledger``, ``beta``) of :class:`~neurosim.engine.Simulator` and
+:class:`~neurosim.compiled.Chains`; a learner (:mod:`.learners`) makes the difference:
+the event engine holds one case at a time and its synapses learn by the rule's local
+form, the compiled backend holds the minibatch as chains and applies the batched form.
 
 Every procedure takes a Network, a rule, the training data (rows over ``visible``)
 and a Generator, and returns a :class:`TrainResult`: the trained Network, the message
@@ -14,25 +19,30 @@ warm-up in which the hidden layers' generative model stays fixed (``warmup_epoch
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Union
 
 import numpy as np
 
+from ..compiled.sampler import Chains
 from ..engine import Simulator
-from ..errors import DivergenceError, ParameterError, ValidationError
-from ..inference.exact import MAX_FREE_UNITS, MAX_SCALE, visible_log_prob
+from ..errors import ParameterError, ValidationError
+from ..inference.exact import MAX_FREE_UNITS, visible_log_prob
 from ..machines.base import binary_rows as _binary_rows, check_number as _check_number
 from ..messages import Ledger
 from ..network import Network
-from .plasticity import Plasticity
+from .learners import (LEARNERS, CompiledLearner, EventLearner, TrainResult, diverged, out_of_range,
+                       symmetry_drift)
 from .restarts import best_of, split_held_out
 from .rules import Rule
-from .view import SynapseView
 
 __all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "symmetrised", "check_training",
            "diverged", "out_of_range", "run_with_restarts", "held_out_scorer", "enumerable", "PROCEDURES",
-           "EXACT_BUDGET"]
+           "EXACT_BUDGET", "messages_per_case"]
+
+Sampler = Union[Simulator, Chains]  # the sampler protocol's two implementations
+Learner = Union[EventLearner, CompiledLearner]
 
 EXACT_BUDGET = 2 ** 24  # (cases) x (hidden states) enumerated for an exact likelihood of training data
 
@@ -97,29 +107,6 @@ class Settings:
         return epoch <= self.warmup_epochs
 
 
-@dataclass
-class TrainResult:
-    network: Network
-    ledger: Ledger
-    reads: list[str]
-    violations: int
-    phase_signals: int
-    cases: int
-    symmetry_drift: float = 0.0
-    history: list[float] = field(default_factory=list)
-    restarts: dict = field(default_factory=dict)
-
-
-def symmetry_drift(sim: Simulator) -> float:
-    """Largest ``|w_ij - w_ji|`` over symmetric pairs: the two synapses of an edge."""
-    drift = 0.0
-    for (pre, post), (n, k) in sim.slots.items():
-        back = sim.slots.get((post, pre))
-        if back is not None:
-            drift = max(drift, abs(n.in_weight[k] - back[0].in_weight[back[1]]))
-    return drift
-
-
 def symmetrised(net: Network) -> Network:
     """A copy in which the two synapses of each symmetric edge are set to their mean: the
     nearest net with an energy (eq. 2), for nets whose synapses drifted apart."""
@@ -130,30 +117,6 @@ def symmetrised(net: Network) -> Network:
             out.set_weight(e.source, e.target, mean)
             out.set_weight(e.target, e.source, mean)
     return out
-
-
-def diverged(epoch: int, s: Settings, where: str, value: float) -> DivergenceError:
-    """The error for a parameter (``where``: "synapse a -> b", "bias of a") that left
-    the trainable range in ``epoch`` (:func:`out_of_range`)."""
-    return DivergenceError(f"epoch {epoch} of {s.epochs}: {where} = {value!r}: training diverged (a parameter "
-                           f"became non-finite or passed +-{MAX_SCALE:g}, beyond which no exact answer "
-                           f"holds); lower the learning rate (now {s.lr!r})")
-
-
-def out_of_range(values: np.ndarray | float) -> np.ndarray:
-    """True where a parameter is non-finite or beyond +-MAX_SCALE (1e6), the range of
-    exact inference: a rule whose steps are at most ``lr`` per case does not carry a
-    weight there at a sane rate, so it marks a diverging run."""
-    with np.errstate(invalid="ignore"):
-        return ~(np.abs(values) <= MAX_SCALE)
-
-
-def _check_range(plast: Plasticity, epoch: int, s: Settings) -> None:
-    """DivergenceError naming the first synapse or bias of ``plast`` out of range."""
-    for n, k, where in plast.synapses:
-        value = n.bias if k is None else n.in_weight[k]
-        if out_of_range(value):
-            raise diverged(epoch, s, where, float(value))
 
 
 def check_training(net: Network, rule: Rule, data, visible: list[str]) -> np.ndarray:
@@ -167,8 +130,11 @@ def check_training(net: Network, rule: Rule, data, visible: list[str]) -> np.nda
             f"rule {rule.name!r} learns directed synapses from posterior samples (eq. 7); "
             f"{net.name!r} has symmetric edges ({edge.source} <-> {edge.target}, ...), which it has no "
             "negative phase to learn: use boltzmann, cd or pcd")
-    if rule.procedure == "wake-sleep" and not net.has_recognition:
-        raise ValidationError(f"wake-sleep needs recognition edges (kind = \"recognition\") in {net.name!r}")
+    if rule.procedure in ("wake-sleep", "up-down") and not net.has_recognition:
+        raise ValidationError(f"{rule.procedure} needs recognition edges (kind = \"recognition\") in {net.name!r}")
+    if rule.procedure == "up-down" and not net.has_symmetric:
+        raise ValidationError(f"up-down trains a deep belief net: a top RBM (symmetric edges) over directed "
+                              f"layers; {net.name!r} has no symmetric edges (train it by wake-sleep)")
     if rule.procedure == "backprop":
         _check_feed_forward(net, visible)
     delayed = net.delayed_edge()
@@ -201,191 +167,176 @@ def _batches(data: np.ndarray, s: Settings, rng: np.random.Generator, epochs: ra
             yield epoch, data[order[start:start + s.batch]]
 
 
-def _clamp_row(sim: Simulator, visible: list[str], row: np.ndarray) -> None:
-    sim.clamp(dict(zip(visible, row.tolist())))
+def _settle(x: Sampler, s: Settings) -> None:
+    """Annealing (one sweep at each temperature of ``s.anneal``), then ``s.sweeps`` sweeps
+    at temperature 1."""
+    for temperature in s.anneal:
+        x.beta = 1.0 / temperature
+        x.sweep(1)
+    x.beta = 1.0
+    x.sweep(s.sweeps)
 
 
-def _boltzmann(net, rule, data, visible, s, rng, on_batch, epochs):
-    """Eq. 5: positive phase settles with the data clamped, negative phase runs free;
-    one sample of each phase per case, after (annealing and) ``sweeps`` sweeps."""
-    sim = Simulator(net, rng, schedule=s.schedule)
-    plast = Plasticity(sim, rule, s.lr)
-
-    def settle():
-        for temperature in s.anneal:
-            sim.beta = 1.0 / temperature
-            sim.run(until=sim.env.now + 1)
-        sim.beta = 1.0
-        sim.run(until=sim.env.now + s.sweeps)
-
-    for epoch, batch in _batches(data, s, rng, epochs):
-        plast.lr = s.lr_at(epoch)
-        for row in batch:
-            _clamp_row(sim, visible, row)
-            settle()
-            plast.observe("positive")
-            sim.unclamp(visible)
-            settle()
-            plast.observe("negative")
-        plast.apply(1.0 / len(batch))
-        _check_range(plast, epoch, s)
-        on_batch(sim)
-    return _result(net, [sim], [plast], len(data) * len(epochs))
+def _boltzmann(L: Learner, batches, s: Settings, visible: list[str]) -> None:
+    """Eq. 5: a positive phase settled with the data clamped, a free negative phase
+    continued from it; one sample of each per case."""
+    for epoch, batch in batches:
+        L.begin(epoch)
+        for rows in L.cases(batch):
+            x = L.sampler(m=len(rows))
+            x.clamp(units=visible, values=rows)
+            _settle(x, s)
+            L.observe("positive", x)
+            x.unclamp(visible)
+            _settle(x, s)
+            L.observe("negative", x)
+        L.apply(epoch, len(batch))
 
 
-def _contrastive(net, rule, data, visible, s, rng, on_batch, epochs):
-    """Eq. 6, CD-k: hidden units update in parallel from the clamped data (positive),
-    then k steps of alternating Gibbs (negative). PCD keeps one persistent chain."""
-    sim = Simulator(net, rng, schedule="layer")
-    plast = Plasticity(sim, rule, s.lr)
-    hidden = [u for u in net.units if u not in visible]
-    persistent = rule.procedure == "pcd"
-    chain = None
-    for epoch, batch in _batches(data, s, rng, epochs):
-        plast.lr = s.lr_at(epoch)
-        for row in batch:
-            _clamp_row(sim, visible, row)
-            sim.update_units(hidden)
-            plast.observe("positive")
-            if persistent and chain is not None:
-                sim.clamp(chain)
-            sim.unclamp()
+def _contrastive(L: Learner, batches, s: Settings, visible: list[str]) -> None:
+    """Eq. 6, CD-k: the hidden units updated in parallel from the data (positive), then
+    k steps of alternating Gibbs (negative). PCD: the negative chains persist, the
+    minibatch's cases taking over the first of them."""
+    units = L.net.units
+    hidden = [u for u in units if u not in visible]
+    chains = None
+    for epoch, batch in batches:
+        L.begin(epoch)
+        for rows in L.cases(batch):
+            m = len(rows)
+            x = L.sampler(m=m)
+            x.clamp(units=visible, values=rows)
+            x.update_group(hidden)
+            L.observe("positive", x)
+            if chains is not None:
+                x.clamp(units=units, values=chains[:m])
+            x.unclamp()
             for _ in range(s.k):
-                sim.update_units(visible)
-                sim.update_units(hidden)
-            plast.observe("negative")
-            chain = {n.name: n.state for n in sim.neurons}
-        plast.apply(1.0 / len(batch))
-        _check_range(plast, epoch, s)
-        on_batch(sim)
-    return _result(net, [sim], [plast], len(data) * len(epochs))
+                x.update_group(visible)
+                x.update_group(hidden)
+            L.observe("negative", x)
+            if L.rule.procedure == "pcd":
+                chains = x.rows.copy() if chains is None else np.vstack([x.rows, chains[m:]])
+        L.apply(epoch, len(batch))
 
 
-def _delta(net, rule, data, visible, s, rng, on_batch, epochs):
+def _delta(L: Learner, batches, s: Settings, visible: list[str]) -> None:
     """Eq. 7 on posterior samples from Neal's Gibbs sampling (data clamped)."""
-    sim = Simulator(net, rng, schedule=s.schedule)
-    plast = Plasticity(sim, rule, s.lr)
-    for epoch, batch in _batches(data, s, rng, epochs):
-        plast.lr = s.lr_at(epoch)
-        for row in batch:
-            _clamp_row(sim, visible, row)
-            sim.run(until=sim.env.now + s.sweeps)
-            plast.observe("wake")
-        plast.apply(1.0 / len(batch))
-        _check_range(plast, epoch, s)
-        on_batch(sim)
-    return _result(net, [sim], [plast], len(data) * len(epochs))
+    for epoch, batch in batches:
+        L.begin(epoch)
+        for rows in L.cases(batch):
+            x = L.sampler(m=len(rows))
+            x.clamp(units=visible, values=rows)
+            x.sweep(s.sweeps)
+            L.observe("wake", x)
+        L.apply(epoch, len(batch))
 
 
-def _ancestral_pass(sim: Simulator) -> None:
-    for generation in sim.net.generations():
-        free = [u for u in generation if not sim.neurons[sim.net.index(u)].clamped]
+def _ancestral_pass(x: Sampler, net: Network, clamped: list[str] = ()) -> None:
+    """Each generation of ``net`` (roots first) drawn in parallel from its parents,
+    clamped units kept."""
+    for generation in net.generations():
+        free = [u for u in generation if u not in clamped]
         if free:
-            sim.update_units(free)
+            x.update_group(free)
 
 
-def _wake_sleep(net, rule, data, visible, s, rng, on_batch, epochs):
+def _wake_sleep(L: Learner, batches, s: Settings, visible: list[str]) -> None:
     """Wake: a bottom-up recognition pass from the data; the generative synapses learn
     (eq. 7). Sleep: a top-down fantasy; the recognition synapses learn (eq. 11).
     During the warm-up only the generative synapses into the visible units learn."""
-    gen = Simulator(net, rng, schedule="ancestral")
-    rec = Simulator(net, rng, schedule="ancestral", pathway="recognition")
-    gen_plast, rec_plast = Plasticity(gen, rule, s.lr), Plasticity(rec, rule, s.lr)
-    visible_set = set(visible)
-    for epoch, batch in _batches(data, s, rng, epochs):
-        gen_plast.lr = rec_plast.lr = s.lr_at(epoch)
-        for row in batch:
-            _clamp_row(rec, visible, row)
-            _ancestral_pass(rec)
-            gen.clamp({n.name: n.state for n in rec.neurons})
-            gen_plast.observe("wake")
-            gen.unclamp()
+    for epoch, batch in batches:
+        L.begin(epoch)
+        for rows in L.cases(batch):
+            rec = L.sampler("recognition", len(rows))
+            rec.clamp(units=visible, values=rows)
+            _ancestral_pass(rec, L.networks["recognition"], visible)
+            L.observe("wake", rec)
             rec.unclamp()
-            _ancestral_pass(gen)
-            rec.clamp({n.name: n.state for n in gen.neurons})
-            rec_plast.observe("sleep")
-            rec.unclamp()
+            gen = L.sampler("generative", len(rows))
+            _ancestral_pass(gen, L.networks["generative"])
+            L.observe("sleep", gen, "recognition")
         if s.warming_up(epoch):
-            _hold_above(gen_plast, visible_set)
-        for plast in (gen_plast, rec_plast):
-            plast.apply(1.0 / len(batch))
-            _check_range(plast, epoch, s)
-        on_batch(gen)
-    return _result(net, [gen, rec], [gen_plast, rec_plast], len(data) * len(epochs))
+            L.hold(visible)
+        L.apply(epoch, len(batch))
 
 
-def _hold_above(plast: Plasticity, visible: set[str]) -> None:
-    """Discard the accumulated change of every synapse (and bias) into a unit that is not
-    visible: the warm-up's learning rate of 0 for the hidden layers' generative model."""
-    for idx, (n, _, _) in enumerate(plast.synapses):
-        if n.name not in visible:
-            plast.dw[idx] = 0.0
+def _up_down(L: Learner, batches, s: Settings, visible: list[str]) -> None:
+    """Up-down (Hinton, Osindero and Teh 2006, appendix B) on a DBN's Network (a top RBM
+    over the pen layer and the labels, directed generative and recognition layers below;
+    ``visible``: the data units and the labels). Wake: a stochastic recognition pass up
+    from the data; with the labels clamped the top units sample from it, and the
+    generative synapses of the directed layers learn by eq. 7, the top RBM's by the
+    positive phase of eq. 6. Then CD-k in the top RBM (pen units, the labels as one
+    softmax group, the top units); its negative phase; sleep: a generative pass down from
+    the chain's pen states, and the recognition synapses learn by eq. 11."""
+    gen, rec = L.networks["generative"], L.networks["recognition"]
+    labels = [u for p in gen.populations if p.role == "label" for u in p.units]
+    data = [u for u in visible if u not in labels]
+    roots = set(gen.generations()[0])                  # the top RBM: pen, labels, top
+    top = [u for u in gen.layers()[0] if u in roots]
+    pen = [u for u in gen.units if u in roots and u not in top and u not in labels]
+    below = [u for u in gen.units if u not in roots]   # the directed layers
+    index = {u: i for i, u in enumerate(gen.units)}
+    wake_units = below + pen
+    wake_cols, data_cols = [index[u] for u in wake_units], [visible.index(u) for u in data]
+    label_cols = [visible.index(u) for u in labels]
+    for epoch, batch in batches:
+        L.begin(epoch)
+        for rows in L.cases(batch):
+            m = len(rows)
+            r = L.sampler("recognition", m)
+            r.clamp(units=data, values=rows[:, data_cols])
+            for generation in rec.generations()[1:]:
+                r.update_group(generation)
+            x = L.sampler("generative", m)
+            x.clamp(units=wake_units, values=r.rows[:, wake_cols])
+            if labels:
+                x.clamp(units=labels, values=rows[:, label_cols])
+            x.update_group(top)
+            L.observe("wake", x, posts=set(below))
+            L.observe("positive", x, posts=roots)
+            x.unclamp()
+            for _ in range(s.k):
+                x.update_group(pen)
+                if labels:
+                    x.update_group(labels, softmax=True)
+                x.update_group(top)
+            L.observe("negative", x, posts=roots)
+            for generation in gen.generations()[1:]:
+                x.update_group(generation)
+            L.observe("sleep", x, "recognition")
+        L.apply(epoch, len(batch))
 
 
-def _backprop(net, rule, data, visible, s, rng, on_batch, epochs):
-    """The contrast case: a deterministic forward pass in which every unit sends its
-    real-valued activity (analog), and a backward pass in which every unit sends its
-    error derivative to its parents (analog), which weigh it by their own forward
-    weights (weight transport). Inputs: visible units without parents; targets: the
-    other visible units; cross-entropy error."""
+def _backprop(L: Learner, batches, s: Settings, visible: list[str]) -> None:
+    """The contrast case (:class:`~.learners.Analog`): a deterministic forward pass of
+    analog activities and a backward pass of error derivatives through the forward
+    weights; inputs: the visible units without parents; targets: the other visible
+    units; cross-entropy error."""
+    net = L.net
     inputs = [u for u in visible if not net.parents(u)]
     targets = [u for u in visible if net.parents(u)]
-    trained = Network(net.unit_list(), net.edges, net.name, net.description)
-    order = [u for g in net.generations() for u in g if u not in inputs]
-    w = {(a, b): trained.weight(a, b) for a, b, _ in net.synapses()}
-    bias = {u: trained.bias(u) for u in net.units}
-    ledger, reads, dw = Ledger(), set(), {}
-    col = {u: i for i, u in enumerate(visible)}
-    for epoch, batch in _batches(data, s, rng, epochs):
-        for row in batch:
-            y = {u: float(row[col[u]]) for u in inputs}
-            for u in order:
-                parents = net.parents(u)
-                ledger.analog += len(parents)
-                y[u] = float(1.0 / (1.0 + np.exp(-(bias[u] + sum(w[p, u] * y[p] for p in parents)))))
-            delta = {u: float(row[col[u]]) - y[u] for u in targets}
-            for u in reversed(order):
-                if u not in delta:
-                    children = net.children(u)
-                    ledger.analog += len(children)
-                    delta[u] = y[u] * (1 - y[u]) * sum(w[u, c] * delta[c] for c in children)
-            for u in order:
-                for pre in net.parents(u) + [None]:
-                    where = f"bias of {u}" if pre is None else f"synapse {pre} -> {u}"
-                    view = SynapseView(where, reads, pre=1.0 if pre is None else y[pre], post=y[u],
-                                       post_error=delta[u], phase="backward",
-                                       weight=bias[u] if pre is None else w[pre, u], acc={},
-                                       lr=s.lr_at(epoch))
-                    dw[pre, u] = dw.get((pre, u), 0.0) + rule.local(view)
-            ledger.updates += len(order)
-        for (pre, u), change in dw.items():
-            params, key = (bias, u) if pre is None else (w, (pre, u))
-            params[key] += change / len(batch)
-            if out_of_range(params[key]):
-                raise diverged(epoch, s, f"bias of {u}" if pre is None else f"synapse {pre} -> {u}",
-                               params[key])
-        dw.clear()
-    for (a, b), value in w.items():
-        trained.set_weight(a, b, value)
-    for u, value in bias.items():
-        trained.set_bias(u, value)
-    return TrainResult(trained, ledger, sorted(reads), 0, 0, len(data) * len(epochs))
-
-
-def _result(net: Network, sims: list[Simulator], plasts: list[Plasticity], cases: int) -> TrainResult:
-    trained = Network(net.unit_list(), net.edges, net.name, net.description)
-    for sim in sims:
-        sim.write_back(trained)
-    ledger = Ledger(*(sum(getattr(sim.ledger, f) for sim in sims) for f in ("binary", "analog", "updates")))
-    return TrainResult(trained, ledger, sorted(set().union(*(p.reads for p in plasts))),
-                       sum(p.violations for p in plasts), sum(p.phase_signals for p in plasts),
-                       cases, symmetry_drift(sims[0]))
+    order = [visible.index(u) for u in inputs + targets]
+    x = L.analog(inputs, targets)
+    for epoch, batch in batches:
+        L.begin(epoch)
+        for rows in L.cases(batch):
+            x.forward_backward(rows[:, order])
+            L.observe("backward", x)
+        L.apply(epoch, len(batch))
 
 
 CLOCKED = ("boltzmann", "delta")  # procedures that settle by running the event engine's clock
-PROCEDURES: dict[str, Callable] = {
-    "boltzmann": _boltzmann, "cd": _contrastive, "pcd": _contrastive,
-    "delta": _delta, "wake-sleep": _wake_sleep, "backprop": _backprop,
+# procedure: (what happens to each minibatch, pathways, the event engine's schedule and mode)
+PROCEDURES: dict[str, tuple[Callable, tuple[str, ...], str | None, str | None]] = {
+    "boltzmann": (_boltzmann, ("generative",), None, None),
+    "cd": (_contrastive, ("generative",), "layer", None),
+    "pcd": (_contrastive, ("generative",), "layer", None),
+    "delta": (_delta, ("generative",), None, None),
+    "wake-sleep": (_wake_sleep, ("generative", "recognition"), "layer", "ancestral"),
+    "up-down": (_up_down, ("generative", "recognition"), "layer", "ancestral"),
+    "backprop": (_backprop, (), None, None),
 }
 
 
@@ -478,22 +429,62 @@ def check_remedies(rule: Rule, s: Settings) -> None:
 
 def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
           rng: np.random.Generator, settings: Settings | None = None,
-          on_batch: Callable[[Simulator], None] = lambda sim: None,
-          probs: np.ndarray | None = None) -> TrainResult:
-    """Train ``net`` in the event engine by ``rule``'s procedure, with the remedies of
-    ``settings`` (:func:`run_with_restarts`); returns a copy. ``probs``: the data are a
-    distribution, distinct ``data`` rows with these probabilities (restarts are then
-    chosen on its exact expected log-likelihood).
+          probs: np.ndarray | None = None, backend: str = "event") -> TrainResult:
+    """Train ``net`` by ``rule``'s procedure on ``backend`` ("event": the event engine,
+    the rule's local form case by case; "compiled": chains per minibatch, its batched
+    form), with the remedies of ``settings`` (:func:`run_with_restarts`); returns a
+    copy. ``probs``: the data are a distribution, distinct ``data`` rows with these
+    probabilities (restarts are then chosen on its exact expected log-likelihood).
 
     Raises ParameterError or ValidationError before training (bad settings or data, a
     net the procedure cannot train) and DivergenceError, naming the epoch and the
     parameter, as soon as a weight or bias becomes non-finite."""
     s = settings or Settings()
+    if backend not in LEARNERS:
+        raise ValidationError(f"unknown backend {backend!r} (event or compiled)")
     if rule.procedure not in PROCEDURES:
-        raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the event "
-                              f"engine has {', '.join(PROCEDURES)}")
+        where = "event engine" if backend == "event" else "compiled backend"
+        raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the {where} "
+                              f"has {', '.join(PROCEDURES)}")
     rows = check_training(net, rule, data, visible)
+    if backend == "compiled" and net.delayed_edge() is not None:
+        raise ValidationError(f"{net.name!r} has message delays: the compiled backend runs with instant "
+                              "messages; train it in the event engine")
     check_remedies(rule, s)
-    procedure = PROCEDURES[rule.procedure]
-    return run_with_restarts(lambda start, rows, r, epochs: procedure(start, rule, rows, visible, s, r, on_batch,
-                                                                      epochs), net, rows, visible, s, rng, probs)
+
+    def fit(start: Network, rows: np.ndarray, r: np.random.Generator, epochs: range) -> TrainResult:
+        return _run(backend, start, rule, rows, visible, s, r, epochs).result(len(rows) * len(epochs))
+
+    return run_with_restarts(fit, net, rows, visible, s, rng, probs)
+
+
+def _run(backend: str, net: Network, rule: Rule, rows: np.ndarray, visible: list[str], s: Settings,
+         rng: np.random.Generator, epochs: range) -> Learner:
+    """Run ``rule``'s procedure over ``epochs`` on ``backend``'s learner; returns the learner."""
+    procedure, pathways, schedule, mode = PROCEDURES[rule.procedure]
+    learner = LEARNERS[backend](net, rule, s, rng, pathways, schedule, mode)
+    procedure(learner, _batches(rows, s, rng, epochs), s, list(visible))
+    return learner
+
+
+def messages_per_case(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
+                      rng: np.random.Generator, settings: Settings | None = None) -> dict[str, float]:
+    """What training ``net`` by ``rule``'s procedure costs in the event engine, per
+    training case, by its ledger: ``binary``, ``analog`` messages and unit ``updates``;
+    ``cases``; ``seconds_build`` (the simulators and per-synapse plasticity),
+    ``seconds_per_case`` and ``cpu_seconds_per_case`` (this process's CPU time: a shared
+    machine's wall clock overstates it). The trained weights are not written back (at
+    DBN scale that is a copy synapse by synapse)."""
+    s = settings or Settings()
+    rows = check_training(net, rule, data, visible)
+    procedure, pathways, schedule, mode = PROCEDURES[rule.procedure]
+    start = time.perf_counter()
+    learner = EventLearner(net, rule, s, rng, pathways, schedule, mode)
+    built, cpu = time.perf_counter(), time.process_time()
+    procedure(learner, _batches(rows, s, rng, range(1, s.epochs + 1)), s, list(visible))
+    cases = len(rows) * s.epochs
+    ledger = learner.ledger
+    return {"binary": ledger.binary / cases, "analog": ledger.analog / cases, "updates": ledger.updates / cases,
+            "cases": cases, "seconds_build": built - start,
+            "seconds_per_case": (time.perf_counter() - built) / cases,
+            "cpu_seconds_per_case": (time.process_time() - cpu) / cases}

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import NeurosimError
 from .view import SynapseView
 
-__all__ = ["Rule", "HebbianContrast", "Delta", "WakeSleep", "Backprop", "register",
+__all__ = ["Rule", "HebbianContrast", "Delta", "WakeSleep", "UpDown", "Backprop", "register",
            "get_rule", "rule_names"]
 
 
@@ -95,6 +95,29 @@ class WakeSleep(Delta):
     equation = "eq. 7 (wake) and eq. 11 (sleep)"
 
 
+class UpDown(Rule):
+    """Up-down (contrastive wake-sleep; Hinton, Osindero and Teh 2006, appendix B), for a
+    DBN: phase ``wake``, the generative synapses of the directed layers learn by eq. 7
+    from a recognition sample; ``positive`` and ``negative``, the top RBM's by eq. 6
+    (CD-k); ``sleep``, the recognition synapses by eq. 11 from a fantasy. The phase
+    signal says which form a synapse applies (and the procedure which synapses hear it)."""
+
+    name, procedure = "up-down", "up-down"
+    phases = ("wake", "positive", "negative", "sleep")
+    equation = "eq. 7 (wake), eq. 6 (top RBM), eq. 11 (sleep)"
+
+    def local(self, s: SynapseView) -> float:
+        phase = s.phase
+        if phase in ("wake", "sleep"):
+            return s.lr * s.pre * (s.post - s.post_prob)
+        return (1.0 if phase == "positive" else -1.0) * s.lr * s.pre * s.post
+
+    def batched(self, pre, post, phase, lr, post_prob=None, post_error=None):
+        if phase in ("wake", "sleep"):
+            return Delta.batched(self, pre, post, phase, lr, post_prob=post_prob)
+        return (1.0 if phase == "positive" else -1.0) * lr * (pre.T @ post)
+
+
 class Backprop(Rule):
     """Backpropagation (Rumelhart et al. 1986), the contrast case:
     ``dw_ij = lr s_i delta_j`` with ``delta_j = -dE/dx_j`` the error derivative of the
@@ -135,5 +158,5 @@ def rule_names() -> list[str]:
 
 
 for _rule in (HebbianContrast("boltzmann", "eq. 5"), HebbianContrast("cd", "eq. 6"),
-              HebbianContrast("pcd", "eq. 6, persistent chains"), Delta(), WakeSleep(), Backprop()):
+              HebbianContrast("pcd", "eq. 6, persistent chains"), Delta(), WakeSleep(), UpDown(), Backprop()):
     register(_rule)
