@@ -163,10 +163,14 @@ class Uniforms:
     def __init__(self, states):
         self.queue = list(states)
 
-    def random(self, shape, dtype=np.float64):
+    def random(self, shape=None, dtype=np.float64, out=None):
         s = self.queue.pop(0)
-        assert s.shape == shape
-        return np.where(s == 1, 0, 1).astype(dtype)
+        assert s.shape == (shape if out is None else out.shape)
+        u = np.where(s == 1, 0, 1).astype(dtype)
+        if out is None:
+            return u
+        out[...] = u
+        return out
 
 
 @pytest.mark.parametrize("backend", ["event", "compiled"])
