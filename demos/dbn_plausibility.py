@@ -39,11 +39,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neurosim.data import load_mnist  # noqa: E402
-from neurosim.machines.dbn_readout import classify  # noqa: E402
+from neurosim.learning import get_rule  # noqa: E402
+from neurosim.learning.procedures import Settings, messages_per_case  # noqa: E402
+from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
+from neurosim.machines.dbn_readout import classify, label_population  # noqa: E402
 from neurosim.machines.dbn_train import load_run  # noqa: E402
 from neurosim.modelfile import load  # noqa: E402
 from neurosim.network import Network  # noqa: E402
 from neurosim.outputs import atomic_write_text  # noqa: E402
+from neurosim.population import Population, Projection  # noqa: E402
 
 SETTINGS = {
     "compiled": dict(backend="compiled"),
@@ -84,15 +88,57 @@ def measure(net: Network, X: np.ndarray, y: np.ndarray, name: str, setting: dict
     return row
 
 
+def feed_forward(dbn: DeepBeliefNet, rng: np.random.Generator) -> Network:
+    """The DBN's classifier for backprop (as ``backpropclassify.m`` unrolls it): the
+    recognition layers, the top RBM's pen-to-top weights, and a new layer from the top
+    units to the labels (N(0, 0.01)); the pixels and the labels are its visible units."""
+    sizes = (*dbn.sizes, dbn.n_labels)
+    names = ["v"] + [f"h{l}" for l in range(1, len(sizes) - 2)] + ["top", "label"]
+    pops = [Population(name, tuple(f"{name}_{i}" for i in range(n)), np.zeros(n),
+                       "visible" if name in ("v", "label") else "hidden", layer)
+            for layer, (name, n) in enumerate(zip(names, sizes))]
+    blocks = [*dbn.R, dbn.W, rng.normal(0, 0.01, (sizes[-2], sizes[-1]))]
+    projs = [Projection(f"{a}->{b}", a, b, np.asarray(w, dtype=float)) for a, b, w in zip(names, names[1:], blocks)]
+    return Network.from_populations(pops, projs, name="dbn_classifier")
+
+
+def training_messages(net: Network, X: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict:
+    """Messages per training case, by the event engine's ledger
+    (:func:`~neurosim.learning.procedures.messages_per_case`), for up-down on the DBN (CD-``k``
+    at the top; binary messages) and for backprop on its classifier (:func:`feed_forward`;
+    analog messages), on the cases ``X`` (pixels drawn as bits) with labels ``y``."""
+    rng = np.random.default_rng(seed)
+    pixels = (rng.random(X.shape) < X).astype(np.int8)
+    rows = np.hstack([pixels, np.eye(len(label_population(net).units), dtype=np.int8)[y]])
+    dbn = DeepBeliefNet.from_network(net)
+    visible = [u for p in net.populations if p.role in ("visible", "label") for u in p.units]
+    classifier = feed_forward(dbn, rng)
+    settings = Settings(lr=0.001, batch=1, k=k)
+    out = {"cases": len(y), "updown_k": k,
+           "up-down": messages_per_case(net, get_rule("up-down"), rows, visible, rng, settings),
+           "backprop": messages_per_case(classifier, get_rule("backprop"), rows,
+                                         [u for p in classifier.populations if p.role == "visible" for u in p.units],
+                                         rng, settings)}
+    for name in ("up-down", "backprop"):
+        m = out[name]
+        print(f"{name:>18}: {m['binary']:,.0f} binary and {m['analog']:,.0f} analog messages per training case, "
+              f"{m['cpu_seconds_per_case']:.1f} CPU s per case", file=sys.stderr)
+    return out
+
+
 def _colours(rows: list[dict], event: str) -> list[str]:
     return ["0.6" if r["backend"] == "compiled" else event for r in rows]
 
 
-def draw(rows: list[dict], free_energy: dict, path: Path) -> None:
-    """Test error (with two standard errors) and binary messages per digit, one bar per setting."""
+def draw(result: dict, path: Path) -> None:
+    """Test error (with two standard errors) and binary messages per digit, one bar per
+    setting; with ``training``, the messages per training case of up-down and backprop."""
+    rows, free_energy, training = result["settings"], result["free_energy"], result.get("training")
     names = [r["setting"] for r in rows]
     x = np.arange(len(rows))
-    fig, (ax_err, ax_msg) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3 if training else 2, figsize=(15 if training else 11, 4),
+                             gridspec_kw={"width_ratios": [3, 3, 1.4] if training else [1, 1]})
+    ax_err, ax_msg = axes[:2]
     ax_err.bar(x, [100 * r["test_error"] for r in rows], yerr=[200 * r["standard_error"] for r in rows],
                color=_colours(rows, "C0"), capsize=3)
     ax_err.axhline(100 * free_energy["test_error"], color="C3", ls="--",
@@ -100,10 +146,18 @@ def draw(rows: list[dict], free_energy: dict, path: Path) -> None:
     ax_err.set_ylabel("test error (%)")
     ax_err.legend(loc="lower right")
     ax_msg.bar(x, [r["binary_messages_per_digit"] / 1e6 for r in rows], color=_colours(rows, "C1"))
-    ax_msg.set_ylabel("binary messages per digit (millions)")
+    ax_msg.set_ylabel("binary messages per test digit (millions)")
     for ax in (ax_err, ax_msg):
         ax.set_xticks(x, names, rotation=30, ha="right")
-    fig.suptitle(f"The DBN's Gibbs read-out as neurons ({rows[0]['cases']} test digits)")
+    if training:
+        ax = axes[2]
+        procs = ["up-down", "backprop"]
+        for offset, kind, colour in ((-0.2, "binary", "C1"), (0.2, "analog", "C2")):
+            ax.bar(np.arange(2) + offset, [training[p][kind] / 1e6 for p in procs], 0.4, color=colour, label=kind)
+        ax.set_xticks(range(2), [f"up-down\n(CD-{training['updown_k']})", "backprop"])
+        ax.set_ylabel("messages per training case (millions)")
+        ax.legend()
+    fig.suptitle(f"The MNIST DBN run as neurons: Gibbs read-out of {rows[0]['cases']} test digits")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
@@ -115,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweeps", type=int, default=50, help="sweeps whose label firings count")
     p.add_argument("--burn-in", type=int, default=10, help="sweeps before counting")
     p.add_argument("--settings", default=",".join(SETTINGS), help="which settings, comma-separated")
+    p.add_argument("--training-cases", type=int, default=2,
+                   help="training cases of up-down and of backprop run through the event engine (0: none)")
+    p.add_argument("--updown-k", type=int, default=10, help="Gibbs steps at the top during up-down (preset: 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/dbn_plausibility", help="where the JSON and the figure go")
     args = p.parse_args(argv)
@@ -132,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {"model": str(args.model), "digits": len(y), "sweeps": args.sweeps, "burn_in": args.burn_in,
               "seed": args.seed, "command": "python demos/dbn_plausibility.py " + " ".join(argv or sys.argv[1:]),
               "free_energy": free_energy, "settings": rows}
+    if args.training_cases:
+        X_train, y_train = load_mnist("train", limit=args.training_cases)
+        result["training"] = training_messages(net, X_train, y_train, args.updown_k, args.seed)
     atomic_write_text(out / "dbn_plausibility.json", json.dumps(result, indent=1) + "\n")
-    draw(rows, free_energy, out / "dbn_plausibility.png")
+    draw(result, out / "dbn_plausibility.png")
     print(f"wrote {out / 'dbn_plausibility.json'} and {out / 'dbn_plausibility.png'}", file=sys.stderr)
     return 0
 

@@ -24,7 +24,7 @@ def test_demo_measures_every_setting(tmp_path, capsys, monkeypatch):
     net = random_dbn((7, 5, 6, 8), 4, seed=3).to_network()
     save(net, tmp_path / "dbn.toml", format="populations")
     assert demo.main([str(tmp_path / "dbn.toml"), "--digits", "40", "--sweeps", "3", "--burn-in", "1",
-                      "--out", str(tmp_path / "out")]) == 0
+                      "--training-cases", "2", "--updown-k", "2", "--out", str(tmp_path / "out")]) == 0
     result = json.loads((tmp_path / "out" / "dbn_plausibility.json").read_text())
     rows = {r["setting"]: r for r in result["settings"]}
     assert list(rows) == list(demo.SETTINGS) and result["digits"] == 40
@@ -38,6 +38,14 @@ def test_demo_measures_every_setting(tmp_path, capsys, monkeypatch):
     assert rows["async delay 0.5"]["test_error"] == np.mean(alone.labels != np.arange(40) % 4)
     assert rows["async delay 0.5"]["binary_messages_per_digit"] == alone.ledger.binary / 40
     assert result["free_energy"]["method"] == "free-energy"
+    # training: up-down sends binary messages only, backprop analog only, over every synapse both ways
+    training = result["training"]
+    assert training["cases"] == 2 and training["updown_k"] == 2
+    assert training["up-down"]["binary"] > 0 and training["up-down"]["analog"] == 0
+    sizes = (7, 5, 6, 8, 4)             # v, h1, h2, top, labels: forward to every child, errors back to hidden parents
+    forward = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    assert training["backprop"]["binary"] == 0
+    assert training["backprop"]["analog"] == forward + forward - sizes[0] * sizes[1]
     assert (tmp_path / "out" / "dbn_plausibility.png").stat().st_size > 5_000
 
 
