@@ -191,3 +191,20 @@ def test_plan_describes_itself():
     net = NETS["dbn"](0)
     text = compile(net).plan().describe(net.units)
     assert text.startswith("mixed: gibbs(") and "ancestral(l2_0, l2_1, l2_2, l2_3)" in text
+
+
+def test_the_plan_does_not_depend_on_the_hash_seed():
+    """The same net is planned the same way in every process: the colouring walks the
+    units in their order, not a set's (PYTHONHASHSEED 0-5 gave h0 | h1 or h1 | h0 for the
+    audit's Boltzmann net with its visible units clamped, and so other trained weights)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from neurosim.learning.audit import _boltzmann_net; "
+            "from neurosim.compiled import compile; net = _boltzmann_net(np.random.default_rng(0)); "
+            "cn = compile(net); vis = [cn.index[u] for u in net.units if net.unit(u).role == 'visible']; "
+            "print(cn.plan(vis).describe(cn.units))")
+    plans = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in range(6)}
+    assert len(plans) == 1, plans

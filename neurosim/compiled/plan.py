@@ -260,7 +260,7 @@ def _colour(adjacency: np.ndarray, units: list[int], net: Network,
     if all(p.layer is not None for p in net.populations) and \
             not any(adjacency[np.ix_(g, g)].any() for g in layered):
         return [[names[i] for i in g] for g in layered]
-    sub = graph().subgraph([names[i] for i in units])
+    sub = _ordered_subgraph(graph(), [names[i] for i in units])
     if nx.is_bipartite(sub):
         colour = nx.bipartite.color(sub)
     else:
@@ -269,6 +269,17 @@ def _colour(adjacency: np.ndarray, units: list[int], net: Network,
     for i in units:
         groups.setdefault(colour[names[i]], []).append(names[i])
     return [groups[c] for c in sorted(groups)]
+
+
+def _ordered_subgraph(graph: nx.Graph, nodes: list[str]) -> nx.Graph:
+    """The subgraph on ``nodes``, its nodes and edges in the order given (a networkx
+    subgraph view iterates a set, whose order changes with PYTHONHASHSEED, and with it
+    the colouring: the same seed would give other numbers in another process)."""
+    keep = set(nodes)
+    sub = nx.Graph()
+    sub.add_nodes_from(nodes)
+    sub.add_edges_from((a, b) for a, b in graph.edges(nodes) if b in keep)
+    return sub
 
 
 def _symmetric_graph(net: Network) -> nx.Graph:
