@@ -701,6 +701,31 @@ class Network:
         self._pops[self._pop_of[u]].bias[u - self._offsets[self._pop_of[u]]] = value
         self._derived.clear()
 
+    def set_block(self, projection: str, weights: np.ndarray, reverse: np.ndarray | None = None) -> None:
+        """Set every synapse of ``projection`` at once: ``weights[i, j]`` from unit i of pre
+        to unit j of post, and for a symmetric projection ``reverse[i, j]`` from post j back
+        to pre i (None: equal to ``weights``). Checked as a projection is when a net is
+        built: the shape (named by population), finite values (naming the synapse);
+        entries where the mask has no synapse are dropped."""
+        proj = self.projection(projection)
+        by_name = {p.name: p for p in self._pops}
+        checked = check_projection(replace(proj, weights=weights, reverse=reverse), by_name)
+        np.copyto(proj.weights, checked.weights)
+        if checked.reverse is not None and np.array_equal(checked.reverse, checked.weights):
+            checked.reverse = None
+        proj.reverse = checked.reverse
+        self._derived.clear()
+
+    def set_biases(self, population: str, values: np.ndarray, recognition: bool = False) -> None:
+        """Set the bias of every unit of ``population`` at once (its recognition biases if
+        ``recognition``: NaN where a unit has none); checked as when a net is built."""
+        pop = self.population(population)
+        if recognition:
+            pop.recognition_bias = check_population(replace(pop, recognition_bias=values)).recognition_bias
+        else:
+            np.copyto(pop.bias, check_population(replace(pop, bias=values)).bias)
+        self._derived.clear()
+
     def with_arrays(self, weights: np.ndarray, bias: np.ndarray) -> Network:
         """A copy whose generative synapses and biases are read from dense arrays of the
         form of :meth:`to_arrays` (the inverse of it); recognition is kept."""

@@ -286,15 +286,26 @@ class Simulator:
         raise ValidationError(f"no synapse {pre} -> {post} in the {self.pathway} pathway")
 
     def write_back(self, net: Network) -> None:
-        """Copy this pathway's current weights and biases into ``net``."""
+        """Copy this pathway's current weights and biases into ``net``, block by block
+        (:meth:`Network.set_block`: a link's ``W`` is its projection's block, the
+        reverse link's ``W`` the reverse block transposed)."""
         recognition = self.pathway == "recognition"
-        for (pre, post), (neuron, k) in self.slots.items():
-            net.set_weight(pre, post, neuron.in_weight[k], recognition=recognition)
-        for n in self.neurons:
+        links = {link.name: link for link in self.links}
+        for q in self.net.projections:
+            if q.name in links:  # the other pathway's projections have no links here
+                back = links.get(q.name + " (reverse)")
+                net.set_block(q.name, links[q.name].W, None if back is None else back.W.T)
+        for pop in self.pops.values():
             if not recognition:
-                net.set_bias(n.name, n.bias)
-            elif n.in_weight:  # recognition biases exist where recognition synapses arrive
-                net.set_recognition_bias(n.name, n.bias)
+                net.set_biases(pop.name, pop.bias)
+                continue
+            arrives = np.zeros(len(pop.units), dtype=bool)  # recognition biases exist where synapses arrive
+            for link in pop.links_in:
+                arrives |= True if link.mask is None else link.mask.any(axis=0)
+            if arrives.any():
+                old = net.population(pop.name).recognition_bias
+                net.set_biases(pop.name, np.where(arrives, pop.bias, np.nan if old is None else old),
+                               recognition=True)
 
     # -- running ----------------------------------------------------------------------
     @property
