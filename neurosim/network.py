@@ -178,6 +178,7 @@ class Network:
         net._check_duplicates()
         net._check_acyclic()
         net._check_chain_graph()
+        net._check_softmax()
         return net
 
     def _setup(self, name: str, description: str, pops: list[Population], projs: list[Projection],
@@ -317,6 +318,22 @@ class Network:
                     f"unit {name!r} has directed parents ({_listed(self.parents(name))}) and symmetric "
                     f"edges ({_listed(self.neighbours(name))}); a unit may receive directed edges or "
                     "take part in symmetric ones, not both", unit=i, population=p.name)
+
+    def _check_softmax(self) -> None:
+        """A softmax population (a one-of-n group) takes part in symmetric projections to
+        other populations only, as the label units of a top RBM: its conditional is the
+        softmax of its units' inputs, which no directed conditional or synapse inside the
+        group (one unit is on at a time) would fit."""
+        for q, proj in enumerate(self._projs):
+            a, b = self._ends(q)
+            for pop in {self._pops[a].name: self._pops[a], self._pops[b].name: self._pops[b]}.values():
+                if pop.activation != "softmax" or not proj.n_synapses:
+                    continue
+                if proj.kind != "symmetric" or a == b:
+                    what = f"is {proj.kind}" if a != b else "joins it to itself"
+                    raise validation_error(f"projection {proj.name!r} {what}: population {pop.name!r} is a "
+                                           "softmax group, which takes part in symmetric projections to "
+                                           "other populations only", projection=proj.name)
 
     # -- connections in edge order (derived from the masks, cached) ---------------------
     def _pairs(self, q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -637,7 +654,8 @@ class Network:
         return [sorted(g, key=self.index) for g in nx.topological_generations(view)]
 
     def evidence_indices(self, evidence: Mapping[str, object] | None) -> dict[int, int]:
-        """Check evidence ``{unit: 0|1}`` and map it to unit indices."""
+        """Check evidence ``{unit: 0|1}`` and map it to unit indices. On a softmax group
+        it may turn one unit on, and may turn all units off only if one stays free."""
         out: dict[int, int] = {}
         for name, value in (evidence or {}).items():
             if name not in self._index:
@@ -645,7 +663,18 @@ class Network:
             if isinstance(value, bool) or value not in (0, 1):
                 raise EvidenceError(f"evidence {name}={value!r}: a unit's state must be 0 or 1")
             out[self._index[name]] = int(value)
+        for group in self.softmax_groups():
+            given = [out[i] for i in group.tolist() if i in out]
+            if sum(given) > 1 or (given and len(given) == len(group) and not any(given)):
+                pop = self._pops[self._pop_of[int(group[0])]].name
+                raise EvidenceError(f"evidence turns {sum(given)} units of softmax population {pop!r} on; "
+                                    f"exactly one unit of a one-of-n group is on (write {pop}=k)")
         return out
+
+    def softmax_groups(self) -> list[np.ndarray]:
+        """The unit indices of each softmax population (a one-of-n group), in unit order."""
+        return [np.arange(self._offsets[k], self._offsets[k + 1]) for k, p in enumerate(self._pops)
+                if p.activation == "softmax"]
 
     def to_arrays(self) -> NetArrays:
         """The generative part as dense n x n arrays, block by block (no loop over synapses)."""
