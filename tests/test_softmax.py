@@ -257,14 +257,17 @@ def test_the_dbn_marks_its_labels_softmax_and_old_logistic_exports_still_load(tm
 
 
 def test_infer_on_an_exported_dbn_treats_the_labels_as_one_of_n(tmp_path, capsys):
-    """`neurosim infer` (exact) lists only states with one label on; its label marginals
-    sum to 1; `sample --evidence label=2` keeps every sample's label 2 on, the others off."""
+    """`neurosim show` names the group; `infer` (exact) lists only states with one label
+    on and its label marginals sum to 1; `sample --evidence label=2` keeps every
+    sample's label 2 on, the others off."""
     import json
 
     from helpers import run_cli
     from test_dbn_network import random_dbn
 
     save(random_dbn((3, 2, 3), 3, seed=5).to_network(), tmp_path / "tiny.toml")
+    code, out, _ = run_cli(capsys, "show", tmp_path / "tiny.toml")
+    assert code == 0 and "\n  softmax groups, one unit on at a time: label (3 units)\n" in out
     code, out, _ = run_cli(capsys, "infer", tmp_path / "tiny.toml", "--evidence", "v_0=1", "--json")
     r = json.loads(out)
     labels = [r["units"].index(f"label_{k}") for k in range(3)]
