@@ -302,7 +302,9 @@ def describe(net: Network) -> str:
             "sigmoid belief net" if not kinds["symmetric"] else "hybrid (symmetric and directed)")
     lines = [f"{net.name}: {kind}", f"  {net.description}" if net.description else None,
              f"  {net.n_units} units, {kinds['directed']} directed and {kinds['symmetric']} "
-             f"symmetric edges" + (f", {kinds['recognition']} recognition" if kinds["recognition"] else ""), ""]
+             f"symmetric edges" + (f", {kinds['recognition']} recognition" if kinds["recognition"] else "")]
+    groups = [f"{p.name} ({p.size} units)" for p in net.populations if p.activation == "softmax"]
+    lines += [f"  softmax groups, one unit on at a time: {', '.join(groups)}" if groups else None, ""]
     if net.n_units + net.n_edges > MAX_UNIT_TABLES:
         lines.append(f"  {'population':<16}{'units':>7}  {'role':<9}{'layer':>6}{'bias mean':>11}{'min':>10}{'max':>10}")
         for p in net.populations:

@@ -1,7 +1,8 @@
 """Evidence written on the command line: ``NAME=0|1`` for a unit, ``POP=k`` for a label population.
 
 ``NAME=0`` or ``NAME=1`` clamps the unit NAME, as it always has. ``POP=k`` names a
-population of role ``label`` (a one-of-n group, as a DBN's ten labels) and clamps its
+population of role ``label`` or a softmax population (a one-of-n group, as a DBN's ten
+labels) and clamps its
 unit k (counting from 0) on and every other unit of it off: ``label=3`` is ``label_3=1``
 and ``label_j=0`` for every other j. A unit's name wins over a population's, so no
 existing evidence changes meaning; a population that is not a label population is
@@ -56,7 +57,8 @@ def _label_population(net: Network | None, name: str):
     if net is None or name in net.units or name not in {p.name for p in net.populations}:
         return None
     pop = net.population(name)
-    if pop.role != "label":
+    if pop.role != "label" and pop.activation != "softmax":
         raise EvidenceError(f"evidence {name}=...: population {name!r} has role {pop.role!r}; POP=k clamps "
-                            "one unit of a label population (one-of-n) on; clamp other units one by one")
+                            "one unit of a label or softmax population (one-of-n) on; clamp other units "
+                            "one by one")
     return pop

@@ -35,7 +35,7 @@ arrays (the *populations* format)::
     size = 500
     role = "hidden"
     layer = 1              # optional
-    activation = "logistic"
+    activation = "logistic"  # or "softmax": a one-of-n group (a DBN's labels)
     units = "h1_"          # the names h1_0 .. h1_499; or a list of names
     [[projection]]
     name = "h1->v"
@@ -49,8 +49,9 @@ projection and, where there are any, ``recognition_bias/POP``, ``mask/PROJ``,
 ``reverse/PROJ`` and ``order/PROJ`` (see :meth:`Network.from_populations`). Loading
 checks the hash, every array's presence, dtype and shape, and the Network's rules; an
 error names the file and the population or projection. ``save`` writes this format
-for nets of more than MAX_UNIT_TABLES units and connections (or when asked): the
-``.npz`` first, then the TOML, each atomically.
+for nets of more than MAX_UNIT_TABLES units and connections, for nets with a softmax
+population (which a ``[[unit]]`` table cannot express), or when asked: the ``.npz``
+first, then the TOML, each atomically.
 
 ``dumps`` writes a file that ``loads`` reads back to an equal Network, bit for bit, and
 that a cut anywhere cannot turn into another valid net: it declares ``n_units`` and
@@ -422,6 +423,10 @@ def _quote(text: str) -> str:
 
 def dumps(net: Network) -> str:
     """The model file of ``net``: ``loads(dumps(net)) == net`` exactly."""
+    softmax = [p.name for p in net.populations if p.activation != "logistic"]
+    if softmax:
+        raise ModelFileError(f"network {net.name!r}: population {softmax[0]!r} is a softmax group, which "
+                             "the unit-by-unit format cannot express; save it in the populations format")
     q = _quote
     out = [f"name = {q(net.name)}", f"description = {q(net.description)}",
            f"n_units = {net.n_units}", f"n_edges = {net.n_edges}", ""]
@@ -447,10 +452,11 @@ def save(net: Network, path: str | Path, format: str | None = None) -> None:  # 
 
     ``format``: "units" (one TOML file, table by table), "populations" (TOML beside an
     .npz of the same stem, written first) or None: populations when the net has more
-    than MAX_UNIT_TABLES units and connections together."""
+    than MAX_UNIT_TABLES units and connections together, or a softmax population."""
     path = Path(path)
     if format is None:
-        format = "populations" if net.n_units + net.n_edges > MAX_UNIT_TABLES else "units"
+        large = net.n_units + net.n_edges > MAX_UNIT_TABLES
+        format = "populations" if large or net.softmax_groups() else "units"
     if format not in FORMATS:
         raise ModelFileError(f"{path}: unknown model file format {format!r} (one of {', '.join(FORMATS)})")
     if format == "units":

@@ -178,6 +178,7 @@ class Network:
         net._check_duplicates()
         net._check_acyclic()
         net._check_chain_graph()
+        net._check_softmax()
         return net
 
     def _setup(self, name: str, description: str, pops: list[Population], projs: list[Projection],
@@ -317,6 +318,22 @@ class Network:
                     f"unit {name!r} has directed parents ({_listed(self.parents(name))}) and symmetric "
                     f"edges ({_listed(self.neighbours(name))}); a unit may receive directed edges or "
                     "take part in symmetric ones, not both", unit=i, population=p.name)
+
+    def _check_softmax(self) -> None:
+        """A softmax population (a one-of-n group) takes part in symmetric projections to
+        other populations only, as the label units of a top RBM: its conditional is the
+        softmax of its units' inputs, which no directed conditional or synapse inside the
+        group (one unit is on at a time) would fit."""
+        for q, proj in enumerate(self._projs):
+            a, b = self._ends(q)
+            for pop in {self._pops[a].name: self._pops[a], self._pops[b].name: self._pops[b]}.values():
+                if pop.activation != "softmax" or not proj.n_synapses:
+                    continue
+                if proj.kind != "symmetric" or a == b:
+                    what = f"is {proj.kind}" if a != b else "joins it to itself"
+                    raise validation_error(f"projection {proj.name!r} {what}: population {pop.name!r} is a "
+                                           "softmax group, which takes part in symmetric projections to "
+                                           "other populations only", projection=proj.name)
 
     # -- connections in edge order (derived from the masks, cached) ---------------------
     def _pairs(self, q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -637,7 +654,8 @@ class Network:
         return [sorted(g, key=self.index) for g in nx.topological_generations(view)]
 
     def evidence_indices(self, evidence: Mapping[str, object] | None) -> dict[int, int]:
-        """Check evidence ``{unit: 0|1}`` and map it to unit indices."""
+        """Check evidence ``{unit: 0|1}`` and map it to unit indices. On a softmax group
+        it may turn one unit on, and may turn all units off only if one stays free."""
         out: dict[int, int] = {}
         for name, value in (evidence or {}).items():
             if name not in self._index:
@@ -645,7 +663,18 @@ class Network:
             if isinstance(value, bool) or value not in (0, 1):
                 raise EvidenceError(f"evidence {name}={value!r}: a unit's state must be 0 or 1")
             out[self._index[name]] = int(value)
+        for group in self.softmax_groups():
+            given = [out[i] for i in group.tolist() if i in out]
+            if sum(given) > 1 or (given and len(given) == len(group) and not any(given)):
+                pop = self._pops[self._pop_of[int(group[0])]].name
+                raise EvidenceError(f"evidence turns {sum(given)} units of softmax population {pop!r} on; "
+                                    f"exactly one unit of a one-of-n group is on (write {pop}=k)")
         return out
+
+    def softmax_groups(self) -> list[np.ndarray]:
+        """The unit indices of each softmax population (a one-of-n group), in unit order."""
+        return [np.arange(self._offsets[k], self._offsets[k + 1]) for k, p in enumerate(self._pops)
+                if p.activation == "softmax"]
 
     def to_arrays(self) -> NetArrays:
         """The generative part as dense n x n arrays, block by block (no loop over synapses)."""
@@ -699,6 +728,31 @@ class Network:
         u = self.index(name)
         value = _finite(value, f"unit {name!r}: bias")
         self._pops[self._pop_of[u]].bias[u - self._offsets[self._pop_of[u]]] = value
+        self._derived.clear()
+
+    def set_block(self, projection: str, weights: np.ndarray, reverse: np.ndarray | None = None) -> None:
+        """Set every synapse of ``projection`` at once: ``weights[i, j]`` from unit i of pre
+        to unit j of post, and for a symmetric projection ``reverse[i, j]`` from post j back
+        to pre i (None: equal to ``weights``). Checked as a projection is when a net is
+        built: the shape (named by population), finite values (naming the synapse);
+        entries where the mask has no synapse are dropped."""
+        proj = self.projection(projection)
+        by_name = {p.name: p for p in self._pops}
+        checked = check_projection(replace(proj, weights=weights, reverse=reverse), by_name)
+        np.copyto(proj.weights, checked.weights)
+        if checked.reverse is not None and np.array_equal(checked.reverse, checked.weights):
+            checked.reverse = None
+        proj.reverse = checked.reverse
+        self._derived.clear()
+
+    def set_biases(self, population: str, values: np.ndarray, recognition: bool = False) -> None:
+        """Set the bias of every unit of ``population`` at once (its recognition biases if
+        ``recognition``: NaN where a unit has none); checked as when a net is built."""
+        pop = self.population(population)
+        if recognition:
+            pop.recognition_bias = check_population(replace(pop, recognition_bias=values)).recognition_bias
+        else:
+            np.copyto(pop.bias, check_population(replace(pop, bias=values)).bias)
         self._derived.clear()
 
     def with_arrays(self, weights: np.ndarray, bias: np.ndarray) -> Network:

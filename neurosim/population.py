@@ -39,7 +39,7 @@ __all__ = ["Population", "Projection", "ROLES", "KINDS", "ACTIVATIONS", "NAME_HE
 
 ROLES = ("visible", "hidden", "label")
 KINDS = ("directed", "symmetric", "recognition")
-ACTIVATIONS = ("logistic",)
+ACTIVATIONS = ("logistic", "softmax")
 NAME_HELP = "letters (any script), digits, _ . -; not starting with a digit, . or -"
 
 
@@ -63,7 +63,10 @@ def validation_error(message: str, *, unit: int | None = None, edge: int | None 
 
 @dataclass(eq=False)
 class Population:
-    """A group of units: ``p(s_k = 1) = sigmoid(bias[k] + input_k)`` (eq. 1, logistic).
+    """A group of units: ``p(s_k = 1) = sigmoid(bias[k] + input_k)`` (eq. 1, logistic), or,
+    with ``activation="softmax"``, a one-of-n group (the label units of Hinton, Osindero
+    and Teh 2006): the energy is that of binary units, but exactly one unit is on, and
+    ``p(s_k = 1 | rest) = exp(bias[k] + input_k) / sum_l exp(bias[l] + input_l)``.
 
     ``recognition_bias`` (Helmholtz machines) is None or one value per unit; NaN marks a
     unit without one."""

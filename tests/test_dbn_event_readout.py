@@ -11,7 +11,7 @@ from neurosim.machines.dbn_readout import classify, event_gibbs_readout, label_c
 from neurosim.modelfile import load
 from neurosim.numerics import softmax
 from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
-from test_dbn_network import _json, _train, random_dbn
+from test_dbn_network import _json, _train, logistic_labels, random_dbn
 
 
 def test_the_label_group_draws_from_the_exact_softmax_given_the_top_units():
@@ -32,6 +32,8 @@ def test_the_label_group_draws_from_the_exact_softmax_given_the_top_units():
     z = np.abs(draws.sum(axis=0) - n * p) / np.sqrt(n * p * (1 - p))
     assert z.max() < 4, (z, p)
     # negative control: the same units as independent logistic units are not one of n
+    sim = Simulator(logistic_labels(rbm), np.random.default_rng(2), init=np.zeros(rbm.n_units, dtype=int))
+    sim.clamp(units=top, values=s)
     free = np.concatenate([sim.update_group(rbm.population("label").units) for _ in range(200)])
     assert (free.sum(axis=1) != 1).any()
 

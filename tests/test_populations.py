@@ -303,3 +303,100 @@ def test_delayed_edge_finds_the_first_delayed_edge_without_building_edges(monkey
     undelayed = Network([Unit("a"), Unit("b")], [Edge("a", "b", 1.0)])
     monkeypatch.setattr(Network, "edges", property(lambda self: pytest.fail("built the edges")))
     assert undelayed.delayed_edge() is None
+
+
+# -- set_block, set_biases and the event engine's write_back -----------------------------
+def _copy(net):
+    return Network.from_populations(net.populations, net.projections, order=net.edge_order(),
+                                    name=net.name, description=net.description)
+
+
+def test_set_block_writes_a_projection_bit_for_bit_and_refreshes_the_derived_graph(tmp_path):
+    net = helmholtz_like()
+    rng = np.random.default_rng(0)
+    assert net.graph["t"]["h0"]["weight"] == 0.25
+    for q in net.projections:
+        W = rng.normal(size=q.weights.shape)
+        back = rng.normal(size=q.weights.shape) if q.kind == "symmetric" else None
+        net.set_block(q.name, W, back)
+        present = np.ones(W.shape, dtype=bool) if q.mask is None else q.mask
+        stored = net.projection(q.name)
+        assert stored.weights.tobytes() == np.where(present, W, 0.0).tobytes()   # the mask drops the rest
+        if back is not None:
+            assert stored.reverse.tobytes() == np.where(present, back, 0.0).tobytes()
+    sym = next(q for q in net.projections if q.kind == "symmetric" and q.pre == "hidden2")
+    assert net.graph["t"]["h0"]["weight"] == net.weight("t", "h0") == sym.weights[0, 0]
+    save(net, tmp_path / "m.toml", format="populations")
+    assert load(tmp_path / "m.toml") == net
+    before = _copy(net)
+    for q in net.projections:                                    # writing the blocks back is a no-op
+        net.set_block(q.name, q.weights.copy(), None if q.reverse is None else q.reverse.copy())
+    assert net == before
+    net.set_block(sym.name, sym.weights)              # reverse None: equal to the block
+    assert sym.reverse is None and net.weight("h0", "t") == net.weight("t", "h0")
+
+
+def test_set_block_and_set_biases_refuse_naming_population_projection_and_synapse():
+    net = random_dbn(np.random.default_rng(1), (3, 4), (5,))
+    sym, down = (q.name for q in net.projections)
+    cases = [
+        (lambda: net.set_block(sym, np.zeros((4, 3))),
+         rf"^projection '{sym}' has a weight block of shape \(4, 3\); populations 'hidden2' \(3 units\) and "
+         r"'hidden1' \(4 units\) need \(3, 4\)$"),
+        (lambda: net.set_block(down, np.where(np.eye(4, 5, 1) > 0, np.nan, 0.0)),
+         rf"^projection '{down}': synapse l1_0 -> l2_1: weight is nan, must be finite$"),
+        (lambda: net.set_block(sym, np.zeros((3, 4)), np.full((3, 4), np.inf)),
+         rf"^projection '{sym}': synapse l0_0 -> l1_0: reverse is inf, must be finite$"),
+        (lambda: net.set_block(down, np.zeros((4, 5)), np.zeros((4, 5))),
+         rf"^projection '{down}': a reverse block is only for symmetric projections$"),
+        (lambda: net.set_block("nowhere", np.zeros((3, 4))), r"^unknown projection 'nowhere'"),
+        (lambda: net.set_biases("hidden1", np.zeros(5)),
+         r"^population 'hidden1' has a bias of shape \(5,\); its 4 units need \(4,\)$"),
+        (lambda: net.set_biases("visible0", [0, 0, np.inf, 0, 0]),
+         r"^population 'visible0': unit 'l2_2': bias is inf, must be finite$"),
+        (lambda: net.set_biases("nowhere", np.zeros(2)), r"^unknown population 'nowhere'"),
+    ]
+    before = _copy(net)
+    for call, match in cases:
+        with pytest.raises(ValidationError, match=match):
+            call()
+    assert net == before                                         # a refused write changes nothing
+
+
+def test_set_biases_writes_biases_and_recognition_biases():
+    net = helmholtz_like()
+    net.set_biases("hidden1", [1.5, -2.5])                     # h0, h1
+    net.set_biases("hidden1", [np.nan, 0.75], recognition=True)  # NaN: h0 has none
+    assert (net.bias("h0"), net.bias("h1")) == (1.5, -2.5) == (net.graph.nodes["h0"]["bias"], -2.5)
+    assert (net.unit("h0").recognition_bias, net.unit("h1").recognition_bias) == (None, 0.75)
+
+
+def _per_synapse_write_back(sim, net):
+    """The write_back of the per-synapse engine (before set_block): the reference."""
+    recognition = sim.pathway == "recognition"
+    for (pre, post), (neuron, k) in sim.slots.items():
+        net.set_weight(pre, post, neuron.in_weight[k], recognition=recognition)
+    for n in sim.neurons:
+        if not recognition:
+            net.set_bias(n.name, n.bias)
+        elif n.in_weight:
+            net.set_recognition_bias(n.name, n.bias)
+
+
+@pytest.mark.parametrize("pathway", ["generative", "recognition"])
+def test_write_back_copies_blocks_equal_to_the_per_synapse_copy(pathway):
+    net = helmholtz_like()
+    sim = Simulator(net, np.random.default_rng(0), pathway=pathway)
+    rng = np.random.default_rng(1)
+    for pre, post, _ in sim.net.synapses():                       # learning moved every synapse and bias
+        sim.set_weight(pre, post, float(rng.normal()))
+    for n in sim.neurons:
+        n.set_bias(float(rng.normal()))
+    old, new = _copy(net), _copy(net)
+    _per_synapse_write_back(sim, old)
+    sim.write_back(new)
+    assert new == old and new.edges == old.edges and new.unit_list() == old.unit_list()
+    for a, b in zip(new.projections, old.projections):
+        back_a, back_b = (a.weights if a.reverse is None else a.reverse), (b.weights if b.reverse is None else b.reverse)
+        assert a.weights.tobytes() == b.weights.tobytes() and back_a.tobytes() == back_b.tobytes()
+    assert new != net

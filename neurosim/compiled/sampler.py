@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import EvidenceError, ValidationError
 from ..messages import Ledger
-from ..numerics import log_sigmoid, sigmoid, softmax as softmax_rows
+from ..numerics import log_sigmoid, one_of_n, sigmoid, softmax as softmax_rows
 from .plan import CompiledNet, Plan, Step
 
 __all__ = ["Chains", "sigmoid", "log_sigmoid"]
@@ -117,17 +117,32 @@ class Chains:
             self.sweep()
 
     def update(self, step: Step) -> np.ndarray:
-        """Sample ``step``'s units in every chain; returns their probabilities."""
-        p = self.field(step)
-        sigmoid(p, out=p)
-        self._commit(step, self.rng.random(p.shape, dtype=p.dtype) < p)
+        """Sample ``step``'s units in every chain; returns their probabilities (of a
+        softmax group's units: of being the one on)."""
+        x = self.field(step)
+        p = sigmoid(x) if step.groups else sigmoid(x, out=x)
+        new = self.rng.random(p.shape, dtype=p.dtype) < p
+        for pos, outside in step.groups:
+            p[:, pos], new[:, pos] = self._one_of_n(x[:, pos], outside)
+        self._commit(step, new)
         return p
+
+    def _one_of_n(self, x: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A softmax group's draw (Hinton et al. 2006, section 2): unit k on with
+        ``p_k = exp(x_k) / sum_l exp(x_l)`` for its inputs ``x`` (chains x units), all off
+        in a chain where a member ``outside`` the draw is on; (p, new states)."""
+        p = softmax_rows(x)
+        new = np.zeros(x.shape, dtype=bool)
+        new[np.arange(self.m), one_of_n(x, self.rng.random(self.m, dtype=x.dtype))] = True
+        if len(outside):
+            taken = self.state[:, outside].any(axis=1)
+            p[taken], new[taken] = 0, False
+        return p, new
 
     def update_group(self, units: Sequence[str], softmax: bool = False) -> np.ndarray:
         """Update ``units`` together in every chain and return their new states (chains x
-        units, in unit order). ``softmax``: as one softmax group, exactly one unit on, unit k
-        with ``p_k = exp(x_k) / sum_j exp(x_j)`` for the inputs ``x`` of eq. 1: the exact
-        conditional of a one-of-n group (a DBN's labels; Hinton et al. 2006, section 2)."""
+        units, in unit order); the units of a softmax population draw one winner.
+        ``softmax``: ``units`` are one softmax group whatever their populations say."""
         key = tuple(units)
         if key not in self._groups:
             self._groups[key] = self.net.step(units)
@@ -135,12 +150,7 @@ class Chains:
         if not softmax:
             self.update(step)
             return self.state[:, step.units]
-        cdf = np.cumsum(softmax_rows(self.field(step)), axis=1)
-        k = np.minimum((cdf < self.rng.random((self.m, 1), dtype=cdf.dtype) * cdf[:, -1:]).sum(axis=1),
-                       len(step.index) - 1)
-        new = np.zeros((self.m, len(step.index)), dtype=bool)
-        new[np.arange(self.m), k] = True
-        self._commit(step, new)
+        self._commit(step, self._one_of_n(self.field(step), np.zeros(0, dtype=np.intp))[1])
         return self.state[:, step.units]
 
     def _commit(self, step: Step, new: np.ndarray) -> None:

@@ -1,7 +1,9 @@
 """Schedules: who updates when. Each one starts simpy processes on a Simulator.
 
 Time is in sweeps. The units of a sweep, or the layers of a tick, fire in the middle
-of their slots, so a sample recorded at a whole time sees only finished sweeps.
+of their slots, so a sample recorded at a whole time sees only finished sweeps. The units
+of a softmax population are one variable (:class:`~neurosim.engine.simulator.Group`): where
+a unit would update, the group competes (:meth:`Simulator.compete`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def poisson(sim: Simulator) -> None:
             if not neuron.clamped:
                 update()
 
-    for n in sim.neurons:
+    for n in sim.steppers(sim.neurons):  # a softmax population: one clock for the group
         sim.env.process(clock(n))
 
 
@@ -42,7 +44,7 @@ def sweep(sim: Simulator) -> None:
         t = env.now
         while True:
             yield env.timeout(t - env.now)  # the free units are those at the sweep's start
-            free = sim.free
+            free = sim.steppers(sim.free)  # a softmax population's free units: one variable
             for slot, k in enumerate(rng.permutation(len(free))):
                 yield env.timeout(t + (slot + 0.5) / len(free) - env.now)
                 free[k].update()
@@ -63,8 +65,7 @@ def _ticks(sim: Simulator, groups: list[list[Neuron]]) -> None:
             for slot, group in enumerate(groups):
                 yield env.timeout(t + (slot + 0.5) / len(groups) - env.now)
                 group = [n for n in group if not n.clamped]
-                proposals = [n.propose() for n in group]
-                for n, new in zip(group, proposals):
+                for n, new in zip(group, sim.propose(group)):
                     if new != n.state:
                         n.set_state(new)
             t += 1

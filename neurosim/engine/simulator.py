@@ -32,12 +32,12 @@ import simpy
 from ..errors import EvidenceError, ValidationError
 from ..messages import Ledger
 from ..network import Network
-from ..numerics import softmax
+from ..numerics import one_of_n
 from .links import Link, PopState
 from .neuron import Neuron
 from .schedules import SCHEDULES
 
-__all__ = ["Simulator", "MODES"]
+__all__ = ["Simulator", "Group", "MODES"]
 
 MODES = ("gibbs", "ancestral")
 _BUFFER = 8192
@@ -128,6 +128,11 @@ class Simulator:
                                        None if q.mask is None else q.mask.T, q.delay, False))
         self.neurons = [Neuron(self, name, pop.offset + j, float(pop.bias[j]), pop, j)
                         for pop in self.pops.values() for j, name in enumerate(pop.units)]
+        self._group_of: dict[int, list[Neuron]] = {}  # a softmax population's units: its members
+        for p in net.populations:
+            if p.activation == "softmax":
+                members = self._members(self.pops[p.name])
+                self._group_of.update((n.index, members) for n in members)
         self._wire()
 
     def _wire(self) -> None:
@@ -223,19 +228,52 @@ class Simulator:
         """Update these units together, now: all propose from the same inputs, then all
         commit (a layer-parallel step driven by a training procedure)."""
         group = [self.neurons[self.net.index(u)] for u in names]
-        proposals = [n.propose() for n in group]
-        for n, new in zip(group, proposals):
+        for n, new in zip(group, self.propose(group)):
             if new != n.state:
                 n.set_state(new)
+
+    def propose(self, group: list[Neuron]) -> list[int]:
+        """New states for ``group`` from the inputs received so far, not yet sent: eq. 1
+        for each unit, one draw (:meth:`compete`'s) for the members of a softmax population."""
+        if not self._group_of:
+            return [n.propose() for n in group]
+        drawn: dict[int, dict[Neuron, int]] = {}
+        out = []
+        for n in group:
+            members = self._group_of.get(n.index)
+            if members is None:
+                out.append(n.propose())
+                continue
+            if id(members) not in drawn:
+                mine = [m for m in group if self._group_of.get(m.index) is members]
+                drawn[id(members)] = dict(zip(mine, self._one_of_n(mine, members)))
+            out.append(drawn[id(members)][n])
+        return out
+
+    def steppers(self, neurons: list[Neuron]) -> list[Neuron | Group]:
+        """``neurons`` as a schedule visits them: the members of each softmax population
+        among them as one :class:`Group`, at its first member's place."""
+        if not self._group_of:
+            return neurons
+        out, seen = [], set()
+        for n in neurons:
+            members = self._group_of.get(n.index)
+            if members is None:
+                out.append(n)
+            elif id(members) not in seen:
+                seen.add(id(members))
+                out.append(Group(self, [m for m in neurons if self._group_of.get(m.index) is members]))
+        return out
 
     def update_group(self, names: Sequence[str], softmax: bool = False) -> np.ndarray:
         """The sampler protocol's step (:meth:`Chains.update_group`): half a sweep of
         simulated time passes (messages in flight whose delay has run out arrive), then
-        ``names`` update from the inputs they have received. Each unit by eq. 1, in the
-        order of the schedule: ``sweep`` one at a time in a fresh random order, ``layer``
-        all at one tick (propose, then commit), ``async`` each unit as often as its
-        Poisson clock (rate 1 per sweep) ticks in the slot, in time order. ``softmax``: a
-        one-of-n group (:meth:`compete`). Returns the group's states (1 x units)."""
+        ``names`` update from the inputs they have received. Each unit by eq. 1 (a softmax
+        population's as one :class:`Group`), in the order of the schedule: ``sweep`` one at
+        a time in a fresh random order, ``layer`` all at one tick (propose, then commit),
+        ``async`` each as often as its Poisson clock (rate 1 per sweep) ticks in the slot, in
+        time order. ``softmax``: ``names`` compete as one group whatever their populations
+        say (:meth:`compete`). Returns the group's states (1 x units)."""
         self.env.run(until=self.env.now + 0.5)
         group = [self.neurons[self.net.index(u)] for u in names]
         if softmax:
@@ -243,10 +281,11 @@ class Simulator:
         elif self.schedule == "layer":
             self.update_units(names)
         else:
-            ticks = (np.arange(len(group)) if self.schedule != "async"
-                     else np.repeat(np.arange(len(group)), self.rng.poisson(1.0, len(group))))
+            steps = self.steppers(group)
+            ticks = (np.arange(len(steps)) if self.schedule != "async"
+                     else np.repeat(np.arange(len(steps)), self.rng.poisson(1.0, len(steps))))
             for k in self.rng.permutation(ticks):
-                group[k].update()
+                steps[k].update()
         return np.array([[n.state for n in group]], dtype=np.int8)
 
     def compete(self, group: list[Neuron]) -> None:
@@ -255,16 +294,27 @@ class Simulator:
         ``p(y = k | top) = exp(b_k + sum_j U_kj s_j) / sum_y exp(b_y + sum_j U_yj s_j)``
         (the group's exact conditional; Hinton et al. 2006, section 2) with one uniform;
         the winner turns on, the others off, and each unit that changed sends its state
-        as usual. No other message type: the members' inputs meet inside the group."""
-        cdf = np.cumsum(softmax(np.array([n.bias + float(n.pop.input[n.j]) for n in group]) * self.beta))
-        k = min(int(np.searchsorted(cdf, self.uniform() * cdf[-1], side="right")), len(group) - 1)
-        self.ledger.updates += len(group)
-        for i, n in enumerate(group):
-            new = int(i == k)
-            if self.on_update is not None:
-                self.on_update(self.env.now, n.index, new)
+        as usual. No other message type: the members' inputs meet inside the group. Part
+        of a softmax population stays off while another member is on."""
+        members = self._group_of.get(group[0].index, group) if group else group
+        for n, new in zip(group, self._one_of_n(group, members)):
             if new != n.state:
                 n.set_state(new)
+
+    def _one_of_n(self, group: list[Neuron], members: list[Neuron]) -> list[int]:
+        """:meth:`compete`'s draw for ``group``, part of the one-of-n group ``members``:
+        all off if a member outside ``group`` is on."""
+        self.ledger.updates += len(group)
+        if any(m.state for m in members if m not in group):
+            new = [0] * len(group)
+        else:
+            x = np.array([[n.bias + float(n.pop.input[n.j]) for n in group]]) * self.beta
+            k = int(one_of_n(x, self.uniform())[0])
+            new = [int(i == k) for i in range(len(group))]
+        if self.on_update is not None:
+            for n, v in zip(group, new):
+                self.on_update(self.env.now, n.index, v)
+        return new
 
     def weight(self, pre: str, post: str) -> float:
         neuron, k = self._slot(pre, post)
@@ -289,15 +339,26 @@ class Simulator:
         raise ValidationError(f"no synapse {pre} -> {post} in the {self.pathway} pathway")
 
     def write_back(self, net: Network) -> None:
-        """Copy this pathway's current weights and biases into ``net``."""
+        """Copy this pathway's current weights and biases into ``net``, block by block
+        (:meth:`Network.set_block`: a link's ``W`` is its projection's block, the
+        reverse link's ``W`` the reverse block transposed)."""
         recognition = self.pathway == "recognition"
-        for (pre, post), (neuron, k) in self.slots.items():
-            net.set_weight(pre, post, neuron.in_weight[k], recognition=recognition)
-        for n in self.neurons:
+        links = {link.name: link for link in self.links}
+        for q in self.net.projections:
+            if q.name in links:  # the other pathway's projections have no links here
+                back = links.get(q.name + " (reverse)")
+                net.set_block(q.name, links[q.name].W, None if back is None else back.W.T)
+        for pop in self.pops.values():
             if not recognition:
-                net.set_bias(n.name, n.bias)
-            elif n.in_weight:  # recognition biases exist where recognition synapses arrive
-                net.set_recognition_bias(n.name, n.bias)
+                net.set_biases(pop.name, pop.bias)
+                continue
+            arrives = np.zeros(len(pop.units), dtype=bool)  # recognition biases exist where synapses arrive
+            for link in pop.links_in:
+                arrives |= True if link.mask is None else link.mask.any(axis=0)
+            if arrives.any():
+                old = net.population(pop.name).recognition_bias
+                net.set_biases(pop.name, np.where(arrives, pop.bias, np.nan if old is None else old),
+                               recognition=True)
 
     # -- running ----------------------------------------------------------------------
     @property
@@ -344,6 +405,25 @@ class Simulator:
 
         self.env.run(until=self.env.process(recorder()))
         return out
+
+
+class Group:
+    """The units of a softmax population as one variable of a schedule: an update is
+    one :meth:`Simulator.compete` of its free units; clamped when all are."""
+
+    __slots__ = ("sim", "members")
+
+    def __init__(self, sim: Simulator, members: list[Neuron]) -> None:
+        self.sim, self.members = sim, members
+
+    @property
+    def clamped(self) -> bool:
+        return all(m.clamped for m in self.members)
+
+    def update(self) -> None:
+        free = [m for m in self.members if not m.clamped]
+        if free:
+            self.sim.compete(free)
 
 
 def _check_ancestral(net: Network, clamp: dict[int, int], schedule: str) -> None:

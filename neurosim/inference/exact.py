@@ -8,6 +8,9 @@ where R are the units with no directed parents, ``E_R`` is the Boltzmann energy 
 eq. 2 of Hinton (2005) over R (biases and symmetric weights), ``Z`` its partition
 function (eq. 3-4), and ``P(s_i=1 | parents) = sigmoid(b_i + sum_j s_j w_ji)`` (eq. 1).
 A Boltzmann machine is all R; a sigmoid belief net has R = its roots, and Z factorises.
+A softmax population (a one-of-n group: the labels of Hinton, Osindero and Teh 2006) has
+the energy of binary units, but only its states with exactly one unit on exist: they
+alone are enumerated, and any other state has probability 0.
 
 Everything is computed in log space (log-sigmoid, log-sum-exp) and normalised there:
 probabilities lie in [0, 1], a joint sums to 1 and log-probabilities are at most 0.
@@ -29,6 +32,7 @@ Example
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -52,6 +56,43 @@ def all_states(n: int) -> np.ndarray:
     """Every binary vector of length n, shape (2**n, n); row k is k in binary, unit 0 first."""
     k = np.arange(2 ** n, dtype=np.int64)[:, None]
     return ((k >> np.arange(n - 1, -1, -1)) & 1).astype(np.int8)
+
+
+_BINARY = np.array([[0], [1]], dtype=np.int8)
+Choice = tuple[np.ndarray, np.ndarray]  # (columns, the states they may take together: rows)
+
+
+def _choices(net: Network, units: list[int], clamp: Mapping[int, int]) -> list[Choice]:
+    """The variables of an enumeration over ``units`` (positions 0.. in that list), in
+    the order of their first unit: a logistic unit alone (0 or 1); the members of one
+    softmax group in ``units`` together, one of them on, or all off if ``clamp`` turns
+    another member on."""
+    pos = {u: k for k, u in enumerate(units)}
+    choices, grouped = [], set()
+    for group in net.softmax_groups():
+        members = [pos[i] for i in group.tolist() if i in pos]
+        if members:
+            on = any(clamp.get(i, 0) for i in group.tolist())
+            choices.append((np.array(members), np.zeros((1, len(members)), dtype=np.int8) if on
+                            else np.eye(len(members), dtype=np.int8)))
+            grouped.update(members)
+    choices += [(np.array([k]), _BINARY) for k in range(len(units)) if k not in grouped]
+    return sorted(choices, key=lambda c: int(c[0][0]))
+
+
+def _count(choices: list[Choice]) -> int:
+    return math.prod(len(states) for _, states in choices)
+
+
+def _states(choices: list[Choice], n: int, start: int, stop: int) -> np.ndarray:
+    """States ``start .. stop - 1`` of the enumeration (mixed radix, first variable most
+    significant: with logistic units only, the rows of :func:`all_states`)."""
+    k = np.arange(start, stop, dtype=np.int64)
+    out = np.zeros((len(k), n), dtype=np.int8)
+    for cols, states in reversed(choices):
+        k, digit = np.divmod(k, len(states))
+        out[:, cols] = states[digit]
+    return out
 
 
 def bitstring(state: np.ndarray) -> str:
@@ -103,6 +144,8 @@ def log_joint(net: Network, states: np.ndarray) -> np.ndarray:
     if child.any():
         X = S @ Wd[:, child] + arr.bias[child]
         out += (S[:, child] * X - _softplus(X)).sum(axis=1)
+    for group in net.softmax_groups():  # a one-of-n group's other states do not exist
+        out[S[:, group].sum(axis=1) != 1] = -np.inf
     return out
 
 
@@ -114,21 +157,28 @@ def energy(net: Network, states: np.ndarray) -> np.ndarray:
 
 def log_partition(net: Network) -> float:
     """log Z of eq. 3: log-sum-exp over the states of the root units, one connected
-    component of symmetric edges at a time (a lone unit gives ``softplus(b)``)."""
+    component of symmetric edges (and softmax groups) at a time (a lone logistic unit
+    gives ``softplus(b)``)."""
     arr = _checked(net)
     roots = np.flatnonzero(_roots(arr))
     graph = nx.Graph()
     graph.add_nodes_from(roots.tolist())
     graph.add_edges_from((int(i), int(j)) for i, j in np.argwhere(arr.symmetric) if i < j)
+    grouped = set()
+    for group in net.softmax_groups():
+        nx.add_path(graph, group.tolist())
+        grouped.update(group.tolist())
     total = 0.0
     for comp in nx.connected_components(graph):
         idx = np.array(sorted(comp))
-        if len(idx) == 1:
+        if len(idx) == 1 and idx[0] not in grouped:
             total += float(_softplus(arr.bias[idx[0]]))
             continue
-        _enumerable(len(idx), net, "the partition function of a component of")
+        choices = _choices(net, idx.tolist(), {})
+        _enumerable(len(idx), choices, net, "the partition function of a component of")
         Ws = arr.weights[np.ix_(idx, idx)]
-        total += _logsumexp_chunks(len(idx), lambda S: S @ arr.bias[idx] + 0.5 * ((S @ Ws) * S).sum(axis=1))
+        total += _logsumexp_chunks(choices, len(idx),
+                                   lambda S: S @ arr.bias[idx] + 0.5 * ((S @ Ws) * S).sum(axis=1))
     return total
 
 
@@ -137,18 +187,23 @@ def log_prob(net: Network, states: np.ndarray) -> np.ndarray:
     return log_joint(net, states) - log_partition(net)
 
 
-def _enumerable(n: int, net: Network, what: str) -> None:
-    if n > MAX_FREE_UNITS:
+def _enumerable(n: int, choices: list[Choice], net: Network, what: str) -> None:
+    """At most 2^MAX_FREE_UNITS states (a softmax group of k units counts k, not 2^k)."""
+    count = _count(choices)
+    if count <= 2 ** MAX_FREE_UNITS:
+        return
+    if count == 2 ** n:
         raise InferenceError(f"exact inference enumerates 2^n states: {what} {n} units of "
                              f"{net.name!r} is over the limit of {MAX_FREE_UNITS}; use --method gibbs")
+    raise InferenceError(f"exact inference enumerates every state: {what} {n} units of {net.name!r} "
+                         f"has {count} states (a softmax group of k units: k), over the limit of "
+                         f"2^{MAX_FREE_UNITS}; use --method gibbs")
 
 
-def _logsumexp_chunks(n: int, f) -> float:
-    parts = []
-    for start in range(0, 2 ** n, _CHUNK):
-        k = np.arange(start, min(start + _CHUNK, 2 ** n), dtype=np.int64)[:, None]
-        S = ((k >> np.arange(n - 1, -1, -1)) & 1).astype(np.float64)
-        parts.append(logsumexp(f(S)))
+def _logsumexp_chunks(choices: list[Choice], n: int, f) -> float:
+    count = _count(choices)
+    parts = [logsumexp(f(_states(choices, n, start, min(start + _CHUNK, count)).astype(np.float64)))
+             for start in range(0, count, _CHUNK)]
     return logsumexp(np.array(parts))
 
 
@@ -186,11 +241,13 @@ class Posterior:
 
 
 def posterior(net: Network, evidence: Mapping[str, int] | None = None) -> Posterior:
-    """Exact P(free units | evidence) by enumerating all 2^n free states."""
+    """Exact P(free units | evidence) by enumerating every free state (2^n; a softmax
+    group's free members: one of them on, or none if evidence turned another one on)."""
     clamp = net.evidence_indices(evidence)
     free = [i for i in range(net.n_units) if i not in clamp]
-    _enumerable(len(free), net, "the posterior over")
-    free_states = all_states(len(free))
+    choices = _choices(net, free, clamp)
+    _enumerable(len(free), choices, net, "the posterior over")
+    free_states = _states(choices, len(free), 0, _count(choices))
     full = np.zeros((len(free_states), net.n_units), dtype=np.int8)
     full[:, free] = free_states
     for i, v in clamp.items():

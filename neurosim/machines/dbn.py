@@ -192,10 +192,9 @@ class DeepBeliefNet(Machine):
         ``bias``), recognition projections ``h{l}->h{l+1}`` (``R``, ``r`` as the upper
         population's ``recognition_bias``), and the top RBM as symmetric projections
         ``pen<->top`` (``W``) and ``label<->top`` (``U``) with biases ``b_pen``, ``b_lab``,
-        ``c``. The compiled plan of this net is Gibbs on the top RBM, then an ancestral pass
-        down: :meth:`generate`. The label units are logistic there (a Network's only
-        activation); the softmax group is the read-outs' (:mod:`neurosim.machines.dbn_readout`).
-        Built from the arrays, with no work per synapse; :meth:`from_network` inverts it bit
+        ``c``; the label population is a softmax group (one label on), as in the paper. The
+        compiled plan of this net is Gibbs on the top RBM, then an ancestral pass down:
+        :meth:`generate`. Built from the arrays, with no work per synapse; :meth:`from_network` inverts it bit
         for bit (float32 parameters, as trained)."""
         self._check_ready()
         names, n_dir = self.layer_names(), self.n_directed
@@ -204,7 +203,8 @@ class DeepBeliefNet(Machine):
                            recognition_bias=None if l == 0 else self.r[l - 1])
                 for l, (nm, n) in enumerate(zip(names, self.sizes[:-1]))]
         if self.n_labels:
-            pops.append(Population(LABEL, _unit_names(LABEL, self.n_labels), self.b_lab, "label", n_dir))
+            pops.append(Population(LABEL, _unit_names(LABEL, self.n_labels), self.b_lab, "label", n_dir,
+                                   "softmax"))
         pops.append(Population(TOP, _unit_names(TOP, self.sizes[-1]), self.c, "hidden", n_dir + 1))
         projs = [Projection(f"{names[l + 1]}->{names[l]}", names[l + 1], names[l], self.G[l], "directed")
                  for l in reversed(range(n_dir))]
@@ -224,7 +224,8 @@ class DeepBeliefNet(Machine):
         """The inverse of :meth:`to_network`: populations in layers 0, 1, ... (one a layer,
         plus a ``label`` population of role label beside the pen layer), the top layer
         joined to the pen layer and the labels by symmetric projections, adjacent lower
-        layers by a directed and a recognition projection. Anything else is refused,
+        layers by a directed and a recognition projection. The labels may be softmax or
+        logistic (files exported before they were marked softmax). Anything else is refused,
         naming the population or projection. ``params`` (``sizes``, ``n_labels``: as
         :meth:`load` passes them) must match the net."""
         if not isinstance(net, Network):

@@ -13,7 +13,8 @@ an up-pass of stochastic binary units through the recognition projections gives 
 state ``h`` (:meth:`DeepBeliefNet.up`); with the pen units clamped to ``h``, the top
 units and the labels are updated in turn for ``burn_in + sweeps`` sweeps, and the label
 that fired most often in the last ``sweeps`` is the answer. The label units are the
-paper's softmax group (Hinton et al. 2006, section 2: exactly one label is on), so they
+paper's softmax group (Hinton et al. 2006, section 2: exactly one label is on), and their
+population says so (:func:`softmax_labels` marks it in models exported before), so they
 are drawn together from their exact conditional,
 ``p(y = k | top) = exp(b_k + sum_j U_kj s_j) / sum_y exp(b_y + sum_j U_yj s_j)``,
 the softmax of the ten units' eq. 1 inputs, not as ten independent logistic units. Given
@@ -25,7 +26,7 @@ than the counting does (a 30-30-60 net on the tests' synthetic digits: 2% free-e
 14% exact given a sampled up-pass, 15-19% gibbs).
 
 :func:`label_counts` is written over the sampler protocol (``clamp(units=, values=)``,
-``update_group(names, softmax=)`` returning the group's new states, ``ledger``): the
+``update_group(names)`` returning the group's new states, ``ledger``): the
 compiled :class:`~neurosim.compiled.Chains` implement it for many chains and the event
 engine's :class:`~neurosim.engine.Simulator` for one (:func:`event_gibbs_readout`: binary
 messages only; the label group a local competition, :meth:`Simulator.compete`).
@@ -44,7 +45,7 @@ from ..network import Network
 from ..population import Population
 from .dbn import DeepBeliefNet, _bernoulli
 
-__all__ = ["METHODS", "Readout", "label_population", "classify", "free_energy_readout", "gibbs_readout",
+__all__ = ["METHODS", "Readout", "label_population", "softmax_labels", "classify", "free_energy_readout", "gibbs_readout",
            "event_gibbs_readout", "top_rbm", "label_counts"]
 
 METHODS = ("free-energy", "gibbs")
@@ -71,12 +72,21 @@ def label_population(net: Network) -> Population:
     return labels[0]
 
 
+def softmax_labels(net: Network) -> Network:
+    """``net`` with its label population a softmax group: as it is, or, for a model
+    exported when the labels were logistic, a copy that says so."""
+    if label_population(net).activation == "softmax":
+        return net
+    pops = [replace(p, activation="softmax") if p.role == "label" else p for p in net.populations]
+    return Network.from_populations(pops, net.projections, net.name, net.description, net.edge_order())
+
+
 def classify(net: Network, X: np.ndarray, method: str, rng: np.random.Generator, sweeps: int = 50,
              burn_in: int = 10, batch: int = 1000, backend: str = "compiled", schedule: str = "sweep",
              delay: float = 0.0) -> Readout:
     """The labels of images ``X`` (cases x visible units) read by ``method`` on ``backend``
     (module doc); ``schedule`` and ``delay``: the event engine's."""
-    label_population(net)
+    net = softmax_labels(net)
     if backend not in BACKENDS:
         raise ValidationError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     if backend == "event" and method != "gibbs":
@@ -188,13 +198,13 @@ def _top(net: Network) -> str:
 def label_counts(sampler, pen: Sequence[str], pen_states: np.ndarray, top: Sequence[str],
                  labels: Sequence[str], sweeps: int, burn_in: int) -> np.ndarray:
     """Clamp the pen units to ``pen_states`` (one row per chain), then ``burn_in + sweeps``
-    times update the top units and then the labels (a softmax group); returns how often
-    each label fired in the last ``sweeps`` (chains x labels)."""
+    times update the top units and then the labels (a softmax population: one of them
+    fires); returns how often each label fired in the last ``sweeps`` (chains x labels)."""
     sampler.clamp(units=pen, values=pen_states)
     counts = np.zeros((len(pen_states), len(labels)), dtype=np.int64)
     for t in range(burn_in + sweeps):
         sampler.update_group(top)
-        fired = sampler.update_group(labels, softmax=True)
+        fired = sampler.update_group(labels)
         if t >= burn_in:
             counts += fired.astype(np.int64)
     return counts

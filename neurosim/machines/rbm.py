@@ -836,48 +836,31 @@ class RBM(Machine):
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
         where = f"network {net.name!r}"
-        vis = [u for u in net.unit_list() if u.role == "visible"]
-        hid = [u for u in net.unit_list() if u.role == "hidden"]
-        other = [u for u in net.unit_list() if u.role not in ("visible", "hidden")]
+        vis = [p for p in net.populations if p.role == "visible"]
+        hid = [p for p in net.populations if p.role == "hidden"]
+        other = [p for p in net.populations if p.role not in ("visible", "hidden")]
         if other:
-            raise ValidationError(f"{where}: unit {other[0].name!r} has role {other[0].role!r}; "
+            raise ValidationError(f"{where}: unit {other[0].units[0]!r} has role {other[0].role!r}; "
                                   "an RBM has only visible and hidden units")
-        if not vis or not hid:
+        nv, nh = sum(p.size for p in vis), sum(p.size for p in hid)
+        if not nv or not nh:
             raise ValidationError(f"{where}: an RBM needs visible and hidden units, got "
-                                  f"{len(vis)} visible and {len(hid)} hidden")
-        n = params.get("n_components", len(hid))
-        if n != len(hid):
-            raise ParameterError(f"n_components={n!r} but {where} has {len(hid)} hidden units")
-        rbm = cls(**{**params, "n_components": len(hid)})
+                                  f"{nv} visible and {nh} hidden")
+        n = params.get("n_components", nh)
+        if n != nh:
+            raise ParameterError(f"n_components={n!r} but {where} has {nh} hidden units")
+        rbm = cls(**{**params, "n_components": nh})
         rbm._validate()
         rbm._check_binary_units("from_network")
-        vi = {u.name: i for i, u in enumerate(vis)}
-        hi = {u.name: j for j, u in enumerate(hid)}
-        W = np.zeros((len(hid), len(vis)))
-        for e in net.edges:
-            if e.kind != "symmetric":
-                raise ValidationError(f"{where}: {e.kind} edge {e.source} -> {e.target}; an RBM has "
-                                      "only symmetric edges")
-            if e.weight_reverse is not None and e.weight_reverse != e.weight:
-                raise ValidationError(f"{where}: symmetric edge {e.source} -- {e.target} has unequal "
-                                      f"synapses ({e.weight!r} and {e.weight_reverse!r})")
-            if e.source in vi and e.target in hi:
-                W[hi[e.target], vi[e.source]] = e.weight
-            elif e.source in hi and e.target in vi:
-                W[hi[e.source], vi[e.target]] = e.weight
-            else:
-                raise ValidationError(f"{where}: edge {e.source} -- {e.target} joins two "
-                                      f"{'visible' if e.source in vi else 'hidden'} units; an RBM "
-                                      "connects only visible to hidden")
         dt = rbm._dtype or np.dtype(np.float64)
-        rbm.n_features_in_ = len(vis)
-        rbm.components_ = W.astype(dt)
-        rbm.intercept_visible_ = np.array([u.bias for u in vis], dtype=dt)
-        rbm.intercept_hidden_ = np.array([u.bias for u in hid], dtype=dt)
-        default = all(u.name == f"v{i}" for i, u in enumerate(vis))
-        rbm.visible_names_ = None if default else [u.name for u in vis]
-        default = all(u.name == f"h{j}" for j, u in enumerate(hid))
-        rbm.hidden_names_ = None if default else [u.name for u in hid]
+        rbm.n_features_in_ = nv
+        rbm.components_ = _rbm_block(net, vis, hid).astype(dt)
+        rbm.intercept_visible_ = np.concatenate([p.bias for p in vis]).astype(dt)
+        rbm.intercept_hidden_ = np.concatenate([p.bias for p in hid]).astype(dt)
+        names = [u for p in vis for u in p.units]
+        rbm.visible_names_ = None if names == [f"v{i}" for i in range(nv)] else names
+        names = [u for p in hid for u in p.units]
+        rbm.hidden_names_ = None if names == [f"h{j}" for j in range(nh)] else names
         rbm.random_state_ = check_random_state(rbm.random_state)
         rbm._reset_state()
         return rbm
@@ -976,6 +959,37 @@ class RBM(Machine):
 _FORMAT = "neurosim.RBM/1"
 _LEGACY_PARAMS = {"lr": "learning_rate", "batch": "batch_size", "cd": "k", "persistent": "persistent",
                   "weight_decay": "weight_decay", "epochs": "n_iter"}
+
+
+def _rbm_block(net: Network, vis: list[Population], hid: list[Population]) -> np.ndarray:
+    """``W[j, i]`` (hidden x visible) of :meth:`RBM.from_network`, projection by
+    projection; 0 where no synapse joins a pair. Refuses, naming the first synapse at
+    fault, a projection that is not symmetric, joins two units of one role, or whose
+    two synapses differ."""
+    where = f"network {net.name!r}"
+    offset = {p.name: sum(x.size for x in side[:k]) for side in (vis, hid) for k, p in enumerate(side)}
+    W = np.zeros((sum(p.size for p in hid), sum(p.size for p in vis)))
+    for q in net.projections:
+        pre, post = net.population(q.pre), net.population(q.post)
+        present = np.ones(q.weights.shape, dtype=bool) if q.mask is None else q.mask
+        if not present.any():
+            continue
+        i, j = np.unravel_index(int(np.argmax(present)), present.shape)
+        a, b = pre.units[i], post.units[j]
+        if q.kind != "symmetric":
+            raise ValidationError(f"{where}: {q.kind} edge {a} -> {b}; an RBM has only symmetric edges")
+        if pre.role == post.role:
+            raise ValidationError(f"{where}: edge {a} -- {b} joins two {pre.role} units; an RBM "
+                                  "connects only visible to hidden")
+        if q.reverse is not None and not np.array_equal(q.reverse, q.weights):
+            i, j = np.unravel_index(int(np.argmax(q.reverse != q.weights)), present.shape)
+            raise ValidationError(f"{where}: symmetric edge {pre.units[i]} -- {post.units[j]} has unequal "
+                                  f"synapses ({float(q.weights[i, j])!r} and {float(q.reverse[i, j])!r})")
+        block = q.weights.T if pre.role == "visible" else q.weights       # hidden x visible
+        h, v = (post, pre) if pre.role == "visible" else (pre, post)
+        rows, cols = slice(offset[h.name], offset[h.name] + h.size), slice(offset[v.name], offset[v.name] + v.size)
+        np.copyto(W[rows, cols], block, where=present.T if pre.role == "visible" else present)
+    return W
 
 
 def _legacy_params(meta: dict, W: np.ndarray) -> dict:
