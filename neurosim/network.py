@@ -755,6 +755,11 @@ class Network:
             np.copyto(pop.bias, check_population(replace(pop, bias=values)).bias)
         self._derived.clear()
 
+    def copy(self) -> Network:
+        """An equal Network with arrays of its own: the same populations, projections
+        (names included) and edge order."""
+        return Network.from_populations(self._pops, self._projs, self.name, self.description, self.edge_order())
+
     def with_arrays(self, weights: np.ndarray, bias: np.ndarray) -> Network:
         """A copy whose generative synapses and biases are read from dense arrays of the
         form of :meth:`to_arrays` (the inverse of it); recognition is kept."""

@@ -272,3 +272,24 @@ def test_up_down_needs_a_top_rbm_and_recognition_edges():
     rbm = ALGORITHMS["cd"][1](np.random.default_rng(0))
     with pytest.raises(ValidationError, match="up-down needs recognition edges"):
         train(rbm, get_rule("up-down"), DATA.data, DATA.names, np.random.default_rng(0))
+
+
+def test_symmetrised_sets_each_drifted_pair_to_its_mean_and_keeps_the_projections():
+    """symmetrised (block by block) against the per-edge mean; the copy keeps projection
+    names (a copy rebuilt unit by unit renamed them, and writing back by name failed)."""
+    from neurosim.learning.procedures import symmetrised
+    from neurosim.network import Network
+    from neurosim.population import Population, Projection
+
+    rng = np.random.default_rng(0)
+    W, back = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    net = Network.from_populations(
+        [Population("v", ("v0", "v1", "v2"), np.zeros(3), "visible", 0), Population("h", ("h0", "h1"), np.zeros(2))],
+        [Projection("vh", "v", "h", W, kind="symmetric", reverse=back, mask=np.array([[1, 1], [1, 0], [0, 1]], bool))])
+    out = symmetrised(net)
+    assert [q.name for q in out.projections] == ["vh"] and out.edges[0].weight_reverse is None
+    for e in net.edges:
+        mean = 0.5 * (e.weight + e.weight_reverse)
+        assert out.weight(e.source, e.target) == out.weight(e.target, e.source) == mean
+    assert net.projection("vh").reverse is not None               # the original is untouched
+    assert net.copy() == net and net.copy().projection("vh").weights is not net.projection("vh").weights

@@ -249,7 +249,7 @@ class EventLearner:
         if self._params is not None:
             trained = self.net.with_arrays(*self._params)
         else:
-            trained = Network(self.net.unit_list(), self.net.edges, self.net.name, self.net.description)
+            trained = self.net.copy()
             for sim in self.sims.values():
                 sim.write_back(trained)
         plasts = list(self.plasts.values())

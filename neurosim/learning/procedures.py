@@ -110,12 +110,10 @@ class Settings:
 def symmetrised(net: Network) -> Network:
     """A copy in which the two synapses of each symmetric edge are set to their mean: the
     nearest net with an energy (eq. 2), for nets whose synapses drifted apart."""
-    out = Network(net.unit_list(), net.edges, net.name, net.description)
-    for e in net.edges:
-        if e.kind == "symmetric" and e.weight_reverse is not None:
-            mean = 0.5 * (e.weight + e.weight_reverse)
-            out.set_weight(e.source, e.target, mean)
-            out.set_weight(e.target, e.source, mean)
+    out = net.copy()
+    for q in net.projections:
+        if q.kind == "symmetric" and q.reverse is not None:
+            out.set_block(q.name, 0.5 * (q.weights + q.reverse))
     return out
 
 
