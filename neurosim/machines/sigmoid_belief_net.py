@@ -5,7 +5,10 @@ Each unit is on with probability ``sigmoid(b_i + sum_j s_j w_ji)`` given its par
 from their posterior given a data vector; Neal's Gibbs sampling provides them, with
 each unit's conditional including how well it lets its children predict their states.
 The weight change is the delta rule's batched form, ``get_rule("delta").batched``.
-Many cases are sampled at once (rows of a matrix); units are visited one at a time.
+Sampling is the compiled backend's (:class:`~neurosim.compiled.Chains`, one chain per
+case): with the visible units clamped, its Neal plan updates the hidden units by colour
+classes of the moral graph (units of a class share no child); unclamped, its plan is an
+ancestral pass.
 
 Example
 -------
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compiled import Chains, compile
 from ..errors import ValidationError
 from ..inference import visible_log_prob
 from ..learning import get_rule
@@ -30,10 +34,6 @@ from ..network import Network
 from .base import NetworkMachine, Position, check_number, check_random_state, valid_random_state
 
 __all__ = ["SigmoidBeliefNet"]
-
-
-def _log_sigmoid(x: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -x)
 
 
 class SigmoidBeliefNet(NetworkMachine):
@@ -92,8 +92,8 @@ class SigmoidBeliefNet(NetworkMachine):
         self.mask_ = arr.directed
         self.biases_ = arr.bias.copy()
         self.visible_ = np.array([u.role == "visible" for u in net.unit_list()])
-        self.hidden_idx_ = np.flatnonzero(~self.visible_)
-        self.children_ = [np.flatnonzero(self.mask_[i]) for i in range(net.n_units)]
+        self._compiled = compile(net, dtype=np.float64)     # the float64 weights, as learned
+        self._visible_names = [u for u, on in zip(net.units, self.visible_) if on]
 
     _setup = _init_params            # NetworkMachine's name for it
 
@@ -107,25 +107,20 @@ class SigmoidBeliefNet(NetworkMachine):
             raise ValidationError("data must be 0/1")
         return X
 
-    # -- Neal's Gibbs sampling -------------------------------------------------------
+    # -- sampling ----------------------------------------------------------------------
+    def _chains(self, S: np.ndarray) -> Chains:
+        """Chains over the current weights, one per row of ``S``."""
+        self._compiled.set_weights(self.weights_, self.biases_)
+        return Chains(self._compiled, self.random_state_, len(S), init=S)
+
     def gibbs(self, S: np.ndarray, sweeps: int = 1) -> np.ndarray:
         """Sweeps of Gibbs sampling of the hidden units of each row of ``S`` (all units,
-        visible ones fixed), each from its full conditional (Neal 1992)."""
-        S = S.astype(float)
-        X = S @ self.weights_ + self.biases_
-        for _ in range(sweeps):
-            for i in self.hidden_idx_:
-                ch = self.children_[i]
-                w = self.weights_[i, ch]
-                s = S[:, i:i + 1]
-                x1, x0 = X[:, ch] + w * (1 - s), X[:, ch] - w * s
-                sc = S[:, ch]
-                odds = X[:, i] + (sc * (_log_sigmoid(x1) - _log_sigmoid(x0))
-                                  + (1 - sc) * (_log_sigmoid(-x1) - _log_sigmoid(-x0))).sum(axis=1)
-                new = (self.random_state_.random(len(S)) < 1.0 / (1.0 + np.exp(-odds))).astype(float)
-                X += np.outer(new - S[:, i], self.weights_[i])
-                S[:, i] = new
-        return S
+        visible ones fixed), each from its full conditional (Neal 1992): the compiled
+        Neal plan, with the visible units clamped."""
+        chains = self._chains(S)
+        chains.clamp(units=self._visible_names, values=S[:, self.visible_])
+        chains.sweep(sweeps)
+        return chains.state
 
     # -- learning ---------------------------------------------------------------------
     def partial_fit(self, X: np.ndarray) -> SigmoidBeliefNet:
@@ -184,14 +179,12 @@ class SigmoidBeliefNet(NetworkMachine):
 
     # -- using the model ----------------------------------------------------------------
     def sample(self, n: int) -> np.ndarray:
-        """Ancestral samples of the visible units."""
+        """Ancestral samples of the visible units: one sweep of the compiled plan of the
+        unclamped net (roots, then each generation from its parents)."""
         self._init_params()
-        S = np.zeros((n, self.network.n_units))
-        for generation in self.network.generations():
-            idx = [self.network.index(u) for u in generation]
-            P = 1.0 / (1.0 + np.exp(-(S @ self.weights_[:, idx] + self.biases_[idx])))
-            S[:, idx] = self.random_state_.random(P.shape) < P
-        return S[:, self.visible_].astype(np.int8)
+        chains = self._chains(np.zeros((n, self.network.n_units)))
+        chains.sweep(1)
+        return chains.state[:, self.visible_].astype(np.int8)
 
     def to_network(self) -> Network:
         """The Network with the learned weights and biases."""
