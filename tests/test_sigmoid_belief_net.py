@@ -83,8 +83,10 @@ def test_round_trip_and_errors(tmp_path):
     sbn.save(tmp_path / "sbn.toml")
     again = SigmoidBeliefNet.load(tmp_path / "sbn.toml")
     np.testing.assert_array_equal(again.weights_, sbn.weights_)
-    with pytest.raises(ValidationError, match=r"data must be \(n_cases, 4\)"):
+    with pytest.raises(ParameterError, match=r"X has 3 columns; the machine has 4 visible units"):
         SigmoidBeliefNet(load(SBN)).fit(np.ones((2, 3)))
+    with pytest.raises(ParameterError, match=r"X\[0, 1\] = 2.0 \(unit 'v2'\): states must be 0 or 1"):
+        SigmoidBeliefNet(load(SBN)).fit(np.array([[1, 2, 0, 0]]))
     with pytest.raises(ValidationError, match="directed edges only"):
         SigmoidBeliefNet(random_boltzmann(np.random.default_rng(0), 2, 2)).fit(np.ones((1, 2)))
     with pytest.raises(ParameterError, match="n_iter must be >= 1, got 0"):

@@ -31,7 +31,7 @@ from ..errors import ValidationError
 from ..inference import visible_log_prob
 from ..learning import get_rule
 from ..network import Network
-from .base import NetworkMachine, Position, check_number, check_random_state, valid_random_state
+from .base import NetworkMachine, Position, binary_rows, check_number, check_random_state, valid_random_state
 
 __all__ = ["SigmoidBeliefNet"]
 
@@ -97,15 +97,8 @@ class SigmoidBeliefNet(NetworkMachine):
 
     _setup = _init_params            # NetworkMachine's name for it
 
-    def _check_data(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X)
-        n_visible = int(self.visible_.sum())
-        if X.ndim != 2 or X.shape[1] != n_visible:
-            raise ValidationError(f"data must be (n_cases, {n_visible}) over the visible units "
-                                  f"{', '.join(np.array(self.network.units)[self.visible_])}, got shape {X.shape}")
-        if not np.isin(X, (0, 1)).all():
-            raise ValidationError("data must be 0/1")
-        return X
+    def _check_data(self, X: Any) -> np.ndarray:
+        return binary_rows(X, len(self._visible_names), "X", self._visible_names)
 
     # -- sampling ----------------------------------------------------------------------
     def _chains(self, S: np.ndarray) -> Chains:
@@ -199,6 +192,6 @@ class SigmoidBeliefNet(NetworkMachine):
 
     def exact_log_likelihood(self, X: np.ndarray) -> float:
         """Mean log P(v) over the rows of X, by enumeration of the hidden units."""
-        X = self._check_data(X) if hasattr(self, "weights_") else np.asarray(X)
-        visible = [u.name for u in self.network.unit_list() if u.role == "visible"]
-        return float(np.mean(visible_log_prob(self.to_network(), visible, X)))
+        self._init_params()
+        X = self._check_data(X)
+        return float(np.mean(visible_log_prob(self.to_network(), self._visible_names, X)))
