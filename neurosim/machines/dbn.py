@@ -325,28 +325,22 @@ class DeepBeliefNet(Machine):
 
     def fantasies(self, labels: Sequence[int], rng: np.random.Generator, n_steps: int,
                   record_every: int | None = None) -> list[np.ndarray]:
-        """Pen states after ``n_steps`` of alternating Gibbs sampling in the top RBM, one
-        chain per label, clamped, from random pen states: each step draws the top units,
-        then the pen units, from eq. 1. The compiled backend's chains on the top RBM
-        (:func:`~neurosim.machines.dbn_readout.top_rbm`); every ``record_every`` steps'
-        states with ``record_every``, else the last."""
+        """Pen states of alternating Gibbs sampling (top units, then pen units: eq. 1) in the
+        top RBM, a chain per label clamped, from random states: ``compiled.Chains`` on
+        :func:`~neurosim.machines.dbn_readout.top_rbm`; every ``record_every`` steps, else the last."""
         from ..compiled import Chains, compile
         from .dbn_readout import top_rbm
 
         self._check_ready()
         net = top_rbm(self.to_network())
-        compiled, labels = compile(net), np.asarray(labels)
+        chains = Chains(compile(net), rng, len(labels))
+        chains.clamp(units=net.population(LABEL).units, values=np.eye(self.n_labels)[np.asarray(labels)])
         pen, top = (net.population(p).units for p in (self.layer_names()[-1], TOP))
-        init = np.zeros((len(labels), compiled.n))
-        init[:, [compiled.index[u] for u in pen]] = rng.random((len(labels), len(pen)), dtype=np.float32) < 0.5
-        chains = Chains(compiled, rng, len(labels), init=init)
-        chains.clamp(units=net.population(LABEL).units, values=np.eye(self.n_labels)[labels])
-        every = record_every or n_steps
         frames = []
         for step in range(1, n_steps + 1):
             chains.update_group(top)
             states = chains.update_group(pen)
-            if step % every == 0:
+            if step % (record_every or n_steps) == 0:
                 frames.append(states.astype(np.float32))
         return frames
 
