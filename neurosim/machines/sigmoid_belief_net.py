@@ -182,13 +182,7 @@ class SigmoidBeliefNet(NetworkMachine):
     def to_network(self) -> Network:
         """The Network with the learned weights and biases."""
         self._init_params()
-        net = Network(self.network.unit_list(), self.network.edges, self.network.name,
-                      self.network.description)
-        for pre, post, _ in net.synapses():
-            net.set_weight(pre, post, float(self.weights_[net.index(pre), net.index(post)]))
-        for i, name in enumerate(net.units):
-            net.set_bias(name, float(self.biases_[i]))
-        return net
+        return self.network.with_arrays(self.weights_, self.biases_)
 
     def exact_log_likelihood(self, X: np.ndarray) -> float:
         """Mean log P(v) over the rows of X, by enumeration of the hidden units."""
