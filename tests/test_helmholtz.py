@@ -328,9 +328,10 @@ def test_bad_parameters_are_named_at_fit(params, message):
 
 
 @pytest.mark.parametrize("X, message", [
-    (np.full((2, 4), 2), r"binary states 0/1, found 2"),
-    (np.zeros((2, 5)), r"5 columns but the machine has 4 visible units"),
-    (np.zeros((2, 2, 2)), r"2-d array"),
+    (np.full((2, 4), 2), r"X\[0, 0\] = 2.0 \(unit 'v0'\): states must be 0 or 1"),
+    (np.zeros((2, 5)), r"X has 5 columns; the machine has 4 visible units"),
+    (np.zeros((2, 2, 2)), r"X must be a 2-D array of shape \(n_cases, 4\)"),
+    (np.zeros((0, 4)), r"X has no rows"),
 ])
 def test_bad_data_is_named(X, message):
     with pytest.raises(ParameterError, match=message):

@@ -8,7 +8,7 @@ import pytest
 
 from neurosim import ValidationError, load
 from neurosim.errors import ParameterError
-from neurosim.inference import posterior
+from neurosim.inference import posterior, visible_log_prob
 from neurosim.learning import SynapseView, get_rule
 from neurosim.machines import SigmoidBeliefNet
 from helpers import empirical_kl, kl_bound, random_belief_net, random_boltzmann
@@ -27,6 +27,20 @@ def test_gibbs_samples_the_exact_posterior():
     S = sbn.gibbs(sbn._start(np.tile(v, (4000, 1))), 30)
     samples = S[:, [net.index(u) for u in exact.units]].astype(int)
     assert empirical_kl(samples, exact) < kl_bound(2 ** len(exact.units), 4000)
+
+
+def test_ancestral_samples_have_the_exact_visible_distribution():
+    """20,000 ancestral samples (independent): KL(empirical || exact P(v)) within the
+    G-test bound for 16 visible states."""
+    net = random_belief_net(np.random.default_rng(3), (2, 3, 4))
+    sbn = SigmoidBeliefNet(net, random_state=4)
+    X = sbn.sample(20_000)
+    visible = [u for u in net.units if net.unit(u).role == "visible"]
+    states = ((np.arange(16)[:, None] >> np.arange(3, -1, -1)) & 1)
+    p = np.exp(visible_log_prob(net, visible, states))
+    codes, counts = np.unique(X @ (1 << np.arange(3, -1, -1)), return_counts=True)
+    q = counts / len(X)
+    assert np.sum(q * np.log(q / p[codes])) < kl_bound(16, len(X), inflation=1.0)
 
 
 def test_weight_change_is_the_sum_of_local_delta_rules():
@@ -69,8 +83,10 @@ def test_round_trip_and_errors(tmp_path):
     sbn.save(tmp_path / "sbn.toml")
     again = SigmoidBeliefNet.load(tmp_path / "sbn.toml")
     np.testing.assert_array_equal(again.weights_, sbn.weights_)
-    with pytest.raises(ValidationError, match=r"data must be \(n_cases, 4\)"):
+    with pytest.raises(ParameterError, match=r"X has 3 columns; the machine has 4 visible units"):
         SigmoidBeliefNet(load(SBN)).fit(np.ones((2, 3)))
+    with pytest.raises(ParameterError, match=r"X\[0, 1\] = 2.0 \(unit 'v2'\): states must be 0 or 1"):
+        SigmoidBeliefNet(load(SBN)).fit(np.array([[1, 2, 0, 0]]))
     with pytest.raises(ValidationError, match="directed edges only"):
         SigmoidBeliefNet(random_boltzmann(np.random.default_rng(0), 2, 2)).fit(np.ones((1, 2)))
     with pytest.raises(ParameterError, match="n_iter must be >= 1, got 0"):

@@ -74,17 +74,18 @@ def log_prob(V: np.ndarray, W, b, c, log_z: float) -> np.ndarray:
     return -free_energy(V, W, b, c) - log_z
 
 
-def exact_log_partition(W, b, c) -> float:
-    """``log Z`` by enumerating the smaller layer (at most ``MAX_EXACT`` units)."""
+def exact_log_partition(W, b, c, limit: int = MAX_EXACT) -> float:
+    """``log Z`` by enumerating the smaller layer (at most ``limit`` units) and summing
+    the other out in closed form: ``log sum_h exp(c.h + sum_i softplus(b_i + (W h)_i))``."""
     W, b, c = _check(W, b, c)
     if W.shape[1] > W.shape[0]:  # sum over the visible layer instead: swap the roles
         W, b, c = W.T, c, b
     n = W.shape[1]
-    if n > MAX_EXACT:
-        raise ParameterError(f"exact log Z enumerates 2^{n} states; at most 2^{MAX_EXACT} (use AIS)")
+    if n > limit:
+        raise ParameterError(f"exact log Z enumerates 2^{n} states; at most 2^{limit} (use AIS)")
     total = []
-    for start in range(0, 2 ** n, 1 << 16):
-        codes = np.arange(start, min(2 ** n, start + (1 << 16)))
+    for start in range(0, 2 ** n, 1 << 12):
+        codes = np.arange(start, min(2 ** n, start + (1 << 12)))
         H = ((codes[:, None] >> np.arange(n)) & 1).astype(np.float64)
         total.append(H @ c + _softplus(H @ W.T + b).sum(axis=1))
     return _logsumexp(np.concatenate(total))

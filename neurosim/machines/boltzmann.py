@@ -114,7 +114,7 @@ class BoltzmannMachine(NetworkMachine):
     network : Network
         Symmetric edges only; units with role ``visible`` (or ``label``) are clamped to
         the data, in unit order; the others are hidden. Its weights and biases are the
-        starting point; it is never modified (the machine trains a copy, ``network_``).
+        starting point; it is never modified (the trained net is ``network_``).
     procedure : {"boltzmann", "cd", "pcd", "exact"}
         How the weight change is estimated (see the module docstring).
     learning_rate : float
@@ -167,8 +167,7 @@ class BoltzmannMachine(NetworkMachine):
     chains_ : ndarray (n_chains, n_units)
         States of the persistent chains.
     network_ : Network
-        The machine's own copy of the net: the weight matrix is written back into it
-        (``set_weight`` both ways, ``set_bias``) whenever it is read.
+        The trained net (``network`` with the current weights and biases), built when read.
     n_iter_ : int
         Updates made since the last :meth:`fit` started.
     last_statistics_ : dict
@@ -285,8 +284,6 @@ class BoltzmannMachine(NetworkMachine):
         n = net.n_units
         self.chains_ = self.random_state_.integers(0, 2, (self.n_chains, n)).astype(np.float64)
         self.velocity_ = Update(np.zeros((n, n)), np.zeros(n))
-        self._network = Network(net.unit_list(), net.edges, net.name, net.description)
-        self._written = (self.weights_.copy(), self.biases_.copy())
         self._all_states = None
         self.n_iter_ = 0
         self.last_statistics_ = {}
@@ -475,28 +472,12 @@ class BoltzmannMachine(NetworkMachine):
         apply_change(self.biases_, upd.biases, self.velocity_.biases, self.momentum)
         self.n_iter_ += 1
 
-    def _write_back(self) -> None:
-        """Write the one weight matrix into the machine's Network: both synapses of each
-        edge (``set_weight`` each way) and every bias."""
-        W, b = self._written
-        if np.array_equal(W, self.weights_) and np.array_equal(b, self.biases_):
-            return
-        net, names = self._network, self._network.units
-        for i, j in np.argwhere(np.triu(self.edge_mask_, 1)):
-            w = float(self.weights_[i, j])
-            net.set_weight(names[i], names[j], w)
-            net.set_weight(names[j], names[i], w)
-        for i, name in enumerate(names):
-            net.set_bias(name, float(self.biases_[i]))
-        self._written = (self.weights_.copy(), self.biases_.copy())
-
     @property
     def network_(self) -> Network:
-        """The machine's own Network, with the current weights written back into it."""
-        if not hasattr(self, "_network"):
+        """The trained net: the network's units and edges with the current weights and biases."""
+        if not hasattr(self, "weights_"):
             raise AttributeError("network_: the machine has not been fitted yet")
-        self._write_back()
-        return self._network
+        return self.network.with_arrays(self.weights_, self.biases_)
 
     # -- estimator API -----------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, X_valid: Any = None) -> "BoltzmannMachine":
@@ -712,5 +693,4 @@ class BoltzmannMachine(NetworkMachine):
     def to_network(self) -> Network:
         """The trained net: the same units and edges, with the learned weights and biases."""
         self._ensure_initialized()
-        net = self.network_
-        return Network(net.unit_list(), net.edges, net.name, net.description)
+        return self.network_

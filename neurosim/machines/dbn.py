@@ -319,21 +319,31 @@ class DeepBeliefNet(Machine):
 
     def generate(self, labels: Sequence[int], rng: np.random.Generator, n_steps: int = 1000,
                  record_every: int | None = None) -> np.ndarray | list[np.ndarray]:
-        """Images with each label clamped: ``n_steps`` of alternating Gibbs in the top RBM
-        from random pen states, then a down pass (visible probabilities). With
-        ``record_every`` returns the images every that many steps (a film)."""
+        """Images with each label clamped: :meth:`fantasies`, then a down pass (visible
+        probabilities). With ``record_every`` returns the images every that many steps (a film)."""
+        frames = [self.down(pen, rng) for pen in self.fantasies(labels, rng, n_steps, record_every)]
+        return frames if record_every else frames[-1]
+
+    def fantasies(self, labels: Sequence[int], rng: np.random.Generator, n_steps: int,
+                  record_every: int | None = None) -> list[np.ndarray]:
+        """Pen states of alternating Gibbs sampling (top units, then pen units: eq. 1) in the
+        top RBM, a chain per label clamped, from random states: ``compiled.Chains`` on
+        :func:`~neurosim.machines.dbn_readout.top_rbm`; every ``record_every`` steps, else the last."""
+        from ..compiled import Chains, compile
+        from .dbn_readout import top_rbm
+
         self._check_ready()
-        labels = np.asarray(labels)
-        lab = np.zeros((len(labels), self.n_labels), dtype=np.float32)
-        lab[np.arange(len(labels)), labels] = 1
-        pen = _bernoulli(np.full((len(labels), self.sizes[-2]), 0.5, dtype=np.float32), rng)
+        net = top_rbm(self.to_network())
+        chains = Chains(compile(net), rng, len(labels))
+        chains.clamp(units=net.population(LABEL).units, values=np.eye(self.n_labels)[np.asarray(labels)])
+        pen, top = (net.population(p).units for p in (self.layer_names()[-1], TOP))
         frames = []
         for step in range(1, n_steps + 1):
-            h = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
-            pen = _bernoulli(sigmoid(h @ self.W.T + self.b_pen), rng)
-            if record_every and step % record_every == 0:
-                frames.append(self.down(pen, rng))
-        return frames if record_every else self.down(pen, rng)
+            chains.update_group(top)
+            states = chains.update_group(pen)
+            if step % (record_every or n_steps) == 0:
+                frames.append(states.astype(np.float32))
+        return frames
 
     # -- up-down fine-tuning -------------------------------------------------------------
     def up_down_step(self, X: np.ndarray, Y: np.ndarray, lr: float, k: int,

@@ -67,7 +67,7 @@ from ..errors import InferenceError, ParameterError, ValidationError
 from ..learning import get_rule
 from ..network import Edge, Network, Unit
 from ..numerics import sigmoid as _sigmoid
-from .base import Machine, NotFittedError, Position, cases as _cases, check_number, check_random_state
+from .base import Machine, NotFittedError, Position, binary_rows, cases as _cases, check_number, check_random_state
 
 __all__ = ["HelmholtzMachine", "Phase", "Selectivity", "NotFittedError", "MAX_EXACT_HIDDEN",
            "valid_fantasy_fraction", "shift_selectivity"]
@@ -337,21 +337,8 @@ class HelmholtzMachine(Machine):
         return self
 
     def _check_X(self, X: Any, what: str = "X") -> np.ndarray:
-        X = np.asarray(_cases(X))
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2:
-            raise ParameterError(f"{what} must be a 2-d array of 0/1 states (cases x units), "
-                                 f"got shape {X.shape}")
-        n_visible = self.generative_biases_[0].size if "generative_biases_" in self.__dict__ \
-            else self._check_sizes()[0]
-        if X.shape[1] != n_visible:
-            raise ParameterError(f"{what} has {X.shape[1]} columns but the machine has "
-                                 f"{n_visible} visible units")
-        if X.size and not np.isin(X, (0, 1)).all():
-            bad = X[~np.isin(X, (0, 1))].flat[0]
-            raise ParameterError(f"{what} must hold binary states 0/1, found {bad.item()!r}")
-        return X.astype(np.float64)
+        n = self.generative_biases_[0].size if "generative_biases_" in self.__dict__ else self._check_sizes()[0]
+        return binary_rows(X, n, what, getattr(self, "visible_names_", None) or [f"v{i}" for i in range(n)])
 
     def _random(self, random_state: Any) -> np.random.Generator:
         if random_state is None:

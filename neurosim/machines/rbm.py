@@ -133,6 +133,7 @@ from ..inference.exact import MAX_FREE_UNITS
 from ..network import Network
 from ..population import Population, Projection
 from ..numerics import logsumexp as _logsumexp, softplus as _softplus
+from .ais import exact_log_partition, free_energy
 from .base import (Machine, NotFittedError, Position, annealed, check_bool, check_number, check_random_state,
                    read_npz_meta, valid_random_state)
 
@@ -144,8 +145,8 @@ _STATES_PER_BLOCK = 1 << 12        # enumerated states per block in log_partitio
 
 # -- exact quantities (float64, small machines) ---------------------------------------------
 def _free_energy(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``F(v) = -log sum_h exp(-E(v, h)) = -b.v - sum_j softplus(c_j + W_j . v)`` per row."""
-    return -(V @ b) - _softplus(V @ W.T + c).sum(axis=1)
+    """``F(v) = -log sum_h exp(-E(v, h))`` per row (:func:`.ais.free_energy`; ``W`` hidden x visible)."""
+    return free_energy(V, W.T, b, c)
 
 
 def _free_energy_gaussian(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -769,13 +770,7 @@ class RBM(Machine):
             raise InferenceError(f"log_partition enumerates 2^min(n_features, n_components) states: "
                                  f"n_features={nv}, n_components={nh}; over the limit of "
                                  f"2^{MAX_EXACT_UNITS}")
-        if nh <= nv:      # sum over h: log sum_h exp(c.h + sum_i softplus(b_i + (h W)_i))
-            small, A, small_bias, big_bias = nh, W, c, b
-        else:             # sum over v: log sum_v exp(b.v + sum_j softplus(c_j + (v W^T)_j))
-            small, A, small_bias, big_bias = nv, W.T, b, c
-        logs = [S @ small_bias + _softplus(S @ A + big_bias).sum(axis=1)
-                for S in self._state_blocks(small)]
-        return _logsumexp(np.concatenate(logs))
+        return exact_log_partition(W.T, b, c, MAX_EXACT_UNITS)
 
     @staticmethod
     def _state_blocks(n: int):

@@ -5,7 +5,10 @@ Each unit is on with probability ``sigmoid(b_i + sum_j s_j w_ji)`` given its par
 from their posterior given a data vector; Neal's Gibbs sampling provides them, with
 each unit's conditional including how well it lets its children predict their states.
 The weight change is the delta rule's batched form, ``get_rule("delta").batched``.
-Many cases are sampled at once (rows of a matrix); units are visited one at a time.
+Sampling is the compiled backend's (:class:`~neurosim.compiled.Chains`, one chain per
+case): with the visible units clamped, its Neal plan updates the hidden units by colour
+classes of the moral graph (units of a class share no child); unclamped, its plan is an
+ancestral pass.
 
 Example
 -------
@@ -23,17 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from ..compiled import Chains, compile
 from ..errors import ValidationError
 from ..inference import visible_log_prob
 from ..learning import get_rule
 from ..network import Network
-from .base import NetworkMachine, Position, check_number, check_random_state, valid_random_state
+from .base import NetworkMachine, Position, binary_rows, check_number, check_random_state, valid_random_state
 
 __all__ = ["SigmoidBeliefNet"]
-
-
-def _log_sigmoid(x: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -x)
 
 
 class SigmoidBeliefNet(NetworkMachine):
@@ -92,40 +92,28 @@ class SigmoidBeliefNet(NetworkMachine):
         self.mask_ = arr.directed
         self.biases_ = arr.bias.copy()
         self.visible_ = np.array([u.role == "visible" for u in net.unit_list()])
-        self.hidden_idx_ = np.flatnonzero(~self.visible_)
-        self.children_ = [np.flatnonzero(self.mask_[i]) for i in range(net.n_units)]
+        self._compiled = compile(net, dtype=np.float64)     # the float64 weights, as learned
+        self._visible_names = [u for u, on in zip(net.units, self.visible_) if on]
 
     _setup = _init_params            # NetworkMachine's name for it
 
-    def _check_data(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X)
-        n_visible = int(self.visible_.sum())
-        if X.ndim != 2 or X.shape[1] != n_visible:
-            raise ValidationError(f"data must be (n_cases, {n_visible}) over the visible units "
-                                  f"{', '.join(np.array(self.network.units)[self.visible_])}, got shape {X.shape}")
-        if not np.isin(X, (0, 1)).all():
-            raise ValidationError("data must be 0/1")
-        return X
+    def _check_data(self, X: Any) -> np.ndarray:
+        return binary_rows(X, len(self._visible_names), "X", self._visible_names)
 
-    # -- Neal's Gibbs sampling -------------------------------------------------------
+    # -- sampling ----------------------------------------------------------------------
+    def _chains(self, S: np.ndarray) -> Chains:
+        """Chains over the current weights, one per row of ``S``."""
+        self._compiled.set_weights(self.weights_, self.biases_)
+        return Chains(self._compiled, self.random_state_, len(S), init=S)
+
     def gibbs(self, S: np.ndarray, sweeps: int = 1) -> np.ndarray:
         """Sweeps of Gibbs sampling of the hidden units of each row of ``S`` (all units,
-        visible ones fixed), each from its full conditional (Neal 1992)."""
-        S = S.astype(float)
-        X = S @ self.weights_ + self.biases_
-        for _ in range(sweeps):
-            for i in self.hidden_idx_:
-                ch = self.children_[i]
-                w = self.weights_[i, ch]
-                s = S[:, i:i + 1]
-                x1, x0 = X[:, ch] + w * (1 - s), X[:, ch] - w * s
-                sc = S[:, ch]
-                odds = X[:, i] + (sc * (_log_sigmoid(x1) - _log_sigmoid(x0))
-                                  + (1 - sc) * (_log_sigmoid(-x1) - _log_sigmoid(-x0))).sum(axis=1)
-                new = (self.random_state_.random(len(S)) < 1.0 / (1.0 + np.exp(-odds))).astype(float)
-                X += np.outer(new - S[:, i], self.weights_[i])
-                S[:, i] = new
-        return S
+        visible ones fixed), each from its full conditional (Neal 1992): the compiled
+        Neal plan, with the visible units clamped."""
+        chains = self._chains(S)
+        chains.clamp(units=self._visible_names, values=S[:, self.visible_])
+        chains.sweep(sweeps)
+        return chains.state
 
     # -- learning ---------------------------------------------------------------------
     def partial_fit(self, X: np.ndarray) -> SigmoidBeliefNet:
@@ -184,28 +172,20 @@ class SigmoidBeliefNet(NetworkMachine):
 
     # -- using the model ----------------------------------------------------------------
     def sample(self, n: int) -> np.ndarray:
-        """Ancestral samples of the visible units."""
+        """Ancestral samples of the visible units: one sweep of the compiled plan of the
+        unclamped net (roots, then each generation from its parents)."""
         self._init_params()
-        S = np.zeros((n, self.network.n_units))
-        for generation in self.network.generations():
-            idx = [self.network.index(u) for u in generation]
-            P = 1.0 / (1.0 + np.exp(-(S @ self.weights_[:, idx] + self.biases_[idx])))
-            S[:, idx] = self.random_state_.random(P.shape) < P
-        return S[:, self.visible_].astype(np.int8)
+        chains = self._chains(np.zeros((n, self.network.n_units)))
+        chains.sweep(1)
+        return chains.state[:, self.visible_].astype(np.int8)
 
     def to_network(self) -> Network:
         """The Network with the learned weights and biases."""
         self._init_params()
-        net = Network(self.network.unit_list(), self.network.edges, self.network.name,
-                      self.network.description)
-        for pre, post, _ in net.synapses():
-            net.set_weight(pre, post, float(self.weights_[net.index(pre), net.index(post)]))
-        for i, name in enumerate(net.units):
-            net.set_bias(name, float(self.biases_[i]))
-        return net
+        return self.network.with_arrays(self.weights_, self.biases_)
 
     def exact_log_likelihood(self, X: np.ndarray) -> float:
         """Mean log P(v) over the rows of X, by enumeration of the hidden units."""
-        X = self._check_data(X) if hasattr(self, "weights_") else np.asarray(X)
-        visible = [u.name for u in self.network.unit_list() if u.role == "visible"]
-        return float(np.mean(visible_log_prob(self.to_network(), visible, X)))
+        self._init_params()
+        X = self._check_data(X)
+        return float(np.mean(visible_log_prob(self.to_network(), self._visible_names, X)))
