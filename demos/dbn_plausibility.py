@@ -8,12 +8,15 @@ one-of-ten label group sampled for ``--burn-in`` + ``--sweeps`` sweeps with the 
 clamped; the label that fired most often is the answer. Only binary messages are sent:
 a unit that changes state sends one message over each of its out-synapses.
 
-Each setting is a way real neurons might run that loop (the up-pass is the same in all):
+Each setting is a way real neurons might run that loop (the up-pass is the same in all).
+In the event engine the top RBM runs on the engine's own clock, in simulated time
+measured in sweeps, and the label group is read at every whole sweep:
 
-* ``compiled``: the reference, whole groups updated in a fixed order as matrices;
-* ``layer``: synchronous layer updates, every unit of a group at one tick;
-* ``sweep``: one unit at a time, in a fresh random order (sequential Gibbs sampling);
-* ``async``: each unit on its own Poisson clock (rate 1 per sweep);
+* ``compiled``: the reference, whole groups updated in turn as matrices;
+* ``layer``: synchronous layer updates, every unit of a layer at one tick;
+* ``sweep``: one unit at a time, in a fresh random order each sweep (sequential Gibbs);
+* ``async``: each unit (and the label group) on its own Poisson clock of rate 1 per
+  sweep, in continuous time: asynchronous, with no global order;
 * ``async delay D``: asynchronous, and every message of the top RBM arrives ``D``
   sweeps after the change that sent it (0.1, 0.5 and 1 sweep).
 
@@ -162,6 +165,21 @@ def draw(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def reused(paths: list[str], run: dict) -> dict:
+    """What earlier runs of the same study measured (``--reuse``): settings by name, and
+    the training messages, from JSON files whose model, digits, sweeps, burn-in and seed
+    are ``run``'s; SystemExit naming the file and the field that differs."""
+    found: dict = {"settings": {}}
+    for path in paths:
+        old = json.loads(Path(path).read_text())
+        for key, value in run.items():
+            if old.get(key) != value:
+                raise SystemExit(f"--reuse {path}: its {key} is {old.get(key)!r}, this run's {value!r}")
+        found["settings"].update({r["setting"]: r for r in old["settings"]})
+        found.update({k: old[k] for k in ("free_energy", "training") if k in old})
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("model", help="a DBN model file (neurosim dbn export) or a dbn train run directory")
@@ -173,23 +191,31 @@ def main(argv: list[str] | None = None) -> int:
                    help="training cases of up-down and of backprop run through the event engine (0: none)")
     p.add_argument("--updown-k", type=int, default=10, help="Gibbs steps at the top during up-down (preset: 10)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse", action="append", default=[], metavar="JSON",
+                   help="take the settings (and training messages) an earlier run of the same study measured: "
+                        "split the settings over processes, then draw them together")
     p.add_argument("--out", default="out/dbn_plausibility", help="where the JSON and the figure go")
     args = p.parse_args(argv)
     names = args.settings.split(",")
     unknown = [n for n in names if n not in SETTINGS]
     if unknown:
         p.error(f"unknown setting {unknown[0]!r} (one of {', '.join(SETTINGS)})")
+    run = {"model": str(args.model), "digits": args.digits, "sweeps": args.sweeps, "burn_in": args.burn_in,
+           "seed": args.seed}
+    done = reused(args.reuse, run)
     net = load_dbn(args.model)
     X, y = load_mnist("test", limit=args.digits)
-    free_energy = measure(net, X, y, "free energy", dict(backend="compiled", method="free-energy"),
-                          args.seed, args.sweeps, args.burn_in)
-    rows = [measure(net, X, y, n, SETTINGS[n], args.seed, args.sweeps, args.burn_in) for n in names]
+    free_energy = done.get("free_energy") or measure(net, X, y, "free energy", dict(backend="compiled",
+                                                     method="free-energy"), args.seed, args.sweeps, args.burn_in)
+    rows = [done["settings"].get(n) or measure(net, X, y, n, SETTINGS[n], args.seed, args.sweeps, args.burn_in)
+            for n in names]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"model": str(args.model), "digits": len(y), "sweeps": args.sweeps, "burn_in": args.burn_in,
-              "seed": args.seed, "command": "python demos/dbn_plausibility.py " + " ".join(argv or sys.argv[1:]),
+    result = {**run, "digits": len(y), "command": "python demos/dbn_plausibility.py " + " ".join(argv or sys.argv[1:]),
               "free_energy": free_energy, "settings": rows}
-    if args.training_cases:
+    if "training" in done:
+        result["training"] = done["training"]
+    elif args.training_cases:
         X_train, y_train = load_mnist("train", limit=args.training_cases)
         result["training"] = training_messages(net, X_train, y_train, args.updown_k, args.seed)
     atomic_write_text(out / "dbn_plausibility.json", json.dumps(result, indent=1) + "\n")

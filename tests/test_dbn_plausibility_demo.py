@@ -56,3 +56,31 @@ def test_an_unknown_setting_is_named(tmp_path, capsys):
     except SystemExit as exit:
         assert exit.code == 2
     assert "unknown setting 'sideways'" in capsys.readouterr().err
+
+
+def test_settings_split_over_runs_are_drawn_together(tmp_path, capsys, monkeypatch):
+    """--reuse: two runs measure half the settings each, a third draws them together;
+    every setting draws from its own seeded generator, so the rows are a single run's."""
+    demo = load_demo("dbn_plausibility")
+    monkeypatch.setattr(demo, "load_mnist", _fake_load_mnist)
+    save(random_dbn((7, 5, 6, 8), 4, seed=3).to_network(), tmp_path / "dbn.toml", format="populations")
+    common = [str(tmp_path / "dbn.toml"), "--digits", "20", "--sweeps", "2", "--burn-in", "1", "--training-cases", "0"]
+
+    def run(out, *extra):
+        assert demo.main([*common, "--out", str(tmp_path / out), *extra]) == 0
+        return json.loads((tmp_path / out / "dbn_plausibility.json").read_text())
+
+    whole = run("whole", "--settings", "layer,async delay 0.5")
+    run("a", "--settings", "layer")
+    run("b", "--settings", "async delay 0.5")
+    merged = run("merged", "--settings", "layer,async delay 0.5", "--reuse", str(tmp_path / "a" / "dbn_plausibility.json"),
+                 "--reuse", str(tmp_path / "b" / "dbn_plausibility.json"))
+    strip = [{k: v for k, v in r.items() if k != "seconds_per_digit"} for r in whole["settings"]]
+    assert [{k: v for k, v in r.items() if k != "seconds_per_digit"} for r in merged["settings"]] == strip
+    with_other_seed = [*common, "--seed", "1", "--reuse", str(tmp_path / "a" / "dbn_plausibility.json"),
+                       "--out", str(tmp_path / "c")]
+    try:
+        demo.main(with_other_seed)
+        raise AssertionError("a run of another seed was reused")
+    except SystemExit as exit:
+        assert "its seed is 0, this run's 1" in str(exit)

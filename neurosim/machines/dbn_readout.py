@@ -46,7 +46,7 @@ from ..population import Population
 from .dbn import DeepBeliefNet, _bernoulli
 
 __all__ = ["METHODS", "Readout", "label_population", "softmax_labels", "classify", "free_energy_readout", "gibbs_readout",
-           "event_gibbs_readout", "top_rbm", "label_counts"]
+           "event_gibbs_readout", "top_rbm", "label_counts", "clocked_label_counts"]
 
 METHODS = ("free-energy", "gibbs")
 BACKENDS = ("compiled", "event")
@@ -146,8 +146,10 @@ def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np
     digit's ``Bernoulli(pixel)`` bits and each layer above updated once, bottom-up, all
     its units at one tick (a pass, whatever the schedule: given the layer below they are
     independent); and
-    the top RBM (:func:`top_rbm`), where :func:`label_counts` clamps the pen units to
-    the up-pass's sample and runs ``schedule``'s steps. Messages are counted as the
+    the top RBM (:func:`top_rbm`), where :func:`clocked_label_counts` clamps the pen
+    units to the up-pass's sample and lets the engine run on its own clock under
+    ``schedule`` (``async``: every unit on a Poisson clock in continuous time; messages
+    arrive ``delay`` sweeps after the change that sent them). Messages are counted as the
     engine does: one per out-synapse of a unit that changed state (from the previous
     digit's states; all units start off), so the pen units' changes reach the top
     units as binary messages too."""
@@ -165,7 +167,7 @@ def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np
         up.clamp(units=net.population(names[0]).units, values=_bernoulli(x[None], rng))
         for layer in names[1:]:
             h = up.update_group(net.population(layer).units)
-        out[c] = label_counts(sim, pen, h, top, labels, sweeps, burn_in)[0].argmax()
+        out[c] = clocked_label_counts(sim, pen, h, labels, sweeps, burn_in)[0].argmax()
         exact[c] = dbn.label_free_energies(h.astype(np.float32)).argmin(axis=1)[0]
     ledger = Ledger()
     for part in (up.ledger, sim.ledger):
@@ -207,4 +209,21 @@ def label_counts(sampler, pen: Sequence[str], pen_states: np.ndarray, top: Seque
         fired = sampler.update_group(labels)
         if t >= burn_in:
             counts += fired.astype(np.int64)
+    return counts
+
+
+def clocked_label_counts(sim, pen: Sequence[str], pen_states: np.ndarray, labels: Sequence[str],
+                         sweeps: int, burn_in: int) -> np.ndarray:
+    """The event engine's simulator ``sim`` left to its own clock: clamp the pen units to
+    ``pen_states`` (1 x pen units), run ``burn_in`` sweeps of simulated time under its
+    schedule (with its message delays), then read the label group at each of the next
+    ``sweeps`` whole sweeps; returns how often each label was on (1 x labels)."""
+    sim.clamp(units=pen, values=pen_states)
+    if burn_in:
+        sim.sweep(burn_in)
+    cols = [sim.net.index(u) for u in labels]
+    counts = np.zeros((1, len(labels)), dtype=np.int64)
+    for _ in range(sweeps):
+        sim.sweep(1)
+        counts += sim.rows[:, cols]
     return counts
