@@ -75,7 +75,8 @@ def load_dbn(source: str) -> Network:
 
 def measure(net: Network, X: np.ndarray, y: np.ndarray, name: str, setting: dict, seed: int,
             sweeps: int, burn_in: int) -> dict:
-    """One setting's test error (with its binomial standard error), messages and time per digit."""
+    """One setting's test error (with its binomial standard error), messages and time per
+    digit, and the label it gave each digit (for paired comparisons between settings)."""
     setting = {"method": "gibbs", **setting}
     start = time.perf_counter()
     out = classify(net, X, rng=np.random.default_rng(seed), sweeps=sweeps, burn_in=burn_in, **setting)
@@ -84,7 +85,8 @@ def measure(net: Network, X: np.ndarray, y: np.ndarray, name: str, setting: dict
     row = {"setting": name, **setting, "test_error": error,
            "standard_error": float(np.sqrt(error * (1 - error) / len(y))), "cases": len(y),
            "binary_messages_per_digit": out.ledger.binary / len(y),
-           "analog_messages_per_digit": out.ledger.analog / len(y), "seconds_per_digit": seconds / len(y)}
+           "analog_messages_per_digit": out.ledger.analog / len(y), "seconds_per_digit": seconds / len(y),
+           "labels": out.labels.tolist()}
     print(f"{name:>18}: test error {100 * error:5.2f}% +- {100 * row['standard_error']:.2f}, "
           f"{row['binary_messages_per_digit']:,.0f} binary and {row['analog_messages_per_digit']:,.0f} analog "
           f"messages per digit, {row['seconds_per_digit']:.3f} s per digit", file=sys.stderr)
@@ -145,7 +147,7 @@ def draw(result: dict, path: Path) -> None:
     ax_err.bar(x, [100 * r["test_error"] for r in rows], yerr=[200 * r["standard_error"] for r in rows],
                color=_colours(rows, "C0"), capsize=3)
     ax_err.axhline(100 * free_energy["test_error"], color="C3", ls="--",
-                   label=f"free energy (exact): {100 * free_energy['test_error']:.2f}%")
+                   label=f"free energy (computed): {100 * free_energy['test_error']:.2f}%")
     ax_err.set_ylabel("test error (%)")
     ax_err.legend(loc="lower right")
     ax_msg.bar(x, [r["binary_messages_per_digit"] / 1e6 for r in rows], color=_colours(rows, "C1"))
