@@ -39,45 +39,37 @@ def test_the_label_group_draws_from_the_exact_softmax_given_the_top_units():
     assert (free.sum(axis=1) != 1).any()
 
 
-def test_event_label_counts_sample_the_exact_label_posterior():
-    """As test_dbn_network's compiled test, on the event engine: per case a fresh top-RBM
-    simulator (all units off: independent chains), the pen clamped, 30 sweeps of burn-in,
-    one counted sweep; per label the count over n cases minus sum p(y | pen) has
-    standard deviation sqrt(sum p (1 - p)); all within 4 (false alarm < 1e-3)."""
+def _label_z(count, n: int, seed: int) -> np.ndarray:
+    """For n random pen states: ``count(sim, pen, rbm)``, one case's label counts from a
+    fresh top-RBM simulator (all units off: independent chains), after 30 sweeps of
+    burn-in, one counted sweep; per label the count over n cases minus sum p(y | pen),
+    in units of its standard deviation sqrt(sum p (1 - p)). Every case one label on."""
     dbn = random_dbn((7, 5, 6, 8), 4, seed=3)
     rbm = top_rbm(dbn.to_network())
-    rng = np.random.default_rng(1)
-    n = 3000
+    rng = np.random.default_rng(seed)
     pen = (rng.random((n, 6)) < 0.5).astype(np.int8)
     exact = softmax(-dbn.label_free_energies(pen.astype(np.float32)))
-    counts = np.concatenate([
-        label_counts(Simulator(rbm, rng, init=np.zeros(rbm.n_units, dtype=int)), rbm.population("h2").units,
-                     pen[c:c + 1], rbm.population("top").units, rbm.population("label").units, 1, 30)
-        for c in range(n)])
+    counts = np.concatenate([count(rbm, rng, pen[c:c + 1]) for c in range(n)])
     assert (counts.sum(axis=1) == 1).all()
-    sd = np.sqrt((exact * (1 - exact)).sum(axis=0))
-    z = np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / sd
+    return np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / np.sqrt((exact * (1 - exact)).sum(axis=0))
+
+
+def test_event_label_counts_sample_the_exact_label_posterior():
+    """As test_dbn_network's compiled test, on the event engine, group by group
+    (label_counts): all labels within 4 standard deviations (false alarm < 1e-3)."""
+    z = _label_z(lambda rbm, rng, pen: label_counts(
+        Simulator(rbm, rng, init=np.zeros(rbm.n_units, dtype=int)), rbm.population("h2").units, pen,
+        rbm.population("top").units, rbm.population("label").units, 1, 30), 3000, 1)
     assert z.max() < 4, z
 
 
 @pytest.mark.parametrize("schedule", ["async", "sweep", "layer"])
 def test_the_engine_left_to_its_clock_samples_the_exact_label_posterior(schedule):
     """clocked_label_counts (the event read-out: the top RBM on the engine's own clock,
-    Poisson clocks under async): per case a fresh simulator, the pen clamped, 30 sweeps
-    of burn-in, the label group read at one whole sweep; per label the count over n cases
-    minus sum p(y | pen) has standard deviation sqrt(sum p (1 - p)); all within 4."""
-    dbn = random_dbn((7, 5, 6, 8), 4, seed=3)
-    rbm = top_rbm(dbn.to_network())
-    rng = np.random.default_rng(5)
-    n = 2000
-    pen = (rng.random((n, 6)) < 0.5).astype(np.int8)
-    exact = softmax(-dbn.label_free_energies(pen.astype(np.float32)))
-    counts = np.concatenate([
-        clocked_label_counts(Simulator(rbm, rng, schedule, init=np.zeros(rbm.n_units, dtype=int)),
-                             rbm.population("h2").units, pen[c:c + 1], rbm.population("label").units, 1, 30)
-        for c in range(n)])
-    assert (counts.sum(axis=1) == 1).all()
-    z = np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / np.sqrt((exact * (1 - exact)).sum(axis=0))
+    Poisson clocks under async): all labels within 4 standard deviations."""
+    z = _label_z(lambda rbm, rng, pen: clocked_label_counts(
+        Simulator(rbm, rng, schedule, init=np.zeros(rbm.n_units, dtype=int)), rbm.population("h2").units, pen,
+        rbm.population("label").units, 1, 30), 2000, 5)
     assert z.max() < 4, z
 
 
