@@ -372,11 +372,15 @@ class CompiledLearner:
         trained = gen.to_network()
         if "recognition" in self.cns:
             rec, has_rec = self.cns["recognition"], self.bias_mask["recognition"]
-            for pre, post in self.net.recognition.edges():
-                trained.set_weight(pre, post, float(rec.W[rec.index[pre], rec.index[post]]), recognition=True)
-            for u in self.net.unit_list():
-                if u.recognition_bias is not None or has_rec[rec.index[u.name]]:
-                    trained.set_recognition_bias(u.name, float(rec.b[rec.index[u.name]]))
+            cols = {p.name: [rec.index[u] for u in p.units] for p in self.net.populations}
+            for q in self.net.projections:
+                if q.kind == "recognition":
+                    trained.set_block(q.name, rec.W[np.ix_(cols[q.pre], cols[q.post])])
+            for p in self.net.populations:  # recognition biases where they were or synapses arrive
+                old = np.full(p.size, np.nan) if p.recognition_bias is None else p.recognition_bias
+                keep = ~np.isnan(old) | has_rec[cols[p.name]]
+                if keep.any():
+                    trained.set_biases(p.name, np.where(keep, rec.b[cols[p.name]], old), recognition=True)
         drift = float(np.max(np.abs(gen.W - gen.W.T)[gen.symmetric], initial=0.0))
         return TrainResult(trained, _total(self.ledgers), sorted(self.reads), 0, self.phase_signals, cases, drift)
 
