@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -131,6 +132,24 @@ def training_messages(net: Network, X: np.ndarray, y: np.ndarray, k: int, seed: 
     return out
 
 
+def mcnemar(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> dict:
+    """McNemar's exact test of two read-outs on the same digits: of the digits exactly
+    one of them gets wrong (``only_a``, ``only_b``), each is equally likely to be either's
+    under the null of one error rate; ``p``: the two-sided binomial(n, 1/2) tail."""
+    only_a, only_b = int(np.sum((a != y) & (b == y))), int(np.sum((a == y) & (b != y)))
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    return {"only_this_wrong": only_a, "only_reference_wrong": only_b, "p": p}
+
+
+def paired(rows: list[dict], y: np.ndarray, reference: str = "compiled") -> None:
+    """Add to each row with labels its McNemar test against the ``reference`` setting."""
+    ref = next((r for r in rows if r["setting"] == reference and "labels" in r), None)
+    for r in rows:
+        if ref is not None and r is not ref and "labels" in r:
+            r["vs_" + reference] = mcnemar(np.array(r["labels"]), np.array(ref["labels"]), y)
+
+
 def _colours(rows: list[dict], event: str) -> list[str]:
     return ["0.6" if r["backend"] == "compiled" else event for r in rows]
 
@@ -211,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      method="free-energy"), args.seed, args.sweeps, args.burn_in)
     rows = [done["settings"].get(n) or measure(net, X, y, n, SETTINGS[n], args.seed, args.sweeps, args.burn_in)
             for n in names]
+    paired(rows, y)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {**run, "digits": len(y), "command": "python demos/dbn_plausibility.py " + " ".join(argv or sys.argv[1:]),

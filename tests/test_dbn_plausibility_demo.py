@@ -38,6 +38,11 @@ def test_demo_measures_every_setting(tmp_path, capsys, monkeypatch):
     assert rows["async delay 0.5"]["test_error"] == np.mean(alone.labels != np.arange(40) % 4)
     assert rows["async delay 0.5"]["binary_messages_per_digit"] == alone.ledger.binary / 40
     assert result["free_energy"]["method"] == "free-energy"
+    assert rows["async delay 0.5"]["labels"] == alone.labels.tolist() and "vs_compiled" not in rows["compiled"]
+    test = rows["async delay 0.5"]["vs_compiled"]                  # McNemar on the same digits
+    y = np.arange(40) % 4
+    compiled = np.array(rows["compiled"]["labels"])
+    assert test["only_this_wrong"] == np.sum((alone.labels != y) & (compiled == y)) and 0 < test["p"] <= 1
     # training: up-down sends binary messages only, backprop analog only, over every synapse both ways
     training = result["training"]
     assert training["cases"] == 2 and training["updown_k"] == 2
@@ -84,3 +89,14 @@ def test_settings_split_over_runs_are_drawn_together(tmp_path, capsys, monkeypat
         raise AssertionError("a run of another seed was reused")
     except SystemExit as exit:
         assert "its seed is 0, this run's 1" in str(exit)
+
+
+def test_mcnemar_against_a_hand_count():
+    """Of 30 digits, 6 only the first read-out gets wrong, 1 only the second: the exact
+    two-sided binomial(7, 1/2) tail of 1 or fewer is 2 * 8/128 = 0.125."""
+    demo = load_demo("dbn_plausibility")
+    y = np.zeros(30, dtype=int)
+    a, b = y.copy(), y.copy()
+    a[:6], b[6], a[10:13], b[10:13] = 1, 1, 1, 1          # 3 digits both get wrong: not counted
+    assert demo.mcnemar(a, b, y) == {"only_this_wrong": 6, "only_reference_wrong": 1, "p": 0.125}
+    assert demo.mcnemar(y, y, y)["p"] == 1.0
