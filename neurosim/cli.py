@@ -354,48 +354,43 @@ def _parser() -> argparse.ArgumentParser:
     p = Parser(prog="neurosim", description="Networks of stochastic binary neurons.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def command(name: str, **kwargs) -> argparse.ArgumentParser:
-        return single_valued(sub.add_parser(name, **kwargs))
+    shared = {  # options several commands take: name -> (flags, add_argument's keywords)
+        "model": (["model"], dict(help="model file (TOML), e.g. models/earthquake_truck.toml")),
+        "evidence": (["--evidence"], dict(action="extend", nargs="+", default=[], metavar="NAME=0|1",
+                                          help="clamp units to observed states (repeatable; a unit given two "
+                                               "values is an error); POP=k for a label population (label=3: "
+                                               "unit 3 on, the others off)")),
+        "seed": (["--seed"], dict(type=seed_type, default=0, help="random seed, >= 0 (default 0)")),
+        "delay": (["--delay"], dict(type=non_negative_float, default=None, metavar="SWEEPS",
+                                    help="give every edge this message delay (default: the model file's)")),
+        "backend": (["--backend"], dict(choices=["event", "compiled", "auto"], default="auto",
+                                        help=f"event engine (unit by unit, every message) or compiled "
+                                             f"(matrices, many chains); auto: compiled above {AUTO_UNITS} "
+                                             "units (default auto)")),
+        "chains": (["--chains"], dict(type=positive_int, default=100,
+                                      help="compiled backend: independent chains run at once (default 100)")),
+    }
 
-    def model(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("model", help="model file (TOML), e.g. models/earthquake_truck.toml")
+    def command(name: str, *options: str, **kwargs) -> argparse.ArgumentParser:
+        """The subcommand ``name`` with the ``shared`` options named."""
+        sp = single_valued(sub.add_parser(name, **kwargs))
+        for option in options:
+            flags, keywords = shared[option]
+            sp.add_argument(*flags, **keywords)
+        return sp
 
-    def evidence(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--evidence", action="extend", nargs="+", default=[], metavar="NAME=0|1",
-                        help="clamp units to observed states (repeatable; a unit given two values "
-                             "is an error); POP=k for a label population (label=3: unit 3 on, the "
-                             "others off)")
-
-    def seed(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--seed", type=seed_type, default=0, help="random seed, >= 0 (default 0)")
-
-    def backend(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--backend", choices=["event", "compiled", "auto"], default="auto",
-                        help=f"event engine (unit by unit, every message) or compiled (matrices, many "
-                             f"chains); auto: compiled above {AUTO_UNITS} units (default auto)")
-
-    def chains(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--chains", type=positive_int, default=100,
-                        help="compiled backend: independent chains run at once (default 100)")
-
-    def delay(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--delay", type=non_negative_float, default=None, metavar="SWEEPS",
-                        help="give every edge this message delay (default: the model file's)")
-
-    sp = command("infer", help="posterior over the free units given evidence")
-    model(sp), evidence(sp), seed(sp), delay(sp)
+    sp = command("infer", "model", "evidence", "seed", "delay", "backend", "chains",
+                 help="posterior over the free units given evidence")
     sp.add_argument("--method", choices=["exact", "gibbs"], default="exact")
-    backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
     sp.add_argument("--sweeps", type=positive_int, default=10000, help="samples kept, one per sweep")
     sp.add_argument("--burn-in", type=non_negative_int, default=100, help="sweeps discarded first")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_infer)
 
-    sp = command("sample", help="draw samples (of the units not clamped by --evidence)")
-    model(sp), evidence(sp), seed(sp), delay(sp)
+    sp = command("sample", "model", "evidence", "seed", "delay", "backend", "chains",
+                 help="draw samples (of the units not clamped by --evidence)")
     sp.add_argument("--n", type=positive_int, default=1000)
-    backend(sp), chains(sp)
     sp.add_argument("--schedule", choices=["ancestral", "async", "sweep", "layer"], default=None,
                     help="default: ancestral for belief nets without evidence, sweep (Gibbs) otherwise")
     sp.add_argument("--burn-in", type=non_negative_int, default=100)
@@ -403,16 +398,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_sample)
 
-    sp = command("draw", help="draw the net (PNG), or animate the event engine (GIF)")
-    model(sp), evidence(sp), seed(sp), delay(sp)
+    sp = command("draw", "model", "evidence", "seed", "delay",
+                 help="draw the net (PNG), or animate the event engine (GIF)")
     sp.add_argument("--out", required=True, help="output file: .png, or .gif with --animate")
     sp.add_argument("--animate", action="store_true", help="watch the event engine run")
     sp.add_argument("--schedule", choices=["async", "sweep", "layer"], default="sweep")
     sp.add_argument("--sweeps", type=positive_int, default=20)
     sp.set_defaults(run=cmd_draw)
 
-    sp = command("train", help="train a net with a local learning rule")
-    model(sp), seed(sp), delay(sp), backend(sp)
+    sp = command("train", "model", "seed", "delay", "backend", help="train a net with a local learning rule")
     sp.add_argument("--rule", required=True,
                     help="boltzmann, cd, pcd, delta, wake-sleep, backprop, or one of --rule-module")
     sp.add_argument("--data", required=True,
@@ -453,14 +447,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_train)
 
-    sp = command("audit", help="messages, locality and quality of each learning algorithm")
-    seed(sp)
+    sp = command("audit", "seed", help="messages, locality and quality of each learning algorithm")
     sp.add_argument("--epochs", type=positive_int, default=None, help="override each algorithm's epochs")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_audit)
 
-    sp = command("show", help="a readable summary of the net")
-    model(sp)
+    sp = command("show", "model", help="a readable summary of the net")
     sp.set_defaults(run=cmd_show)
 
     sp = command("data", help="fetch data sets (mnist) into the local cache")

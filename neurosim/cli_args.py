@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import Any, Callable
 
 from .errors import NeurosimError
 
@@ -53,54 +54,6 @@ class Parser(argparse.ArgumentParser):
         return parsed
 
 
-def positive_int(text: str) -> int:
-    value = _int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def seed(text: str) -> int:
-    """A seed for ``numpy.random.default_rng``: a non-negative integer."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be a non-negative integer, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _float(text)
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _float(text)
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def temperatures(text: str) -> tuple[float, ...]:
-    """``T1,T2,...``: positive finite temperatures."""
-    try:
-        values = tuple(float(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"write temperatures as numbers separated by commas, "
-                                         f"got {text}") from None
-    if not all(0 < t < math.inf for t in values):
-        raise argparse.ArgumentTypeError(f"temperatures must be positive and finite, got {text}")
-    return values
-
-
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -113,6 +66,36 @@ def _float(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text}") from None
+
+
+def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert(text)``, refused with ``rule`` unless ``ok`` holds."""
+    def parse(text: str) -> Any:
+        value = convert(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int = _checked(_int, lambda v: v > 0, "must be a positive integer")
+non_negative_int = _checked(_int, lambda v: v >= 0, "must be >= 0")
+seed = _checked(_int, lambda v: v >= 0, "a seed must be a non-negative integer")   # of numpy's default_rng
+positive_float = _checked(_float, lambda v: 0 < v < math.inf, "must be a positive finite number")
+non_negative_float = _checked(_float, lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
+
+
+def temperatures(text: str) -> tuple[float, ...]:
+    """``T1,T2,...``: positive finite temperatures."""
+    try:
+        values = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write temperatures as numbers separated by commas, "
+                                         f"got {text}") from None
+    if not all(0 < t < math.inf for t in values):
+        raise argparse.ArgumentTypeError(f"temperatures must be positive and finite, got {text}")
+    return values
 
 
 def strict_json(result: dict) -> str:
