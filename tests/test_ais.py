@@ -37,6 +37,23 @@ def test_log_probs_sum_to_one():
     assert free_energy(V, W, b, c).shape == (32,)
 
 
+@pytest.mark.parametrize("shape", [(1, 3), (2, 2), (3, 5)])
+def test_gaussian_visible_log_z_integrates_the_density(shape):
+    """Gaussian visible units of unit variance: exp(-F(v)) / Z integrates to 1 over v,
+    by the midpoint rule on a grid (one or two visible units), and log Z equals the closed
+    form summed term by term over the hidden states."""
+    W, b, c = rbm(3, *shape, 0.7)
+    log_z = exact_log_partition(W, b, c, gaussian=True)
+    H = np.array(list(itertools.product([0, 1], repeat=shape[1])), dtype=float)
+    terms = H @ c + H @ W.T @ b + 0.5 * ((H @ W.T) ** 2).sum(axis=1) + 0.5 * shape[0] * np.log(2 * np.pi)
+    assert log_z == pytest.approx(np.log(np.exp(terms).sum()), abs=1e-12)
+    if shape[0] <= 2:
+        axis = np.arange(-12, 12, 0.05) + 0.025
+        V = np.array(list(itertools.product(axis, repeat=shape[0])))
+        mass = np.exp(-free_energy(V, W, b, c, gaussian=True) - log_z).sum() * 0.05 ** shape[0]
+        assert mass == pytest.approx(1.0, abs=1e-6)
+
+
 @pytest.mark.parametrize("seed, shape, scale", [(0, (20, 8), 0.5), (1, (30, 12), 0.5), (2, (16, 16), 1.0)])
 def test_ais_is_within_a_tenth_of_a_nat_of_exact(seed, shape, scale):
     """The issue's check. The AIS standard error is also reported and must be honest:

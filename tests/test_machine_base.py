@@ -11,7 +11,8 @@ import pytest
 from neurosim import RBM, load_model
 from neurosim.errors import ModelFileError, ParameterError
 from neurosim.machines import BoltzmannMachine, DeepBeliefNet, HelmholtzMachine, SigmoidBeliefNet
-from neurosim.machines.base import Machine, NotFittedError, binary_rows, check_number, check_random_state
+from neurosim.machines.base import (BINARY, FINITE, UNIT, DataTypeError, Machine, NotFittedError, binary_rows,
+                                    check_dtype, check_number, check_random_state, check_rows, first_non_finite)
 from neurosim.machines.runs import fit_run
 
 ENCODER = "models/encoder_424.toml"
@@ -82,6 +83,7 @@ def test_npz_round_trip_keeps_weights_and_parameters(name, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(_weights(m), _weights(back)))
     assert back.learning_rate == 0.2 and back.random_state == 2 and back.n_iter == 3
     assert back.n_iter_ == m.n_iter_
+    assert type(m).load_info(tmp_path / "m.npz") == {"note": "x"}          # one load_info for every machine
     other = RBM if type(m) is not RBM else HelmholtzMachine
     with pytest.raises(ModelFileError, match=r"m\.npz: not an? \w+ file"):
         other.load(tmp_path / "m.npz")
@@ -132,6 +134,38 @@ def test_the_checkers_name_the_value():
     assert check_random_state(rs).random() != check_random_state(rs).random()      # separate streams
     with pytest.raises(ParameterError, match=r"X\[1, 0\] = 0.5 \(unit 'a'\): states must be 0 or 1"):
         binary_rows([[0, 1], [0.5, 1]], 2, "X", ["a", "b"])
+
+
+def test_one_input_check_for_dense_and_sparse_rows():
+    """check_rows (every machine's input): a bad entry is named by row, column and unit
+    alike in an array and in a CSR matrix's stored values; sparse input stays sparse."""
+    sp = pytest.importorskip("scipy.sparse")
+    A = np.zeros((3, 4))
+    A[2, 3], A[1, 1] = 1.5, 1.0
+    for X in (A, sp.csr_matrix(A), sp.coo_matrix(A)):
+        for rules, rule in ((UNIT, "values must lie in"), (BINARY, "states must be 0 or 1")):
+            with pytest.raises(ParameterError, match=fr"^D\[2, 3\] = 1.5 \(unit 'd'\): {rule}"):
+                check_rows(X, "D", columns="abcd", values=rules)
+    A[2, 3] = -np.inf
+    with pytest.raises(ParameterError, match=r"^X\[2, 3\] = -inf: values must be finite"):
+        check_rows(sp.csr_matrix(A), values=FINITE)
+    A[2, 3] = 1.0
+    assert check_rows(sp.csr_matrix(A), dtype=np.float32).dtype == np.float32
+    assert check_rows(sp.csr_matrix(A)).format == "csr"
+    np.testing.assert_array_equal(binary_rows(sp.csr_matrix(A), 4, "X", "abcd"), A)   # densified for 0/1
+    assert check_rows(A.astype(np.float32), dtype=None).dtype == np.float32         # None: the data's float
+    assert check_rows(A.astype(int), dtype=None).dtype == np.float64
+    for X, kind, message in [(np.zeros((0, 4)), ParameterError, "X has no rows"),
+                             (np.zeros(4), ParameterError, r"2-D array of shape \(n_cases, 4\), got shape \(4,\)"),
+                             ([[{}]], DataTypeError, "X must be a 2-D array of numbers"),
+                             (np.zeros((2, 3)), ParameterError, "X has 3 features, but RBM is expecting 4")]:
+        with pytest.raises(kind, match=message):
+            check_rows(X, n_columns=4, owner="RBM")
+    assert check_dtype(None) is None and check_dtype("float32") == np.float32
+    with pytest.raises(ParameterError, match="dtype must be None, numpy.float32 or numpy.float64, got 'int8'"):
+        check_dtype("int8")
+    assert first_non_finite(np.ones((2, 2))) is None
+    assert first_non_finite(np.array([[1.0, 2.0], [np.nan, 0.0]])) == "[1, 0] = nan"
 
 
 @pytest.mark.parametrize("name", MACHINES)

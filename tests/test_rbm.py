@@ -73,7 +73,7 @@ def test_unknown_parameter_and_repr():
 @pytest.mark.parametrize("X, match", [
     (np.zeros(3), r"2-D array .* shape \(3,\)"),
     (np.zeros((2, 3, 1)), r"2-D array .* shape \(2, 3, 1\)"),
-    (np.zeros((0, 3)), r"X has 0 sample\(s\) \(shape=\(0, 3\)\)"),
+    (np.zeros((0, 3)), r"X has no rows: 0 sample\(s\) \(shape=\(0, 3\)\)"),
     (np.array([[0.0, np.nan, 1.0]]), r"X\[0, 1\] = nan: values must be finite \(no NaN or inf\)"),
     (np.array([[0.0, 1.0, 0.0], [0.0, 0.5, np.inf]]), r"X\[1, 2\] = inf: values must be finite"),
     (np.array([[0.0, 1.5, 0.0]]), r"X\[0, 1\] = 1.5: values must lie in \[0, 1\]"),

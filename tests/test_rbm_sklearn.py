@@ -26,7 +26,8 @@ except ImportError:
                 "and never skips this module)", allow_module_level=True)
 
 from neurosim import RBM
-from neurosim.machines.rbm import ParameterError, _is_sparse
+from neurosim.machines.base import is_sparse as _is_sparse
+from neurosim.machines.rbm import ParameterError
 
 Xdigits = load_digits().data                              # 1797 x 64, scaled to [0, 1] as sklearn's test
 Xdigits = (Xdigits - Xdigits.min()) / (Xdigits.max() - Xdigits.min())

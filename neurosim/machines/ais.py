@@ -63,10 +63,12 @@ def _check(W, b, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return W, b, c
 
 
-def free_energy(V: np.ndarray, W, b, c) -> np.ndarray:
-    """``F(v) = -b.v - sum_j softplus(c_j + v.W_j)`` for every row of ``V``."""
+def free_energy(V: np.ndarray, W, b, c, gaussian: bool = False) -> np.ndarray:
+    """``F(v) = -b.v - sum_j softplus(c_j + v.W_j)`` for every row of ``V``; for Gaussian
+    visible units of unit variance ``F(v) = ||v - b||^2 / 2 - sum_j softplus(c_j + v.W_j)``."""
     V = np.asarray(V, dtype=np.float64)
-    return -(V @ b) - _softplus(V @ W + c).sum(axis=1)
+    visible = 0.5 * ((V - b) ** 2).sum(axis=1) if gaussian else -(V @ b)
+    return visible - _softplus(V @ W + c).sum(axis=1)
 
 
 def log_prob(V: np.ndarray, W, b, c, log_z: float) -> np.ndarray:
@@ -74,11 +76,14 @@ def log_prob(V: np.ndarray, W, b, c, log_z: float) -> np.ndarray:
     return -free_energy(V, W, b, c) - log_z
 
 
-def exact_log_partition(W, b, c, limit: int = MAX_EXACT) -> float:
+def exact_log_partition(W, b, c, limit: int = MAX_EXACT, gaussian: bool = False) -> float:
     """``log Z`` by enumerating the smaller layer (at most ``limit`` units) and summing
-    the other out in closed form: ``log sum_h exp(c.h + sum_i softplus(b_i + (W h)_i))``."""
+    the other out in closed form: ``log sum_h exp(c.h + sum_i softplus(b_i + (W h)_i))``.
+    Gaussian visible units of unit variance: the hidden layer is enumerated and the visible
+    one integrated out, ``log Z = n_visible log(2 pi) / 2 + log sum_h exp(c.h + b.(W h) +
+    ||W h||^2 / 2)``."""
     W, b, c = _check(W, b, c)
-    if W.shape[1] > W.shape[0]:  # sum over the visible layer instead: swap the roles
+    if W.shape[1] > W.shape[0] and not gaussian:  # sum over the visible layer instead: swap the roles
         W, b, c = W.T, c, b
     n = W.shape[1]
     if n > limit:
@@ -87,20 +92,20 @@ def exact_log_partition(W, b, c, limit: int = MAX_EXACT) -> float:
     for start in range(0, 2 ** n, 1 << 12):
         codes = np.arange(start, min(2 ** n, start + (1 << 12)))
         H = ((codes[:, None] >> np.arange(n)) & 1).astype(np.float64)
-        total.append(H @ c + _softplus(H @ W.T + b).sum(axis=1))
-    return _logsumexp(np.concatenate(total))
+        A = H @ W.T                                  # (states, n_visible): W h
+        summed_out = A @ b + 0.5 * np.einsum("ij,ij->i", A, A) if gaussian else _softplus(A + b).sum(axis=1)
+        total.append(H @ c + summed_out)
+    log_z = _logsumexp(np.concatenate(total))
+    return log_z + W.shape[0] * np.log(2 * np.pi) / 2 if gaussian else log_z
 
 
 def log_partition_floor(W, b, c, V0: np.ndarray, rng: np.random.Generator, n_steps: int = 3000,
                         every: int = 10) -> float:
     """A certain lower bound on ``log Z``: ``log sum_{v in S} exp(-F(v))`` for a set ``S``
     of distinct visible states, here the states that alternating Gibbs chains started at
-    the rows of ``V0`` visit every ``every`` steps over ``n_steps``. Any ``S`` gives a
-    bound. It is close when a few states carry most of the mass: on the README's MNIST
-    RBMs, 1-18 nats below AIS for CD at lr 0.05 and CD-1 at lr 0.01, 21-84 for PCD-1 and
-    CD-25 at lr 0.01. For a near-uniform model it is far below ``log Z``. When ``S``
-    holds every visible state it is exact. AIS underestimates ``log Z`` when its runs
-    miss the model's modes, and an estimate below this floor has."""
+    the rows of ``V0`` visit every ``every`` steps over ``n_steps`` (exact when ``S`` is
+    every state). An AIS estimate below it has missed the model's modes. How close it
+    comes on MNIST RBMs: ``docs/machines/rbm.md``."""
     W, b, c = _check(W, b, c)
     V = np.asarray(V0, dtype=np.float32)
     if V.ndim != 2 or V.shape[1] != W.shape[0] or not np.isin(V, (0, 1)).all():

@@ -1,25 +1,15 @@
 """The one base of the machines: parameters in scikit-learn's manner, validation, files.
 
-Every machine (:class:`~neurosim.machines.RBM`, ``BoltzmannMachine``,
-``HelmholtzMachine``, ``SigmoidBeliefNet``, ``DeepBeliefNet``) is a :class:`Machine`:
-
-* ``__init__`` only stores its parameters; :meth:`Machine.get_params` reads them from
-  the constructor's signature, :meth:`Machine.set_params` refuses unknown ones by name,
-  and ``repr`` shows those that differ from their defaults (scikit-learn's
-  ``BaseEstimator``). Validation happens once, at ``fit``, with the checkers below,
-  which name the bad value: :func:`check_number`, :func:`check_bool`,
-  :func:`check_random_state` (None, a non-negative integer, a ``numpy.random.Generator``
-  or a legacy ``RandomState``) and :func:`binary_rows` for 0/1 data.
-* A method that needs weights before there are any raises :class:`NotFittedError`.
-* ``verbose`` output goes through :meth:`Machine._say` (stderr).
-* :meth:`Machine.save` and :meth:`Machine.load` are one file format: ``.npz`` holds the
-  machine's arrays and ``meta``, JSON text of ``{"format": "neurosim.<Class>/1",
-  "params": get_params(), "fitted": counters, "info": run information}``; ``.toml`` is
-  the model-file export of ``to_network`` (weights and biases only).
-
-Training loops that run in minibatches are written once, in :meth:`Machine._fit_loop`:
-epochs of minibatches in an order the machine draws, with a hook after every minibatch
-that :mod:`neurosim.machines.runs` uses for checkpoints, Ctrl-C and resuming.
+Every machine is a :class:`Machine`: ``__init__`` only stores its parameters
+(:meth:`~Machine.get_params`, :meth:`~Machine.set_params` and ``repr`` read the
+constructor's signature); validation happens once, at ``fit``, with the checkers below,
+which name the bad value, the row, the column or the unit; a method that needs weights
+before there are any raises :class:`NotFittedError`. :meth:`Machine.save` and
+:meth:`Machine.load` are one file format (``.npz``: the arrays and JSON ``meta`` of
+parameters, fitted counters and run information; ``.toml``: the model file of
+``to_network``). :meth:`Machine._fit_loop` is the one training loop in minibatches, with
+a hook after every minibatch for :mod:`neurosim.machines.runs`. See docs/architecture.md,
+section "Machines".
 """
 
 from __future__ import annotations
@@ -40,8 +30,9 @@ from ..errors import ModelFileError, NeurosimError, ParameterError, ValidationEr
 from ..npz import read_npz
 from ..outputs import atomic_write, check_out
 
-__all__ = ["Machine", "NetworkMachine", "NotFittedError", "Position", "annealed", "check_number", "check_bool", "check_random_state",
-           "valid_random_state", "binary_rows", "cases", "json_scalar"]
+__all__ = ["Machine", "NetworkMachine", "NotFittedError", "Position", "annealed", "check_number", "check_bool",
+           "check_random_state", "valid_random_state", "check_dtype", "DataTypeError", "check_rows", "check_values",
+           "binary_rows", "cases", "first_non_finite", "json_scalar", "BINARY", "UNIT", "FINITE"]
 
 SUFFIXES = (".npz", ".toml")
 
@@ -93,6 +84,30 @@ def check_random_state(value: Any) -> np.random.Generator:
     return np.random.default_rng(value)
 
 
+# -- data -------------------------------------------------------------------------------------
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class DataTypeError(ParameterError, TypeError):
+    """``X`` holds something that is not a number (a TypeError, as numpy's own)."""
+
+
+def check_dtype(value: Any) -> np.dtype | None:
+    """numpy.float32 or numpy.float64 as a dtype; None (follow the data) stays None."""
+    try:
+        dt = None if value is None else np.dtype(value)
+    except TypeError:
+        dt = ()
+    if dt is not None and dt not in FLOATS:
+        raise ParameterError(f"dtype must be None, numpy.float32 or numpy.float64, got {value!r}")
+    return dt
+
+
+def is_sparse(X: Any) -> bool:
+    """A scipy sparse matrix or array (recognised without importing scipy)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
 def cases(X: Any) -> Any:
     """The array of a Dataset (anything with ``data`` and ``names``), else X itself."""
     if not isinstance(X, np.ndarray) and hasattr(X, "data") and hasattr(X, "names"):
@@ -100,27 +115,93 @@ def cases(X: Any) -> Any:
     return X
 
 
-def binary_rows(X: Any, n_columns: int, what: str, columns: Sequence[str]) -> np.ndarray:
-    """``X`` as a float (n, n_columns) array of 0/1, or a ParameterError naming the culprit
-    (the row, the column and its unit in ``columns``)."""
-    try:
-        A = np.asarray(cases(X), dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{what} must be a 2-D array of 0/1 states, got {X!r}") from None
-    if A.ndim != 2:
-        raise ParameterError(f"{what} must be a 2-D array of shape (n_cases, {n_columns}), got "
-                             f"shape {A.shape}")
-    if A.shape[1] != n_columns:
-        raise ParameterError(f"{what} has {A.shape[1]} columns; the machine has {n_columns} visible "
-                             f"units ({', '.join(columns)})")
+# rules of check_values: (mask of the bad values, what the message says)
+FINITE = ((lambda v: ~np.isfinite(v), "values must be finite (no NaN or inf)"),)
+UNIT = FINITE + ((lambda v: v < 0, "Negative values in data: values must lie in [0, 1]"),
+                 (lambda v: v > 1, "values must lie in [0, 1]"))
+BINARY = ((lambda v: (v != 0) & (v != 1), "states must be 0 or 1"),)
+
+
+def check_rows(X: Any, what: str = "X", dtype: np.dtype | None = np.float64, n_columns: int | None = None,
+               columns: Sequence[str] | None = None, values: tuple = BINARY, owner: str = "the machine") -> Any:
+    """``X`` (an array, a Dataset or a scipy sparse matrix) as a 2-D C-contiguous array of
+    ``dtype`` (None: float32 data stays float32, anything else is float64, as scikit-learn),
+    or a CSR matrix of it (never densified), of ``n_columns`` columns if given,
+    its values (a CSR's stored ones) checked by ``values`` (:data:`BINARY`, :data:`UNIT`,
+    :data:`FINITE`): a ParameterError names the row, the column and its unit in ``columns``.
+    No copy when ``X`` already is such an array."""
+    X = cases(X)
+    if dtype is None:
+        dtype = X.dtype if getattr(X, "dtype", None) is not None and X.dtype in FLOATS else np.float64
+    if is_sparse(X) and (len(X.shape) != 2 or X.dtype.kind not in "biuf"):
+        raise ParameterError(f"{what} must be a 2-D sparse matrix of numbers, got shape {X.shape} of {X.dtype}")
+    A = X.tocsr().astype(dtype, copy=False) if is_sparse(X) else _as_array(X, what, dtype, n_columns)
     if A.shape[0] == 0:
-        raise ParameterError(f"{what} has no rows")
-    bad = ~((A == 0) | (A == 1))
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise ParameterError(f"{what}[{r}, {c}] = {float(A[r, c])!r} (unit {columns[c]!r}): "
-                             "states must be 0 or 1")
+        raise ParameterError(f"{what} has no rows: 0 sample(s) (shape={A.shape}) while a minimum of 1 is "
+                             "required (cases x features)")
+    if n_columns is not None and A.shape[1] != n_columns:
+        raise ParameterError(f"{what} has {A.shape[1]} features, but {owner} is expecting {n_columns} features "
+                             f"as input (it was fitted with {n_columns})" if columns is None else
+                             f"{what} has {A.shape[1]} columns; the machine has {n_columns} visible units "
+                             f"({', '.join(columns)})")
+    if A.shape[1] == 0:
+        raise ParameterError(f"{what} has 0 feature(s) (shape={A.shape}) while a minimum of 1 is "
+                             "required (cases x features)")
+    check_values(A, what, values, columns)
     return A
+
+
+def _as_array(X: Any, what: str, dtype: Any, n_columns: int | None) -> np.ndarray:
+    """``X`` as a 2-D C-contiguous array of ``dtype``; no copy when it already is one."""
+    try:
+        A = np.asarray(X)
+        A = A.astype(dtype) if A.dtype.kind == "O" else A
+    except (TypeError, ValueError) as exc:
+        kind = DataTypeError if isinstance(exc, TypeError) else ParameterError
+        raise kind(f"{what} must be a 2-D array of numbers (cases x features): {exc}") from None
+    if A.dtype.kind == "c":
+        raise ParameterError(f"{what}: Complex data not supported ({A.dtype}); give real numbers")
+    if A.dtype.kind not in "biuf":
+        raise ParameterError(f"{what} must be a 2-D array of numbers (cases x features), got "
+                             f"{type(X).__name__} of {A.dtype}")
+    if A.ndim != 2:
+        hint = (": Reshape your data, with .reshape(-1, 1) for one feature or .reshape(1, -1) for "
+                "one case" if A.ndim == 1 else "")
+        raise ParameterError(f"{what} must be a 2-D array of shape (n_cases, {n_columns or 'n_features'}), "
+                             f"got shape {A.shape}{hint}")
+    return np.ascontiguousarray(A.astype(dtype, copy=False))
+
+
+def check_values(A: Any, what: str, rules: tuple, columns: Sequence[str] | None = None) -> None:
+    """ParameterError naming the first entry of ``A`` (an array, or a CSR matrix: its
+    stored values, in the order of its rows) of the first rule ``(mask of values,
+    message)`` that holds anywhere. :data:`UNIT` costs a minimum and a maximum when it holds."""
+    v = A.data if is_sparse(A) else A
+    if rules is UNIT and (v.size == 0 or (v.min() >= 0 and v.max() <= 1)):     # NaN fails it
+        return
+    for bad, rule in rules:
+        mask = bad(v)
+        if mask.any():
+            i = np.flatnonzero(mask)[0]
+            r, c = ((np.searchsorted(A.indptr, i, side="right") - 1, A.indices[i]) if is_sparse(A)
+                    else np.unravel_index(i, A.shape))
+            unit = "" if columns is None else f" (unit {columns[c]!r})"
+            raise ParameterError(f"{what}[{r}, {c}] = {float(v.flat[i])!r}{unit}: {rule}")
+
+
+def binary_rows(X: Any, n_columns: int, what: str, columns: Sequence[str]) -> np.ndarray:
+    """``X`` as a float (n, n_columns) array of 0/1 (:func:`check_rows`), or a ParameterError
+    naming the culprit (the row, the column and its unit in ``columns``)."""
+    A = check_rows(X, what, np.float64, n_columns, columns)
+    return A.toarray() if is_sparse(A) else A
+
+
+def first_non_finite(A: np.ndarray) -> str | None:
+    """``"[i, j] = nan"``: the index and value of the first non-finite entry of ``A``, or None."""
+    if np.isfinite(A).all():
+        return None
+    at = tuple(int(i) for i in np.argwhere(~np.isfinite(A))[0])
+    return f"[{', '.join(map(str, at))}] = {float(A[at])!r}"
 
 
 def json_scalar(value: Any) -> Any:
@@ -226,13 +307,11 @@ class Machine:
 
     def _fit_restarts(self, X: Any, X_valid: Any) -> "Machine":
         """Restarts chosen on held-out likelihood: ``n_restarts`` copies of the machine,
-        each with a Generator of its own (``spawn`` of the one ``random_state`` gives),
-        train ``restart_epochs`` epochs; the one whose ``_held_out_score(X_valid)`` (a mean
-        log-likelihood, nats) is highest trains on to ``n_iter`` epochs and becomes this
-        machine: exactly a fit of ``n_iter`` epochs from its Generator. A remedy for the
-        local minima a run falls into early (two patterns of the 4-2-4 encoder sharing a
-        code; the shifter's symmetric minimum), chosen on a quantity the learner has.
-        ``restart_scores_`` holds every candidate's score, ``restart_chosen_`` the kept one."""
+        each with its own Generator (``spawn`` of ``random_state``'s), train
+        ``restart_epochs`` epochs; the one of highest ``_held_out_score(X_valid)`` (mean
+        log-likelihood, nats) trains on to ``n_iter`` epochs and becomes this machine,
+        exactly a fit from its Generator. ``restart_scores_`` holds every candidate's
+        score, ``restart_chosen_`` the kept one."""
         screen = check_number("restart_epochs", self.restart_epochs, 1, integer=True)
         streams = check_random_state(self.random_state).spawn(self.n_restarts)
         candidates = [type(self)(**{**self.get_params(), "random_state": rng, "n_restarts": 1}) for rng in streams]
@@ -322,8 +401,6 @@ class Machine:
         ``info``, any JSON-able run information); ``.toml``, the model file of
         ``to_network(**network)`` (weights and biases only)."""
         path = check_out(path, SUFFIXES, f"{type(self).__name__}.save")
-        if path.suffix.lower() == ".toml" and not hasattr(self, "to_network"):
-            raise ParameterError(f"{path}: a {type(self).__name__} has no model-file form yet; save it as .npz")
         if path.suffix.lower() == ".toml":
             modelfile.save(self.to_network(**network), path)  # large nets: TOML beside an .npz
             return
@@ -348,6 +425,12 @@ class Machine:
             return cls._from_npz(arrays, meta, params)
         except (ParameterError, ValidationError) as exc:
             raise ModelFileError(f"{path}: {exc}") from None
+
+    @classmethod
+    def load_info(cls, path: str | Path) -> dict:
+        """The ``info`` record :meth:`save` stored in an ``.npz`` file; ``{}`` for a model file."""
+        path = Path(path)
+        return cls._read(path)[1].get("info", {}) if path.suffix.lower() == ".npz" else {}
 
     @classmethod
     def _read(cls, path: Path) -> tuple[dict, dict]:

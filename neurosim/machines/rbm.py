@@ -1,124 +1,31 @@
 """Restricted Boltzmann machine with binary units, a drop-in for scikit-learn's BernoulliRBM.
 
-An RBM is a Boltzmann machine (Hinton 2005, section 2) whose units form two layers,
-visible ``v`` and hidden ``h``, with symmetric edges only between the layers. Its energy
-(eq. 2) is ``E(v, h) = -b.v - c.h - h W v`` with ``W = components_`` of shape
-``(n_components, n_features)``, ``b = intercept_visible_``, ``c = intercept_hidden_``.
-Given one layer the units of the other are independent (eq. 1):
-``P(h_j = 1 | v) = sigmoid(c_j + W_j . v)`` and ``P(v_i = 1 | h) = sigmoid(b_i + h . W_:i)``,
-so Gibbs sampling alternates whole layers.
+Two layers, visible ``v`` and hidden ``h``, with symmetric edges only between them
+(Hinton 2005, section 2). Energy (eq. 2): ``E(v, h) = -b.v - c.h - h W v`` with ``W =
+components_`` (n_components x n_features), ``b = intercept_visible_``, ``c =
+intercept_hidden_``. Given one layer the other's units are independent (eq. 1):
+``P(h_j = 1 | v) = sigmoid(c_j + W_j . v)``, ``P(v_i = 1 | h) = sigmoid(b_i + h . W_:i)``.
+Gaussian visible units of unit variance (``visible="gaussian"``; Hinton 2010, 13.2):
+``E(v, h) = sum_i (v_i - b_i)^2 / 2 - c.h - h W v``, so ``v | h ~ N(b + h W, I)``.
 
-**Learning** is contrastive divergence, eq. 6 of Hinton (2005),
+Learning is contrastive divergence (eq. 6 of Hinton 2005; Hinton 2002),
+``dw_ij = lr (<v_i h_j>^0 - <v_i h_j>^k)``, or persistent CD (Tieleman 2008), with the
+statistics of Hinton's ``rbm.m``: the rule ``get_rule("cd"|"pcd").batched`` of
+:mod:`neurosim.learning.rules`, run by the fused kernel of :mod:`neurosim.compiled.bipartite`
+(tested equal). Options: momentum and its schedule, weight decay, a learning rate annealed
+over the last epochs, and a hidden-bias sparsity target (Lee, Ekanadham and Ng 2008).
 
-    dw_ij = lr (<v_i h_j>^0 - <v_i h_j>^k),
+Scores: the free energy ``F(v) = -b.v - sum_j softplus(c_j + W_j . v)``, scikit-learn's
+pseudo-likelihood, and for small machines the exact ``log Z`` (eq. 3) and ``log P(v) =
+-F(v) - log Z`` (eq. 4), computed in :mod:`neurosim.machines.ais`. Recipes, speed, the
+differences from scikit-learn and the file format: ``docs/machines/rbm.md``.
 
-where ``<.>^0`` is measured with the data on the visible units and ``<.>^k`` after ``k``
-alternating Gibbs steps (CD-k; Hinton 2002). As in Hinton's ``rbm.m`` the positive
-statistics use the data and the hidden probabilities; sampled hidden states drive the
-chain; the last step's negative statistics use the visible probabilities and the hidden
-probabilities they give. With ``persistent=True`` (PCD, Tieleman 2008, the procedure of
-scikit-learn's BernoulliRBM) the chain is not restarted at the data: ``h_samples_`` holds
-``batch_size`` persistent chains that advance ``k`` steps per update, and the negative
-statistics are their sampled visible states and the hidden probabilities these give.
-Each phase's sum is divided by its number of cases, and a bias is a synapse from a unit
-that is always on. The change is ``get_rule("cd").batched`` (``"pcd"``) of
-:mod:`neurosim.learning.rules`, positive phase plus negative phase; the fused kernel
-(:mod:`neurosim.compiled.bipartite`) writes it as one matrix product and the tests check
-that the two agree.
-
-**Gaussian visible units** (``visible="gaussian"``; Hinton's practical guide, section
-13.2, with unit variance): real-valued ``v`` and energy
-
-    E(v, h) = sum_i (v_i - b_i)^2 / 2 - c.h - h W v,
-
-so ``P(h_j = 1 | v) = sigmoid(c_j + W_j . v)`` as before and ``v | h ~ N(b + h W, I)``.
-The variance is fixed at 1: **standardise the data** (each feature to mean 0 and
-standard deviation 1) first. CD-k then uses the *mean* ``b + h W`` for the reconstruction
-(the last step's negative statistics, "use the mean for the reconstruction"); the visible
-states of any earlier step of CD-k>1, and those of the persistent chains of PCD, are
-sampled with unit-variance noise so that the chains are true Gibbs chains. The updates are
-those of binary units (``-dE/db_i = v_i - b_i``). A smaller learning rate than for binary
-data is usual (the guide suggests one or two orders of magnitude). The free energy is
-``F(v) = sum_i (v_i - b_i)^2 / 2 - sum_j softplus(c_j + W_j . v)``, and ``exp(-F) / Z``
-is a density; :meth:`sample` and :meth:`gibbs` return real-valued samples.
-
-**Sparsity** (optional; Lee, Ekanadham and Ng 2008; the practical guide, section 11):
-with ``sparsity_target=p``, a running estimate ``q_j`` of each hidden unit's mean
-activation is kept in ``hidden_activity_``, ``q = 0.9 q + 0.1 mean(P(h_j = 1 | v))`` over
-each minibatch's positive phase (the first minibatch sets it), and
-``- learning_rate * sparsity_cost * (q_j - p)`` is added to the change of the hidden bias
-``c_j``. This is the *hidden bias only* form: the guide also applies the term to the unit's
-incoming weights, which is not done here.
-
-**Speed.** One CD-1 update of a 784-500 RBM on a minibatch of 100 is 392 MFLOP of
-matrix products: three conditional probabilities of ``2 * 100 * 784 * 500`` flops each
-and the weight change, one product of twice that over the stacked positive and negative
-cases (with PCD the two hidden-probability products are one as well). Everything else is
-done in place in preallocated float32 buffers: the logistic function, the uniform noise
-(``rng.random(dtype=float32, out=...)``) and the Bernoulli draws. This fused update is
-:mod:`neurosim.compiled.bipartite`, the compiled backend's fast path for a bipartite
-block, which every machine that trains one by CD shares. ``benchmarks/rbm_throughput.py``
-measures it against scikit-learn and the machine's sgemm rate. The library never sets
-BLAS threads; on a small machine shared with other work, one BLAS thread
-(``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl``) avoided stalls of threaded OpenBLAS on
-these shapes (see the benchmark's README).
-
-**Schedules.** :meth:`fit` owns the training loop (written once, in
-:mod:`neurosim.machines.base`), schedules included: ``momentum`` then ``final_momentum``
-from epoch ``momentum_switch`` on (``rbm.m``: 0.5, then 0.9 after 5 epochs), the learning
-rate annealed linearly over the last ``anneal_epochs`` epochs, and ``shuffle`` (one
-random order of the rows). ``neurosim rbm train`` is such a fit, run resumably by
-:func:`neurosim.machines.runs.fit_run`. The defaults are scikit-learn's loop.
-
-**Scores.** :meth:`score_samples` is scikit-learn's pseudo-likelihood (one randomly
-flipped feature per case, free energies of both). For small machines the exact values
-are available by enumerating ``2^min(n_features, n_components)`` states of the smaller
-layer: :meth:`log_partition` (log Z, eq. 3), :meth:`exact_log_prob` (log P(v) of each row,
-eq. 4) and :meth:`exact_log_likelihood` (their mean).
-
-**Files.** :meth:`RBM.save` and :meth:`RBM.load` are the one RBM file format, shared with
-``neurosim rbm train|evaluate``: ``.npz`` holds the arrays (``W`` = ``components_.T``,
-``b``, ``c``, the persistent chains) and JSON ``meta`` with every constructor parameter,
-so a machine comes back with its hyper-parameters; ``.toml`` is the model-file export of
-:meth:`to_network` (weights and biases only: a model file has no place for
-hyper-parameters). Files of the older ``rbm train`` (``W``, ``b``, ``c`` and its flags as
-``meta``) still load. **Divergence**: :meth:`fit` (after each pass) and
-:meth:`partial_fit` (after each update) raise DivergenceError naming the parameter that
-became non-finite.
-
-Example
--------
->>> import numpy as np
->>> from neurosim import RBM
->>> from neurosim.data import bars_stripes
->>> X = bars_stripes(size=2).data                 # the 6 distinct 2x2 bars and stripes
->>> rbm = RBM(n_components=4, learning_rate=0.2, batch_size=6, n_iter=400, persistent=False,
-...           random_state=0)
->>> rbm.fit(X).components_.shape                  # (n_components, n_features), as sklearn
-(4, 4)
->>> rbm.transform(X).shape
-(6, 4)
->>> bool(rbm.exact_log_likelihood(X) > np.log(1 / 16))    # better than the uniform model
-True
->>> net = rbm.to_network()
->>> net.units[:5], net.unit("h0").layer
-(['v0', 'v1', 'v2', 'v3', 'h0'], 1)
->>> Z = np.random.default_rng(0).standard_normal((50, 3))     # standardised real data
->>> g = RBM(2, visible="gaussian", learning_rate=0.01, n_iter=5, random_state=0).fit(Z)
->>> g.gibbs(Z[:2]).dtype, bool(np.isfinite(g.exact_log_likelihood(Z)))
-(dtype('float64'), True)
-
-References: G. E. Hinton (2005), What kind of graphical model is the brain?, IJCAI;
-G. E. Hinton (2002), Training products of experts by minimizing contrastive divergence;
-T. Tieleman (2008), Training restricted Boltzmann machines using approximations to the
-likelihood gradient, ICML; G. E. Hinton (2010), A practical guide to training restricted
-Boltzmann machines, UTML TR 2010-003; H. Lee, C. Ekanadham and A. Y. Ng (2008), Sparse
-deep belief net model for visual area V2, NIPS.
+References: G. E. Hinton (2005), IJCAI; (2002), Neural Computation 14; (2010), UTML TR
+2010-003; T. Tieleman (2008), ICML; H. Lee, C. Ekanadham and A. Y. Ng (2008), NIPS.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
 from pathlib import Path
@@ -132,44 +39,16 @@ from ..errors import DivergenceError, InferenceError, ModelFileError, ParameterE
 from ..inference.exact import MAX_FREE_UNITS
 from ..network import Network
 from ..population import Population, Projection
-from ..numerics import logsumexp as _logsumexp, softplus as _softplus
+from ..numerics import softplus as _softplus
 from .ais import exact_log_partition, free_energy
-from .base import (Machine, NotFittedError, Position, annealed, check_bool, check_number, check_random_state,
-                   read_npz_meta, valid_random_state)
+from .base import (BINARY, FINITE, FLOATS, UNIT, Machine, NotFittedError, Position, annealed, check_bool,
+                   check_dtype, check_number, check_random_state, check_rows, check_values,
+                   first_non_finite, is_sparse, read_npz_meta, valid_random_state)
 
 __all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "NotFittedError", "ParameterError"]
 
 MAX_EXACT_UNITS = MAX_FREE_UNITS   # exact scores enumerate 2^min(n_features, n_components) states
-_STATES_PER_BLOCK = 1 << 12        # enumerated states per block in log_partition
-
-
-# -- exact quantities (float64, small machines) ---------------------------------------------
-def _free_energy(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``F(v) = -log sum_h exp(-E(v, h))`` per row (:func:`.ais.free_energy`; ``W`` hidden x visible)."""
-    return free_energy(V, W.T, b, c)
-
-
-def _free_energy_gaussian(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``F(v) = sum_i (v_i - b_i)^2 / 2 - sum_j softplus(c_j + W_j . v)`` per row
-    (Gaussian visible units of unit variance)."""
-    return 0.5 * ((V - b) ** 2).sum(axis=1) - _softplus(V @ W.T + c).sum(axis=1)
-
-
-# -- parameter checks (the shared ones are in .base) -------------------------------------
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check_dtype(value: Any) -> np.dtype | None:
-    """numpy.float32 or numpy.float64 as a dtype; None (follow the data) stays None."""
-    if value is None:
-        return None
-    try:
-        dt = np.dtype(value)
-    except TypeError:
-        dt = None
-    if dt is None or dt not in _FLOATS:
-        raise ParameterError(f"dtype must be None, numpy.float32 or numpy.float64, got {value!r}")
-    return dt
+VISIBLE_UNITS = ("bernoulli", "gaussian")
 
 
 def _check_visible(value: Any) -> bool:
@@ -179,92 +58,26 @@ def _check_visible(value: Any) -> bool:
     raise ParameterError(f"visible must be 'bernoulli' or 'gaussian', got {value!r}")
 
 
-# -- input data --------------------------------------------------------------------------------
-class DataTypeError(ParameterError, TypeError):
-    """``X`` holds something that is not a number (a TypeError, as numpy's own)."""
-
-
-def _data_dtype(X: Any) -> np.dtype:
-    """The type a machine with ``dtype=None`` computes in: float32 data stays float32,
-    anything else is float64 (as scikit-learn)."""
-    dt = getattr(X, "dtype", None)
-    return dt if dt is not None and dt in _FLOATS else np.dtype(np.float64)
-
-
-def _is_sparse(X: Any) -> bool:
-    """A scipy sparse matrix or array (recognised without importing scipy)."""
-    return hasattr(X, "tocsr") and hasattr(X, "nnz")
-
-
-def _as_array(X: Any, what: str, dtype: np.dtype) -> np.ndarray:
-    """``X`` as a 2-D C-contiguous array of ``dtype``; no copy when it already is one."""
-    try:
-        A = np.asarray(X)
-        if A.dtype.kind == "O":
-            A = A.astype(dtype)
-    except TypeError as exc:
-        raise DataTypeError(f"{what} must be a 2-D array of numbers (cases x features): {exc}") from None
-    except ValueError as exc:
-        raise ParameterError(f"{what} must be a 2-D array of numbers (cases x features): {exc}") from None
-    if A.dtype.kind == "c":
-        raise ParameterError(f"{what}: Complex data not supported ({A.dtype}); give real numbers")
-    if A.dtype.kind not in "biuf":
-        raise ParameterError(f"{what} must be a 2-D array of numbers (cases x features), got "
-                             f"{type(X).__name__} of {A.dtype}")
-    if A.ndim != 2:
-        hint = (": Reshape your data, with .reshape(-1, 1) for one feature or .reshape(1, -1) for "
-                "one case" if A.ndim == 1 else "")
-        raise ParameterError(f"{what} must be a 2-D array (cases x features), got shape {A.shape}{hint}")
-    return np.ascontiguousarray(A.astype(dtype, copy=False))
-
-
-def _as_csr(X: Any, what: str, dtype: np.dtype) -> Any:
-    """A scipy sparse ``X`` as a CSR matrix of ``dtype`` with explicit zeros kept."""
-    if len(X.shape) != 2 or X.dtype.kind not in "biuf":
-        raise ParameterError(f"{what} must be a 2-D sparse matrix of numbers, got shape "
-                             f"{X.shape} of {X.dtype}")
-    return X.tocsr().astype(dtype, copy=False)
-
-
-def _check_values(A: Any, values: np.ndarray, bad: np.ndarray, what: str, rule: str) -> None:
-    """ParameterError naming the first entry of ``A`` where ``bad`` (a mask of ``values``:
-    ``A`` itself, or the stored values of a CSR matrix) holds."""
-    if not bad.any():
-        return
-    if _is_sparse(A):
-        i = int(np.flatnonzero(bad)[0])
-        r, c, value = int(np.searchsorted(A.indptr, i, side="right")) - 1, int(A.indices[i]), values[i]
-    else:
-        r, c = np.argwhere(bad)[0]
-        value = values[r, c]
-    raise ParameterError(f"{what}[{r}, {c}] = {float(value)!r}: {rule}")
-
-
 def _dense_rows(X: Any, fn, rows: int = 1024) -> np.ndarray:
     """``fn(block, first_row)`` of the rows of ``X``: of ``X`` itself if dense, else of
     blocks of ``rows`` densified rows at a time, the results stacked (a sparse matrix is
     never densified whole)."""
-    if not _is_sparse(X):
+    if not is_sparse(X):
         return fn(X, 0)
     return np.concatenate([fn(X[s:s + rows].toarray(), s) for s in range(0, X.shape[0], rows)])
-
-
-VISIBLE_UNITS = ("bernoulli", "gaussian")
-
 
 
 class RBM(Machine):
     """Restricted Boltzmann machine with binary (or Gaussian) visible units and binary
     hidden units, trained by CD-k or persistent CD (eq. 6 of Hinton 2005); scikit-learn's
-    ``BernoulliRBM`` API.
+    ``BernoulliRBM`` API. The defaults are scikit-learn's procedure (PCD-1).
 
     Parameters
     ----------
     n_components : int, default 256
         Number of hidden units.
     learning_rate : float, default 0.1
-        Learning rate ``lr`` of eq. 6; the change of a minibatch is ``lr`` times the
-        mean over its cases (as scikit-learn).
+        ``lr`` of eq. 6; a minibatch's change is ``lr`` times the mean over its cases.
     batch_size : int, default 10
         Cases per minibatch; with ``persistent=True`` also the number of persistent chains.
     n_iter : int, default 10
@@ -272,48 +85,39 @@ class RBM(Machine):
     verbose : int, default 0
         Print the mean pseudo-likelihood and the time after each pass (to stderr).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
-        Normalised once per :meth:`fit` (or first use) to the Generator
-        ``random_state_``; every draw (initial weights, Gibbs sampling, pseudo-likelihood
-        corruption) goes through it. A RandomState (scikit-learn's kind) seeds it with one
-        draw of its own.
+        Normalised once per :meth:`fit` (or first use) to the Generator ``random_state_``,
+        through which every draw goes.
     k : int, default 1
         Gibbs steps per update (CD-k, PCD-k).
     persistent : bool, default True
-        Persistent contrastive divergence (PCD-k; scikit-learn's procedure); False: CD-k
-        (Hinton's ``rbm.m``), the chain restarted at the data.
+        Persistent CD (scikit-learn's procedure); False: CD-k (``rbm.m``), the chain
+        restarted at the data.
     momentum : float in [0, 1), default 0
         ``velocity = momentum * velocity + change``; the parameters move by the velocity.
-        With ``final_momentum``, the momentum of the first ``momentum_switch`` epochs.
     final_momentum : None or float in [0, 1), default None
-        The momentum from epoch ``momentum_switch`` on (``rbm.m``: 0.5 for 5 epochs,
-        then 0.9); None: ``momentum`` throughout.
+        The momentum from epoch ``momentum_switch`` on (``rbm.m``: 0.5, then 0.9); None:
+        ``momentum`` throughout.
     momentum_switch : int, default 5
         Epochs of :meth:`fit` at ``momentum`` before ``final_momentum``.
     anneal_epochs : int, default 0
-        Over the last that many epochs of :meth:`fit` the learning rate falls linearly
-        towards zero, minibatch by minibatch (:func:`~neurosim.machines.base.annealed`;
-        all of them if there are fewer); 0: constant.
+        The learning rate falls linearly over the last that many epochs of :meth:`fit`
+        (:func:`~neurosim.machines.base.annealed`); 0: constant.
     shuffle : bool, default False
-        :meth:`fit` visits the rows in one random order (drawn once, before the initial
-        weights, as ``neurosim rbm train``); False: in the order given (scikit-learn).
+        :meth:`fit` visits the rows in one random order drawn before the initial weights;
+        False: in the order given (scikit-learn).
     weight_decay : float, default 0
-        L2 penalty on the weights (not the biases): ``- lr * weight_decay * W`` is added
-        to each weight change.
+        L2 penalty: ``- lr * weight_decay * W`` is added to each weight change.
     dtype : None, numpy.float32 or numpy.float64, default None
-        Type of the parameters and of the training arithmetic (inputs are converted).
-        None: that of the data :meth:`fit` first sees, as scikit-learn (float32 stays
-        float32, anything else is float64). float32 trains about twice as fast.
+        Type of the parameters and the arithmetic; None: that of the data :meth:`fit`
+        first sees (float32 stays float32, anything else is float64).
     visible : {"bernoulli", "gaussian"}, default "bernoulli"
-        Binary visible units (data in [0, 1]), or Gaussian ones of unit variance (any
-        finite data, expected standardised; the reconstruction uses the mean). Gaussian
-        machines have no pseudo-likelihood (:meth:`score_samples` raises InferenceError)
-        and no Network form (:meth:`to_network` and ``.toml`` :meth:`save` raise
-        ParameterError).
+        Binary visible units (data in [0, 1]) or Gaussian ones of unit variance (finite,
+        standardised data; no pseudo-likelihood and no Network form).
     sparsity_target : None or float in (0, 1), default None
         Target mean activation ``p`` of each hidden unit; None: no sparsity term.
     sparsity_cost : float >= 0, default 0.1
-        Weight of the sparsity term ``- learning_rate * sparsity_cost * (q_j - p)`` added
-        to each hidden-bias change (hidden biases only; see the module docstring).
+        ``- learning_rate * sparsity_cost * (q_j - p)`` is added to each hidden-bias change,
+        ``q_j`` the running mean activation ``hidden_activity_``.
 
     Attributes
     ----------
@@ -324,32 +128,22 @@ class RBM(Machine):
     h_samples_ : ndarray, shape (batch_size, n_components)
         Hidden states of the persistent chains (only with ``persistent=True``).
     hidden_activity_ : ndarray, shape (n_components,)
-        Running estimate ``q`` of each hidden unit's mean activation (only once a
-        sparsity target has been used in training).
-    n_features_in_ : int
-    n_iter_ : int
-        Passes over the data made by :meth:`fit`.
-    n_updates_ : int
-        Weight updates (minibatches) since the weights were initialised.
+        Running mean activation ``q`` of each hidden unit (once a sparsity target is used).
+    n_features_in_, n_iter_ (passes made by :meth:`fit`), n_updates_ (updates since the
+    weights were initialised) : int
     random_state_ : numpy.random.Generator
 
-    The defaults are scikit-learn's procedure, PCD-1 with ``learning_rate=0.1``, minibatches
-    of 10 and 10 passes: :meth:`fit` takes consecutive minibatches of ``batch_size`` rows of
-    ``X`` in its order, the last one holding the rest, as scikit-learn (shuffle the rows
-    first if they are sorted). Input may be an array or a scipy sparse matrix (densified
-    one minibatch, or one block of rows, at a time). scikit-learn's estimator checks pass
-    (``tests/test_rbm_sklearn.py``; scikit-learn is the optional extra
-    ``neurosim[sklearn]``, imported only when scikit-learn asks for ``__sklearn_tags__``).
-
-    Differences from scikit-learn: values of ``X`` outside [0, 1] (and NaN or inf) are
-    refused with a ParameterError naming the entry, where BernoulliRBM trains on them; the
-    negative phase of PCD is divided by the number of chains (``batch_size``), not by the
-    minibatch's rows (they differ only for a last, shorter minibatch); float32 machines
-    draw float32 noise; ``verbose`` prints to stderr; a training pass that makes a
-    parameter non-finite raises DivergenceError (naming the epoch or update and the
-    parameter; the machine keeps the non-finite values); there is no
-    ``get_feature_names_out``. :meth:`gibbs` returns a bool array as scikit-learn does,
-    :meth:`sample` returns int8 states.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neurosim import RBM
+    >>> from neurosim.data import bars_stripes
+    >>> X = bars_stripes(size=2).data                 # the 6 distinct 2x2 bars and stripes
+    >>> rbm = RBM(4, learning_rate=0.2, batch_size=6, n_iter=400, persistent=False, random_state=0)
+    >>> rbm.fit(X).components_.shape, rbm.transform(X).shape
+    ((4, 4), (6, 4))
+    >>> bool(rbm.exact_log_likelihood(X) > np.log(1 / 16))    # better than the uniform model
+    True
     """
 
     def __init__(self, n_components: int = 256, *, learning_rate: float = 0.1,
@@ -411,7 +205,7 @@ class RBM(Machine):
         check_number("momentum_switch", self.momentum_switch, 0, integer=True)
         check_number("anneal_epochs", self.anneal_epochs, 0, integer=True)
         self._decay = check_number("weight_decay", self.weight_decay, 0.0)
-        self._dtype = _check_dtype(self.dtype)
+        self._dtype = check_dtype(self.dtype)
         self._gaussian = _check_visible(self.visible)
         cost = check_number("sparsity_cost", self.sparsity_cost, 0.0)
         sparsity = None
@@ -424,41 +218,19 @@ class RBM(Machine):
             check_random_state(self.random_state)          # raises, naming the value
 
     # -- data ----------------------------------------------------------------------------
-    def _check_X(self, X: Any, what: str = "X", binary: bool = False, dtype: Any = None) -> Any:
-        """``X`` as a 2-D C-contiguous array of ``dtype`` (default: that of the fitted
-        weights, else the ``dtype`` parameter), or a scipy sparse matrix as a CSR matrix of
-        ``dtype`` (its stored values checked, never densified whole), with values in [0, 1]
-        (0 or 1 if ``binary``; any finite values for Gaussian visible units), or a
-        ParameterError naming the culprit. No copy when it already is one."""
-        if not isinstance(X, np.ndarray) and hasattr(X, "data") and hasattr(X, "names"):
-            X = X.data                               # a neurosim Dataset
-        if dtype is None:
-            W = self.__dict__.get("components_")
-            dtype = W.dtype if W is not None else _check_dtype(self.dtype)
-        if dtype is None:
-            dtype = _data_dtype(X)
-        A = _as_csr(X, what, dtype) if _is_sparse(X) else _as_array(X, what, dtype)
-        if A.shape[0] == 0:
-            raise ParameterError(f"{what} has 0 sample(s) (shape={A.shape}) while a minimum of 1 "
-                                 "is required (cases x features)")
-        n = getattr(self, "n_features_in_", None)
-        if n is not None and A.shape[1] != n:
-            raise ParameterError(f"{what} has {A.shape[1]} features, but RBM is expecting {n} "
-                                 f"features as input (it was fitted with {n})")
-        if A.shape[1] == 0:
-            raise ParameterError(f"{what} has 0 feature(s) (shape={A.shape}) while a minimum of 1 "
-                                 "is required (cases x features)")
-        values = A.data if _is_sparse(A) else A
-        if _check_visible(self.visible):            # Gaussian units: any finite value
-            _check_values(A, values, ~np.isfinite(values), what, "values must be finite (no NaN or inf)")
-            return A
-        if not (values.size == 0 or (values.min() >= 0 and values.max() <= 1)):  # NaN fails too
-            _check_values(A, values, ~np.isfinite(values), what, "values must be finite (no NaN or inf)")
-            _check_values(A, values, values < 0, what, "Negative values in data: values must lie in [0, 1]")
-            _check_values(A, values, values > 1, what, "values must lie in [0, 1]")
-        if binary:
-            _check_values(A, values, (values != 0) & (values != 1), what,
-                          "exact log-probabilities need binary states 0 or 1")
+    def _check_X(self, X: Any, what: str = "X", binary: bool = False, fitting: bool = False) -> Any:
+        """``X`` as :func:`~neurosim.machines.base.check_rows` gives it (an array, or a CSR
+        matrix never densified whole) in the type of the weights (when ``fitting`` or before
+        there are any: the ``dtype`` parameter, else the data's), with values in [0, 1] (0 or
+        1 if ``binary``; any finite values for Gaussian visible units), or a ParameterError
+        naming the culprit."""
+        W = None if fitting else self.__dict__.get("components_")
+        dtype = W.dtype if W is not None else check_dtype(self.dtype)
+        gaussian = _check_visible(self.visible)
+        A = check_rows(X, what, dtype, getattr(self, "n_features_in_", None), values=FINITE if gaussian else UNIT,
+                       owner="RBM")
+        if binary and not gaussian:
+            check_values(A, what, ((BINARY[0][0], "exact log-probabilities need binary states 0 or 1"),))
         return A
 
     # -- fitted state ----------------------------------------------------------------------
@@ -494,15 +266,11 @@ class RBM(Machine):
 
     # -- one update -----------------------------------------------------------------------
     def _step(self, batch: np.ndarray, rng: np.random.Generator) -> None:
-        """One update (eq. 6) on ``batch`` (rows of the machine's dtype): the compiled
-        backend's fused CD-k or PCD-k of a bipartite block
-        (:mod:`neurosim.compiled.bipartite`), in buffers kept between updates. Its weight
-        change, ``lr/b * H0.T @ V0 - lr/m * Hk.T @ Vk`` in one matrix product, equals the
-        rule's batched form ``get_rule("cd").batched(H0, V0, "positive", lr/b) +
-        get_rule("cd").batched(Hk, Vk, "negative", lr/m)`` (tested). Calling the rule
-        itself (two products of half the size, two temporaries, two additions) cost 4 to 13%
-        of the training throughput of a 784-500 RBM in four runs of
-        ``benchmarks/rbm_throughput.py``, so the hot loop does not."""
+        """One update (eq. 6) on ``batch`` (rows of the machine's dtype): the fused CD-k or
+        PCD-k of :mod:`neurosim.compiled.bipartite`, in buffers kept between updates. Its
+        change ``lr/b * H0.T @ V0 - lr/m * Hk.T @ Vk``, one matrix product, equals
+        ``get_rule("cd").batched`` of both phases (tested); the hot loop does not call the
+        rule, which costs 4-13% of the throughput (``docs/machines/rbm.md``)."""
         block = Block(self.components_.T, self.intercept_visible_, self.intercept_hidden_)
         chain = self.h_samples_ if self.persistent else None
         self._buffers = bipartite.buffers(self._buffers, block, len(batch), len(batch if chain is None else chain))
@@ -533,19 +301,16 @@ class RBM(Machine):
     # -- estimator API -----------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> "RBM":
         """Fresh weights (``N(0, 0.01^2)``, zero biases), then ``n_iter`` passes over ``X``
-        (rows: cases, values in [0, 1]; an array or a scipy sparse matrix, densified one
-        minibatch at a time) in consecutive minibatches of ``batch_size`` rows, the last
-        one holding the rest, as scikit-learn's (with ``shuffle``, of the rows in one
-        random order). The momentum and learning rate follow ``final_momentum``,
-        ``momentum_switch`` and ``anneal_epochs``. Raises DivergenceError, naming the epoch
-        and the parameter, when a pass leaves a parameter non-finite."""
+        (cases x features in [0, 1]; an array or a scipy sparse matrix) in consecutive
+        minibatches of ``batch_size`` rows, the last holding the rest, as scikit-learn's.
+        Raises DivergenceError, naming the epoch and the parameter, if one becomes non-finite."""
         return super().fit(X)
 
     def _begin_fit(self, X: Any) -> Any:
         """Validate, convert ``X``, draw the order (``shuffle``) and the initial weights."""
         self._validate()
         self.__dict__.pop("n_features_in_", None)
-        X = self._check_X(X, dtype=self._dtype or _data_dtype(X))
+        X = self._check_X(X, fitting=True)
         rng = self.random_state_ = check_random_state(self.random_state)
         self._shuffled = rng.permutation(X.shape[0]) if self.shuffle else None
         self._initialize(X.shape[1], X.dtype, rng)
@@ -565,7 +330,7 @@ class RBM(Machine):
                                 self._n_epochs, int(self.anneal_epochs))
         batch = X[rows]
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is named at the epoch's end
-            self._step(batch.toarray() if _is_sparse(batch) else batch, self.random_state_)
+            self._step(batch.toarray() if is_sparse(batch) else batch, self.random_state_)
 
     def _end_epoch(self, X: Any, epoch: int) -> None:
         self._check_diverged(f"epoch {epoch + 1} of {self.n_iter}")
@@ -606,7 +371,7 @@ class RBM(Machine):
             self.h_samples_ = np.zeros((int(self.batch_size), self.components_.shape[0]),
                                        self.components_.dtype)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging update is named below
-            self._step(X.toarray() if _is_sparse(X) else X, rng)
+            self._step(X.toarray() if is_sparse(X) else X, rng)
         self._check_diverged(f"update {self.n_updates_}")
         return self
 
@@ -614,13 +379,10 @@ class RBM(Machine):
         """DivergenceError naming the first non-finite parameter (``when``: the epoch or
         update just done). One pass over each array: about 1% of a 784-500 update."""
         for name in ("components_", "intercept_visible_", "intercept_hidden_"):
-            A = self.__dict__[name]
-            if not np.isfinite(A).all():
-                at = tuple(int(i) for i in np.argwhere(~np.isfinite(A))[0])
-                raise DivergenceError(
-                    f"{when}: {name}[{', '.join(map(str, at))}] = {float(A[at])!r}: training "
-                    f"diverged (a parameter became non-finite); lower learning_rate "
-                    f"(now {self.learning_rate!r})")
+            bad = first_non_finite(self.__dict__[name])
+            if bad:
+                raise DivergenceError(f"{when}: {name}{bad}: training diverged (a parameter became "
+                                      f"non-finite); lower learning_rate (now {self.learning_rate!r})")
 
     def _params(self, dtype=None):
         self._check_fitted()
@@ -707,8 +469,8 @@ class RBM(Machine):
         return _dense_rows(self._check_X(X), lambda V, _: self._free_energy64(V.astype(np.float64)))
 
     def _free_energy64(self, X: np.ndarray) -> np.ndarray:
-        fe = _free_energy_gaussian if _check_visible(self.visible) else _free_energy
-        return fe(X, *self._params(np.float64))
+        W, b, c = self._params(np.float64)
+        return free_energy(X, W.T, b, c, gaussian=_check_visible(self.visible))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Pseudo-likelihood of each row, as scikit-learn computes it: one randomly chosen
@@ -730,54 +492,33 @@ class RBM(Machine):
             rng = self._ensure_ready()
         n, nv = X.shape
         flips = rng.integers(0, nv, n)
-        params = self._params(np.float64)
+        W, b, c = self._params(np.float64)
 
         def pseudo_likelihood(V, first):
             V = V.astype(np.float64)
             rows, cols = np.arange(len(V)), flips[first:first + len(V)]
             V_ = V.copy()
             V_[rows, cols] = 1.0 - V_[rows, cols]
-            fe, fe_ = _free_energy(V, *params), _free_energy(V_, *params)
+            fe, fe_ = free_energy(V, W.T, b, c), free_energy(V_, W.T, b, c)
             return -nv * _softplus(-(fe_ - fe))
 
         return _dense_rows(X, pseudo_likelihood)
 
     # -- exact quantities (small machines) -------------------------------------------------------
     def log_partition(self) -> float:
-        """Exact ``log Z`` (eq. 3) by enumerating the ``2^min(n_features, n_components)``
-        states of the smaller layer and summing the other out in closed form (float64).
-        Raises InferenceError above ``2^MAX_EXACT_UNITS`` states.
-
-        Gaussian visible units: the visible layer is integrated out in closed form,
-
-            Z = sum_h exp(c.h) int exp(-||v - b||^2 / 2 + h W v) dv
-              = (2 pi)^(n_features / 2) sum_h exp(c.h + b.(h W) + ||h W||^2 / 2),
-
-        over the ``2^n_components`` hidden states (so ``n_components`` is what is limited)."""
+        """Exact ``log Z`` (eq. 3, float64) by :func:`~neurosim.machines.ais.exact_log_partition`:
+        the ``2^min(n_features, n_components)`` states of the smaller layer enumerated, the
+        other summed out in closed form (Gaussian visible units: the ``2^n_components``
+        hidden states, the visible layer integrated out). Raises InferenceError above
+        ``2^MAX_EXACT_UNITS`` states."""
         W, b, c = self._params(np.float64)
-        nh, nv = W.shape
-        if _check_visible(self.visible):
-            if nh > MAX_EXACT_UNITS:
-                raise InferenceError(f"log_partition of Gaussian visible units enumerates "
-                                     f"2^n_components hidden states: n_components={nh}; over the "
-                                     f"limit of 2^{MAX_EXACT_UNITS}")
-            logs = []
-            for S in self._state_blocks(nh):
-                A = S @ W                                  # (states, n_features): h W
-                logs.append(S @ c + A @ b + 0.5 * np.einsum("ij,ij->i", A, A))
-            return _logsumexp(np.concatenate(logs)) + 0.5 * nv * math.log(2 * math.pi)
-        if min(nh, nv) > MAX_EXACT_UNITS:
-            raise InferenceError(f"log_partition enumerates 2^min(n_features, n_components) states: "
-                                 f"n_features={nv}, n_components={nh}; over the limit of "
-                                 f"2^{MAX_EXACT_UNITS}")
-        return exact_log_partition(W.T, b, c, MAX_EXACT_UNITS)
-
-    @staticmethod
-    def _state_blocks(n: int):
-        """All ``2^n`` binary states of ``n`` units, in blocks of rows (float64)."""
-        for start in range(0, 2 ** n, _STATES_PER_BLOCK):
-            codes = np.arange(start, min(start + _STATES_PER_BLOCK, 2 ** n), dtype=np.int64)
-            yield ((codes[:, None] >> np.arange(n - 1, -1, -1)) & 1).astype(np.float64)
+        (nh, nv), gaussian = W.shape, _check_visible(self.visible)
+        if (nh if gaussian else min(nh, nv)) > MAX_EXACT_UNITS:
+            what = (f"of Gaussian visible units enumerates 2^n_components hidden states: n_components={nh}"
+                    if gaussian else f"enumerates 2^min(n_features, n_components) states: n_features={nv}, "
+                                     f"n_components={nh}")
+            raise InferenceError(f"log_partition {what}; over the limit of 2^{MAX_EXACT_UNITS}")
+        return exact_log_partition(W.T, b, c, MAX_EXACT_UNITS, gaussian=gaussian)
 
     def exact_log_prob(self, X: Any) -> np.ndarray:
         """Exact ``log P(v) = -F(v) - log Z`` (eq. 4, nats) of each binary row of ``X``
@@ -793,12 +534,10 @@ class RBM(Machine):
 
     # -- networks and files -----------------------------------------------------------------------
     def to_network(self, name: str = "rbm", description: str | None = None) -> Network:
-        """The machine as a Network: visible units ``v0 ..`` (role visible, layer 0; or the
-        names of the Network it came from), hidden units ``h0 ..`` (role hidden, layer 1),
-        with the biases, and a symmetric edge ``v_i -- h_j`` of weight ``W[j, i]`` for every
-        pair. A Network has binary units only, so a machine with ``visible="gaussian"``
-        raises ParameterError rather than write a Bernoulli model (keep such a machine with
-        :mod:`pickle` or its arrays)."""
+        """The machine as a Network: populations of visible units ``v0 ..`` (layer 0; or the
+        names of the Network it came from) and hidden units ``h0 ..`` (layer 1) with their
+        biases, and one symmetric projection of weights ``W.T``. Binary units only:
+        ``visible="gaussian"`` raises ParameterError."""
         self._check_fitted()
         self._check_binary_units("to_network")
         W, b, c = self._params(np.float64)
@@ -822,12 +561,9 @@ class RBM(Machine):
     @classmethod
     def from_network(cls, net: Network, **params: Any) -> "RBM":
         """The inverse of :meth:`to_network`: a fitted machine with the weights and biases of
-        ``net``, ready to transform, sample, score or train further. Units of role
-        ``visible`` are the features and those of role ``hidden`` the components, each in
-        unit order; every edge must be symmetric, join a visible and a hidden unit and have
-        equal synapses. A visible-hidden pair with no edge gets weight 0 (the RBM is fully
-        connected). ``params`` are the other constructor parameters; ``visible="gaussian"``
-        raises ParameterError (a Network's units are binary)."""
+        ``net`` (visible units: the features, hidden units: the components, in unit order;
+        symmetric visible-hidden edges with equal synapses only; a pair with no edge gets
+        weight 0). ``params`` are the other constructor parameters (binary units only)."""
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
         where = f"network {net.name!r}"
@@ -847,17 +583,12 @@ class RBM(Machine):
         rbm = cls(**{**params, "n_components": nh})
         rbm._validate()
         rbm._check_binary_units("from_network")
-        dt = rbm._dtype or np.dtype(np.float64)
-        rbm.n_features_in_ = nv
-        rbm.components_ = _rbm_block(net, vis, hid).astype(dt)
-        rbm.intercept_visible_ = np.concatenate([p.bias for p in vis]).astype(dt)
-        rbm.intercept_hidden_ = np.concatenate([p.bias for p in hid]).astype(dt)
+        rbm._set_weights({"W": _rbm_block(net, vis, hid).T, "b": np.concatenate([p.bias for p in vis]),
+                          "c": np.concatenate([p.bias for p in hid])})
         names = [u for p in vis for u in p.units]
         rbm.visible_names_ = None if names == [f"v{i}" for i in range(nv)] else names
         names = [u for p in hid for u in p.units]
         rbm.hidden_names_ = None if names == [f"h{j}" for j in range(nh)] else names
-        rbm.random_state_ = check_random_state(rbm.random_state)
-        rbm._reset_state()
         return rbm
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -868,87 +599,51 @@ class RBM(Machine):
                 arrays[key] = self.__dict__[key + "_"]
         return arrays
 
-    def save(self, path: str | Path, name: str = "rbm", description: str | None = None,
-             info: dict | None = None) -> None:
-        """Write the machine, atomically, as :meth:`load` reads it back (the format of
-        :meth:`Machine.save <neurosim.machines.base.Machine.save>`).
-
-        ``.npz`` (the RBM file): the arrays ``W`` (n_features x n_components, i.e.
-        ``components_.T``), ``b`` (visible biases), ``c`` (hidden biases), the persistent
-        chains ``h_samples`` and ``hidden_activity`` when the machine has them, and ``meta``,
-        JSON text of every constructor parameter (:meth:`get_params`), the fitted counters and
-        unit names, and ``info`` (any JSON-able run information, e.g. the CLI's). A
-        ``random_state`` that is a Generator or RandomState is stored as None (a generator's
-        state is not kept); so is the momentum's velocity (training continued from the file
-        starts with none). ``.toml``: a neurosim model file (:meth:`to_network`), weights and
-        biases only; a model file has no place for hyper-parameters, so pass them to
-        :meth:`load`. Binary visible units only for ``.toml``."""
-        super().save(path, info, name=name, description=description)
-
-    @classmethod
-    def load(cls, path: str | Path, **params: Any) -> "RBM":
-        """Read a machine written by :meth:`save` (``.npz``, with its hyper-parameters;
-        also the older ``neurosim rbm train`` files, whose ``meta`` held the run's flags) or
-        any model file :meth:`from_network` accepts (``.toml``). ``params`` override the
-        stored constructor parameters. An unreadable, truncated or inconsistent file raises
-        ModelFileError naming it."""
-        return super().load(path, **params)
-
-    @staticmethod
-    def load_info(path: str | Path) -> dict:
-        """The ``info`` record :meth:`save` stored in an ``.npz`` file (for the older CLI
-        files, their whole ``meta``); ``{}`` for a model file."""
-        path = Path(path)
-        if path.suffix.lower() != ".npz":
-            return {}
-        meta = RBM._read(path)[1]
-        return meta.get("info", {}) if meta.get("format") == _FORMAT else meta
-
     @classmethod
     def _read(cls, path: Path) -> tuple[dict, dict]:
-        """The arrays and ``meta`` of an RBM ``.npz`` file (this format or the older CLI's)."""
+        """The arrays and ``meta`` of an RBM ``.npz`` file (:meth:`Machine.save
+        <neurosim.machines.base.Machine.save>`: ``W`` is ``components_.T``). A file of the
+        older ``neurosim rbm train`` (``W``, ``b``, ``c`` and its flags as ``meta``) is read
+        as if of this format: its flags as parameters, its whole ``meta`` as ``info``."""
         arrays, meta = read_npz_meta(path, "RBM file")
         if not {"W", "b", "c"} <= set(arrays):
             raise ModelFileError(f"{path}: not an RBM file (needs the arrays W, b and c; has "
                                  f"{', '.join(sorted(arrays)) or 'none'})")
+        if meta.get("format") != _FORMAT:
+            meta = {"format": _FORMAT, "params": _legacy_params(meta, arrays["W"]), "fitted": {}, "info": meta}
         return arrays, meta
 
     @classmethod
-    def _from_npz(cls, arrays: dict, meta: dict, params: dict) -> "RBM":
-        """A fitted machine from the arrays and ``meta`` of an ``.npz`` file."""
+    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> "RBM":
+        rbm = cls(**params)
+        rbm._validate()
+        rbm._set_weights(arrays)
+        for key in cls._FITTED_META:
+            setattr(rbm, key, fitted.get(key, getattr(rbm, key, None)))
+        return rbm
+
+    def _set_weights(self, arrays: dict) -> None:
+        """The fitted state from the arrays of :meth:`_arrays` (checked: shapes fitting, every
+        value finite), in the ``dtype`` parameter's type, else ``W``'s if a float."""
         W, b, c = arrays["W"], arrays["b"], arrays["c"]
         if W.ndim != 2 or b.shape != (W.shape[0],) or c.shape != (W.shape[1],):
             raise ParameterError(f"W of shape {W.shape} does not fit b of shape {b.shape} and c of "
                                  f"shape {c.shape} (W is n_features x n_components)")
         for key, A in arrays.items():
-            if not np.isfinite(A).all():
-                at = tuple(int(i) for i in np.argwhere(~np.isfinite(A))[0])
-                raise ParameterError(f"{key}[{', '.join(map(str, at))}] = {float(A[at])!r}: a "
-                                     "parameter is not finite (a diverged run?)")
-        if meta.get("format") == _FORMAT:
-            return super()._from_npz(arrays, meta, params)
-        return cls._from_arrays(arrays, {**_legacy_params(meta, W), **params}, {})
-
-    @classmethod
-    def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> "RBM":
-        W = arrays["W"]
-        rbm = cls(**params)
-        rbm._validate()
-        dt = rbm._dtype or (W.dtype if W.dtype in _FLOATS else np.dtype(np.float64))
-        rbm.n_features_in_ = W.shape[0]
-        rbm.components_ = np.ascontiguousarray(W.T, dtype=dt)
-        rbm.intercept_visible_ = arrays["b"].astype(dt)
-        rbm.intercept_hidden_ = arrays["c"].astype(dt)
-        rbm.random_state_ = check_random_state(rbm.random_state)
-        rbm._reset_state()
+            bad = first_non_finite(A)
+            if bad:
+                raise ParameterError(f"{key}{bad}: a parameter is not finite (a diverged run?)")
+        dt = self._dtype or (W.dtype if W.dtype in FLOATS else np.dtype(np.float64))
+        self.n_features_in_ = W.shape[0]
+        self.components_ = np.ascontiguousarray(W.T, dtype=dt)
+        self.intercept_visible_, self.intercept_hidden_ = b.astype(dt), c.astype(dt)
+        self.random_state_ = check_random_state(self.random_state)
+        self._reset_state()
         h = arrays.get("h_samples")
-        if rbm.persistent and h is not None and h.shape == rbm.h_samples_.shape:
-            rbm.h_samples_ = h.astype(dt)
+        if self.persistent and h is not None and h.shape == self.h_samples_.shape:
+            self.h_samples_ = h.astype(dt)
         if arrays.get("hidden_activity") is not None:
-            rbm.hidden_activity_ = arrays["hidden_activity"].astype(dt)
-        for key in cls._FITTED_META:
-            setattr(rbm, key, fitted.get(key, getattr(rbm, key, None)))
-        return rbm
+            self.hidden_activity_ = arrays["hidden_activity"].astype(dt)
 
 
 _FORMAT = "neurosim.RBM/1"
@@ -994,7 +689,7 @@ def _legacy_params(meta: dict, W: np.ndarray) -> dict:
     params = {new: meta[old] for old, new in _LEGACY_PARAMS.items() if old in meta}
     params["n_components"] = W.shape[1]
     params.setdefault("persistent", False)
-    params["dtype"] = W.dtype.type if W.dtype in _FLOATS else None
+    params["dtype"] = W.dtype.name if W.dtype in FLOATS else None
     if "epochs" in meta:
         params["momentum"] = 0.9 if meta["epochs"] > 5 else 0.5
     return params

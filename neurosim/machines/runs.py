@@ -1,23 +1,12 @@
 """Training runs that survive a kill: a lock, checkpoints, Ctrl-C and resuming, for every machine.
 
-The pieces, used by the DBN trainer (:mod:`.dbn_train`) and by :func:`fit_run`:
-
-* :class:`Lock`: a file created exclusively, holding the training process's id, so that
-  a second process cannot write into the same run; a lock whose process has died is
-  taken over.
-* :class:`StopSignals`: while it is active, Ctrl-C (SIGINT) and SIGTERM only ask the run
-  to stop; the run checks ``requested`` at the next minibatch, writes a checkpoint and
-  raises KeyboardInterrupt (the CLI's exit 130).
-* :func:`write_checkpoint` / :func:`read_checkpoint`: arrays and JSON ``meta`` in one
-  ``.npz``, written atomically (whole or not at all).
-
-:func:`fit_run` is ``machine.fit(X)`` with all of them: it checkpoints the machine's
-arrays, its training state (velocities, persistent chains, the order of the rows), the
-Generator's state and the position (epoch, minibatch) every ``checkpoint_s`` seconds, at
-the end of training and on Ctrl-C; called again on the same checkpoint it continues, and
-ends with exactly the weights of a run that was never stopped (same seed, same BLAS
-thread count). A checkpoint made with other parameters or other data is refused, naming
-them.
+:class:`Lock` (a file holding the training process's id; a dead holder's lock is taken
+over), :class:`StopSignals` (Ctrl-C and SIGTERM ask the run to stop at the next minibatch)
+and atomic checkpoints (:func:`write_checkpoint`, :func:`read_checkpoint`) serve the DBN
+trainer (:mod:`.dbn_train`) and :func:`fit_run`: ``machine.fit(X)`` that checkpoints the
+machine's arrays, training state, Generator and position every ``checkpoint_s`` seconds
+and on Ctrl-C, and, called again, ends with exactly the weights of a run never stopped
+(same seed, same BLAS thread count). See docs/architecture.md, section "Machines".
 """
 
 from __future__ import annotations
@@ -123,11 +112,7 @@ class StopSignals:
             signal.signal(s, handler)
 
 
-def write_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """``arrays`` and ``meta`` (JSON) into the ``.npz`` file ``path``, atomically
-    (:func:`~neurosim.outputs.atomic_write`: whole or not at all; an OSError such as a
-    full disk is an OutputError)."""
-    write_npz(Path(path), arrays, meta)
+write_checkpoint = write_npz   # arrays and JSON meta into one .npz, atomically (an OSError: OutputError)
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
