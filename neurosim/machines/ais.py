@@ -71,9 +71,10 @@ def free_energy(V: np.ndarray, W, b, c, gaussian: bool = False) -> np.ndarray:
     return visible - _softplus(V @ W + c).sum(axis=1)
 
 
-def log_prob(V: np.ndarray, W, b, c, log_z: float) -> np.ndarray:
-    """``log p(v) = -F(v) - log Z`` in nats, every row of ``V``."""
-    return -free_energy(V, W, b, c) - log_z
+def log_prob(V: np.ndarray, W, b, c, log_z: float, gaussian: bool = False) -> np.ndarray:
+    """``log p(v) = -F(v) - log Z`` in nats, every row of ``V`` (a log density for
+    Gaussian visible units)."""
+    return -free_energy(V, W, b, c, gaussian) - log_z
 
 
 def exact_log_partition(W, b, c, limit: int = MAX_EXACT, gaussian: bool = False) -> float:

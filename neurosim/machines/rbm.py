@@ -40,7 +40,7 @@ from ..inference.exact import MAX_FREE_UNITS
 from ..network import Network
 from ..population import Population, Projection
 from ..numerics import softplus as _softplus
-from .ais import exact_log_partition, free_energy
+from .ais import exact_log_partition, free_energy, log_prob
 from .base import (BINARY, FINITE, FLOATS, UNIT, Machine, NotFittedError, Position, annealed, check_bool,
                    check_dtype, check_number, check_random_state, check_rows, check_values,
                    first_non_finite, is_sparse, read_npz_meta, valid_random_state)
@@ -129,8 +129,11 @@ class RBM(Machine):
         Hidden states of the persistent chains (only with ``persistent=True``).
     hidden_activity_ : ndarray, shape (n_components,)
         Running mean activation ``q`` of each hidden unit (once a sparsity target is used).
-    n_features_in_, n_iter_ (passes made by :meth:`fit`), n_updates_ (updates since the
-    weights were initialised) : int
+    n_features_in_ : int
+    n_iter_ : int
+        Passes over the data made by :meth:`fit`.
+    n_updates_ : int
+        Weight updates since the weights were initialised.
     random_state_ : numpy.random.Generator
 
     Examples
@@ -466,11 +469,8 @@ class RBM(Machine):
         """``F(v) = -b.v - sum_j softplus(c_j + W_j . v)`` of each row (float64), so that
         ``P(v) = exp(-F(v)) / Z``; for Gaussian visible units
         ``F(v) = sum_i (v_i - b_i)^2 / 2 - sum_j softplus(c_j + W_j . v)`` (a density)."""
-        return _dense_rows(self._check_X(X), lambda V, _: self._free_energy64(V.astype(np.float64)))
-
-    def _free_energy64(self, X: np.ndarray) -> np.ndarray:
-        W, b, c = self._params(np.float64)
-        return free_energy(X, W.T, b, c, gaussian=_check_visible(self.visible))
+        X, (W, b, c) = self._check_X(X), self._params(np.float64)
+        return _dense_rows(X, lambda V, _: free_energy(V, W.T, b, c, _check_visible(self.visible)))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Pseudo-likelihood of each row, as scikit-learn computes it: one randomly chosen
@@ -525,7 +525,8 @@ class RBM(Machine):
         (float64); for Gaussian visible units the log density of each real row.
         See :meth:`log_partition` for the size limit."""
         X = self._check_X(X, binary=True)
-        return _dense_rows(X, lambda V, _: -self._free_energy64(V.astype(np.float64))) - self.log_partition()
+        (W, b, c), log_z = self._params(np.float64), self.log_partition()
+        return _dense_rows(X, lambda V, _: log_prob(V, W.T, b, c, log_z, _check_visible(self.visible)))
 
     def exact_log_likelihood(self, X: Any) -> float:
         """Exact mean log-likelihood of the rows of ``X`` (binary; real for Gaussian
