@@ -139,11 +139,12 @@ def check_rows(X: Any, what: str = "X", dtype: np.dtype | None = np.float64, n_c
     if A.shape[0] == 0:
         raise ParameterError(f"{what} has no rows: 0 sample(s) (shape={A.shape}) while a minimum of 1 is "
                              "required (cases x features)")
-    if n_columns is not None and A.shape[1] != n_columns:
-        raise ParameterError(f"{what} has {A.shape[1]} features, but {owner} is expecting {n_columns} features "
-                             f"as input (it was fitted with {n_columns})" if columns is None else
-                             f"{what} has {A.shape[1]} columns; the machine has {n_columns} visible units "
+    if n_columns is not None and A.shape[1] != n_columns and columns is not None:
+        raise ParameterError(f"{what} has {A.shape[1]} columns; the machine has {n_columns} visible units "
                              f"({', '.join(columns)})")
+    if n_columns is not None and A.shape[1] != n_columns:          # scikit-learn's words
+        raise ParameterError(f"{what} has {A.shape[1]} features, but {owner} is expecting {n_columns} features "
+                             f"as input (it was fitted with {n_columns})")
     if A.shape[1] == 0:
         raise ParameterError(f"{what} has 0 feature(s) (shape={A.shape}) while a minimum of 1 is "
                              "required (cases x features)")
