@@ -13,7 +13,7 @@ from neurosim.cli import main
 from neurosim.compiled import Chains, compile
 from neurosim.errors import ValidationError
 from neurosim.machines.dbn import DeepBeliefNet
-from neurosim.machines.dbn_readout import label_counts
+from neurosim.machines.dbn_readout import label_counts, top_rbm
 from neurosim.modelfile import load, save
 from neurosim.numerics import softmax
 from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
@@ -94,17 +94,17 @@ def test_gibbs_label_counts_sample_the_exact_label_posterior():
     n = 4000
     pen = (rng.random((n, 6)) < 0.5).astype(np.float32)
     exact = softmax(-dbn.label_free_energies(pen))                  # p(y | pen), chains x labels
-    chains = Chains(compile(net, dtype=np.float64), rng, n, init=np.zeros((n, net.n_units)))
-    counts = label_counts(chains, net.population("h2").units, pen, net.population("top").units,
-                          net.population("label").units, sweeps=1, burn_in=30)
+    rbm = top_rbm(net)
+    chains = Chains(compile(rbm, dtype=np.float64), rng, n, init=np.zeros((n, rbm.n_units)))
+    counts = label_counts(chains, rbm, pen, sweeps=1, burn_in=30)
     assert (counts.sum(axis=1) == 1).all()                           # one label on: a softmax group
     sd = np.sqrt((exact * (1 - exact)).sum(axis=0))
     z = np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / sd
     assert z.max() < 4, z
     # negative control: the labels as independent logistic units fail the same test
-    chains = Chains(compile(logistic_labels(net), dtype=np.float64), rng, n, init=np.zeros((n, net.n_units)))
-    counts = label_counts(chains, net.population("h2").units, pen, net.population("top").units,
-                          net.population("label").units, sweeps=1, burn_in=30)
+    rbm = logistic_labels(rbm)
+    chains = Chains(compile(rbm, dtype=np.float64), rng, n, init=np.zeros((n, rbm.n_units)))
+    counts = label_counts(chains, rbm, pen, sweeps=1, burn_in=30)
     assert (np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / sd).max() > 4
 
 

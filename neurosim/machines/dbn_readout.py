@@ -35,7 +35,6 @@ messages only; the label group a local competition, :meth:`Simulator.compete`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 
@@ -46,7 +45,7 @@ from ..population import Population
 from .dbn import DeepBeliefNet, _bernoulli
 
 __all__ = ["METHODS", "Readout", "label_population", "softmax_labels", "classify", "free_energy_readout", "gibbs_readout",
-           "event_gibbs_readout", "top_rbm", "label_counts", "clocked_label_counts"]
+           "event_gibbs_readout", "top_rbm", "label_counts"]
 
 METHODS = ("free-energy", "gibbs")
 BACKENDS = ("compiled", "event")
@@ -114,24 +113,21 @@ def free_energy_readout(dbn: DeepBeliefNet, X: np.ndarray) -> Readout:
 
 def gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.random.Generator,
                   sweeps: int, burn_in: int, batch: int) -> Readout:
-    """The gibbs read-out (module doc) on the compiled backend, ``batch`` chains at a time,
-    one chain per image. Messages: each unit on after the up-pass sends one binary message
+    """The gibbs read-out on the compiled backend, ``batch`` chains of :func:`top_rbm` at a
+    time, one per image. Messages: each unit on after the up-pass sends one binary message
     over each of its recognition synapses (units start off), then the chains' own count."""
     from ..compiled import Chains, compile
 
-    compiled = compile(net)
-    pen = net.population(dbn.layer_names()[-1]).units
-    top = net.population(_top(net)).units
-    labels = label_population(net).units
+    rbm = top_rbm(net)
+    compiled = compile(rbm)
     ledger, out, exact = Ledger(), [], []
     for start in range(0, len(X), batch):
         layers = dbn.up(_bernoulli(np.asarray(X[start:start + batch], dtype=np.float32), rng), rng)
         ledger.binary += sum(int(s.sum()) * R.shape[1] for s, R in zip(layers, dbn.R))
         ledger.updates += sum(s.size for s in layers[1:])
         chains = Chains(compiled, rng, len(layers[0]), init=np.zeros((len(layers[0]), compiled.n)))
-        counts = label_counts(chains, pen, layers[-1], top, labels, sweeps, burn_in)
+        out.append(label_counts(chains, rbm, layers[-1], sweeps, burn_in).argmax(axis=1))
         _add(ledger, chains.ledger)
-        out.append(counts.argmax(axis=1))
         exact.append(dbn.label_free_energies(layers[-1]).argmin(axis=1))
     none = np.zeros(0, dtype=np.intp)
     return Readout(np.concatenate(out) if out else none, ledger, np.concatenate(exact) if exact else none)
@@ -139,24 +135,14 @@ def gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.rando
 
 def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.random.Generator,
                         sweeps: int, burn_in: int, schedule: str = "sweep", delay: float = 0.0) -> Readout:
-    """The gibbs read-out (module doc) in the event engine, digit by digit, binary
-    messages only. Two simulators live through all the digits: the recognition pathway
-    (:class:`~neurosim.engine.Simulator` ``pathway="recognition"``, ancestral mode: a
-    unit hears its recognition inputs, no child terms) with ``v`` clamped to the
-    digit's ``Bernoulli(pixel)`` bits and each layer above updated once, bottom-up, all
-    its units at one tick (a pass, whatever the schedule: given the layer below they are
-    independent); and
-    the top RBM (:func:`top_rbm`), where :func:`clocked_label_counts` clamps the pen
-    units to the up-pass's sample and lets the engine run on its own clock under
-    ``schedule`` (``async``: every unit on a Poisson clock in continuous time; messages
-    arrive ``delay`` sweeps after the change that sent them). Messages are counted as the
-    engine does: one per out-synapse of a unit that changed state (from the previous
-    digit's states; all units start off), so the pen units' changes reach the top
-    units as binary messages too."""
+    """The gibbs read-out in the event engine, digit by digit, binary messages only, in
+    two simulators that live through all the digits (docs/machines/dbn.md): the
+    recognition pathway (ancestral, each layer above ``v`` updated once, bottom-up) and
+    :func:`top_rbm` under ``schedule`` with message ``delay`` (sweeps). Messages as the
+    engine counts them: one per out-synapse of a unit that changed state."""
     from ..engine import Simulator
 
     names = dbn.layer_names()
-    pen, top, labels = net.population(names[-1]).units, net.population(_top(net)).units, label_population(net).units
     up = Simulator(net, rng, "layer", mode="ancestral", init=np.zeros(net.n_units, dtype=int),
                    pathway="recognition")
     rbm = top_rbm(net, delay)
@@ -167,7 +153,7 @@ def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np
         up.clamp(units=net.population(names[0]).units, values=_bernoulli(x[None], rng))
         for layer in names[1:]:
             h = up.update_group(net.population(layer).units)
-        out[c] = clocked_label_counts(sim, pen, h, labels, sweeps, burn_in)[0].argmax()
+        out[c] = label_counts(sim, rbm, h, sweeps, burn_in)[0].argmax()
         exact[c] = dbn.label_free_energies(h.astype(np.float32)).argmin(axis=1)[0]
     ledger = Ledger()
     for part in (up.ledger, sim.ledger):
@@ -192,38 +178,29 @@ def top_rbm(net: Network, delay: float = 0.0) -> Network:
                                     net.name + ":top")
 
 
+def _pen(rbm: Network) -> Population:
+    """The pen population of a :func:`top_rbm`: neither the labels nor the top."""
+    top = _top(rbm)
+    return next(p for p in rbm.populations if p.role != "label" and p.name != top)
+
+
 def _top(net: Network) -> str:
     """The name of the top population (the one in the highest layer)."""
     return max((p for p in net.populations if p.role != "label"), key=lambda p: p.layer).name
 
 
-def label_counts(sampler, pen: Sequence[str], pen_states: np.ndarray, top: Sequence[str],
-                 labels: Sequence[str], sweeps: int, burn_in: int) -> np.ndarray:
-    """Clamp the pen units to ``pen_states`` (one row per chain), then ``burn_in + sweeps``
-    times update the top units and then the labels (a softmax population: one of them
-    fires); returns how often each label fired in the last ``sweeps`` (chains x labels)."""
-    sampler.clamp(units=pen, values=pen_states)
-    counts = np.zeros((len(pen_states), len(labels)), dtype=np.int64)
-    for t in range(burn_in + sweeps):
-        sampler.update_group(top)
-        fired = sampler.update_group(labels)
-        if t >= burn_in:
-            counts += fired.astype(np.int64)
-    return counts
-
-
-def clocked_label_counts(sim, pen: Sequence[str], pen_states: np.ndarray, labels: Sequence[str],
-                         sweeps: int, burn_in: int) -> np.ndarray:
-    """The event engine's simulator ``sim`` left to its own clock: clamp the pen units to
-    ``pen_states`` (1 x pen units), run ``burn_in`` sweeps of simulated time under its
-    schedule (with its message delays), then read the label group at each of the next
-    ``sweeps`` whole sweeps; returns how often each label was on (1 x labels)."""
-    sim.clamp(units=pen, values=pen_states)
+def label_counts(sampler, rbm: Network, pen_states: np.ndarray, sweeps: int, burn_in: int) -> np.ndarray:
+    """The read-out's one loop, on either engine (the sampler protocol's ``clamp``,
+    ``sweep``, ``rows``) running :func:`top_rbm` ``rbm``: clamp its pen units to
+    ``pen_states`` (one row per chain), let ``burn_in`` sweeps pass, then read the label
+    group after each of ``sweeps`` more; returns how often each label was on (chains x
+    labels)."""
+    sampler.clamp(units=_pen(rbm).units, values=pen_states)
     if burn_in:
-        sim.sweep(burn_in)
-    cols = [sim.net.index(u) for u in labels]
-    counts = np.zeros((1, len(labels)), dtype=np.int64)
+        sampler.sweep(burn_in)
+    cols = [rbm.index(u) for u in label_population(rbm).units]
+    counts = np.zeros((len(pen_states), len(cols)), dtype=np.int64)
     for _ in range(sweeps):
-        sim.sweep(1)
-        counts += sim.rows[:, cols]
+        sampler.sweep(1)
+        counts += sampler.rows[:, cols].astype(np.int64)
     return counts
