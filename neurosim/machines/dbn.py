@@ -296,18 +296,6 @@ class DeepBeliefNet(Machine):
         return np.concatenate([self.label_free_energies(self.up(X[i:i + batch])[-1]).argmin(axis=1)
                                for i in range(0, len(X), batch)])
 
-    def predict_gibbs(self, X: np.ndarray, rng: np.random.Generator, n_steps: int = 10) -> np.ndarray:
-        """Classification as in the slides: up-pass, a neutral label state, ``n_steps``
-        of alternating Gibbs in the top RBM with the pen units clamped, then the label
-        probabilities' argmax."""
-        self._check_ready()
-        pen = self.up(X)[-1]
-        lab = np.full((len(X), self.n_labels), 1.0 / self.n_labels, dtype=np.float32)
-        for _ in range(n_steps):
-            h = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
-            lab = softmax(h @ self.U.T + self.b_lab)
-        return lab.argmax(axis=1)
-
     # -- generation ----------------------------------------------------------------------
     def down(self, top_pen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Top-down pass with the generative weights from pen states; visible probabilities."""
