@@ -18,21 +18,21 @@ Recipes, history and the reasons behind the code: docs/machines/dbn.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..compiled import bipartite
 from ..compiled.bipartite import CD, Block
-from ..errors import ParameterError, ValidationError
+from ..errors import NeurosimError, ParameterError, ValidationError
 from ..inference.exact import all_states
 from ..network import Network
 from ..population import Population, Projection
 from ..numerics import sigmoid, softmax, softplus as _softplus
 from .base import Machine
 
-__all__ = ["DeepBeliefNet", "sigmoid", "softmax", "LABEL", "TOP"]
+__all__ = ["DeepBeliefNet", "upgrade_labels", "greedy_bound", "sigmoid", "softmax", "LABEL", "TOP"]
 
 LABEL, TOP = "label", "top"   # population names of to_network (the lower layers: v, h1, h2, ...)
 
@@ -364,6 +364,21 @@ class DeepBeliefNet(Machine):
         for name, d in change.items():
             v = None if velocity is None else velocity.setdefault(name, np.zeros_like(params[name]))
             bipartite.apply_change(params[name], d, v, momentum, decay.get(name[0], 0.0))
+
+
+def upgrade_labels(net: Network) -> Network:
+    """``net`` with a DBN's label population a softmax group: as it is, or, for a DBN
+    model exported when its labels were independent logistic units, a copy that says so.
+    Any net that is not a DBN (:meth:`DeepBeliefNet.from_network` refuses it) is returned
+    unchanged."""
+    if not any(p.role == "label" and p.activation == "logistic" for p in net.populations):
+        return net
+    try:
+        DeepBeliefNet.from_network(net)
+    except NeurosimError:
+        return net
+    pops = [replace(p, activation="softmax") if p.role == "label" else p for p in net.populations]
+    return Network.from_populations(pops, net.projections, net.name, net.description, net.edge_order())
 
 
 def _delta(pre: np.ndarray, post: np.ndarray, W: np.ndarray, b: np.ndarray,

@@ -1,35 +1,20 @@
 """Reading a DBN's label units from its Network (``neurosim dbn classify``).
 
-Both read-outs start from a Network that :meth:`DeepBeliefNet.to_network` wrote (or any
-net :meth:`DeepBeliefNet.from_network` accepts) and a batch of images.
+**free-energy** (exact, compiled only): an up-pass of probabilities to the pen layer
+``p``, then the label of lowest top-RBM free energy ``F(p, y)``
+(:meth:`DeepBeliefNet.predict`, the numbers of ``neurosim dbn evaluate``).
 
-**free-energy** (exact, computed): an up-pass of probabilities through the recognition
-projections to the pen layer ``p``, then the label of lowest top-RBM free energy
-``F(p, y) = -b_pen.p - b_y - sum_j softplus(c_j + p.W_j + U_yj)``
-(:meth:`DeepBeliefNet.predict`; the same numbers as ``neurosim dbn evaluate``).
+**gibbs** (neural, sampled): ``v ~ Bernoulli(pixel)``, an up-pass of stochastic binary
+units to a pen state ``h``, then :func:`top_rbm` with the pen clamped to ``h`` left to
+run; the label on most often in the last ``sweeps`` of ``burn_in + sweeps`` is the
+answer. The labels are the paper's softmax group, drawn from
+``p(y = k | top) = exp(b_k + sum_j U_kj s_j) / sum_y exp(b_y + sum_j U_yj s_j)``, so
+the counts sample ``p(y | h) = softmax(-F(h, .))``.
 
-**gibbs** (neural, sampled): the visible units take binary states ``v ~ Bernoulli(pixel)``;
-an up-pass of stochastic binary units through the recognition projections gives a pen
-state ``h`` (:meth:`DeepBeliefNet.up`); with the pen units clamped to ``h``, the top
-units and the labels are updated in turn for ``burn_in + sweeps`` sweeps, and the label
-that fired most often in the last ``sweeps`` is the answer. The label units are the
-paper's softmax group (Hinton et al. 2006, section 2: exactly one label is on), and their
-population says so (:func:`softmax_labels` marks it in models exported before), so they
-are drawn together from their exact conditional,
-``p(y = k | top) = exp(b_k + sum_j U_kj s_j) / sum_y exp(b_y + sum_j U_yj s_j)``,
-the softmax of the ten units' eq. 1 inputs, not as ten independent logistic units. Given
-the pen state, the chain's labels sample ``p(y | h) = softmax(-F(h, .))`` exactly in the
-limit (summing out the top units of an RBM is exact), so the gibbs read-out is the
-free-energy read-out of a sampled up-pass, estimated by counting firings. The sampled
-up-pass loses information the probabilities carry: on a small net it costs more error
-than the counting does (a 30-30-60 net on the tests' synthetic digits: 2% free-energy,
-14% exact given a sampled up-pass, 15-19% gibbs).
-
-:func:`label_counts` is written over the sampler protocol (``clamp(units=, values=)``,
-``update_group(names)`` returning the group's new states, ``ledger``): the
-compiled :class:`~neurosim.compiled.Chains` implement it for many chains and the event
-engine's :class:`~neurosim.engine.Simulator` for one (:func:`event_gibbs_readout`: binary
-messages only; the label group a local competition, :meth:`Simulator.compete`).
+One loop, :func:`label_counts`, runs it on either engine through the sampler protocol
+(``clamp``, ``sweep``, ``rows``): many chains of :class:`~neurosim.compiled.Chains`
+(:func:`gibbs_readout`) or one :class:`~neurosim.engine.Simulator` on its own clock,
+binary messages only (:func:`event_gibbs_readout`). Details: docs/machines/dbn.md.
 """
 
 from __future__ import annotations
@@ -42,9 +27,9 @@ from ..errors import NeurosimError, ValidationError
 from ..messages import Ledger
 from ..network import Network
 from ..population import Population
-from .dbn import DeepBeliefNet, _bernoulli
+from .dbn import DeepBeliefNet, _bernoulli, upgrade_labels
 
-__all__ = ["METHODS", "Readout", "label_population", "softmax_labels", "classify", "free_energy_readout", "gibbs_readout",
+__all__ = ["METHODS", "Readout", "label_population", "classify", "free_energy_readout", "gibbs_readout",
            "event_gibbs_readout", "top_rbm", "label_counts"]
 
 METHODS = ("free-energy", "gibbs")
@@ -53,9 +38,8 @@ BACKENDS = ("compiled", "event")
 
 @dataclass
 class Readout:
-    """Predicted labels and the messages an engine would send for them. ``given_up_pass``
-    (gibbs): for the same sampled up-pass, the exact label ``argmin_y F(h, y)``, the mode
-    of the distribution the label counts sample (a cross-check of the sampler)."""
+    """Predicted labels and the messages an engine would send for them; ``given_up_pass``
+    (gibbs): the exact ``argmin_y F(h, y)`` of the same sampled up-pass (a cross-check)."""
 
     labels: np.ndarray
     ledger: Ledger
@@ -71,21 +55,13 @@ def label_population(net: Network) -> Population:
     return labels[0]
 
 
-def softmax_labels(net: Network) -> Network:
-    """``net`` with its label population a softmax group: as it is, or, for a model
-    exported when the labels were logistic, a copy that says so."""
-    if label_population(net).activation == "softmax":
-        return net
-    pops = [replace(p, activation="softmax") if p.role == "label" else p for p in net.populations]
-    return Network.from_populations(pops, net.projections, net.name, net.description, net.edge_order())
-
-
 def classify(net: Network, X: np.ndarray, method: str, rng: np.random.Generator, sweeps: int = 50,
              burn_in: int = 10, batch: int = 1000, backend: str = "compiled", schedule: str = "sweep",
              delay: float = 0.0) -> Readout:
     """The labels of images ``X`` (cases x visible units) read by ``method`` on ``backend``
-    (module doc); ``schedule`` and ``delay``: the event engine's."""
-    net = softmax_labels(net)
+    (module doc); ``schedule`` and ``delay``: the event engine's. A DBN exported with
+    logistic labels reads as one with the softmax group (:func:`upgrade_labels`)."""
+    net = upgrade_labels(net)
     if backend not in BACKENDS:
         raise ValidationError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     if backend == "event" and method != "gibbs":
@@ -104,9 +80,8 @@ def classify(net: Network, X: np.ndarray, method: str, rng: np.random.Generator,
 
 
 def free_energy_readout(dbn: DeepBeliefNet, X: np.ndarray) -> Readout:
-    """:meth:`DeepBeliefNet.predict`. Its up-pass sends each unit's probability over every
-    recognition synapse (analog messages, ``sum_l n_l n_{l+1}`` per case); the free
-    energies are computed, not signalled, and are not counted."""
+    """:meth:`DeepBeliefNet.predict`; messages: each unit's probability over every
+    recognition synapse (analog); the free energies are computed, not counted."""
     per_case = sum(R.size for R in dbn.R)
     return Readout(dbn.predict(X), Ledger(analog=per_case * len(X), updates=len(X) * sum(dbn.sizes[1:-1])))
 
