@@ -1,23 +1,8 @@
-"""``neurosim rbm|dbn train|evaluate``: RBMs and deep belief nets on MNIST.
-
-RBMs (``neurosim rbm``) train on stochastically binarised MNIST (each pixel on with
-probability its intensity, a fixed seed) and are scored by their test log-probability
-in nats, with log Z from AIS (Salakhutdinov and Murray 2008) or, for small machines,
-exact. They are written as ``.npz`` (fast at 784 x 500) or as a model file (``.toml``).
-``rbm train`` is ``RBM(...).fit`` (the schedules are the RBM's parameters) run by
-:func:`neurosim.machines.runs.fit_run`: while it trains, ``OUT.checkpoint.npz`` (every
-``--checkpoint-minutes`` and on Ctrl-C, exit 130) and its lock ``OUT.checkpoint.npz.lock``
-sit beside ``--out``; ``--resume`` with the same flags continues it to the weights of an
-uninterrupted run. The checkpoint is removed once ``--out`` is written.
-
-``dbn train`` writes ``DIR/checkpoint.npz`` (after every stage and every
-``--checkpoint-minutes``), ``DIR/progress.json`` and ``DIR/command.json``, each
-atomically and under the run's lock; ``--resume`` continues a killed or interrupted run
-with its own settings and nothing lost (same weights as a run that was never stopped);
-a flag that differs from the run's is refused by name. Ctrl-C stops at the next
-minibatch with a checkpoint (exit 130).
-``--from RUN`` starts a new run from RUN's finished stages where only the up-down or
-backprop settings differ.
+"""``neurosim rbm train|evaluate`` and ``neurosim dbn train|evaluate|export|classify``:
+the arguments, parsed and handed to the library (:class:`~neurosim.machines.rbm.RBM` by
+:func:`~neurosim.machines.runs.fit_run`, :class:`~neurosim.machines.dbn_train.Trainer`,
+:mod:`~neurosim.machines.dbn_readout`). Files, checkpoints and ``--resume``:
+docs/machines/dbn.md and docs/mnist-reproduction.md.
 """
 
 from __future__ import annotations
@@ -38,14 +23,10 @@ __all__ = ["add_parsers"]
 
 # -- rbm ------------------------------------------------------------------------------------
 def _binary_mnist(split: str, limit: int | None, seed: int) -> np.ndarray:
+    """MNIST's pixels as bits, each on with probability its intensity (a fixed seed)."""
     from .data import load_mnist
 
     return load_mnist(split, limit=limit, binarize=True, rng=np.random.default_rng([seed, split == "test"]))[0]
-
-
-def _save_rbm(rbm, path: Path, meta: dict) -> None:
-    """``RBM.save`` (atomic): ``.npz`` with the hyper-parameters and ``meta``, or a model file."""
-    rbm.save(path, info=meta)
 
 
 def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -99,7 +80,7 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
         checkpoint.unlink(missing_ok=True)                  # a diverged run is not worth resuming
         raise DivergenceError(f"--lr {args.lr}: {exc}; {out} not written") from None
     meta.update(train_seconds=seconds, samples_per_s=len(X) * args.epochs / seconds if seconds else None)
-    _save_rbm(rbm, out, meta)
+    rbm.save(out, info=meta)
     checkpoint.unlink()
     print(strict_json({**meta, "out": str(out)}) if args.json else
           f"wrote {out}: {args.hidden} hidden, {'PCD' if args.persistent else 'CD'}-{args.cd}, "
@@ -250,7 +231,6 @@ def _flag_text(value) -> str:
 
 def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     from .data import load_mnist
-    from .machines.backprop import backprop_predict
     from .machines.dbn_train import load_run
 
     run = load_run(args.directory)
@@ -259,14 +239,8 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
         raise NeurosimError(f"{args.directory}: its DBN has {run.dbn.sizes[0]} visible units; MNIST needs "
                             f"{X.shape[1]}")
     result = {"directory": str(args.directory), "finished": run.finished, "reached": run.reached,
-              "test_cases": len(X),
-              "test_error_generative": None, "test_error_backprop": None,
-              "backprop_from": run.recipe.backprop_from, "seconds": run.progress.seconds,
-              "curves": run.progress.history}
-    if run.dbn.W is not None:
-        result["test_error_generative"] = float(np.mean(run.dbn.predict(X) != labels))
-    if run.backprop is not None:
-        result["test_error_backprop"] = float(np.mean(backprop_predict(run.backprop, X) != labels))
+              "test_cases": len(X), **run.test_errors(X, labels), "backprop_from": run.recipe.backprop_from,
+              "seconds": run.progress.seconds, "curves": run.progress.history}
 
     def pct(x):
         return "-" if x is None else f"{100 * x:.2f}%"
