@@ -302,13 +302,12 @@ class DeepBeliefNet(Machine):
         net = top_rbm(self.to_network())
         chains = Chains(compile(net), rng, len(labels))
         chains.clamp(units=net.population(LABEL).units, values=np.eye(self.n_labels)[np.asarray(labels)])
-        pen, top = (net.population(p).units for p in (self.layer_names()[-1], TOP))
+        pen = [net.index(u) for u in net.population(self.layer_names()[-1]).units]
         frames = []
         for step in range(1, n_steps + 1):
-            chains.update_group(top)
-            states = chains.update_group(pen)
+            chains.sweep()                                   # the plan: top, then pen
             if step % (record_every or n_steps) == 0:
-                frames.append(states.astype(np.float32))
+                frames.append(chains.rows[:, pen].astype(np.float32))
         return frames
 
     # -- up-down fine-tuning -------------------------------------------------------------
