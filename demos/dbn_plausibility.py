@@ -55,7 +55,6 @@ def load_dbn(source: str) -> Network:
     path = Path(source)
     if path.is_dir():
         run = load_run(path)
-        run.dbn._check_ready()
         return run.dbn.to_network(name=path.name or "dbn")
     return load(path)
 

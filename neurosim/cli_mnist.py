@@ -263,7 +263,6 @@ def cmd_dbn_export(args: argparse.Namespace) -> None:
 
     out = check_out(args.out, (".toml",))
     run = load_run(args.directory)
-    run.dbn._check_ready()
     net = run.dbn.to_network(name=Path(args.directory).name or "dbn")
     save(net, out, format="populations")
     print(f"wrote {out} and {out.with_suffix('.npz')}: {net.n_units} units in {len(net.populations)} "
@@ -275,16 +274,13 @@ def cmd_dbn_classify(args: argparse.Namespace) -> None:
     import time
 
     from .data import load_mnist
-    from .machines.dbn_readout import classify, label_population
+    from .machines.dbn_readout import classify
     from .modelfile import load
 
     if args.backend == "compiled" and (args.schedule is not None or args.delay is not None):
         raise NeurosimError("dbn classify: --schedule and --delay are the event engine's (--backend event); "
                             "the compiled backend updates whole groups in a fixed order with no delays")
-    if args.method == "free-energy" and args.backend != "compiled":
-        raise NeurosimError("the free-energy read-out is computed, not sampled: compiled only")
     net = load(args.model)
-    label_population(net)
     X, labels = load_mnist("test", limit=args.limit)
     start = time.perf_counter()
     result = classify(net, X, args.method, np.random.default_rng(args.seed), args.sweeps, args.burn_in,

@@ -143,9 +143,6 @@ class DeepBeliefNet(Machine):
     def _param_names(cls) -> list[str]:
         return ["sizes", "n_labels"]
 
-    def _check_fitted(self) -> None:
-        self._check_ready()
-
     def _arrays(self) -> dict[str, np.ndarray]:
         return self.state_dict()
 
@@ -154,7 +151,8 @@ class DeepBeliefNet(Machine):
         return cls.from_state_dict({**arrays, "sizes": np.array(params["sizes"]),
                                     "n_labels": np.array(params["n_labels"])})
 
-    def _check_ready(self) -> None:
+    def _check_fitted(self) -> None:
+        """A ParameterError unless every layer and the top RBM are trained."""
         if self.W is None or len(self.R) != self.n_directed:
             raise ParameterError(f"this DBN has {len(self.R)} of {self.n_directed} directed layers"
                                  f"{'' if self.W is not None else ' and no top RBM'}: train it first")
@@ -171,7 +169,7 @@ class DeepBeliefNet(Machine):
         ``h{l}->h{l+1}`` (``R``; ``r`` the upper's ``recognition_bias``) and the symmetric
         ``pen<->top`` (``W``) and ``label<->top`` (``U``). Built from the arrays;
         :meth:`from_network` inverts it bit for bit (docs/machines/dbn.md)."""
-        self._check_ready()
+        self._check_fitted()
         names, n_dir = self.layer_names(), self.n_directed
         biases = list(self.g) + [self.b_pen]
         pops = [Population(nm, _unit_names(nm, n), biases[l], "visible" if l == 0 else "hidden", l,
@@ -265,7 +263,7 @@ class DeepBeliefNet(Machine):
 
     def predict(self, X: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Generative classification: the label of lowest free energy after an up-pass."""
-        self._check_ready()
+        self._check_fitted()
         return np.concatenate([self.label_free_energies(self.up(X[i:i + batch])[-1]).argmin(axis=1)
                                for i in range(0, len(X), batch)])
 
@@ -298,7 +296,7 @@ class DeepBeliefNet(Machine):
         from ..compiled import Chains, compile
         from .dbn_readout import top_rbm
 
-        self._check_ready()
+        self._check_fitted()
         net = top_rbm(self.to_network())
         chains = Chains(compile(net), rng, len(labels))
         chains.clamp(units=net.population(LABEL).units, values=np.eye(self.n_labels)[np.asarray(labels)])
@@ -322,7 +320,7 @@ class DeepBeliefNet(Machine):
         ``w += v``. ``chains`` (a dict this fills): persistent CD at the top (Tieleman
         2008; a minibatch of another size runs plain CD-k). ``directed_lr``: the directed
         layers' rate, where it differs from ``lr``."""
-        self._check_ready()
+        self._check_fitted()
         if momentum and velocity is None:
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
                                  "(pass velocity={})")

@@ -62,6 +62,7 @@ def classify(net: Network, X: np.ndarray, method: str, rng: np.random.Generator,
     (module doc); ``schedule`` and ``delay``: the event engine's. A DBN exported with
     logistic labels reads as one with the softmax group (:func:`upgrade_labels`)."""
     net = upgrade_labels(net)
+    label_population(net)
     if backend not in BACKENDS:
         raise ValidationError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     if backend == "event" and method != "gibbs":
