@@ -37,22 +37,6 @@ def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     return rbm.components_.T, rbm.intercept_visible_, rbm.intercept_hidden_, RBM.load_info(path)
 
 
-def _rate(text: str) -> float:
-    """A learning rate: a finite number > 0."""
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _decay(text: str) -> float:
-    """A weight cost: a finite number >= 0."""
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
 def cmd_rbm_train(args: argparse.Namespace) -> None:
     """``RBM(...).fit`` on binarised MNIST through :func:`~neurosim.machines.runs.fit_run`:
     checkpoints in ``OUT.checkpoint.npz`` (removed once OUT is written), Ctrl-C, --resume."""
@@ -296,7 +280,7 @@ def cmd_dbn_classify(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
-    from .cli_args import non_negative_float, seed, single_valued
+    from .cli_args import non_negative_float, positive_float, seed, single_valued
     from .machines.dbn_train import PRESETS
 
     sp = sub.add_parser("rbm", help="RBMs on binarised MNIST: CD-k, PCD; test log-probability by AIS")
@@ -306,11 +290,11 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--epochs", type=positive, default=50)
     tr.add_argument("--cd", type=positive, default=1, help="Gibbs steps: CD-k or PCD-k")
     tr.add_argument("--persistent", action="store_true", help="persistent CD")
-    tr.add_argument("--lr", type=_rate, default=0.05)
+    tr.add_argument("--lr", type=positive_float, default=0.05)
     tr.add_argument("--anneal", type=non_negative, default=0,
                     help="the learning rate falls linearly to zero over the last N epochs")
     tr.add_argument("--batch", type=positive, default=100)
-    tr.add_argument("--weight-decay", type=_decay, default=0.0002)
+    tr.add_argument("--weight-decay", type=non_negative_float, default=0.0002)
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=non_negative, default=0)
     tr.add_argument("--out", required=True,
