@@ -155,6 +155,7 @@ def test_one_input_check_for_dense_and_sparse_rows():
     np.testing.assert_array_equal(binary_rows(sp.csr_matrix(A), 4, "X", "abcd"), A)   # densified for 0/1
     assert check_rows(A.astype(np.float32), dtype=None).dtype == np.float32         # None: the data's float
     assert check_rows(A.astype(int), dtype=None).dtype == np.float64
+    np.testing.assert_array_equal(binary_rows([["1", "0"]], 2, "X", "ab"), [[1.0, 0.0]])   # numbers as text
     for X, kind, message in [(np.zeros((0, 4)), ParameterError, "X has no rows"),
                              (np.zeros(4), ParameterError, r"2-D array of shape \(n_cases, 4\), got shape \(4,\)"),
                              ([[{}]], DataTypeError, "X must be a 2-D array of numbers"),

@@ -156,7 +156,7 @@ def _as_array(X: Any, what: str, dtype: Any, n_columns: int | None) -> np.ndarra
     """``X`` as a 2-D C-contiguous array of ``dtype``; no copy when it already is one."""
     try:
         A = np.asarray(X)
-        A = A.astype(dtype) if A.dtype.kind == "O" else A
+        A = A.astype(dtype) if A.dtype.kind in "OUS" else A       # objects, numbers as text
     except (TypeError, ValueError) as exc:
         kind = DataTypeError if isinstance(exc, TypeError) else ParameterError
         raise kind(f"{what} must be a 2-D array of numbers (cases x features): {exc}") from None
