@@ -42,7 +42,18 @@ _TOP_STATES = 1024
 
 
 def _load(args: argparse.Namespace) -> Network:
+    """The model of ``args.model``; a DBN exported when its labels were independent units
+    is read with them as one softmax group (:func:`~neurosim.machines.dbn.upgrade_labels`),
+    as ``dbn classify`` reads it, and says so on stderr."""
+    from .machines.dbn import upgrade_labels
+
     net = load(args.model)
+    upgraded = upgrade_labels(net)
+    if upgraded is not net:
+        print(f"{args.model}: a deep belief net exported with independent label units; its labels are "
+              "read as one softmax group (re-export it with `neurosim dbn export` to silence this)",
+              file=sys.stderr)
+        net = upgraded
     delay = getattr(args, "delay", None)
     return net if delay is None else net.with_delay(delay)
 

@@ -136,6 +136,22 @@ def test_a_dbn_exported_with_logistic_labels_is_upgraded_to_the_softmax_group(tm
     assert upgrade_labels(rbm) is rbm
 
 
+def test_sample_reads_an_old_dbn_export_with_its_labels_one_softmax_group(tmp_path, capsys):
+    """`neurosim sample` on a DBN file with logistic labels says that it upgrades them, and
+    samples the labels as one group: exactly one label unit on in every free sample
+    (independent logistic units with these biases would often give none or two)."""
+    net = random_dbn((3, 2, 3), 4, seed=5).to_network()
+    save(logistic_labels(net), tmp_path / "old.toml", format="populations")
+    capsys.readouterr()
+    assert main(["sample", str(tmp_path / "old.toml"), "--backend", "compiled", "--chains", "500", "--n", "500",
+                 "--burn-in", "20", "--json"]) == 0
+    captured = capsys.readouterr()
+    r = json.loads(captured.out)
+    assert "exported with independent label units" in captured.err
+    labels = [r["units"].index(f"label_{k}") for k in range(4)]
+    assert all(sum(bits[i] == "1" for i in labels) == 1 for bits in r["counts"])
+
+
 def _train(tmp_path, hidden="30,30,60", pretrain="20"):
     run = tmp_path / "run"
     assert main(["dbn", "train", "--hidden", hidden, "--pretrain-epochs", pretrain, "--updown-epochs", "1",
