@@ -26,17 +26,11 @@ from .inference import bitstring
 from .modelfile import load, save
 from .outputs import atomic_write, check_out
 from .network import Network
+from .learning.procedures import ANNEAL, FINAL_LR_DIVISOR, MIN_CASES, RESTARTS, WARMUP_FRACTION
 from .sampling import AUTO_UNITS, choose_backend, posterior, sample
 
 __all__ = ["main"]
 
-# `neurosim train` defaults: the remedies that bring the 4-2-4 encoder near its demo's quality
-# (demos/boltzmann_encoder.py; measured in docs/architecture.md, section "Learning")
-MIN_CASES = 12_000          # --epochs default: enough for this many training cases, at least 10 epochs
-RESTARTS = 12               # --restarts default where the held-out likelihood is affordable
-ANNEAL = (8.0, 6.0, 4.0, 3.0, 2.0, 1.5)   # --anneal default (Boltzmann): the demo's temperatures
-FINAL_LR_DIVISOR = 25       # --final-lr default: --lr / 25 for the last third of the epochs
-WARMUP_FRACTION = 0.3       # --warmup-epochs default (wake-sleep): as the shifter demo's 30,000 of 100,000
 JOINT_LIMIT = 16  # free units above which exact "joint" lists only the most probable states
 _TOP_STATES = 1024
 
@@ -169,23 +163,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def _settings(args: argparse.Namespace, procedure: str, net: Network, visible: list[str], rows: int,
               distribution: bool):
-    """The flags as Settings; a flag not given takes its default, some of which depend on
-    the data (MIN_CASES), the net (restarts where the held-out likelihood is
-    affordable) and the procedure (the warm-up of wake-sleep)."""
-    from .learning.procedures import Settings, enumerable
+    """The flags as Settings, the flags not given taking :func:`recommended`'s defaults."""
+    from .learning.procedures import recommended
 
-    epochs = args.epochs or max(10, -(-MIN_CASES // rows))
-    held = rows if distribution else max(1, round(args.held_out * rows))
-    scorable = rows > 1 and (enumerable(net, visible, held) or net.has_recognition)
-    restarts = args.restarts or (RESTARTS if scorable else 1)
-    warmup = args.warmup_epochs
-    if warmup is None:
-        warmup = int(WARMUP_FRACTION * epochs) if procedure == "wake-sleep" else 0
-    return Settings(epochs=epochs, lr=args.lr, batch=args.batch, sweeps=args.sweeps, k=args.k,
-                    schedule=args.schedule, anneal=ANNEAL if args.anneal is None else args.anneal,
-                    final_lr=args.final_lr or args.lr / FINAL_LR_DIVISOR, restarts=restarts,
-                    screen=args.screen, held_out=args.held_out, warmup_epochs=warmup,
-                    log=lambda line: print(f"train: {line}", file=sys.stderr, flush=True))
+    return recommended(procedure, net, visible, rows, distribution, epochs=args.epochs, lr=args.lr,
+                       batch=args.batch, sweeps=args.sweeps, k=args.k, schedule=args.schedule,
+                       anneal=args.anneal, final_lr=args.final_lr, restarts=args.restarts, screen=args.screen,
+                       held_out=args.held_out, warmup_epochs=args.warmup_epochs,
+                       log=lambda line: print(f"train: {line}", file=sys.stderr, flush=True))
 
 
 def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dict:

@@ -307,3 +307,20 @@ def test_the_audit_trains_a_deep_belief_net_by_up_down_in_the_event_engine():
     assert row.quality["kl_nats"] < 0.6 * before, (before, row.quality)
     assert row.messages["binary"] > 0 and row.messages["analog"] == 0
     assert row.violations == 0 and row.symmetry_drift == 0 and row.phase_signal
+
+
+def test_recommended_settings_carry_the_remedies_where_nothing_is_given():
+    """`neurosim train`'s defaults live in the library: epochs for 12,000 cases, 12
+    restarts where the held-out likelihood is exact, the demo's annealing, lr / 25 for the
+    last third, a wake-sleep warm-up of 0.3 of the epochs; what is given wins."""
+    from neurosim.learning.procedures import ANNEAL, recommended
+
+    net = ALGORITHMS["boltzmann"][1](np.random.default_rng(0))
+    s = recommended("boltzmann", net, DATA.names, 4, distribution=True, lr=0.5)
+    assert (s.epochs, s.restarts, s.anneal, s.final_lr, s.warmup_epochs) == (3000, 12, ANNEAL, 0.02, 0)
+    s = recommended("boltzmann", net, DATA.names, 4, epochs=20, restarts=1, anneal=(), held_out=0.5)
+    assert (s.epochs, s.restarts, s.anneal, s.final_lr) == (20, 1, (), 0.1 / 25)
+    ws = ALGORITHMS["wake-sleep"][1](np.random.default_rng(0))
+    assert recommended("wake-sleep", ws, DATA.names, 100000).epochs == 10
+    assert recommended("wake-sleep", ws, DATA.names, 400).warmup_epochs == 9
+    assert recommended("cd", net, DATA.names, 1).restarts == 1       # one row: nothing to hold out

@@ -39,12 +39,20 @@ from .rules import Rule
 
 __all__ = ["TrainResult", "Settings", "train", "symmetry_drift", "symmetrised", "check_training",
            "diverged", "out_of_range", "run_with_restarts", "held_out_scorer", "enumerable", "PROCEDURES",
-           "EXACT_BUDGET", "messages_per_case"]
+           "EXACT_BUDGET", "messages_per_case", "recommended"]
 
 Sampler = Union[Simulator, Chains]  # the sampler protocol's two implementations
 Learner = Union[EventLearner, CompiledLearner]
 
 EXACT_BUDGET = 2 ** 24  # (cases) x (hidden states) enumerated for an exact likelihood of training data
+
+# recommended(): the remedies that bring the 4-2-4 encoder near its demo's quality
+# (demos/boltzmann_encoder.py; measured in docs/architecture.md, section "Learning")
+MIN_CASES = 12_000          # epochs: enough for this many training cases, at least 10
+RESTARTS = 12               # restarts where the held-out likelihood is affordable
+ANNEAL = (8.0, 6.0, 4.0, 3.0, 2.0, 1.5)   # Boltzmann: the demo's temperatures
+FINAL_LR_DIVISOR = 25       # final_lr: lr / 25 for the last third of the epochs
+WARMUP_FRACTION = 0.3       # wake-sleep warm-up: as the shifter demo's 30,000 of 100,000 updates
 
 
 @dataclass
@@ -105,6 +113,25 @@ class Settings:
 
     def warming_up(self, epoch: int) -> bool:
         return epoch <= self.warmup_epochs
+
+
+def recommended(procedure: str, net: Network, visible: list[str], rows: int, distribution: bool = False,
+                **given) -> Settings:
+    """Settings with the demos' remedies as defaults (``neurosim train``'s): what ``given``
+    (Settings fields; None: not given) leaves open is ``epochs`` enough for MIN_CASES
+    cases of ``rows`` (at least 10), RESTARTS restarts where the held-out likelihood of
+    ``net`` is affordable (:func:`enumerable`, or a recognition model), the ANNEAL
+    temperatures, ``final_lr = lr / FINAL_LR_DIVISOR`` and, for wake-sleep, a warm-up of
+    WARMUP_FRACTION of the epochs. ``distribution``: the rows are a distribution, scored whole."""
+    s = {k: v for k, v in given.items() if v is not None}
+    epochs = s.setdefault("epochs", max(10, -(-MIN_CASES // rows)))
+    held = rows if distribution else max(1, round(s.get("held_out", Settings.held_out) * rows))
+    scorable = rows > 1 and (enumerable(net, visible, held) or net.has_recognition)
+    s.setdefault("restarts", RESTARTS if scorable else 1)
+    s.setdefault("warmup_epochs", int(WARMUP_FRACTION * epochs) if procedure == "wake-sleep" else 0)
+    s.setdefault("anneal", ANNEAL)
+    s.setdefault("final_lr", s.get("lr", Settings.lr) / FINAL_LR_DIVISOR)
+    return Settings(**s)
 
 
 def symmetrised(net: Network) -> Network:
