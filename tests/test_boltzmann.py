@@ -84,6 +84,23 @@ def test_weight_change_is_the_sum_of_the_local_rule(procedure):
         assert trained.weight(e.source, e.target) == trained.weight(e.target, e.source) == twin.weights_[i, j]
 
 
+def test_persistent_chains_carry_over_and_restarted_ones_do_not():
+    """persistent=True: the negative phase's states are the chains the next update starts
+    from (and save/load keeps them); persistent=False leaves ``chains_`` alone."""
+    net, X = load(ENCODER), encoder_424().data
+    bm = BoltzmannMachine(net, n_chains=6, negative_sweeps=1, random_state=0)
+    bm.partial_fit(X)
+    first = bm.chains_.copy()
+    assert np.array_equal(first, bm.last_statistics_["negative"])
+    bm.partial_fit(X)
+    assert np.array_equal(bm.chains_, bm.last_statistics_["negative"]) and not np.array_equal(bm.chains_, first)
+    fresh = BoltzmannMachine(net, n_chains=6, persistent=False, anneal=[2.0], random_state=0)
+    fresh.compute_update(X)
+    start = fresh.chains_.copy()
+    fresh.partial_fit(X)
+    assert np.array_equal(fresh.chains_, start) and fresh.last_statistics_["negative"].shape == (6, 10)
+
+
 def test_momentum_and_weight_decay():
     rng = np.random.default_rng(2)
     net = _rbm(rng, 3, 2)
