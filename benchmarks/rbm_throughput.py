@@ -271,6 +271,7 @@ def summarise(rows: int, seconds: dict, gemm: dict, dgemm: dict) -> dict:
             sk = rate[f"sklearn_pcd1_{kind}_input"]
             ratios[f"cd1_vs_sklearn_{kind}_input"] = round(rate[f"neurosim_cd1_{kind}_input"] / sk, 2)
             ratios[f"pcd1_vs_sklearn_{kind}_input"] = round(rate[f"neurosim_pcd1_{kind}_input"] / sk, 2)
+            ratios[f"ceiling_vs_sklearn_{kind}_input"] = round(out["max_samples_per_s_at_update_sgemm_rate"] / sk, 2)
     if "torch_cd1_float64_input" in rate:
         for kind in ("float64", "float32"):
             ratios[f"cd1_vs_torch_{kind}_input"] = round(rate[f"neurosim_cd1_{kind}_input"]

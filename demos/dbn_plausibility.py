@@ -1,30 +1,16 @@
 """The MNIST deep belief net run as neurons: what do binary messages, asynchrony and delays cost?
 
-Takes a trained DBN (a model file written by ``neurosim dbn export``, or a run directory
-of ``neurosim dbn train``, exported on the fly) into the event engine and classifies test
-digits with the neural read-out (``neurosim dbn classify --method gibbs``): a stochastic
-binary up-pass through the recognition weights, then the top RBM's units and its
-one-of-ten label group sampled for ``--burn-in`` + ``--sweeps`` sweeps with the pen units
-clamped; the label that fired most often is the answer. Only binary messages are sent:
-a unit that changes state sends one message over each of its out-synapses.
-
-Each setting is a way real neurons might run that loop (the up-pass is the same in all).
-In the event engine the top RBM runs on the engine's own clock, in simulated time
-measured in sweeps, and the label group is read at every whole sweep:
-
-* ``compiled``: the reference, whole groups updated in turn as matrices;
-* ``layer``: synchronous layer updates, every unit of a layer at one tick;
-* ``sweep``: one unit at a time, in a fresh random order each sweep (sequential Gibbs);
-* ``async``: each unit (and the label group) on its own Poisson clock of rate 1 per
-  sweep, in continuous time: asynchronous, with no global order;
-* ``async delay D``: asynchronous, and every message of the top RBM arrives ``D``
-  sweeps after the change that sent it (0.1, 0.5 and 1 sweep).
-
-For each it reports the test error, its binomial standard error, the messages per digit
-and the seconds per digit, beside the exact free-energy read-out of the same net. With
-``--training-cases N`` it also runs N training cases of up-down fine-tuning and of
-backprop through the event engine and reports the messages per training case that the
-ledger counted. Writes ``dbn_plausibility.json`` and ``dbn_plausibility.png`` to ``--out``.
+Classifies test digits with a trained DBN (a ``neurosim dbn export`` model file, or a
+``neurosim dbn train`` run directory, exported on the fly) by the neural read-out
+(``neurosim dbn classify --method gibbs``) in each setting of :data:`SETTINGS`: the
+compiled reference and the event engine under ``layer``, ``sweep`` and ``async``
+schedules, and ``async`` with message delays of 0.1, 0.5 and 1 sweep. Reports each
+setting's test error (with its binomial standard error and McNemar's exact test against
+the compiled one), messages and seconds per digit, beside the exact free-energy
+read-out; with ``--training-cases N``, the messages per training case of up-down and
+backprop in the event engine. Writes ``dbn_plausibility.json`` and
+``dbn_plausibility.png`` to ``--out``. The settings and the results:
+docs/plausibility.md.
 """
 
 from __future__ import annotations
@@ -69,7 +55,6 @@ def load_dbn(source: str) -> Network:
     path = Path(source)
     if path.is_dir():
         run = load_run(path)
-        run.dbn._check_ready()
         return run.dbn.to_network(name=path.name or "dbn")
     return load(path)
 

@@ -35,7 +35,6 @@ import numpy as np  # noqa: E402
 
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet, sigmoid  # noqa: E402
-from neurosim.machines.backprop import backprop_predict  # noqa: E402
 from neurosim.machines.dbn_train import PRESETS, Trainer, load_run  # noqa: E402
 
 QUICK = dict(pretrain_epochs=6, updown_epochs=2, backprop_epochs=10)
@@ -158,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     run = load_run(run_dir)
     Xt, yt = load_mnist("test", limit=args.test_limit)
     guess = run.dbn.predict(Xt)
-    result = {"run": str(run_dir), "reached": run.reached,
-              "test_error_generative": float(np.mean(guess != yt)),
-              "test_error_backprop": None if run.backprop is None else
-              float(np.mean(backprop_predict(run.backprop, Xt) != yt)), "seconds": run.progress.seconds}
+    result = {"run": str(run_dir), "reached": run.reached, **run.test_errors(Xt, yt), "seconds": run.progress.seconds}
     rng = np.random.default_rng(args.seed)
     draw_filters(run.dbn, out / "filters.png")
     draw_samples(run.dbn, out / "samples.png", rng, cols=10, gap=args.gap)

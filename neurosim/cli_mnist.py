@@ -1,23 +1,8 @@
-"""``neurosim rbm|dbn train|evaluate``: RBMs and deep belief nets on MNIST.
-
-RBMs (``neurosim rbm``) train on stochastically binarised MNIST (each pixel on with
-probability its intensity, a fixed seed) and are scored by their test log-probability
-in nats, with log Z from AIS (Salakhutdinov and Murray 2008) or, for small machines,
-exact. They are written as ``.npz`` (fast at 784 x 500) or as a model file (``.toml``).
-``rbm train`` is ``RBM(...).fit`` (the schedules are the RBM's parameters) run by
-:func:`neurosim.machines.runs.fit_run`: while it trains, ``OUT.checkpoint.npz`` (every
-``--checkpoint-minutes`` and on Ctrl-C, exit 130) and its lock ``OUT.checkpoint.npz.lock``
-sit beside ``--out``; ``--resume`` with the same flags continues it to the weights of an
-uninterrupted run. The checkpoint is removed once ``--out`` is written.
-
-``dbn train`` writes ``DIR/checkpoint.npz`` (after every stage and every
-``--checkpoint-minutes``), ``DIR/progress.json`` and ``DIR/command.json``, each
-atomically and under the run's lock; ``--resume`` continues a killed or interrupted run
-with its own settings and nothing lost (same weights as a run that was never stopped);
-a flag that differs from the run's is refused by name. Ctrl-C stops at the next
-minibatch with a checkpoint (exit 130).
-``--from RUN`` starts a new run from RUN's finished stages where only the up-down or
-backprop settings differ.
+"""``neurosim rbm train|evaluate`` and ``neurosim dbn train|evaluate|export|classify``:
+the arguments, parsed and handed to the library (:class:`~neurosim.machines.rbm.RBM` by
+:func:`~neurosim.machines.runs.fit_run`, :class:`~neurosim.machines.dbn_train.Trainer`,
+:mod:`~neurosim.machines.dbn_readout`). Files, checkpoints and ``--resume``:
+docs/machines/dbn.md and docs/mnist-reproduction.md.
 """
 
 from __future__ import annotations
@@ -38,14 +23,10 @@ __all__ = ["add_parsers"]
 
 # -- rbm ------------------------------------------------------------------------------------
 def _binary_mnist(split: str, limit: int | None, seed: int) -> np.ndarray:
+    """MNIST's pixels as bits, each on with probability its intensity (a fixed seed)."""
     from .data import load_mnist
 
     return load_mnist(split, limit=limit, binarize=True, rng=np.random.default_rng([seed, split == "test"]))[0]
-
-
-def _save_rbm(rbm, path: Path, meta: dict) -> None:
-    """``RBM.save`` (atomic): ``.npz`` with the hyper-parameters and ``meta``, or a model file."""
-    rbm.save(path, info=meta)
 
 
 def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -54,22 +35,6 @@ def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
 
     rbm = RBM.load(path)
     return rbm.components_.T, rbm.intercept_visible_, rbm.intercept_hidden_, RBM.load_info(path)
-
-
-def _rate(text: str) -> float:
-    """A learning rate: a finite number > 0."""
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _decay(text: str) -> float:
-    """A weight cost: a finite number >= 0."""
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
 
 
 def cmd_rbm_train(args: argparse.Namespace) -> None:
@@ -99,7 +64,7 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
         checkpoint.unlink(missing_ok=True)                  # a diverged run is not worth resuming
         raise DivergenceError(f"--lr {args.lr}: {exc}; {out} not written") from None
     meta.update(train_seconds=seconds, samples_per_s=len(X) * args.epochs / seconds if seconds else None)
-    _save_rbm(rbm, out, meta)
+    rbm.save(out, info=meta)
     checkpoint.unlink()
     print(strict_json({**meta, "out": str(out)}) if args.json else
           f"wrote {out}: {args.hidden} hidden, {'PCD' if args.persistent else 'CD'}-{args.cd}, "
@@ -250,7 +215,6 @@ def _flag_text(value) -> str:
 
 def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     from .data import load_mnist
-    from .machines.backprop import backprop_predict
     from .machines.dbn_train import load_run
 
     run = load_run(args.directory)
@@ -259,14 +223,8 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
         raise NeurosimError(f"{args.directory}: its DBN has {run.dbn.sizes[0]} visible units; MNIST needs "
                             f"{X.shape[1]}")
     result = {"directory": str(args.directory), "finished": run.finished, "reached": run.reached,
-              "test_cases": len(X),
-              "test_error_generative": None, "test_error_backprop": None,
-              "backprop_from": run.recipe.backprop_from, "seconds": run.progress.seconds,
-              "curves": run.progress.history}
-    if run.dbn.W is not None:
-        result["test_error_generative"] = float(np.mean(run.dbn.predict(X) != labels))
-    if run.backprop is not None:
-        result["test_error_backprop"] = float(np.mean(backprop_predict(run.backprop, X) != labels))
+              "test_cases": len(X), **run.test_errors(X, labels), "backprop_from": run.recipe.backprop_from,
+              "seconds": run.progress.seconds, "curves": run.progress.history}
 
     def pct(x):
         return "-" if x is None else f"{100 * x:.2f}%"
@@ -289,7 +247,6 @@ def cmd_dbn_export(args: argparse.Namespace) -> None:
 
     out = check_out(args.out, (".toml",))
     run = load_run(args.directory)
-    run.dbn._check_ready()
     net = run.dbn.to_network(name=Path(args.directory).name or "dbn")
     save(net, out, format="populations")
     print(f"wrote {out} and {out.with_suffix('.npz')}: {net.n_units} units in {len(net.populations)} "
@@ -301,16 +258,13 @@ def cmd_dbn_classify(args: argparse.Namespace) -> None:
     import time
 
     from .data import load_mnist
-    from .machines.dbn_readout import classify, label_population
+    from .machines.dbn_readout import classify
     from .modelfile import load
 
     if args.backend == "compiled" and (args.schedule is not None or args.delay is not None):
         raise NeurosimError("dbn classify: --schedule and --delay are the event engine's (--backend event); "
                             "the compiled backend updates whole groups in a fixed order with no delays")
-    if args.method == "free-energy" and args.backend != "compiled":
-        raise NeurosimError("the free-energy read-out is computed, not sampled: compiled only")
     net = load(args.model)
-    label_population(net)
     X, labels = load_mnist("test", limit=args.limit)
     start = time.perf_counter()
     result = classify(net, X, args.method, np.random.default_rng(args.seed), args.sweeps, args.burn_in,
@@ -326,7 +280,7 @@ def cmd_dbn_classify(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
-    from .cli_args import non_negative_float, seed, single_valued
+    from .cli_args import non_negative_float, positive_float, seed, single_valued
     from .machines.dbn_train import PRESETS
 
     sp = sub.add_parser("rbm", help="RBMs on binarised MNIST: CD-k, PCD; test log-probability by AIS")
@@ -336,11 +290,11 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--epochs", type=positive, default=50)
     tr.add_argument("--cd", type=positive, default=1, help="Gibbs steps: CD-k or PCD-k")
     tr.add_argument("--persistent", action="store_true", help="persistent CD")
-    tr.add_argument("--lr", type=_rate, default=0.05)
+    tr.add_argument("--lr", type=positive_float, default=0.05)
     tr.add_argument("--anneal", type=non_negative, default=0,
                     help="the learning rate falls linearly to zero over the last N epochs")
     tr.add_argument("--batch", type=positive, default=100)
-    tr.add_argument("--weight-decay", type=_decay, default=0.0002)
+    tr.add_argument("--weight-decay", type=non_negative_float, default=0.0002)
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=non_negative, default=0)
     tr.add_argument("--out", required=True,

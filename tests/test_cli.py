@@ -158,8 +158,9 @@ def test_train_errors(capsys, rbm_file, tmp_path, argv, message):
 def test_audit_shows_who_sends_what(capsys):
     code, text, _ = run(capsys, "audit", "--epochs", 5, "--json")
     rows = {r["algorithm"]: r for r in json.loads(text)["rows"]}
-    assert code == 0 and set(rows) == {"boltzmann", "cd", "pcd", "sbn-gibbs-delta", "wake-sleep", "backprop"}
-    for name in ("boltzmann", "cd", "pcd", "wake-sleep"):
+    assert code == 0 and set(rows) == {"boltzmann", "cd", "pcd", "sbn-gibbs-delta", "wake-sleep", "up-down",
+                                         "backprop"}
+    for name in ("boltzmann", "cd", "pcd", "wake-sleep", "up-down"):
         assert rows[name]["messages"]["binary"] > 0 and rows[name]["messages"]["analog"] == 0
     assert rows["sbn-gibbs-delta"]["messages"]["analog"] > 0
     assert rows["backprop"]["messages"] == {"binary": 0, "analog": 24.0}

@@ -19,6 +19,7 @@ from neurosim.machines.dbn import DeepBeliefNet
 from neurosim.machines.backprop import (backprop_cg_step, backprop_gradient, backprop_net, backprop_predict,
                                         backprop_step)
 from neurosim.machines.dbn_train import LockError, Recipe, Trainer, annealed, load_run
+from neurosim.machines.dbn_readout import classify
 from helpers import kl_bound
 
 K, D = 4, 36
@@ -56,7 +57,7 @@ def test_generative_classification_beats_chance_by_far(trained):
     tr, dbn = trained
     Xt, yt = digits(1000, 2)
     assert (dbn.predict(Xt) != yt).mean() < 0.05
-    assert (dbn.predict_gibbs(Xt, np.random.default_rng(0)) != yt).mean() < 0.05
+    assert (classify(dbn.to_network(), Xt, "gibbs", np.random.default_rng(0)).labels != yt).mean() < 0.05
     assert (backprop_predict(tr.p, Xt) != yt).mean() < 0.05
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from neurosim.cli import main
 from neurosim.engine import Simulator
-from neurosim.machines.dbn_readout import classify, clocked_label_counts, event_gibbs_readout, label_counts, top_rbm
+from neurosim.machines.dbn_readout import classify, event_gibbs_readout, label_counts, top_rbm
 from neurosim.modelfile import load
 from neurosim.numerics import softmax
 from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
@@ -54,22 +54,13 @@ def _label_z(count, n: int, seed: int) -> np.ndarray:
     return np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / np.sqrt((exact * (1 - exact)).sum(axis=0))
 
 
-def test_event_label_counts_sample_the_exact_label_posterior():
-    """As test_dbn_network's compiled test, on the event engine, group by group
-    (label_counts): all labels within 4 standard deviations (false alarm < 1e-3)."""
-    z = _label_z(lambda rbm, rng, pen: label_counts(
-        Simulator(rbm, rng, init=np.zeros(rbm.n_units, dtype=int)), rbm.population("h2").units, pen,
-        rbm.population("top").units, rbm.population("label").units, 1, 30), 3000, 1)
-    assert z.max() < 4, z
-
-
 @pytest.mark.parametrize("schedule", ["async", "sweep", "layer"])
 def test_the_engine_left_to_its_clock_samples_the_exact_label_posterior(schedule):
-    """clocked_label_counts (the event read-out: the top RBM on the engine's own clock,
-    Poisson clocks under async): all labels within 4 standard deviations."""
-    z = _label_z(lambda rbm, rng, pen: clocked_label_counts(
-        Simulator(rbm, rng, schedule, init=np.zeros(rbm.n_units, dtype=int)), rbm.population("h2").units, pen,
-        rbm.population("label").units, 1, 30), 2000, 5)
+    """label_counts on the event engine (the top RBM on the engine's own clock, Poisson
+    clocks under async), as test_dbn_network's compiled test: all labels within 4
+    standard deviations (false alarm < 1e-3)."""
+    z = _label_z(lambda rbm, rng, pen: label_counts(
+        Simulator(rbm, rng, schedule, init=np.zeros(rbm.n_units, dtype=int)), rbm, pen, 1, 30), 2000, 5)
     assert z.max() < 4, z
 
 
@@ -102,7 +93,7 @@ def test_messages_of_one_digit_are_binary_and_as_the_ledger_defines_them():
     up.clamp(units=net.population("v").units, values=v)
     h1 = up.update_group(net.population("h1").units)
     h2 = up.update_group(net.population("h2").units)
-    counts = clocked_label_counts(sim, rbm.population("h2").units, h2, rbm.population("label").units, 1, 0)
+    counts = label_counts(sim, rbm, h2, 1, 0)
     top = sim.state[[rbm.index(u) for u in rbm.population("top").units]]
     assert up.ledger.binary == v.sum() * 5 + h1.sum() * 6
     assert sim.ledger.binary == h2.sum() * 8 + top.sum() * (6 + 4) + 1 * 8

@@ -12,8 +12,8 @@ from neurosim import Network
 from neurosim.cli import main
 from neurosim.compiled import Chains, compile
 from neurosim.errors import ValidationError
-from neurosim.machines.dbn import DeepBeliefNet
-from neurosim.machines.dbn_readout import label_counts
+from neurosim.machines.dbn import DeepBeliefNet, upgrade_labels
+from neurosim.machines.dbn_readout import classify, label_counts, top_rbm
 from neurosim.modelfile import load, save
 from neurosim.numerics import softmax
 from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
@@ -94,17 +94,17 @@ def test_gibbs_label_counts_sample_the_exact_label_posterior():
     n = 4000
     pen = (rng.random((n, 6)) < 0.5).astype(np.float32)
     exact = softmax(-dbn.label_free_energies(pen))                  # p(y | pen), chains x labels
-    chains = Chains(compile(net, dtype=np.float64), rng, n, init=np.zeros((n, net.n_units)))
-    counts = label_counts(chains, net.population("h2").units, pen, net.population("top").units,
-                          net.population("label").units, sweeps=1, burn_in=30)
+    rbm = top_rbm(net)
+    chains = Chains(compile(rbm, dtype=np.float64), rng, n, init=np.zeros((n, rbm.n_units)))
+    counts = label_counts(chains, rbm, pen, sweeps=1, burn_in=30)
     assert (counts.sum(axis=1) == 1).all()                           # one label on: a softmax group
     sd = np.sqrt((exact * (1 - exact)).sum(axis=0))
     z = np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / sd
     assert z.max() < 4, z
     # negative control: the labels as independent logistic units fail the same test
-    chains = Chains(compile(logistic_labels(net), dtype=np.float64), rng, n, init=np.zeros((n, net.n_units)))
-    counts = label_counts(chains, net.population("h2").units, pen, net.population("top").units,
-                          net.population("label").units, sweeps=1, burn_in=30)
+    rbm = logistic_labels(rbm)
+    chains = Chains(compile(rbm, dtype=np.float64), rng, n, init=np.zeros((n, rbm.n_units)))
+    counts = label_counts(chains, rbm, pen, sweeps=1, burn_in=30)
     assert (np.abs(counts.sum(axis=0) - exact.sum(axis=0)) / sd).max() > 4
 
 
@@ -113,6 +113,27 @@ def logistic_labels(net):
     controls; also the form DBN models were exported in before the labels were softmax)."""
     pops = [replace(p, activation="logistic") for p in net.populations]
     return Network.from_populations(pops, net.projections, net.name, net.description)
+
+
+def test_a_dbn_exported_with_logistic_labels_is_upgraded_to_the_softmax_group(tmp_path):
+    """A model file written before the labels were a softmax population (every
+    population ``activation = "logistic"``) loads as the same DBN with a softmax label
+    group, and reads out as the new file does, draw for draw; a net that is not a DBN
+    keeps its logistic label units."""
+    dbn = random_dbn((7, 5, 6, 8), 4, seed=3)
+    save(logistic_labels(dbn.to_network()), tmp_path / "old.toml", format="populations")
+    old = load(tmp_path / "old.toml")
+    assert old.population("label").activation == "logistic" and not old.softmax_groups()
+    net = upgrade_labels(old)
+    assert net.population("label").activation == "softmax" and len(net.softmax_groups()) == 1
+    assert same(DeepBeliefNet.from_network(net), dbn) and net.edge_order() == old.edge_order()
+    fresh = dbn.to_network()
+    assert upgrade_labels(fresh) is fresh                                 # already softmax: untouched
+    X = np.random.default_rng(0).random((30, 7))
+    assert (classify(old, X, "gibbs", np.random.default_rng(1)).labels
+            == classify(fresh, X, "gibbs", np.random.default_rng(1)).labels).all()
+    rbm = logistic_labels(top_rbm(fresh))                                 # not a DBN: no layers 0, 1
+    assert upgrade_labels(rbm) is rbm
 
 
 def _train(tmp_path, hidden="30,30,60", pretrain="20"):

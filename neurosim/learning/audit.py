@@ -5,7 +5,8 @@ needs a phase signal or symmetric weights, and the quality it reaches.
 The task is the 4-2-4 encoder's data (Ackley, Hinton and Sejnowski 1985): eight
 visible units in two groups of four; each of the four training vectors turns on unit
 i of both groups. Each algorithm gets the net of its kind with two hidden units
-(backprop: a feed-forward net from group a to group b through them).
+(backprop: a feed-forward net from group a to group b through them; up-down: a deep
+belief net whose two hidden units are the pen layer under a top RBM of four units).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .rules import get_rule
 __all__ = ["AuditRow", "audit", "ALGORITHMS"]
 
 A, B, H = [f"a{i}" for i in range(4)], [f"b{i}" for i in range(4)], ["h0", "h1"]
+TOP = [f"t{i}" for i in range(4)]
 
 
 def _units(recognition: bool = False) -> list[Unit]:
@@ -49,6 +51,14 @@ def _belief_net(rng: np.random.Generator, recognition: bool = False) -> Network:
     return Network(_units(recognition), edges)
 
 
+def _dbn(rng: np.random.Generator) -> Network:
+    """The belief net with recognition edges, its hidden units joined to a top RBM (Hinton,
+    Osindero and Teh 2006): the smallest net up-down trains."""
+    net = _belief_net(rng, recognition=True)
+    top = [Edge(h, t, float(rng.normal(0, 0.1)), "symmetric") for h in H for t in TOP]
+    return Network(net.unit_list() + [Unit(t, 0.0, "hidden", 2) for t in TOP], net.edges + top)
+
+
 def _feed_forward(rng: np.random.Generator) -> Network:
     edges = [Edge(a, h, float(rng.normal(0, 0.5))) for a in A for h in H]
     edges += [Edge(h, b, float(rng.normal(0, 0.5))) for h in H for b in B]
@@ -62,6 +72,7 @@ ALGORITHMS = {
     "pcd": ("pcd", _rbm, Settings(epochs=600, lr=0.2, batch=4), True),
     "sbn-gibbs-delta": ("delta", _belief_net, Settings(epochs=600, lr=0.5, batch=4, sweeps=5), False),
     "wake-sleep": ("wake-sleep", lambda r: _belief_net(r, True), Settings(epochs=1000, lr=0.5, batch=4), False),
+    "up-down": ("up-down", _dbn, Settings(epochs=1000, lr=0.5, batch=4), True),
     "backprop": ("backprop", _feed_forward, Settings(epochs=300, lr=1.0, batch=4), True),
 }
 
@@ -115,6 +126,6 @@ def audit(rng: np.random.Generator, epochs: int | None = None,
             name, rule.name, rule.equation, cases,
             {"binary": result.ledger.binary / cases, "analog": result.ledger.analog / cases},
             result.ledger.updates / cases, result.reads, len(rule.phases) > 1, symmetric,
-            result.symmetry_drift if rule.procedure in ("boltzmann", "cd", "pcd") else None,
+            result.symmetry_drift if rule.procedure in ("boltzmann", "cd", "pcd", "up-down") else None,
             result.violations, quality))
     return rows

@@ -1,11 +1,9 @@
-"""Discriminative fine-tuning of a deep belief net by backpropagation (Hinton and
-Salakhutdinov's ``backpropclassify.m``; the 1.15% of the slides).
+"""Discriminative fine-tuning of a DBN by backpropagation (``backpropclassify.m``).
 
-The recognition stack and the pen-to-top weights become a feed-forward sigmoid net
-with 10 softmax outputs on top, trained on the cross-entropy of the labels. Two
-optimisers: SGD with momentum on minibatches of 100 (:func:`backprop_step`), or, as
-published, a few conjugate-gradient line searches per minibatch of 1000
-(:func:`backprop_cg_step`). For the first epochs only the softmax layer learns.
+The recognition stack and the pen-to-top weights, with a softmax output layer on top,
+trained on the labels' cross-entropy by SGD with momentum (:func:`backprop_step`) or,
+as published, conjugate-gradient line searches per minibatch (:func:`backprop_cg_step`);
+for the first epochs only the softmax layer learns. Notes: docs/machines/dbn.md.
 """
 
 from __future__ import annotations
@@ -45,15 +43,9 @@ def _features(p: dict, X: np.ndarray) -> np.ndarray:
 def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray,
                       summed: bool = False) -> tuple[float, dict[str, np.ndarray]]:
     """The mean cross-entropy ``-mean log softmax(z)[label]`` of one-hot ``Y`` (``summed``:
-    the sum over the cases) and its gradient for every array of ``p``, back through the
-    sigmoid stack. A ``p`` of only ``w_out`` and ``b_out`` is the softmax layer alone, on
-    features ``X``.
-
-    The softmax layer's log-probabilities and error ``q - Y`` are computed in float64,
-    as ``backpropclassify.m`` computes in doubles: once the training digits are learned,
-    ``1 - q`` of the right label falls below float32's spacing at 1 (6e-8) and would
-    round to 0, leaving the line searches of :func:`backprop_cg_step` to chase rounding
-    noise."""
+    the sum) and its gradient for every array of ``p`` (only ``w_out``, ``b_out``: the
+    softmax layer alone, on features ``X``). The softmax layer's error is computed in
+    float64, as ``backpropclassify.m`` does (float32 rounds ``1 - q`` to 0)."""
     acts = [X]
     for l in range(_n_hidden(p)):
         acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
@@ -95,13 +87,9 @@ def backprop_step(p: dict, vel: dict, X: np.ndarray, Y: np.ndarray, lr: float, m
 def backprop_cg_step(p: dict, X: np.ndarray, Y: np.ndarray, line_searches: int = 3,
                      train_lower: bool = True) -> list[float]:
     """``line_searches`` conjugate-gradient line searches (:func:`neurosim.optimize.minimize`)
-    on the cross-entropy of minibatch ``X`` summed over its cases, as ``backpropclassify.m``
-    does on batches of 1000 (``CG_CLASSIFY.m``: ``f = -sum(sum(target.*log(targetout)))``);
-    ``train_lower`` False: the softmax layer only. In place; returns the mean loss before
-    and after each line search. The scale matters: a line search's first trial step is
-    ``1 / (1 + |grad f|^2)``. On a learned minibatch the summed loss, 1000 times the
-    mean, puts it within reach of the steps needed; the mean's is too short by a factor
-    of about a billion and 20 evaluations do not reach them (tested)."""
+    on the cross-entropy of minibatch ``X`` summed over its cases (``CG_CLASSIFY.m``; the
+    mean's first trial step is far too short, docs/machines/dbn.md); ``train_lower``
+    False: the softmax layer only. In place; returns the mean loss before and after each search."""
     q, inputs = _trained(p, X, train_lower)
     keys = list(q)
     shapes = [q[k].shape for k in keys]

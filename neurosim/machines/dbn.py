@@ -1,81 +1,60 @@
 """Deep belief nets (Hinton, Osindero and Teh 2006; Hinton 2005, sections 5-8).
 
-A DBN with layers ``n_0 (visible), n_1, ..., n_{L-1} (pen), n_top`` and ``n_labels``
-label units is a sigmoid belief net ``n_{L-1} -> ... -> n_0`` (generative weights,
-top-down) under an RBM, the top-level associative memory, whose visible side is the
-pen layer together with the label units (a softmax group: exactly one label is on).
-Each directed layer also has recognition weights (bottom-up) for fast inference.
+Layers ``n_0 (visible), n_1, ..., n_pen, n_top`` and ``n_labels`` labels: a sigmoid
+belief net ``pen -> ... -> v`` (generative weights ``G``, recognition weights ``R``)
+under a top RBM over the pen layer and a softmax label group (one label on).
 
-**Greedy learning** (section 6 of the 2005 paper): the first RBM models the data; its
-hidden probabilities (or samples) are the data for the next; the last RBM sees the pen
-activities and the labels. Recognition and generative weights start tied: ``R_l = W_l``
-and ``G_l = W_l^T``, with the complementary-prior argument of section 5.1 making the
-bottom-up pass exact for the RBM just learned.
+- Greedy learning: stacked RBMs with tied weights, ``R_l = W_l``, ``G_l = W_l^T``.
+- Up-down fine-tuning (appendix B): a sampled up-pass; ``G`` learns by eq. 7 on the
+  wake states, the top RBM by CD-k (eq. 6), ``R`` by eq. 11 on a down-pass from the
+  chain's end (:meth:`DeepBeliefNet.up_down_step`).
+- Classification: an up-pass of probabilities, then the label of lowest free energy
+  ``F(p, y) = -b_pen.p - b_y - sum_j softplus(c_j + p.W_j + U_yj)``.
+- Generation: Gibbs in the top RBM with a label clamped, then a down-pass.
+- :func:`greedy_bound`: the variational bound of the greedy stack (section 4).
 
-**Up-down fine-tuning** (contrastive wake-sleep; Hinton et al. 2006, appendix B;
-the review, section 6): a stochastic bottom-up pass with the recognition weights;
-the generative weights learn by the delta rule (eq. 7) to reconstruct each layer from
-the one above; the top RBM learns by CD-k from the wake pen states and the labels;
-a stochastic top-down pass from the end of the CD chain follows, and the recognition
-weights learn by the delta rule with the roles reversed (eq. 11).
-
-**Generative classification**: an up-pass with the recognition weights (probabilities)
-to the pen layer, then the label whose top-RBM free energy with that label clamped is
-lowest, ``F(p, y) = -b_pen.p - b_y - sum_j softplus(c_j + p.W_j + U_yj)``: exact,
-because summing out the top hidden units of an RBM is exact.
-
-**Generation**: alternating Gibbs sampling in the top RBM with a label clamped, then a
-top-down pass with the generative weights.
-
-**Backprop fine-tuning** (Hinton and Salakhutdinov 2006, ``backpropclassify.m``):
-the recognition stack plus the pen-to-top weights of the top RBM become a
-feed-forward net with a softmax output layer, trained by cross-entropy.
+Recipes, history and the reasons behind the code: docs/machines/dbn.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..compiled import bipartite
 from ..compiled.bipartite import CD, Block
-from ..errors import ParameterError, ValidationError
+from ..errors import NeurosimError, ParameterError, ValidationError
+from ..inference.exact import all_states
 from ..network import Network
 from ..population import Population, Projection
 from ..numerics import sigmoid, softmax, softplus as _softplus
 from .base import Machine
 
-__all__ = ["DeepBeliefNet", "sigmoid", "softmax", "LABEL", "TOP"]
+__all__ = ["DeepBeliefNet", "upgrade_labels", "greedy_bound", "sigmoid", "softmax", "LABEL", "TOP"]
 
 LABEL, TOP = "label", "top"   # population names of to_network (the lower layers: v, h1, h2, ...)
 
 
 def _updown_cd(k: int) -> CD:
-    """The top RBM's CD-k in up-down (the appendix's pseudo-code): sampled hidden states in
-    both phases, sampled pen states, label probabilities; input ``vW + yU + c``."""
+    """The top RBM's CD-k in up-down (appendix B): sampled hidden and pen states, label
+    probabilities, input ``vW + yU + c``."""
     return CD(k, samples=True, labels_first=True, summed_differences=True)
 
 
 def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Binary states ``u < p``, one uniform draw per unit, in ``p``'s dtype."""
     return (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)
 
 
 @dataclass(repr=False)
 class DeepBeliefNet(Machine):
-    """The parameters of a DBN (see the module doc) and what it does with them.
-
-    ``sizes``: ``(n_visible, n_1, ..., n_pen, n_top)``. Lists run bottom-up: ``R[l]``
-    (n_l x n_{l+1}) and ``r[l]`` are the recognition weights and biases into layer
-    l+1, ``G[l]`` (n_{l+1} x n_l) and ``g[l]`` the generative weights and biases into
-    layer l. The top RBM: ``W`` (n_pen x n_top), ``U`` (n_labels x n_top), visible
-    biases ``b_pen``, ``b_lab``, hidden biases ``c``.
-
-    Its parameters (:meth:`get_params`) are ``sizes`` and ``n_labels``; :meth:`save`
-    writes ``.npz`` (:meth:`state_dict`) or a model file (``.toml``: :meth:`to_network`,
-    TOML beside an ``.npz`` at this scale).
-    """
+    """A DBN's parameters (module doc). ``sizes``: ``(n_visible, n_1, ..., n_pen, n_top)``.
+    Bottom-up lists: ``R[l]`` (n_l x n_{l+1}), ``r[l]`` recognition weights and biases
+    into layer l+1; ``G[l]`` (n_{l+1} x n_l), ``g[l]`` generative ones into layer l. The
+    top RBM: ``W`` (n_pen x n_top), ``U`` (n_labels x n_top), biases ``b_pen``,
+    ``b_lab``, ``c``. :meth:`save` writes ``.npz`` or a model file (:meth:`to_network`)."""
 
     sizes: tuple[int, ...]
     n_labels: int
@@ -114,6 +93,7 @@ class DeepBeliefNet(Machine):
 
     def set_top(self, W: np.ndarray, U: np.ndarray, b_pen: np.ndarray, b_lab: np.ndarray,
                 c: np.ndarray) -> None:
+        """Set the labelled top RBM (float32 copies)."""
         dt = np.float32
         self.W, self.U = np.array(W, dtype=dt), np.array(U, dtype=dt)
         self.b_pen, self.b_lab, self.c = (np.array(x, dtype=dt) for x in (b_pen, b_lab, c))
@@ -163,9 +143,6 @@ class DeepBeliefNet(Machine):
     def _param_names(cls) -> list[str]:
         return ["sizes", "n_labels"]
 
-    def _check_fitted(self) -> None:
-        self._check_ready()
-
     def _arrays(self) -> dict[str, np.ndarray]:
         return self.state_dict()
 
@@ -174,7 +151,8 @@ class DeepBeliefNet(Machine):
         return cls.from_state_dict({**arrays, "sizes": np.array(params["sizes"]),
                                     "n_labels": np.array(params["n_labels"])})
 
-    def _check_ready(self) -> None:
+    def _check_fitted(self) -> None:
+        """A ParameterError unless every layer and the top RBM are trained."""
         if self.W is None or len(self.R) != self.n_directed:
             raise ParameterError(f"this DBN has {len(self.R)} of {self.n_directed} directed layers"
                                  f"{'' if self.W is not None else ' and no top RBM'}: train it first")
@@ -185,18 +163,13 @@ class DeepBeliefNet(Machine):
         return ["v"] + [f"h{l}" for l in range(1, len(self.sizes) - 1)]
 
     def to_network(self, name: str = "dbn", description: str | None = None) -> Network:
-        """The DBN as a population Network (the module doc's model, in the kinds of
-        :mod:`neurosim.network`): populations ``v`` (visible, layer 0), ``h1`` ... (the pen
-        layer last), ``label`` (role label, the pen layer's layer) and ``top``; directed
-        projections ``h{l+1}->h{l}`` (``G``, generative biases as the lower population's
-        ``bias``), recognition projections ``h{l}->h{l+1}`` (``R``, ``r`` as the upper
-        population's ``recognition_bias``), and the top RBM as symmetric projections
-        ``pen<->top`` (``W``) and ``label<->top`` (``U``) with biases ``b_pen``, ``b_lab``,
-        ``c``; the label population is a softmax group (one label on), as in the paper. The
-        compiled plan of this net is Gibbs on the top RBM, then an ancestral pass down:
-        :meth:`generate`. Built from the arrays, with no work per synapse; :meth:`from_network` inverts it bit
-        for bit (float32 parameters, as trained)."""
-        self._check_ready()
+        """The DBN as a population Network: populations ``v``, ``h1``, ... (pen last),
+        ``label`` (a softmax group in the pen's layer) and ``top``; directed projections
+        ``h{l+1}->h{l}`` (``G``; ``g`` the lower population's bias), recognition ones
+        ``h{l}->h{l+1}`` (``R``; ``r`` the upper's ``recognition_bias``) and the symmetric
+        ``pen<->top`` (``W``) and ``label<->top`` (``U``). Built from the arrays;
+        :meth:`from_network` inverts it bit for bit (docs/machines/dbn.md)."""
+        self._check_fitted()
         names, n_dir = self.layer_names(), self.n_directed
         biases = list(self.g) + [self.b_pen]
         pops = [Population(nm, _unit_names(nm, n), biases[l], "visible" if l == 0 else "hidden", l,
@@ -221,13 +194,11 @@ class DeepBeliefNet(Machine):
 
     @classmethod
     def from_network(cls, net: Network, **params: Any) -> "DeepBeliefNet":
-        """The inverse of :meth:`to_network`: populations in layers 0, 1, ... (one a layer,
-        plus a ``label`` population of role label beside the pen layer), the top layer
-        joined to the pen layer and the labels by symmetric projections, adjacent lower
-        layers by a directed and a recognition projection. The labels may be softmax or
-        logistic (files exported before they were marked softmax). Anything else is refused,
-        naming the population or projection. ``params`` (``sizes``, ``n_labels``: as
-        :meth:`load` passes them) must match the net."""
+        """The inverse of :meth:`to_network`: one population a layer (plus one of role
+        label), symmetric projections at the top, a directed and a recognition projection
+        between adjacent lower layers; labels softmax or logistic (older files). Anything
+        else is refused, naming the population or projection; ``params`` (``sizes``,
+        ``n_labels``, as :meth:`load` passes them) must match the net."""
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
         where = f"network {net.name!r}"
@@ -292,57 +263,49 @@ class DeepBeliefNet(Machine):
 
     def predict(self, X: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Generative classification: the label of lowest free energy after an up-pass."""
-        self._check_ready()
+        self._check_fitted()
         return np.concatenate([self.label_free_energies(self.up(X[i:i + batch])[-1]).argmin(axis=1)
                                for i in range(0, len(X), batch)])
-
-    def predict_gibbs(self, X: np.ndarray, rng: np.random.Generator, n_steps: int = 10) -> np.ndarray:
-        """Classification as in the slides: up-pass, a neutral label state, ``n_steps``
-        of alternating Gibbs in the top RBM with the pen units clamped, then the label
-        probabilities' argmax."""
-        self._check_ready()
-        pen = self.up(X)[-1]
-        lab = np.full((len(X), self.n_labels), 1.0 / self.n_labels, dtype=np.float32)
-        for _ in range(n_steps):
-            h = _bernoulli(sigmoid(pen @ self.W + lab @ self.U + self.c), rng)
-            lab = softmax(h @ self.U.T + self.b_lab)
-        return lab.argmax(axis=1)
 
     # -- generation ----------------------------------------------------------------------
     def down(self, top_pen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Top-down pass with the generative weights from pen states; visible probabilities."""
-        s = top_pen
+        return self._down_layers(top_pen, rng)[0]
+
+    def _down_layers(self, top_pen: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Every layer of a top-down pass from pen states, bottom-up: visible
+        probabilities, sampled hidden states, ``top_pen`` last."""
+        layers = [None] * self.n_directed + [top_pen]
         for l in reversed(range(self.n_directed)):
-            p = sigmoid(s @ self.G[l] + self.g[l])
-            s = p if l == 0 else _bernoulli(p, rng)
-        return s
+            p = sigmoid(layers[l + 1] @ self.G[l] + self.g[l])
+            layers[l] = p if l == 0 else _bernoulli(p, rng)
+        return layers
 
     def generate(self, labels: Sequence[int], rng: np.random.Generator, n_steps: int = 1000,
                  record_every: int | None = None) -> np.ndarray | list[np.ndarray]:
-        """Images with each label clamped: :meth:`fantasies`, then a down pass (visible
-        probabilities). With ``record_every`` returns the images every that many steps (a film)."""
+        """Images (visible probabilities) with each label clamped: :meth:`fantasies`, then
+        :meth:`down`; with ``record_every``, every that many steps (a film)."""
         frames = [self.down(pen, rng) for pen in self.fantasies(labels, rng, n_steps, record_every)]
         return frames if record_every else frames[-1]
 
     def fantasies(self, labels: Sequence[int], rng: np.random.Generator, n_steps: int,
                   record_every: int | None = None) -> list[np.ndarray]:
-        """Pen states of alternating Gibbs sampling (top units, then pen units: eq. 1) in the
-        top RBM, a chain per label clamped, from random states: ``compiled.Chains`` on
-        :func:`~neurosim.machines.dbn_readout.top_rbm`; every ``record_every`` steps, else the last."""
+        """Pen states of Gibbs sampling (top, then pen: eq. 1) in the top RBM, one chain per
+        label clamped, from random states (``Chains`` on
+        :func:`~neurosim.machines.dbn_readout.top_rbm`); every ``record_every`` steps, else the last."""
         from ..compiled import Chains, compile
         from .dbn_readout import top_rbm
 
-        self._check_ready()
+        self._check_fitted()
         net = top_rbm(self.to_network())
         chains = Chains(compile(net), rng, len(labels))
         chains.clamp(units=net.population(LABEL).units, values=np.eye(self.n_labels)[np.asarray(labels)])
-        pen, top = (net.population(p).units for p in (self.layer_names()[-1], TOP))
+        pen = [net.index(u) for u in net.population(self.layer_names()[-1]).units]
         frames = []
         for step in range(1, n_steps + 1):
-            chains.update_group(top)
-            states = chains.update_group(pen)
+            chains.sweep()                                   # the plan: top, then pen
             if step % (record_every or n_steps) == 0:
-                frames.append(states.astype(np.float32))
+                frames.append(chains.rows[:, pen].astype(np.float32))
         return frames
 
     # -- up-down fine-tuning -------------------------------------------------------------
@@ -351,20 +314,13 @@ class DeepBeliefNet(Machine):
                      velocity: dict[str, np.ndarray] | None = None,
                      chains: dict[str, np.ndarray] | None = None,
                      directed_lr: float | None = None) -> None:
-        """One contrastive wake-sleep update on a minibatch (``Y`` one-hot labels).
-        Each change is the mean over the minibatch of the delta rule (eq. 7 wake, eq. 11
-        sleep) or of CD-k (eq. 6) at the top: the appendix's pseudo-code. Hinton et al.
-        (2006, section 6.1) also used momentum and weight decay: with ``velocity`` (a dict
-        this method fills, keyed like :meth:`state_dict`) each change becomes
-        ``v = momentum v + change - lr weight_decay w`` (weights only) and ``w += v``.
-        ``chains`` (a dict this method fills): the top RBM's negative phase continues
-        the previous step's chains instead of starting at the wake states (persistent
-        CD, Tieleman 2008: not in the paper), so the sleep phase starts from fantasies; a
-        minibatch of another size runs plain CD-k and leaves the chains alone.
-        ``directed_lr``: the rate of the directed layers' generative and recognition
-        weights, where it differs from the top RBM's ``lr`` (the appendix's pseudo-code
-        uses one rate "for simplicity")."""
-        self._check_ready()
+        """One up-down update on a minibatch (``Y`` one-hot labels), in place: the minibatch
+        mean of eq. 7 (wake), CD-k (eq. 6) at the top and eq. 11 (sleep). ``velocity`` (a
+        dict this fills): ``v = momentum v + change - lr weight_decay w`` (weights only),
+        ``w += v``. ``chains`` (a dict this fills): persistent CD at the top (Tieleman
+        2008; a minibatch of another size runs plain CD-k). ``directed_lr``: the directed
+        layers' rate, where it differs from ``lr``."""
+        self._check_fitted()
         if momentum and velocity is None:
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
                                  "(pass velocity={})")
@@ -379,31 +335,21 @@ class DeepBeliefNet(Machine):
         stats = bipartite.statistics(top, wake[-1], cd, rng, buf, Y, chain)   # CD-k in the top RBM
         if persist and chain is None:
             chains["top"] = stats.H[m:].copy()           # the chain advanced in place
-        sleep = [None] * self.n_directed + [stats.V[m:]]     # sleep: top-down from the chain
-        for l in reversed(range(self.n_directed)):
-            p = sigmoid(sleep[l + 1] @ self.G[l] + self.g[l])
-            sleep[l] = p if l == 0 else _bernoulli(p, rng)
+        sleep = self._down_layers(stats.V[m:], rng)          # sleep: top-down from the chain
         change = {}
         for l in range(self.n_directed):                     # generative: eq. 7 on wake states
-            err = wake[l] - sigmoid(wake[l + 1] @ self.G[l] + self.g[l])
-            err *= directed_rate
-            change[f"G{l}"], change[f"g{l}"] = wake[l + 1].T @ err, err.sum(axis=0)
+            change[f"G{l}"], change[f"g{l}"] = _delta(wake[l + 1], wake[l], self.G[l], self.g[l], directed_rate)
         d, _ = bipartite.change(top, stats, cd, lr, buf)   # top RBM: eq. 6, both phases in one product
         change.update(W=d["W"], U=d["U"], b_pen=d["b"], b_lab=d["b_lab"], c=d["c"])
         for l in range(self.n_directed):                     # recognition: eq. 11 on sleep states
-            err = sleep[l + 1] - sigmoid(sleep[l] @ self.R[l] + self.r[l])
-            err *= directed_rate
-            change[f"R{l}"], change[f"r{l}"] = sleep[l].T @ err, err.sum(axis=0)
+            change[f"R{l}"], change[f"r{l}"] = _delta(sleep[l], sleep[l + 1], self.R[l], self.r[l], directed_rate)
         self._apply(change, {"W": lr * weight_decay, "U": lr * weight_decay,
                              "G": directed_lr * weight_decay, "R": directed_lr * weight_decay},
                     momentum, velocity)
 
     def up_down_flops(self, k: int) -> float:
-        """Floating-point operations of matrix products in :meth:`up_down_step`, per case,
-        with CD-k: six passes through the directed layers (wake up-pass, sleep down-pass,
-        the predictions and changes of both phases) and ``2k + 3`` through the top RBM (its
-        hidden units from the wake pen, ``k`` Gibbs steps of two products each, and the
-        change, both phases in one product per block)."""
+        """Floating-point operations of the matrix products of :meth:`up_down_step` per case
+        with CD-k: six passes through the directed layers and ``2k + 3`` through the top RBM."""
         lower = sum(a * b for a, b in zip(self.sizes[:-2], self.sizes[1:-1]))
         top = (self.sizes[-2] + self.n_labels) * self.sizes[-1]
         return 2.0 * (6 * lower + (2 * k + 3) * top)
@@ -417,15 +363,42 @@ class DeepBeliefNet(Machine):
             bipartite.apply_change(params[name], d, v, momentum, decay.get(name[0], 0.0))
 
 
+def upgrade_labels(net: Network) -> Network:
+    """``net`` with a DBN's label population a softmax group: as it is, or, for a DBN
+    model exported when its labels were independent logistic units, a copy that says so.
+    Any net that is not a DBN (:meth:`DeepBeliefNet.from_network` refuses it) is returned
+    unchanged."""
+    if not any(p.role == "label" and p.activation == "logistic" for p in net.populations):
+        return net
+    try:
+        DeepBeliefNet.from_network(net)
+    except NeurosimError:
+        return net
+    pops = [replace(p, activation="softmax") if p.role == "label" else p for p in net.populations]
+    return Network.from_populations(pops, net.projections, net.name, net.description, net.edge_order())
+
+
+def _delta(pre: np.ndarray, post: np.ndarray, W: np.ndarray, b: np.ndarray,
+           rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 7 (eq. 11 with the pathways swapped), summed over the rows: ``err = rate (post
+    - sigmoid(pre W + b))``, then ``(pre^T err, sum err)``. The rate scales ``err`` before
+    the product, where the rule's batched form scales after it: the order the hinton2006
+    preset's weights were trained in (docs/machines/dbn.md)."""
+    err = post - sigmoid(pre @ W + b)
+    err *= rate
+    return pre.T @ err, err.sum(axis=0)
+
+
 def _unit_names(population: str, n: int) -> tuple[str, ...]:
     return tuple(f"{population}_{i}" for i in range(n))
 
 
 # -- the greedy variational bound --------------------------------------------------------------
 def _states(n: int) -> np.ndarray:
+    """Every state of a layer of ``n`` units, row k with unit j = bit j of k."""
     if n > 16:
         raise ParameterError(f"the exact greedy bound enumerates 2^{n} states of a layer; at most 2^16")
-    return ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
+    return all_states(n)[:, ::-1].astype(np.float64)
 
 
 def greedy_bound(rbms: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], V: np.ndarray) -> np.ndarray:

@@ -1,13 +1,9 @@
 """A new run from another run's finished stages (``neurosim dbn train --from RUN``).
 
-A recipe that differs from RUN's only in its up-down or backprop settings shares RUN's
-earlier stages. :func:`fork_run` starts the new run where they part: RUN's weights (and
-the greedy stack it keeps for backprop) and Generator state at the start of the first
-stage whose settings differ. A recipe that only gives backprop more epochs than RUN has
-trained continues RUN's backprop where it stands instead, when no step depends on the
-number of epochs (conjugate gradient, or SGD without annealing). Either way, training on
-gives exactly the weights of a fresh run of the new recipe (tested), without spending
-again the hours both runs share.
+A recipe that differs from RUN's only in its up-down or backprop settings starts where
+they part, from RUN's weights and Generator state at the start of that stage (or, given
+only more backprop epochs, from RUN's backprop where it stands): training on gives
+exactly the weights of a fresh run of the new recipe.
 """
 
 from __future__ import annotations

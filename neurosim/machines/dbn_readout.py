@@ -1,41 +1,25 @@
 """Reading a DBN's label units from its Network (``neurosim dbn classify``).
 
-Both read-outs start from a Network that :meth:`DeepBeliefNet.to_network` wrote (or any
-net :meth:`DeepBeliefNet.from_network` accepts) and a batch of images.
+**free-energy** (exact, compiled only): an up-pass of probabilities to the pen layer
+``p``, then the label of lowest top-RBM free energy ``F(p, y)``
+(:meth:`DeepBeliefNet.predict`, the numbers of ``neurosim dbn evaluate``).
 
-**free-energy** (exact, computed): an up-pass of probabilities through the recognition
-projections to the pen layer ``p``, then the label of lowest top-RBM free energy
-``F(p, y) = -b_pen.p - b_y - sum_j softplus(c_j + p.W_j + U_yj)``
-(:meth:`DeepBeliefNet.predict`; the same numbers as ``neurosim dbn evaluate``).
+**gibbs** (neural, sampled): ``v ~ Bernoulli(pixel)``, an up-pass of stochastic binary
+units to a pen state ``h``, then :func:`top_rbm` with the pen clamped to ``h`` left to
+run; the label on most often in the last ``sweeps`` of ``burn_in + sweeps`` is the
+answer. The labels are the paper's softmax group, drawn from
+``p(y = k | top) = exp(b_k + sum_j U_kj s_j) / sum_y exp(b_y + sum_j U_yj s_j)``, so
+the counts sample ``p(y | h) = softmax(-F(h, .))``.
 
-**gibbs** (neural, sampled): the visible units take binary states ``v ~ Bernoulli(pixel)``;
-an up-pass of stochastic binary units through the recognition projections gives a pen
-state ``h`` (:meth:`DeepBeliefNet.up`); with the pen units clamped to ``h``, the top
-units and the labels are updated in turn for ``burn_in + sweeps`` sweeps, and the label
-that fired most often in the last ``sweeps`` is the answer. The label units are the
-paper's softmax group (Hinton et al. 2006, section 2: exactly one label is on), and their
-population says so (:func:`softmax_labels` marks it in models exported before), so they
-are drawn together from their exact conditional,
-``p(y = k | top) = exp(b_k + sum_j U_kj s_j) / sum_y exp(b_y + sum_j U_yj s_j)``,
-the softmax of the ten units' eq. 1 inputs, not as ten independent logistic units. Given
-the pen state, the chain's labels sample ``p(y | h) = softmax(-F(h, .))`` exactly in the
-limit (summing out the top units of an RBM is exact), so the gibbs read-out is the
-free-energy read-out of a sampled up-pass, estimated by counting firings. The sampled
-up-pass loses information the probabilities carry: on a small net it costs more error
-than the counting does (a 30-30-60 net on the tests' synthetic digits: 2% free-energy,
-14% exact given a sampled up-pass, 15-19% gibbs).
-
-:func:`label_counts` is written over the sampler protocol (``clamp(units=, values=)``,
-``update_group(names)`` returning the group's new states, ``ledger``): the
-compiled :class:`~neurosim.compiled.Chains` implement it for many chains and the event
-engine's :class:`~neurosim.engine.Simulator` for one (:func:`event_gibbs_readout`: binary
-messages only; the label group a local competition, :meth:`Simulator.compete`).
+One loop, :func:`label_counts`, runs it on either engine through the sampler protocol
+(``clamp``, ``sweep``, ``rows``): many chains of :class:`~neurosim.compiled.Chains`
+(:func:`gibbs_readout`) or one :class:`~neurosim.engine.Simulator` on its own clock,
+binary messages only (:func:`event_gibbs_readout`). Details: docs/machines/dbn.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 
@@ -43,10 +27,10 @@ from ..errors import NeurosimError, ValidationError
 from ..messages import Ledger
 from ..network import Network
 from ..population import Population
-from .dbn import DeepBeliefNet, _bernoulli
+from .dbn import DeepBeliefNet, _bernoulli, upgrade_labels
 
-__all__ = ["METHODS", "Readout", "label_population", "softmax_labels", "classify", "free_energy_readout", "gibbs_readout",
-           "event_gibbs_readout", "top_rbm", "label_counts", "clocked_label_counts"]
+__all__ = ["METHODS", "Readout", "label_population", "classify", "free_energy_readout", "gibbs_readout",
+           "event_gibbs_readout", "top_rbm", "label_counts"]
 
 METHODS = ("free-energy", "gibbs")
 BACKENDS = ("compiled", "event")
@@ -54,9 +38,8 @@ BACKENDS = ("compiled", "event")
 
 @dataclass
 class Readout:
-    """Predicted labels and the messages an engine would send for them. ``given_up_pass``
-    (gibbs): for the same sampled up-pass, the exact label ``argmin_y F(h, y)``, the mode
-    of the distribution the label counts sample (a cross-check of the sampler)."""
+    """Predicted labels and the messages an engine would send for them; ``given_up_pass``
+    (gibbs): the exact ``argmin_y F(h, y)`` of the same sampled up-pass (a cross-check)."""
 
     labels: np.ndarray
     ledger: Ledger
@@ -72,21 +55,14 @@ def label_population(net: Network) -> Population:
     return labels[0]
 
 
-def softmax_labels(net: Network) -> Network:
-    """``net`` with its label population a softmax group: as it is, or, for a model
-    exported when the labels were logistic, a copy that says so."""
-    if label_population(net).activation == "softmax":
-        return net
-    pops = [replace(p, activation="softmax") if p.role == "label" else p for p in net.populations]
-    return Network.from_populations(pops, net.projections, net.name, net.description, net.edge_order())
-
-
 def classify(net: Network, X: np.ndarray, method: str, rng: np.random.Generator, sweeps: int = 50,
              burn_in: int = 10, batch: int = 1000, backend: str = "compiled", schedule: str = "sweep",
              delay: float = 0.0) -> Readout:
     """The labels of images ``X`` (cases x visible units) read by ``method`` on ``backend``
-    (module doc); ``schedule`` and ``delay``: the event engine's."""
-    net = softmax_labels(net)
+    (module doc); ``schedule`` and ``delay``: the event engine's. A DBN exported with
+    logistic labels reads as one with the softmax group (:func:`upgrade_labels`)."""
+    net = upgrade_labels(net)
+    label_population(net)
     if backend not in BACKENDS:
         raise ValidationError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     if backend == "event" and method != "gibbs":
@@ -105,33 +81,29 @@ def classify(net: Network, X: np.ndarray, method: str, rng: np.random.Generator,
 
 
 def free_energy_readout(dbn: DeepBeliefNet, X: np.ndarray) -> Readout:
-    """:meth:`DeepBeliefNet.predict`. Its up-pass sends each unit's probability over every
-    recognition synapse (analog messages, ``sum_l n_l n_{l+1}`` per case); the free
-    energies are computed, not signalled, and are not counted."""
+    """:meth:`DeepBeliefNet.predict`; messages: each unit's probability over every
+    recognition synapse (analog); the free energies are computed, not counted."""
     per_case = sum(R.size for R in dbn.R)
     return Readout(dbn.predict(X), Ledger(analog=per_case * len(X), updates=len(X) * sum(dbn.sizes[1:-1])))
 
 
 def gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.random.Generator,
                   sweeps: int, burn_in: int, batch: int) -> Readout:
-    """The gibbs read-out (module doc) on the compiled backend, ``batch`` chains at a time,
-    one chain per image. Messages: each unit on after the up-pass sends one binary message
+    """The gibbs read-out on the compiled backend, ``batch`` chains of :func:`top_rbm` at a
+    time, one per image. Messages: each unit on after the up-pass sends one binary message
     over each of its recognition synapses (units start off), then the chains' own count."""
     from ..compiled import Chains, compile
 
-    compiled = compile(net)
-    pen = net.population(dbn.layer_names()[-1]).units
-    top = net.population(_top(net)).units
-    labels = label_population(net).units
+    rbm = top_rbm(net)
+    compiled = compile(rbm)
     ledger, out, exact = Ledger(), [], []
     for start in range(0, len(X), batch):
         layers = dbn.up(_bernoulli(np.asarray(X[start:start + batch], dtype=np.float32), rng), rng)
         ledger.binary += sum(int(s.sum()) * R.shape[1] for s, R in zip(layers, dbn.R))
         ledger.updates += sum(s.size for s in layers[1:])
         chains = Chains(compiled, rng, len(layers[0]), init=np.zeros((len(layers[0]), compiled.n)))
-        counts = label_counts(chains, pen, layers[-1], top, labels, sweeps, burn_in)
+        out.append(label_counts(chains, rbm, layers[-1], sweeps, burn_in).argmax(axis=1))
         _add(ledger, chains.ledger)
-        out.append(counts.argmax(axis=1))
         exact.append(dbn.label_free_energies(layers[-1]).argmin(axis=1))
     none = np.zeros(0, dtype=np.intp)
     return Readout(np.concatenate(out) if out else none, ledger, np.concatenate(exact) if exact else none)
@@ -139,24 +111,14 @@ def gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.rando
 
 def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.random.Generator,
                         sweeps: int, burn_in: int, schedule: str = "sweep", delay: float = 0.0) -> Readout:
-    """The gibbs read-out (module doc) in the event engine, digit by digit, binary
-    messages only. Two simulators live through all the digits: the recognition pathway
-    (:class:`~neurosim.engine.Simulator` ``pathway="recognition"``, ancestral mode: a
-    unit hears its recognition inputs, no child terms) with ``v`` clamped to the
-    digit's ``Bernoulli(pixel)`` bits and each layer above updated once, bottom-up, all
-    its units at one tick (a pass, whatever the schedule: given the layer below they are
-    independent); and
-    the top RBM (:func:`top_rbm`), where :func:`clocked_label_counts` clamps the pen
-    units to the up-pass's sample and lets the engine run on its own clock under
-    ``schedule`` (``async``: every unit on a Poisson clock in continuous time; messages
-    arrive ``delay`` sweeps after the change that sent them). Messages are counted as the
-    engine does: one per out-synapse of a unit that changed state (from the previous
-    digit's states; all units start off), so the pen units' changes reach the top
-    units as binary messages too."""
+    """The gibbs read-out in the event engine, digit by digit, binary messages only, in
+    two simulators that live through all the digits (docs/machines/dbn.md): the
+    recognition pathway (ancestral, each layer above ``v`` updated once, bottom-up) and
+    :func:`top_rbm` under ``schedule`` with message ``delay`` (sweeps). Messages as the
+    engine counts them: one per out-synapse of a unit that changed state."""
     from ..engine import Simulator
 
     names = dbn.layer_names()
-    pen, top, labels = net.population(names[-1]).units, net.population(_top(net)).units, label_population(net).units
     up = Simulator(net, rng, "layer", mode="ancestral", init=np.zeros(net.n_units, dtype=int),
                    pathway="recognition")
     rbm = top_rbm(net, delay)
@@ -167,7 +129,7 @@ def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np
         up.clamp(units=net.population(names[0]).units, values=_bernoulli(x[None], rng))
         for layer in names[1:]:
             h = up.update_group(net.population(layer).units)
-        out[c] = clocked_label_counts(sim, pen, h, labels, sweeps, burn_in)[0].argmax()
+        out[c] = label_counts(sim, rbm, h, sweeps, burn_in)[0].argmax()
         exact[c] = dbn.label_free_energies(h.astype(np.float32)).argmin(axis=1)[0]
     ledger = Ledger()
     for part in (up.ledger, sim.ledger):
@@ -192,38 +154,29 @@ def top_rbm(net: Network, delay: float = 0.0) -> Network:
                                     net.name + ":top")
 
 
+def _pen(rbm: Network) -> Population:
+    """The pen population of a :func:`top_rbm`: neither the labels nor the top."""
+    top = _top(rbm)
+    return next(p for p in rbm.populations if p.role != "label" and p.name != top)
+
+
 def _top(net: Network) -> str:
     """The name of the top population (the one in the highest layer)."""
     return max((p for p in net.populations if p.role != "label"), key=lambda p: p.layer).name
 
 
-def label_counts(sampler, pen: Sequence[str], pen_states: np.ndarray, top: Sequence[str],
-                 labels: Sequence[str], sweeps: int, burn_in: int) -> np.ndarray:
-    """Clamp the pen units to ``pen_states`` (one row per chain), then ``burn_in + sweeps``
-    times update the top units and then the labels (a softmax population: one of them
-    fires); returns how often each label fired in the last ``sweeps`` (chains x labels)."""
-    sampler.clamp(units=pen, values=pen_states)
-    counts = np.zeros((len(pen_states), len(labels)), dtype=np.int64)
-    for t in range(burn_in + sweeps):
-        sampler.update_group(top)
-        fired = sampler.update_group(labels)
-        if t >= burn_in:
-            counts += fired.astype(np.int64)
-    return counts
-
-
-def clocked_label_counts(sim, pen: Sequence[str], pen_states: np.ndarray, labels: Sequence[str],
-                         sweeps: int, burn_in: int) -> np.ndarray:
-    """The event engine's simulator ``sim`` left to its own clock: clamp the pen units to
-    ``pen_states`` (1 x pen units), run ``burn_in`` sweeps of simulated time under its
-    schedule (with its message delays), then read the label group at each of the next
-    ``sweeps`` whole sweeps; returns how often each label was on (1 x labels)."""
-    sim.clamp(units=pen, values=pen_states)
+def label_counts(sampler, rbm: Network, pen_states: np.ndarray, sweeps: int, burn_in: int) -> np.ndarray:
+    """The read-out's one loop, on either engine (the sampler protocol's ``clamp``,
+    ``sweep``, ``rows``) running :func:`top_rbm` ``rbm``: clamp its pen units to
+    ``pen_states`` (one row per chain), let ``burn_in`` sweeps pass, then read the label
+    group after each of ``sweeps`` more; returns how often each label was on (chains x
+    labels)."""
+    sampler.clamp(units=_pen(rbm).units, values=pen_states)
     if burn_in:
-        sim.sweep(burn_in)
-    cols = [sim.net.index(u) for u in labels]
-    counts = np.zeros((1, len(labels)), dtype=np.int64)
+        sampler.sweep(burn_in)
+    cols = [rbm.index(u) for u in label_population(rbm).units]
+    counts = np.zeros((len(pen_states), len(cols)), dtype=np.int64)
     for _ in range(sweeps):
-        sim.sweep(1)
-        counts += sim.rows[:, cols]
+        sampler.sweep(1)
+        counts += sampler.rows[:, cols].astype(np.int64)
     return counts

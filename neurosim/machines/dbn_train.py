@@ -1,25 +1,13 @@
 """Training a deep belief net in stages, with checkpoints that survive a kill.
 
-Stages, in order: one RBM per directed layer (greedy, bottom-up), the top RBM with the
-labels, up-down fine-tuning, and backprop fine-tuning. The recipe of a stage is in
-:class:`Recipe`; ``hinton2006`` is the published one (REFERENCES.md: Hinton and
-Salakhutdinov's ``rbm.m``; Hinton, Osindero and Teh 2006; ``backpropclassify.m``).
-
-**RBM updates** follow ``rbm.m``: positive statistics from the data and the hidden
-probabilities, sampled hidden states drive the reconstruction, which uses
-probabilities (labels: a softmax), and the negative statistics use the reconstruction
-and its hidden probabilities (eq. 6, CD-1); momentum 0.5 then 0.9 after epoch 5;
-weight cost on the weights only; weights start at ``0.1 N(0, 1)``, biases at zero.
-
-**Checkpoints**: everything that decides the rest of the run (parameters, momentum,
-the greedy stack that backprop will start from, the Generator's state, the stage, epoch
-and minibatch reached) is written to ``DIR/checkpoint.npz`` atomically (a temporary
-file, then ``os.replace``) after every stage, every ``checkpoint_s`` seconds (at the
-next minibatch boundary), and on Ctrl-C or SIGTERM at the next minibatch boundary.
-:meth:`Trainer.run` on a DIR with a checkpoint continues from it, and gives the same
-weights as an uninterrupted run with the same seed (and BLAS thread count), and refuses
-a checkpoint that is truncated, corrupt or made with other settings, naming the file or
-the settings. A lock file refuses a second process writing into the same DIR.
+Stages: one RBM per directed layer (greedy, bottom-up, ``rbm.m``'s CD-1, eq. 6), the
+top RBM with the labels, up-down fine-tuning and backprop fine-tuning; a
+:class:`Recipe` holds every setting (``hinton2006``: the published one). A
+:class:`Trainer` writes ``DIR/checkpoint.npz`` atomically after every stage, every
+``checkpoint_s`` seconds and on Ctrl-C or SIGTERM (at the next minibatch), under a lock;
+run again on the same DIR it resumes to the weights of an uninterrupted run, and refuses
+a checkpoint that is truncated, corrupt or made with other settings. The recipe's
+choices and the checkpoint's contents: docs/machines/dbn.md.
 """
 
 from __future__ import annotations
@@ -52,37 +40,16 @@ __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load
 
 @dataclass
 class Recipe:
-    """Every setting of a run. ``updown_cd``: (first epoch, k) pairs, the CD-k schedule
-    of the top RBM during up-down fine-tuning. ``updown_anneal``, ``backprop_anneal``:
-    over that many last epochs of the stage (all of them if it is shorter) the learning
-    rate falls linearly to zero (:func:`annealed`). ``backprop_line_searches``: 0, SGD
-    with momentum on the backprop minibatches; N, conjugate gradient with N line
-    searches per minibatch instead (``backpropclassify.m``: 3 on batches of 1000;
-    ``backprop_lr``, ``backprop_momentum`` and ``backprop_anneal`` then play no part).
-    ``validation``: the last that many cases are held out of training, and the
-    fine-tuning stages' learning curves report their error (Hinton et al. 2006 chose
-    their settings on 10,000 held-out digits). ``backprop_from``: the weights backprop
-    starts from, ``"greedy"`` (the stack as greedy training left it, as
-    ``mnistclassify.m`` runs ``backpropclassify.m``) or ``"updown"`` (after up-down).
-    The softmax layer's initial weights come from a Generator of their own, so with
-    ``"greedy"`` backprop gives the same net whether up-down ran or not.
-
-    Departures of ``hinton2006`` from the papers, each chosen on 10,000 held-out digits
-    (the records named here are in ``benchmarks/results/archive/``, but
-    ``hinton2006.json`` is in ``benchmarks/results/mnist/``).
-    Backprop runs ``backpropclassify.m``'s conjugate gradient from the greedy stack, as
-    there, for 50 epochs, not 200: its held-out error was still falling slowly at 50
-    (1.01%, against 1.18% after 200 epochs of SGD), and each epoch costs more than the
-    last: 3 line searches take more gradient evaluations once the net has learned its
-    digits, about 15 per minibatch after 40 epochs (``backprop_sweep.json``; from the
-    up-down weights the same backprop reached 1.17% test error, ``hinton2006.json``).
-    Up-down (``updown_anneal.json``) runs CD-10 in the top RBM for 200 epochs, where the
-    paper ran 100 epochs each of CD-3, CD-6 and CD-10: 2,000 Gibbs steps per case against
-    1,900, and 8% fewer FLOPs. At equal cost, 24 epochs of CD-10 ended at 1.69% held-out
-    error and 43 of CD-3 at 2.13%. The learning rate falls to zero over the last half of
-    the epochs: annealing lowered the held-out error by 0.13-0.44%. The paper's schedule,
-    the last 150 of its 300 epochs annealed, reached 1.53% and 1.62% test error in two
-    runs (``updown300_anneal150.json``, ``hinton2006_cd3-6-10.json``)."""
+    """Every setting of a run (``hinton2006``'s departures from the papers, each chosen on
+    10,000 held-out digits: docs/machines/dbn.md). ``updown_cd``: (first epoch, k)
+    pairs, the top RBM's CD-k schedule in up-down. ``updown_anneal``,
+    ``backprop_anneal``: over that many last epochs the learning rate falls linearly to
+    zero (:func:`annealed`). ``backprop_line_searches``: 0, SGD with momentum; N,
+    conjugate gradient with N line searches per minibatch (``backpropclassify.m``: 3).
+    ``validation``: the last that many cases are held out and the fine-tuning curves
+    report their error. ``backprop_from``: ``"greedy"`` (the stack as greedy training
+    left it, as ``mnistclassify.m``) or ``"updown"``; the softmax layer's initial
+    weights come from a Generator of their own."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -136,6 +103,7 @@ class Recipe:
                                  f"{self.next_layer_on!r}")
 
     def cd_k(self, epoch: int) -> int:
+        """The top RBM's k in up-down at ``epoch``."""
         return max(k for start, k in self.updown_cd if start <= epoch)
 
 
@@ -143,9 +111,8 @@ PRESETS = {"hinton2006": Recipe()}
 
 
 def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> float:
-    """Seconds for ``remaining`` more epochs, extending the least-squares line through the
-    last ``window`` epochs' times (never sloping down: a falling cost is assumed to stop
-    falling)."""
+    """Seconds for ``remaining`` more epochs on the least-squares line through the last
+    ``window`` epochs' times (never sloping down)."""
     t = np.asarray(epoch_seconds[-window:], dtype=float)
     if remaining <= 0 or not len(t):
         return 0.0
@@ -160,15 +127,15 @@ RBM_M = CD(summed_differences=True)   # rbm.m's CD-1 (labels: input vW + c + yU)
 
 def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
              rng: np.random.Generator, buf: dict | None = None) -> dict:
-    """CD-1 on minibatch ``V`` (and one-hot labels ``Y`` for the top RBM), in place, by the
-    compiled backend's bipartite kernel (:func:`neurosim.compiled.bipartite.step`).
-    ``p``: W (n_v x n_h), b (n_v), c (n_h) [, U (n_lab x n_h), b_lab]; ``vel`` likewise.
-    Returns the kernel's buffers, to pass back as ``buf``."""
+    """``rbm.m``'s CD-1 on minibatch ``V`` (and one-hot labels ``Y``), in place, by
+    :func:`neurosim.compiled.bipartite.step`; ``p``: W (n_v x n_h), b, c [, U, b_lab],
+    ``vel`` likewise. Returns the kernel's buffers, to pass back as ``buf``."""
     block = Block(p["W"], p["b"], p["c"], p.get("U"), p.get("b_lab"))
     return bipartite.step(block, V, RBM_M, r.learning_rate, rng, momentum, r.weight_decay, vel, Y, buf=buf)
 
 
 def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator) -> tuple[dict, dict]:
+    """A new RBM's arrays and zero velocities: weights ``init_scale N(0, 1)``, biases 0."""
     p = {"W": (r.init_scale * rng.standard_normal((n_v, n_h))).astype(np.float32),
          "b": np.zeros(n_v, np.float32), "c": np.zeros(n_h, np.float32)}
     if n_lab:
@@ -281,9 +248,7 @@ class Trainer:
     # -- running -----------------------------------------------------------------------------
     def run(self, begin: Callable[[], None] | None = None) -> DeepBeliefNet:
         """Train (or resume) to the end of the recipe; returns the DBN. ``begin()`` is
-        called under the lock before anything else (the CLI checks the directory again
-        there, forks and writes ``command.json``: a run started at the same instant in
-        the same directory cannot interleave its writes with this one's)."""
+        called under the lock before anything else (the CLI's last checks and writes)."""
         self._lock()
         try:
             if begin is not None:
@@ -355,11 +320,9 @@ class Trainer:
         self._save()
 
     def _report(self, stage, epochs, n_batches, batch, done_before, elapsed) -> None:
-        """Log the epoch just finished. The ETA weighs each remaining epoch by its cost
-        (up-down: the FLOPs of its CD-k), so it does not assume the current rate lasts.
-        Backprop's epochs grow dearer as its line searches need more evaluations, so its
-        ETA follows the trend of its recent epochs (:func:`trend_eta`); it has none while
-        only the softmax layer has learned: those epochs say nothing of the others."""
+        """Log the epoch just finished, with an ETA: remaining epochs weighed by their cost
+        (up-down: its CD-k's FLOPs), backprop's by the trend of its recent epochs
+        (:func:`trend_eta`), none while only the softmax layer learns."""
         pr = self.progress
         timed = (n_batches - done_before) / n_batches                  # of the epoch just finished
         rate = (n_batches - done_before) * batch / max(elapsed, 1e-9)
@@ -386,8 +349,7 @@ class Trainer:
 
     def _epoch_metric(self, stage: str) -> dict:
         """A learning curve point on the first 1000 training cases: reconstruction error
-        (greedy stages), or the classification error of the model trained so far, and then
-        also on the held-out cases (``valid_error``) if the recipe holds any out."""
+        (greedy stages) or classification error (and ``valid_error`` on held-out cases)."""
         X, labels = self.X[:1000], self.labels[:1000]
         if stage.startswith("rbm") or stage == "top":
             V = self._stage_data()[:1000]
@@ -500,9 +462,8 @@ def stack(arrays: dict[str, np.ndarray], prefix: str) -> DeepBeliefNet | None:
 
 def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """``directory/checkpoint.npz`` from ``arrays`` and ``meta`` (recipe, progress, the
-    Generator's state, the number of training cases), and ``progress.json`` beside it,
-    each atomically (:func:`~neurosim.outputs.atomic_write`: whole or not at all, no
-    temporary file left behind; an OSError such as a full disk is an OutputError)."""
+    Generator's state, the number of training cases) and ``progress.json`` beside it,
+    each atomically (an OSError such as a full disk is an OutputError)."""
     runs.write_checkpoint(directory / "checkpoint.npz", arrays, meta)
     atomic_write_text(directory / "progress.json", json.dumps(meta["progress"], indent=1))
 
@@ -532,9 +493,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
 
 
 def check_run_directory(directory: str | Path, flag: str = "--out") -> Path:
-    """``directory`` as a Path if a run can be written there (it may not exist yet: its
-    nearest existing ancestor must then be a writable directory), else an OutputError
-    naming it; called before any work is done."""
+    """``directory`` as a Path if a run can be written there (else its nearest existing
+    ancestor must be a writable directory), or an OutputError naming it."""
     directory = Path(directory)
     where = f"{flag} {directory}"
     if directory.exists() and not directory.is_dir():
@@ -567,6 +527,16 @@ class Run:
         epochs = {"updown": self.recipe.updown_epochs,
                   "backprop": self.recipe.backprop_epochs}.get(stage, self.recipe.pretrain_epochs)
         return f"{stage}, epoch {self.progress.epoch} of {epochs}"
+
+    def test_errors(self, X: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
+        """The error rates on ``(X, labels)`` of the generative (free-energy) read-out and
+        of the backprop net; None for a stage the run has not reached."""
+        def error(predict) -> float:
+            return float(np.mean(predict(X) != labels))
+
+        return {"test_error_generative": None if self.dbn.W is None else error(self.dbn.predict),
+                "test_error_backprop": None if self.backprop is None else
+                error(lambda Z: backprop_predict(self.backprop, Z))}
 
 
 def load_run(directory: str | Path) -> Run:
