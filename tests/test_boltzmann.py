@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from neurosim import Edge, InferenceError, Network, Unit, ValidationError, load
+from neurosim.compiled import compile as compile_
 from neurosim.data import bars_stripes, encoder_424
 from neurosim.inference import all_states, log_prob, posterior
 from neurosim.learning import SynapseView, get_rule
+from neurosim.population import Population, Projection
 from neurosim.machines.boltzmann import BoltzmannMachine, ParameterError, Update
 from helpers import empirical_kl, kl_bound, random_boltzmann, load_demo
 
@@ -82,6 +84,23 @@ def test_weight_change_is_the_sum_of_the_local_rule(procedure):
         assert trained.weight(e.source, e.target) == trained.weight(e.target, e.source) == twin.weights_[i, j]
 
 
+def test_persistent_chains_carry_over_and_restarted_ones_do_not():
+    """persistent=True: the negative phase's states are the chains the next update starts
+    from (and save/load keeps them); persistent=False leaves ``chains_`` alone."""
+    net, X = load(ENCODER), encoder_424().data
+    bm = BoltzmannMachine(net, n_chains=6, negative_sweeps=1, random_state=0)
+    bm.partial_fit(X)
+    first = bm.chains_.copy()
+    assert np.array_equal(first, bm.last_statistics_["negative"])
+    bm.partial_fit(X)
+    assert np.array_equal(bm.chains_, bm.last_statistics_["negative"]) and not np.array_equal(bm.chains_, first)
+    fresh = BoltzmannMachine(net, n_chains=6, persistent=False, anneal=[2.0], random_state=0)
+    fresh.compute_update(X)
+    start = fresh.chains_.copy()
+    fresh.partial_fit(X)
+    assert np.array_equal(fresh.chains_, start) and fresh.last_statistics_["negative"].shape == (6, 10)
+
+
 def test_momentum_and_weight_decay():
     rng = np.random.default_rng(2)
     net = _rbm(rng, 3, 2)
@@ -116,6 +135,26 @@ def test_free_running_gibbs_matches_exact(seed):
     counts = np.bincount(bm._codes(visible), minlength=16) / n
     kl = float(np.sum(counts[counts > 0] * (np.log(counts[counts > 0]) - log_pv[counts > 0])))
     assert kl < kl_bound(16, n, inflation=1.0)
+
+
+def test_weights_set_on_the_machine_reach_the_compiled_chains(monkeypatch):
+    """The machine compiles its net once, whatever the number of minibatches, and its
+    current weights (changed by training, or set as ``load`` sets them) are the ones its
+    chains sample: the samples fit the exact joint of ``network_``, not of the start net."""
+    import neurosim.machines.boltzmann as module
+
+    calls = []
+    monkeypatch.setattr(module, "compile", lambda *a, **k: calls.append(a) or compile_(*a, **k))
+    rng = np.random.default_rng(3)
+    start = random_boltzmann(rng, 4, 3, density=0.7)
+    bm = BoltzmannMachine(start, batch_size=2, n_iter=3, n_chains=5, random_state=0).fit(_rows(rng, 8, 4))
+    assert len(calls) == 1 and bm.n_iter_ == 12
+    assert [c.tolist() for c in bm.colour_classes_] == [s.index.tolist() for s in compile_(start).plan().steps]
+    W = np.where(bm.edge_mask_, rng.normal(0, 1.5, bm.weights_.shape), 0.0)
+    bm.weights_, bm.biases_ = np.triu(W, 1) + np.triu(W, 1).T, rng.normal(0, 1, 7)
+    samples = bm.sample(20_000, n_sweeps=30, visible_only=False)
+    assert empirical_kl(samples, posterior(bm.network_)) < kl_bound(2 ** 7, 20_000, inflation=1.0)
+    assert empirical_kl(samples, posterior(start)) > kl_bound(2 ** 7, 20_000, inflation=1.0)
 
 
 def test_negative_control_wrong_net_fails_the_bound():
@@ -343,6 +382,12 @@ def test_bad_networks_and_data_are_named():
         bm.exact_kl(X, [0.5] * 4)
     with pytest.raises(ValidationError, match="cd_update needs an RBM-shaped network"):
         bm.cd_update(X)
+    softmax = Network.from_populations([Population("v", ("v0", "v1"), np.zeros(2), "visible"),
+                                        Population("y", ("y0", "y1", "y2"), np.zeros(3), activation="softmax")],
+                                       [Projection("v<->y", "v", "y", np.zeros((2, 3)), "symmetric")])
+    with pytest.raises(ValidationError, match="population 'y' of .* is softmax: a Boltzmann machine's units are "
+                                              r"logistic \(eq. 1\)"):
+        BoltzmannMachine(softmax).fit([[1, 0]])
     with pytest.raises(InferenceError, match="23 units .* over the limit of 22"):
         BoltzmannMachine(_two_visible_23_hidden()).exact_log_likelihood([[1]])
 

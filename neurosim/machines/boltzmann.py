@@ -1,60 +1,18 @@
 """Boltzmann machines (Hinton 2005, section 2) and RBMs trained by contrastive divergence (section 3).
 
-A Boltzmann machine is a :class:`~neurosim.network.Network` of symmetric edges with
-visible and hidden units, any connectivity. Its energy is eq. 2,
-``E(s) = -sum_i b_i s_i - sum_{i<j} s_i s_j w_ij``, and at equilibrium it visits a state
-with probability ``exp(-E) / Z`` (eq. 3). Learning follows eq. 5,
+A :class:`BoltzmannMachine` trains a Network of symmetric edges, any connectivity, its
+visible units clamped to the data. Energy, eq. 2: ``E(s) = -sum_i b_i s_i - sum_{i<j} s_i
+s_j w_ij``; equilibrium, eq. 3: ``P(s) = exp(-E(s)) / Z``. Learning, eq. 5: ``dw_ij = lr
+(<s_i s_j>+ - <s_i s_j>-)`` (data clamped, then running freely); for an RBM-shaped net,
+CD-k or PCD-k (eq. 6); or ascent of the exact gradient. A bias is a synapse from a unit
+that is always on. The procedures step by step: ``docs/machines/boltzmann.md``.
 
-    dw_ij = lr (<s_i s_j>+ - <s_i s_j>-),
+Shared code does the work: Gibbs sweeps of the compiled plan's colour classes on
+:class:`neurosim.compiled.Chains` (clamping, annealing through ``beta``); eq. 5's change
+by the rule's batched form (``CompiledLearner.change``); CD/PCD by the kernel of
+:mod:`neurosim.compiled.bipartite`; exact quantities of nets of up to 22 units from
+``inference.exact.log_joint`` of every state (eq. 3-4).
 
-with ``<.>+`` measured with data clamped on the visible units and the hidden units
-Gibbs-sampled to equilibrium (the positive phase), and ``<.>-`` measured with the net
-running freely (the negative phase). A bias is a synapse from a unit that is always on.
-The weight change is the registered rule's batched form
-(``get_rule("boltzmann").batched``), summed over the two phases, each divided by its
-number of cases; the tests check it equals the sum of the rule's local form.
-
-Procedures (``procedure=``):
-
-``"boltzmann"``
-    Eq. 5. Positive phase: each case's hidden units start random and run
-    ``positive_sweeps`` Gibbs sweeps with the visible units clamped. Negative phase:
-    ``n_chains`` free-running chains run ``negative_sweeps`` sweeps, kept from one
-    update to the next (``persistent=True``) or restarted from random states
-    (``persistent=False``). Chains that start from random states first run one sweep
-    at each temperature of ``anneal`` (simulated annealing, as in Ackley, Hinton and
-    Sejnowski 1985); statistics are always collected at temperature 1.
-``"cd"``
-    CD-k of eq. 6 for an RBM-shaped (bipartite visible-hidden) net, as in Hinton's
-    ``rbm.m``: positive statistics use the data and the hidden probabilities; sampled
-    hidden states drive the chain; after ``k`` steps the negative statistics use the
-    visible probabilities and the hidden probabilities they give.
-``"pcd"``
-    Persistent CD (Tieleman 2008): as ``"cd"``, but the negative statistics come from
-    ``n_chains`` persistent chains (sampled visible states, hidden probabilities) that
-    advance ``k`` alternating Gibbs steps per update.
-``"exact"``
-    Ascent of the exact gradient of the mean log-likelihood, by enumeration
-    (:meth:`BoltzmannMachine.exact_gradient`): the reference for small nets.
-
-Gibbs sampling runs many chains at once (rows of a matrix) and updates all the units of
-one colour class together: units with no edge between them are conditionally
-independent given the rest, so a block update is an exact Gibbs step. The classes are
-the layers :meth:`Network.layers` gives a copy of the net without layer attributes (a
-greedy colouring of its graph).
-
-Small nets are also solved exactly, by enumerating their states (at most 22 units, the
-limit of :mod:`neurosim.inference.exact`): :meth:`~BoltzmannMachine.exact_kl`,
-:meth:`~BoltzmannMachine.exact_log_likelihood`, :meth:`~BoltzmannMachine.exact_gradient`
-(the maximum-likelihood gradient that eq. 5 estimates) and, for RBMs,
-:meth:`~BoltzmannMachine.expected_cd_update` (what CD-k estimates). The energies are
-those of eq. 2, equal to ``neurosim.inference.exact.log_joint`` of the trained net (tested).
-
-Every random draw goes through the one ``numpy.random.Generator`` that
-``random_state`` is normalised to when the machine is first fitted (or first used).
-
-Example
--------
 >>> import numpy as np
 >>> from neurosim import Edge, Network, Unit
 >>> net = Network([Unit("v0", role="visible"), Unit("v1", role="visible"), Unit("h0")],
@@ -74,28 +32,28 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from ..compiled import bipartite
+from ..compiled import Chains, bipartite, compile
 from ..compiled.bipartite import CD, Block, apply_change
 from ..errors import InferenceError, ParameterError, ValidationError
-from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid
-from ..inference.exact import MAX_FREE_UNITS, all_states
+from ..inference.exact import MAX_FREE_UNITS, all_states, log_joint
 from ..learning import get_rule
-from ..network import Network, Unit
+from ..learning.learners import CompiledLearner
+from ..learning.procedures import Settings
+from ..network import Network
+from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid
 from .base import (NetworkMachine, Position, binary_rows, check_bool, check_number, check_random_state,
                    valid_random_state)
 
 __all__ = ["BoltzmannMachine", "Update", "ParameterError", "PROCEDURES"]
 
 PROCEDURES = ("boltzmann", "cd", "pcd", "exact")
-_CHUNK = 1 << 11          # rows per block: enumerated states, or chains (see _blocks)
+_CHUNK = 1 << 11          # rows per block (see _blocks)
 
 
 class Update(NamedTuple):
-    """A change (or gradient) of a machine's parameters.
-
-    ``weights[i, j]`` is the change of the symmetric weight between units i and j (equal
-    to ``weights[j, i]``, zero where there is no edge); ``biases[i]`` that of unit i's bias.
-    """
+    """A change (or gradient) of a machine's parameters: ``weights[i, j]`` that of the
+    symmetric weight between units i and j (zero where there is no edge), ``biases[i]``
+    that of unit i's bias."""
 
     weights: np.ndarray
     biases: np.ndarray
@@ -112,76 +70,55 @@ class BoltzmannMachine(NetworkMachine):
     Parameters
     ----------
     network : Network
-        Symmetric edges only; units with role ``visible`` (or ``label``) are clamped to
-        the data, in unit order; the others are hidden. Its weights and biases are the
-        starting point; it is never modified (the trained net is ``network_``).
+        Symmetric edges only. Units with role ``visible`` (or ``label``), in unit order,
+        are the columns of X; the others are hidden. Its weights are the starting point;
+        it is never modified.
     procedure : {"boltzmann", "cd", "pcd", "exact"}
-        How the weight change is estimated (see the module docstring).
+        Eq. 5 by sampling, CD-k or PCD-k (eq. 6), or ascent of the exact gradient.
     learning_rate : float
-        ``lr`` of eq. 5 and 6 (> 0).
-    n_iter : int
-        Passes over the training data in :meth:`fit`.
-    batch_size : int or None
-        Cases per update; None: all of X (one update per pass).
+        ``lr`` of eq. 5 and 6.
+    n_iter, batch_size : int, int or None
+        Passes over X in :meth:`fit`; cases per update (None: all of X).
     positive_sweeps, negative_sweeps : int
-        Gibbs sweeps of the positive (hidden units, data clamped) and negative
-        (free-running) phases of ``procedure="boltzmann"``.
+        Gibbs sweeps of eq. 5's positive (data clamped) and negative (free) phases.
     n_chains : int
-        Parallel free-running chains of the negative phase (``"boltzmann"``, ``"pcd"``)
-        and of :meth:`transform` when it samples.
+        Free chains of the negative phase; chains per row of :meth:`transform`.
     persistent : bool
-        ``"boltzmann"``: keep the negative-phase chains from one update to the next
-        (True) or restart them from random states at every update (False).
+        ``"boltzmann"``: keep the negative chains across updates, or restart them.
     anneal : sequence of float or None
-        Temperatures, one sweep at each, run by chains that start from random states
-        before their sweeps at temperature 1 (e.g. ``[20, 15, 12, 10, 8, 6, 4, 2]``).
+        Temperatures, one sweep each, run by chains that start from random states.
     k : int
-        Steps of alternating Gibbs sampling per update of ``"cd"`` (CD-k) and ``"pcd"``.
-    weight_decay : float
-        L2 penalty on the weights (not the biases): ``- lr * weight_decay * w`` per update.
-    momentum : float in [0, 1)
-        Fraction of the previous change added to each change.
+        Gibbs steps of CD-k and PCD-k.
+    weight_decay, momentum : float
+        L2 penalty ``lr * weight_decay * w`` on the weights; momentum in [0, 1).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
-        Normalised once, at the first fit, to the Generator every draw goes through.
     verbose : bool
-        Print progress (and the exact log-likelihood of small nets) during :meth:`fit`.
-    n_restarts : int, default 1
-        Restarts chosen on held-out likelihood: :meth:`fit` trains this many machines,
-        each from the network's weights with a Generator of its own, for
-        ``restart_epochs`` passes, and keeps the one whose exact log-likelihood of
-        ``X_valid`` is highest (:meth:`Machine._fit_restarts
-        <neurosim.machines.base.Machine._fit_restarts>`; small nets: enumeration).
-    restart_epochs : int, default 1
-        Passes each restart makes before the choice.
+    n_restarts, restart_epochs : int
+        Restarts chosen on held-out exact likelihood (``Machine._fit_restarts``).
 
     Attributes
     ----------
-    weights_ : ndarray (n_units, n_units)
-        The one symmetric weight matrix (zero where there is no edge).
-    biases_ : ndarray (n_units,)
+    weights_, biases_ : ndarray (n_units, n_units), (n_units,)
+        The symmetric weight matrix (zero where there is no edge) and the biases.
     edge_mask_ : ndarray of bool (n_units, n_units)
     visible_, hidden_ : ndarray of int
-        Indices of the visible and hidden units; ``visible_units_`` names the columns of X.
+        Unit indices; ``visible_units_`` names the columns of X.
     colour_classes_ : list of ndarray
-        Units updated together by the Gibbs sampler.
+        The compiled plan's Gibbs steps: units updated together.
     chains_ : ndarray (n_chains, n_units)
-        States of the persistent chains.
+        The persistent chains.
     network_ : Network
-        The trained net (``network`` with the current weights and biases), built when read.
+        The network with the current weights and biases.
     n_iter_ : int
-        Updates made since the last :meth:`fit` started.
+        Updates since the last :meth:`fit` started.
     last_statistics_ : dict
-        The states of the last update's phases: ``"positive"`` and ``"negative"``
-        (cases by units, in unit order; for CD some columns are probabilities),
-        ``"positive_prob"`` and ``"negative_prob"`` (each unit's probability of being on
-        given the others, eq. 1), ``"rule"`` and ``"lr"``.
+        The last update's ``"positive"`` and ``"negative"`` states, each unit's eq. 1
+        given the others (``"positive_prob"``, ``"negative_prob"``), ``"rule"``, ``"lr"``.
     random_state_ : numpy.random.Generator
 
     References
     ----------
-    Ackley, Hinton and Sejnowski (1985), A learning algorithm for Boltzmann machines.
-    Hinton (2002), Training products of experts by minimizing contrastive divergence.
-    Hinton (2005), What kind of graphical model is the brain?, eq. 1-6.
+    Ackley, Hinton and Sejnowski (1985); Hinton (2002); Hinton (2005), eq. 1-6.
     """
 
     def __init__(self, network: Network, *, procedure: str = "boltzmann", learning_rate: float = 0.1,
@@ -220,12 +157,8 @@ class BoltzmannMachine(NetworkMachine):
         check_number("n_iter", self.n_iter, 1, integer=True)
         if self.batch_size is not None:
             check_number("batch_size", self.batch_size, 1, integer=True)
-        check_number("positive_sweeps", self.positive_sweeps, 1, integer=True)
-        check_number("negative_sweeps", self.negative_sweeps, 1, integer=True)
-        check_number("n_chains", self.n_chains, 1, integer=True)
-        check_number("k", self.k, 1, integer=True)
-        check_number("n_restarts", self.n_restarts, 1, integer=True)
-        check_number("restart_epochs", self.restart_epochs, 1, integer=True)
+        for name in ("positive_sweeps", "negative_sweeps", "n_chains", "k", "n_restarts", "restart_epochs"):
+            check_number(name, getattr(self, name), 1, integer=True)
         check_number("weight_decay", self.weight_decay, 0.0)
         check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
         check_bool("persistent", self.persistent)
@@ -237,10 +170,9 @@ class BoltzmannMachine(NetworkMachine):
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)            # raises, naming the value
 
-    def _setup(self) -> None:
-        """Validate the parameters and the network; set the fitted attributes from it."""
-        self._validate_params()
-        net = self.network
+    def _check_network(self, net: Network) -> None:
+        """ValidationError for an edge that is not one symmetric weight, a softmax
+        population, or a net with no visible units."""
         for e in net.edges:
             if e.kind != "symmetric":
                 raise ValidationError(f"edge {e.source} -> {e.target} is {e.kind}: a Boltzmann machine "
@@ -249,40 +181,34 @@ class BoltzmannMachine(NetworkMachine):
                 raise ValidationError(f"symmetric edge {e.source} <-> {e.target} has unequal synapses "
                                       f"({e.weight!r} and {e.weight_reverse!r}); the machine keeps one "
                                       "weight per edge")
-        roles = [u.role for u in net.unit_list()]
-        visible = [i for i, r in enumerate(roles) if r in ("visible", "label")]
-        hidden = [i for i, r in enumerate(roles) if r == "hidden"]
-        if not visible:
+        for p in net.populations:
+            if p.activation == "softmax":
+                raise ValidationError(f"population {p.name!r} of {net.name!r} is softmax: a Boltzmann "
+                                      "machine's units are logistic (eq. 1)")
+        if not any(u.role in ("visible", "label") for u in net.unit_list()):
             raise ValidationError(f"network {net.name!r} has no visible units to clamp data on")
-        arr = net.to_arrays()
-        mask = arr.symmetric.copy()
+
+    def _setup(self) -> None:
+        """Validate the parameters and the network; set the fitted attributes from it."""
+        self._validate_params()
+        net = self.network
+        self._check_network(net)
+        roles = [u.role for u in net.unit_list()]
+        self.visible_ = np.array([i for i, r in enumerate(roles) if r in ("visible", "label")], dtype=np.intp)
+        self.hidden_ = np.array([i for i, r in enumerate(roles) if r == "hidden"], dtype=np.intp)
+        self.visible_units_ = [net.units[i] for i in self.visible_]
+        self.hidden_units_ = [net.units[i] for i in self.hidden_]
+        self._compiled = compile(net, np.float64)
+        self.edge_mask_ = self._compiled.symmetric.copy()
         if self.procedure in ("cd", "pcd"):
-            if not hidden:
-                raise ValidationError(f"procedure {self.procedure!r} needs hidden units; network "
-                                      f"{net.name!r} has none")
-            for group, what in ((visible, "visible"), (hidden, "hidden")):
-                sub = np.argwhere(np.triu(mask[np.ix_(group, group)], 1))
-                if len(sub):
-                    a, b = net.units[group[sub[0][0]]], net.units[group[sub[0][1]]]
-                    raise ValidationError(
-                        f"edge {a} <-> {b} joins two {what} units: procedure {self.procedure!r} needs "
-                        "an RBM-shaped (bipartite visible-hidden) network; use procedure='boltzmann'")
-        self.edge_mask_ = mask
-        self.weights_ = np.where(mask, arr.weights, 0.0)
-        self.biases_ = arr.bias.astype(np.float64).copy()
-        self.visible_ = np.array(visible, dtype=np.intp)
-        self.hidden_ = np.array(hidden, dtype=np.intp)
-        self.visible_units_ = [net.units[i] for i in visible]
-        self.hidden_units_ = [net.units[i] for i in hidden]
-        plain = Network([Unit(u.name, u.bias, u.role) for u in net.unit_list()], net.edges, net.name)
-        self.colour_classes_ = [np.array([net.index(u) for u in group], dtype=np.intp)
-                                for group in plain.layers()]
-        hid = set(hidden)
-        self._hidden_classes = [c[np.isin(c, hidden)] for c in self.colour_classes_
-                                if any(int(i) in hid for i in c)]
+            self._check_rbm(f"procedure {self.procedure!r}")
+        self.weights_, self.biases_ = self._compiled.W.copy(), self._compiled.b.copy()
+        self.colour_classes_ = [step.index for step in self._compiled.plan().steps]
         self.random_state_ = check_random_state(self.random_state)
+        self._learner = CompiledLearner(net, get_rule("boltzmann"), Settings(lr=self.learning_rate),
+                                        self.random_state_, ("generative",))
+        self.chains_ = Chains(self._compiled, self.random_state_, self.n_chains).rows
         n = net.n_units
-        self.chains_ = self.random_state_.integers(0, 2, (self.n_chains, n)).astype(np.float64)
         self.velocity_ = Update(np.zeros((n, n)), np.zeros(n))
         self._all_states = None
         self.n_iter_ = 0
@@ -300,50 +226,51 @@ class BoltzmannMachine(NetworkMachine):
         self._ensure_initialized()
         return binary_rows(X, len(self.visible_), what, self.visible_units_)
 
-    # -- Gibbs sampling -----------------------------------------------------------------
-    def _settle(self, S: np.ndarray, classes: list[np.ndarray], sweeps: int,
-                rng: np.random.Generator, temperatures: Sequence[float] = ()) -> np.ndarray:
-        """Gibbs sweeps in place: one sweep at each of ``temperatures``, then ``sweeps`` at
-        temperature 1. Each sweep updates the colour classes in order, all chains at once
-        (in blocks of at most 2048 chains, see :meth:`_blocks`)."""
-        for start in range(0, len(S), _CHUNK):
-            self._settle_block(S[start:start + _CHUNK], classes, sweeps, rng, temperatures)
-        return S
+    def _check_rbm(self, what: str) -> None:
+        """ValidationError unless the net is RBM-shaped: hidden units, no edge within a side."""
+        if not len(self.hidden_):
+            raise ValidationError(f"{what} needs hidden units; {self.network.name!r} has none")
+        for group, kind in ((self.visible_, "visible"), (self.hidden_, "hidden")):
+            inside = np.argwhere(np.triu(self.edge_mask_[np.ix_(group, group)], 1))
+            if len(inside):
+                a, b = (self.network.units[group[i]] for i in inside[0])
+                raise ValidationError(f"edge {a} <-> {b} joins two {kind} units: {what} needs an RBM-shaped "
+                                      "network (bipartite visible-hidden); use procedure='boltzmann'")
 
-    def _settle_block(self, S: np.ndarray, classes: list[np.ndarray], sweeps: int,
-                      rng: np.random.Generator, temperatures: Sequence[float]) -> None:
-        # hot loop: the weights of each class are sliced once per call, and the noise of
-        # every update is drawn at once as standard logistic variates L: a unit turns on
-        # with probability sigmoid(x / T) (eq. 1 at temperature T) exactly when x > T * L
-        blocks = [(c, self.weights_[:, c], self.biases_[c]) for c in classes]
-        temps = [*temperatures, *([1.0] * sweeps)]
-        noise = rng.logistic(size=(len(temps), *S.shape))
-        for t, T in enumerate(temps):
-            if T != 1.0:
-                noise[t] *= T
-            for c, Wc, bc in blocks:
-                S[:, c] = S @ Wc + bc > noise[t][:, c]
+    # -- Gibbs sampling: compiled chains -------------------------------------------------
+    def _settle(self, m: int, sweeps: int, clamp: np.ndarray | None = None, init: np.ndarray | None = None,
+                anneal: bool = True) -> np.ndarray:
+        """The states of ``m`` chains of the compiled net, from ``init`` (default random
+        states), the visible units clamped to the rows of ``clamp`` if given, after Gibbs
+        sweeps of its plan: one at each ``anneal`` temperature (if ``anneal``), then
+        ``sweeps`` at temperature 1.
 
-    def _random_states(self, m: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.integers(0, 2, (m, self.n_units)).astype(np.float64)
+        Hot path (``Chains.sweep`` also counts messages, which doubles the time on small
+        nets): a unit turns on where its field, eq. 1's input times ``beta = 1/T``, exceeds
+        a standard logistic variate, that is with probability ``sigmoid(x / T)``; a sweep's
+        noise is drawn at once. Chains run in blocks of ``_CHUNK`` (see :meth:`_blocks`)."""
+        cn, rng = self._compiled, self.random_state_
+        cn.set_weights(self.weights_, self.biases_)
+        temperatures = [*((self.anneal or ()) if anneal else ()), *[1.0] * sweeps]
+        out = []
+        for rows in (slice(start, start + _CHUNK) for start in range(0, m, _CHUNK)):
+            x = Chains(cn, rng, len(range(m)[rows]), init=None if init is None else init[rows])
+            if clamp is not None:
+                x.clamp(units=self.visible_units_, values=clamp[rows])
+            steps = x.plan.steps
+            for T in temperatures:
+                x.beta = 1.0 / T
+                noise = rng.logistic(size=x.state.shape)
+                for step in steps:
+                    x.state[:, step.units] = x.field(step) > noise[:, step.units]
+            out.append(x.rows)
+        return np.concatenate(out)
 
     def _conditional(self, S: np.ndarray) -> np.ndarray:
         """Each unit's probability of being on given the states of all the others (eq. 1)."""
         return _sigmoid(S @ self.weights_ + self.biases_)
 
     # -- one update ---------------------------------------------------------------------
-    def _hebbian(self, rule_name: str, pos: np.ndarray, neg: np.ndarray) -> Update:
-        """Eq. 5/6 through the rule's batched form: positive minus negative phase, each
-        summed over its cases and divided by their number. A bias is a synapse from an
-        always-on unit (a column of ones)."""
-        rule, lr = get_rule(rule_name), self.learning_rate
-        dW = (rule.batched(pos, pos, "positive", lr) / len(pos)
-              + rule.batched(neg, neg, "negative", lr) / len(neg))
-        db = (rule.batched(np.ones((len(pos), 1)), pos, "positive", lr)[0] / len(pos)
-              + rule.batched(np.ones((len(neg), 1)), neg, "negative", lr)[0] / len(neg))
-        upper = np.triu(np.where(self.edge_mask_, dW, 0.0), 1)
-        return Update(upper + upper.T, db)
-
     def _record(self, rule_name: str, pos: np.ndarray, neg: np.ndarray) -> None:
         self.last_statistics_ = {"positive": pos, "negative": neg,
                                  "positive_prob": self._conditional(pos),
@@ -351,24 +278,25 @@ class BoltzmannMachine(NetworkMachine):
                                  "rule": rule_name, "lr": self.learning_rate}
 
     def _boltzmann_update(self, X: np.ndarray) -> Update:
-        rng, anneal = self.random_state_, tuple(self.anneal or ())
-        pos = self._random_states(len(X), rng)
-        pos[:, self.visible_] = X
-        self._settle(pos, self._hidden_classes, self.positive_sweeps, rng, anneal)
+        """Eq. 5: hidden units settled with ``X`` clamped; ``n_chains`` free chains,
+        persistent or annealed from random states; the rule's batched form of each phase,
+        divided by its number of cases."""
+        pos = self._settle(len(X), self.positive_sweeps, clamp=X)
         if self.persistent:
-            neg = self._settle(self.chains_, self.colour_classes_, self.negative_sweeps, rng)
+            neg = self._settle(self.n_chains, self.negative_sweeps, init=self.chains_, anneal=False)
+            self.chains_ = neg
         else:
-            neg = self._settle(self._random_states(self.n_chains, rng), self.colour_classes_,
-                               self.negative_sweeps, rng, anneal)
-        pos, neg = pos.copy(), neg.copy()
+            neg = self._settle(self.n_chains, self.negative_sweeps)
         self._record("boltzmann", pos, neg)
-        return self._hebbian("boltzmann", pos, neg)
+        self._learner.lr = self.learning_rate
+        dw_pos, db_pos = self._learner.change(self._compiled, pos, "positive")
+        dw_neg, db_neg = self._learner.change(self._compiled, neg, "negative")
+        return Update(dw_pos + dw_neg, db_pos + db_neg)
 
     def _cd_update(self, X: np.ndarray, k: int, persistent: bool) -> Update:
         """CD-k or PCD-k (eq. 6) of the visible-hidden block by the compiled backend's
-        bipartite kernel (:mod:`neurosim.compiled.bipartite`): ``rbm.m``'s statistics, or
-        the hidden states of ``chains_`` as persistent chains (their visible states are
-        the last sampled ones). Edges the net does not have get no change."""
+        bipartite kernel: ``rbm.m``'s statistics, or the hidden states of ``chains_`` as
+        persistent chains (their visible states the last sampled ones)."""
         vis, hid, n = self.visible_, self.hidden_, self.n_units
         block, cd = Block(self.weights_[np.ix_(vis, hid)], self.biases_[vis], self.biases_[hid]), CD(k)
         chain = self.chains_[:, hid] if persistent else None
@@ -378,7 +306,8 @@ class BoltzmannMachine(NetworkMachine):
         if persistent:
             self.chains_[:, vis], self.chains_[:, hid] = stats.V[b:], chain
         pos, neg = np.zeros((b, n)), np.zeros((len(stats.V) - b, n))
-        pos[:, vis], pos[:, hid], neg[:, vis], neg[:, hid] = stats.V[:b], stats.H[:b], stats.V[b:], stats.H[b:]
+        pos[:, vis], pos[:, hid] = stats.V[:b], stats.H[:b]
+        neg[:, vis], neg[:, hid] = stats.V[b:], stats.H[b:]
         self._record("pcd" if persistent else "cd", pos, neg)
         d, _ = bipartite.change(block, stats, cd, self.learning_rate, buf)
         dW = np.zeros((n, n))
@@ -390,10 +319,8 @@ class BoltzmannMachine(NetworkMachine):
     def _update(self, X: np.ndarray) -> Update:
         if self.procedure == "boltzmann":
             return self._boltzmann_update(X)
-        if self.procedure == "cd":
-            return self._cd_update(X, self.k, persistent=False)
-        if self.procedure == "pcd":
-            return self._cd_update(X, self.k, persistent=True)
+        if self.procedure in ("cd", "pcd"):
+            return self._cd_update(X, self.k, persistent=self.procedure == "pcd")
         g = self.exact_gradient(X)
         return Update(self.learning_rate * g.weights, self.learning_rate * g.biases)
 
@@ -402,14 +329,6 @@ class BoltzmannMachine(NetworkMachine):
         (learning rate included; before momentum and weight decay), without applying it.
         Advances the random generator and any persistent chains; sets ``last_statistics_``."""
         return self._update(self._check_X(X))
-
-    def _check_rbm(self, what: str) -> None:
-        for group, kind in ((self.visible_, "visible"), (self.hidden_, "hidden")):
-            if len(group) and self.edge_mask_[np.ix_(group, group)].any():
-                raise ValidationError(f"{what} needs an RBM-shaped network; {self.network.name!r} "
-                                      f"has edges between {kind} units")
-        if not len(self.hidden_):
-            raise ValidationError(f"{what} needs hidden units; {self.network.name!r} has none")
 
     def cd_update(self, X, k: int = 1) -> Update:
         """The CD-k weight change (eq. 6, Hinton's rbm.m) on the batch ``X``, whatever the
@@ -422,12 +341,11 @@ class BoltzmannMachine(NetworkMachine):
     def expected_cd_update(self, X, k: int = 1) -> Update:
         """The expectation of :meth:`cd_update` over its sampling, by enumeration.
 
-        The negative statistics of CD-k depend only on the last sampled hidden state
-        ``h_{k-1}``, whose distribution given a data row is ``P(h_0 | x) (T_hv T_vh)^(k-1)``
-        with the Gibbs transition matrices ``T_hv = P(v | h)`` and ``T_vh = P(h | v)``,
-        enumerated over every visible and hidden state (small RBMs). The positive phase
-        has no sampling. The result goes through the rule's batched form, with each
-        hidden state's row weighted by its probability."""
+        CD-k's negative statistics depend only on the last sampled hidden state
+        ``h_{k-1}``, distributed given a data row as ``P(h_0 | x) (T_hv T_vh)^(k-1)``
+        with the Gibbs transitions ``T_hv = P(v | h)`` and ``T_vh = P(h | v)`` over every
+        visible and hidden state (small RBMs). The result goes through the rule's batched
+        form, each hidden state's row weighted by its probability (a bias: a column of ones)."""
         X = self._check_X(X)
         check_number("k", k, 1, integer=True)
         self._check_rbm("expected_cd_update")
@@ -437,33 +355,27 @@ class BoltzmannMachine(NetworkMachine):
         bv, bh = self.biases_[vis], self.biases_[hid]
         H = all_states(len(hid)).astype(np.float64)
 
-        def log_bernoulli(states, logits):          # log P(states | logits), every pair
-            return states @ -np.logaddexp(0.0, -logits).T + (1 - states) @ -np.logaddexp(0.0, logits).T
+        def bernoulli(states, logits):              # P(states | logits), every pair
+            log_on, log_off = -np.logaddexp(0.0, -logits), -np.logaddexp(0.0, logits)
+            return np.exp(states @ log_on.T + (1 - states) @ log_off.T)
 
-        ph0 = _sigmoid(X @ W + bh)
-        Q = np.exp(log_bernoulli(H, X @ W + bh).T)  # (rows, 2^nh): P(h_0 | x)
+        Q = bernoulli(H, X @ W + bh).T              # (rows, 2^nh): P(h_0 | x)
         if k > 1:
             V = all_states(len(vis)).astype(np.float64)
-            T_hv = np.exp(log_bernoulli(V, H @ W.T + bv).T)      # (2^nh, 2^nv)
-            T_vh = np.exp(log_bernoulli(H, V @ W + bh).T)        # (2^nv, 2^nh)
-            M = T_hv @ T_vh
+            M = bernoulli(V, H @ W.T + bv).T @ bernoulli(H, V @ W + bh).T
             for _ in range(k - 1):
                 Q = Q @ M
         n = self.n_units
         pos = np.zeros((len(X), n))
-        pos[:, vis], pos[:, hid] = X, ph0
-        v_prob = _sigmoid(H @ W.T + bv)
+        pos[:, vis], pos[:, hid] = X, _sigmoid(X @ W + bh)
         F = np.zeros((len(H), n))
-        F[:, vis], F[:, hid] = v_prob, _sigmoid(v_prob @ W + bh)
-        q = Q.mean(axis=0)
-        rule, lr = get_rule("cd"), self.learning_rate
-        root = np.sqrt(q)[:, None]
-        dW = (rule.batched(pos, pos, "positive", lr) / len(pos)
-              + rule.batched(root * F, root * F, "negative", lr))
-        db = (rule.batched(np.ones((len(pos), 1)), pos, "positive", lr)[0] / len(pos)
-              + rule.batched(root, root * F, "negative", lr)[0])
-        upper = np.triu(np.where(self.edge_mask_, dW, 0.0), 1)
-        return Update(upper + upper.T, db)
+        F[:, vis] = _sigmoid(H @ W.T + bv)
+        F[:, hid] = _sigmoid(F[:, vis] @ W + bh)
+        rule, lr, q = get_rule("cd"), self.learning_rate, Q.mean(axis=0)[:, None]
+        d = (rule.batched(np.hstack([pos, np.ones((len(pos), 1))]), pos, "positive", lr) / len(pos)
+             + rule.batched(q * np.hstack([F, np.ones((len(F), 1))]), F, "negative", lr))   # bias: last row
+        upper = np.triu(np.where(self.edge_mask_, d[:-1], 0.0), 1)
+        return Update(upper + upper.T, d[-1])
 
     def _apply(self, upd: Update) -> None:
         """The change with momentum and weight decay (weights only), in place (overwrites ``upd``)."""
@@ -480,12 +392,6 @@ class BoltzmannMachine(NetworkMachine):
         return self.network.with_arrays(self.weights_, self.biases_)
 
     # -- estimator API -----------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, X_valid: Any = None) -> "BoltzmannMachine":
-        """Train from the network's weights for ``n_iter`` passes over ``X`` (rows: cases;
-        columns: the visible units in unit order), in shuffled minibatches; with
-        ``n_restarts``, the restart that scores best on ``X_valid`` (default ``X``)."""
-        return super().fit(X, X_valid=X_valid)
-
     def _held_out_score(self, X: Any) -> float:
         """The exact mean log-likelihood of ``X`` (nats): the restarts' criterion."""
         return self.exact_log_likelihood(X)
@@ -534,11 +440,8 @@ class BoltzmannMachine(NetworkMachine):
         check_number("n_samples", n_samples, 1, integer=True)
         sweeps = max(100, self.negative_sweeps) if n_sweeps is None else n_sweeps
         check_number("n_sweeps", sweeps, 1, integer=True)
-        rng = self.random_state_
-        S = self._settle(self._random_states(n_samples, rng), self.colour_classes_, sweeps, rng,
-                         tuple(self.anneal or ()))
-        S = S[:, self.visible_] if visible_only else S
-        return S.astype(np.int8)
+        S = self._settle(n_samples, sweeps)
+        return (S[:, self.visible_] if visible_only else S).astype(np.int8)
 
     def transform(self, X, method: str = "auto", n_sweeps: int = 100) -> np.ndarray:
         """Marginal probabilities of the hidden units given each row of ``X`` on the visible units.
@@ -558,20 +461,18 @@ class BoltzmannMachine(NetworkMachine):
             if not self.edge_mask_[np.ix_(hid, hid)].any():
                 return _sigmoid(X @ self.weights_[np.ix_(vis, hid)] + self.biases_[hid])
             self._enumerable(len(hid), "the hidden states of")
-            H = all_states(len(hid)).astype(np.float64)
+            net, H = self.network_, all_states(len(hid)).astype(np.float64)
+            S = np.zeros((len(H), self.n_units))
+            S[:, hid] = H
             out = np.empty((len(X), len(hid)))
             for r, x in enumerate(X):
-                S = np.zeros((len(H), self.n_units))
-                S[:, vis], S[:, hid] = x, H
-                lj = self._log_joint(S)
-                p = np.exp(lj - _logsumexp(lj))
-                out[r] = p @ H
+                S[:, vis] = x
+                lj = log_joint(net, S)
+                out[r] = np.exp(lj - _logsumexp(lj)) @ H
             return out
         check_number("n_sweeps", n_sweeps, 1, integer=True)
-        rng, m = self.random_state_, self.n_chains
-        S = self._random_states(len(X) * m, rng)
-        S[:, vis] = np.repeat(X, m, axis=0)
-        self._settle(S, self._hidden_classes, n_sweeps, rng, tuple(self.anneal or ()))
+        m = self.n_chains
+        S = self._settle(len(X) * m, n_sweeps, clamp=np.repeat(X, m, axis=0))
         return self._conditional(S)[:, hid].reshape(len(X), m, len(hid)).mean(axis=1)
 
     # -- exact quantities (small nets) -------------------------------------------------
@@ -580,47 +481,33 @@ class BoltzmannMachine(NetworkMachine):
             raise InferenceError(f"exact computation enumerates 2^n states: {what} {n} units of "
                                  f"{self.network.name!r} is over the limit of {MAX_FREE_UNITS}")
 
-    def _log_joint(self, S: np.ndarray) -> np.ndarray:
-        """Minus the energy of eq. 2 of each row of ``S``, ``sum_i b_i s_i + sum_{i<j} s_i s_j w_ij``:
-        the unnormalised log probability, equal to ``neurosim.inference.exact.log_joint`` of
-        ``network_`` (tested), computed here from the weight matrix because it is the hot
-        path of exact training."""
-        return S @ self.biases_ + 0.5 * np.einsum("mi,mi->m", S @ self.weights_, S)
-
-    def _states(self, vcodes: np.ndarray) -> np.ndarray:
-        """Full states for visible configurations ``vcodes`` (integers, first visible unit
-        the high bit) times every hidden configuration, hidden-fastest."""
-        nv, nh = len(self.visible_), len(self.hidden_)
-        V = ((vcodes[:, None] >> np.arange(nv - 1, -1, -1)) & 1).astype(np.float64)
-        H = all_states(nh).astype(np.float64)
-        S = np.empty((len(vcodes) * len(H), self.n_units))
-        S[:, self.visible_] = np.repeat(V, len(H), axis=0)
-        S[:, self.hidden_] = np.tile(H, (len(vcodes), 1))
+    def _states(self, k: np.ndarray) -> np.ndarray:
+        """The states numbered ``k``: the visible units (in unit order) the high bits, the
+        hidden units the low ones, so that ``k >> n_hidden`` is the visible configuration."""
+        n = self.n_units
+        S = np.empty((len(k), n))
+        S[:, np.concatenate([self.visible_, self.hidden_])] = (k[:, None] >> np.arange(n - 1, -1, -1)) & 1
         return S
 
     def _blocks(self):
-        """Every state of the net, in blocks of whole visible configurations: yields
-        ``(first visible code, states)``, states visible-major and hidden-fastest. Nets of
-        up to 16 units keep their blocks (cached: the states never change).
-
-        Hot path: blocks of about 2048 rows keep BLAS single-threaded; threaded GEMM on
-        such tall, thin matrices ran 30 times slower on a 2-core machine."""
+        """``(first state, states)`` of every state, in blocks of ``_CHUNK``; nets of up to
+        16 units keep them (the exact procedure's hot path)."""
         self._enumerable(self.n_units, "the joint distribution over")
-        nv, nh = len(self.visible_), len(self.hidden_)
-        per = max(1, _CHUNK >> nh)                   # visible configurations per block
-        starts = range(0, 2 ** nv, per)
-        if self.n_units > 16:
-            for start in starts:
-                yield start, self._states(np.arange(start, min(start + per, 2 ** nv)))
-            return
-        if getattr(self, "_all_states", None) is None:
-            self._all_states = [(start, self._states(np.arange(start, min(start + per, 2 ** nv))))
-                                for start in starts]
-        yield from self._all_states
+        if self._all_states is not None:
+            return self._all_states
+        total = 2 ** self.n_units
+        blocks = ((start, self._states(np.arange(start, min(start + _CHUNK, total))))
+                  for start in range(0, total, _CHUNK))
+        if self.n_units <= 16:
+            self._all_states = list(blocks)
+            return self._all_states
+        return blocks
 
     def _log_joint_table(self) -> np.ndarray:
-        """The log joint (minus the energy) of every state, as a (2^n_visible, 2^n_hidden) table."""
-        rows = [self._log_joint(S) for _, S in self._blocks()]
+        """Minus the energy (eq. 2) of every state, ``inference.exact.log_joint`` of
+        ``network_``, as a (2^n_visible, 2^n_hidden) table."""
+        net = self.network_
+        rows = [log_joint(net, S) for _, S in self._blocks()]
         return np.concatenate(rows).reshape(2 ** len(self.visible_), 2 ** len(self.hidden_))
 
     def _codes(self, X: np.ndarray) -> np.ndarray:
@@ -631,8 +518,7 @@ class BoltzmannMachine(NetworkMachine):
         """Every visible configuration (int8 rows, in the order of ``all_states``) and its
         exact log probability under the model, ``log sum_h exp(-E(v, h)) - log Z`` (eq. 4)."""
         self._ensure_initialized()
-        table = self._log_joint_table()
-        log_pv = _logsumexp(table, axis=1)
+        log_pv = _logsumexp(self._log_joint_table(), axis=1)
         return all_states(len(self.visible_)), log_pv - _logsumexp(log_pv)
 
     def score_samples(self, X) -> np.ndarray:
@@ -670,24 +556,22 @@ class BoltzmannMachine(NetworkMachine):
     def exact_gradient(self, X) -> Update:
         """The exact gradient of the mean log-likelihood of the rows of ``X``:
         ``<s_i s_j>_data - <s_i s_j>_model`` for each weight and ``<s_i>_data - <s_i>_model``
-        for each bias, where the data average uses the exact posterior over the hidden
-        units given each row, by enumeration (at most 22 units)."""
+        for each bias, the data average over the exact posterior of the hidden units given
+        each row, by enumeration (at most 22 units)."""
         X = self._check_X(X)
         table = self._log_joint_table()
-        n, nh = self.n_units, len(self.hidden_)
-        log_z = _logsumexp(table)
-        neg2, neg1 = np.zeros((n, n)), np.zeros(n)
+        p = np.exp(table.ravel() - _logsumexp(table))
+        neg2, neg1 = 0.0, 0.0
         for start, S in self._blocks():
-            p = np.exp(table[start:start + (len(S) >> nh)].ravel() - log_z)
-            neg2 += S.T @ (p[:, None] * S)
-            neg1 += p @ S
+            q = p[start:start + len(S)]
+            neg2, neg1 = neg2 + S.T @ (q[:, None] * S), neg1 + q @ S
         codes, counts = np.unique(self._codes(X), return_counts=True)
         post = table[codes] - _logsumexp(table[codes], axis=1)[:, None]
         q = (np.exp(post) * (counts / len(X))[:, None]).ravel()
-        S = self._states(codes)                      # the states of the data's rows
-        pos2, pos1 = S.T @ (q[:, None] * S), q @ S
-        dW = np.triu(np.where(self.edge_mask_, pos2 - neg2, 0.0), 1)
-        return Update(dW + dW.T, pos1 - neg1)
+        nh = len(self.hidden_)
+        S = self._states(((codes[:, None] << nh) | np.arange(2 ** nh)).ravel())   # the data's rows
+        dW = np.triu(np.where(self.edge_mask_, S.T @ (q[:, None] * S) - neg2, 0.0), 1)
+        return Update(dW + dW.T, q @ S - neg1)
 
     # -- networks and files ------------------------------------------------------------
     def to_network(self) -> Network:
