@@ -208,7 +208,8 @@ class HelmholtzMachine(Machine):
         what = "a probability strictly between 0 and 1"
         priors = _per_layer(self.init_prior, "init_prior", n_hidden, what, "hidden layer")
         if not np.all((priors > 0) & (priors < 1)):
-            raise ParameterError(f"init_prior must be {what} or one per hidden layer, got {self.init_prior!r}")
+            raise ParameterError(f"init_prior must be {what} or one per hidden layer, "
+                                 f"got {self.init_prior!r}")
         return priors
 
     def _validate(self) -> None:
@@ -292,7 +293,8 @@ class HelmholtzMachine(Machine):
             cols = [slice(a, b) for a, b in zip(cut, cut[1:])]
             self._views = ([gen.W[up, low] for low, up in zip(cols, cols[1:])], [gen.b[c] for c in cols],
                            [rec.W[low, up] for low, up in zip(cols, cols[1:])], [rec.b[c] for c in cols[1:]])
-            self._nets, self._shape, self._cols, self._chains = {"generative": gen, "recognition": rec}, sizes, cols, {}
+            self._nets = {"generative": gen, "recognition": rec}
+            self._shape, self._cols, self._chains = sizes, cols, {}
             # where the batched rule's changes land: synapses, biases (not the visible recognition ones)
             self._masks = {"generative": np.vstack([gen.incoming, np.ones(gen.n, bool)]).astype(float),
                            "recognition": np.vstack([rec.incoming, rec.has_parents]).astype(float)}
@@ -533,7 +535,8 @@ class HelmholtzMachine(Machine):
         pops += [Population(f"h{l}", tuple(f"h{l}_{i}" for i in range(sizes[l])), g[l], "hidden", l,
                             recognition_bias=r) for l, r in enumerate(self.recognition_biases_, 1)]
         p = [pop.name for pop in pops]
-        projs = [Projection(f"{p[l + 1]}->{p[l]}", p[l + 1], p[l], G) for l, G in enumerate(self.generative_weights_)]
+        projs = [Projection(f"{p[l + 1]}->{p[l]}", p[l + 1], p[l], G)
+                 for l, G in enumerate(self.generative_weights_)]
         projs += [Projection(f"{p[l]}=>{p[l + 1]}", p[l], p[l + 1], R, "recognition")
                   for l, R in enumerate(self.recognition_weights_)]
         if description is None:
@@ -569,17 +572,19 @@ class HelmholtzMachine(Machine):
         layer = np.array([u.layer for u in units])
         found = sorted(set(layer.tolist()))
         if len(found) < 2 or found != list(range(len(found))):
-            raise ValidationError(f"{where}: layers must be 0 (visible), 1, ..., with none missing; found {found}")
+            raise ValidationError(f"{where}: layers must be 0 (visible), 1, ..., with none missing; "
+                                  f"found {found}")
         gen, rec = _pathways(net, layer, where)
         idx = [np.flatnonzero(layer == l) for l in found]
         r = np.array([u.recognition_bias or 0.0 for u in units])
         hm = cls(layer_sizes=tuple(len(i) for i in idx), **params)
         hm._validate()
         hm.random_state_ = check_random_state(hm.random_state)
-        hm._set_parameters([_block(gen, up, low, net, where, "generative (directed)") for low, up in zip(idx, idx[1:])],
-                           [gen.bias[i] for i in idx],
-                           [_block(rec, low, up, net, where, "recognition") for low, up in zip(idx, idx[1:])],
-                           [r[i] for i in idx[1:]], [net.units[i] for i in idx[0]])
+        pairs = list(zip(idx, idx[1:]))
+        G = [_block(gen, up, low, net, where, "generative (directed)") for low, up in pairs]
+        R = [_block(rec, low, up, net, where, "recognition") for low, up in pairs]
+        hm._set_parameters(G, [gen.bias[i] for i in idx], R, [r[i] for i in idx[1:]],
+                           [net.units[i] for i in idx[0]])
         return hm
 
     def save(self, path: str | Path, visible_names: Sequence[str] | None = None,
@@ -633,7 +638,8 @@ def _pathways(net: Network, layer: np.ndarray, where: str) -> tuple[NetArrays, N
     return gen, rec
 
 
-def _block(arrays: NetArrays, pre: np.ndarray, post: np.ndarray, net: Network, where: str, kind: str) -> np.ndarray:
+def _block(arrays: NetArrays, pre: np.ndarray, post: np.ndarray, net: Network, where: str,
+           kind: str) -> np.ndarray:
     """The weights ``pre -> post`` of one pathway's ``arrays``; every synapse must exist."""
     missing = ~arrays.directed[np.ix_(pre, post)]
     if missing.any():
