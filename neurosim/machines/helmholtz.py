@@ -272,10 +272,10 @@ class HelmholtzMachine(Machine):
     def _set_parameters(self, G: list, g: list, R: list, r: list, names: Sequence[str] | None,
                         n_iter: int = 0, n_updates: int = 0) -> None:
         """The weights and biases (lists, layer 0 first), visible names and counters."""
-        self.generative_weights_, self.generative_biases_ = list(G), list(g)
-        self.recognition_weights_, self.recognition_biases_ = list(R), list(r)
         if names is not None and len(names) != len(g[0]):
             raise ParameterError(f"{len(names)} visible names for {len(g[0])} visible units")
+        self.generative_weights_, self.generative_biases_ = list(G), list(g)
+        self.recognition_weights_, self.recognition_biases_ = list(R), list(r)
         self.visible_names_ = None if names is None else [str(n) for n in names]
         self.n_iter_, self.n_updates_ = n_iter, n_updates
         self._compiled()
