@@ -294,7 +294,7 @@ class HelmholtzMachine(Machine):
             self._views = ([gen.W[up, low] for low, up in zip(cols, cols[1:])], [gen.b[c] for c in cols],
                            [rec.W[low, up] for low, up in zip(cols, cols[1:])], [rec.b[c] for c in cols[1:]])
             self._nets = {"generative": gen, "recognition": rec}
-            self._shape, self._cols, self._chains = sizes, cols, {}
+            self._shape, self._cols, self._chains, self._scales = sizes, cols, {}, {}
             # where the batched rule's changes land: synapses, biases (not the visible recognition ones)
             self._masks = {"generative": np.vstack([gen.incoming, np.ones(gen.n, bool)]).astype(float),
                            "recognition": np.vstack([rec.incoming, rec.has_parents]).astype(float)}
@@ -337,9 +337,10 @@ class HelmholtzMachine(Machine):
         """Eq. 7 (wake: the generative synapses) or eq. 11 (sleep: the recognition
         synapses) in the rule's batched form on the states ``S`` of every unit, the
         synapses and biases into each layer at its rate; returns each layer's ``post_prob``."""
-        cn = self._nets[pathway]
-        dW, db, P = delta_change(S, cn.W, cn.b, self._masks[pathway] * np.repeat(rates, self._shape),
-                                 phase, "wake-sleep")
+        cn, key = self._nets[pathway], (pathway, *rates.tolist())
+        if key not in self._scales:                 # each change's rate: 0 where no synapse or bias learns
+            self._scales[key] = self._masks[pathway] * np.repeat(rates, self._shape)
+        dW, db, P = delta_change(S, cn.W, cn.b, self._scales[key], phase, "wake-sleep")
         cn.W += dW
         cn.b += db
         return self._layers(P)
