@@ -168,6 +168,24 @@ def test_weight_lists_are_the_samplers_weights():
     assert hm.recognition_biases_[0].base is not None             # replaced by a view of the compiled net
 
 
+def test_deterministic_recognition_transform_score_and_verbose(capsys):
+    """recognize(stochastic=False) is eq. 3.10's pass of probabilities, transform puts its
+    layers side by side, score is the mean negative free energy, verbose prints each pass."""
+    hm = _machine((4, 3, 2), seed=10)
+    X = all_states(4)
+    q1 = _sigmoid(X @ hm.recognition_weights_[0] + hm.recognition_biases_[0])
+    q2 = _sigmoid(q1 @ hm.recognition_weights_[1] + hm.recognition_biases_[1])
+    for a, b in zip(hm.recognize(X), (q1, q2)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(hm.transform(X), np.hstack([q1, q2]), rtol=0, atol=1e-15)
+    assert hm.n_layers_ == 3 and hm.sizes_ == [4, 3, 2]
+    assert hm.score(X, n_samples=3, random_state=1) == pytest.approx(
+        -hm.free_energy(X, 3, random_state=1).mean(), abs=1e-12)
+    HelmholtzMachine((4, 3, 2), n_iter=2, verbose=True, random_state=0).fit(X)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["[HelmholtzMachine] pass 1", "[HelmholtzMachine] pass 2"]
+
+
 # -- estimators against enumeration ----------------------------------------------------
 def test_exact_log_likelihood_matches_exact_inference_on_the_network():
     hm = _machine((4, 3, 2), scale=1.5, seed=1)
