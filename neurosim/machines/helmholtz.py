@@ -337,10 +337,10 @@ class HelmholtzMachine(Machine):
         """Eq. 7 (wake: the generative synapses) or eq. 11 (sleep: the recognition
         synapses) in the rule's batched form on the states ``S`` of every unit, the
         synapses and biases into each layer at its rate; returns each layer's ``post_prob``."""
-        cn, key = self._nets[pathway], (pathway, *rates.tolist())
-        if key not in self._scales:                 # each change's rate: 0 where no synapse or bias learns
-            self._scales[key] = self._masks[pathway] * np.repeat(rates, self._shape)
-        dW, db, P = delta_change(S, cn.W, cn.b, self._scales[key], phase, "wake-sleep")
+        cn, key = self._nets[pathway], tuple(rates.tolist())
+        if self._scales.get(pathway, (None,))[0] != key:  # each change's rate, 0 where nothing learns
+            self._scales[pathway] = (key, self._masks[pathway] * np.repeat(rates, self._shape))
+        dW, db, P = delta_change(S, cn.W, cn.b, self._scales[pathway][1], phase, "wake-sleep")
         cn.W += dW
         cn.b += db
         return self._layers(P)
