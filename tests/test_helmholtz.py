@@ -128,6 +128,64 @@ def test_same_seed_same_numbers():
         np.testing.assert_array_equal(x, y)
 
 
+# -- the compiled passes draw as plain ancestral loops would -----------------------------
+def _sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def test_compiled_passes_draw_exactly_as_layer_by_layer_loops():
+    """Sampling goes through compiled.Chains; its draws are those of the plain loops (one
+    uniform per unit and layer, top layer first going down, layer 1 first going up), so
+    seeded numbers published before the reroute still hold."""
+    hm = _machine((4, 3, 2), scale=1.5, seed=8)
+    G, g, R, r = hm.generative_weights_, hm.generative_biases_, hm.recognition_weights_, hm.recognition_biases_
+    rng = np.random.default_rng(5)
+    down = [None, None, (rng.random((50, 2)) < _sigmoid(g[2])).astype(float)]
+    for l in (1, 0):
+        down[l] = (rng.random((50, g[l].size)) < _sigmoid(down[l + 1] @ G[l] + g[l])).astype(float)
+    for a, b in zip(hm.sample(50, all_layers=True, random_state=np.random.default_rng(5)), down):
+        np.testing.assert_array_equal(a, b)
+    X = np.random.default_rng(6).integers(0, 2, (40, 4)).astype(float)
+    rng, s, q = np.random.default_rng(7), X, []
+    for W, c in zip(R, r):
+        q.append(_sigmoid(s @ W + c))
+        s = (rng.random(q[-1].shape) < q[-1]).astype(float)
+    for a, b in zip(hm.recognize(X, stochastic=True, random_state=np.random.default_rng(7)), q):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weight_lists_are_the_samplers_weights():
+    """A change in place, or an array put into a list, is what the next pass samples from."""
+    hm = _machine((3, 2, 1), seed=9)
+    hm.generative_biases_[2][:] = -50.0                         # in place: the top unit off
+    assert not hm.sample(200, all_layers=True, random_state=0)[2].any()
+    hm.generative_biases_[2] = np.array([50.0])                  # a new array: the top unit on
+    assert hm.sample(200, all_layers=True, random_state=0)[2].all()
+    hm.recognition_weights_[0] = np.zeros((3, 2))
+    hm.recognition_biases_[0] = np.array([-50.0, 50.0])
+    q = hm.recognize(np.ones((5, 3)), stochastic=True, random_state=0)[0]
+    np.testing.assert_allclose(q, [[0.0, 1.0]] * 5, atol=1e-15)
+    assert hm.recognition_biases_[0].base is not None             # replaced by a view of the compiled net
+
+
+def test_deterministic_recognition_transform_score_and_verbose(capsys):
+    """recognize(stochastic=False) is eq. 3.10's pass of probabilities, transform puts its
+    layers side by side, score is the mean negative free energy, verbose prints each pass."""
+    hm = _machine((4, 3, 2), seed=10)
+    X = all_states(4)
+    q1 = _sigmoid(X @ hm.recognition_weights_[0] + hm.recognition_biases_[0])
+    q2 = _sigmoid(q1 @ hm.recognition_weights_[1] + hm.recognition_biases_[1])
+    for a, b in zip(hm.recognize(X), (q1, q2)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(hm.transform(X), np.hstack([q1, q2]), rtol=0, atol=1e-15)
+    assert hm.n_layers_ == 3 and hm.sizes_ == [4, 3, 2]
+    assert hm.score(X, n_samples=3, random_state=1) == pytest.approx(
+        -hm.free_energy(X, 3, random_state=1).mean(), abs=1e-12)
+    HelmholtzMachine((4, 3, 2), n_iter=2, verbose=True, random_state=0).fit(X)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["[HelmholtzMachine] pass 1", "[HelmholtzMachine] pass 2"]
+
+
 # -- estimators against enumeration ----------------------------------------------------
 def test_exact_log_likelihood_matches_exact_inference_on_the_network():
     hm = _machine((4, 3, 2), scale=1.5, seed=1)

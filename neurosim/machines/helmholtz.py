@@ -1,46 +1,26 @@
 """The Helmholtz machine (Dayan, Hinton, Neal and Zemel 1995), trained by wake-sleep.
 
-Layers ``0 .. L-1`` of stochastic binary units, layer 0 visible. Two sets of weights:
+Layers ``0 .. L-1`` of stochastic binary units, layer 0 visible, and two directed
+pathways, each a compiled net (:mod:`neurosim.compiled`) sampled as many chains:
 
-* **Generative**, top-down (a sigmoid belief net, eq. 1 of Hinton 2005 and eq. 3.3 of
-  Dayan et al.): the top-layer units are independent, ``p_j = sigmoid(b_j)``; every
-  lower layer is a logistic function of the layer above,
-  ``p_j^l = sigmoid(b_j^l + sum_k s_k^{l+1} theta_kj^l)``.
-* **Recognition**, bottom-up and factorial within a layer (eq. 3.1):
+* **generative**, top-down, a sigmoid belief net (eq. 1 of Hinton 2005; eq. 3.3 of Dayan
+  et al.): ``p_j^l = sigmoid(b_j^l + sum_k s_k^{l+1} theta_kj^l)``, the top layer from
+  its biases alone;
+* **recognition**, bottom-up and factorial within a layer (eq. 3.1):
   ``q_j^{l+1} = sigmoid(c_j^{l+1} + sum_i s_i^l phi_ij^l)``.
 
-**Wake-sleep** (Hinton et al. 1995; Hinton 2005, section 4.1). Wake phase: a data
-vector is clamped on layer 0 and states are sampled bottom-up from the recognition
-model; every generative synapse learns by eq. 7, ``d theta_kj = lr s_k (s_j - p_j)``.
-Sleep phase: a fantasy is sampled top-down from the generative model (an ancestral
-pass); every recognition synapse learns by eq. 11, ``d phi_ij = lr s_i (s_j - q_j)``.
-Both are the registered rule ``get_rule("wake-sleep")``, applied in its batched form
-(a bias is a synapse from a unit that is always on). With ``batch_size=1`` this is the
-online procedure of the papers; a larger batch applies the mean of the local changes.
+**Wake-sleep** (Hinton 2005, section 4.1). Wake: a data vector clamped on layer 0, a
+recognition pass up, and every generative synapse learns by eq. 7,
+``d theta_kj = lr s_k (s_j - p_j)``. Sleep: a fantasy drawn down the generative pathway,
+and every recognition synapse learns by eq. 11, ``d phi_ij = lr s_i (s_j - q_j)``. Both
+are ``get_rule("wake-sleep")`` in its batched form. ``init_prior`` and ``warmup`` hold
+the hidden priors fixed early in learning (Dayan et al., caption of figure 4).
 
-**Fixed hidden priors early in learning** (the caption of figure 4 of Dayan et al.:
-"to prevent the units in layers 2 and 3 from being permanently turned off early in the
-learning they were given fixed, but tiny generative biases"). ``init_prior`` starts
-every hidden unit's generative and recognition biases at ``logit(p)``; for the first
-``warmup`` updates the wake phase trains only the generative synapses into the visible
-layer, so the hidden layers' generative model (biases and the weights between hidden
-layers) stays fixed while the first hidden layer finds features under a sparse prior.
-Then every synapse learns. It is a learning-rate schedule: the rule stays local. (The
-paper's biases stayed fixed throughout, under its odds imaging model of Appendix A;
-here the logistic model of eq. 3.3 is kept and the biases are held only early.) On
-the shifter, where Appendix A reports that the logistic generative model "almost
-invariably got caught in one of a variety of local minima", a sparse first-layer prior
-(0.02) breaks the symmetric minimum in which one unit claims a top pixel together
-with both of its possible partners, and holding the top layer off keeps it from
-becoming a bias for the layer below before there are features to explain.
+Quality: ``exact_log_likelihood`` by enumeration (eq. 4), ``log_likelihood_is`` by
+importance sampling with the recognition model as proposal, and the free energy of
+eq. 3.8, ``F = E_alpha + log Q_alpha``, an upper bound on ``-log p(d)``. The shifter
+recipe and more: ``docs/machines/helmholtz.md``.
 
-Quality is measured without approximation where possible: ``exact_log_likelihood``
-enumerates the hidden states of a small machine; ``log_likelihood_is`` is the
-importance-sampling estimate with the recognition model as proposal; the variational
-free energy of eq. 3.8, ``F = E_alpha + log Q_alpha``, bounds ``-log p(d)`` from above.
-
-Example
--------
 >>> import numpy as np
 >>> X = np.array([[1, 1, 0, 0], [0, 0, 1, 1]] * 50)
 >>> hm = HelmholtzMachine((4, 2, 1), learning_rate=0.1, n_iter=20, random_state=0).fit(X)
@@ -63,26 +43,28 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from ..compiled import Chains, CompiledNet, compile
+from ..engine.simulator import _recognition_net
 from ..errors import InferenceError, ParameterError, ValidationError
-from ..learning import get_rule
-from ..network import Edge, Network, Unit
-from ..numerics import sigmoid as _sigmoid
+from ..inference import visible_log_prob
+from ..network import NetArrays, Network
+from ..numerics import log_sigmoid, logsumexp, sigmoid
+from ..population import Population, Projection
 from .base import Machine, NotFittedError, Position, binary_rows, cases as _cases, check_number, check_random_state
+from .sigmoid_belief_net import delta_change
 
 __all__ = ["HelmholtzMachine", "Phase", "Selectivity", "NotFittedError", "MAX_EXACT_HIDDEN",
            "valid_fantasy_fraction", "shift_selectivity"]
 
 MAX_EXACT_HIDDEN = 20      # exact_log_likelihood enumerates 2^H hidden states
-_CELLS = 1 << 22           # floats per temporary array in chunked evaluations
+_CELLS = 1 << 22           # (rows x largest layer) per chunk of importance sampling
 
 
 class Phase(NamedTuple):
-    """What one wake or sleep step did: the sampled binary ``states`` of every layer
-    (layer 0 first; shape (batch, n_l) each) and ``probs``, the probability each
-    learning unit gave itself, ``post_prob`` of the rule: the generative ``p`` of every
-    layer in the wake phase, the recognition ``q`` of every hidden layer in the sleep
-    phase (``probs[0]`` is None there: visible units have no recognition input). ``lr``
-    is the learning rate each layer's synapses used (the rate divided by the batch size)."""
+    """One wake or sleep step: the sampled ``states`` of every layer (layer 0 first,
+    (batch, n_l) each); ``probs``, the ``post_prob`` each learning unit gave itself (the
+    generative ``p`` of every layer when awake, the recognition ``q`` of every hidden
+    layer asleep, ``probs[0]`` None); ``lr``, each layer's rate divided by the batch size."""
 
     phase: str
     states: list[np.ndarray]
@@ -91,12 +73,9 @@ class Phase(NamedTuple):
 
 
 class Selectivity(NamedTuple):
-    """Shift selectivity of the hidden units: the unit whose mean recognition
-    probability differs most between the two shift directions.
-
-    ``difference`` is ``mean q | labels[0] - mean q | labels[1]`` for that unit (signed);
-    ``layer`` and ``unit`` locate it; ``by_layer[l-1]`` holds the signed differences of
-    every unit of hidden layer ``l``; ``labels`` are the two label values compared."""
+    """The hidden unit whose mean recognition probability differs most between the two
+    shift directions: ``difference`` (``mean q | labels[0] - mean q | labels[1]``, signed),
+    its ``layer`` and ``unit``, and ``by_layer[l-1]``, every unit's difference in layer l."""
 
     difference: float
     layer: int
@@ -110,92 +89,70 @@ class Selectivity(NamedTuple):
         return abs(self.difference)
 
 
-
-
-def _log_bernoulli(s: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """``sum_j log P(s_j)`` for independent units with ``P(s_j=1) = sigmoid(logit_j)``,
-    per row: ``s x - softplus(x)``, exact in floating point at any logit."""
-    return (s * logits - np.logaddexp(0.0, logits)).sum(axis=-1)
-
-
-def _bernoulli(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
-    return (rng.random(p.shape) < p).astype(np.float64)
-
-
-def _logmeanexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
-    m = a.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.exp(a - m).mean(axis=axis, keepdims=True)) + m
-    return np.squeeze(out, axis=axis)
-
-
-def _ones(n: int) -> np.ndarray:
-    return np.ones((n, 1))
+def _per_layer(value: Any, name: str, n: int, what: str, layers: str) -> np.ndarray:
+    """``value``, one number or one per layer, as ``n`` floats (a ParameterError naming it)."""
+    bad = ParameterError(f"{name} must be {what} or one per {layers}, got {value!r}")
+    if isinstance(value, (str, bytes, bool)):
+        raise bad
+    if isinstance(value, numbers.Real):
+        return np.full(n, float(value))
+    try:
+        out = np.array([float(v) for v in value])
+    except (TypeError, ValueError):
+        raise bad from None
+    if len(out) != n:
+        raise ParameterError(f"{name} has {len(out)} entries for {n} {layers}s: {value!r}")
+    return out
 
 
 class HelmholtzMachine(Machine):
     """A layered Helmholtz machine with logistic generative and recognition pathways,
-    trained by the wake-sleep algorithm (Hinton et al. 1995; Dayan et al. 1995).
+    trained by wake-sleep (Hinton et al. 1995; Dayan et al. 1995).
 
     Parameters
     ----------
     layer_sizes : sequence of int, default (32, 24, 1)
-        Units per layer, visible layer first. The default is a shifter machine: 32
-        pixels, 24 units that can detect shifted pairs, one unit for the direction.
+        Units per layer, visible layer first (the default: a shifter machine).
     learning_rate : float or sequence of float, default 0.05
-        Rate of the generative synapses (wake phase). A sequence gives one rate per
-        layer, for the synapses *into* that layer's units (layer 0 first).
+        Rate of the generative synapses (wake), or one per layer for the synapses *into*
+        that layer's units (layer 0 first).
     sleep_learning_rate : float, sequence of float or None, default None
-        Rate of the recognition synapses (sleep phase), per layer as above (the entry
-        for layer 0 is unused); None: the same as ``learning_rate``.
+        Rate of the recognition synapses (sleep), per layer as above (layer 0's unused);
+        None: ``learning_rate``.
     n_iter : int, default 10
         Passes over the training data in ``fit``.
     batch_size : int, default 1
-        Cases per update. 1 is the papers' online learning; with more, each synapse
-        changes by the mean of its local changes over the batch (the rule's batched
-        form, with the rate divided by the batch size). A sleep step draws as many
-        fantasies as the wake step had data vectors.
+        Cases per update, each synapse changing by the mean of its local changes (1: the
+        papers' online learning); a sleep step draws as many fantasies.
     init_scale : float, default 0.1
         Standard deviation of the initial weights.
     init_prior : float or sequence of float, default 0.5
-        Initial probability that a hidden unit is on: the generative and recognition
-        biases of the hidden units start at ``logit(init_prior)`` (0.5: zero biases).
-        A sequence gives one value per hidden layer, layer 1 first. Visible biases
-        start at zero.
+        Initial probability that a hidden unit is on (or one per hidden layer): its
+        generative and recognition biases start at ``logit(init_prior)``.
     warmup : int, default 0
-        Updates (wake steps counted by ``n_updates_``) at the start of learning during
-        which only the generative synapses into the visible layer learn: the hidden
-        priors and the weights between hidden layers are held at their initial values
-        (Dayan et al. 1995, caption of figure 4). The sleep phase trains every
-        recognition synapse throughout.
+        Updates at the start during which the wake phase trains only the generative
+        synapses into the visible layer: the hidden priors stay fixed.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Normalised once, at fit, to ``random_state_``; every draw goes through it.
     verbose : bool or int, default False
         Print the free-energy bound on the training data after each pass.
-    n_restarts : int, default 1
-        Restarts chosen on held-out likelihood (as ``helmholtz_shifter``'s demo chose
-        among its random starts): :meth:`fit` trains this many machines, each from
-        random weights of its own Generator, for ``restart_epochs`` passes, and keeps the
-        one of highest importance-sampled log-likelihood of ``X_valid`` (100 samples per
-        case, the same Generator for every candidate).
-    restart_epochs : int, default 1
-        Passes each restart makes before the choice.
+    n_restarts, restart_epochs : int, default 1
+        ``fit`` trains ``n_restarts`` machines, each from a Generator of its own, for
+        ``restart_epochs`` passes, and goes on with the one of highest importance-sampled
+        log-likelihood of ``X_valid`` (default X; 100 samples per case).
 
     Attributes
     ----------
-    generative_weights_ : list of ndarray
-        ``[l]`` has shape ``(n_{l+1}, n_l)``: synapses from layer l+1 down to layer l.
-    generative_biases_ : list of ndarray
-        ``[l]`` has shape ``(n_l,)``, for every layer (the top layer's are its prior).
-    recognition_weights_ : list of ndarray
-        ``[l]`` has shape ``(n_l, n_{l+1})``: synapses from layer l up to layer l+1.
-    recognition_biases_ : list of ndarray
-        ``[l]`` has shape ``(n_{l+1},)``: the recognition biases of layer l+1.
+    generative_weights_, generative_biases_ : list of ndarray
+        ``[l]`` of shape ``(n_{l+1}, n_l)``: synapses from layer l+1 down to layer l;
+        biases ``[l]`` of every layer (the top layer's are its prior).
+    recognition_weights_, recognition_biases_ : list of ndarray
+        ``[l]`` of shape ``(n_l, n_{l+1})``: synapses from layer l up to layer l+1;
+        biases ``[l]`` of layer l+1. The four lists are views of the compiled pathways'
+        arrays: change an array in place, or put a new one in (copied in at the next use).
     random_state_ : numpy.random.Generator
-    n_iter_ : int
-        Passes over data done by fit and partial_fit together.
-    n_updates_ : int
-        Wake (and sleep) steps done.
+    n_iter_, n_updates_ : int
+        Passes over data, and wake (and sleep) steps, done.
     visible_names_ : list of str or None
         Names of the visible units (from a Dataset or a Network), used by to_network.
 
@@ -241,23 +198,19 @@ class HelmholtzMachine(Machine):
         return [int(n) for n in sizes]
 
     def _rates(self, value: Any, name: str, n_layers: int) -> np.ndarray:
-        if isinstance(value, (str, bytes, bool)):
-            raise ParameterError(f"{name} must be a non-negative number or one per layer, got {value!r}")
-        if isinstance(value, numbers.Real):
-            rates = np.full(n_layers, float(value))
-        else:
-            try:
-                rates = np.array([float(v) for v in value])
-            except (TypeError, ValueError):
-                raise ParameterError(f"{name} must be a non-negative number or one per layer, "
-                                     f"got {value!r}") from None
-            if len(rates) != n_layers:
-                raise ParameterError(f"{name} has {len(rates)} entries for {n_layers} layers: "
-                                     f"{value!r}")
-        bad = ~np.isfinite(rates) | (rates < 0)
-        if bad.any():
+        rates = _per_layer(value, name, n_layers, "a non-negative number", "layer")
+        if not np.all(np.isfinite(rates) & (rates >= 0)):
             raise ParameterError(f"{name} must be finite and non-negative, got {value!r}")
         return rates
+
+    def _priors(self, n_hidden: int) -> np.ndarray:
+        """``init_prior`` as one probability per hidden layer, each strictly in (0, 1)."""
+        what = "a probability strictly between 0 and 1"
+        priors = _per_layer(self.init_prior, "init_prior", n_hidden, what, "hidden layer")
+        if not np.all((priors > 0) & (priors < 1)):
+            raise ParameterError(f"init_prior must be {what} or one per hidden layer, "
+                                 f"got {self.init_prior!r}")
+        return priors
 
     def _validate(self) -> None:
         """Check every parameter once (at fit, partial_fit, from_network); names the bad value."""
@@ -265,36 +218,13 @@ class HelmholtzMachine(Machine):
         self._wake_lr = self._rates(self.learning_rate, "learning_rate", len(sizes))
         sleep = self.learning_rate if self.sleep_learning_rate is None else self.sleep_learning_rate
         self._sleep_lr = self._rates(sleep, "sleep_learning_rate", len(sizes))
-        check_number("n_iter", self.n_iter, 1, integer=True)
-        check_number("batch_size", self.batch_size, 1, integer=True)
-        check_number("n_restarts", self.n_restarts, 1, integer=True)
-        check_number("restart_epochs", self.restart_epochs, 1, integer=True)
+        for name in ("n_iter", "batch_size", "n_restarts", "restart_epochs"):
+            check_number(name, getattr(self, name), 1, integer=True)
         self._warmup = check_number("warmup", self.warmup, 0, integer=True)
         self._priors(len(sizes) - 1)
         check_number("init_scale", self.init_scale, 0.0)
         if self.verbose is not None and not isinstance(self.verbose, (bool, numbers.Integral)):
             raise ParameterError(f"verbose must be a bool or an integer, got {self.verbose!r}")
-
-    def _priors(self, n_hidden: int) -> np.ndarray:
-        """``init_prior`` as one probability per hidden layer, each strictly in (0, 1)."""
-        value = self.init_prior
-        bad = ParameterError(f"init_prior must be a probability strictly between 0 and 1 or one "
-                             f"per hidden layer, got {value!r}")
-        if isinstance(value, (str, bytes, bool)):
-            raise bad
-        if isinstance(value, numbers.Real):
-            priors = np.full(n_hidden, float(value))
-        else:
-            try:
-                priors = np.array([float(v) for v in value])
-            except (TypeError, ValueError):
-                raise bad from None
-            if len(priors) != n_hidden:
-                raise ParameterError(f"init_prior has {len(priors)} entries for {n_hidden} hidden "
-                                     f"layers: {value!r}")
-        if not np.all((priors > 0) & (priors < 1)):
-            raise bad
-        return priors
 
     # -- fitted state ----------------------------------------------------------------
     @property
@@ -307,38 +237,30 @@ class HelmholtzMachine(Machine):
         self._check_fitted()
         return [len(b) for b in self.generative_biases_]
 
-    def _initialise(self, rng: np.random.Generator) -> None:
-        sizes = self._check_sizes()
-        s = float(self.init_scale)
-        self.generative_weights_ = [s * rng.standard_normal((sizes[l + 1], sizes[l]))
-                                    for l in range(len(sizes) - 1)]
-        priors = self._priors(len(sizes) - 1)
-        logits = np.log(priors) - np.log1p(-priors)                # logit(init_prior), per layer
-        self.generative_biases_ = [np.zeros(sizes[0])] + [np.full(n, b)
-                                                          for n, b in zip(sizes[1:], logits)]
-        self.recognition_weights_ = [s * rng.standard_normal((sizes[l], sizes[l + 1]))
-                                     for l in range(len(sizes) - 1)]
-        self.recognition_biases_ = [np.full(n, b) for n, b in zip(sizes[1:], logits)]
-        self.n_iter_ = 0
-        self.n_updates_ = 0
-        self.visible_names_ = getattr(self, "visible_names_", None)
-
     def initialize(self, visible_names: Sequence[str] | None = None) -> HelmholtzMachine:
         """Fresh weights without training: small random weights (``init_scale``) drawn
         from ``random_state``, hidden biases at ``logit(init_prior)``, visible biases
         zero; for a machine to inspect, save or train by hand with :meth:`wake_step` and
         :meth:`sleep_step`."""
         self._validate()
-        self.random_state_ = check_random_state(self.random_state)
         self.__dict__.pop("generative_biases_", None)
-        self.visible_names_ = None
-        self._initialise(self.random_state_)
-        self._set_names(visible_names)
+        self._initialise(visible_names)
         return self
 
-    def _check_X(self, X: Any, what: str = "X") -> np.ndarray:
+    def _initialise(self, names: Sequence[str] | None) -> None:
+        """Fresh weights and biases (see :meth:`initialize`) from a fresh ``random_state_``."""
+        self.random_state_ = rng = check_random_state(self.random_state)
+        sizes, s = self._check_sizes(), float(self.init_scale)
+        G = [s * rng.standard_normal((sizes[l + 1], sizes[l])) for l in range(len(sizes) - 1)]
+        priors = self._priors(len(sizes) - 1)
+        logits = np.log(priors) - np.log1p(-priors)                # logit(init_prior), per layer
+        R = [s * rng.standard_normal((sizes[l], sizes[l + 1])) for l in range(len(sizes) - 1)]
+        hidden = [np.full(n, b) for n, b in zip(sizes[1:], logits)]
+        self._set_parameters(G, [np.zeros(sizes[0])] + hidden, R, [b.copy() for b in hidden], names)
+
+    def _check_X(self, X: Any) -> np.ndarray:
         n = self.generative_biases_[0].size if "generative_biases_" in self.__dict__ else self._check_sizes()[0]
-        return binary_rows(X, n, what, getattr(self, "visible_names_", None) or [f"v{i}" for i in range(n)])
+        return binary_rows(X, n, "X", getattr(self, "visible_names_", None) or [f"v{i}" for i in range(n)])
 
     def _random(self, random_state: Any) -> np.random.Generator:
         if random_state is None:
@@ -346,63 +268,97 @@ class HelmholtzMachine(Machine):
             return self.random_state_
         return check_random_state(random_state)
 
-    # -- passes ----------------------------------------------------------------------
-    def _up(self, X: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
-        """Bottom-up recognition sample: states of every layer and the recognition
-        probabilities of every hidden layer (q[l] for layer l+1)."""
-        states, probs = [X], []
-        for W, c in zip(self.recognition_weights_, self.recognition_biases_):
-            q = _sigmoid(states[-1] @ W + c)
-            probs.append(q)
-            states.append(_bernoulli(rng, q))
-        return states, probs
+    # -- the two pathways, compiled: they hold the parameters ---------------------------
+    def _set_parameters(self, G: list, g: list, R: list, r: list, names: Sequence[str] | None,
+                        n_iter: int = 0, n_updates: int = 0) -> None:
+        """The weights and biases (lists, layer 0 first), visible names and counters."""
+        if names is not None and len(names) != len(g[0]):
+            raise ParameterError(f"{len(names)} visible names for {len(g[0])} visible units")
+        self.generative_weights_, self.generative_biases_ = list(G), list(g)
+        self.recognition_weights_, self.recognition_biases_ = list(R), list(r)
+        self.visible_names_ = None if names is None else [str(n) for n in names]
+        self.n_iter_, self.n_updates_ = n_iter, n_updates
+        self._compiled()
 
-    def _down(self, n: int, rng: np.random.Generator) -> tuple[list, list]:
-        """Ancestral (top-down) sample: states of every layer (layer 0 first) and the
-        generative probabilities each layer's units had."""
-        L = len(self.generative_biases_)
-        states: list = [None] * L
-        probs: list = [None] * L
-        p = np.broadcast_to(_sigmoid(self.generative_biases_[-1]), (n, len(self.generative_biases_[-1])))
-        probs[-1], states[-1] = p, _bernoulli(rng, p)
-        for l in range(L - 2, -1, -1):
-            p = _sigmoid(states[l + 1] @ self.generative_weights_[l] + self.generative_biases_[l])
-            probs[l], states[l] = p, _bernoulli(rng, p)
-        return states, probs
+    def _compiled(self) -> dict[str, CompiledNet]:
+        """The generative and recognition pathways as compiled nets (float64, compiled
+        once per shape) whose arrays hold the parameters: the attributes' lists are views
+        of them (an array put in a list is copied in and replaced by its view). The
+        version is bumped, so that chains re-read the weights."""
+        sizes = self.sizes_
+        if self.__dict__.get("_shape") != sizes:
+            net = self.to_network()
+            gen, rec = compile(net, np.float64), compile(_recognition_net(net), np.float64)
+            cut = np.cumsum([0] + sizes).tolist()
+            cols = [slice(a, b) for a, b in zip(cut, cut[1:])]
+            self._views = ([gen.W[up, low] for low, up in zip(cols, cols[1:])], [gen.b[c] for c in cols],
+                           [rec.W[low, up] for low, up in zip(cols, cols[1:])], [rec.b[c] for c in cols[1:]])
+            self._nets = {"generative": gen, "recognition": rec}
+            self._shape, self._cols, self._chains, self._scales = sizes, cols, {}, {}
+            # where the batched rule's changes land: synapses, biases (not the visible recognition ones)
+            self._masks = {"generative": np.vstack([gen.incoming, np.ones(gen.n, bool)]).astype(float),
+                           "recognition": np.vstack([rec.incoming, rec.has_parents]).astype(float)}
+        lists = (self.generative_weights_, self.generative_biases_, self.recognition_weights_,
+                 self.recognition_biases_)
+        for arrays, views in zip(lists, self._views):
+            for k, (a, view) in enumerate(zip(arrays, views)):
+                if a is not view:
+                    view[...] = a
+                    arrays[k] = view
+        for cn in self._nets.values():
+            cn.version += 1
+        return self._nets
 
-    def _generative_logits(self, states: list) -> list:
-        """Logits of the generative probabilities of every layer given the states above."""
-        L = len(states)
-        out = [states[l + 1] @ self.generative_weights_[l] + self.generative_biases_[l]
-               for l in range(L - 1)]
-        out.append(np.broadcast_to(self.generative_biases_[-1], states[-1].shape))
-        return out
+    def _layers(self, S: np.ndarray) -> list[np.ndarray]:
+        """Each layer's columns (layer 0 first) of states over the compiled nets' units."""
+        return [S[:, cols] for cols in self._cols]
+
+    def _pass(self, pathway: str, rng: np.random.Generator, m: int,
+              X: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One pass of ``pathway``'s compiled ancestral plan over ``m`` chains (roots
+        first, each layer drawn by eq. 1 from the one that feeds it), the recognition
+        pathway's visible units clamped to the rows of ``X``: the states of every unit
+        (chains x units) and each step's probabilities. The chains are kept while ``m``
+        stays the same (one draw per layer, no initial draw)."""
+        cn = self._compiled()[pathway]
+        chains, steps = self._chains.get(pathway, (None, ()))
+        if chains is None or chains.m != m:
+            chains = Chains(cn, rng, m, init=np.zeros((m, cn.n)))
+            if X is not None:
+                chains.clamp(units=cn.units[:X.shape[1]], values=X)
+            chains, steps = self._chains[pathway] = chains, chains.plan.steps
+        chains.rng = rng
+        if X is not None:
+            chains.state[:, :X.shape[1]] = X
+        probs = [chains.update(step) for step in steps]
+        return chains.state.copy(), probs
+
+    def _learn(self, pathway: str, phase: str, S: np.ndarray, rates: np.ndarray) -> list[np.ndarray]:
+        """Eq. 7 (wake: the generative synapses) or eq. 11 (sleep: the recognition
+        synapses) in the rule's batched form on the states ``S`` of every unit, the
+        synapses and biases into each layer at its rate; returns each layer's ``post_prob``."""
+        cn, key = self._nets[pathway], tuple(rates.tolist())
+        if self._scales.get(pathway, (None,))[0] != key:  # each change's rate, 0 where nothing learns
+            self._scales[pathway] = (key, self._masks[pathway] * np.repeat(rates, self._shape))
+        dW, db, P = delta_change(S, cn.W, cn.b, self._scales[pathway][1], phase, "wake-sleep")
+        cn.W += dW
+        cn.b += db
+        return self._layers(P)
 
     # -- learning --------------------------------------------------------------------
     def wake_step(self, X: Any, random_state: Any = None) -> Phase:
-        """One wake step on the rows of X: recognition sample bottom-up, then every
+        """One wake step on the rows of X: a recognition sample bottom-up, then every
         generative synapse (and generative bias) learns by eq. 7. While ``n_updates_ <
-        warmup`` only the synapses into the visible layer learn (rate 0 above). Returns
-        the Phase."""
+        warmup`` only the synapses into the visible layer learn (rate 0 above)."""
         self._check_fitted()
-        X = self._check_X(X)
-        rng = self._random(random_state)
-        rule = get_rule("wake-sleep")
-        states, _ = self._up(X, rng)
-        logits = self._generative_logits(states)
-        probs = [_sigmoid(x) for x in logits]
-        n, L = len(X), len(states)
-        lr = [float(r) / n for r in self._wake_lr]
+        return self._wake(self._check_X(X), self._random(random_state))
+
+    def _wake(self, X: np.ndarray, rng: np.random.Generator) -> Phase:
+        S, _ = self._pass("recognition", rng, len(X), X)
+        rates = self._wake_lr / len(X)
         if self.n_updates_ < self._warmup:          # the hidden layers' generative model is fixed
-            lr[1:] = [0.0] * (L - 1)
-        for l in range(L - 1):
-            pre = np.hstack([states[l + 1], _ones(n)])
-            dW = rule.batched(pre, states[l], "wake", lr[l], post_prob=probs[l])
-            self.generative_weights_[l] += dW[:-1]
-            self.generative_biases_[l] += dW[-1]
-        self.generative_biases_[-1] += rule.batched(_ones(n), states[-1], "wake", lr[-1],
-                                                    post_prob=probs[-1])[0]
-        return Phase("wake", states, probs, lr)
+            rates[1:] = 0.0
+        return Phase("wake", self._layers(S), self._learn("generative", "wake", S, rates), rates.tolist())
 
     def sleep_step(self, n: int, random_state: Any = None) -> Phase:
         """One sleep step: ``n`` fantasies drawn top-down from the generative model,
@@ -410,24 +366,16 @@ class HelmholtzMachine(Machine):
         self._check_fitted()
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ParameterError(f"sleep_step: n must be a positive integer, got {n!r}")
-        rng = self._random(random_state)
-        rule = get_rule("wake-sleep")
-        states, _ = self._down(int(n), rng)
-        lr = [float(r) / n for r in self._sleep_lr]
-        probs: list = [None]
-        for l, (W, c) in enumerate(zip(self.recognition_weights_, self.recognition_biases_)):
-            q = _sigmoid(states[l] @ W + c)
-            probs.append(q)
-            dW = rule.batched(np.hstack([states[l], _ones(n)]), states[l + 1], "sleep", lr[l + 1],
-                              post_prob=q)
-            W += dW[:-1]
-            c += dW[-1]
-        return Phase("sleep", states, probs, lr)
+        S, _ = self._pass("generative", self._random(random_state), int(n))
+        rates = self._sleep_lr / n
+        probs = self._learn("recognition", "sleep", S, rates)
+        return Phase("sleep", self._layers(S), [None] + probs[1:], rates.tolist())
 
     def _fit_batch(self, X: np.ndarray, rows: Any, at: Position | None) -> None:
-        """One wake step on the rows, one sleep step of as many fantasies."""
+        """One wake step on the rows (checked once, at the start), one sleep step of as
+        many fantasies."""
         batch = X[rows]
-        self.wake_step(batch, self.random_state_)
+        self._wake(batch, self.random_state_)
         self.sleep_step(len(batch), self.random_state_)
         self.n_updates_ += 1
 
@@ -441,40 +389,27 @@ class HelmholtzMachine(Machine):
             self._say(f"[HelmholtzMachine] pass {self.n_iter_}, free energy {f:.3f} nats, "
                       f"{time.perf_counter() - self._clock:.2f} s")
 
-    def fit(self, X: Any, y: Any = None, X_valid: Any = None) -> HelmholtzMachine:
-        """Fresh weights, then ``n_iter`` shuffled passes of wake-sleep over X; with
-        ``n_restarts``, the restart that scores best on ``X_valid`` (default ``X``).
-
-        X is a (cases, visible units) array of 0/1 states, or a Dataset with ``data``
-        and ``names`` (the names become the visible unit names)."""
-        return super().fit(X, X_valid=X_valid)
-
     def _held_out_score(self, X: Any) -> float:
         """The restarts' criterion: the importance-sampled mean log-likelihood of ``X``
         (nats), 100 samples per case from a Generator seeded 0 (common to every candidate)."""
         return float(self.log_likelihood_is(X, 100, random_state=np.random.default_rng(0)).mean())
 
     def _begin_fit(self, X: Any) -> np.ndarray:
+        """Fresh weights for ``fit``: X is a (cases, visible units) array of 0/1 states,
+        or a Dataset with ``data`` and ``names`` (the names of the visible units)."""
         self._validate()
-        self.random_state_ = check_random_state(self.random_state)
-        names = getattr(X, "names", None)
         self.__dict__.pop("generative_biases_", None)
         self.visible_names_ = None
-        X = self._check_X(X)
-        self._initialise(self.random_state_)
-        self._set_names(names)
+        checked = self._check_X(X)
+        self._initialise(getattr(X, "names", None))
         self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size)
         self._clock = time.perf_counter()
-        return X
+        return checked
 
     def partial_fit(self, X: Any, y: Any = None) -> HelmholtzMachine:
         """One pass of wake-sleep over X in order (weights created on the first call)."""
         if "generative_biases_" not in self.__dict__:
-            self._validate()
-            self.random_state_ = check_random_state(self.random_state)
-            X_checked = self._check_X(X)
-            self._initialise(self.random_state_)
-            self._set_names(getattr(X, "names", None))
+            X_checked = self._begin_fit(X)
         else:
             self._validate()
             if self._check_sizes() != self.sizes_:
@@ -487,14 +422,6 @@ class HelmholtzMachine(Machine):
         self.n_iter_ += 1
         return self
 
-    def _set_names(self, names: Any) -> None:
-        if names is not None:
-            names = [str(n) for n in names]
-            if len(names) != self.generative_biases_[0].size:
-                raise ParameterError(f"{len(names)} visible names for "
-                                     f"{self.generative_biases_[0].size} visible units")
-            self.visible_names_ = names
-
     # -- generation and recognition --------------------------------------------------
     def sample(self, n: int, all_layers: bool = False, random_state: Any = None):
         """``n`` fantasies from the generative model (ancestral, top-down): an int8
@@ -503,8 +430,11 @@ class HelmholtzMachine(Machine):
         self._check_fitted()
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ParameterError(f"sample: n must be a non-negative integer, got {n!r}")
-        states, _ = self._down(int(n), self._random(random_state))
-        states = [s.astype(np.int8) for s in states]
+        rng = self._random(random_state)
+        if n == 0:
+            states = [np.zeros((0, k), dtype=np.int8) for k in self.sizes_]
+        else:
+            states = self._layers(self._pass("generative", rng, int(n))[0].astype(np.int8))
         return states if all_layers else states[0]
 
     def recognize(self, X: Any, stochastic: bool = False, random_state: Any = None) -> list[np.ndarray]:
@@ -517,10 +447,10 @@ class HelmholtzMachine(Machine):
         self._check_fitted()
         X = self._check_X(X)
         if stochastic:
-            return self._up(X, self._random(random_state))[1]
+            return self._pass("recognition", self._random(random_state), len(X), X)[1]
         out, a = [], X
         for W, c in zip(self.recognition_weights_, self.recognition_biases_):
-            a = _sigmoid(a @ W + c)
+            a = sigmoid(a @ W + c)
             out.append(a)
         return out
 
@@ -531,14 +461,14 @@ class HelmholtzMachine(Machine):
 
     # -- quality ---------------------------------------------------------------------
     def _log_weights(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``log p(x, h) - log q(h | x)`` for one recognition sample h per row."""
-        states, probs = self._up(X, rng)
-        logits = self._generative_logits(states)
-        log_p = sum(_log_bernoulli(s, x) for s, x in zip(states, logits))
-        log_q = 0.0
-        for l, (W, c) in enumerate(zip(self.recognition_weights_, self.recognition_biases_)):
-            log_q = log_q + _log_bernoulli(states[l + 1], states[l] @ W + c)
-        return log_p - log_q
+        """``log p(x, h) - log q(h | x)`` for one recognition sample h per row: ``log
+        P(s_i | its inputs) = log sigmoid(+-x_i)`` summed over every unit of the
+        generative pathway, less its sum over the hidden units of the recognition one."""
+        S, _ = self._pass("recognition", rng, len(X), X)
+        gen, rec = self._nets["generative"], self._nets["recognition"]
+        sign, hidden = 2 * S - 1, slice(self.sizes_[0], None)
+        log_p = log_sigmoid(sign * (S @ gen.W + gen.b)).sum(axis=1)
+        return log_p - log_sigmoid(sign[:, hidden] * (S @ rec.W[:, hidden] + rec.b[hidden])).sum(axis=1)
 
     def log_importance_weights(self, X: Any, n_samples: int = 100,
                                random_state: Any = None) -> np.ndarray:
@@ -547,23 +477,21 @@ class HelmholtzMachine(Machine):
         estimate of ``p(x)``; ``-mean_k log w_k`` estimates the free energy of eq. 3.8."""
         self._check_fitted()
         X = self._check_X(X)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ParameterError(f"n_samples must be a positive integer, got {n_samples!r}")
+        K = check_number("n_samples", n_samples, 1, integer=True)
         rng = self._random(random_state)
-        K = int(n_samples)
         out = np.empty((len(X), K))
         rows = max(1, _CELLS // (K * max(self.sizes_)))
         for start in range(0, len(X), rows):
             chunk = X[start:start + rows]
-            rep = np.repeat(chunk, K, axis=0)
-            out[start:start + len(chunk)] = self._log_weights(rep, rng).reshape(len(chunk), K)
+            out[start:start + len(chunk)] = self._log_weights(np.repeat(chunk, K, axis=0), rng).reshape(-1, K)
         return out
 
     def log_likelihood_is(self, X: Any, n_samples: int = 100, random_state: Any = None) -> np.ndarray:
         """Importance-sampled ``log p(x)`` in nats for each row, with the recognition
         model as proposal: ``log (1/K) sum_k p(x, h_k) / q(h_k | x)``, via log-sum-exp.
         A consistent estimate; its expectation is a lower bound that tightens with K."""
-        return _logmeanexp(self.log_importance_weights(X, n_samples, random_state), axis=1)
+        log_w = self.log_importance_weights(X, n_samples, random_state)
+        return logsumexp(log_w, axis=1) - np.log(log_w.shape[1])
 
     def free_energy(self, X: Any, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
         """Estimate of the variational free energy ``F(d) = E_Q[E_alpha + log Q_alpha]``
@@ -577,69 +505,46 @@ class HelmholtzMachine(Machine):
         return float(-self.free_energy(X, n_samples, random_state).mean())
 
     def exact_log_likelihood(self, X: Any) -> np.ndarray:
-        """``log p(x)`` in nats for each row, summing ``p(x, h)`` over every hidden
-        configuration (log-sum-exp). Needs at most MAX_EXACT_HIDDEN hidden units."""
+        """``log p(x)`` in nats for each row: the generative pathway's visible marginal,
+        the hidden units summed out (:func:`~neurosim.inference.visible_log_prob`); at
+        most MAX_EXACT_HIDDEN hidden units."""
         self._check_fitted()
         X = self._check_X(X)
         sizes = self.sizes_
-        H = sum(sizes[1:])
-        if H > MAX_EXACT_HIDDEN:
+        if sum(sizes[1:]) > MAX_EXACT_HIDDEN:
             raise InferenceError(f"exact_log_likelihood enumerates 2^H hidden states: this machine has "
-                                 f"H = {H} hidden units ({'-'.join(map(str, sizes))}), over the limit "
-                                 f"of {MAX_EXACT_HIDDEN}; use log_likelihood_is")
-        n = len(X)
-        total = np.full(n, -np.inf)
-        chunk = max(1, min(1 << H, _CELLS // max(n, sizes[0], 1)))
-        bounds = np.cumsum([0] + sizes[1:])
-        for start in range(0, 1 << H, chunk):
-            k = np.arange(start, min(start + chunk, 1 << H), dtype=np.int64)[:, None]
-            S = ((k >> np.arange(H - 1, -1, -1)) & 1).astype(np.float64)
-            hidden = [S[:, bounds[i]:bounds[i + 1]] for i in range(len(sizes) - 1)]
-            # log p(h): every hidden layer given the one above, the top from its prior
-            logits = self._generative_logits([np.zeros((len(S), sizes[0]))] + hidden)
-            log_ph = sum(_log_bernoulli(s, x) for s, x in zip(hidden, logits[1:]))
-            A = logits[0]                                             # (configs, visible)
-            ll = X @ A.T - np.logaddexp(0.0, A).sum(axis=1) + log_ph  # (cases, configs)
-            m = ll.max(axis=1)
-            total = np.logaddexp(total, m + np.log(np.exp(ll - m[:, None]).sum(axis=1)))
-        return total
+                                 f"H = {sum(sizes[1:])} hidden units ({'-'.join(map(str, sizes))}), over "
+                                 f"the limit of {MAX_EXACT_HIDDEN}; use log_likelihood_is")
+        net = self.to_network()
+        return visible_log_prob(net, net.units[:sizes[0]], X)
 
     # -- networks and files ----------------------------------------------------------
     def to_network(self, visible_names: Sequence[str] | None = None, name: str = "helmholtz_machine",
                    description: str | None = None) -> Network:
-        """The machine as a Network: generative synapses as ``directed`` edges (layer l+1
-        to layer l), recognition synapses as ``recognition`` edges (layer l to l+1);
-        unit ``bias`` = generative bias, ``recognition_bias`` = recognition bias (None for
-        visible units), ``layer`` = layer index. Hidden units are named ``h{layer}_{i}``;
+        """The machine as a Network of populations ``v`` (layer 0), ``h1``, ...: the
+        generative weights as ``directed`` projections ``h{l+1}->h{l}`` (biases: the
+        populations' ``bias``), the recognition weights as ``recognition`` projections
+        ``h{l}=>h{l+1}`` (``recognition_bias``). Hidden units are named ``h{layer}_{i}``,
         visible units ``visible_names`` (default: ``visible_names_`` or ``v{i}``)."""
         self._check_fitted()
-        sizes = self.sizes_
+        sizes, g = self.sizes_, self.generative_biases_
         names = visible_names if visible_names is not None else self.visible_names_
-        if names is None:
-            names = [f"v{i}" for i in range(sizes[0])]
-        names = list(names)
+        names = [f"v{i}" for i in range(sizes[0])] if names is None else list(names)
         if len(names) != sizes[0]:
             raise ParameterError(f"to_network: {len(names)} visible names for {sizes[0]} visible units")
-        layers = [names] + [[f"h{l}_{i}" for i in range(n)] for l, n in enumerate(sizes) if l > 0]
-        units = [Unit(v, float(self.generative_biases_[0][i]), "visible", 0)
-                 for i, v in enumerate(layers[0])]
-        for l in range(1, len(sizes)):
-            units += [Unit(h, float(self.generative_biases_[l][i]), "hidden", l,
-                           float(self.recognition_biases_[l - 1][i])) for i, h in enumerate(layers[l])]
-        edges = []
-        for l in range(len(sizes) - 1):
-            G = self.generative_weights_[l]
-            edges += [Edge(a, b, float(G[i, j]), "directed") for i, a in enumerate(layers[l + 1])
-                      for j, b in enumerate(layers[l])]
-        for l in range(len(sizes) - 1):
-            R = self.recognition_weights_[l]
-            edges += [Edge(a, b, float(R[i, j]), "recognition") for i, a in enumerate(layers[l])
-                      for j, b in enumerate(layers[l + 1])]
+        pops = [Population("v", tuple(names), g[0], "visible", 0)]
+        pops += [Population(f"h{l}", tuple(f"h{l}_{i}" for i in range(sizes[l])), g[l], "hidden", l,
+                            recognition_bias=r) for l, r in enumerate(self.recognition_biases_, 1)]
+        p = [pop.name for pop in pops]
+        projs = [Projection(f"{p[l + 1]}->{p[l]}", p[l + 1], p[l], G)
+                 for l, G in enumerate(self.generative_weights_)]
+        projs += [Projection(f"{p[l]}=>{p[l + 1]}", p[l], p[l + 1], R, "recognition")
+                  for l, R in enumerate(self.recognition_weights_)]
         if description is None:
             description = (f"Helmholtz machine {'-'.join(map(str, sizes))} (Dayan et al. 1995): "
                            "directed edges are the generative model, recognition edges the "
                            "bottom-up recognition model, trained by wake-sleep")
-        return Network(units, edges, name=name, description=description)
+        return Network.from_populations(pops, projs, name=name, description=description)
 
     @classmethod
     def from_network(cls, net: Network, **params: Any) -> HelmholtzMachine:
@@ -652,17 +557,11 @@ class HelmholtzMachine(Machine):
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
         where = f"network {net.name!r}"
-        by_layer: dict[int, list[Unit]] = {}
-        for u in net.unit_list():
+        units = net.unit_list()
+        for u in units:
             if u.layer is None:
                 raise ValidationError(f"{where}: unit {u.name!r} has no layer; a Helmholtz machine "
                                       "needs layer = 0 for visible units and 1, 2, ... above")
-            by_layer.setdefault(u.layer, []).append(u)
-        L = max(by_layer) + 1
-        if L < 2 or sorted(by_layer) != list(range(L)):
-            raise ValidationError(f"{where}: layers must be 0 (visible), 1, ..., with none missing; "
-                                  f"found {sorted(by_layer)}")
-        for u in net.unit_list():
             if (u.layer == 0) != (u.role == "visible"):
                 raise ValidationError(f"{where}: unit {u.name!r} is {u.role} in layer {u.layer}; "
                                       "layer 0 must hold exactly the visible units")
@@ -671,46 +570,22 @@ class HelmholtzMachine(Machine):
                                       "no recognition synapse reaches the visible layer")
             if u.layer > 0 and u.recognition_bias is None:
                 raise ValidationError(f"{where}: hidden unit {u.name!r} has no recognition_bias")
-        layer_of = {u.name: u.layer for u in net.unit_list()}
-        for e in net.edges:
-            la, lb = layer_of[e.source], layer_of[e.target]
-            if e.kind == "symmetric":
-                raise ValidationError(f"{where}: symmetric edge {e.source} -- {e.target}; a Helmholtz "
-                                      "machine has only directed (generative) and recognition edges")
-            if e.kind == "directed" and la != lb + 1:
-                raise ValidationError(f"{where}: directed edge {e.source} -> {e.target} goes from layer "
-                                      f"{la} to {lb}; generative edges go from layer l+1 to layer l")
-            if e.kind == "recognition" and lb != la + 1:
-                raise ValidationError(f"{where}: recognition edge {e.source} -> {e.target} goes from "
-                                      f"layer {la} to {lb}; recognition edges go from layer l to l+1")
-        sizes = [len(by_layer[l]) for l in range(L)]
-        hm = cls(layer_sizes=tuple(sizes), **params)
+        layer = np.array([u.layer for u in units])
+        found = sorted(set(layer.tolist()))
+        if len(found) < 2 or found != list(range(len(found))):
+            raise ValidationError(f"{where}: layers must be 0 (visible), 1, ..., with none missing; "
+                                  f"found {found}")
+        gen, rec = _pathways(net, layer, where)
+        idx = [np.flatnonzero(layer == l) for l in found]
+        r = np.array([u.recognition_bias or 0.0 for u in units])
+        hm = cls(layer_sizes=tuple(len(i) for i in idx), **params)
         hm._validate()
         hm.random_state_ = check_random_state(hm.random_state)
-        G, R = [], []
-        for l in range(L - 1):
-            lower, upper = by_layer[l], by_layer[l + 1]
-            g = np.empty((len(upper), len(lower)))
-            r = np.empty((len(lower), len(upper)))
-            for i, a in enumerate(upper):
-                for j, b in enumerate(lower):
-                    if not net.graph.has_edge(a.name, b.name):
-                        raise ValidationError(f"{where}: missing generative (directed) edge "
-                                              f"{a.name} -> {b.name}")
-                    if not net.recognition.has_edge(b.name, a.name):
-                        raise ValidationError(f"{where}: missing recognition edge {b.name} -> {a.name}")
-                    g[i, j] = net.weight(a.name, b.name)
-                    r[j, i] = net.weight(b.name, a.name, recognition=True)
-            G.append(g)
-            R.append(r)
-        hm.generative_weights_ = G
-        hm.recognition_weights_ = R
-        hm.generative_biases_ = [np.array([u.bias for u in by_layer[l]]) for l in range(L)]
-        hm.recognition_biases_ = [np.array([u.recognition_bias for u in by_layer[l]])
-                                  for l in range(1, L)]
-        hm.n_iter_ = 0
-        hm.n_updates_ = 0
-        hm.visible_names_ = [u.name for u in by_layer[0]]
+        pairs = list(zip(idx, idx[1:]))
+        G = [_block(gen, up, low, net, where, "generative (directed)") for low, up in pairs]
+        R = [_block(rec, low, up, net, where, "recognition") for low, up in pairs]
+        hm._set_parameters(G, [gen.bias[i] for i in idx], R, [r[i] for i in idx[1:]],
+                           [net.units[i] for i in idx[0]])
         return hm
 
     def save(self, path: str | Path, visible_names: Sequence[str] | None = None,
@@ -730,20 +605,48 @@ class HelmholtzMachine(Machine):
     def _from_arrays(cls, arrays: dict, params: dict, fitted: dict) -> HelmholtzMachine:
         hm = cls(**params)
         hm._validate()
-        L = len(hm._check_sizes())
+        sizes = hm._check_sizes()
         hm.random_state_ = check_random_state(hm.random_state)
+        counts = {"G": len(sizes) - 1, "g": len(sizes), "R": len(sizes) - 1, "r": len(sizes) - 1}
         try:
-            hm.generative_weights_ = [arrays[f"G{l}"] for l in range(L - 1)]
-            hm.generative_biases_ = [arrays[f"g{l}"] for l in range(L)]
-            hm.recognition_weights_ = [arrays[f"R{l}"] for l in range(L - 1)]
-            hm.recognition_biases_ = [arrays[f"r{l}"] for l in range(L - 1)]
+            lists = [[arrays[f"{key}{l}"] for l in range(n)] for key, n in counts.items()]
         except KeyError as exc:
             raise ParameterError(f"no array {exc} for layer_sizes {hm.layer_sizes!r}") from None
-        if hm.sizes_ != hm._check_sizes():
-            raise ParameterError(f"arrays of layers {hm.sizes_} where layer_sizes is {hm.layer_sizes!r}")
-        hm.n_iter_, hm.n_updates_ = fitted.get("n_iter_", 0), fitted.get("n_updates_", 0)
-        hm.visible_names_ = fitted.get("visible_names_")
+        if [len(b) for b in lists[1]] != sizes:
+            raise ParameterError(f"arrays of layers {[len(b) for b in lists[1]]} where layer_sizes is "
+                                 f"{hm.layer_sizes!r}")
+        hm._set_parameters(*lists, fitted.get("visible_names_"), fitted.get("n_iter_", 0),
+                           fitted.get("n_updates_", 0))
         return hm
+
+
+def _pathways(net: Network, layer: np.ndarray, where: str) -> tuple[NetArrays, NetArrays]:
+    """The generative and recognition synapses of ``net`` as dense arrays in unit order,
+    checked to join adjacent layers the right way (a ValidationError naming the edge)."""
+    gen = net.to_arrays()
+    if gen.symmetric.any():
+        i, j = np.argwhere(gen.symmetric)[0]
+        raise ValidationError(f"{where}: symmetric edge {net.units[i]} -- {net.units[j]}; a Helmholtz "
+                              "machine has only directed (generative) and recognition edges")
+    rec = _recognition_net(net).to_arrays()
+    for arrays, kind, step, rule in ((gen, "directed", -1, "generative edges go from layer l+1 to layer l"),
+                                     (rec, "recognition", 1, "recognition edges go from layer l to l+1")):
+        wrong = arrays.directed & (layer[None, :] != layer[:, None] + step)
+        if wrong.any():
+            i, j = np.argwhere(wrong)[0]
+            raise ValidationError(f"{where}: {kind} edge {net.units[i]} -> {net.units[j]} goes from layer "
+                                  f"{layer[i]} to {layer[j]}; {rule}")
+    return gen, rec
+
+
+def _block(arrays: NetArrays, pre: np.ndarray, post: np.ndarray, net: Network, where: str,
+           kind: str) -> np.ndarray:
+    """The weights ``pre -> post`` of one pathway's ``arrays``; every synapse must exist."""
+    missing = ~arrays.directed[np.ix_(pre, post)]
+    if missing.any():
+        i, j = np.argwhere(missing)[0]
+        raise ValidationError(f"{where}: missing {kind} edge {net.units[pre[i]]} -> {net.units[post[j]]}")
+    return arrays.weights[np.ix_(pre, post)]
 
 
 # -- shifter metrics ------------------------------------------------------------------
@@ -759,15 +662,11 @@ def valid_fantasy_fraction(hm: HelmholtzMachine, n: int, rng: Any = None) -> flo
 
 def shift_selectivity(hm: HelmholtzMachine, X: Any, labels: Any = None, stochastic: bool = True,
                       random_state: Any = 0) -> Selectivity:
-    """For every hidden unit, the difference between its mean recognition probability
-    on the cases of one shift direction and on those of the other; returns the unit
-    with the largest absolute difference (every hidden layer is searched).
-
-    ``labels`` must take exactly two values (the shift directions; default: the
-    ``labels`` of a Dataset ``X``); the difference is
-    ``mean q | first - mean q | second`` in sorted order of the values. With
-    ``stochastic`` (default) each layer is driven by sampled states of the layer below,
-    as in the recognition model proper; otherwise by the deterministic pass."""
+    """The hidden unit (of any layer) whose mean recognition probability differs most
+    between the cases of the two shift directions: ``labels`` with exactly two values
+    (default: the ``labels`` of a Dataset ``X``), the difference taken first minus second
+    in sorted order. ``stochastic`` (default): each layer driven by sampled states of the
+    one below, as in the recognition model proper; otherwise the deterministic pass."""
     if labels is None and getattr(X, "labels", None) is not None:
         labels = X.labels
     labels = np.asarray(labels)

@@ -4,11 +4,10 @@ Each unit is on with probability ``sigmoid(b_i + sum_j s_j w_ji)`` given its par
 (eq. 1, directed). Learning (eq. 7 of Hinton 2005) needs samples of the hidden units
 from their posterior given a data vector; Neal's Gibbs sampling provides them, with
 each unit's conditional including how well it lets its children predict their states.
-The weight change is the delta rule's batched form, ``get_rule("delta").batched``.
-Sampling is the compiled backend's (:class:`~neurosim.compiled.Chains`, one chain per
-case): with the visible units clamped, its Neal plan updates the hidden units by colour
-classes of the moral graph (units of a class share no child); unclamped, its plan is an
-ancestral pass.
+The change is ``get_rule("delta").batched`` (:func:`delta_change`, which the Helmholtz
+machine's wake and sleep phases use too). Sampling runs on the compiled backend
+(:class:`~neurosim.compiled.Chains`, one chain per case): the Neal plan with the visible
+units clamped (colour classes of the moral graph), an ancestral pass unclamped.
 
 Example
 -------
@@ -31,9 +30,23 @@ from ..errors import ValidationError
 from ..inference import visible_log_prob
 from ..learning import get_rule
 from ..network import Network
+from ..numerics import sigmoid
 from .base import NetworkMachine, Position, binary_rows, check_number, check_random_state, valid_random_state
 
-__all__ = ["SigmoidBeliefNet"]
+__all__ = ["SigmoidBeliefNet", "delta_change"]
+
+
+def delta_change(S: np.ndarray, W: np.ndarray, b: np.ndarray, rates: Any, phase: str = "wake",
+                 rule: str = "delta") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eq. 7 (eq. 11 in phase "sleep") in ``rule``'s batched form on the states ``S`` (rows:
+    cases) of every unit of a directed net with weights ``W[i, j]`` (i -> j) and biases
+    ``b``: ``p = sigmoid(b + S W)`` (eq. 1), ``(dW, db) = rates * sum_rows s_pre (s - p)``,
+    ``rates`` broadcast over the change (rows: pre units, then the bias, an always-on unit). Returns
+    ``(dW, db, p)``."""
+    P = sigmoid(S @ W + b)
+    pre = np.hstack([S, np.ones((len(S), 1))])
+    change = get_rule(rule).batched(pre, S, phase, 1.0, post_prob=P) * rates
+    return change[:-1], change[-1], P
 
 
 class SigmoidBeliefNet(NetworkMachine):
@@ -43,18 +56,17 @@ class SigmoidBeliefNet(NetworkMachine):
     ----------
     network : Network
         Directed edges only; units with role ``visible`` are the data.
-    learning_rate : float
+    learning_rate : float (per case: the change is the mean over a batch)
     n_iter : int
-        Passes over the training data.
+        Shuffled passes over the training data in ``fit``, which continues from the
+        current weights.
     batch_size : int
     gibbs_sweeps : int
-        Gibbs sweeps over the hidden units per weight change. The hidden states of
-        each training case persist from one pass to the next (as in Neal 1992), so a
-        few sweeps suffice once learning is under way.
+        Gibbs sweeps over the hidden units per weight change; each training case's
+        hidden states persist from pass to pass (Neal 1992), so a few suffice.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Normalised once, when the weights are first set up, to ``random_state_``.
-    verbose : bool
-        Print each epoch (stderr).
+    verbose : bool (print each epoch, on stderr)
     """
 
     def __init__(self, network: Network, learning_rate: float = 0.1, n_iter: int = 10,
@@ -120,13 +132,8 @@ class SigmoidBeliefNet(NetworkMachine):
         """One weight change from one batch (fresh posterior chains from random states)."""
         self._init_params()
         X = self._check_data(X)
-        self._learn(self._posterior_sample(X, None))
+        self._learn(self.gibbs(self._start(X), self.gibbs_sweeps))
         return self
-
-    def fit(self, X: np.ndarray, y: Any = None) -> SigmoidBeliefNet:
-        """``n_iter`` shuffled passes over ``X``, continuing from the current weights; each
-        case's hidden states persist from one pass to the next (Neal 1992)."""
-        return super().fit(X)
 
     def _begin_fit(self, X: np.ndarray) -> np.ndarray:
         self._init_params()
@@ -157,18 +164,11 @@ class SigmoidBeliefNet(NetworkMachine):
         S[:, self.visible_] = X
         return S
 
-    def _posterior_sample(self, X: np.ndarray, sweeps: int | None) -> np.ndarray:
-        return self.gibbs(self._start(X), sweeps or self.gibbs_sweeps)
-
     def _learn(self, S: np.ndarray) -> None:
-        """Eq. 7 in its batched form: ``dW = lr s_pre^T (s - sigmoid(x))``; biases are
-        synapses from an always-on unit."""
-        rule, lr = get_rule("delta"), self.learning_rate / len(S)
-        P = 1.0 / (1.0 + np.exp(-(S @ self.weights_ + self.biases_)))
-        pre = np.hstack([S, np.ones((len(S), 1))])
-        change = rule.batched(pre, S, "wake", lr, post_prob=P)
-        self.weights_ += np.where(self.mask_, change[:-1], 0.0)
-        self.biases_ += change[-1]
+        """Eq. 7 in its batched form (:func:`delta_change`), the mean over the rows."""
+        dW, db, _ = delta_change(S, self.weights_, self.biases_, self.learning_rate / len(S))
+        self.weights_ += np.where(self.mask_, dW, 0.0)
+        self.biases_ += db
 
     # -- using the model ----------------------------------------------------------------
     def sample(self, n: int) -> np.ndarray:
