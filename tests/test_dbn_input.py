@@ -15,7 +15,7 @@ import pytest
 
 from neurosim.cli import main
 from neurosim.errors import NeurosimError
-from neurosim.machines import dbn_train
+from neurosim.machines import dbn_train, runs
 from neurosim.machines.dbn_train import Recipe, Trainer, load_run, read_npz
 from test_cli_mnist import fake_mnist  # noqa: F401  (the fixture)
 from test_dbn import digits, quiet, recipe
@@ -69,13 +69,13 @@ def test_a_run_that_began_after_the_check_is_not_overwritten(fake_mnist, tmp_pat
     loser sees the winner's checkpoint and refuses, writing nothing."""
     assert main(SMALL + ["--out", str(tmp_path / "winner")]) == 0
     out = tmp_path / "run"
-    take = Trainer._lock
+    take = runs.Lock.__enter__
 
     def winner_first(self):
         shutil.copytree(tmp_path / "winner", out, dirs_exist_ok=True)
-        take(self)
+        return take(self)
 
-    monkeypatch.setattr(Trainer, "_lock", winner_first)
+    monkeypatch.setattr(runs.Lock, "__enter__", winner_first)
     code, err = run(SMALL + ["--seed", "1", "--out", str(out)], capsys)
     assert code == 2 and one_line(err) and "holds a checkpoint" in err
     for name in ("command.json", "checkpoint.npz", "progress.json"):

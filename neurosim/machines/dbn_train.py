@@ -29,7 +29,7 @@ from ..npz import read_npz
 from ..outputs import OutputError, atomic_write_text
 from .base import annealed
 from . import runs
-from .runs import Lock, LockError, StopSignals
+from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid
 
@@ -225,18 +225,11 @@ class Trainer:
         meta = {"recipe": asdict(self.r), "progress": asdict(self.progress),
                 "rng": self.rng.bit_generator.state, "n_cases": len(self.X)}
         write_checkpoint(self.dir, arrays, meta)
-        self._saved_at = time.monotonic()
 
-    def _load(self) -> None:
+    def _load(self) -> str:
         d, meta = read_checkpoint(self.dir / "checkpoint.npz")
-        old = recipe_of(meta)
-        differ = [f"{k}={getattr(old, k)} where this one has {getattr(self.r, k)}"
-                  for k in changed_settings(old, self.r)]
-        if meta["n_cases"] != len(self.X):
-            differ.append(f"{meta['n_cases']} training cases where this one has {len(self.X)}")
-        if differ:
-            raise NeurosimError(f"{self.dir}: the checkpoint was made with another recipe or data set: "
-                                f"{'; '.join(differ)} (use a new directory, or the same settings to resume)")
+        runs.check_unchanged(str(self.dir), "another recipe", asdict(recipe_of(meta)), asdict(self.r),
+                             meta["n_cases"], len(self.X))
         self._fresh()
         self.rng.bit_generator.state = meta["rng"]
         self.progress = Progress(**meta["progress"])
@@ -244,43 +237,23 @@ class Trainer:
         self.p = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
         self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
         self.greedy = stack(d, "greedy.")
+        return self._where()
 
     # -- running -----------------------------------------------------------------------------
     def run(self, begin: Callable[[], None] | None = None) -> DeepBeliefNet:
         """Train (or resume) to the end of the recipe; returns the DBN. ``begin()`` is
         called under the lock before anything else (the CLI's last checks and writes)."""
-        self._lock()
-        try:
+        self._checkpoints = runs.Checkpoints(self.dir / "checkpoint.npz", self._save, self.checkpoint_s, self.log,
+                                     self.dir / "LOCK", str(self.dir), "this directory")
+        with self._checkpoints:
             if begin is not None:
                 begin()
-            with StopSignals() as self._stop_signals:
-                return self._run()
-        finally:
-            self._lock_held.__exit__()
-
-    def _lock(self) -> None:
-        """Take ``DIR/LOCK`` (:class:`~neurosim.machines.runs.Lock`)."""
-        self._lock_held = Lock(self.dir / "LOCK", str(self.dir)).__enter__()
-
-    def _run(self) -> DeepBeliefNet:
-        if (self.dir / "checkpoint.npz").exists():
-            self._load()
-            self._saved_at = time.monotonic()
-            self.log(f"resuming {self.dir} at {self._where()}")
-        else:
-            self._fresh()
-            self._save()
-        while self.progress.stage < len(self.stages) and not self._stop:
-            self._run_stage(self.stages[self.progress.stage])
-        if self._stop:
-            self._save()
-            self.log(f"stopped at {self._where()}; checkpoint saved, run again to resume")
-            raise KeyboardInterrupt
-        return self.dbn
-
-    @property
-    def _stop(self) -> bool:
-        return self._stop_signals.requested
+            self._checkpoints.begin(self._load, self._fresh)
+            while self.progress.stage < len(self.stages) and not self._checkpoints.requested:
+                self._run_stage(self.stages[self.progress.stage])
+            if self._checkpoints.requested:
+                self._checkpoints.stop(self._where())
+            return self.dbn
 
     def _where(self) -> str:
         pr = self.progress
@@ -298,26 +271,24 @@ class Trainer:
         done_before = pr.batch                 # minibatches of this epoch done before a resume
         while pr.epoch < epochs:
             while pr.batch < n_batches:
-                if self._stop:
+                if self._checkpoints.requested:
                     return
                 idx = self.order[pr.batch * batch:(pr.batch + 1) * batch]
                 step(idx, pr.epoch)
                 pr.batch += 1
                 if self.on_batch:
                     self.on_batch(self)
-                if time.monotonic() - self._saved_at > self.checkpoint_s:
-                    self._save()
+                self._checkpoints.tick()
             pr.batch, pr.epoch = 0, pr.epoch + 1
             elapsed = time.monotonic() - clock
             pr.seconds[stage] = pr.seconds.get(stage, 0.0) + elapsed
             clock = time.monotonic()
             self._report(stage, epochs, n_batches, batch, done_before, elapsed)
             done_before = 0
-            if time.monotonic() - self._saved_at > self.checkpoint_s:
-                self._save()
+            self._checkpoints.tick()
         self._finish(stage)
         pr.stage, pr.epoch, pr.batch = pr.stage + 1, 0, 0
-        self._save()
+        self._checkpoints.save()
 
     def _report(self, stage, epochs, n_batches, batch, done_before, elapsed) -> None:
         """Log the epoch just finished, with an ETA: remaining epochs weighed by their cost
@@ -472,9 +443,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and the ``meta`` of a run's ``checkpoint.npz``, checked: an error
     naming the file if it is unreadable, its meta is missing or malformed, or its DBN's
     arrays do not have the shapes of its recipe's layers."""
-    arrays = read_npz(path, "checkpoint")
+    arrays, meta = runs.read_checkpoint(path)
     try:
-        meta = json.loads(str(arrays.pop("meta")))
         recipe, progress = recipe_of(meta), Progress(**meta["progress"])
         n_cases = int(meta["n_cases"])
         if "state" not in meta["rng"]:

@@ -112,6 +112,72 @@ class StopSignals:
             signal.signal(s, handler)
 
 
+class Checkpoints:
+    """``with Checkpoints(path, write, checkpoint_s, log, lock, name, into) as run:`` a
+    resumable run under :class:`Lock` ``lock`` and :class:`StopSignals`: :meth:`begin`
+    resumes from the checkpoint file ``path`` or writes a first one, :meth:`tick` saves
+    when ``checkpoint_s`` seconds have passed since the last save, :meth:`stop` saves,
+    logs and raises KeyboardInterrupt. ``write()`` writes the checkpoint; ``name`` names
+    the run in messages."""
+
+    def __init__(self, path: Path, write: Callable[[], None], checkpoint_s: float, log: Callable[[str], None] | None,
+                 lock: Path, name: str, into: str) -> None:
+        self.path, self.write, self.checkpoint_s, self.name = Path(path), write, checkpoint_s, name
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self._lock, self._signals = Lock(lock, name, into), StopSignals()
+
+    def __enter__(self) -> "Checkpoints":
+        self._lock.__enter__()
+        self._signals.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._signals.__exit__()
+        self._lock.__exit__()
+
+    @property
+    def requested(self) -> bool:
+        """Whether Ctrl-C or SIGTERM asked the run to stop."""
+        return self._signals.requested
+
+    def begin(self, resume: Callable[[], str], fresh: Callable[[], None]) -> None:
+        """``resume()`` (which returns where the run stands) if the checkpoint exists,
+        else ``fresh()`` and a first checkpoint."""
+        if self.path.exists():
+            where = resume()
+            self.saved = time.monotonic()
+            self.log(f"resuming {self.name} at {where}")
+        else:
+            fresh()
+            self.save()
+
+    def save(self) -> None:
+        self.write()
+        self.saved = time.monotonic()
+
+    def tick(self) -> None:
+        """A checkpoint if ``checkpoint_s`` seconds have passed since the last."""
+        if time.monotonic() - self.saved > self.checkpoint_s:
+            self.save()
+
+    def stop(self, where: str) -> None:
+        self.save()
+        self.log(f"stopped at {where}; checkpoint {self.name} saved, run again to resume")
+        raise KeyboardInterrupt
+
+
+def check_unchanged(name: str, what: str, started: dict, now: dict, n_started: int, n_now: int) -> None:
+    """A NeurosimError naming every setting of ``now`` that differs from ``started`` (the
+    checkpoint's) and the number of training cases if they differ: a run resumes only as
+    it was started."""
+    differ = [f"{k}={started.get(k)!r} where this one has {now[k]!r}" for k in now if started.get(k) != now[k]]
+    if n_started != n_now:
+        differ.append(f"{n_started} training cases where this one has {n_now}")
+    if differ:
+        raise NeurosimError(f"{name}: the checkpoint was made with {what} or data: {'; '.join(differ)} "
+                            "(use the same ones to resume, or start a new run)")
+
+
 write_checkpoint = write_npz   # arrays and JSON meta into one .npz, atomically (an OSError: OutputError)
 
 
@@ -143,14 +209,7 @@ def _resume(machine: Machine, path: Path, X: Any) -> tuple[Position, float]:
     arrays, meta = read_checkpoint(path)
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("machine") != type(machine).__name__:
         raise NeurosimError(f"{path}: not a checkpoint of a {type(machine).__name__} training run")
-    now = machine._json_params()
-    differ = [f"{k}={meta['params'].get(k)!r} where this one has {now[k]!r}"
-              for k in now if meta["params"].get(k) != now[k]]
-    if meta["n_cases"] != X.shape[0]:
-        differ.append(f"{meta['n_cases']} training cases where this one has {X.shape[0]}")
-    if differ:
-        raise NeurosimError(f"{path}: the run was started with other settings or data: {'; '.join(differ)} "
-                            "(use the same ones to resume, or start a new run)")
+    check_unchanged(str(path), "other settings", meta["params"], machine._json_params(), meta["n_cases"], X.shape[0])
     restored = type(machine)._from_arrays({k[2:]: v for k, v in arrays.items() if k.startswith("m.")},
                                           machine.get_params(), meta["fitted"])
     machine.__dict__.update({k: v for k, v in restored.__dict__.items()
@@ -174,38 +233,38 @@ def fit_run(machine: Machine, X: Any, checkpoint: str | Path, checkpoint_s: floa
     if machine.get_params().get("n_restarts", 1) != 1:
         raise ParameterError(f"fit_run resumes one run: n_restarts must be 1, got {machine.n_restarts!r}")
     checkpoint = Path(checkpoint)
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     name = type(machine).__name__.lower()
-    with Lock(Path(f"{checkpoint}.lock"), str(checkpoint), "this run"), StopSignals() as stop:
+    at, seconds = Position(), 0.0
+    run = Checkpoints(checkpoint, lambda: write_checkpoint(checkpoint, *_state(machine, X, at, seconds, info)),
+                      checkpoint_s, log, Path(f"{checkpoint}.lock"), str(checkpoint), "this run")
+    with run:
         X = machine._begin_fit(X)
-        if checkpoint.exists():
+
+        def resume() -> str:
+            nonlocal at, seconds
             at, seconds = _resume(machine, checkpoint, X)
-            log(f"resuming {checkpoint} at epoch {at.epoch}, minibatch {at.batch}")
-        else:
-            at, seconds = Position(), 0.0
-            write_checkpoint(checkpoint, *_state(machine, X, at, seconds, info))
+            return f"epoch {at.epoch}, minibatch {at.batch}"
+
+        run.begin(resume, lambda: None)
         n_batches = -(-X.shape[0] // machine._batch_rows)
-        clock = saved = time.monotonic()
+        clock = time.monotonic()
         here = [0, 0.0]                                  # minibatches and seconds of this process
 
-        def after(at: Position) -> None:
-            nonlocal clock, saved, seconds
+        def after(at: Position) -> None:                 # the Position the loop advances
+            nonlocal clock, seconds
             if after_batch is not None:
                 after_batch(at)
             now = time.monotonic()
             seconds, here[0], here[1], clock = seconds + now - clock, here[0] + 1, here[1] + now - clock, now
             if at.batch == n_batches:
-                log(f"{name}: epoch {at.epoch + 1}/{machine._n_epochs}, "
-                    f"{here[0] * X.shape[0] / n_batches / max(here[1], 1e-9):,.0f} samples/s")
-            if stop.requested or now - saved > checkpoint_s:
-                write_checkpoint(checkpoint, *_state(machine, X, at, seconds, info))
-                saved = time.monotonic()
-                clock += saved - now                     # the checkpoint is not training time
-            if stop.requested:
-                log(f"stopped at epoch {at.epoch}, minibatch {at.batch}; checkpoint {checkpoint} "
-                    "saved, run again to resume")
-                raise KeyboardInterrupt
+                run.log(f"{name}: epoch {at.epoch + 1}/{machine._n_epochs}, "
+                        f"{here[0] * X.shape[0] / n_batches / max(here[1], 1e-9):,.0f} samples/s")
+            if run.requested:
+                run.stop(f"epoch {at.epoch}, minibatch {at.batch}")
+            run.tick()
+            clock = max(clock, run.saved)                # a checkpoint is not training time
 
         machine._fit_loop(X, at, after)
-        write_checkpoint(checkpoint, *_state(machine, X, Position(machine._n_epochs), seconds, info))
+        at = Position(machine._n_epochs)
+        run.save()
         return seconds
