@@ -18,7 +18,11 @@ Recipes, history and the reasons behind the code: docs/machines/dbn.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+import sys
+import tempfile
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,7 +34,7 @@ from ..inference.exact import all_states
 from ..network import Network
 from ..population import Population, Projection
 from ..numerics import sigmoid, softmax, softplus as _softplus
-from .base import Machine
+from .base import UNIT, Machine, check_rows
 
 __all__ = ["DeepBeliefNet", "upgrade_labels", "greedy_bound", "sigmoid", "softmax", "LABEL", "TOP"]
 
@@ -156,6 +160,34 @@ class DeepBeliefNet(Machine):
         if self.W is None or len(self.R) != self.n_directed:
             raise ParameterError(f"this DBN has {len(self.R)} of {self.n_directed} directed layers"
                                  f"{'' if self.W is not None else ' and no top RBM'}: train it first")
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, recipe: Any = "hinton2006", checkpoint: str | Path | None = None,
+            checkpoint_s: float = 180.0, random_state: int | None = None, verbose: int = 0,
+            **settings: Any) -> "DeepBeliefNet":
+        """Every stage of ``recipe`` (a name in :data:`~.dbn_train.PRESETS` or a
+        :class:`~.dbn_train.Recipe`; ``settings`` override its fields, ``random_state``
+        its seed) with this DBN's layers, on ``X`` (n x ``sizes[0]``, in [0, 1]) and
+        labels ``y`` below ``n_labels``, by :class:`~.dbn_train.Trainer`: the weights of
+        ``neurosim dbn train`` with that recipe. ``checkpoint``: the run's directory,
+        resumed if it holds a checkpoint (None: a temporary one, removed after).
+        ``backprop_``: the fine-tuned classifier (None without backprop epochs);
+        ``progress_``: stage seconds and learning curves."""
+        from .dbn_train import Trainer, recipe_for
+
+        r = recipe_for(self, recipe, random_state, settings)
+        X = check_rows(X, "X", np.float32, values=UNIT)
+        if X.shape[1] != self.sizes[0]:
+            raise ParameterError(f"X has {X.shape[1]} columns; this DBN has {self.sizes[0]} visible units")
+        log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if verbose else (lambda msg: None)
+        with tempfile.TemporaryDirectory(prefix="neurosim-dbn-") as scratch:
+            trainer = Trainer(r, X, y, checkpoint or scratch, checkpoint_s if checkpoint else math.inf, log)
+            trained = trainer.run()
+        for f in fields(self):
+            setattr(self, f.name, getattr(trained, f.name))
+        self.backprop_ = trainer.p if r.backprop_epochs else None
+        self.progress_ = trainer.progress
+        return self
 
     # -- the Network ---------------------------------------------------------------------
     def layer_names(self) -> list[str]:

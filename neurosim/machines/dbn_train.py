@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +27,7 @@ from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
 from ..outputs import OutputError, atomic_write_text
-from .base import annealed
+from .base import annealed, check_number
 from . import runs
 from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
@@ -35,7 +35,7 @@ from .dbn import DeepBeliefNet, sigmoid
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
            "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
-           "changed_settings", "check_run_directory", "trend_eta"]
+           "changed_settings", "check_run_directory", "trend_eta", "recipe_for"]
 
 
 @dataclass
@@ -193,8 +193,8 @@ class Trainer:
         if X.ndim != 2 or len(X) != len(labels):
             raise ParameterError(f"X must be (n, n_visible) with one label per row; got {X.shape} and "
                                  f"{labels.shape}")
-        if labels.min() < 0 or labels.max() >= recipe.n_labels:
-            raise ParameterError(f"labels must lie in 0..{recipe.n_labels - 1}")
+        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= recipe.n_labels:
+            raise ParameterError(f"labels must be integers in 0..{recipe.n_labels - 1}")
         n = len(X) - recipe.validation
         if n < 1:
             raise ParameterError(f"validation holds out {recipe.validation} of {len(X)} cases: none left to train on")
@@ -417,6 +417,28 @@ def recipe_of(meta: dict) -> Recipe:
     """The recipe a checkpoint's ``meta`` records. Checkpoints written before
     ``backprop_from`` existed started backprop from the up-down weights."""
     return Recipe(**{"backprop_from": "updown", **meta["recipe"]})
+
+
+def recipe_for(dbn: DeepBeliefNet, recipe: str | Recipe, random_state: int | None, settings: dict) -> Recipe:
+    """``recipe`` (a name in :data:`PRESETS` or a Recipe) with ``settings`` in place,
+    ``random_state`` as its seed, and the layers and labels of ``dbn``; an error names a
+    setting that is unknown or contradicts ``dbn`` (:meth:`DeepBeliefNet.fit`)."""
+    base = PRESETS.get(recipe) if isinstance(recipe, str) else recipe
+    if not isinstance(base, Recipe):
+        raise ParameterError(f"recipe must be a Recipe or one of {', '.join(PRESETS)}, got {recipe!r}")
+    unknown = sorted(set(settings) - {f.name for f in fields(Recipe)})
+    if unknown:
+        raise ParameterError(f"{unknown[0]!r} is not a setting of a Recipe")
+    if dbn.n_labels < 1:
+        raise ParameterError("fit trains a DBN with labels: n_labels must be >= 1")
+    if random_state is not None:
+        settings = {**settings, "seed": check_number("random_state", random_state, 0, integer=True)}
+    r, own = replace(base, **settings), {"hidden": dbn.sizes[1:], "n_labels": dbn.n_labels}
+    differ = [k for k in own if k in settings and getattr(r, k) != own[k]]
+    if differ:
+        raise ParameterError(f"{differ[0]}={getattr(r, differ[0])} where this DBN has {own[differ[0]]} "
+                             f"(sizes {dbn.sizes})")
+    return replace(r, **own)
 
 
 def changed_settings(old: Recipe, new: Recipe) -> list[str]:
