@@ -13,7 +13,7 @@ from neurosim.cli import main
 from neurosim.data import load_mnist
 from neurosim.errors import NeurosimError, ParameterError
 from neurosim.machines.dbn import DeepBeliefNet
-from neurosim.machines.dbn_train import Recipe, Trainer, load_run
+from neurosim.machines.dbn_train import Trainer, load_run
 from test_cli_mnist import fake_mnist  # noqa: F401  (the fixture)
 from test_dbn import digits, quiet, recipe
 

@@ -27,7 +27,7 @@ from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
 from ..outputs import OutputError, atomic_write_text
-from .base import annealed, check_number
+from .base import annealed, check_number, read_npz_meta, write_npz
 from . import runs
 from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
@@ -457,7 +457,7 @@ def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict)
     """``directory/checkpoint.npz`` from ``arrays`` and ``meta`` (recipe, progress, the
     Generator's state, the number of training cases) and ``progress.json`` beside it,
     each atomically (an OSError such as a full disk is an OutputError)."""
-    runs.write_checkpoint(directory / "checkpoint.npz", arrays, meta)
+    write_npz(directory / "checkpoint.npz", arrays, meta)
     atomic_write_text(directory / "progress.json", json.dumps(meta["progress"], indent=1))
 
 
@@ -465,7 +465,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and the ``meta`` of a run's ``checkpoint.npz``, checked: an error
     naming the file if it is unreadable, its meta is missing or malformed, or its DBN's
     arrays do not have the shapes of its recipe's layers."""
-    arrays, meta = runs.read_checkpoint(path)
+    arrays, meta = read_npz_meta(path, "checkpoint")
     try:
         recipe, progress = recipe_of(meta), Progress(**meta["progress"])
         n_cases = int(meta["n_cases"])

@@ -1,12 +1,14 @@
 """Training runs that survive a kill: a lock, checkpoints, Ctrl-C and resuming, for every machine.
 
-:class:`Lock` (a file holding the training process's id; a dead holder's lock is taken
-over), :class:`StopSignals` (Ctrl-C and SIGTERM ask the run to stop at the next minibatch)
-and atomic checkpoints (:func:`write_checkpoint`, :func:`read_checkpoint`) serve the DBN
-trainer (:mod:`.dbn_train`) and :func:`fit_run`: ``machine.fit(X)`` that checkpoints the
-machine's arrays, training state, Generator and position every ``checkpoint_s`` seconds
-and on Ctrl-C, and, called again, ends with exactly the weights of a run never stopped
-(same seed, same BLAS thread count). See docs/architecture.md, section "Machines".
+:class:`Checkpoints` is the one machinery: a :class:`Lock` (a file holding the training
+process's id; a dead holder's lock is taken over), Ctrl-C and SIGTERM asking the run to
+stop at the next minibatch, atomic checkpoints (:func:`~.base.write_npz`,
+:func:`~.base.read_npz_meta`) every ``checkpoint_s`` seconds, and a resume refused if the
+settings differ (:func:`check_unchanged`). It serves the DBN trainer (:mod:`.dbn_train`)
+and :func:`fit_run`: ``machine.fit(X)`` that checkpoints the machine's arrays, training
+state, Generator and position, and, called again, ends with exactly the weights of a
+run never stopped (same seed, same BLAS thread count). See docs/architecture.md,
+section "Machines".
 """
 
 from __future__ import annotations
@@ -19,13 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from ..errors import NeurosimError, ParameterError
 from ..outputs import OutputError
 from .base import Machine, Position, read_npz_meta, write_npz
 
-__all__ = ["Lock", "LockError", "StopSignals", "fit_run", "read_checkpoint", "write_checkpoint"]
+__all__ = ["Checkpoints", "Lock", "LockError", "check_unchanged", "fit_run"]
 
 CHECKPOINT_FORMAT = "neurosim.checkpoint/1"
 
@@ -91,14 +91,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class StopSignals:
-    """``with StopSignals() as stop:`` SIGINT and SIGTERM set ``stop.requested`` instead
-    of interrupting; the previous handlers come back on leaving."""
+class Checkpoints:
+    """``with Checkpoints(path, write, checkpoint_s, log, lock, name, into) as run:`` a
+    resumable run under the :class:`Lock` ``lock``, where SIGINT and SIGTERM set
+    :attr:`requested` instead of interrupting (the previous handlers come back on
+    leaving). :meth:`begin` resumes from the checkpoint file ``path`` or writes a first
+    one, :meth:`tick` saves ``checkpoint_s`` seconds after the last save, :meth:`stop`
+    saves, logs and raises KeyboardInterrupt. ``write()`` writes a checkpoint; ``name``
+    names the run in messages."""
 
-    def __init__(self) -> None:
-        self.requested = False
+    def __init__(self, path: Path, write: Callable[[], None], checkpoint_s: float, log: Callable[[str], None] | None,
+                 lock: Path, name: str, into: str) -> None:
+        self.path, self.write, self.checkpoint_s, self.name = Path(path), write, checkpoint_s, name
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self._lock, self.requested = Lock(lock, name, into), False
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> "Checkpoints":
+        self._lock.__enter__()
         self._previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         for s in self._previous:
             signal.signal(s, self._request)
@@ -110,35 +119,7 @@ class StopSignals:
     def __exit__(self, *exc: Any) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
-
-
-class Checkpoints:
-    """``with Checkpoints(path, write, checkpoint_s, log, lock, name, into) as run:`` a
-    resumable run under :class:`Lock` ``lock`` and :class:`StopSignals`: :meth:`begin`
-    resumes from the checkpoint file ``path`` or writes a first one, :meth:`tick` saves
-    when ``checkpoint_s`` seconds have passed since the last save, :meth:`stop` saves,
-    logs and raises KeyboardInterrupt. ``write()`` writes the checkpoint; ``name`` names
-    the run in messages."""
-
-    def __init__(self, path: Path, write: Callable[[], None], checkpoint_s: float, log: Callable[[str], None] | None,
-                 lock: Path, name: str, into: str) -> None:
-        self.path, self.write, self.checkpoint_s, self.name = Path(path), write, checkpoint_s, name
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self._lock, self._signals = Lock(lock, name, into), StopSignals()
-
-    def __enter__(self) -> "Checkpoints":
-        self._lock.__enter__()
-        self._signals.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._signals.__exit__()
         self._lock.__exit__()
-
-    @property
-    def requested(self) -> bool:
-        """Whether Ctrl-C or SIGTERM asked the run to stop."""
-        return self._signals.requested
 
     def begin(self, resume: Callable[[], str], fresh: Callable[[], None]) -> None:
         """``resume()`` (which returns where the run stands) if the checkpoint exists,
@@ -156,7 +137,6 @@ class Checkpoints:
         self.saved = time.monotonic()
 
     def tick(self) -> None:
-        """A checkpoint if ``checkpoint_s`` seconds have passed since the last."""
         if time.monotonic() - self.saved > self.checkpoint_s:
             self.save()
 
@@ -178,14 +158,6 @@ def check_unchanged(name: str, what: str, started: dict, now: dict, n_started: i
                             "(use the same ones to resume, or start a new run)")
 
 
-write_checkpoint = write_npz   # arrays and JSON meta into one .npz, atomically (an OSError: OutputError)
-
-
-def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """The arrays and ``meta`` of a checkpoint, or a ModelFileError naming the file."""
-    return read_npz_meta(Path(path), "checkpoint")
-
-
 # -- machines -----------------------------------------------------------------------------------
 def _state(machine: Machine, X: Any, at: Position, seconds: float, info: dict | None) -> tuple[dict, dict]:
     """The checkpoint of ``machine`` at ``at``: its arrays (``m.``), its training state
@@ -196,17 +168,16 @@ def _state(machine: Machine, X: Any, at: Position, seconds: float, info: dict | 
     order = getattr(machine, "_order", None)
     if order is not None and at.batch > 0:
         arrays["order"] = order
-    meta = {"format": CHECKPOINT_FORMAT, "machine": type(machine).__name__, "params": machine._json_params(),
-            "fitted": {k: machine.__dict__.get(k) for k in machine._FITTED_META}, "position": asdict(at),
-            "rng": machine.random_state_.bit_generator.state, "n_cases": int(X.shape[0]), "seconds": seconds,
-            "info": info or {}}
+    meta = {**machine._meta(info), "format": CHECKPOINT_FORMAT, "machine": type(machine).__name__,
+            "position": asdict(at), "rng": machine.random_state_.bit_generator.state, "n_cases": int(X.shape[0]),
+            "seconds": seconds}
     return arrays, meta
 
 
 def _resume(machine: Machine, path: Path, X: Any) -> tuple[Position, float]:
     """Put ``machine`` (fresh from ``_begin_fit``) in the state the checkpoint ``path``
     holds; an error naming the parameters (or data) in which it differs."""
-    arrays, meta = read_checkpoint(path)
+    arrays, meta = read_npz_meta(path, "checkpoint")
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("machine") != type(machine).__name__:
         raise NeurosimError(f"{path}: not a checkpoint of a {type(machine).__name__} training run")
     check_unchanged(str(path), "other settings", meta["params"], machine._json_params(), meta["n_cases"], X.shape[0])
@@ -235,7 +206,7 @@ def fit_run(machine: Machine, X: Any, checkpoint: str | Path, checkpoint_s: floa
     checkpoint = Path(checkpoint)
     name = type(machine).__name__.lower()
     at, seconds = Position(), 0.0
-    run = Checkpoints(checkpoint, lambda: write_checkpoint(checkpoint, *_state(machine, X, at, seconds, info)),
+    run = Checkpoints(checkpoint, lambda: write_npz(checkpoint, *_state(machine, X, at, seconds, info)),
                       checkpoint_s, log, Path(f"{checkpoint}.lock"), str(checkpoint), "this run")
     with run:
         X = machine._begin_fit(X)
