@@ -85,8 +85,8 @@ SAME = lambda X, y: (X, y)  # noqa: E731
     (SAME, dict(batch_size=0), "batch_size must be >= 1"),
     (lambda X, y: (X[:, :30], y), {}, "X has 30 columns; this DBN has 36 visible units"),
     (lambda X, y: (X * 2, y), {}, r"X\[0, \d+\] = 2.0: values must lie in \[0, 1\]"),
-    (lambda X, y: (X, y + 0.5), {}, r"labels must be integers in 0..3"),
-    (lambda X, y: (X, y[:10]), {}, "one label per row")])
+    (lambda X, y: (X, y + 0.5), {}, r"labels must be one integer in 0..3 per row of X; got float64 of shape \(40,\)"),
+    (lambda X, y: (X, y[:10]), {}, r"shape \(10,\) for 40 rows")])
 def test_bad_fits_are_refused_by_name(data, kw, match):
     with pytest.raises(ParameterError, match=match):
         DeepBeliefNet((36, 6, 6, 8), 4).fit(*data(*digits(40, 0)), **{"recipe": recipe(pretrain_epochs=1), **kw})

@@ -19,7 +19,6 @@ Recipes, history and the reasons behind the code: docs/machines/dbn.md.
 from __future__ import annotations
 
 import math
-import sys
 import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from ..inference.exact import all_states
 from ..network import Network
 from ..population import Population, Projection
 from ..numerics import sigmoid, softmax, softplus as _softplus
-from .base import UNIT, Machine, check_rows
+from .base import Machine
 
 __all__ = ["DeepBeliefNet", "upgrade_labels", "greedy_bound", "sigmoid", "softmax", "LABEL", "TOP"]
 
@@ -176,15 +175,13 @@ class DeepBeliefNet(Machine):
         from .dbn_train import Trainer, recipe_for
 
         r = recipe_for(self, recipe, random_state, settings)
-        X = check_rows(X, "X", np.float32, values=UNIT)
-        if X.shape[1] != self.sizes[0]:
-            raise ParameterError(f"X has {X.shape[1]} columns; this DBN has {self.sizes[0]} visible units")
-        log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if verbose else (lambda msg: None)
+        log = None if verbose else (lambda msg: None)                # None: the Trainer's stderr
         with tempfile.TemporaryDirectory(prefix="neurosim-dbn-") as scratch:
             trainer = Trainer(r, X, y, checkpoint or scratch, checkpoint_s if checkpoint else math.inf, log)
+            if trainer.X.shape[1] != self.sizes[0]:
+                raise ParameterError(f"X has {trainer.X.shape[1]} columns; this DBN has {self.sizes[0]} visible units")
             trained = trainer.run()
-        for f in fields(self):
-            setattr(self, f.name, getattr(trained, f.name))
+        vars(self).update({f.name: getattr(trained, f.name) for f in fields(self)})
         self.backprop_ = trainer.p if r.backprop_epochs else None
         self.progress_ = trainer.progress
         return self

@@ -27,7 +27,7 @@ from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
 from ..outputs import OutputError, atomic_write_text
-from .base import annealed, check_number, read_npz_meta, write_npz
+from .base import UNIT, annealed, check_number, check_rows, read_npz_meta, write_npz
 from . import runs
 from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
@@ -188,13 +188,11 @@ class Trainer:
     def __init__(self, recipe: Recipe, X: np.ndarray, labels: np.ndarray, directory: str | Path,
                  checkpoint_s: float = 180.0, log: Callable[[str], None] | None = None,
                  on_batch: Callable[["Trainer"], None] | None = None) -> None:
-        X = np.asarray(X, dtype=np.float32)
-        labels = np.asarray(labels)
-        if X.ndim != 2 or len(X) != len(labels):
-            raise ParameterError(f"X must be (n, n_visible) with one label per row; got {X.shape} and "
-                                 f"{labels.shape}")
-        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= recipe.n_labels:
-            raise ParameterError(f"labels must be integers in 0..{recipe.n_labels - 1}")
+        X, labels = check_rows(X, "X", np.float32, values=UNIT), np.asarray(labels)
+        if (labels.shape != (len(X),) or labels.dtype.kind not in "iu"
+                or not 0 <= labels.min() <= labels.max() < recipe.n_labels):
+            raise ParameterError(f"labels must be one integer in 0..{recipe.n_labels - 1} per row of X; got "
+                                 f"{labels.dtype} of shape {labels.shape} for {len(X)} rows")
         n = len(X) - recipe.validation
         if n < 1:
             raise ParameterError(f"validation holds out {recipe.validation} of {len(X)} cases: none left to train on")
