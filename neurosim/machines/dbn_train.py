@@ -84,13 +84,10 @@ class Recipe:
         self.updown_cd = tuple(tuple(p) for p in self.updown_cd)
         if len(self.hidden) < 2 or min(self.hidden) < 1:
             raise ParameterError(f"hidden must have at least two layers of >= 1 unit, got {self.hidden}")
-        for name in ("batch_size", "backprop_batch"):
-            if getattr(self, name) < 1:
-                raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("pretrain_epochs", "updown_epochs", "backprop_epochs", "validation",
-                     "updown_anneal", "backprop_anneal", "backprop_line_searches"):
-            if getattr(self, name) < 0:
-                raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("batch_size", "backprop_batch", "pretrain_epochs", "updown_epochs", "backprop_epochs",
+                     "validation", "updown_anneal", "backprop_anneal", "backprop_line_searches"):
+            low = 1 if name in ("batch_size", "backprop_batch") else 0
+            setattr(self, name, check_number(name, getattr(self, name), low, integer=True))
         if (not self.updown_cd or any(len(p) != 2 for p in self.updown_cd)
                 or [s for s, _ in self.updown_cd] != sorted({0} | {s for s, _ in self.updown_cd})
                 or min(k for _, k in self.updown_cd) < 1):
