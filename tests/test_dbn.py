@@ -397,7 +397,8 @@ def test_resuming_with_another_recipe_is_refused(tmp_path):
         Trainer(recipe(pretrain_epochs=2), X, y, tmp_path, log=quiet).run()
 
 
-@pytest.mark.parametrize("kw, match", [(dict(hidden=(5,)), "hidden"), (dict(batch_size=0), "batch_size"), (dict(pretrain_epochs=1.5), "pretrain_epochs must be an integer"),
+@pytest.mark.parametrize("kw, match", [(dict(hidden=(5,)), "hidden"), (dict(batch_size=0), "batch_size"),
+                                       (dict(pretrain_epochs=1.5), "pretrain_epochs must be an integer"),
                                        (dict(next_layer_on="means"), "next_layer_on"),
                                        (dict(updown_epochs=-1), "updown_epochs"),
                                        (dict(validation=-1), "validation"),
