@@ -94,5 +94,5 @@ def test_bad_fits_are_refused_by_name(data, kw, match):
 
 def test_a_dbn_without_labels_cannot_be_fitted():
     X, y = digits(40, 0)
-    with pytest.raises(ParameterError, match="n_labels must be >= 1"):
+    with pytest.raises(ParameterError, match="n_labels must be >= 1, got 0"):
         DeepBeliefNet((36, 6, 6, 8), 0).fit(X, y)

@@ -84,9 +84,9 @@ class Recipe:
         self.updown_cd = tuple(tuple(p) for p in self.updown_cd)
         if len(self.hidden) < 2 or min(self.hidden) < 1:
             raise ParameterError(f"hidden must have at least two layers of >= 1 unit, got {self.hidden}")
-        for name in ("batch_size", "backprop_batch", "pretrain_epochs", "updown_epochs", "backprop_epochs",
-                     "validation", "updown_anneal", "backprop_anneal", "backprop_line_searches"):
-            low = 1 if name in ("batch_size", "backprop_batch") else 0
+        for name in ("n_labels", "batch_size", "backprop_batch", "pretrain_epochs", "updown_epochs",
+                     "backprop_epochs", "validation", "updown_anneal", "backprop_anneal", "backprop_line_searches"):
+            low = 1 if name in ("n_labels", "batch_size", "backprop_batch") else 0
             setattr(self, name, check_number(name, getattr(self, name), low, integer=True))
         if (not self.updown_cd or any(len(p) != 2 for p in self.updown_cd)
                 or [s for s, _ in self.updown_cd] != sorted({0} | {s for s, _ in self.updown_cd})
@@ -424,8 +424,6 @@ def recipe_for(dbn: DeepBeliefNet, recipe: str | Recipe, random_state: int | Non
     unknown = sorted(set(settings) - {f.name for f in fields(Recipe)})
     if unknown:
         raise ParameterError(f"{unknown[0]!r} is not a setting of a Recipe")
-    if dbn.n_labels < 1:
-        raise ParameterError("fit trains a DBN with labels: n_labels must be >= 1")
     if random_state is not None:
         settings = {**settings, "seed": check_number("random_state", random_state, 0, integer=True)}
     r, own = replace(base, **settings), {"hidden": dbn.sizes[1:], "n_labels": dbn.n_labels}
