@@ -781,6 +781,25 @@ class Network:
         """A copy in which every edge has the same message ``delay`` (in sweeps)."""
         return self._copy(self._pops, [replace(p, delay=delay) for p in self._projs])
 
+    def pathway(self, name: str = "generative") -> Network:
+        """The net a pathway samples: this one (generative), or the recognition pathway as
+        a directed Network of its own: the recognition projections, directed, layers negated,
+        edge order kept, the recognition biases (0 where a unit has none) as biases."""
+        if name == "generative":
+            return self
+        if name != "recognition":
+            raise ValidationError(f"unknown pathway {name!r} (generative or recognition)")
+        pops = [replace(p, layer=None if p.layer is None else -p.layer,
+                        bias=np.zeros(p.size) if p.recognition_bias is None else np.nan_to_num(p.recognition_bias))
+                for p in self._pops]
+        projs = [replace(q, kind="directed") for q in self._projs if q.kind == "recognition"]
+        order = self.edge_order()
+        if order is not None:  # renumber the recognition synapses' positions 0, 1, ...
+            ranks = [order[q.name] for q in projs]
+            kept = np.sort(np.concatenate([r[r >= 0] for r in ranks] or [np.zeros(0, dtype=np.int64)]))
+            order = {q.name: np.where(r >= 0, np.searchsorted(kept, r), -1) for q, r in zip(projs, ranks)}
+        return Network.from_populations(pops, projs, self.name + ":recognition", self.description, order)
+
     def _copy(self, pops: list[Population], projs: list[Projection]) -> Network:
         """A Network of the same structure with these values (checked, copied)."""
         pops = [check_population(p) for p in pops]

@@ -13,6 +13,7 @@ from neurosim import Edge, Network, Unit, load, posterior
 from neurosim.compiled import Chains, compile
 from neurosim.engine import Simulator
 from neurosim.errors import EvidenceError, ValidationError
+from neurosim.messages import Ledger
 from helpers import empirical_kl, kl_bound, random_belief_net, random_boltzmann, random_dbn
 
 CHAINS = 20000
@@ -162,6 +163,7 @@ def test_ledger_counts_updates_and_messages():
     (dict(evidence={"v0": 2}), EvidenceError, "v0=2"),
     (dict(n_chains=0), ValidationError, "n_chains"),
     (dict(init=np.zeros((2, 3))), ValidationError, "init"),
+    (dict(init=np.full((2, 7), 0.5)), ValidationError, "init"),
 ])
 def test_bad_input_is_named(bad, error, match):
     net = NETS["rbm"](0)
@@ -175,6 +177,53 @@ def test_per_chain_clamp_shape_is_checked():
         sampler.clamp(units=["v0", "v1"], values=np.zeros((2, 2)))
     with pytest.raises(EvidenceError, match="zz"):
         sampler.clamp(units=["zz"], values=np.zeros((3, 1)))
+    with pytest.raises(EvidenceError, match="3 x 1 states of 0 or 1"):
+        sampler.clamp(units=["v0"], values=np.full((3, 1), 2))
+
+
+def test_uncounted_chains_draw_the_same_numbers():
+    """``count=False`` (machines) changes nothing but the ledger, left empty."""
+    net = NETS["rbm"](0)
+    counted, quiet = (Chains(compile(net), np.random.default_rng(3), 10, count=c) for c in (True, False))
+    counted.sweep(4)
+    quiet.sweep(4)
+    p_counted, p_quiet = ([x.update(step) for step in x.plan.steps] for x in (counted, quiet))
+    assert np.array_equal(counted.rows, quiet.rows) and len(p_quiet) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(p_counted, p_quiet))
+    assert counted.ledger.updates == 5 * 10 * 7 and quiet.ledger == Ledger()
+
+
+def test_weights_changed_in_place_are_read_after_set_weights():
+    """Chains cache their weight blocks; ``set_weights()`` with no arguments declares the
+    arrays changed in place, and the chains read them afresh."""
+    cn = compile(NETS["rbm"](0), np.float64)
+    chains = Chains(cn, np.random.default_rng(0), 5)
+    step = chains.plan.steps[0]
+    before = chains.field(step)
+    cn.W *= 2
+    assert np.array_equal(chains.field(step), before)
+    cn.set_weights()
+    fresh = Chains(cn, np.random.default_rng(0), 5, init=chains.rows)
+    assert np.array_equal(chains.field(step), fresh.field(step)) and not np.allclose(fresh.field(step), before)
+
+
+def test_recognition_pathway_compiles_as_the_event_engine_runs_it():
+    """``compile(net, pathway="recognition")``: the recognition synapses bottom-up and the
+    recognition biases (0 where a unit has none), as the event engine's recognition
+    Simulator holds them; an unknown pathway is named."""
+    net = load("models/helmholtz_shifter.toml")
+    net.set_recognition_bias("h1_0", 1.5)             # its generative bias is -3.892
+    rec = compile(net, np.float64, pathway="recognition")
+    sim = Simulator(net, np.random.default_rng(0), pathway="recognition")
+    assert np.array_equal(rec.b, [n.bias for n in sim.neurons])
+    assert rec.b[rec.index["h1_0"]] == 1.5 and rec.b[rec.index["p00"]] == 0.0
+    v, h = rec.index["p00"], rec.index["h1_0"]
+    assert rec.W[v, h] == net.weight("p00", "h1_0", recognition=True) and rec.directed[v, h]
+    assert not rec.directed[h, v] and not rec.symmetric.any()
+    roots = [rec.index[u] for u in net.population("visible0").units]  # the recognition pass starts at the data
+    assert rec.plan().mode == "ancestral" and rec.plan().steps[0].index.tolist() == roots
+    with pytest.raises(ValidationError, match="unknown pathway 'lateral'"):
+        compile(net, pathway="lateral")
 
 
 @pytest.mark.slow

@@ -149,7 +149,7 @@ class CompiledNet:
     parameters need float64 (:func:`choose_dtype`).
 
     ``plan(clamped)`` returns the update plan for a set of clamped unit indices.
-    Weights may change (training): call :meth:`set_weights`; plans keep only indices.
+    Weights may change (training): through :meth:`set_weights`; plans keep only indices.
     """
 
     def __init__(self, net: Network, dtype=None) -> None:
@@ -171,7 +171,9 @@ class CompiledNet:
 
     # -- weights -----------------------------------------------------------------------
     def set_weights(self, W: np.ndarray | None = None, b: np.ndarray | None = None) -> None:
-        """Replace weights and/or biases (only existing synapses may be non-zero)."""
+        """Replace weights and/or biases (only existing synapses may be non-zero); with
+        neither, declare ``W`` and ``b`` changed in place. Either way the version goes up,
+        so that chains re-read the weights."""
         if W is not None:
             W = np.asarray(W, dtype=self.dtype)
             if W.shape != self.W.shape:
@@ -307,9 +309,9 @@ def _symmetric_graph(net: Network) -> nx.Graph:
     return sym
 
 
-def compile(net: Network, dtype=None) -> CompiledNet:  # noqa: A001  (the issue's name)
-    """Compile a validated Network to arrays and update plans (see the module doc);
-    ``dtype`` None: float32 unless the parameters need float64."""
+def compile(net: Network, dtype=None, pathway: str = "generative") -> CompiledNet:  # noqa: A001
+    """Compile a validated Network's ``pathway`` (:meth:`Network.pathway`) to arrays and
+    update plans (module doc); ``dtype`` None: float32 unless the parameters need float64."""
     if not isinstance(net, Network):
         raise TypeError(f"compile() takes a neurosim Network, got {type(net).__name__}")
-    return CompiledNet(net, dtype)
+    return CompiledNet(net.pathway(pathway), dtype)

@@ -42,22 +42,27 @@ class Chains:
     evidence : {unit: 0|1}, optional
         Clamped in every chain. Per-chain clamps (training data): :meth:`clamp`.
     init : array (n_chains, n_units) of 0/1, optional; default uniform random.
+    count : bool
+        Count the event engine's messages in ``ledger`` (learners, audits); machines pass False.
+
+    ``rng`` may be replaced between updates; every draw goes through the current one.
     """
 
     def __init__(self, net: CompiledNet, rng: np.random.Generator, n_chains: int = 1,
-                 evidence: Mapping[str, int] | None = None, init: np.ndarray | None = None) -> None:
+                 evidence: Mapping[str, int] | None = None, init: np.ndarray | None = None,
+                 count: bool = True) -> None:
         if not isinstance(rng, np.random.Generator):
             raise ValidationError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         if isinstance(n_chains, bool) or not isinstance(n_chains, (int, np.integer)) or n_chains < 1:
             raise ValidationError(f"n_chains must be a positive integer, got {n_chains!r}")
         self.net, self.rng, self.m = net, rng, int(n_chains)
-        self.beta = 1.0
+        self.beta, self.count = 1.0, count
         self.ledger = Ledger()
         if init is None:
             self.state = (rng.random((self.m, net.n), dtype=np.float32) < 0.5).astype(net.dtype)
         else:
             init = np.asarray(init)
-            if init.shape != (self.m, net.n) or not np.isin(init, (0, 1)).all():
+            if init.shape != (self.m, net.n) or not ((init == 0) | (init == 1)).all():
                 raise ValidationError(f"init must be {self.m} x {net.n} states of 0 or 1, got shape "
                                       f"{init.shape}")
             self.state = init.astype(net.dtype)
@@ -81,7 +86,7 @@ class Chains:
         if len(units):
             cols = [self._unit(u) for u in units]
             values = np.asarray(values)
-            if values.shape != (self.m, len(cols)) or not np.isin(values, (0, 1)).all():
+            if values.shape != (self.m, len(cols)) or not ((values == 0) | (values == 1)).all():
                 raise EvidenceError(f"clamped values must be {self.m} x {len(cols)} states of 0 or 1, "
                                     f"got shape {values.shape}")
             self.state[:, cols] = values
@@ -154,13 +159,14 @@ class Chains:
         return self.state[:, step.units]
 
     def _commit(self, step: Step, new: np.ndarray) -> None:
-        """Write ``step``'s new states and count what the event engine would send:
+        """Write ``step``'s new states and, if counting, what the event engine would send:
         one message per out-synapse of each unit that changed."""
         S = self.state
-        changed = np.count_nonzero(new != S[:, step.units], axis=0)
-        self.ledger.updates += self.m * len(step.index)
-        self.ledger.binary += int(changed @ step.fanout)
-        self.ledger.analog += int(changed @ step.analog_fanout)
+        if self.count:
+            changed = np.count_nonzero(new != S[:, step.units], axis=0)
+            self.ledger.updates += self.m * len(step.index)
+            self.ledger.binary += int(changed @ step.fanout)
+            self.ledger.analog += int(changed @ step.analog_fanout)
         S[:, step.units] = new
 
     def field(self, step: Step) -> np.ndarray:

@@ -23,7 +23,6 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -78,10 +77,7 @@ class Simulator:
                  on_update: Callable[[float, int, int], None] | None = None,
                  on_message: Callable[[float, int, str], None] | None = None,
                  pathway: str = "generative") -> None:
-        if pathway not in ("generative", "recognition"):
-            raise ValidationError(f"unknown pathway {pathway!r} (generative or recognition)")
-        if pathway == "recognition":
-            net = _recognition_net(net)
+        net = net.pathway(pathway)
         if schedule not in SCHEDULES:
             raise ValidationError(f"unknown schedule {schedule!r} (one of {', '.join(SCHEDULES)})")
         mode = mode or ("ancestral" if schedule == "ancestral" else "gibbs")
@@ -106,14 +102,11 @@ class Simulator:
     def _build(self, neal: bool) -> None:
         """One PopState per population, one Link per projection direction (the
         generative synapses: recognition ones form their own pathway), one Neuron per unit."""
-        net, pathway = self.net, self.pathway
+        net = self.net
         self.pops: dict[str, PopState] = {}
         offset = 0
-        for p in net.populations:
-            bias = p.bias
-            if pathway == "recognition":
-                bias = np.zeros(p.size) if p.recognition_bias is None else np.nan_to_num(p.recognition_bias)
-            self.pops[p.name] = PopState(p.name, p.units, bias, offset)
+        for p in net.populations:  # a recognition pathway's biases are its recognition biases
+            self.pops[p.name] = PopState(p.name, p.units, p.bias, offset)
             offset += p.size
         self.links: list[Link] = []
         for q in net.projections:
@@ -435,17 +428,3 @@ def _check_ancestral(net: Network, clamp: dict[int, int], schedule: str) -> None
     if below:
         raise ValidationError(f"ancestral sampling ignores evidence on units with parents "
                               f"({', '.join(below)}); use Gibbs to sample a posterior")
-
-
-def _recognition_net(net: Network) -> Network:
-    """The recognition pathway as a directed Network of its own (bottom-up): its
-    projections, directed, between the same populations, layers negated, in the same
-    edge order."""
-    pops = [replace(p, layer=None if p.layer is None else -p.layer) for p in net.populations]
-    projs = [replace(q, kind="directed") for q in net.projections if q.kind == "recognition"]
-    order = net.edge_order()
-    if order is not None:  # renumber the recognition synapses' positions 0, 1, ...
-        ranks = [order[q.name] for q in projs]
-        kept = np.sort(np.concatenate([r[r >= 0] for r in ranks] or [np.zeros(0, dtype=np.int64)]))
-        order = {q.name: np.where(r >= 0, np.searchsorted(kept, r), -1) for q, r in zip(projs, ranks)}
-    return Network.from_populations(pops, projs, net.name + ":recognition", net.description, order)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..compiled.plan import CompiledNet, compile
 from ..compiled.sampler import Chains
-from ..engine.simulator import Simulator, _recognition_net
+from ..engine.simulator import Simulator
 from ..errors import DivergenceError, NeurosimError
 from ..inference.exact import MAX_SCALE
 from ..messages import Ledger
@@ -271,8 +271,7 @@ class CompiledLearner:
         self.cns = {"generative": compile(net)}
         self.bias_mask = {"generative": None}
         if "recognition" in pathways:
-            rec = self.cns["recognition"] = compile(_recognition_net(net))
-            rec.set_weights(b=[u.recognition_bias or 0.0 for u in net.unit_list()])
+            rec = self.cns["recognition"] = compile(net, pathway="recognition")
             self.bias_mask["recognition"] = rec.directed.any(axis=0)  # where recognition synapses arrive
         self.networks = {p: cn.network for p, cn in self.cns.items()}
         self.dtype = self.cns["generative"].dtype

@@ -245,10 +245,10 @@ class BoltzmannMachine(NetworkMachine):
         sweeps of its plan: one at each ``anneal`` temperature (if ``anneal``), then
         ``sweeps`` at temperature 1.
 
-        Hot path (``Chains.sweep`` also counts messages, which doubles the time on small
-        nets): a unit turns on where its field, eq. 1's input times ``beta = 1/T``, exceeds
-        a standard logistic variate, that is with probability ``sigmoid(x / T)``; a sweep's
-        noise is drawn at once. Chains run in blocks of ``_CHUNK`` (see :meth:`_blocks`)."""
+        A unit turns on where its field, eq. 1's input times ``beta = 1/T``, exceeds a
+        standard logistic variate (probability ``sigmoid(x / T)``), a sweep's noise drawn
+        at once: the published draws, which ``Chains.sweep`` (a uniform per step) would
+        change. Chains run in blocks of ``_CHUNK`` (see :meth:`_blocks`)."""
         cn, rng = self._compiled, self.random_state_
         cn.set_weights(self.weights_, self.biases_)
         temperatures = [*((self.anneal or ()) if anneal else ()), *[1.0] * sweeps]

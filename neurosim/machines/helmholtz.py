@@ -44,7 +44,6 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..compiled import Chains, CompiledNet, compile
-from ..engine.simulator import _recognition_net
 from ..errors import InferenceError, ParameterError, ValidationError
 from ..inference import visible_log_prob
 from ..network import NetArrays, Network
@@ -283,12 +282,12 @@ class HelmholtzMachine(Machine):
     def _compiled(self) -> dict[str, CompiledNet]:
         """The generative and recognition pathways as compiled nets (float64, compiled
         once per shape) whose arrays hold the parameters: the attributes' lists are views
-        of them (an array put in a list is copied in and replaced by its view). The
-        version is bumped, so that chains re-read the weights."""
+        of them (an array put in a list is copied in and replaced by its view), marked
+        changed (``set_weights()``), so that chains re-read the weights."""
         sizes = self.sizes_
         if self.__dict__.get("_shape") != sizes:
             net = self.to_network()
-            gen, rec = compile(net, np.float64), compile(_recognition_net(net), np.float64)
+            gen, rec = compile(net, np.float64), compile(net, np.float64, "recognition")
             cut = np.cumsum([0] + sizes).tolist()
             cols = [slice(a, b) for a, b in zip(cut, cut[1:])]
             self._views = ([gen.W[up, low] for low, up in zip(cols, cols[1:])], [gen.b[c] for c in cols],
@@ -306,7 +305,7 @@ class HelmholtzMachine(Machine):
                     view[...] = a
                     arrays[k] = view
         for cn in self._nets.values():
-            cn.version += 1
+            cn.set_weights()
         return self._nets
 
     def _layers(self, S: np.ndarray) -> list[np.ndarray]:
@@ -321,17 +320,14 @@ class HelmholtzMachine(Machine):
         (chains x units) and each step's probabilities. The chains are kept while ``m``
         stays the same (one draw per layer, no initial draw)."""
         cn = self._compiled()[pathway]
-        chains, steps = self._chains.get(pathway, (None, ()))
+        chains = self._chains.get(pathway)
         if chains is None or chains.m != m:
-            chains = Chains(cn, rng, m, init=np.zeros((m, cn.n)))
-            if X is not None:
-                chains.clamp(units=cn.units[:X.shape[1]], values=X)
-            chains, steps = self._chains[pathway] = chains, chains.plan.steps
+            chains = self._chains[pathway] = Chains(cn, rng, m, init=np.zeros((m, cn.n)), count=False)
         chains.rng = rng
         if X is not None:
-            chains.state[:, :X.shape[1]] = X
-        probs = [chains.update(step) for step in steps]
-        return chains.state.copy(), probs
+            chains.clamp(units=cn.units[:X.shape[1]], values=X)
+        probs = [chains.update(step) for step in chains.plan.steps]
+        return chains.rows.copy(), probs
 
     def _learn(self, pathway: str, phase: str, S: np.ndarray, rates: np.ndarray) -> list[np.ndarray]:
         """Eq. 7 (wake: the generative synapses) or eq. 11 (sleep: the recognition
@@ -577,14 +573,13 @@ class HelmholtzMachine(Machine):
                                   f"found {found}")
         gen, rec = _pathways(net, layer, where)
         idx = [np.flatnonzero(layer == l) for l in found]
-        r = np.array([u.recognition_bias or 0.0 for u in units])
         hm = cls(layer_sizes=tuple(len(i) for i in idx), **params)
         hm._validate()
         hm.random_state_ = check_random_state(hm.random_state)
         pairs = list(zip(idx, idx[1:]))
         G = [_block(gen, up, low, net, where, "generative (directed)") for low, up in pairs]
         R = [_block(rec, low, up, net, where, "recognition") for low, up in pairs]
-        hm._set_parameters(G, [gen.bias[i] for i in idx], R, [r[i] for i in idx[1:]],
+        hm._set_parameters(G, [gen.bias[i] for i in idx], R, [rec.bias[i] for i in idx[1:]],
                            [net.units[i] for i in idx[0]])
         return hm
 
@@ -621,14 +616,14 @@ class HelmholtzMachine(Machine):
 
 
 def _pathways(net: Network, layer: np.ndarray, where: str) -> tuple[NetArrays, NetArrays]:
-    """The generative and recognition synapses of ``net`` as dense arrays in unit order,
+    """The generative and recognition pathways of ``net`` as dense arrays in unit order,
     checked to join adjacent layers the right way (a ValidationError naming the edge)."""
     gen = net.to_arrays()
     if gen.symmetric.any():
         i, j = np.argwhere(gen.symmetric)[0]
         raise ValidationError(f"{where}: symmetric edge {net.units[i]} -- {net.units[j]}; a Helmholtz "
                               "machine has only directed (generative) and recognition edges")
-    rec = _recognition_net(net).to_arrays()
+    rec = net.pathway("recognition").to_arrays()
     for arrays, kind, step, rule in ((gen, "directed", -1, "generative edges go from layer l+1 to layer l"),
                                      (rec, "recognition", 1, "recognition edges go from layer l to l+1")):
         wrong = arrays.directed & (layer[None, :] != layer[:, None] + step)

@@ -98,13 +98,10 @@ class SigmoidBeliefNet(NetworkMachine):
             return
         self._validate()
         net = self.network
-        arr = net.to_arrays()
         self.random_state_ = check_random_state(self.random_state)
-        self.weights_ = np.where(arr.directed, arr.weights, 0.0)
-        self.mask_ = arr.directed
-        self.biases_ = arr.bias.copy()
+        self._compiled = cn = compile(net, dtype=np.float64)     # the float64 weights, as learned
+        self.weights_, self.biases_, self.mask_ = cn.W.copy(), cn.b.copy(), cn.directed
         self.visible_ = np.array([u.role == "visible" for u in net.unit_list()])
-        self._compiled = compile(net, dtype=np.float64)     # the float64 weights, as learned
         self._visible_names = [u for u, on in zip(net.units, self.visible_) if on]
 
     _setup = _init_params            # NetworkMachine's name for it
@@ -114,9 +111,9 @@ class SigmoidBeliefNet(NetworkMachine):
 
     # -- sampling ----------------------------------------------------------------------
     def _chains(self, S: np.ndarray) -> Chains:
-        """Chains over the current weights, one per row of ``S``."""
+        """Chains over the current weights, one per row of ``S`` (no message count)."""
         self._compiled.set_weights(self.weights_, self.biases_)
-        return Chains(self._compiled, self.random_state_, len(S), init=S)
+        return Chains(self._compiled, self.random_state_, len(S), init=S, count=False)
 
     def gibbs(self, S: np.ndarray, sweeps: int = 1) -> np.ndarray:
         """Sweeps of Gibbs sampling of the hidden units of each row of ``S`` (all units,
@@ -125,7 +122,7 @@ class SigmoidBeliefNet(NetworkMachine):
         chains = self._chains(S)
         chains.clamp(units=self._visible_names, values=S[:, self.visible_])
         chains.sweep(sweeps)
-        return chains.state
+        return chains.rows
 
     # -- learning ---------------------------------------------------------------------
     def partial_fit(self, X: np.ndarray) -> SigmoidBeliefNet:
@@ -177,7 +174,7 @@ class SigmoidBeliefNet(NetworkMachine):
         self._init_params()
         chains = self._chains(np.zeros((n, self.network.n_units)))
         chains.sweep(1)
-        return chains.state[:, self.visible_].astype(np.int8)
+        return chains.rows[:, self.visible_].astype(np.int8)
 
     def to_network(self) -> Network:
         """The Network with the learned weights and biases."""
