@@ -103,3 +103,24 @@ def test_unequal_symmetric_synapses_have_no_energy():
     net = Network([Unit("a"), Unit("b")], [Edge("a", "b", 1.0, "symmetric", weight_reverse=2.0)])
     with pytest.raises(InferenceError, match=r"symmetric edge a <-> b has unequal synapses"):
         log_partition(net)
+
+
+def test_log_joint_with_arrays_is_log_joint_of_the_net_with_those_arrays():
+    """A machine's current parameters given as arrays score the states exactly as the net
+    rebuilt with them; unequal symmetric synapses are refused the same way."""
+    import numpy as np
+    from neurosim.inference.exact import all_states, log_joint
+    from neurosim.learning.audit import _boltzmann_net
+    from neurosim.network import NetArrays
+
+    net = _boltzmann_net(np.random.default_rng(0))
+    arr = net.to_arrays()
+    W = np.where(arr.symmetric, np.random.default_rng(1).normal(size=arr.weights.shape), 0.0)
+    W = np.triu(W, 1) + np.triu(W, 1).T
+    b = np.random.default_rng(2).normal(size=net.n_units)
+    S = all_states(net.n_units)
+    given = NetArrays(b, W, arr.symmetric, arr.directed)
+    np.testing.assert_array_equal(log_joint(net, S, given), log_joint(net.with_arrays(W, b), S))
+    W[0, 8] += 1.0
+    with pytest.raises(InferenceError, match="unequal synapses"):
+        log_joint(net, S, NetArrays(b, W, arr.symmetric, arr.directed))

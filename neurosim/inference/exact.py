@@ -99,8 +99,8 @@ def bitstring(state: np.ndarray) -> str:
     return "".join("1" if s else "0" for s in state)
 
 
-def _checked(net: Network) -> NetArrays:
-    arr = net.to_arrays()
+def _checked(net: Network, arr: NetArrays | None = None) -> NetArrays:
+    arr = net.to_arrays() if arr is None else arr
     Ws = np.where(arr.symmetric, arr.weights, 0.0)
     if not np.array_equal(Ws, Ws.T):
         i, j = np.argwhere(Ws != Ws.T)[0]
@@ -132,9 +132,11 @@ def _roots(arr: NetArrays) -> np.ndarray:
     return ~arr.directed.any(axis=0)
 
 
-def log_joint(net: Network, states: np.ndarray) -> np.ndarray:
-    """Unnormalised log probability ``-E_R(s_R) + sum log P(s_i | parents)`` of each row."""
-    arr = _checked(net)
+def log_joint(net: Network, states: np.ndarray, arrays: NetArrays | None = None) -> np.ndarray:
+    """Unnormalised log probability ``-E_R(s_R) + sum log P(s_i | parents)`` of each row;
+    ``arrays``: parameters in place of the net's own, in :meth:`Network.to_arrays`'s
+    form (a machine's current ones), checked the same way."""
+    arr = _checked(net, arrays)
     S = np.asarray(states, dtype=np.float64)
     roots = _roots(arr)
     Ws = np.where(arr.symmetric, arr.weights, 0.0)

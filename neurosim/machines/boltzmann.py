@@ -39,7 +39,7 @@ from ..inference.exact import MAX_FREE_UNITS, all_states, log_joint
 from ..learning import get_rule
 from ..learning.learners import CompiledLearner
 from ..learning.procedures import Settings
-from ..network import Network
+from ..network import NetArrays, Network
 from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid
 from .base import (NetworkMachine, Position, binary_rows, check_bool, check_number, check_random_state,
                    valid_random_state)
@@ -504,10 +504,10 @@ class BoltzmannMachine(NetworkMachine):
         return blocks
 
     def _log_joint_table(self) -> np.ndarray:
-        """Minus the energy (eq. 2) of every state, ``inference.exact.log_joint`` of
-        ``network_``, as a (2^n_visible, 2^n_hidden) table."""
-        net = self.network_
-        rows = [log_joint(net, S) for _, S in self._blocks()]
+        """Minus the energy (eq. 2) of every state, ``inference.exact.log_joint`` with the
+        machine's current arrays, as a (2^n_visible, 2^n_hidden) table."""
+        arrays = NetArrays(self.biases_, self.weights_, self.edge_mask_, np.zeros_like(self.edge_mask_))
+        rows = [log_joint(self.network, S, arrays) for _, S in self._blocks()]
         return np.concatenate(rows).reshape(2 ** len(self.visible_), 2 ** len(self.hidden_))
 
     def _codes(self, X: np.ndarray) -> np.ndarray:
