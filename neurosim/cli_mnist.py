@@ -41,7 +41,7 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     """``RBM(...).fit`` on binarised MNIST through :func:`~neurosim.machines.runs.fit_run`:
     checkpoints in ``OUT.checkpoint.npz`` (removed once OUT is written), Ctrl-C, --resume."""
     from .errors import DivergenceError
-    from .machines.rbm import RBM
+    from .machines.rbm import RBM, RBM_M_MOMENTUM
     from .machines.runs import fit_run
     from .outputs import check_out
 
@@ -52,9 +52,8 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
                             f"{checkpoint} holds an unfinished run: pass --resume to continue it, or remove it")
     X = _binary_mnist("train", args.limit, args.seed)
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
-              persistent=args.persistent, momentum=0.5, final_momentum=0.9, momentum_switch=5,   # rbm.m's schedule
-              anneal_epochs=args.anneal, n_iter=args.epochs, weight_decay=args.weight_decay, shuffle=True,
-              random_state=args.seed, dtype=np.float32)
+              persistent=args.persistent, **RBM_M_MOMENTUM, anneal_epochs=args.anneal, n_iter=args.epochs,
+              weight_decay=args.weight_decay, shuffle=True, random_state=args.seed, dtype=np.float32)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
             "seed": args.seed, "train_cases": len(X)}
