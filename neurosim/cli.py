@@ -231,13 +231,10 @@ def cmd_draw(args: argparse.Namespace) -> None:
 
 
 def _marginals_for_drawing(net: Network, evidence: dict[str, int], seed: int) -> dict[str, float]:
-    free = net.n_units - len(evidence)
-    if free <= JOINT_LIMIT:
-        marginals = posterior(net, evidence).marginals()
-    else:
-        drawn = sample(net, 2000, "event", "sweep", 100, evidence=evidence, random_state=seed)
-        marginals = dict(zip(net.units, drawn.states.mean(axis=0).tolist()))
-    return {**marginals, **{k: float(v) for k, v in evidence.items()}}
+    """Exact when at most JOINT_LIMIT units are free, else from 2000 sweeps of the event engine."""
+    post = (posterior(net, evidence) if net.n_units - len(evidence) <= JOINT_LIMIT else
+            posterior(net, evidence, "gibbs", backend="event", sweeps=2000, random_state=seed))
+    return {**post.marginals(), **{k: float(v) for k, v in evidence.items()}}
 
 
 def _fmt(evidence: dict[str, int]) -> str:
