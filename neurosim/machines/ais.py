@@ -9,22 +9,17 @@ An RBM with weights ``W`` (visible x hidden), visible biases ``b`` and hidden bi
 * :func:`log_partition_floor` is a certain lower bound, ``log sum_v exp(-F(v))`` over
   the distinct states that Gibbs chains visit: an AIS estimate below it is wrong.
 * :func:`ais_log_partition` is annealed importance sampling (Neal 2001) as Salakhutdinov
-  and Murray (2008) apply it to RBMs. It moves from a base-rate RBM A (no weights,
-  visible biases ``b_A``, from the data's pixel means; ``log Z_A = H log 2 +
-  sum_i softplus(b_A,i)``) to the target B through intermediate distributions, with
-  the hidden units summed out,
+  and Murray (2008) apply it to RBMs: from a base-rate RBM A (no weights, visible biases
+  ``b_A`` from the data's pixel means; ``log Z_A = H log 2 + sum_i softplus(b_A,i)``) to
+  the target B through, the hidden units summed out,
 
       p*_k(v) = exp((1 - beta_k) b_A.v + beta_k b.v) prod_j (1 + exp(beta_k (c_j + v.W_j))),
 
-  each run drawing ``v_1`` from A and ``v_{k+1}`` by one alternating Gibbs step that
-  leaves ``p_k`` invariant. The importance weight of a run is
-  ``w = prod_k p*_k(v_k) / p*_{k-1}(v_k)`` and ``Z_B / Z_A`` is estimated by the mean
-  of ``w`` over runs. The reported spread is the standard error of ``log Z`` from the
-  spread of the weights (the delta method).
-* :func:`best_log_partition` runs AIS from several base-rate models and keeps the largest
-  estimate: AIS estimates ``Z`` without bias but ``log Z`` too low, by far when its runs
-  miss a mode of the model, so of two estimates the larger is the better (Salakhutdinov
-  and Murray 2008); it warns when even that falls below :func:`log_partition_floor`.
+  each run drawing ``v_1`` from A and ``v_{k+1}`` by one Gibbs step that leaves ``p_k``
+  invariant. ``Z_B / Z_A`` is the mean over runs of ``w = prod_k p*_k(v_k) / p*_{k-1}(v_k)``;
+  the standard error of ``log Z`` follows from the spread of ``w`` (the delta method).
+* :func:`best_log_partition` keeps the largest of several base rates' estimates (AIS's
+  ``log Z`` errs low, far when its runs miss a mode) and warns below the floor.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
