@@ -1,18 +1,13 @@
-"""How well a trained net learned its data: the measures ``neurosim train`` reports.
-
-* :func:`exact_quality`: ``KL(data || model) = sum_v p(v) log p(v) / P(v)`` and the mean
-  log-likelihood ``(1/N) sum_n log P(v_n)`` (eq. 4 of Hinton 2005, by enumeration), of
-  the symmetrised net (:func:`~neurosim.learning.procedures.symmetrised`) if the two
-  synapses of a symmetric edge drifted apart (message delays): such a net has no energy.
-* :func:`shifter_quality`: the shifter measures of Dayan, Hinton, Neal and Zemel (1995):
-  the fraction of valid fantasies, the best unit's shift selectivity, and the held-out
-  negative log-likelihood (importance sampled) beside the data's entropy.
+"""How well a trained net learned its data, as ``neurosim train`` reports it: exactly
+(:func:`exact_quality`, by enumeration) and, for a Helmholtz machine on the shifter, by
+the measures of Dayan, Hinton, Neal and Zemel (1995) (:func:`shifter_quality`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..data import empirical_distribution, shifter, shifter_entropy_nats
 from ..inference import kl_data_model, visible_log_prob
 from ..network import Network
 from .procedures import enumerable, symmetrised
@@ -21,20 +16,18 @@ __all__ = ["exact_quality", "shifter_quality"]
 
 
 def exact_quality(net: Network, visible: list[str], data: np.ndarray, probs: np.ndarray | None = None) -> dict:
-    """``{"kl_nats", "log_likelihood_nats"}`` of ``net`` on ``data`` (rows over ``visible``),
-    whose distribution is ``probs`` over its rows if given, else its empirical one; a
-    ``note`` instead when enumeration is unaffordable, and one saying so when the
-    symmetrised net was measured.
+    """``KL(data || model) = sum_v p(v) log p(v) / P(v)`` and the mean log-likelihood
+    ``(1/N) sum_n log P(v_n)`` (eq. 4 of Hinton 2005) of ``net`` on ``data`` (rows over
+    ``visible``), ``p`` being ``probs`` over its rows if given, else its empirical
+    distribution. A net whose symmetric synapses drifted apart (message delays) has no
+    energy: its :func:`~neurosim.learning.procedures.symmetrised` copy is measured, and a
+    ``note`` says so; a ``note`` alone when enumeration is unaffordable.
 
-    >>> import numpy as np
     >>> from neurosim import load_model
-    >>> net = load_model("models/earthquake_truck.toml")
-    >>> q = exact_quality(net, ["house_jumps"], np.array([[1], [0], [0], [0]]))
-    >>> bool(q["kl_nats"] >= 0 and q["log_likelihood_nats"] < 0)
-    True
+    >>> q = exact_quality(load_model("models/boltzmann_6.toml"), ["v1", "v2", "v3"], np.eye(3, dtype=int))
+    >>> round(q["kl_nats"], 3), round(q["log_likelihood_nats"], 3)   # KL + log-likelihood = -log 3
+    (2.666, -3.764)
     """
-    from ..data import empirical_distribution
-
     rows, probs = (data, probs) if probs is not None else empirical_distribution(data)
     if not enumerable(net, visible, len(rows) + len(data)):
         return {"note": f"{net.n_units - len(visible)} hidden units and {len(rows)} distinct cases: too many "
@@ -51,11 +44,10 @@ def exact_quality(net: Network, visible: list[str], data: np.ndarray, probs: np.
 
 
 def shifter_quality(net: Network, rng: np.random.Generator, cases: int = 1000) -> dict:
-    """``{"valid_fantasy_fraction", "shift_selectivity", "nll_nats", "data_entropy_nats"}``
-    of a Helmholtz machine ``net`` (with recognition edges) trained on the shifter: over
-    ``cases`` fantasies, and ``cases`` held-out shifter patterns (100 importance samples
-    each), every draw from ``rng``."""
-    from ..data import shifter, shifter_entropy_nats
+    """The fraction of valid fantasies among ``cases``, the best unit's shift selectivity,
+    and the negative log-likelihood of ``cases`` held-out patterns (importance sampled,
+    100 samples each) beside the data's entropy, of a Helmholtz machine ``net`` trained
+    on the shifter; every draw from ``rng``."""
     from ..machines.helmholtz import HelmholtzMachine, shift_selectivity, valid_fantasy_fraction
 
     hm = HelmholtzMachine.from_network(net, random_state=rng)
