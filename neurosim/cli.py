@@ -138,22 +138,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     backend = choose_backend(net, args.backend, args.schedule)
     result = train(net, rule, data, visible, rng, settings, probs=probs, backend=backend)
     out = {"rule": rule.name, "backend": backend, "epochs": settings.epochs, "cases": result.cases,
-           "data": args.data,
-           "ledger": result.ledger.as_dict(),
+           "data": args.data, "ledger": result.ledger.as_dict(),
            "locality": {"reads": result.reads, "violations": result.violations},
            "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
            "quality": exact_quality(result.network, visible, data, dataset.probs), "out": str(args.out)}
-    if result.restarts:
-        out["restarts"] = result.restarts
     if args.data == "shifter" and result.network.has_recognition:
         out["quality"].update(shifter_quality(result.network, rng))
-    text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for "
-            f"{settings.epochs} epochs of "
-            f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
+    text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for {settings.epochs} "
+            f"epochs of {len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
     if result.restarts:
-        r = result.restarts
+        r = out["restarts"] = result.restarts
         text += (f"\n  restarts: kept {r['chosen'] + 1} of {r['candidates']} after {r['screen_epochs']} epochs, "
                  f"by held-out log-likelihood ({r['likelihood']}) of {r['held_out']}: "
                  + ", ".join(f"{x:.4g}" for x in r["held_out_log_likelihood_nats"]))
