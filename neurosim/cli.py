@@ -122,6 +122,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .data import load_data, match_visible
     from .learning import get_rule
     from .learning.procedures import train
+    from .learning.quality import exact_quality, shifter_quality
 
     out_path = check_out(args.out)
     if args.rule_module:
@@ -137,22 +138,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     backend = choose_backend(net, args.backend, args.schedule)
     result = train(net, rule, data, visible, rng, settings, probs=probs, backend=backend)
     out = {"rule": rule.name, "backend": backend, "epochs": settings.epochs, "cases": result.cases,
-           "data": args.data,
-           "ledger": result.ledger.as_dict(),
+           "data": args.data, "ledger": result.ledger.as_dict(),
            "locality": {"reads": result.reads, "violations": result.violations},
            "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
-           "quality": _quality(result.network, visible, dataset, data), "out": str(args.out)}
-    if result.restarts:
-        out["restarts"] = result.restarts
+           "quality": exact_quality(result.network, visible, data, dataset.probs), "out": str(args.out)}
     if args.data == "shifter" and result.network.has_recognition:
-        out["quality"].update(_shifter_quality(result.network, rng))
-    text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for "
-            f"{settings.epochs} epochs of "
-            f"{len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
+        out["quality"].update(shifter_quality(result.network, rng))
+    text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for {settings.epochs} "
+            f"epochs of {len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
     if result.restarts:
-        r = result.restarts
+        r = out["restarts"] = result.restarts
         text += (f"\n  restarts: kept {r['chosen'] + 1} of {r['candidates']} after {r['screen_epochs']} epochs, "
                  f"by held-out log-likelihood ({r['likelihood']}) of {r['held_out']}: "
                  + ", ".join(f"{x:.4g}" for x in r["held_out_log_likelihood_nats"]))
@@ -171,44 +168,6 @@ def _settings(args: argparse.Namespace, procedure: str, net: Network, visible: l
                        anneal=args.anneal, final_lr=args.final_lr, restarts=args.restarts, screen=args.screen,
                        held_out=args.held_out, warmup_epochs=args.warmup_epochs,
                        log=lambda line: print(f"train: {line}", file=sys.stderr, flush=True))
-
-
-def _quality(net: Network, visible: list[str], dataset, data: np.ndarray) -> dict:
-    """Exact KL(data || model) and mean log-likelihood when enumeration is affordable.
-    A net whose symmetric synapses drifted apart (message delays) has no energy: its
-    symmetrised copy is measured, and the result says so."""
-    from .data import empirical_distribution
-    from .inference import kl_data_model, visible_log_prob
-    from .learning.procedures import enumerable, symmetrised
-
-    rows, probs = (data, dataset.probs) if dataset.probs is not None else empirical_distribution(data)
-    hidden = net.n_units - len(visible)
-    if not enumerable(net, visible, len(rows) + len(data)):
-        return {"note": f"{hidden} hidden units and {len(rows)} distinct cases: too many to enumerate"}
-    drifted = any(p.kind == "symmetric" and p.reverse is not None and not np.array_equal(p.reverse, p.weights)
-                  for p in net.projections)
-    measured = symmetrised(net) if drifted else net
-    quality = {"kl_nats": kl_data_model(measured, visible, rows, probs),
-               "log_likelihood_nats": float(np.mean(visible_log_prob(measured, visible, data)))}
-    if drifted:
-        quality["note"] = ("of the symmetrised net: the two synapses of a symmetric edge drifted apart, "
-                           "so each pair is measured at its mean")
-    return quality
-
-
-def _shifter_quality(net: Network, rng: np.random.Generator) -> dict:
-    """Dayan et al. (1995): valid fantasies, the best unit's shift selectivity, and the
-    held-out negative log-likelihood (importance sampled) beside the data's entropy."""
-    from .data import shifter, shifter_entropy_nats
-    from .machines.helmholtz import HelmholtzMachine, shift_selectivity, valid_fantasy_fraction
-
-    hm = HelmholtzMachine.from_network(net, random_state=rng)
-    held_out = shifter(rng, 1000)
-    cases = held_out.data[:, [held_out.names.index(v) for v in hm.visible_names_]]
-    return {"valid_fantasy_fraction": valid_fantasy_fraction(hm, 1000, rng),
-            "shift_selectivity": shift_selectivity(hm, cases, held_out.labels, random_state=rng).best,
-            "nll_nats": float(-np.mean(hm.log_likelihood_is(cases, n_samples=100, random_state=rng))),
-            "data_entropy_nats": shifter_entropy_nats()}
 
 
 def _import_rules(path: str) -> None:
@@ -268,13 +227,10 @@ def cmd_draw(args: argparse.Namespace) -> None:
 
 
 def _marginals_for_drawing(net: Network, evidence: dict[str, int], seed: int) -> dict[str, float]:
-    free = net.n_units - len(evidence)
-    if free <= JOINT_LIMIT:
-        marginals = posterior(net, evidence).marginals()
-    else:
-        drawn = sample(net, 2000, "event", "sweep", 100, evidence=evidence, random_state=seed)
-        marginals = dict(zip(net.units, drawn.states.mean(axis=0).tolist()))
-    return {**marginals, **{k: float(v) for k, v in evidence.items()}}
+    """Exact when at most JOINT_LIMIT units are free, else from 2000 sweeps of the event engine."""
+    post = (posterior(net, evidence) if net.n_units - len(evidence) <= JOINT_LIMIT else
+            posterior(net, evidence, "gibbs", backend="event", sweeps=2000, random_state=seed))
+    return {**post.marginals(), **{k: float(v) for k, v in evidence.items()}}
 
 
 def _fmt(evidence: dict[str, int]) -> str:

@@ -54,24 +54,16 @@ class Parser(argparse.ArgumentParser):
         return parsed
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text}") from None
+_KINDS = {int: "an integer", float: "a number"}
 
 
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text}") from None
-
-
-def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
-    """An argparse type: ``convert(text)``, refused with ``rule`` unless ``ok`` holds."""
+def _checked(kind: type, ok: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
+    """An argparse type: ``kind(text)`` (int or float), refused with ``rule`` unless ``ok`` holds."""
     def parse(text: str) -> Any:
-        value = convert(text)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {_KINDS[kind]}, got {text}") from None
         if not ok(value):
             raise argparse.ArgumentTypeError(f"{rule}, got {text}")
         return value
@@ -79,11 +71,11 @@ def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], rule: str
     return parse
 
 
-positive_int = _checked(_int, lambda v: v > 0, "must be a positive integer")
-non_negative_int = _checked(_int, lambda v: v >= 0, "must be >= 0")
-seed = _checked(_int, lambda v: v >= 0, "a seed must be a non-negative integer")   # of numpy's default_rng
-positive_float = _checked(_float, lambda v: 0 < v < math.inf, "must be a positive finite number")
-non_negative_float = _checked(_float, lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
+positive_int = _checked(int, lambda v: v > 0, "must be a positive integer")
+non_negative_int = _checked(int, lambda v: v >= 0, "must be >= 0")
+seed = _checked(int, lambda v: v >= 0, "a seed must be a non-negative integer")   # of numpy's default_rng
+positive_float = _checked(float, lambda v: 0 < v < math.inf, "must be a positive finite number")
+non_negative_float = _checked(float, lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
 
 
 def temperatures(text: str) -> tuple[float, ...]:

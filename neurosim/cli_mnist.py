@@ -41,7 +41,7 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     """``RBM(...).fit`` on binarised MNIST through :func:`~neurosim.machines.runs.fit_run`:
     checkpoints in ``OUT.checkpoint.npz`` (removed once OUT is written), Ctrl-C, --resume."""
     from .errors import DivergenceError
-    from .machines.rbm import RBM
+    from .machines.rbm import RBM, RBM_M_MOMENTUM
     from .machines.runs import fit_run
     from .outputs import check_out
 
@@ -52,9 +52,8 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
                             f"{checkpoint} holds an unfinished run: pass --resume to continue it, or remove it")
     X = _binary_mnist("train", args.limit, args.seed)
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
-              persistent=args.persistent, momentum=0.5, final_momentum=0.9, momentum_switch=5,   # rbm.m's schedule
-              anneal_epochs=args.anneal, n_iter=args.epochs, weight_decay=args.weight_decay, shuffle=True,
-              random_state=args.seed, dtype=np.float32)
+              persistent=args.persistent, **RBM_M_MOMENTUM, anneal_epochs=args.anneal, n_iter=args.epochs,
+              weight_decay=args.weight_decay, shuffle=True, random_state=args.seed, dtype=np.float32)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
             "seed": args.seed, "train_cases": len(X)}
@@ -71,27 +70,8 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
           f"{args.epochs} epochs in {seconds:.0f} s ({meta['samples_per_s'] or 0:,.0f} samples/s)")
 
 
-def _ais(W: np.ndarray, b: np.ndarray, c: np.ndarray, args: argparse.Namespace, seed: int, result: dict):
-    """AIS from each base rate asked for; the largest estimate wins. AIS estimates ``Z``
-    without bias but ``log Z`` too low, by far when its runs miss a mode of the model,
-    so of two estimates the larger is the better (Salakhutdinov and Murray 2008)."""
-    from .machines.ais import ais_log_partition
-
-    estimates = {}
-    for base_rate in (("data", "uniform") if args.base_rate == "both" else (args.base_rate,)):
-        base = _binary_mnist("train", None, seed) if base_rate == "data" else None
-        estimates[base_rate] = ais_log_partition(W, b, c, np.random.default_rng(args.seed), n_runs=args.runs,
-                                                 n_betas=args.betas, data=base)
-    best = max(estimates, key=lambda k: estimates[k].log_z)
-    result.update(logZ_ais=estimates[best].log_z, logZ_ais_std=estimates[best].log_z_std, ais_runs=args.runs,
-                  ais_betas=args.betas, ais_base_rate=best)
-    if len(estimates) > 1:
-        result["logZ_ais_by_base_rate"] = {k: e.log_z for k, e in estimates.items()}
-    return estimates[best]
-
-
 def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
-    from .machines.ais import MAX_EXACT, exact_log_partition, log_partition_floor, log_prob
+    from .machines.ais import MAX_EXACT, best_log_partition, exact_log_partition, log_prob
 
     W, b, c, meta = _load_rbm(Path(args.model))
     if W.shape[0] != 784:
@@ -106,15 +86,19 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
                                 f"{MAX_EXACT} (use --ais)")
         log_z = result["logZ_exact"] = exact_log_partition(W, b, c)
     if args.ais or not args.exact:
-        est = _ais(W, b, c, args, seed, result)
-        log_z = result.get("logZ_exact", est.log_z)
-        if args.floor_steps:
-            floor = log_partition_floor(W, b, c, test[:100], np.random.default_rng(args.seed), args.floor_steps)
-            result.update(logZ_floor=floor, test_logprob_upper_nats=float(np.mean(log_prob(test, W, b, c, floor))))
-            if est.log_z < floor:
-                print(f"neurosim: warning: {args.model}: AIS log Z {est.log_z:.1f} is below {floor:.1f}, a certain "
-                      f"lower bound from Gibbs chains: AIS missed modes of the model and its test log-probability "
-                      f"is too high; try --base-rate both or more --betas", file=sys.stderr)
+        bases = {name: _binary_mnist("train", None, seed) if name == "data" else None
+                 for name in (("data", "uniform") if args.base_rate == "both" else (args.base_rate,))}
+        ais = best_log_partition(W, b, c, np.random.default_rng(args.seed), bases, args.runs, args.betas,
+                                 test[:100] if args.floor_steps else None, args.floor_steps, where=args.model,
+                                 hint="try --base-rate both or more --betas")
+        result.update(logZ_ais=ais.estimate.log_z, logZ_ais_std=ais.estimate.log_z_std, ais_runs=args.runs,
+                      ais_betas=args.betas, ais_base_rate=ais.base_rate)
+        if len(bases) > 1:
+            result["logZ_ais_by_base_rate"] = ais.log_z
+        log_z = result.get("logZ_exact", ais.estimate.log_z)
+        if ais.floor is not None:
+            result.update(logZ_floor=ais.floor,
+                          test_logprob_upper_nats=float(np.mean(log_prob(test, W, b, c, ais.floor))))
     result["test_logprob_nats"] = float(np.mean(log_prob(test, W, b, c, log_z)))
     print(strict_json(result) if args.json else
           "\n".join(f"  {k}: {v}" for k, v in result.items()))

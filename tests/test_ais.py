@@ -1,13 +1,15 @@
 """Partition functions of RBMs: exact enumeration against brute force, AIS against exact."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
 
 from neurosim.errors import ParameterError
-from neurosim.machines.ais import (ais_log_partition, beta_schedule, exact_log_partition, free_energy,
-                                   log_partition_floor, log_prob)
+from neurosim.machines import ais
+from neurosim.machines.ais import (ais_log_partition, best_log_partition, beta_schedule, exact_log_partition,
+                                   free_energy, log_partition_floor, log_prob)
 
 
 def rbm(seed, n_visible, n_hidden, scale):
@@ -112,3 +114,34 @@ def test_bad_parameters_are_named(call, match):
     W, b, c = rbm(0, 4, 3, 1.0)
     with pytest.raises(ParameterError, match=match):
         call(W, b, c)
+
+
+def test_best_of_two_base_rates_keeps_the_larger_each_from_the_same_numbers():
+    """Each base rate's estimate is ais_log_partition's from the same seed; the larger is
+    kept, and it is within a tenth of a nat of exact; the floor lies below exact."""
+    W, b, c = rbm(2, 8, 5, 1.0)
+    data = (np.random.default_rng(3).random((50, 8)) < 0.3).astype(float)
+    rng = np.random.default_rng(7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no warning: the estimate is above the floor
+        best = best_log_partition(W, b, c, rng, {"data": data, "uniform": None}, 50, 2000, data[:20], 200)
+    alone = {name: ais_log_partition(W, b, c, np.random.default_rng(7), 50, 2000, d).log_z
+             for name, d in (("data", data), ("uniform", None))}
+    assert best.log_z == alone and best.estimate.log_z == max(alone.values()) == alone[best.base_rate]
+    assert abs(best.estimate.log_z - exact_log_partition(W, b, c)) < 0.1
+    assert best.floor == log_partition_floor(W, b, c, data[:20], np.random.default_rng(7), 200)
+    assert best.floor < exact_log_partition(W, b, c)
+    assert rng.random() == np.random.default_rng(7).random()   # copies drew; rng itself did not
+
+
+def test_best_log_partition_warns_below_the_floor_naming_where(monkeypatch):
+    W, b, c = rbm(2, 8, 5, 1.0)
+    monkeypatch.setattr(ais, "ais_log_partition", lambda *a, **k: ais.AISResult(-1e3, 0.0, np.zeros(2)))
+    V0 = np.ones((4, 8))
+    with pytest.warns(UserWarning, match=r"^rbm\.npz: AIS log Z -1000\.0 is below .*; more betas$"):
+        best = best_log_partition(W, b, c, np.random.default_rng(0), {"uniform": None}, floor_from=V0,
+                                  floor_steps=20, where="rbm.npz", hint="more betas")
+    assert best.base_rate == "uniform" and best.floor > -1e3
+    assert best_log_partition(W, b, c, np.random.default_rng(0), {"uniform": None}).floor is None
+    with pytest.raises(ParameterError, match="at least one base rate"):
+        best_log_partition(W, b, c, np.random.default_rng(0), {})

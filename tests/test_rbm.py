@@ -15,7 +15,7 @@ import pytest
 from neurosim import RBM, Edge, InferenceError, Network, Unit, ValidationError, load
 from neurosim.data import bars_stripes
 from neurosim.inference import log_partition, log_prob, visible_log_prob
-from neurosim.machines.rbm import MAX_EXACT_UNITS, NotFittedError, ParameterError
+from neurosim.machines.rbm import MAX_EXACT_UNITS, RBM_M_MOMENTUM, NotFittedError, ParameterError
 from helpers import kl_bound
 
 
@@ -537,3 +537,19 @@ def test_from_network_reads_the_block_at_full_scale():
     assert time.perf_counter() - start < 0.25
     assert rbm.components_.tobytes() == W.T.tobytes() and rbm.visible_names_ is None
     assert rbm.to_network(description="784-500") == net
+
+
+def test_rbm_m_momentum_preset_switches_after_five_epochs_and_leaves_the_defaults_alone():
+    """``RBM(**RBM_M_MOMENTUM)`` (``neurosim rbm train``'s schedule): five epochs at 0.5 (the
+    weights of momentum 0.5 throughout), then 0.9 (other weights)."""
+    X = _binary(3, 20, 6)
+
+    def fit(epochs: int, **params) -> RBM:
+        return RBM(4, batch_size=10, n_iter=epochs, persistent=False, random_state=0, **params).fit(X)
+
+    assert (RBM().momentum, RBM().final_momentum) == (0.0, None)        # scikit-learn's defaults
+    np.testing.assert_array_equal(fit(5, **RBM_M_MOMENTUM).components_, fit(5, momentum=0.5).components_)
+    switched, fixed = fit(6, **RBM_M_MOMENTUM).components_, fit(6, momentum=0.5).components_
+    assert not np.array_equal(switched, fixed)
+    with pytest.raises(TypeError):
+        RBM_M_MOMENTUM["momentum"] = 0.0                                  # a preset, read-only

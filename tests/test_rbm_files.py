@@ -85,6 +85,8 @@ def test_an_older_cli_file_still_loads(tmp_path):
     assert (rbm.n_components, rbm.learning_rate, rbm.batch_size, rbm.k, rbm.persistent, rbm.weight_decay,
             rbm.n_iter, rbm.momentum) == (3, 0.05, 100, 2, True, 0.0002, 8, 0.9)
     assert rbm.components_.dtype == np.float32 and RBM.load_info(path)["seed"] == 7
+    np.savez(path, W=W, b=b, c=c, meta=np.array(json.dumps({**meta, "epochs": 5})))
+    assert RBM.load(path).momentum == 0.5                   # rbm.m's schedule never reached its 0.9
 
 
 def _truncated(path):

@@ -9,18 +9,17 @@ An RBM with weights ``W`` (visible x hidden), visible biases ``b`` and hidden bi
 * :func:`log_partition_floor` is a certain lower bound, ``log sum_v exp(-F(v))`` over
   the distinct states that Gibbs chains visit: an AIS estimate below it is wrong.
 * :func:`ais_log_partition` is annealed importance sampling (Neal 2001) as Salakhutdinov
-  and Murray (2008) apply it to RBMs. It moves from a base-rate RBM A (no weights,
-  visible biases ``b_A``, from the data's pixel means; ``log Z_A = H log 2 +
-  sum_i softplus(b_A,i)``) to the target B through intermediate distributions, with
-  the hidden units summed out,
+  and Murray (2008) apply it to RBMs: from a base-rate RBM A (no weights, visible biases
+  ``b_A`` from the data's pixel means; ``log Z_A = H log 2 + sum_i softplus(b_A,i)``) to
+  the target B through, the hidden units summed out,
 
       p*_k(v) = exp((1 - beta_k) b_A.v + beta_k b.v) prod_j (1 + exp(beta_k (c_j + v.W_j))),
 
-  each run drawing ``v_1`` from A and ``v_{k+1}`` by one alternating Gibbs step that
-  leaves ``p_k`` invariant. The importance weight of a run is
-  ``w = prod_k p*_k(v_k) / p*_{k-1}(v_k)`` and ``Z_B / Z_A`` is estimated by the mean
-  of ``w`` over runs. The reported spread is the standard error of ``log Z`` from the
-  spread of the weights (the delta method).
+  each run drawing ``v_1`` from A and ``v_{k+1}`` by one Gibbs step that leaves ``p_k``
+  invariant. ``Z_B / Z_A`` is the mean over runs of ``w = prod_k p*_k(v_k) / p*_{k-1}(v_k)``;
+  the standard error of ``log Z`` follows from the spread of ``w`` (the delta method).
+* :func:`best_log_partition` keeps the largest of several base rates' estimates (AIS's
+  ``log Z`` errs low, far when its runs miss a mode) and warns below the floor.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -32,7 +31,9 @@ True
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import copy
+import warnings
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -40,7 +41,8 @@ from ..errors import ParameterError
 from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid, softplus as _softplus
 
 __all__ = ["exact_log_partition", "ais_log_partition", "AISResult", "free_energy", "log_prob",
-           "log_partition_floor", "beta_schedule", "base_rate_biases", "MAX_EXACT"]
+           "log_partition_floor", "beta_schedule", "base_rate_biases", "best_log_partition", "BestAIS",
+           "MAX_EXACT"]
 
 MAX_EXACT = 20
 
@@ -51,6 +53,16 @@ class AISResult(NamedTuple):
     log_z: float
     log_z_std: float
     log_weights: np.ndarray
+
+
+class BestAIS(NamedTuple):
+    """The ``base_rate`` whose AIS ``estimate`` is largest; ``log_z`` of every base rate
+    tried; ``floor``: :func:`log_partition_floor`, or None if not computed."""
+
+    base_rate: str
+    estimate: AISResult
+    log_z: dict[str, float]
+    floor: float | None
 
 
 def _check(W, b, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,3 +189,27 @@ def ais_log_partition(W, b, c, rng: np.random.Generator, n_runs: int = 100, n_be
     log_mean = _logsumexp(log_w) - np.log(n_runs)
     w = np.exp(log_w - log_mean)
     return AISResult(float(log_z_a + log_mean), float(np.std(w) / np.sqrt(n_runs)), log_w)
+
+
+def best_log_partition(W, b, c, rng: np.random.Generator, bases: Mapping[str, np.ndarray | None],
+                       n_runs: int = 100, n_betas: int = 14500, floor_from: np.ndarray | None = None,
+                       floor_steps: int = 3000, where: str = "the RBM",
+                       hint: str = "try more base rates or n_betas") -> BestAIS:
+    """:func:`ais_log_partition` from each base rate of ``bases`` (a name: the data that
+    sets it, None for all biases zero), the largest ``log Z`` kept (module doc). With
+    ``floor_from``, the floor of ``floor_steps`` Gibbs steps from its rows too, and a
+    warning naming ``where`` (and suggesting ``hint``) when the estimate is below it.
+    Each run draws from a copy of ``rng``: the same random numbers for every base rate."""
+    if not bases:
+        raise ParameterError("bases: give at least one base rate")
+    estimates = {name: ais_log_partition(W, b, c, copy.deepcopy(rng), n_runs, n_betas, data)
+                 for name, data in bases.items()}
+    best = max(estimates, key=lambda k: estimates[k].log_z)
+    est, floor = estimates[best], None
+    if floor_from is not None:
+        floor = log_partition_floor(W, b, c, floor_from, copy.deepcopy(rng), floor_steps)
+        if est.log_z < floor:
+            warnings.warn(f"{where}: AIS log Z {est.log_z:.1f} is below {floor:.1f}, a certain lower bound from "
+                          f"Gibbs chains: AIS missed modes of the model and its test log-probability is too high; "
+                          f"{hint}", stacklevel=2)
+    return BestAIS(best, est, {k: e.log_z for k, e in estimates.items()}, floor)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numbers
 import time
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -45,10 +46,11 @@ from .base import (BINARY, FINITE, FLOATS, UNIT, Machine, NotFittedError, Positi
                    check_dtype, check_number, check_random_state, check_rows, check_values,
                    first_non_finite, is_sparse, read_npz_meta, valid_random_state)
 
-__all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "NotFittedError", "ParameterError"]
+__all__ = ["RBM", "MAX_EXACT_UNITS", "VISIBLE_UNITS", "RBM_M_MOMENTUM", "NotFittedError", "ParameterError"]
 
 MAX_EXACT_UNITS = MAX_FREE_UNITS   # exact scores enumerate 2^min(n_features, n_components) states
 VISIBLE_UNITS = ("bernoulli", "gaussian")
+RBM_M_MOMENTUM = MappingProxyType({"momentum": 0.5, "final_momentum": 0.9, "momentum_switch": 5})  # rbm.m's
 
 
 def _check_visible(value: Any) -> bool:
@@ -95,8 +97,8 @@ class RBM(Machine):
     momentum : float in [0, 1), default 0
         ``velocity = momentum * velocity + change``; the parameters move by the velocity.
     final_momentum : None or float in [0, 1), default None
-        The momentum from epoch ``momentum_switch`` on (``rbm.m``: 0.5, then 0.9); None:
-        ``momentum`` throughout.
+        The momentum from epoch ``momentum_switch`` on (``rbm.m``: 0.5, then 0.9, as
+        ``RBM(**RBM_M_MOMENTUM)``); None: ``momentum`` throughout.
     momentum_switch : int, default 5
         Epochs of :meth:`fit` at ``momentum`` before ``final_momentum``.
     anneal_epochs : int, default 0
@@ -692,5 +694,6 @@ def _legacy_params(meta: dict, W: np.ndarray) -> dict:
     params.setdefault("persistent", False)
     params["dtype"] = W.dtype.name if W.dtype in FLOATS else None
     if "epochs" in meta:
-        params["momentum"] = 0.9 if meta["epochs"] > 5 else 0.5
+        m = RBM_M_MOMENTUM
+        params["momentum"] = m["final_momentum"] if meta["epochs"] > m["momentum_switch"] else m["momentum"]
     return params
