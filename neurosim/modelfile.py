@@ -1,6 +1,6 @@
 """Model files: a Network as TOML, read with the standard library's ``tomllib``.
 
-Two formats (docs/architecture.md, "Model files", gives both in full):
+Two formats (docs/architecture.md, "The Network", gives both in full):
 
 - *units*: ``name``, ``description``, optional ``n_units``/``n_edges``, one
   ``[[unit]]`` table per unit (name, bias, role, layer, recognition_bias) and one
@@ -110,14 +110,15 @@ class _Table:
     def get(self, key: str, type_: tuple[tuple, str] = _TEXT, default: object = ...) -> object:
         """The value of ``key``, of ``type_`` (a number as a float); ``default`` if absent
         (``...``: required)."""
-        file, label = self.file, f"{self.kind} {self.k + 1}"
         if key not in self.entry:
             if default is ...:
-                raise file.fail(file.table(self.kind, self.k), f"{label}: missing {key!r}")
+                raise self.file.fail(self.file.table(self.kind, self.k),
+                                     f"{self.kind} {self.k + 1}: missing {key!r}")
             return default
         value, (types, what) = self.entry[key], type_
         if isinstance(value, bool) or not isinstance(value, types):
-            raise file.fail(file.key(self.kind, self.k, key), f"{label}: {key} must be {what}, got {value!r}")
+            raise self.file.fail(self.file.key(self.kind, self.k, key), f"{self.kind} {self.k + 1}: {key} must be "
+                                 f"{what}, got {value!r}")
         return float(value) if type_ is _NUMBER else value
 
 

@@ -215,9 +215,8 @@ class Network:
         for q, proj in enumerate(self._projs):
             groups[proj.kind == "recognition", frozenset(self._end[q])].append(q)
         for qs in groups.values():
-            for n, a in enumerate(qs):
-                for b in qs[n:]:
-                    self._check_overlap(a, b)
+            for a, b in itertools.combinations_with_replacement(qs, 2):
+                self._check_overlap(a, b)
 
     def _check_overlap(self, a: int, b: int) -> None:
         A, B = _present(self._projs[a]), _present(self._projs[b])
@@ -245,8 +244,7 @@ class Network:
         and a cycle of masked blocks is refused as too large to check."""
         for kind in ("directed", "recognition"):
             qs = [q for q, p in enumerate(self._projs) if p.kind == kind]
-            pops = nx.DiGraph()
-            pops.add_edges_from(self._end[q] for q in qs)
+            pops = nx.DiGraph([self._end[q] for q in qs])
             component = {p: c for c, comp in enumerate(nx.strongly_connected_components(pops)) for p in comp}
             inside = [q for q in qs if component[self._end[q][0]] == component[self._end[q][1]]]
             if not inside:
@@ -618,9 +616,8 @@ class Network:
         by unit."""
         directed = [q for q, p in enumerate(self._projs) if p.kind == "directed"]
         if all(self._projs[q].mask is None for q in directed):
-            pops = nx.DiGraph()
+            pops = nx.DiGraph([self._end[q] for q in directed])
             pops.add_nodes_from(range(len(self._pops)))
-            pops.add_edges_from(self._end[q] for q in directed)
             return [[u for k in sorted(g) for u in self._pops[k].units]
                     for g in nx.topological_generations(pops)]
         view = nx.subgraph_view(self.graph, filter_edge=lambda u, v: self.graph[u][v]["kind"] == "directed")
@@ -703,12 +700,10 @@ class Network:
         built: the shape (named by population), finite values (naming the synapse);
         entries where the mask has no synapse are dropped."""
         proj = self.projection(projection)
-        by_name = {p.name: p for p in self._pops}
-        checked = check_projection(replace(proj, weights=weights, reverse=reverse), by_name)
+        checked = check_projection(replace(proj, weights=weights, reverse=reverse), {p.name: p for p in self._pops})
         np.copyto(proj.weights, checked.weights)
-        if checked.reverse is not None and np.array_equal(checked.reverse, checked.weights):
-            checked.reverse = None
-        proj.reverse = checked.reverse
+        same = checked.reverse is None or np.array_equal(checked.reverse, checked.weights)
+        proj.reverse = None if same else checked.reverse
         self._derived.clear()
 
     def set_biases(self, population: str, values: np.ndarray, recognition: bool = False) -> None:

@@ -1,17 +1,11 @@
 """Populations and projections: how a Network stores its units and synapses.
 
-A :class:`Population` is a named group of units with a bias vector, a role and an
-optional layer (PyNN's Population, Brian2's NeuronGroup). A :class:`Projection` joins a
-pre population to a post population with a dense weight block ``W`` of shape
-``(n_pre, n_post)``: ``W[i, j]`` is the synapse from unit i of pre to unit j of post.
-An optional boolean ``mask`` says which synapses exist (None: all of them). A
-symmetric projection is two synapses per pair; ``reverse[i, j]`` is the one from post j
-back to pre i (None: equal to ``W``). A unit is a (population, index) pair, a synapse
-a (projection, i, j) triple.
-
-This module checks each population and projection on its own, with array operations
-(no loop over synapses); :class:`~neurosim.network.Network` checks how they fit
-together (duplicate connections, cycles, the chain-graph rule).
+A :class:`Population` is a named group of units with a bias vector (PyNN's Population,
+Brian2's NeuronGroup); a :class:`Projection` a dense weight block from a pre to a post
+population, optionally masked. A unit is a (population, index) pair, a synapse a
+(projection, i, j) triple. This module checks each population and projection on its
+own, with array operations (no loop over synapses); :class:`~neurosim.network.Network`
+checks how they fit together (duplicate connections, cycles, the chain-graph rule).
 
 Example
 -------
@@ -93,7 +87,8 @@ class Population:
 @dataclass(eq=False)
 class Projection:
     """Synapses ``pre -> post``: ``weights[i, j]`` from unit i of pre to unit j of post,
-    where ``mask[i, j]`` (None: everywhere). ``delay`` in sweeps."""
+    where ``mask[i, j]`` (None: everywhere); a symmetric projection's ``reverse[i, j]`` is
+    the synapse from post j back to pre i (None: equal to ``weights``). ``delay`` in sweeps."""
 
     name: str
     pre: str
@@ -119,9 +114,9 @@ def _sizes(pre: Population, post: Population) -> str:
     return f"populations {pre.name!r} ({_units(pre.size)}) and {post.name!r} ({_units(post.size)})"
 
 
-def _vector(values: object, n: int, what: str, pop: str, names: tuple[str, ...], nan_ok: bool = False) -> np.ndarray:
-    """``values`` as a float64 vector of length n, every entry finite (or NaN if ``nan_ok``)."""
-    arr = _real(values, f"population {pop!r}: {what}", population=pop)
+def _vector(values: object, what: str, pop: str, names: tuple[str, ...], nan_ok: bool = False) -> np.ndarray:
+    """``values`` as a float64 vector, one entry per unit, each finite (or NaN if ``nan_ok``)."""
+    arr, n = _real(values, f"population {pop!r}: {what}", population=pop), len(names)
     if arr.shape != (n,):
         raise validation_error(f"population {pop!r} has a {what} of shape {arr.shape}; its "
                                f"{_units(n)} need ({n},)", population=pop)
@@ -161,10 +156,9 @@ def check_population(pop: object) -> Population:
                                population=name)
     check_choice(pop.activation, ACTIVATIONS, f"population {name!r}: activation", population=name)
     rbias = pop.recognition_bias
-    return Population(name, units, _vector(pop.bias, len(units), "bias", name, units), pop.role,
+    return Population(name, units, _vector(pop.bias, "bias", name, units), pop.role,
                       None if pop.layer is None else int(pop.layer), pop.activation,
-                      None if rbias is None else _vector(rbias, len(units), "recognition_bias", name,
-                                                         units, nan_ok=True))
+                      None if rbias is None else _vector(rbias, "recognition_bias", name, units, nan_ok=True))
 
 
 def check_projection(proj: object, pops: Mapping[str, Population]) -> Projection:
