@@ -461,11 +461,11 @@ class Network:
                 for a, b, x, y, p in zip(pre.tolist(), post.tolist(), w.tolist(), back.tolist(), projs)]
 
     def delayed_edge(self) -> Edge | None:
-        """The first edge, in edge order, whose messages are delayed; None, at once and
-        without building the edges, when no projection has a delay."""
+        """The first edge, in edge order, whose messages are delayed; None (at once and
+        without building the edges when no projection has a delay) if there is none."""
         if not any(p.delay > 0 for p in self._projs):
             return None
-        return next(e for e in self.edges if e.delay > 0)
+        return next((e for e in self.edges if e.delay > 0), None)
 
     def index(self, name: str) -> int:
         try:
