@@ -35,7 +35,7 @@ from .errors import ModelFileError, ValidationError
 from .network import Edge, Network, Unit
 from .npz import read_npz
 from .outputs import atomic_write, atomic_write_text
-from .population import Population, Projection
+from .population import Population, Projection, recognition_biases
 
 __all__ = ["load", "loads", "save", "dumps", "MAX_UNIT_TABLES", "FORMATS"]
 
@@ -324,7 +324,7 @@ def _arrays(net: Network) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for pop in net.populations:
         out[f"bias/{pop.name}"] = pop.bias
-        if pop.recognition_bias is not None and not np.isnan(pop.recognition_bias).all():
+        if recognition_biases(pop) is not None:
             out[f"recognition_bias/{pop.name}"] = pop.recognition_bias
     order = net.edge_order() or {}
     for proj in net.projections:

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import EvidenceError, ValidationError
 from .population import (KINDS, NAME_HELP, ROLES, Population, Projection, check_choice, check_population,
-                         check_projection, valid_name, validation_error)
+                         check_projection, recognition_biases, valid_name, validation_error)
 
 __all__ = ["Unit", "Edge", "Network", "NetArrays", "ROLES", "KINDS", "MAX_CYCLE_CHECK"]
 
@@ -758,7 +758,7 @@ class Network:
         if (self.name, self.description, self._names) != (other.name, other.description, other._names):
             return False
         if self._same_structure(other):
-            return all(np.array_equal(a.bias, b.bias) and _same(_recognition_bias(a), _recognition_bias(b))
+            return all(np.array_equal(a.bias, b.bias) and _same(recognition_biases(a), recognition_biases(b))
                        for a, b in zip(self._pops, other._pops)) and \
                 all(np.array_equal(a.weights, b.weights) and np.array_equal(_back(a), _back(b))
                     for a, b in zip(self._projs, other._projs))
@@ -787,12 +787,6 @@ class Network:
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     """Both None, or equal arrays (NaN equal to NaN)."""
     return a is None and b is None or a is not None and b is not None and np.array_equal(a, b, equal_nan=True)
-
-
-def _recognition_bias(pop: Population) -> np.ndarray | None:
-    """None where no unit of ``pop`` has a recognition bias."""
-    rbias = pop.recognition_bias
-    return None if rbias is None or np.isnan(rbias).all() else rbias
 
 
 def _back(proj: Projection) -> np.ndarray:

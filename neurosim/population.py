@@ -29,7 +29,7 @@ import numpy as np
 from .errors import ValidationError
 
 __all__ = ["Population", "Projection", "ROLES", "KINDS", "ACTIVATIONS", "NAME_HELP", "valid_name",
-           "check_choice", "check_population", "check_projection", "validation_error"]
+           "check_choice", "check_population", "check_projection", "recognition_biases", "validation_error"]
 
 ROLES = ("visible", "hidden", "label")
 KINDS = ("directed", "symmetric", "recognition")
@@ -82,6 +82,12 @@ class Population:
     @property
     def size(self) -> int:
         return len(self.units)
+
+
+def recognition_biases(pop: Population) -> np.ndarray | None:
+    """``pop``'s recognition biases, or None when no unit has one (all NaN)."""
+    rbias = pop.recognition_bias
+    return None if rbias is None or np.isnan(rbias).all() else rbias
 
 
 @dataclass(eq=False)
