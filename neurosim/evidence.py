@@ -1,12 +1,11 @@
 """Evidence written on the command line: ``NAME=0|1`` for a unit, ``POP=k`` for a label population.
 
-``NAME=0`` or ``NAME=1`` clamps the unit NAME, as it always has. ``POP=k`` names a
-population of role ``label`` or a softmax population (a one-of-n group, as a DBN's ten
-labels) and clamps its
-unit k (counting from 0) on and every other unit of it off: ``label=3`` is ``label_3=1``
-and ``label_j=0`` for every other j. A unit's name wins over a population's, so no
-existing evidence changes meaning; a population that is not a label population is
-refused by name.
+``NAME=0`` or ``NAME=1`` clamps the unit NAME. ``POP=k`` names a population of role
+``label`` or a softmax population (a one-of-n group, as a DBN's ten labels) and clamps
+its unit k (counting from 0) on and every other unit of it off: ``label=3`` is
+``label_3=1`` and ``label_j=0`` for every other j. A unit's name wins over a
+population's, so no existing evidence changes meaning; a population that is not a label
+population is refused by name.
 
 >>> from neurosim.machines.dbn import DeepBeliefNet
 >>> import numpy as np

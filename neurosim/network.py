@@ -1,20 +1,12 @@
 """Network: stochastic binary units joined by directed or symmetric edges.
 
-A directed edge is one synapse, parent to child (a belief-net connection). A symmetric
-edge is two synapses, one each way, that start equal (a Boltzmann connection); whether
-they stay equal is something learning measures, not something the Network assumes. A
-recognition edge is a bottom-up synapse of a Helmholtz machine (Dayan et al. 1995): it
-takes no part in the generative model, and is used by wake-sleep.
-
-Storage is populations and projections (:mod:`neurosim.population`): groups of units
-with a bias vector, and weight blocks between them. ``Network(units, edges)`` groups
-consecutive units that share a layer and a role into a population and the edges
-between two populations of one kind and delay into a projection, and remembers the
-order of the edges given; :meth:`Network.from_populations` takes the arrays as they
-are. The per-unit and per-edge views (``units``, ``edges``, ``parents``, ``weight``,
-...) and the networkx graphs ``graph`` and ``recognition`` are derived from the arrays.
-
+A directed edge is one synapse, parent to child (a belief-net connection); a symmetric
+edge two synapses, one each way, that start equal (a Boltzmann connection); a
+recognition edge a bottom-up synapse of a Helmholtz machine (Dayan et al. 1995), used
+by wake-sleep only. Storage is populations and projections (:mod:`neurosim.population`);
+the per-unit and per-edge views and the networkx graphs are derived from the arrays.
 Validation happens once, when the Network is built; every error names its culprit.
+docs/architecture.md ("The Network") describes the grouping and the checks.
 
 Example
 -------
@@ -32,17 +24,19 @@ Example
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import networkx as nx
 import numpy as np
 
 from .errors import EvidenceError, ValidationError
-from .population import (KINDS, NAME_HELP, ROLES, Population, Projection, check_population,
-                         check_projection, valid_name, validation_error)
+from .population import (KINDS, NAME_HELP, ROLES, Population, Projection, check_choice, check_population,
+                         check_projection, recognition_biases, valid_name, validation_error)
 
 __all__ = ["Unit", "Edge", "Network", "NetArrays", "ROLES", "KINDS", "MAX_CYCLE_CHECK"]
 
@@ -115,6 +109,11 @@ def _listed(names: Sequence[str]) -> str:
     return ", ".join(names[:_LIST]) + (f", ... ({len(names)} in all)" if len(names) > _LIST else "")
 
 
+def _present(proj: Projection) -> np.ndarray:
+    """Where ``proj`` has a synapse: its mask, or everywhere."""
+    return np.ones(proj.weights.shape, dtype=bool) if proj.mask is None else proj.mask
+
+
 def _check_text(name: object, description: object) -> None:
     for what, text in (("name", name), ("description", description)):
         if not isinstance(text, str) or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
@@ -144,10 +143,9 @@ class Network:
                  name: str = "network", description: str = "") -> None:
         _check_text(name, description)
         units = _checked_units(units)
-        index = {u.name: i for i, u in enumerate(units)}
-        edges = _checked_edges(edges, index)
+        edges = _checked_edges(edges, {u.name: i for i, u in enumerate(units)})
         pops, where = _group_units(units)
-        projs, rank = _group_edges(edges, pops, [where[u.name] for u in units], index)
+        projs, rank = _group_edges(edges, pops, where)
         self._setup(name, description, pops, projs, rank)
         self._check_acyclic()
         self._check_chain_graph()
@@ -167,12 +165,7 @@ class Network:
         pops = [check_population(p) for p in populations]
         if not pops:
             raise validation_error("a network needs at least one population")
-        by_name: dict[str, Population] = {}
-        for p in pops:
-            if p.name in by_name:
-                raise validation_error(f"duplicate population {p.name!r}", population=p.name)
-            by_name[p.name] = p
-        projs = [check_projection(q, by_name) for q in projections]
+        projs = _checked_projections(pops, projections)
         net = cls.__new__(cls)
         net._setup(name, description, pops, projs, None if order is None else _checked_order(order, projs))
         net._check_duplicates()
@@ -188,7 +181,8 @@ class Network:
         self.name, self.description = name, description
         self._pops, self._projs, self._rank = pops, projs, rank
         self._pop_index = {p.name: k for k, p in enumerate(pops)}
-        self._offsets = np.concatenate([[0], np.cumsum([p.size for p in pops])]).astype(int).tolist()
+        self._end = [(self._pop_index[q.pre], self._pop_index[q.post]) for q in projs]  # (pre, post) of q
+        self._offsets = list(itertools.accumulate((p.size for p in pops), initial=0))
         self._names = [u for p in pops for u in p.units]
         self._pop_of = [k for k, p in enumerate(pops) for _ in range(p.size)]
         self._index: dict[str, int] = {}
@@ -203,33 +197,30 @@ class Network:
         for q, proj in enumerate(projs):
             if self._proj_index.setdefault(proj.name, q) != q:
                 raise validation_error(f"duplicate projection {proj.name!r}", projection=proj.name)
-            self._outgoing[self._pop_index[proj.pre]].append(q)
-            self._incoming[self._pop_index[proj.post]].append(q)
-        self._derived: dict[str, object] = {}    # depends on weights: cleared by set_*
-        self._structure: dict[str, object] = {}  # depends on the structure only
+            self._outgoing[self._end[q][0]].append(q)
+            self._incoming[self._end[q][1]].append(q)
+        self._derived: dict[str, object] = {}         # depends on weights: cleared by set_*
+        self._mask_rank: dict[int, np.ndarray] = {}  # _rank_of's cache, per masked projection
+        self._starts = list(itertools.accumulate((p.n_synapses for p in projs), initial=0))  # row-major edges
+
+    def _locate(self, name: str) -> tuple[int, int]:
+        """The population of unit ``name`` and the unit's index there."""
+        u = self.index(name)
+        return self._pop_of[u], u - self._offsets[self._pop_of[u]]
 
     # -- validation of the structure ----------------------------------------------------
-    def _ends(self, q: int) -> tuple[int, int]:
-        proj = self._projs[q]
-        return self._pop_index[proj.pre], self._pop_index[proj.post]
-
-    def _present(self, q: int) -> np.ndarray:
-        proj = self._projs[q]
-        return np.ones(proj.weights.shape, dtype=bool) if proj.mask is None else proj.mask
-
     def _check_duplicates(self) -> None:
         """No two synapses of one pathway join the same pair of units (either way)."""
         groups: dict[tuple, list[int]] = defaultdict(list)
         for q, proj in enumerate(self._projs):
-            groups[proj.kind == "recognition", frozenset(self._ends(q))].append(q)
+            groups[proj.kind == "recognition", frozenset(self._end[q])].append(q)
         for qs in groups.values():
-            for n, a in enumerate(qs):
-                for b in qs[n:]:
-                    self._check_overlap(a, b)
+            for a, b in itertools.combinations_with_replacement(qs, 2):
+                self._check_overlap(a, b)
 
     def _check_overlap(self, a: int, b: int) -> None:
-        A, B = self._present(a), self._present(b)
-        pa, pb = self._ends(a), self._ends(b)
+        A, B = _present(self._projs[a]), _present(self._projs[b])
+        pa, pb = self._end[a], self._end[b]
         pairs = []
         if a != b and pa == pb:
             pairs.append(A & B)
@@ -238,8 +229,7 @@ class Network:
         for both in pairs:
             if both.any():
                 i, j = np.unravel_index(int(np.argmax(both)), both.shape)
-                pre, post = self._projs[a].pre, self._projs[a].post
-                u, v = self._pops[self._pop_index[pre]].units[i], self._pops[self._pop_index[post]].units[j]
+                u, v = self._pops[pa[0]].units[i], self._pops[pa[1]].units[j]
                 names = f"{self._projs[a].name!r}" + ("" if a == b else f" and {self._projs[b].name!r}")
                 raise validation_error(f"projection{'s' if a != b else ''} {names}: duplicate connection "
                                        f"between {u!r} and {v!r}", projection=self._projs[a].name)
@@ -254,17 +244,16 @@ class Network:
         and a cycle of masked blocks is refused as too large to check."""
         for kind in ("directed", "recognition"):
             qs = [q for q, p in enumerate(self._projs) if p.kind == kind]
-            pops = nx.DiGraph()
-            pops.add_edges_from(self._ends(q) for q in qs)
+            pops = nx.DiGraph([self._end[q] for q in qs])
             component = {p: c for c, comp in enumerate(nx.strongly_connected_components(pops)) for p in comp}
-            inside = [q for q in qs if component[self._ends(q)[0]] == component[self._ends(q)[1]]]
+            inside = [q for q in qs if component[self._end[q][0]] == component[self._end[q][1]]]
             if not inside:
                 continue
             size = sum(self._projs[q].n_synapses for q in inside)
             if size <= MAX_CYCLE_CHECK:
                 self._check_acyclic_units(kind, inside)
             elif all(self._projs[q].mask is None for q in inside):
-                cycle = [q for q in inside if self._ends(q)[0] != self._ends(q)[1]]
+                cycle = [q for q in inside if self._end[q][0] != self._end[q][1]]
                 raise validation_error(f"{kind} cycle between populations through projections "
                                        f"{_listed([repr(self._projs[q].name) for q in cycle])}",
                                        projection=self._projs[cycle[0]].name)
@@ -302,8 +291,8 @@ class Network:
         parent = [np.zeros(p.size, dtype=bool) for p in self._pops]
         partner = [np.zeros(p.size, dtype=bool) for p in self._pops]
         for q, proj in enumerate(self._projs):
-            a, b = self._ends(q)
-            present = self._present(q)
+            a, b = self._end[q]
+            present = _present(proj)
             if proj.kind == "directed":
                 parent[b] |= present.any(axis=0)
             elif proj.kind == "symmetric":
@@ -325,11 +314,11 @@ class Network:
         softmax of its units' inputs, which no directed conditional or synapse inside the
         group (one unit is on at a time) would fit."""
         for q, proj in enumerate(self._projs):
-            a, b = self._ends(q)
-            for pop in {self._pops[a].name: self._pops[a], self._pops[b].name: self._pops[b]}.values():
-                if pop.activation != "softmax" or not proj.n_synapses:
-                    continue
-                if proj.kind != "symmetric" or a == b:
+            a, b = self._end[q]
+            if proj.kind == "symmetric" and a != b or not proj.n_synapses:
+                continue
+            for pop in (self._pops[k] for k in dict.fromkeys((a, b))):
+                if pop.activation == "softmax":
                     what = f"is {proj.kind}" if a != b else "joins it to itself"
                     raise validation_error(f"projection {proj.name!r} {what}: population {pop.name!r} is a "
                                            "softmax group, which takes part in symmetric projections to "
@@ -343,84 +332,70 @@ class Network:
             return np.divmod(np.arange(proj.weights.size, dtype=np.intp), proj.weights.shape[1])
         return np.nonzero(proj.mask)
 
-    def _connections(self) -> _Connections:
-        if "connections" not in self._structure:
-            qs, iis, jjs, bounds, pos = [], [], [], [], []
-            start = 0
-            for q in range(len(self._projs)):
-                i, j = self._pairs(q)
-                qs.append(np.full(len(i), q, dtype=np.intp))
-                iis.append(i)
-                jjs.append(j)
-                bounds.append(slice(start, start + len(i)))
-                pos.append(self._rank[q][i, j] if self._rank is not None else np.arange(start, start + len(i)))
-                start += len(i)
-            cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp))
-            self._structure["connections"] = _Connections(cat(qs), cat(iis), cat(jjs), bounds, cat(pos))
-        return self._structure["connections"]
+    @cached_property
+    def _conn(self) -> _Connections:
+        """Every connection, projection by projection (row-major within one)."""
+        pairs = [self._pairs(q) for q in range(len(self._projs))]
+        cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp))
+        edge = (np.arange(self._starts[-1]) if self._rank is None else
+                cat([rank[i, j] for rank, (i, j) in zip(self._rank, pairs)]))
+        return _Connections(cat([np.full(len(i), q, dtype=np.intp) for q, (i, _) in enumerate(pairs)]),
+                            cat([i for i, _ in pairs]), cat([j for _, j in pairs]),
+                            [slice(a, b) for a, b in zip(self._starts, self._starts[1:])], edge)
+
+    @cached_property
+    def _in_edge_order(self) -> np.ndarray:
+        """Indices into the connections, in edge order."""
+        return np.argsort(self._conn.edge, kind="stable")
 
     def _global(self, q: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unit indices of the pre and post ends of synapses (q, i, j)."""
-        pre_off = np.array([self._offsets[self._ends(k)[0]] for k in range(len(self._projs))], dtype=np.intp)
-        post_off = np.array([self._offsets[self._ends(k)[1]] for k in range(len(self._projs))], dtype=np.intp)
-        if not len(self._projs):
-            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-        return pre_off[q] + i, post_off[q] + j
+        start = np.array(self._offsets, dtype=np.intp)[np.array(self._end, dtype=np.intp).reshape(-1, 2)]
+        return start[q, 0] + i, start[q, 1] + j
 
     def _values(self, c: _Connections, reverse: bool = False) -> np.ndarray:
         """The weight (or reverse weight) of every connection, in ``c``'s order."""
         parts = []
         for q, proj in enumerate(self._projs):
-            block = proj.reverse if reverse and proj.reverse is not None else proj.weights
-            parts.append(block[c.i[c.bounds[q]], c.j[c.bounds[q]]])
+            parts.append((_back(proj) if reverse else proj.weights)[c.i[c.bounds[q]], c.j[c.bounds[q]]])
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def edge_order(self) -> dict[str, np.ndarray] | None:
         """Each projection's ``rank[i, j]``, the position of synapse (i, j) in ``edges``
         (-1: none), if the edges are not simply projection by projection, row-major
         (a net built unit by unit, edges in another order); else None."""
-        if self._rank is None or np.array_equal(self._connections().edge, np.arange(self.n_edges)):
+        if self._rank is None or np.array_equal(self._conn.edge, np.arange(self.n_edges)):
             return None
         return {p.name: rank for p, rank in zip(self._projs, self._rank)}
-
-    def _edge_order(self) -> np.ndarray:
-        """Indices into the connections, in edge order."""
-        if "order" not in self._structure:
-            self._structure["order"] = np.argsort(self._connections().edge, kind="stable")
-        return self._structure["order"]
 
     def _rank_of(self, q: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Edge-order positions of synapses (q, i, j) of one projection."""
         if self._rank is not None:
             return self._rank[q][i, j]
         proj = self._projs[q]
-        start = sum(p.n_synapses for p in self._projs[:q])
         if proj.mask is None:
-            return start + i * proj.weights.shape[1] + j
-        key = ("rank", q)
-        if key not in self._structure:
-            self._structure[key] = np.cumsum(proj.mask, axis=None).reshape(proj.mask.shape) - 1
-        return start + self._structure[key][i, j]
+            return self._starts[q] + i * proj.weights.shape[1] + j
+        if q not in self._mask_rank:
+            self._mask_rank[q] = np.cumsum(proj.mask, axis=None).reshape(proj.mask.shape) - 1
+        return self._starts[q] + self._mask_rank[q][i, j]
 
     def _adjacent(self, name: str, kind: str, incoming: bool, outgoing: bool) -> list[str]:
         """Units joined to ``name`` by ``kind`` projections into it and/or out of it, in
         edge order."""
-        u = self.index(name)
-        p = self._pop_of[u]
-        k = u - self._offsets[p]
+        p, k = self._locate(name)
+        sides = [(q, True) for q in self._incoming[p] if incoming] + \
+            [(q, False) for q in self._outgoing[p] if outgoing]
         keys, found = [], []
-        for q in self._incoming[p] if incoming else ():
-            if self._projs[q].kind == kind:
-                mask = self._projs[q].mask
-                rows = np.arange(self._projs[q].weights.shape[0]) if mask is None else np.flatnonzero(mask[:, k])
-                keys.append(self._rank_of(q, rows, k))
-                found.append(self._offsets[self._ends(q)[0]] + rows)
-        for q in self._outgoing[p] if outgoing else ():
-            if self._projs[q].kind == kind:
-                mask = self._projs[q].mask
-                cols = np.arange(self._projs[q].weights.shape[1]) if mask is None else np.flatnonzero(mask[k])
-                keys.append(self._rank_of(q, k, cols))
-                found.append(self._offsets[self._ends(q)[1]] + cols)
+        for q, into in sides:
+            proj = self._projs[q]
+            if proj.kind != kind:
+                continue
+            if proj.mask is None:
+                other = np.arange(proj.weights.shape[0 if into else 1])
+            else:
+                other = np.flatnonzero(proj.mask[:, k] if into else proj.mask[k])
+            keys.append(self._rank_of(q, other, k) if into else self._rank_of(q, k, other))
+            found.append(self._offsets[self._end[q][0 if into else 1]] + other)
         if not keys:
             return []
         order = np.argsort(np.concatenate(keys), kind="stable")
@@ -461,12 +436,11 @@ class Network:
     @property
     def n_edges(self) -> int:
         """Connections (a symmetric one counted once; recognition ones included)."""
-        return sum(p.n_synapses for p in self._projs)
+        return self._starts[-1]
 
     def unit(self, name: str) -> Unit:
-        u = self.index(name)
-        pop = self._pops[self._pop_of[u]]
-        k = u - self._offsets[self._pop_of[u]]
+        p, k = self._locate(name)
+        pop = self._pops[p]
         rbias = None if pop.recognition_bias is None else float(pop.recognition_bias[k])
         return Unit(name, float(pop.bias[k]), pop.role, pop.layer,
                     None if rbias is None or math.isnan(rbias) else rbias)
@@ -477,7 +451,7 @@ class Network:
     @property
     def edges(self) -> list[Edge]:
         """Each connection once, in the order given, with its current weights."""
-        c, order = self._connections(), self._edge_order()
+        c, order = self._conn, self._in_edge_order
         pre, post = self._global(c.q[order], c.i[order], c.j[order])
         w = self._values(c)[order]
         back = self._values(c, reverse=True)[order]
@@ -487,11 +461,11 @@ class Network:
                 for a, b, x, y, p in zip(pre.tolist(), post.tolist(), w.tolist(), back.tolist(), projs)]
 
     def delayed_edge(self) -> Edge | None:
-        """The first edge, in edge order, whose messages are delayed; None, at once and
-        without building the edges, when no projection has a delay."""
+        """The first edge, in edge order, whose messages are delayed; None (at once and
+        without building the edges when no projection has a delay) if there is none."""
         if not any(p.delay > 0 for p in self._projs):
             return None
-        return next(e for e in self.edges if e.delay > 0)
+        return next((e for e in self.edges if e.delay > 0), None)
 
     def index(self, name: str) -> int:
         try:
@@ -500,8 +474,8 @@ class Network:
             raise ValidationError(f"unknown unit {name!r} in network {self.name!r}") from None
 
     def bias(self, name: str) -> float:
-        u = self.index(name)
-        return float(self._pops[self._pop_of[u]].bias[u - self._offsets[self._pop_of[u]]])
+        p, k = self._locate(name)
+        return float(self._pops[p].bias[k])
 
     def _synapse(self, pre: str, post: str, recognition: bool) -> tuple[Projection, int, int, bool]:
         """Projection, row, column of the synapse ``pre -> post``, and whether it is the
@@ -514,11 +488,11 @@ class Network:
                 proj = self._projs[q]
                 if (proj.kind == "recognition") != recognition:
                     continue
-                if self._ends(q)[1] == pb and (proj.mask is None or proj.mask[i, j]):
+                if self._end[q][1] == pb and (proj.mask is None or proj.mask[i, j]):
                     return proj, i, j, False
             for q in self._incoming[pa]:
                 proj = self._projs[q]
-                if proj.kind == "symmetric" and not recognition and self._ends(q)[0] == pb \
+                if proj.kind == "symmetric" and not recognition and self._end[q][0] == pb \
                         and (proj.mask is None or proj.mask[j, i]):
                     return proj, j, i, True
         kind = "recognition synapse" if recognition else "synapse"
@@ -527,8 +501,7 @@ class Network:
     def weight(self, pre: str, post: str, recognition: bool = False) -> float:
         """Weight of the synapse ``pre -> post`` (of the recognition pathway if asked)."""
         proj, i, j, back = self._synapse(pre, post, recognition)
-        block = proj.reverse if back and proj.reverse is not None else proj.weights
-        return float(block[i, j])
+        return float((_back(proj) if back else proj.weights)[i, j])
 
     def parents(self, name: str) -> list[str]:
         return self._adjacent(name, "directed", incoming=True, outgoing=False)
@@ -564,7 +537,7 @@ class Network:
         """Every synapse ``(pre, post, data)`` of the generative part, a symmetric edge
         giving two; grouped by pre unit (in unit order), each group in edge order
         (the order of ``graph.edges``). ``data``: weight, kind, delay, edge (its index)."""
-        c = self._connections()
+        c = self._conn
         gen = np.array([p.kind != "recognition" for p in self._projs] or [False])[c.q]
         sym = np.array([p.kind == "symmetric" for p in self._projs] or [False])[c.q]
         pre, post = self._global(c.q, c.i, c.j)
@@ -584,30 +557,28 @@ class Network:
     def graph(self) -> nx.DiGraph:
         """The generative synapses as a networkx DiGraph (derived, cached until a set_*):
         nodes carry bias, role, layer, index; edges weight, kind, delay, edge."""
-        if "graph" not in self._derived:
-            graph = nx.DiGraph()
-            for i, u in enumerate(self.unit_list()):
-                graph.add_node(u.name, bias=u.bias, role=u.role, layer=u.layer, index=i)
-            for k, e in enumerate(self.edges):
-                if e.kind != "recognition":
-                    graph.add_edge(e.source, e.target, weight=e.weight, kind=e.kind, delay=e.delay, edge=k)
-                if e.kind == "symmetric":
-                    graph.add_edge(e.target, e.source, kind="symmetric", delay=e.delay, edge=k,
-                                   weight=e.weight if e.weight_reverse is None else e.weight_reverse)
-            self._derived["graph"] = graph
-        return self._derived["graph"]
+        return self._pathway(recognition=False)
 
     @property
     def recognition(self) -> nx.DiGraph:
         """The recognition synapses as a networkx DiGraph (derived, cached until a set_*)."""
-        if "recognition" not in self._derived:
+        return self._pathway(recognition=True)
+
+    def _pathway(self, recognition: bool) -> nx.DiGraph:
+        key = "recognition" if recognition else "graph"
+        if key not in self._derived:
             graph = nx.DiGraph()
-            graph.add_nodes_from(self._names)
+            graph.add_nodes_from(self._names if recognition else (
+                (u.name, {"bias": u.bias, "role": u.role, "layer": u.layer, "index": i})
+                for i, u in enumerate(self.unit_list())))
             for k, e in enumerate(self.edges):
-                if e.kind == "recognition":
+                if (e.kind == "recognition") == recognition:
                     graph.add_edge(e.source, e.target, weight=e.weight, kind=e.kind, delay=e.delay, edge=k)
-            self._derived["recognition"] = graph
-        return self._derived["recognition"]
+                if e.kind == "symmetric" and not recognition:
+                    graph.add_edge(e.target, e.source, kind="symmetric", delay=e.delay, edge=k,
+                                   weight=e.weight if e.weight_reverse is None else e.weight_reverse)
+            self._derived[key] = graph
+        return self._derived[key]
 
     def layers(self) -> list[list[str]]:
         """Groups of units updated together by layer-parallel schedules, top layer first.
@@ -645,9 +616,8 @@ class Network:
         by unit."""
         directed = [q for q, p in enumerate(self._projs) if p.kind == "directed"]
         if all(self._projs[q].mask is None for q in directed):
-            pops = nx.DiGraph()
+            pops = nx.DiGraph([self._end[q] for q in directed])
             pops.add_nodes_from(range(len(self._pops)))
-            pops.add_edges_from(self._ends(q) for q in directed)
             return [[u for k in sorted(g) for u in self._pops[k].units]
                     for g in nx.topological_generations(pops)]
         view = nx.subgraph_view(self.graph, filter_edge=lambda u, v: self.graph[u][v]["kind"] == "directed")
@@ -686,18 +656,17 @@ class Network:
             if proj.kind == "recognition":
                 continue
             rows, cols = self._block_slices(q)
-            present = self._present(q)
+            present = _present(proj)
             np.copyto(W[rows, cols], proj.weights, where=present)
             (sym if proj.kind == "symmetric" else directed)[rows, cols] |= present
             if proj.kind == "symmetric":
-                back = proj.weights if proj.reverse is None else proj.reverse
-                np.copyto(W[cols, rows], back.T, where=present.T)
+                np.copyto(W[cols, rows], _back(proj).T, where=present.T)
                 sym[cols, rows] |= present.T
         bias = np.concatenate([p.bias for p in self._pops]) if self._pops else np.zeros(0)
         return NetArrays(bias, W, sym, directed)
 
     def _block_slices(self, q: int) -> tuple[slice, slice]:
-        a, b = self._ends(q)
+        a, b = self._end[q]
         return (slice(self._offsets[a], self._offsets[a + 1]), slice(self._offsets[b], self._offsets[b + 1]))
 
     # -- write access (learning) ---------------------------------------------------------
@@ -705,29 +674,23 @@ class Network:
         """Set one synapse; for a symmetric edge the reverse synapse is left alone."""
         proj, i, j, back = self._synapse(pre, post, recognition)
         value = _finite(value, f"synapse {pre} -> {post}: weight")
-        if back:
-            if proj.reverse is None:
-                proj.reverse = proj.weights.copy()
-            proj.reverse[i, j] = value
-        else:
-            if proj.kind == "symmetric" and proj.reverse is None:
-                proj.reverse = proj.weights.copy()
-            proj.weights[i, j] = value
+        if proj.kind == "symmetric" and proj.reverse is None:
+            proj.reverse = proj.weights.copy()
+        (proj.reverse if back else proj.weights)[i, j] = value
         self._derived.clear()
 
     def set_recognition_bias(self, name: str, value: float) -> None:
-        u = self.index(name)
+        p, k = self._locate(name)
         value = _finite(value, f"unit {name!r}: recognition_bias")
-        pop = self._pops[self._pop_of[u]]
+        pop = self._pops[p]
         if pop.recognition_bias is None:
             pop.recognition_bias = np.full(pop.size, np.nan)
-        pop.recognition_bias[u - self._offsets[self._pop_of[u]]] = value
+        pop.recognition_bias[k] = value
         self._derived.clear()
 
     def set_bias(self, name: str, value: float) -> None:
-        u = self.index(name)
-        value = _finite(value, f"unit {name!r}: bias")
-        self._pops[self._pop_of[u]].bias[u - self._offsets[self._pop_of[u]]] = value
+        p, k = self._locate(name)
+        self._pops[p].bias[k] = _finite(value, f"unit {name!r}: bias")
         self._derived.clear()
 
     def set_block(self, projection: str, weights: np.ndarray, reverse: np.ndarray | None = None) -> None:
@@ -737,12 +700,10 @@ class Network:
         built: the shape (named by population), finite values (naming the synapse);
         entries where the mask has no synapse are dropped."""
         proj = self.projection(projection)
-        by_name = {p.name: p for p in self._pops}
-        checked = check_projection(replace(proj, weights=weights, reverse=reverse), by_name)
+        checked = check_projection(replace(proj, weights=weights, reverse=reverse), {p.name: p for p in self._pops})
         np.copyto(proj.weights, checked.weights)
-        if checked.reverse is not None and np.array_equal(checked.reverse, checked.weights):
-            checked.reverse = None
-        proj.reverse = checked.reverse
+        same = checked.reverse is None or np.array_equal(checked.reverse, checked.weights)
+        proj.reverse = None if same else checked.reverse
         self._derived.clear()
 
     def set_biases(self, population: str, values: np.ndarray, recognition: bool = False) -> None:
@@ -767,7 +728,7 @@ class Network:
         for q, proj in enumerate(self._projs):
             if proj.kind != "recognition":
                 rows, cols = self._block_slices(q)
-                present = self._present(q)
+                present = _present(proj)
                 block = np.where(present, weights[rows, cols], 0.0)
                 back = np.where(present, weights[cols, rows].T, 0.0) if proj.kind == "symmetric" else None
                 proj = replace(proj, weights=block, reverse=None if back is None or np.array_equal(back, block)
@@ -803,9 +764,8 @@ class Network:
     def _copy(self, pops: list[Population], projs: list[Projection]) -> Network:
         """A Network of the same structure with these values (checked, copied)."""
         pops = [check_population(p) for p in pops]
-        by_name = {p.name: p for p in pops}
         net = Network.__new__(Network)
-        net._setup(self.name, self.description, pops, [check_projection(q, by_name) for q in projs], self._rank)
+        net._setup(self.name, self.description, pops, _checked_projections(pops, projs), self._rank)
         return net
 
     # -- comparison and display ----------------------------------------------------------
@@ -817,8 +777,10 @@ class Network:
         if (self.name, self.description, self._names) != (other.name, other.description, other._names):
             return False
         if self._same_structure(other):
-            return all(_same_values(a, b) for a, b in zip(self._pops, other._pops)) and \
-                all(_same_weights(a, b) for a, b in zip(self._projs, other._projs))
+            return all(np.array_equal(a.bias, b.bias) and _same(recognition_biases(a), recognition_biases(b))
+                       for a, b in zip(self._pops, other._pops)) and \
+                all(np.array_equal(a.weights, b.weights) and np.array_equal(_back(a), _back(b))
+                    for a, b in zip(self._projs, other._projs))
         return (self.unit_list(), self.edges) == (other.unit_list(), other.edges)
 
     def _same_structure(self, other: Network) -> bool:
@@ -827,11 +789,11 @@ class Network:
         if any((a.units, a.role, a.layer, a.activation) != (b.units, b.role, b.layer, b.activation)
                for a, b in zip(self._pops, other._pops)):
             return False
-        if any(self._ends(q) != other._ends(q) or (a.kind, a.delay) != (b.kind, b.delay)
-               or not _same_mask(a.mask, b.mask) for q, (a, b) in enumerate(zip(self._projs, other._projs))):
+        if any(self._end[q] != other._end[q] or (a.kind, a.delay) != (b.kind, b.delay)
+               or not _same(a.mask, b.mask) for q, (a, b) in enumerate(zip(self._projs, other._projs))):
             return False
         if (self._rank is None) != (other._rank is None):
-            return np.array_equal(self._connections().edge, other._connections().edge)
+            return np.array_equal(self._conn.edge, other._conn.edge)
         return self._rank is None or all(np.array_equal(a, b) for a, b in zip(self._rank, other._rank))
 
     def __repr__(self) -> str:
@@ -841,21 +803,24 @@ class Network:
                 f"and {kinds['symmetric']} symmetric edges{extra})")
 
 
-def _same_mask(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Both None, or equal arrays (NaN equal to NaN)."""
+    return a is None and b is None or a is not None and b is not None and np.array_equal(a, b, equal_nan=True)
 
 
-def _same_values(a: Population, b: Population) -> bool:
-    ra = None if a.recognition_bias is None or np.isnan(a.recognition_bias).all() else a.recognition_bias
-    rb = None if b.recognition_bias is None or np.isnan(b.recognition_bias).all() else b.recognition_bias
-    return np.array_equal(a.bias, b.bias) and (
-        (ra is None and rb is None) or (ra is not None and rb is not None and np.array_equal(ra, rb, equal_nan=True)))
+def _back(proj: Projection) -> np.ndarray:
+    """The synapses post -> pre of a symmetric projection (``weights`` otherwise)."""
+    return proj.weights if proj.reverse is None else proj.reverse
 
 
-def _same_weights(a: Projection, b: Projection) -> bool:
-    back_a = a.weights if a.reverse is None else a.reverse
-    back_b = b.weights if b.reverse is None else b.reverse
-    return np.array_equal(a.weights, b.weights) and np.array_equal(back_a, back_b)
+def _checked_projections(pops: list[Population], projections: Iterable[Projection]) -> list[Projection]:
+    """Each projection checked against the (checked) populations, whose names must differ."""
+    by_name: dict[str, Population] = {}
+    for p in pops:
+        if p.name in by_name:
+            raise validation_error(f"duplicate population {p.name!r}", population=p.name)
+        by_name[p.name] = p
+    return [check_projection(q, by_name) for q in projections]
 
 
 # -- Network(units, edges): per-unit and per-edge checks, then grouping ------------------
@@ -868,7 +833,7 @@ def _checked_order(order: Mapping[str, np.ndarray], projs: list[Projection]) -> 
     ranks, positions = [], []
     for proj in projs:
         rank = np.asarray(order.get(proj.name))
-        present = np.ones(proj.weights.shape, dtype=bool) if proj.mask is None else proj.mask
+        present = _present(proj)
         if rank.dtype.kind not in "iu" or rank.shape != proj.weights.shape or \
                 not np.array_equal(rank < 0, ~present):
             raise validation_error(f"projection {proj.name!r}: its edge order must be integers of shape "
@@ -893,9 +858,7 @@ def _checked_units(units: Iterable[Unit]) -> list[Unit]:
             raise validation_error(f"duplicate unit {unit.name!r} (units {seen[unit.name] + 1} and {i + 1})",
                                    unit=i)
         bias = _finite(unit.bias, f"unit {unit.name!r}: bias", unit=i)
-        if unit.role not in ROLES:
-            raise validation_error(f"unit {unit.name!r}: role {unit.role!r} is not one of {', '.join(ROLES)}",
-                                   unit=i)
+        check_choice(unit.role, ROLES, f"unit {unit.name!r}: role", unit=i)
         if unit.layer is not None and (isinstance(unit.layer, bool) or not isinstance(unit.layer, int)):
             raise validation_error(f"unit {unit.name!r}: layer must be an integer, got {unit.layer!r}", unit=i)
         rbias = unit.recognition_bias
@@ -917,8 +880,8 @@ def _checked_edges(edges: Iterable[Edge], index: dict[str, int]) -> list[Edge]:
                 raise validation_error(f"{label}: unknown unit {end!r}", edge=k)
         if edge.source == edge.target:
             raise validation_error(f"{label}: self-loop (a unit cannot connect to itself)", edge=k)
-        if edge.kind not in KINDS:
-            raise validation_error(f"{label}: kind {edge.kind!r} is not one of {', '.join(KINDS)}", edge=k)
+        if edge.kind not in KINDS:  # tested inline: this loop runs once per edge
+            check_choice(edge.kind, KINDS, f"{label}: kind", edge=k)
         a, b, rec = index[edge.source], index[edge.target], (edge.kind == "recognition") * n * n
         if rec + a * n + b in joined:
             raise validation_error(f"{label}: duplicate connection between {edge.source!r} and "
@@ -937,60 +900,59 @@ def _checked_edges(edges: Iterable[Edge], index: dict[str, int]) -> list[Edge]:
     return out
 
 
+def _fresh(base: str, taken: set[str], sep: str) -> str:
+    """``base``, else ``base{sep}2``, ``base{sep}3``, ...: the first name not taken (now taken)."""
+    name = next(n for n in itertools.chain([base], (f"{base}{sep}{k}" for k in itertools.count(2)))
+                if n not in taken)
+    taken.add(name)
+    return name
+
+
 def _group_units(units: list[Unit]) -> tuple[list[Population], dict[str, tuple[int, int]]]:
     """Consecutive units of one layer and role as one population, named by role (and
     layer); ``where[unit] = (population, index)``."""
-    runs: list[list[Unit]] = []
-    for unit in units:
-        if runs and (runs[-1][0].layer, runs[-1][0].role) == (unit.layer, unit.role):
-            runs[-1].append(unit)
-        else:
-            runs.append([unit])
-    pops, where, taken = [], {}, set()
-    for run in runs:
-        base = run[0].role if run[0].layer is None else f"{run[0].role}{run[0].layer}"
-        name = next(n for n in [base] + [f"{base}_{k}" for k in range(2, len(runs) + 2)] if n not in taken)
-        taken.add(name)
+    pops: list[Population] = []
+    where: dict[str, tuple[int, int]] = {}
+    taken: set[str] = set()
+    for (layer, role), run in itertools.groupby(units, key=lambda u: (u.layer, u.role)):
+        run = list(run)
         rbias = None
         if any(u.recognition_bias is not None for u in run):
             rbias = np.array([np.nan if u.recognition_bias is None else u.recognition_bias for u in run])
-        for k, u in enumerate(run):
-            where[u.name] = (len(pops), k)
-        pops.append(Population(name, tuple(u.name for u in run), np.array([u.bias for u in run], dtype=np.float64),
-                               run[0].role, run[0].layer, "logistic", rbias))
+        where.update((u.name, (len(pops), k)) for k, u in enumerate(run))
+        pops.append(Population(_fresh(role if layer is None else f"{role}{layer}", taken, "_"),
+                               tuple(u.name for u in run), np.array([u.bias for u in run], dtype=np.float64),
+                               role, layer, "logistic", rbias))
     return pops, where
 
 
 _ARROWS = {"directed": "->", "symmetric": "<->", "recognition": "=>"}
 
 
-def _group_edges(edges: list[Edge], pops: list[Population], where: list[tuple[int, int]],
-                 index: dict[str, int]) -> tuple[list[Projection], list[np.ndarray]]:
+def _group_edges(edges: list[Edge], pops: list[Population],
+                 where: dict[str, tuple[int, int]]) -> tuple[list[Projection], list[np.ndarray]]:
     """The edges between two populations of one kind and delay as one projection, and
     each synapse's position in ``edges``."""
     groups: dict[tuple, list[int]] = {}
     for k, e in enumerate(edges):
-        (a, _), (b, _) = where[index[e.source]], where[index[e.target]]
-        groups.setdefault((a, b, e.kind, e.delay), []).append(k)
+        groups.setdefault((where[e.source][0], where[e.target][0], e.kind, e.delay), []).append(k)
     projs, ranks, taken = [], [], set()
     for (a, b, kind, delay), ks in groups.items():
-        i = np.array([where[index[edges[k].source]][1] for k in ks], dtype=np.intp)
-        j = np.array([where[index[edges[k].target]][1] for k in ks], dtype=np.intp)
+        group = [edges[k] for k in ks]
+        i = np.array([where[e.source][1] for e in group], dtype=np.intp)
+        j = np.array([where[e.target][1] for e in group], dtype=np.intp)
         shape = (pops[a].size, pops[b].size)
         W = np.zeros(shape)
-        W[i, j] = [edges[k].weight for k in ks]
+        W[i, j] = [e.weight for e in group]
         mask = np.zeros(shape, dtype=bool)
         mask[i, j] = True
         reverse = None
-        if any(edges[k].weight_reverse is not None for k in ks):
+        if any(e.weight_reverse is not None for e in group):
             reverse = W.copy()
-            reverse[i, j] = [edges[k].weight if edges[k].weight_reverse is None else edges[k].weight_reverse
-                             for k in ks]
+            reverse[i, j] = [e.weight if e.weight_reverse is None else e.weight_reverse for e in group]
         rank = np.full(shape, -1, dtype=np.int64)
         rank[i, j] = ks
-        base = f"{pops[a].name}{_ARROWS[kind]}{pops[b].name}"
-        name = next(n for n in [base] + [f"{base} #{k}" for k in range(2, len(groups) + 2)] if n not in taken)
-        taken.add(name)
+        name = _fresh(f"{pops[a].name}{_ARROWS[kind]}{pops[b].name}", taken, " #")
         projs.append(Projection(name, pops[a].name, pops[b].name, W, kind, None if mask.all() else mask,
                                 reverse, delay))
         ranks.append(rank)

@@ -1,17 +1,11 @@
 """Populations and projections: how a Network stores its units and synapses.
 
-A :class:`Population` is a named group of units with a bias vector, a role and an
-optional layer (PyNN's Population, Brian2's NeuronGroup). A :class:`Projection` joins a
-pre population to a post population with a dense weight block ``W`` of shape
-``(n_pre, n_post)``: ``W[i, j]`` is the synapse from unit i of pre to unit j of post.
-An optional boolean ``mask`` says which synapses exist (None: all of them). A
-symmetric projection is two synapses per pair; ``reverse[i, j]`` is the one from post j
-back to pre i (None: equal to ``W``). A unit is a (population, index) pair, a synapse
-a (projection, i, j) triple.
-
-This module checks each population and projection on its own, with array operations
-(no loop over synapses); :class:`~neurosim.network.Network` checks how they fit
-together (duplicate connections, cycles, the chain-graph rule).
+A :class:`Population` is a named group of units with a bias vector (PyNN's Population,
+Brian2's NeuronGroup); a :class:`Projection` a dense weight block from a pre to a post
+population, optionally masked. A unit is a (population, index) pair, a synapse a
+(projection, i, j) triple. This module checks each population and projection on its
+own, with array operations (no loop over synapses); :class:`~neurosim.network.Network`
+checks how they fit together (duplicate connections, cycles, the chain-graph rule).
 
 Example
 -------
@@ -35,7 +29,7 @@ import numpy as np
 from .errors import ValidationError
 
 __all__ = ["Population", "Projection", "ROLES", "KINDS", "ACTIVATIONS", "NAME_HELP", "valid_name",
-           "check_population", "check_projection", "validation_error"]
+           "check_choice", "check_population", "check_projection", "recognition_biases", "validation_error"]
 
 ROLES = ("visible", "hidden", "label")
 KINDS = ("directed", "symmetric", "recognition")
@@ -49,6 +43,12 @@ def valid_name(name: object) -> bool:
     a space, ``=`` or ``,``, so ``--evidence NAME=V`` and bit strings stay unambiguous."""
     return (isinstance(name, str) and name[:1] not in ("", ".", "-")
             and name.replace(".", "_").replace("-", "_").isidentifier())
+
+
+def check_choice(value: object, choices: tuple[str, ...], what: str, **where: object) -> None:
+    """Refuse ``value`` unless it is one of ``choices``; ``what`` names it in the message."""
+    if value not in choices:
+        raise validation_error(f"{what} {value!r} is not one of {', '.join(choices)}", **where)
 
 
 def validation_error(message: str, *, unit: int | None = None, edge: int | None = None,
@@ -84,10 +84,17 @@ class Population:
         return len(self.units)
 
 
+def recognition_biases(pop: Population) -> np.ndarray | None:
+    """``pop``'s recognition biases, or None when no unit has one (all NaN)."""
+    rbias = pop.recognition_bias
+    return None if rbias is None or np.isnan(rbias).all() else rbias
+
+
 @dataclass(eq=False)
 class Projection:
     """Synapses ``pre -> post``: ``weights[i, j]`` from unit i of pre to unit j of post,
-    where ``mask[i, j]`` (None: everywhere). ``delay`` in sweeps."""
+    where ``mask[i, j]`` (None: everywhere); a symmetric projection's ``reverse[i, j]`` is
+    the synapse from post j back to pre i (None: equal to ``weights``). ``delay`` in sweeps."""
 
     name: str
     pre: str
@@ -108,9 +115,14 @@ def _units(n: int) -> str:
     return f"{n} unit{'s' if n != 1 else ''}"
 
 
-def _vector(values: object, n: int, what: str, pop: str, names: tuple[str, ...], nan_ok: bool = False) -> np.ndarray:
-    """``values`` as a float64 vector of length n, every entry finite (or NaN if ``nan_ok``)."""
-    arr = _real(values, f"population {pop!r}: {what}", population=pop)
+def _sizes(pre: Population, post: Population) -> str:
+    """The populations a block's shape comes from, for a message."""
+    return f"populations {pre.name!r} ({_units(pre.size)}) and {post.name!r} ({_units(post.size)})"
+
+
+def _vector(values: object, what: str, pop: str, names: tuple[str, ...], nan_ok: bool = False) -> np.ndarray:
+    """``values`` as a float64 vector, one entry per unit, each finite (or NaN if ``nan_ok``)."""
+    arr, n = _real(values, f"population {pop!r}: {what}", population=pop), len(names)
     if arr.shape != (n,):
         raise validation_error(f"population {pop!r} has a {what} of shape {arr.shape}; its "
                                f"{_units(n)} need ({n},)", population=pop)
@@ -144,20 +156,15 @@ def check_population(pop: object) -> Population:
         if not valid_name(unit):
             raise validation_error(f"population {name!r}: unit {k + 1}: bad name {unit!r} ({NAME_HELP})",
                                    population=name)
-    if pop.role not in ROLES:
-        raise validation_error(f"population {name!r}: role {pop.role!r} is not one of {', '.join(ROLES)}",
-                               population=name)
+    check_choice(pop.role, ROLES, f"population {name!r}: role", population=name)
     if pop.layer is not None and (isinstance(pop.layer, bool) or not isinstance(pop.layer, (int, np.integer))):
         raise validation_error(f"population {name!r}: layer must be an integer, got {pop.layer!r}",
                                population=name)
-    if pop.activation not in ACTIVATIONS:
-        raise validation_error(f"population {name!r}: activation {pop.activation!r} is not one of "
-                               f"{', '.join(ACTIVATIONS)}", population=name)
+    check_choice(pop.activation, ACTIVATIONS, f"population {name!r}: activation", population=name)
     rbias = pop.recognition_bias
-    return Population(name, units, _vector(pop.bias, len(units), "bias", name, units), pop.role,
+    return Population(name, units, _vector(pop.bias, "bias", name, units), pop.role,
                       None if pop.layer is None else int(pop.layer), pop.activation,
-                      None if rbias is None else _vector(rbias, len(units), "recognition_bias", name,
-                                                         units, nan_ok=True))
+                      None if rbias is None else _vector(rbias, "recognition_bias", name, units, nan_ok=True))
 
 
 def check_projection(proj: object, pops: Mapping[str, Population]) -> Projection:
@@ -174,9 +181,7 @@ def check_projection(proj: object, pops: Mapping[str, Population]) -> Projection
             raise validation_error(f"projection {name!r}: unknown {end} population "
                                    f"{getattr(proj, end)!r}", **where)
     pre, post = pops[proj.pre], pops[proj.post]
-    if proj.kind not in KINDS:
-        raise validation_error(f"projection {name!r}: kind {proj.kind!r} is not one of {', '.join(KINDS)}",
-                               **where)
+    check_choice(proj.kind, KINDS, f"projection {name!r}: kind", **where)
     delay = proj.delay
     if isinstance(delay, bool) or not isinstance(delay, (int, float, np.floating, np.integer)) \
             or not math.isfinite(delay) or delay < 0:
@@ -200,8 +205,7 @@ def _mask(proj: Projection, pre: Population, post: Population) -> np.ndarray | N
         mask = np.asarray(mask)
         if mask.dtype != np.bool_ or mask.shape != shape:
             raise validation_error(f"projection {name!r} has a mask of dtype {mask.dtype} and shape "
-                                   f"{mask.shape}; populations {pre.name!r} ({_units(pre.size)}) and "
-                                   f"{post.name!r} ({_units(post.size)}) need booleans of shape {shape}",
+                                   f"{mask.shape}; {_sizes(pre, post)} need booleans of shape {shape}",
                                    projection=name)
         mask = None if mask.all() else mask.copy()
     if pre is post:
@@ -220,9 +224,8 @@ def _block(values: object, what: str, proj: Projection, pre: Population, post: P
     name, shape = proj.name, (pre.size, post.size)
     block = _real(values, f"projection {name!r}: {what}", projection=name)
     if block.shape != shape:
-        raise validation_error(f"projection {name!r} has a {what} of shape {block.shape}; populations "
-                               f"{pre.name!r} ({_units(pre.size)}) and {post.name!r} "
-                               f"({_units(post.size)}) need {shape}", projection=name)
+        raise validation_error(f"projection {name!r} has a {what} of shape {block.shape}; "
+                               f"{_sizes(pre, post)} need {shape}", projection=name)
     if mask is not None:
         block[~mask] = 0.0
     bad = ~np.isfinite(block)

@@ -301,6 +301,10 @@ def test_delayed_edge_finds_the_first_delayed_edge_without_building_edges(monkey
     net = Network([Unit("a"), Unit("b"), Unit("c")], [Edge("a", "b", 1.0), Edge("b", "c", 2.0, delay=0.5)])
     assert net.delayed_edge() == Edge("b", "c", 2.0, delay=0.5)
     undelayed = Network([Unit("a"), Unit("b")], [Edge("a", "b", 1.0)])
+    empty = Network.from_populations([Population("a", ("a0",), np.zeros(1)), Population("b", ("b0",), np.zeros(1))],
+                                     [Projection("q", "a", "b", np.zeros((1, 1)), mask=np.zeros((1, 1), bool),
+                                                 delay=0.5)])
+    assert empty.delayed_edge() is None  # a delayed projection without synapses has no delayed edge
     monkeypatch.setattr(Network, "edges", property(lambda self: pytest.fail("built the edges")))
     assert undelayed.delayed_edge() is None
 
