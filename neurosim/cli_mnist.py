@@ -22,13 +22,6 @@ __all__ = ["add_parsers"]
 
 
 # -- rbm ------------------------------------------------------------------------------------
-def _binary_mnist(split: str, limit: int | None, seed: int) -> np.ndarray:
-    """MNIST's pixels as bits, each on with probability its intensity (a fixed seed)."""
-    from .data import load_mnist
-
-    return load_mnist(split, limit=limit, binarize=True, rng=np.random.default_rng([seed, split == "test"]))[0]
-
-
 def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """``(W (n_visible x n_hidden), b, c, meta)`` of a file ``RBM.load`` reads."""
     from .machines.rbm import RBM
@@ -40,17 +33,16 @@ def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
 def cmd_rbm_train(args: argparse.Namespace) -> None:
     """``RBM(...).fit`` on binarised MNIST through :func:`~neurosim.machines.runs.fit_run`:
     checkpoints in ``OUT.checkpoint.npz`` (removed once OUT is written), Ctrl-C, --resume."""
+    from .data import load_binary_mnist
     from .errors import DivergenceError
     from .machines.rbm import RBM, RBM_M_MOMENTUM
-    from .machines.runs import fit_run
+    from .machines.runs import check_resume, fit_run
     from .outputs import check_out
 
     out = check_out(args.out, (".npz", ".toml"))
     checkpoint = Path(f"{out}.checkpoint.npz")
-    if checkpoint.exists() != bool(args.resume):
-        raise NeurosimError(f"--resume: {checkpoint} does not exist: no run to continue" if args.resume else
-                            f"{checkpoint} holds an unfinished run: pass --resume to continue it, or remove it")
-    X = _binary_mnist("train", args.limit, args.seed)
+    check_resume(checkpoint, args.resume)
+    X = load_binary_mnist("train", args.seed, args.limit)[0]
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
               persistent=args.persistent, **RBM_M_MOMENTUM, anneal_epochs=args.anneal, n_iter=args.epochs,
               weight_decay=args.weight_decay, shuffle=True, random_state=args.seed, dtype=np.float32)
@@ -71,13 +63,14 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
 
 
 def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
+    from .data import load_binary_mnist
     from .machines.ais import MAX_EXACT, best_log_partition, exact_log_partition, log_prob
 
     W, b, c, meta = _load_rbm(Path(args.model))
     if W.shape[0] != 784:
         raise NeurosimError(f"{args.model}: {W.shape[0]} visible units; MNIST needs 784")
     seed = meta.get("seed", 0)
-    test = _binary_mnist("test", args.limit, seed)
+    test = load_binary_mnist("test", seed, args.limit)[0]
     result = {"model": str(args.model), "hidden": int(W.shape[1]), "test_cases": len(test)}
     log_z = None
     if args.exact:
@@ -86,7 +79,7 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
                                 f"{MAX_EXACT} (use --ais)")
         log_z = result["logZ_exact"] = exact_log_partition(W, b, c)
     if args.ais or not args.exact:
-        bases = {name: _binary_mnist("train", None, seed) if name == "data" else None
+        bases = {name: load_binary_mnist("train", seed)[0] if name == "data" else None
                  for name in (("data", "uniform") if args.base_rate == "both" else (args.base_rate,))}
         ais = best_log_partition(W, b, c, np.random.default_rng(args.seed), bases, args.runs, args.betas,
                                  test[:100] if args.floor_steps else None, args.floor_steps, where=args.model,
@@ -111,30 +104,32 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
     them), each atomically."""
     from .data import load_mnist
     from .machines.dbn_fork import plan_fork
-    from .machines.dbn_train import PRESETS, Trainer, check_run_directory, write_checkpoint
-    from .outputs import atomic_write_text
+    from .machines.dbn_train import PRESETS, Trainer, implied_settings, write_checkpoint
+    from .machines.runs import check_resume
+    from .outputs import atomic_write_text, check_out_directory
 
-    out = check_run_directory(args.out)
+    out = check_out_directory(args.out)
     if args.resume and args.source:
         raise NeurosimError("--from starts a new run and --resume continues one: give one of them")
-    _check_checkpoint(out, args.resume)
-    overrides = {k: v for k, v in dict(pretrain_epochs=args.pretrain_epochs, updown_epochs=args.updown_epochs,
-                                        backprop_epochs=args.backprop_epochs, hidden=args.hidden,
-                                        updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
-                                        backprop_anneal=args.backprop_anneal,
-                                        backprop_line_searches=args.backprop_cg,
-                                        backprop_batch=_backprop_batch(args),
-                                        backprop_from=args.backprop_from,
-                                        validation=args.validation, seed=args.seed).items() if v is not None}
+    check_resume(out / "checkpoint.npz", args.resume, out)
+    given = implied_settings(dict(pretrain_epochs=args.pretrain_epochs, updown_epochs=args.updown_epochs,
+                                  backprop_epochs=args.backprop_epochs, hidden=args.hidden,
+                                  updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
+                                  backprop_anneal=args.backprop_anneal, backprop_line_searches=args.backprop_cg,
+                                  backprop_batch=args.backprop_batch, backprop_from=args.backprop_from,
+                                  validation=args.validation, seed=args.seed))
+    overrides = {k: v for k, v in given.items() if v is not None}
     recipe, limit = (_resumed(out, overrides, args.limit) if args.resume
                      else (replace(PRESETS[args.preset], **overrides), args.limit))
-    _warn_unused_cd(recipe)
+    if recipe.unused_cd():
+        print(f"neurosim: warning: --updown-cd {_flag_text(recipe.unused_cd())}: up-down runs epochs 0 to "
+              f"{recipe.updown_epochs - 1} only, so this CD-k is never used (raise --updown-epochs)", file=sys.stderr)
     X, labels = load_mnist("train", limit=limit)
     trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)
     fork = plan_fork(args.source, recipe, out, len(X) - recipe.validation) if args.source else None
 
     def begin() -> None:                                     # under the lock
-        _check_checkpoint(out, args.resume)                  # again: another run may have begun since
+        check_resume(out / "checkpoint.npz", args.resume, out)   # again: another run may have begun since
         if fork:
             write_checkpoint(out, *fork[:2])
             print(fork[2], file=sys.stderr)
@@ -151,36 +146,21 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
     print(f"trained {out}: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()))
 
 
-def _warn_unused_cd(recipe) -> None:
-    """Say so when an --updown-cd entry starts at or after up-down's last epoch."""
-    unused = [f"{e}:{k}" for e, k in recipe.updown_cd if 0 < recipe.updown_epochs <= e]
-    if unused:
-        print(f"neurosim: warning: --updown-cd {','.join(unused)}: up-down runs epochs 0 to "
-              f"{recipe.updown_epochs - 1} only, so this CD-k is never used (raise --updown-epochs)", file=sys.stderr)
-
-
-def _check_checkpoint(out: Path, resume: bool) -> None:
-    """A new run needs an --out without a checkpoint; --resume needs one."""
-    has_checkpoint = (out / "checkpoint.npz").exists()
-    if has_checkpoint and not resume:
-        raise NeurosimError(f"{out} holds a checkpoint: pass --resume to continue it, or choose a new --out")
-    if resume and not has_checkpoint:
-        raise NeurosimError(f"--resume: {out} holds no checkpoint to continue")
-
-
 _FLAGS = {"backprop_line_searches": "--backprop-cg"}
 
 
 def _resumed(out: Path, overrides: dict, limit: int | None) -> tuple:
     """The recipe and ``--limit`` of the run in ``out``, which --resume continues; an
     error naming every flag of this command that says otherwise."""
-    from .machines.dbn_train import read_checkpoint, recipe_of
+    from .machines.dbn_train import changed_settings, read_checkpoint, recipe_of
 
     meta = read_checkpoint(out / "checkpoint.npz")[1]
     recipe = recipe_of(meta)
-    started = {**{k: getattr(recipe, k) for k in overrides}, "limit": meta["n_cases"] + recipe.validation}
-    said = {**overrides, "limit": limit if limit is not None else started["limit"]}
-    differ = [k for k in started if said[k] != started[k]]
+    started = {**asdict(recipe), "limit": meta["n_cases"] + recipe.validation}
+    said = {**overrides, "limit": started["limit"] if limit is None else limit}
+    differ = changed_settings(recipe, overrides)
+    if said["limit"] != started["limit"]:
+        differ.append("limit")
     if differ:
         flags = {k: _FLAGS.get(k, "--" + k.replace("_", "-")) for k in differ}
         was, now = (" ".join(f"{flags[k]} {_flag_text(values[k])}" for k in differ) for values in (started, said))
@@ -381,14 +361,6 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     cl.add_argument("--seed", type=seed, default=0)
     cl.add_argument("--json", action="store_true")
     cl.set_defaults(run=cmd_dbn_classify)
-
-
-def _backprop_batch(args: argparse.Namespace) -> int | None:
-    """``--backprop-batch``, else the minibatch of the optimiser ``--backprop-cg`` names:
-    1000 for conjugate gradient (``backpropclassify.m``), 100 for SGD; else the preset's."""
-    if args.backprop_batch or args.backprop_cg is None:
-        return args.backprop_batch
-    return 1000 if args.backprop_cg else 100
 
 
 def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:

@@ -1,7 +1,8 @@
 """Output files: checked before a run starts, written atomically, never half-written.
 
 ``check_out`` refuses an output path that cannot be written (a missing or read-only
-directory, a directory in the way, a wrong suffix) before any work is done.
+directory, a directory in the way, a wrong suffix) before any work is done; ``check_out_directory`` does the same for a directory a run
+will make and fill.
 ``atomic_write`` writes to a temporary file beside the target, flushes it to disk and
 renames it over the target; on any failure (a full disk, Ctrl-C) the temporary file is
 removed and an existing target is left untouched.
@@ -17,7 +18,7 @@ from typing import BinaryIO
 
 from .errors import NeurosimError
 
-__all__ = ["OutputError", "check_out", "atomic_write", "atomic_write_text"]
+__all__ = ["OutputError", "check_out", "check_out_directory", "atomic_write", "atomic_write_text"]
 
 
 class OutputError(NeurosimError):
@@ -45,6 +46,21 @@ def check_out(path: str | Path, suffixes: Iterable[str] | None = None, flag: str
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise OutputError(f"{where}: not writable (permission denied)")
     return path
+
+
+def check_out_directory(directory: str | Path, flag: str = "--out") -> Path:
+    """``directory`` as a Path if a run can be written there (else its nearest existing
+    ancestor must be a writable directory), or an OutputError naming it."""
+    directory = Path(directory)
+    where = f"{flag} {directory}"
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"{where}: a file is in the way; the run needs a directory")
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{where}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{where}: {existing} is not writable (permission denied)")
+    return directory
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:

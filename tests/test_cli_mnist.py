@@ -182,12 +182,3 @@ def test_unreadable_files_are_named(tmp_path, capsys, command):
     np.savez(bad, x=np.zeros(2))
     assert main([command, "evaluate", target]) == 2
     assert str(bad) in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("cg, batch, expected", [(None, None, None), (3, None, 1000), (0, None, 100),
-                                                 (3, 500, 500), (None, 50, 50)])
-def test_the_backprop_minibatch_follows_the_optimiser_named(cg, batch, expected):
-    from argparse import Namespace
-
-    from neurosim.cli_mnist import _backprop_batch
-    assert _backprop_batch(Namespace(backprop_cg=cg, backprop_batch=batch)) == expected

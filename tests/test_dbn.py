@@ -18,7 +18,8 @@ from neurosim.errors import NeurosimError, ParameterError
 from neurosim.machines.dbn import DeepBeliefNet
 from neurosim.machines.backprop import (backprop_cg_step, backprop_gradient, backprop_net, backprop_predict,
                                         backprop_step)
-from neurosim.machines.dbn_train import LockError, Recipe, Trainer, annealed, load_run
+from neurosim.machines.dbn_train import (LockError, Recipe, Trainer, annealed, changed_settings, implied_settings,
+                                         load_run)
 from neurosim.machines.dbn_readout import classify
 from helpers import kl_bound
 
@@ -412,6 +413,32 @@ def test_resuming_with_another_recipe_is_refused(tmp_path):
 def test_bad_recipes_are_named(kw, match):
     with pytest.raises(ParameterError, match=match):
         recipe(**kw)
+
+
+@pytest.mark.parametrize("cg, batch, expected", [(None, None, None), (3, None, 1000), (0, None, 100),
+                                                 (3, 500, 500), (None, 50, 50)])
+def test_the_backprop_minibatch_follows_the_optimiser_named(cg, batch, expected):
+    """--backprop-cg N implies backpropclassify.m's 1000 cases for conjugate gradient, 100 for SGD."""
+    given = {"seed": 1, "backprop_line_searches": cg, "backprop_batch": batch}
+    implied = implied_settings(given)
+    assert implied["backprop_batch"] == expected and list(implied) == list(given)
+    assert implied_settings({"backprop_line_searches": 0}) == {"backprop_line_searches": 0, "backprop_batch": 100}
+    assert implied_settings({}) == {}
+
+
+def test_unused_cd_entries_are_those_at_or_after_the_last_updown_epoch():
+    r = recipe(updown_epochs=4, updown_cd=((0, 3), (3, 5), (4, 6), (9, 7)))
+    assert r.unused_cd() == ((4, 6), (9, 7)) and r.cd_k(3) == 5
+    assert recipe(updown_epochs=5, updown_cd=((0, 3), (4, 6))).unused_cd() == ()
+    assert recipe(updown_epochs=0, updown_cd=((0, 3), (4, 6))).unused_cd() == ()      # no up-down at all
+
+
+def test_changed_settings_compares_a_recipe_or_some_settings_in_their_order():
+    old = recipe()
+    new = replace(old, seed=9, hidden=(24, 24, 41))
+    assert changed_settings(old, new) == ["hidden", "seed"] and changed_settings(old, old) == []
+    assert changed_settings(old, {"seed": 9, "batch_size": 20, "hidden": (24, 24, 41)}) == ["seed", "hidden"]
+    assert changed_settings(old, {"updown_cd": ((5, 3),)}) == ["updown_cd"]       # compared, not validated
 
 
 def test_bad_labels_are_named(tmp_path):

@@ -10,10 +10,10 @@ import pytest
 
 from neurosim import RBM
 from neurosim.cli import main
-from neurosim.cli_mnist import _binary_mnist
 from neurosim.errors import NeurosimError
 from neurosim.machines.base import annealed
-from neurosim.machines.runs import LockError, fit_run
+from neurosim.data import load_binary_mnist
+from neurosim.machines.runs import LockError, check_resume, fit_run
 from test_cli_mnist import fake_mnist  # noqa: F401  (the fixture)
 
 
@@ -53,7 +53,7 @@ def test_cli_api_and_the_old_loop_give_the_same_weights(fake_mnist, tmp_path, ca
     cli = RBM.load(tmp_path / "rbm.npz")
     assert not (tmp_path / "rbm.npz.checkpoint.npz").exists()
     assert capsys.readouterr().err.count("rbm: epoch ") == 7
-    X = _binary_mnist("train", None, 3)
+    X = load_binary_mnist("train", 3)[0]
     api = _cli_rbm(persistent=persistent, **FLAGS).fit(X)
     old = _old_cli_loop(X, persistent=persistent, **FLAGS)
     for name in ("components_", "intercept_visible_", "intercept_hidden_"):
@@ -123,6 +123,22 @@ def test_a_second_process_is_refused(tmp_path):
     (tmp_path / "c.npz.lock").write_text(str(os.getppid()))       # a live process
     with pytest.raises(LockError, match="is training into this run"):
         fit_run(_machine(), _data(), path, log=lambda m: None)
+
+
+def test_check_resume_refuses_a_new_run_over_a_checkpoint_and_a_resume_without_one(tmp_path):
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    check_resume(checkpoint, False)
+    with pytest.raises(NeurosimError, match=f"--resume: {checkpoint} does not exist: no run to continue"):
+        check_resume(checkpoint, True)
+    with pytest.raises(NeurosimError, match=f"--resume: {tmp_path / 'run'} holds no checkpoint to continue"):
+        check_resume(checkpoint, True, tmp_path / "run")
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")
+    check_resume(checkpoint, True)
+    with pytest.raises(NeurosimError, match="holds an unfinished run: pass --resume to continue it, or remove it"):
+        check_resume(checkpoint, False)
+    with pytest.raises(NeurosimError, match=f"{tmp_path / 'run'} holds a checkpoint: pass --resume"):
+        check_resume(checkpoint, False, tmp_path / "run")
 
 
 def test_rbm_train_interrupted_then_resumed_by_the_cli(fake_mnist, tmp_path, capsys, monkeypatch):

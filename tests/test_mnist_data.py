@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from neurosim.cli import main
-from neurosim.data import DataError, fetch_mnist, load_mnist
+from neurosim.data import DataError, fetch_mnist, load_binary_mnist, load_mnist
 from neurosim.data import mnist
 
 N = {"train": 5, "test": 3}
@@ -222,6 +222,18 @@ def test_load_mnist_binarizes_by_threshold_or_by_sampling(files, tmp_path):
     assert set(np.unique(a)) <= {0.0, 1.0} and a.dtype == np.float32
     assert a[grey == 0].max() == 0 and a[grey == 1].min() == 1
     assert abs(a.mean() - grey.mean()) < 0.05
+
+
+def test_load_binary_mnist_draws_each_split_from_its_own_seeded_generator(files, tmp_path):
+    cache = fetch_mnist(write(tmp_path / "src", files), tmp_path / "cache", log=lambda line: None)
+    for split in ("train", "test"):
+        bits, labels = load_binary_mnist(split, 7, limit=2, cache_dir=cache)
+        expected = load_mnist(split, cache, limit=2, binarize=True, rng=np.random.default_rng([7, split == "test"]))
+        np.testing.assert_array_equal(bits, expected[0])
+        np.testing.assert_array_equal(labels, expected[1])
+    train = load_binary_mnist("train", 7, cache_dir=cache)[0]
+    assert not np.array_equal(train, load_binary_mnist("train", 8, cache_dir=cache)[0])
+    assert not np.array_equal(train[:2], load_binary_mnist("test", 7, limit=2, cache_dir=cache)[0])
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

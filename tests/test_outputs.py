@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from neurosim.outputs import OutputError, atomic_write, atomic_write_text, check_out
+from neurosim.outputs import OutputError, atomic_write, atomic_write_text, check_out, check_out_directory
 
 
 def test_check_out_names_each_unwritable_path(tmp_path):
@@ -16,6 +16,19 @@ def test_check_out_names_each_unwritable_path(tmp_path):
     with pytest.raises(OutputError, match=r"write a \.png file"):
         check_out(tmp_path / "x.txt", suffixes=(".png",))
     assert check_out(tmp_path / "x.png", suffixes=(".png",)) == tmp_path / "x.png"
+
+
+def test_check_out_directory_names_what_is_in_the_way(tmp_path, monkeypatch):
+    assert check_out_directory(tmp_path / "new" / "run") == tmp_path / "new" / "run"
+    assert check_out_directory(tmp_path) == tmp_path
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=r"--out .*file: a file is in the way; the run needs a directory"):
+        check_out_directory(tmp_path / "file")
+    with pytest.raises(OutputError, match=r"--from .*sub: .*file is a file, not a directory"):
+        check_out_directory(tmp_path / "file" / "sub", flag="--from")
+    monkeypatch.setattr(os, "access", lambda p, mode: str(p) != str(tmp_path))   # root may write anywhere
+    with pytest.raises(OutputError, match="is not writable"):
+        check_out_directory(tmp_path / "run")
 
 
 def test_check_out_refuses_a_read_only_directory(tmp_path, monkeypatch):

@@ -61,7 +61,7 @@ import numpy as np
 
 from .generators import DataError
 
-__all__ = ["fetch_mnist", "load_mnist", "read_idx", "MNIST_SHA256", "MNIST_FILES", "MIRRORS",
+__all__ = ["fetch_mnist", "load_mnist", "load_binary_mnist", "read_idx", "MNIST_SHA256", "MNIST_FILES", "MIRRORS",
            "NPM_PACKAGE", "default_cache_dir"]
 
 MNIST_SHA256: dict[str, str] = {
@@ -472,6 +472,15 @@ def load_mnist(split: str = "train", cache_dir: Path | str | None = None, limit:
         on = rng.random(images.shape, dtype=np.float32) < images if rng is not None else images > 0.5
         images = on.astype(dtype)
     return images, labels
+
+
+def load_binary_mnist(split: str, seed: int, limit: int | None = None,
+                      cache_dir: Path | str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`load_mnist` with stochastic binarization from the Generator
+    ``default_rng([seed, split == "test"])``: one seed gives each split its own fixed
+    draws, as ``neurosim rbm train`` and ``rbm evaluate`` use them."""
+    rng = np.random.default_rng([seed, split == "test"])
+    return load_mnist(split, cache_dir, limit=limit, binarize=True, rng=rng)
 
 
 def _count_pair(images_path: Path, labels_path: Path, limit: int | None) -> int:

@@ -13,7 +13,6 @@ choices and the checkpoint's contents: docs/machines/dbn.md.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -26,7 +25,7 @@ from ..compiled import bipartite
 from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
-from ..outputs import OutputError, atomic_write_text
+from ..outputs import atomic_write_text
 from .base import UNIT, annealed, check_number, check_rows, read_npz_meta, write_npz
 from . import runs
 from .runs import LockError
@@ -35,7 +34,7 @@ from .dbn import DeepBeliefNet, sigmoid
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
            "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
-           "changed_settings", "check_run_directory", "trend_eta", "recipe_for"]
+           "changed_settings", "implied_settings", "trend_eta", "recipe_for"]
 
 
 @dataclass
@@ -103,8 +102,22 @@ class Recipe:
         """The top RBM's k in up-down at ``epoch``."""
         return max(k for start, k in self.updown_cd if start <= epoch)
 
+    def unused_cd(self) -> tuple[tuple[int, int], ...]:
+        """The ``updown_cd`` entries that start at or after up-down's last epoch: never used."""
+        return tuple(p for p in self.updown_cd if 0 < self.updown_epochs <= p[0])
+
 
 PRESETS = {"hinton2006": Recipe()}
+
+
+def implied_settings(settings: dict) -> dict:
+    """``settings`` (None: not given) with what they imply: ``backprop_line_searches``
+    without ``backprop_batch`` brings its optimiser's minibatch, 1000 cases for conjugate
+    gradient (``backpropclassify.m``), 100 for SGD with momentum."""
+    searches = settings.get("backprop_line_searches")
+    if searches is None or settings.get("backprop_batch") is not None:
+        return settings
+    return {**settings, "backprop_batch": 1000 if searches else 100}
 
 
 def trend_eta(epoch_seconds: list[float], remaining: int, window: int = 8) -> float:
@@ -434,9 +447,11 @@ def recipe_for(dbn: DeepBeliefNet, recipe: str | Recipe, random_state: int | Non
     return replace(r, **own)
 
 
-def changed_settings(old: Recipe, new: Recipe) -> list[str]:
-    """The names of the settings in which ``new`` differs from ``old``."""
-    return [f.name for f in fields(Recipe) if getattr(old, f.name) != getattr(new, f.name)]
+def changed_settings(old: Recipe, new: Recipe | dict) -> list[str]:
+    """The names of the settings in which ``new`` (a Recipe, or some settings by name)
+    differs from ``old``, in ``new``'s order."""
+    given = {f.name: getattr(new, f.name) for f in fields(Recipe)} if isinstance(new, Recipe) else new
+    return [k for k, v in given.items() if getattr(old, k) != v]
 
 
 def stack(arrays: dict[str, np.ndarray], prefix: str) -> DeepBeliefNet | None:
@@ -475,21 +490,6 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     if progress.stage > len(stage_names(recipe)) or n_cases < 1:
         raise NeurosimError(f"{path}: not a neurosim checkpoint: stage {progress.stage}, {n_cases} cases")
     return arrays, meta
-
-
-def check_run_directory(directory: str | Path, flag: str = "--out") -> Path:
-    """``directory`` as a Path if a run can be written there (else its nearest existing
-    ancestor must be a writable directory), or an OutputError naming it."""
-    directory = Path(directory)
-    where = f"{flag} {directory}"
-    if directory.exists() and not directory.is_dir():
-        raise OutputError(f"{where}: a file is in the way; the run needs a directory")
-    existing = next(p for p in (directory, *directory.parents) if p.exists())
-    if not existing.is_dir():
-        raise OutputError(f"{where}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{where}: {existing} is not writable (permission denied)")
-    return directory
 
 
 @dataclass

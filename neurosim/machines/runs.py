@@ -4,7 +4,8 @@
 process's id; a dead holder's lock is taken over), Ctrl-C and SIGTERM asking the run to
 stop at the next minibatch, atomic checkpoints (:func:`~.base.write_npz`,
 :func:`~.base.read_npz_meta`) every ``checkpoint_s`` seconds, and a resume refused if the
-settings differ (:func:`check_unchanged`). It serves the DBN trainer (:mod:`.dbn_train`)
+settings differ (:func:`check_unchanged`); :func:`check_resume` checks the caller's
+intent (a new run or a resumed one) against the checkpoint on disk. It serves the DBN trainer (:mod:`.dbn_train`)
 and :func:`fit_run`: ``machine.fit(X)`` that checkpoints the machine's arrays, training
 state, Generator and position, and, called again, ends with exactly the weights of a
 run never stopped (same seed, same BLAS thread count). See docs/architecture.md,
@@ -25,7 +26,7 @@ from ..errors import NeurosimError, ParameterError
 from ..outputs import OutputError
 from .base import Machine, Position, read_npz_meta, write_npz
 
-__all__ = ["Checkpoints", "Lock", "LockError", "check_unchanged", "fit_run"]
+__all__ = ["Checkpoints", "Lock", "LockError", "check_resume", "check_unchanged", "fit_run"]
 
 CHECKPOINT_FORMAT = "neurosim.checkpoint/1"
 
@@ -156,6 +157,19 @@ def check_unchanged(name: str, what: str, started: dict, now: dict, n_started: i
     if differ:
         raise NeurosimError(f"{name}: the checkpoint was made with {what} or data: {'; '.join(differ)} "
                             "(use the same ones to resume, or start a new run)")
+
+
+def check_resume(checkpoint: str | Path, resume: bool, run: str | Path | None = None) -> None:
+    """A new run (``resume`` false) refuses an existing ``checkpoint``, a resumed one a
+    missing one: a NeurosimError naming ``run``, the directory holding the checkpoint, or
+    else the checkpoint file itself (which stands beside the run's output)."""
+    if Path(checkpoint).exists() == bool(resume):
+        return
+    if run is None:
+        raise NeurosimError(f"--resume: {checkpoint} does not exist: no run to continue" if resume else
+                            f"{checkpoint} holds an unfinished run: pass --resume to continue it, or remove it")
+    raise NeurosimError(f"--resume: {run} holds no checkpoint to continue" if resume else
+                        f"{run} holds a checkpoint: pass --resume to continue it, or choose a new --out")
 
 
 # -- machines -----------------------------------------------------------------------------------
