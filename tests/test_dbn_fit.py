@@ -96,3 +96,18 @@ def test_a_dbn_without_labels_cannot_be_fitted():
     X, y = digits(40, 0)
     with pytest.raises(ParameterError, match="n_labels must be >= 1, got 0"):
         DeepBeliefNet((36, 6, 6, 8), 0).fit(X, y)
+
+
+def test_fit_takes_what_settings_imply_and_warns_of_unused_cd():
+    """As `dbn train` does: backprop by SGD (no line searches) brings minibatches of 100,
+    by conjugate gradient 1000, unless a batch is given; a CD-k entry after up-down's last
+    epoch is named in a warning."""
+    from neurosim.machines.dbn_train import recipe_for
+
+    dbn = DeepBeliefNet((36, 6, 6, 8), 4)
+    assert recipe_for(dbn, "hinton2006", None, {"backprop_line_searches": 0}).backprop_batch == 100
+    assert recipe_for(dbn, "hinton2006", None, {"backprop_line_searches": 3}).backprop_batch == 1000
+    assert recipe_for(dbn, "hinton2006", None, {"backprop_line_searches": 0, "backprop_batch": 7}).backprop_batch == 7
+    X, y = digits(40, 0)
+    with pytest.warns(UserWarning, match=r"updown_cd \[\(3, 6\)\]: up-down runs epochs 0 to 0"):
+        dbn.fit(X, y, recipe(pretrain_epochs=1), updown_epochs=1, updown_cd=((0, 1), (3, 6)), backprop_epochs=0)

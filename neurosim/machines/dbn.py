@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -175,6 +176,9 @@ class DeepBeliefNet(Machine):
         from .dbn_train import Trainer, recipe_for
 
         r = recipe_for(self, recipe, random_state, settings)
+        if r.unused_cd():
+            warnings.warn(f"updown_cd {list(r.unused_cd())}: up-down runs epochs 0 to {r.updown_epochs - 1}, "
+                          "so these entries are never used", stacklevel=2)
         log = None if verbose else (lambda msg: None)                # None: the Trainer's stderr
         with tempfile.TemporaryDirectory(prefix="neurosim-dbn-") as scratch:
             trainer = Trainer(r, X, y, checkpoint or scratch, checkpoint_s if checkpoint else math.inf, log)

@@ -428,8 +428,8 @@ def recipe_of(meta: dict) -> Recipe:
 
 
 def recipe_for(dbn: DeepBeliefNet, recipe: str | Recipe, random_state: int | None, settings: dict) -> Recipe:
-    """``recipe`` (a name in :data:`PRESETS` or a Recipe) with ``settings`` in place,
-    ``random_state`` as its seed, and the layers and labels of ``dbn``; an error names a
+    """``recipe`` (a name in :data:`PRESETS` or a Recipe) with ``settings`` and what they
+    imply (:func:`implied_settings`) in place, ``random_state`` as its seed, and the layers and labels of ``dbn``; an error names a
     setting that is unknown or contradicts ``dbn`` (:meth:`DeepBeliefNet.fit`)."""
     base = PRESETS.get(recipe) if isinstance(recipe, str) else recipe
     if not isinstance(base, Recipe):
@@ -437,6 +437,7 @@ def recipe_for(dbn: DeepBeliefNet, recipe: str | Recipe, random_state: int | Non
     unknown = sorted(set(settings) - {f.name for f in fields(Recipe)})
     if unknown:
         raise ParameterError(f"{unknown[0]!r} is not a setting of a Recipe")
+    settings = implied_settings(settings)
     if random_state is not None:
         settings = {**settings, "seed": check_number("random_state", random_state, 0, integer=True)}
     r, own = replace(base, **settings), {"hidden": dbn.sizes[1:], "n_labels": dbn.n_labels}
