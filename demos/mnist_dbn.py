@@ -36,18 +36,9 @@ import numpy as np  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet, sigmoid  # noqa: E402
 from neurosim.machines.dbn_train import PRESETS, Trainer, load_run  # noqa: E402
+from neurosim.viz import tiles  # noqa: E402
 
 QUICK = dict(pretrain_epochs=6, updown_epochs=2, backprop_epochs=10)
-
-
-def tiles(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
-    """Rows of 28x28 images in one array, ``cols`` per row."""
-    rows = -(-len(images) // cols)
-    out = np.ones((rows * (28 + pad), cols * (28 + pad)))
-    for k, im in enumerate(images):
-        r, c = divmod(k, cols)
-        out[r * (28 + pad):r * (28 + pad) + 28, c * (28 + pad):c * (28 + pad) + 28] = im.reshape(28, 28)
-    return out
 
 
 def save(fig, path: Path) -> None:
@@ -60,7 +51,7 @@ def draw_filters(dbn: DeepBeliefNet, path: Path, n: int = 100) -> None:
     W = dbn.R[0][:, :n].T
     W = (W - W.min(axis=1, keepdims=True)) / (np.ptp(W, axis=1, keepdims=True) + 1e-9)
     fig, ax = plt.subplots(figsize=(7, 7))
-    ax.imshow(tiles(W, 10), cmap="gray")
+    ax.imshow(tiles(W, (28, 28), 10), cmap="gray")
     ax.set_title(f"first-layer recognition weights ({n} of {dbn.R[0].shape[1]} units)")
     ax.axis("off")
     save(fig, path)
@@ -70,7 +61,7 @@ def draw_samples(dbn: DeepBeliefNet, path: Path, rng, cols: int, gap: int) -> No
     frames = dbn.generate(np.arange(10), rng, n_steps=cols * gap, record_every=gap)
     grid = np.stack(frames, axis=1).reshape(10 * cols, -1)
     fig, ax = plt.subplots(figsize=(cols * 0.7, 7.5))
-    ax.imshow(tiles(grid, cols), cmap="gray_r")
+    ax.imshow(tiles(grid, (28, 28), cols), cmap="gray_r")
     ax.set_title(f"label clamped (one row per digit), an image every {gap} Gibbs steps")
     ax.axis("off")
     save(fig, path)
@@ -88,7 +79,7 @@ def draw_fantasy(dbn: DeepBeliefNet, path: Path, rng, cols: int, gap: int) -> No
         if step % gap == 0:
             images.append(dbn.down(pen, rng)[0])
     fig, ax = plt.subplots(figsize=(cols * 0.7, 1.2))
-    ax.imshow(tiles(np.array(images), cols), cmap="gray_r")
+    ax.imshow(tiles(np.array(images), (28, 28), cols), cmap="gray_r")
     ax.set_title(f"a fantasy from random pixels, no label clamped (every {gap} steps)")
     ax.axis("off")
     save(fig, path)

@@ -42,6 +42,7 @@ from matplotlib.axes import Axes  # noqa: E402
 
 from neurosim import RBM  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
+from neurosim.viz import tiles  # noqa: E402
 
 SIDE = 28
 BATCH, LEARNING_RATE, WEIGHT_DECAY = 100, 0.05, 2e-4
@@ -49,24 +50,12 @@ MOMENTUM, FINAL_MOMENTUM, MOMENTUM_EPOCHS = 0.5, 0.9, 5   # 0.5 for 5 epochs, th
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
-def tiles(images: np.ndarray, cols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
-    """Rows of 28x28 images in one array, ``cols`` per row, ``pad`` pixels of ``fill``
-    between."""
-    rows = -(-len(images) // cols)
-    step = SIDE + pad
-    out = np.full((rows * step - pad, cols * step - pad), fill)
-    for k, image in enumerate(images):
-        r, c = divmod(k, cols)
-        out[r * step:r * step + SIDE, c * step:c * step + SIDE] = image.reshape(SIDE, SIDE)
-    return out
-
-
 def plot_filters(ax: Axes, weights: np.ndarray, n: int = 100, cols: int = 10) -> Axes:
     """The first ``n`` rows of ``weights`` (hidden units x 784) as tiles, each normalised to
     [0, 1] by its own range."""
     W = np.asarray(weights[:n], dtype=np.float64)
     W = (W - W.min(axis=1, keepdims=True)) / (np.ptp(W, axis=1, keepdims=True) + 1e-12)
-    ax.imshow(tiles(W, min(cols, len(W))), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(tiles(W, (SIDE, SIDE), min(cols, len(W))), cmap="gray", vmin=0, vmax=1)
     ax.set_title(f"weights of {len(W)} of {len(weights)} hidden units (each tile scaled to its range)",
                  fontsize=9)
     ax.axis("off")
@@ -75,7 +64,7 @@ def plot_filters(ax: Axes, weights: np.ndarray, n: int = 100, cols: int = 10) ->
 
 def plot_reconstructions(ax: Axes, digits: np.ndarray, recon: np.ndarray) -> Axes:
     """``digits`` in the top row, their reconstructions ``recon`` below (ink dark)."""
-    ax.imshow(tiles(np.vstack([digits, recon]), len(digits), pad=2, fill=0.0), cmap="gray_r",
+    ax.imshow(tiles(np.vstack([digits, recon]), (SIDE, SIDE), len(digits), pad=2, fill=0.0), cmap="gray_r",
               vmin=0, vmax=1)
     ax.set_title("test digits (top) and one-step reconstructions P(v = 1 | h), h ~ P(h | v) (bottom)",
                  fontsize=9)

@@ -101,6 +101,7 @@ def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespac
 
 # -- sample ------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> None:
+    image = check_out(args.image, (".png",)) if args.image else None
     net = _load(args)
     drawn = sample(net, args.n, args.backend, args.schedule, args.burn_in, args.thin, args.chains,
                    evidence=_evidence(args.evidence, net), random_state=args.seed)
@@ -112,7 +113,33 @@ def cmd_sample(args: argparse.Namespace) -> None:
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:10]
     text = "\n".join([f"{net.name}: {args.n} samples ({drawn.schedule}) of ({', '.join(net.units)})"]
                      + [f"  {bits}  {c}" for bits, c in top])
+    if image:
+        _write_pictures(image, net, drawn.states, args.model)
+        text += f"\nwrote {image}"
     _emit(result, args.json, text)
+
+
+def _write_pictures(path: Path, net: Network, states: np.ndarray, model: str, most: int = 100) -> None:
+    """The visible units of the first ``most`` samples as pictures, 10 a row (black: on)."""
+    import matplotlib.pyplot as plt
+
+    from .viz import picture_shape, tiles
+
+    visible = [i for i, u in enumerate(net.unit_list()) if u.role == "visible"]
+    shape = picture_shape([net.units[i] for i in visible])
+    if shape is None:
+        raise NeurosimError(f"{model}: --image draws the visible units as a picture: a square number of "
+                            f"them or pixels named p{{row}}{{col}}; {net.name!r} has {len(visible)}")
+    shown = states[:most, visible]
+    grid = tiles(shown, shape, min(10, len(shown)), fill=0.5)
+    fig, ax = plt.subplots(figsize=(grid.shape[1] / 30 + 1, grid.shape[0] / 30 + 1))
+    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(f"{net.name}: {len(shown)} samples of its visible units")
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 # -- train and audit ---------------------------------------------------------------------
@@ -347,6 +374,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="default: ancestral for belief nets without evidence, sweep (Gibbs) otherwise")
     sp.add_argument("--burn-in", type=non_negative_int, default=100)
     sp.add_argument("--thin", type=positive_int, default=1, help="sweeps between kept samples")
+    sp.add_argument("--image", metavar="PNG", help="also draw the first 100 samples' visible units as pictures")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(run=cmd_sample)
 

@@ -231,3 +231,36 @@ def test_train_on_the_compiled_backend(capsys, tmp_path):
     assert r["locality"] == {"reads": ["lr", "phase", "post", "pre"], "violations": 0}
     assert r["symmetry_drift"] == 0 and r["quality"]["kl_nats"] < 2.0  # 4.1 before training
     assert run(capsys, "infer", out_file, "--json")[0] == 0
+
+
+def test_sample_draws_the_visible_units_as_pictures(capsys, tmp_path):
+    """`--image`: the shifter's 4 x 8 pixels (named p{row}{col}) of the first samples as
+    one PNG, the pixels black where on; a net whose visible units form no picture is
+    refused by name and nothing is written."""
+    import matplotlib.image as mpimg
+
+    code, out, _ = run(capsys, "sample", ROOT / "models" / "helmholtz_shifter.toml", "--n", 30, "--seed", 1,
+                       "--image", tmp_path / "s.png")
+    assert code == 0 and f"wrote {tmp_path / 's.png'}" in out
+    picture = mpimg.imread(tmp_path / "s.png")
+    assert picture.ndim == 3 and min(picture.shape[:2]) > 20
+    code, _, err = run(capsys, "sample", ROOT / "models" / "encoder_424.toml", "--n", 5, "--image",
+                       tmp_path / "e.png")
+    assert code == 2 and "encoder_424" in err and "has 8" in err and not (tmp_path / "e.png").exists()
+    code, _, err = run(capsys, "sample", EARTHQUAKE, "--image", tmp_path / "e.txt")
+    assert code == 2 and ".png" in err
+
+
+def test_tiles_place_each_picture_in_its_cell():
+    import numpy as np
+    from neurosim.viz import picture_shape, tiles
+
+    images = np.arange(3 * 6).reshape(3, 6)
+    grid = tiles(images, (2, 3), cols=2, pad=1, fill=-1)
+    assert grid.shape == (5, 7)
+    np.testing.assert_array_equal(grid[:2, :3], images[0].reshape(2, 3))
+    np.testing.assert_array_equal(grid[:2, 4:], images[1].reshape(2, 3))
+    np.testing.assert_array_equal(grid[3:, :3], images[2].reshape(2, 3))
+    assert (grid[3:, 4:] == -1).all() and (grid[2] == -1).all()
+    assert picture_shape(["p00", "p01", "p10", "p11", "p20", "p21"]) == (3, 2)
+    assert picture_shape(["p00", "p11"]) is None and picture_shape(["a"] * 7) is None

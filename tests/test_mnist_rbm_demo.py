@@ -40,7 +40,7 @@ def test_demo_runs_on_synthetic_digits(tmp_path, capsys, monkeypatch):
 
 def test_tiles_and_filters_are_normalised():
     demo = load_demo("mnist_rbm")
-    grid = demo.tiles(np.zeros((3, 784)), cols=2, pad=1, fill=1.0)
+    grid = demo.tiles(np.zeros((3, 784)), (28, 28), cols=2, pad=1, fill=1.0)    # neurosim.viz.tiles
     assert grid.shape == (2 * 29 - 1, 2 * 29 - 1) and grid[28, 0] == 1.0 and grid[0, 0] == 0.0
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots()
