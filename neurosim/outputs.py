@@ -1,8 +1,8 @@
 """Output files: checked before a run starts, written atomically, never half-written.
 
 ``check_out`` refuses an output path that cannot be written (a missing or read-only
-directory, a directory in the way, a wrong suffix) before any work is done; ``check_out_directory`` does the same for a directory a run
-will make and fill.
+directory, a directory in the way, a wrong suffix) before any work is done;
+``check_out_directory`` does the same for a directory a run will make and fill.
 ``atomic_write`` writes to a temporary file beside the target, flushes it to disk and
 renames it over the target; on any failure (a full disk, Ctrl-C) the temporary file is
 removed and an existing target is left untouched.

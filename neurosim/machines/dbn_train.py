@@ -429,8 +429,9 @@ def recipe_of(meta: dict) -> Recipe:
 
 def recipe_for(dbn: DeepBeliefNet, recipe: str | Recipe, random_state: int | None, settings: dict) -> Recipe:
     """``recipe`` (a name in :data:`PRESETS` or a Recipe) with ``settings`` and what they
-    imply (:func:`implied_settings`) in place, ``random_state`` as its seed, and the layers and labels of ``dbn``; an error names a
-    setting that is unknown or contradicts ``dbn`` (:meth:`DeepBeliefNet.fit`)."""
+    imply (:func:`implied_settings`) in place, ``random_state`` as its seed, and the layers
+    and labels of ``dbn``; an error names a setting that is unknown or contradicts ``dbn``
+    (:meth:`DeepBeliefNet.fit`)."""
     base = PRESETS.get(recipe) if isinstance(recipe, str) else recipe
     if not isinstance(base, Recipe):
         raise ParameterError(f"recipe must be a Recipe or one of {', '.join(PRESETS)}, got {recipe!r}")

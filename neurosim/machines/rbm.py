@@ -550,7 +550,8 @@ class RBM(Machine):
         if description is None:
             description = (f"RBM {nv}-{nh}: binary visible and hidden units, symmetric edges "
                            f"between the layers (eq. 2 of Hinton 2005)")
-        layers = [Population("visible0", tuple(vis), b, "visible", 0), Population("hidden1", tuple(hid), c, "hidden", 1)]
+        layers = [Population("visible0", tuple(vis), b, "visible", 0),
+                  Population("hidden1", tuple(hid), c, "hidden", 1)]
         edges = Projection("visible0<->hidden1", "visible0", "hidden1", W.T, "symmetric")
         return Network.from_populations(layers, [edges], name=name, description=description)
 

@@ -9,6 +9,5 @@ from .hinton import hinton, hinton_mosaic
 from .images import picture_shape, tiles
 from .traces import plot_distributions, plot_running_mean, plot_state_trace
 
-__all__ = ["layout", "draw_network", "check_drawable", "drawable", "animate_network", "hinton", "hinton_mosaic", "tiles", "picture_shape",
-           "plot_distributions",
-           "plot_running_mean", "plot_state_trace"]
+__all__ = ["layout", "draw_network", "check_drawable", "drawable", "animate_network", "hinton", "hinton_mosaic",
+           "tiles", "picture_shape", "plot_distributions", "plot_running_mean", "plot_state_trace"]
