@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import optional
+from helpers import NO_TORCH, optional
 from neurosim import RBM
 from neurosim.compiled import arrays, bipartite
 from neurosim.errors import ParameterError
@@ -147,13 +147,7 @@ def test_torch_model_saves_float32_and_runs_on_numpy(tmp_path):
     assert on_numpy.components_.dtype == np.float32 and np.isfinite(on_numpy.components_).all()
 
 
-NO_TORCH = """
-import sys
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError("No module named 'torch'")
-sys.meta_path.insert(0, NoTorch())
+WITHOUT_TORCH = NO_TORCH + """
 import numpy as np
 from neurosim import RBM
 from neurosim.errors import ParameterError
@@ -174,7 +168,7 @@ def test_without_torch(tmp_path):
     model loads and samples, and asking for torch names the extra to install."""
     X = (np.random.default_rng(0).random((40, 9)) < 0.3).astype(float)
     RBM(3, n_iter=1, backend="torch", random_state=0).fit(X).save(tmp_path / "t.npz")
-    out = subprocess.run([sys.executable, "-c", NO_TORCH, str(tmp_path / "t.npz")], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, str(tmp_path / "t.npz")], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "(2, 9)"
     assert out[1].startswith("backend='torch' needs PyTorch") and out[1].endswith("pip install neurosim[torch]")
