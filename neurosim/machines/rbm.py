@@ -310,13 +310,14 @@ class RBM(Machine):
         PCD-k of :mod:`neurosim.compiled.bipartite`, in buffers kept between updates. Its
         change ``lr/b * H0.T @ V0 - lr/m * Hk.T @ Vk``, one matrix product, equals
         ``get_rule("cd").batched`` of both phases (tested); the hot loop does not call the
-        rule, which costs 4-13% of the throughput (``docs/machines/rbm.md``)."""
+        rule, which costs 4-13% of the throughput (``docs/machines/rbm.md``). On the
+        training backend (``_backend``): the arrays of :meth:`_host_state` as its arrays
+        (views on the CPU), the draws from :meth:`_draws`."""
         be = self._backend
         if self._momentum and self._velocity is None:
             self._velocity = tuple(np.zeros_like(a) for a in (self.components_, self.intercept_visible_,
                                                                self.intercept_hidden_))
-        host = self._host_state()
-        self._on_device = {name: be.asarray(a) for name, a in host.items()}
+        self._on_device = {name: be.asarray(a) for name, a in self._host_state().items()}
         block = Block(*(self._on_device[name] for name in "Wbc"))
         chain = self._on_device.get("h_samples")
         self._buffers = bipartite.buffers(self._buffers, block, len(batch), len(batch if chain is None else chain), be)
