@@ -93,6 +93,17 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     return code, out, err
 
 
+# the start of a ``python -c`` program in which ``import torch`` fails, as where it is not installed
+NO_TORCH = '''
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("No module named 'torch'")
+sys.meta_path.insert(0, NoTorch())
+'''
+
+
 def optional(module: str) -> ModuleType:
     """``import module`` for the tests of an optional extra: skipped where it is not
     installed, except under CI (``CI`` set), which installs every extra and so fails."""

@@ -7,17 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import optional
+from helpers import NO_TORCH, optional
 from test_benchmarks import load
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK_TORCH = """
-import sys
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "torch":
-            raise ImportError("No module named 'torch'")
-sys.meta_path.insert(0, NoTorch())
+BLOCK_TORCH = NO_TORCH + """
 sys.path.insert(0, "tests")
 import numpy as np
 from test_benchmarks import load

@@ -27,6 +27,12 @@ The negative phase is the last step's visible means and hidden probabilities (``
 "use the probabilities for the reconstruction"), its sampled visible states (PCD,
 up-down) and hidden probabilities, or (``samples``) hidden samples.
 
+**Backends** (:mod:`neurosim.compiled.arrays`): the arrays are numpy's or torch's (any
+device), the products in their dtype or in bfloat16 (float32 master weights; the cast
+policy is that module's). :func:`buffers` takes the backend; the other functions follow
+their arrays, and ``rng`` is the backend's generator (:meth:`~neurosim.compiled.arrays.Backend.generator`).
+numpy's numbers are bit for bit those of the kernel before there was a torch backend.
+
 **Arithmetic order.** Two callers of long standing sum in different orders, and their
 results are kept bit for bit: ``labels_first`` (a hidden unit's input is ``vW + yU + c``
 in up-down, ``vW + c + yU`` in the greedy top RBM) and ``summed_differences`` (visible
@@ -50,15 +56,16 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import numpy as np
-
-from ..numerics import sigmoid, softmax
+from . import arrays
 
 __all__ = ["Block", "CD", "Statistics", "step", "statistics", "change", "apply", "apply_change", "buffers",
            "bernoulli", "gaussian", "hidden_probabilities", "visible_means", "SPARSITY_DECAY"]
 
+NUMPY = arrays.backend("numpy")
+Array = Any                        # a numpy array or a torch tensor (:mod:`neurosim.compiled.arrays`)
+Ops = arrays.NumpyOps | arrays.TorchOps
 SPARSITY_DECAY = 0.9               # q <- 0.9 q + 0.1 (mean positive-phase hidden probability)
 
 
@@ -68,11 +75,11 @@ class Block(NamedTuple):
     ``c``: visible and hidden biases; ``U`` (n_labels x n_hidden) and ``b_lab``: a softmax
     label group on the visible side, or None."""
 
-    W: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
-    U: np.ndarray | None = None
-    b_lab: np.ndarray | None = None
+    W: Array
+    b: Array
+    c: Array
+    U: Array | None = None
+    b_lab: Array | None = None
 
 
 @dataclass(frozen=True)
@@ -93,74 +100,84 @@ class Statistics(NamedTuple):
     """Both phases stacked, views into the buffers: rows ``:n_pos`` positive, the rest
     negative. ``V`` visible states, ``Y`` labels (or None), ``H`` hidden statistics."""
 
-    V: np.ndarray
-    Y: np.ndarray | None
-    H: np.ndarray
+    V: Array
+    Y: Array | None
+    H: Array
     n_pos: int
 
 
 # -- array functions (in place) -------------------------------------------------------------
-def bernoulli(prob: np.ndarray, rng: np.random.Generator, noise: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out = (u < prob)`` as 0.0/1.0, ``u`` uniform drawn into ``noise``; ``out`` may be ``prob``."""
-    rng.random(dtype=noise.dtype, out=noise)
-    np.less(noise, prob, out=out)
+def bernoulli(prob: Array, rng: Any, noise: Array, out: Array) -> Array:
+    """``out = (u < prob)`` as 0.0/1.0, ``u`` uniform drawn into ``noise`` from ``rng``
+    (the generator of the arrays' library); ``out`` may be ``prob``."""
+    xp = arrays.ops_of(noise)
+    xp.uniform(rng, noise)
+    xp.less(noise, prob, out=out)
     return out
 
 
-def gaussian(mean: np.ndarray, rng: np.random.Generator, noise: np.ndarray, out: np.ndarray) -> np.ndarray:
+def gaussian(mean: Array, rng: Any, noise: Array, out: Array) -> Array:
     """``out = mean + z``, ``z ~ N(0, 1)`` drawn into ``noise``; ``out`` may be ``mean``."""
-    rng.standard_normal(dtype=noise.dtype, out=noise)
-    np.add(mean, noise, out=out)
-    return out
+    xp = arrays.ops_of(noise)
+    xp.normal(rng, noise)
+    return xp.add(mean, noise, out=out)
 
 
-def hidden_probabilities(block: Block, V: np.ndarray, Y: np.ndarray | None, cd: CD, out: np.ndarray) -> np.ndarray:
-    """``P(h = 1 | v, y) = sigmoid(v W + c + y U)`` (eq. 1), summed in the caller's order."""
-    np.matmul(V, block.W, out=out)
+def hidden_probabilities(block: Block, V: Array, Y: Array | None, cd: CD, out: Array, xp: Ops | None = None) -> Array:
+    """``P(h = 1 | v, y) = sigmoid(v W + c + y U)`` (eq. 1), summed in the caller's order;
+    products by ``xp`` (default: in the arrays' own dtype)."""
+    xp = xp or arrays.ops_of(out)
+    xp.matmul(V, block.W, out=out)
     if Y is not None and cd.labels_first:
-        out += Y @ block.U
+        out += xp.matmul(Y, block.U)
     out += block.c
     if Y is not None and not cd.labels_first:
-        out += Y @ block.U
-    return sigmoid(out, out=out)
+        out += xp.matmul(Y, block.U)
+    return xp.sigmoid_(out)
 
 
-def visible_means(block: Block, H: np.ndarray, cd: CD, V: np.ndarray, Y: np.ndarray | None) -> None:
+def visible_means(block: Block, H: Array, cd: CD, V: Array, Y: Array | None, xp: Ops | None = None) -> None:
     """``E[v | h]``: ``sigmoid(b + h W^T)`` (binary) or ``b + h W^T`` (Gaussian), and the
-    labels' ``softmax(b_lab + h U^T)``, into ``V`` and ``Y``."""
-    np.matmul(H, block.W.T, out=V)
+    labels' ``softmax(b_lab + h U^T)``, into ``V`` and ``Y``; products by ``xp``."""
+    xp = xp or arrays.ops_of(V)
+    xp.matmul(H, block.W.T, out=V)
     V += block.b
     if not cd.gaussian:
-        sigmoid(V, out=V)
+        xp.sigmoid_(V)
     if Y is not None:
-        Y[:] = softmax(H @ block.U.T + block.b_lab)
+        Y[:] = xp.softmax(xp.matmul(H, block.U.T) + block.b_lab)
 
 
-def buffers(buf: dict | None, block: Block, n_pos: int, m: int) -> dict:
-    """Work arrays for ``n_pos`` positive and ``m`` negative cases, reused from ``buf``
-    when they fit (reallocated only for more cases or other shapes or dtype). ``dW``
-    has the memory order of ``W``."""
-    nv, nh = block.W.shape
+def buffers(buf: dict | None, block: Block, n_pos: int, m: int, backend: arrays.Backend = NUMPY) -> dict:
+    """Work arrays for ``n_pos`` positive and ``m`` negative cases, in the library of
+    ``backend`` (the block's arrays), reused from ``buf`` when they fit (reallocated only
+    for more cases or other shapes, dtype or backend). ``dW`` has the memory order of ``W``."""
+    xp, W = backend.ops, block.W
+    nv, nh = W.shape
     nl = 0 if block.U is None else len(block.U)
-    key = (nv, nh, nl, block.W.dtype, block.W.flags.c_contiguous)
+    key = (nv, nh, nl, W.dtype, xp.c_contiguous(W), backend)
     if buf is not None and buf["key"] == key and buf["n_pos"] >= n_pos and buf["m"] >= m:
         return buf
-    dt, rows, most = block.W.dtype, n_pos + m, max(n_pos, m)
-    return dict(key=key, n_pos=n_pos, m=m, V=np.empty((rows, nv), dt), Y=np.empty((rows, nl), dt),
-                H=np.empty((rows, nh), dt), Hs=np.empty((most, nh), dt), noise_h=np.empty((most, nh), dt),
-                noise_v=np.empty((m, nv), dt), dW=np.empty_like(block.W),
-                dU=None if block.U is None else np.empty_like(block.U))
+    rows, most = n_pos + m, max(n_pos, m)
+    return dict(key=key, xp=xp, n_pos=n_pos, m=m, V=xp.empty((rows, nv), W), Y=xp.empty((rows, nl), W),
+                H=xp.empty((rows, nh), W), Hs=xp.empty((most, nh), W), noise_h=xp.empty((most, nh), W),
+                noise_v=xp.empty((m, nv), W), dW=xp.empty_like(W),
+                dU=None if block.U is None else xp.empty_like(block.U))
 
 
 # -- the chain -------------------------------------------------------------------------------
-def statistics(block: Block, data: np.ndarray, cd: CD, rng: np.random.Generator, buf: dict,
-               labels: np.ndarray | None = None, chain: np.ndarray | None = None) -> Statistics:
+def statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict,
+               labels: Array | None = None, chain: Array | None = None) -> Statistics:
     """Both phases' statistics of CD-k on ``data`` (and one-hot ``labels``), from the
     data's sampled hidden states or, with ``chain``, from persistent hidden states that
     this advances ``k`` steps in place (their sampled states at the end). Draws, in order:
     the data's hidden states (unless PCD with probabilities), then per step the visible
     states (not at the last step of plain CD) and the hidden states (not at the last
-    step unless they are the statistics or the chain's)."""
+    step unless they are the statistics or the chain's). The products use a copy of the
+    weights in the product dtype of the buffers' backend, made once here (numpy: the
+    weights themselves)."""
+    xp = buf["xp"]
+    block = block._replace(W=xp.lowered(block.W), U=xp.lowered(block.U))
     b = len(data)
     m = b if chain is None else len(chain)
     V, H = buf["V"][:b + m], buf["H"][:b + m]
@@ -175,18 +192,18 @@ def statistics(block: Block, data: np.ndarray, cd: CD, rng: np.random.Generator,
     stacked = chain is not None and not cd.samples   # positive probabilities in one product with the negative
     h = chain
     if not stacked:
-        hs = bernoulli(hidden_probabilities(block, Vp, Yp, cd, Hp), rng, noise_h[:b], Hp if cd.samples else Hs[:b])
+        hs = bernoulli(hidden_probabilities(block, Vp, Yp, cd, Hp, xp), rng, noise_h[:b], Hp if cd.samples else Hs[:b])
         h = hs if chain is None else chain
     for s in range(cd.k):
-        visible_means(block, h, cd, Vn, Yn)
+        visible_means(block, h, cd, Vn, Yn, xp)
         if s < cd.k - 1 or chain is not None or cd.samples:
             draw_v(Vn, rng, noise_v, Vn)
         if s < cd.k - 1:
-            h = bernoulli(hidden_probabilities(block, Vn, Yn, cd, Hn), rng, noise_h[:m], Hs[:m])
+            h = bernoulli(hidden_probabilities(block, Vn, Yn, cd, Hn, xp), rng, noise_h[:m], Hs[:m])
     if stacked:
-        hidden_probabilities(block, V, Y, cd, H)
+        hidden_probabilities(block, V, Y, cd, H, xp)
     else:
-        hidden_probabilities(block, Vn, Yn, cd, Hn)
+        hidden_probabilities(block, Vn, Yn, cd, Hn, xp)
     if cd.samples:
         bernoulli(Hn, rng, noise_h[:m], Hn)
         if chain is not None:
@@ -197,15 +214,15 @@ def statistics(block: Block, data: np.ndarray, cd: CD, rng: np.random.Generator,
 
 
 # -- the change ------------------------------------------------------------------------------
-def _product(V: np.ndarray, H: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _product(V: Array, H: Array, out: Array, xp: Ops) -> Array:
     """``V.T @ H`` into ``out``, written in ``out``'s memory order."""
-    if out.flags.c_contiguous:
-        return np.matmul(V.T, H, out=out)
-    np.matmul(H.T, V, out=out.T)
+    if xp.c_contiguous(out):
+        return xp.matmul(V.T, H, out=out)
+    xp.matmul(H.T, V, out=out.T)
     return out
 
 
-def _bias_change(S: np.ndarray, b: int, rate_pos: float, rate_neg: float, cd: CD) -> np.ndarray:
+def _bias_change(S: Array, b: int, rate_pos: float, rate_neg: float, cd: CD) -> Array:
     """``rate_pos sum s+ - rate_neg sum s-`` over the cases, in the caller's form."""
     if cd.summed_differences:
         return rate_pos * (S[:b] - S[b:]).sum(axis=0)
@@ -216,7 +233,7 @@ def _bias_change(S: np.ndarray, b: int, rate_pos: float, rate_neg: float, cd: CD
 
 
 def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
-           activity: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+           activity: Array | None = None) -> tuple[dict[str, Array], Array | None]:
     """Eq. 6 for the stacked statistics: ``{"W", "b", "c"[, "U", "b_lab"]}``, the weight
     change as one product per weight block after scaling the positive hidden rows by
     ``lr / n_pos`` and the negative ones by ``-lr / m`` (equal to the rule's batched form,
@@ -230,18 +247,18 @@ def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
         activity = _activity(activity, H[:b])
     H[:b] *= rate_pos
     H[b:] *= -rate_neg
-    d["W"] = _product(V, H, buf["dW"])
+    d["W"] = _product(V, H, buf["dW"], buf["xp"])
     d["c"] = H.sum(axis=0)
     if cd.sparsity is not None:
         target, cost = cd.sparsity
         d["c"] -= (lr * cost) * (activity - target)
     if Y is not None:
-        d["U"] = _product(Y, H, buf["dU"])
+        d["U"] = _product(Y, H, buf["dU"], buf["xp"])
         d["b_lab"] = _bias_change(Y, b, rate_pos, rate_neg, cd)
     return d, activity
 
 
-def _activity(q: np.ndarray | None, H_pos: np.ndarray) -> np.ndarray:
+def _activity(q: Array | None, H_pos: Array) -> Array:
     """``q = 0.9 q + 0.1 mean(H_pos)`` per hidden unit, in place (None or another shape: the mean)."""
     mean = H_pos.mean(axis=0)
     if q is None or q.shape != mean.shape:
@@ -251,7 +268,7 @@ def _activity(q: np.ndarray | None, H_pos: np.ndarray) -> np.ndarray:
     return q
 
 
-def apply_change(w: np.ndarray, d: np.ndarray, velocity: np.ndarray | None = None, momentum: float = 0.0,
+def apply_change(w: Array, d: Array, velocity: Array | None = None, momentum: float = 0.0,
                  decay: float = 0.0) -> None:
     """``w += v``, ``v = momentum v + d - decay w`` (``decay``: the weight cost times the
     rate; 0 for biases), in place; without ``velocity``, ``w += d - decay w``. Overwrites ``d``."""
@@ -264,8 +281,8 @@ def apply_change(w: np.ndarray, d: np.ndarray, velocity: np.ndarray | None = Non
     w += d
 
 
-def apply(block: Block, d: dict[str, np.ndarray], lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-          velocity: dict[str, np.ndarray] | None = None) -> None:
+def apply(block: Block, d: dict[str, Array], lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+          velocity: dict[str, Array] | None = None) -> None:
     """Every change of ``d`` to its parameter of ``block``, weight cost on the weights only,
     momentum with the arrays of ``velocity`` (by name) if given."""
     decay = lr * weight_decay
@@ -274,9 +291,9 @@ def apply(block: Block, d: dict[str, np.ndarray], lr: float, momentum: float = 0
                      decay if name in ("W", "U") else 0.0)
 
 
-def step(block: Block, data: np.ndarray, cd: CD, lr: float, rng: np.random.Generator,
-         momentum: float = 0.0, weight_decay: float = 0.0, velocity: dict[str, np.ndarray] | None = None,
-         labels: np.ndarray | None = None, chain: np.ndarray | None = None, buf: dict | None = None) -> dict:
+def step(block: Block, data: Array, cd: CD, lr: float, rng: Any,
+         momentum: float = 0.0, weight_decay: float = 0.0, velocity: dict[str, Array] | None = None,
+         labels: Array | None = None, chain: Array | None = None, buf: dict | None = None) -> dict:
     """One CD-k update of ``block`` on a minibatch, in place: :func:`statistics`,
     :func:`change`, :func:`apply`. Returns the buffers (pass them back next time)."""
     buf = buffers(buf, block, len(data), len(data) if chain is None else len(chain))

@@ -372,12 +372,12 @@ class Machine:
     def _json_params(self) -> dict:
         """``get_params()`` as JSON holds it (tuples and arrays as lists): a Generator or
         RandomState is stored as None (a generator's state is not kept), a dtype by its
-        name, a Network not at all (the file's ``network`` entry holds it)."""
+        name (a string as it is: ``"bfloat16"``), a Network not at all (the file's ``network`` entry holds it)."""
         params = {}
         for key, value in self.get_params().items():
             if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
                 value = None
-            elif key == "dtype" and value is not None:
+            elif key == "dtype" and value is not None and not isinstance(value, str):
                 value = np.dtype(value).name
             elif hasattr(value, "unit_list"):
                 continue
@@ -449,7 +449,7 @@ class Machine:
         if unknown:
             raise ParameterError(f"meta: unknown parameter {sorted(unknown)[0]!r} (parameters: "
                                  f"{', '.join(cls._param_names())})")
-        if stored.get("dtype") is not None:
+        if stored.get("dtype") not in (None, "bfloat16"):       # bfloat16: torch products, no numpy type
             stored["dtype"] = np.dtype(stored["dtype"]).type
         return cls._from_arrays(arrays, {**stored, **params}, meta.get("fitted", {}))
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiled import bipartite
+from ..compiled import arrays, bipartite
 from ..compiled.bipartite import Block, CD
 from ..errors import DivergenceError, InferenceError, ModelFileError, ParameterError, ValidationError
 from ..inference.exact import MAX_FREE_UNITS
@@ -58,6 +58,18 @@ def _check_visible(value: Any) -> bool:
     if isinstance(value, str) and value in VISIBLE_UNITS:
         return value == "gaussian"
     raise ParameterError(f"visible must be 'bernoulli' or 'gaussian', got {value!r}")
+
+
+def _check_dtypes(value: Any) -> tuple[np.dtype | None, str]:
+    """The weights' dtype (None: the data's) and the products' dtype: ``"bfloat16"`` is
+    float32 master weights with bfloat16 products (torch only)."""
+    if isinstance(value, str) and value == "bfloat16":
+        return np.dtype(np.float32), "bfloat16"
+    try:
+        return check_dtype(value), "float32"
+    except ParameterError:
+        raise ParameterError(f"dtype must be None, numpy.float32, numpy.float64 or 'bfloat16' (backend='torch'), "
+                             f"got {value!r}") from None
 
 
 def _dense_rows(X: Any, fn, rows: int = 1024) -> np.ndarray:
@@ -109,9 +121,20 @@ class RBM(Machine):
         False: in the order given (scikit-learn).
     weight_decay : float, default 0
         L2 penalty: ``- lr * weight_decay * W`` is added to each weight change.
-    dtype : None, numpy.float32 or numpy.float64, default None
+    dtype : None, numpy.float32, numpy.float64 or "bfloat16", default None
         Type of the parameters and the arithmetic; None: that of the data :meth:`fit`
-        first sees (float32 stays float32, anything else is float64).
+        first sees (float32 stays float32, anything else is float64). ``"bfloat16"``
+        (``backend="torch"``): float32 parameters and arithmetic, training's matrix
+        products in bfloat16 (the cast policy of :mod:`neurosim.compiled.arrays`).
+    backend : {"numpy", "torch"}, default "numpy"
+        The array library of training (:meth:`fit`, :meth:`partial_fit`: the kernel of
+        :mod:`neurosim.compiled.bipartite`); torch is imported only then (``pip install
+        neurosim[torch]``) and draws from a ``torch.Generator`` seeded from
+        ``random_state_``. The fitted arrays are numpy's either way; the other methods
+        run on numpy.
+    device : str, default "cpu"
+        The torch device of training (``"cuda"`` on a GPU; each update then copies the
+        parameters back to the host).
     visible : {"bernoulli", "gaussian"}, default "bernoulli"
         Binary visible units (data in [0, 1]) or Gaussian ones of unit variance (finite,
         standardised data; no pseudo-likelihood and no Network form).
@@ -157,7 +180,8 @@ class RBM(Machine):
                  momentum: float = 0.0, weight_decay: float = 0.0, dtype: Any = None,
                  visible: str = "bernoulli", sparsity_target: float | None = None,
                  sparsity_cost: float = 0.1, final_momentum: float | None = None,
-                 momentum_switch: int = 5, anneal_epochs: int = 0, shuffle: bool = False) -> None:
+                 momentum_switch: int = 5, anneal_epochs: int = 0, shuffle: bool = False,
+                 backend: str = "numpy", device: str = "cpu") -> None:
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -176,6 +200,8 @@ class RBM(Machine):
         self.momentum_switch = momentum_switch
         self.anneal_epochs = anneal_epochs
         self.shuffle = shuffle
+        self.backend = backend
+        self.device = device
 
     _FITTED = "components_"
     _FITTED_META = ("n_iter_", "n_updates_", "visible_names_", "hidden_names_")
@@ -187,7 +213,8 @@ class RBM(Machine):
         scikit-learn calls it; it is imported here only, so it stays optional."""
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
-        dtypes = ["float64", "float32"] if self.dtype is None else [np.dtype(self.dtype).name]
+        dt = _check_dtypes(self.dtype)[0]
+        dtypes = ["float64", "float32"] if dt is None else [dt.name]
 
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(preserves_dtype=dtypes),
@@ -210,7 +237,7 @@ class RBM(Machine):
         check_number("momentum_switch", self.momentum_switch, 0, integer=True)
         check_number("anneal_epochs", self.anneal_epochs, 0, integer=True)
         self._decay = check_number("weight_decay", self.weight_decay, 0.0)
-        self._dtype = check_dtype(self.dtype)
+        self._dtype, self._products = _check_dtypes(self.dtype)
         self._gaussian = _check_visible(self.visible)
         cost = check_number("sparsity_cost", self.sparsity_cost, 0.0)
         sparsity = None
@@ -222,6 +249,13 @@ class RBM(Machine):
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)          # raises, naming the value
 
+    def _validate_training(self) -> None:
+        """:meth:`_validate` and the training backend (``backend``, ``device``, the products'
+        dtype): checked, and torch imported, only when training asks for it, so that a
+        model trained on torch loads and runs on numpy where torch is absent."""
+        self._validate()
+        self._backend = arrays.backend(self.backend, self.device, self._products)
+
     # -- data ----------------------------------------------------------------------------
     def _check_X(self, X: Any, what: str = "X", binary: bool = False, fitting: bool = False) -> Any:
         """``X`` as :func:`~neurosim.machines.base.check_rows` gives it (an array, or a CSR
@@ -230,7 +264,7 @@ class RBM(Machine):
         1 if ``binary``; any finite values for Gaussian visible units), or a ParameterError
         naming the culprit."""
         W = None if fitting else self.__dict__.get("components_")
-        dtype = W.dtype if W is not None else check_dtype(self.dtype)
+        dtype = W.dtype if W is not None else _check_dtypes(self.dtype)[0]
         gaussian = _check_visible(self.visible)
         A = check_rows(X, what, dtype, getattr(self, "n_features_in_", None), values=FINITE if gaussian else UNIT,
                        owner="RBM")
@@ -258,6 +292,7 @@ class RBM(Machine):
         self.__dict__.pop("hidden_activity_", None)
         self._velocity = None
         self._buffers = None
+        self._generator = None
         self.n_iter_ = 0
         self.n_updates_ = 0
 
@@ -275,31 +310,57 @@ class RBM(Machine):
         PCD-k of :mod:`neurosim.compiled.bipartite`, in buffers kept between updates. Its
         change ``lr/b * H0.T @ V0 - lr/m * Hk.T @ Vk``, one matrix product, equals
         ``get_rule("cd").batched`` of both phases (tested); the hot loop does not call the
-        rule, which costs 4-13% of the throughput (``docs/machines/rbm.md``)."""
-        block = Block(self.components_.T, self.intercept_visible_, self.intercept_hidden_)
-        chain = self.h_samples_ if self.persistent else None
-        self._buffers = bipartite.buffers(self._buffers, block, len(batch), len(batch if chain is None else chain))
-        self._learn(block, bipartite.statistics(block, batch, self._cd, rng, self._buffers, chain=chain))
+        rule, which costs 4-13% of the throughput (``docs/machines/rbm.md``). On the
+        training backend (``_backend``): the arrays of :meth:`_host_state` as its arrays
+        (views on the CPU), the draws from :meth:`_draws`."""
+        be = self._backend
+        if self._momentum and self._velocity is None:
+            self._velocity = tuple(np.zeros_like(a) for a in (self.components_, self.intercept_visible_,
+                                                               self.intercept_hidden_))
+        self._on_device = {name: be.asarray(a) for name, a in self._host_state().items()}
+        block = Block(*(self._on_device[name] for name in "Wbc"))
+        chain = self._on_device.get("h_samples")
+        self._buffers = bipartite.buffers(self._buffers, block, len(batch), len(batch if chain is None else chain), be)
+        self._learn(block, bipartite.statistics(block, be.asarray(batch), self._cd, self._draws(rng), self._buffers,
+                                                chain=chain))
+        if not be.shares_memory:                  # a GPU: the update's arrays back to the host
+            for name, a in self._host_state().items():
+                np.copyto(a, be.to_numpy(self._on_device.get(name, a)))
+        self._on_device = {}
+
+    def _host_state(self) -> dict[str, np.ndarray]:
+        """The numpy arrays an update changes in place, by name (``W`` is ``components_.T``)."""
+        state = dict(W=self.components_.T, b=self.intercept_visible_, c=self.intercept_hidden_)
+        if self.persistent:
+            state["h_samples"] = self.h_samples_
+        if self.__dict__.get("hidden_activity_") is not None:
+            state["hidden_activity"] = self.hidden_activity_
+        if self._momentum and self._velocity is not None:
+            state.update(zip(("vW", "vb", "vc"), (self._velocity[0].T, *self._velocity[1:])))
+        return state
+
+    def _draws(self, rng: np.random.Generator) -> Any:
+        """The backend's generator for ``rng`` (numpy: ``rng``; torch: seeded from it once)."""
+        if self._generator is None or self._generator[0] is not rng:
+            self._generator = (rng, self._backend.generator(rng))
+        return self._generator[1]
 
     def _learn(self, block: Block, stats: bipartite.Statistics) -> None:
         """Eq. 6 for the chain's statistics (the kernel's :func:`~neurosim.compiled.bipartite.change`:
         sparsity updates ``hidden_activity_``), then momentum and weight decay as the
         parameters say."""
         d, q = bipartite.change(block, stats, self._cd, self._lr, self._buffers,
-                                self.__dict__.get("hidden_activity_"))
+                                self._on_device.get("hidden_activity"))
         if q is not None:
-            self.hidden_activity_ = q
+            self.hidden_activity_ = self._backend.to_numpy(q)
         self._apply(block, d)
 
     def _apply(self, block: Block, d: dict[str, np.ndarray]) -> None:
         """Add a change, in place: velocities (``_velocity``, made at the first update with
-        momentum) only while ``momentum`` is not 0."""
+        momentum, on the device as ``_on_device``) only while ``momentum`` is not 0."""
         velocity = None
         if self._momentum:
-            if self._velocity is None:
-                self._velocity = tuple(np.zeros_like(a) for a in (self.components_, self.intercept_visible_,
-                                                                   self.intercept_hidden_))
-            velocity = dict(zip("Wbc", (self._velocity[0].T, *self._velocity[1:])))
+            velocity = {name: self._on_device["v" + name] for name in "Wbc"}
         bipartite.apply(block, d, self._lr, self._momentum, self._decay, velocity)
         self.n_updates_ += 1
 
@@ -313,7 +374,7 @@ class RBM(Machine):
 
     def _begin_fit(self, X: Any) -> Any:
         """Validate, convert ``X``, draw the order (``shuffle``) and the initial weights."""
-        self._validate()
+        self._validate_training()
         self.__dict__.pop("n_features_in_", None)
         X = self._check_X(X, fitting=True)
         rng = self.random_state_ = check_random_state(self.random_state)
@@ -363,7 +424,7 @@ class RBM(Machine):
         weights (the first call initialises them, as :meth:`fit` does). Raises
         DivergenceError, naming the update and the parameter, when the update leaves a
         parameter non-finite."""
-        self._validate()
+        self._validate_training()
         first = "components_" not in self.__dict__
         if first:
             self.__dict__.pop("n_features_in_", None)
