@@ -33,6 +33,7 @@ def _load_rbm(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
 def cmd_rbm_train(args: argparse.Namespace) -> None:
     """``RBM(...).fit`` on binarised MNIST through :func:`~neurosim.machines.runs.fit_run`:
     checkpoints in ``OUT.checkpoint.npz`` (removed once OUT is written), Ctrl-C, --resume."""
+    from .compiled.arrays import backend
     from .data import load_binary_mnist
     from .errors import DivergenceError
     from .machines.rbm import RBM, RBM_M_MOMENTUM
@@ -42,13 +43,16 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     out = check_out(args.out, (".npz", ".toml"))
     checkpoint = Path(f"{out}.checkpoint.npz")
     check_resume(checkpoint, args.resume)
+    backend(args.backend, args.device, args.dtype)          # checked before the data load; RBM checks again
     X = load_binary_mnist("train", args.seed, args.limit)[0]
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
               persistent=args.persistent, **RBM_M_MOMENTUM, anneal_epochs=args.anneal, n_iter=args.epochs,
-              weight_decay=args.weight_decay, shuffle=True, random_state=args.seed, dtype=np.float32)
+              weight_decay=args.weight_decay, shuffle=True, random_state=args.seed, dtype=args.dtype,
+              backend=args.backend, device=args.device)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
-            "seed": args.seed, "train_cases": len(X)}
+            "seed": args.seed, "train_cases": len(X), "backend": args.backend, "device": args.device,
+            "dtype": args.dtype}
     try:
         seconds = fit_run(rbm, X, checkpoint, checkpoint_s=60 * args.checkpoint_minutes, info=meta)
     except DivergenceError as exc:
@@ -102,6 +106,7 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
     """Everything is checked before training starts; the run's files are written under
     its lock only (a run started at the same instant into the same --out cannot rewrite
     them), each atomically."""
+    from .compiled.arrays import backend
     from .data import load_mnist
     from .machines.dbn_fork import plan_fork
     from .machines.dbn_train import PRESETS, Trainer, implied_settings, write_checkpoint
@@ -117,13 +122,15 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                   updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
                                   backprop_anneal=args.backprop_anneal, backprop_line_searches=args.backprop_cg,
                                   backprop_batch=args.backprop_batch, backprop_from=args.backprop_from,
-                                  validation=args.validation, seed=args.seed))
+                                  validation=args.validation, seed=args.seed, backend=args.backend,
+                                  device=args.device, dtype=args.dtype))
     overrides = {k: v for k, v in given.items() if v is not None}
     recipe, limit = (_resumed(out, overrides, args.limit) if args.resume
                      else (replace(PRESETS[args.preset], **overrides), args.limit))
     if recipe.unused_cd():
         print(f"neurosim: warning: --updown-cd {_flag_text(recipe.unused_cd())}: up-down runs epochs 0 to "
               f"{recipe.updown_epochs - 1} only, so this CD-k is never used (raise --updown-epochs)", file=sys.stderr)
+    backend(recipe.backend, recipe.device, recipe.dtype)    # checked before the data load; Trainer checks again
     X, labels = load_mnist("train", limit=limit)
     trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)
     fork = plan_fork(args.source, recipe, out, len(X) - recipe.validation) if args.source else None
@@ -261,6 +268,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--weight-decay", type=non_negative_float, default=0.0002)
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=non_negative, default=0)
+    _backend_flags(tr, "training")
     tr.add_argument("--out", required=True,
                     help="FILE.npz (weights and hyper-parameters, as RBM.save) or FILE.toml (a model file: "
                          "weights only)")
@@ -321,6 +329,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--validation", type=non_negative, default=None, metavar="N",
                     help="hold out the last N of them; the fine-tuning curves report their error")
     tr.add_argument("--seed", type=seed, default=None)
+    _backend_flags(tr, "the greedy RBMs and the top RBM (up-down and backprop: numpy)", given_only=True)
     tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
                     help="checkpoint every M minutes of training (at the next minibatch), as well as after "
                          "every stage and on Ctrl-C; 0: after every minibatch")
@@ -361,6 +370,19 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     cl.add_argument("--seed", type=seed, default=0)
     cl.add_argument("--json", action="store_true")
     cl.set_defaults(run=cmd_dbn_classify)
+
+
+def _backend_flags(parser: argparse.ArgumentParser, what: str, given_only: bool = False) -> None:
+    """``--backend``, ``--device``, ``--dtype`` of ``what``, as strings: the library checks
+    them (:func:`neurosim.compiled.arrays.backend`). ``given_only``: None when not given
+    (the recipe's, which is numpy, cpu, float32)."""
+    for flag, default, metavar, text in (
+            ("--backend", "numpy", "numpy|torch", f"array library of {what}; torch: pip install neurosim[torch]"),
+            ("--device", "cpu", "cpu|cuda", "device of a torch backend"),
+            ("--dtype", "float32", "float32|bfloat16",
+             "type of the matrix products; bfloat16: torch only, the weights stay float32")):
+        parser.add_argument(flag, default=None if given_only else default, metavar=metavar,
+                            help=f"{text} ({'preset' if given_only else 'default'}: {default})")
 
 
 def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:

@@ -1,11 +1,15 @@
 """The torch backend of the compiled kernel (neurosim/compiled/arrays.py): the bipartite
 kernel's statistics and change agree with numpy's on the same states, bfloat16 products
 learn what float32 ones do (exact log-likelihood), seeds repeat, models move between
-backends, and bad input gets one clear message. Optional extra: skipped without torch,
+backends, and bad input gets one clear message; `rbm train` and `dbn train` (its greedy
+stages) with `--backend torch --dtype bfloat16`. Optional extra: skipped without torch,
 failed under CI."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +19,11 @@ import pytest
 
 from helpers import NO_TORCH, optional
 from neurosim import RBM
+from neurosim.cli import main
 from neurosim.compiled import arrays, bipartite
 from neurosim.errors import ParameterError
+from neurosim.machines.dbn_train import Recipe, Trainer, train_rbm_layer
+from test_cli_mnist import fake_mnist  # noqa: F401  (the fixture)
 
 torch = optional("torch")
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,3 +221,129 @@ def test_sklearn_checks_pass_on_torch():
         return {r["check_name"] for r in check_estimator(estimator, on_fail=None) if r["status"] == "passed"}
 
     assert passed(RBM()) <= passed(RBM(backend="torch", dtype="bfloat16"))
+
+
+# -- the command line: rbm train, dbn train ---------------------------------------------------
+RBM_FLAGS = ["rbm", "train", "--hidden", "6", "--epochs", "3", "--batch", "40", "--checkpoint-minutes", "0"]
+TORCH_FLAGS = ["--backend", "torch", "--dtype", "bfloat16"]
+
+
+def _interrupt_after(monkeypatch, cls, method: str, calls: int) -> None:
+    """SIGINT after ``calls`` calls of ``cls.method`` (a minibatch's step)."""
+    done, step = [], getattr(cls, method)
+
+    def interrupted(self, *args):
+        step(self, *args)
+        done.append(1)
+        if len(done) == calls:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(cls, method, interrupted)
+
+
+def test_rbm_train_on_torch_bfloat16_then_evaluate_and_resume(fake_mnist, tmp_path, capsys, monkeypatch):
+    """`rbm train --backend torch --dtype bfloat16`: the file records the settings, holds
+    float32 weights and evaluates (exact log Z) to within 1 nat of a numpy float32 run;
+    interrupted and resumed it ends with the weights of the uninterrupted run (the torch
+    draws are seeded from the checkpointed Generator at every update); --resume with
+    other backend settings is refused by name, as any other setting."""
+    logprob = {}
+    for name, flags in (("numpy", []), ("torch", TORCH_FLAGS)):
+        out = tmp_path / f"{name}.npz"
+        assert main(RBM_FLAGS + flags + ["--out", str(out), "--json"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        assert (r["backend"], r["device"], r["dtype"]) == ((name, "cpu", "bfloat16") if flags else
+                                                            (name, "cpu", "float32"))
+        assert main(["rbm", "evaluate", str(out), "--exact", "--floor-steps", "0", "--json"]) == 0
+        logprob[name] = json.loads(capsys.readouterr().out)["test_logprob_nats"]
+    whole = RBM.load(tmp_path / "torch.npz")
+    assert (whole.backend, whole.device, whole.dtype) == ("torch", "cpu", "bfloat16")
+    assert whole.components_.dtype == np.float32
+    assert abs(logprob["torch"] - logprob["numpy"]) < 1.0, logprob
+    cut = tmp_path / "cut.npz"
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, RBM, "_fit_batch", 7)           # epoch 1, minibatch 2 of 5
+        assert main(RBM_FLAGS + TORCH_FLAGS + ["--out", str(cut)]) == 130
+    for other, said in ((["--backend", "torch"], "dtype='bfloat16' where this one has 'float32'"),
+                        ([], "backend='torch' where this one has 'numpy'")):
+        assert main(RBM_FLAGS + other + ["--out", str(cut), "--resume"]) == 2
+        assert said in capsys.readouterr().err
+    assert main(RBM_FLAGS + TORCH_FLAGS + ["--out", str(cut), "--resume"]) == 0
+    assert np.array_equal(RBM.load(cut).components_, whole.components_)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dtype", "bfloat16"], "neurosim: error: dtype='bfloat16' needs backend='torch' (numpy has no bfloat16 "
+                              "products); use backend='torch' or dtype float32"),
+    (["--device", "cuda"], "device='cuda' needs backend='torch'"),
+    (["--backend", "jax"], "backend must be one of 'numpy', 'torch', got 'jax'"),
+    (["--backend", "torch", "--dtype", "float16"], "dtype of the products must be one of 'float32', 'bfloat16', "
+                                                 "got 'float16'"),
+    pytest.param(["--backend", "torch", "--device", "cuda"], "neurosim: error: no CUDA device; use --device cpu",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    (["--backend", "torch", "NO_TORCH"], "pip install neurosim[torch]"),
+])
+@pytest.mark.parametrize("command", ["rbm", "dbn"])
+def test_bad_backend_flags_exit_2_with_the_librarys_message(fake_mnist, tmp_path, capsys, monkeypatch, flags,
+                                                            message, command):
+    """Each bad choice exits 2 with the library's one-line message and leaves nothing behind."""
+    if "NO_TORCH" in flags:
+        flags = flags[:-1]
+        monkeypatch.setitem(sys.modules, "torch", None)        # `import torch` fails
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / ("rbm.npz" if command == "rbm" else "run")
+    argv = (RBM_FLAGS if command == "rbm" else ["dbn", "train", "--hidden", "8,8,8"]) + flags + ["--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert list((tmp_path / "out").iterdir()) in ([], [out]) and not (out / "checkpoint.npz").exists()
+
+
+DBN_FLAGS = ["dbn", "train", "--hidden", "30,30,60", "--pretrain-epochs", "30", "--updown-epochs", "1",
+             "--backprop-epochs", "0", "--checkpoint-minutes", "0"]
+
+
+def test_dbn_greedy_stages_on_torch_bfloat16_classify_as_numpys_and_resume(fake_mnist, tmp_path, capsys,
+                                                                            monkeypatch):
+    """`dbn train --backend torch --dtype bfloat16`: the greedy RBMs and the top RBM on
+    torch, then up-down on numpy. The generative test error on the 100 fake test digits
+    is within 0.1 of numpy float32's: the classes are separable and both errors are 0 here
+    (0.02 and 0.1 at 20 epochs); other draws (another CPU's bfloat16 GEMM) move an error
+    below 0.1 by at most its binomial standard error sqrt(0.1 * 0.9 / 100) = 0.03, so
+    the difference by about 0.04: the bound is 2.4 of those. Interrupted mid-stage and
+    resumed, the run ends with the checkpoint of an uninterrupted one; --resume on
+    numpy is refused by name."""
+    errors = {}
+    for name, flags in (("numpy", []), ("torch", TORCH_FLAGS)):
+        assert main(DBN_FLAGS + flags + ["--out", str(tmp_path / name)]) == 0
+        assert json.loads((tmp_path / name / "command.json").read_text())["recipe"]["backend"] == name
+        capsys.readouterr()
+        assert main(["dbn", "evaluate", str(tmp_path / name), "--json"]) == 0
+        errors[name] = json.loads(capsys.readouterr().out)["test_error_generative"]
+    assert errors["numpy"] < 0.1 and abs(errors["torch"] - errors["numpy"]) <= 0.1, errors
+    cut = tmp_path / "cut"
+    with monkeypatch.context() as patch:
+        _interrupt_after(patch, Trainer, "_rbm_step", 2 * 2 + 1)       # rbm1, epoch 2, minibatch 1 of 2
+        assert main(DBN_FLAGS + TORCH_FLAGS + ["--out", str(cut)]) == 130
+    assert main(DBN_FLAGS + ["--backend", "numpy", "--out", str(cut), "--resume"]) == 2
+    assert "was started with --backend torch; this command says --backend numpy" in capsys.readouterr().err
+    assert main(DBN_FLAGS + TORCH_FLAGS + ["--out", str(cut), "--resume"]) == 0
+    with np.load(cut / "checkpoint.npz") as resumed, np.load(tmp_path / "torch" / "checkpoint.npz") as whole:
+        assert sorted(resumed.files) == sorted(whole.files)
+        for key in whole.files:
+            if key.startswith(("dbn.", "p.", "vel.", "greedy.")):
+                assert np.array_equal(resumed[key], whole[key]), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_dbn_greedy_stage_on_cuda_learns_as_on_the_cpu():
+    """On a GPU: a greedy RBM stage (``train_rbm_layer``) copies its arrays back to the
+    host after every update and reconstructs as well as on the CPU."""
+    X = _prototypes(400)
+    errors = []
+    for device in ("cpu", "cuda"):
+        p = train_rbm_layer(X, 20, Recipe(pretrain_epochs=3, batch_size=20, backend="torch", device=device),
+                            np.random.default_rng(0))
+        H = 1 / (1 + np.exp(-(X @ p["W"] + p["c"])))
+        errors.append(float(np.mean((X - 1 / (1 + np.exp(-(H @ p["W"].T + p["b"])))) ** 2)))
+    assert abs(errors[0] - errors[1]) < 0.1 * errors[0], errors

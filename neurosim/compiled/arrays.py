@@ -9,8 +9,9 @@ dtype of the products, and gives the operations (:class:`NumpyOps`, :class:`Torc
 **numpy** is today's calls, unchanged, so its results are bit for bit those of the
 kernel before this layer. **torch** is imported only when asked for; its draws come from
 a ``torch.Generator`` seeded by one integer drawn from the caller's numpy generator
-(:meth:`Backend.generator`), so the same seed gives the same numbers on the same
-backend, device and dtype, and other numbers than numpy's.
+(:meth:`Backend.generator`, called at every update by the trainers, so that a checkpoint
+of the numpy generator resumes the torch draws too), so the same seed gives the same
+numbers on the same backend, device and dtype, and other numbers than numpy's.
 
 **Cast policy (dtype="bfloat16").** The weights stay float32 (master weights). Once per
 update the kernel takes a bfloat16 copy of the weights (:meth:`TorchOps.lowered`); each

@@ -293,10 +293,12 @@ def apply(block: Block, d: dict[str, Array], lr: float, momentum: float = 0.0, w
 
 def step(block: Block, data: Array, cd: CD, lr: float, rng: Any,
          momentum: float = 0.0, weight_decay: float = 0.0, velocity: dict[str, Array] | None = None,
-         labels: Array | None = None, chain: Array | None = None, buf: dict | None = None) -> dict:
+         labels: Array | None = None, chain: Array | None = None, buf: dict | None = None,
+         backend: arrays.Backend = NUMPY) -> dict:
     """One CD-k update of ``block`` on a minibatch, in place: :func:`statistics`,
-    :func:`change`, :func:`apply`. Returns the buffers (pass them back next time)."""
-    buf = buffers(buf, block, len(data), len(data) if chain is None else len(chain))
+    :func:`change`, :func:`apply`, the arrays and ``rng`` those of ``backend``. Returns
+    the buffers (pass them back next time)."""
+    buf = buffers(buf, block, len(data), len(data) if chain is None else len(chain), backend)
     d, _ = change(block, statistics(block, data, cd, rng, buf, labels, chain), cd, lr, buf)
     apply(block, d, lr, momentum, weight_decay, velocity)
     return buf

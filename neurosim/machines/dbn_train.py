@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..compiled import bipartite
+from ..compiled import arrays, bipartite
 from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
@@ -48,7 +48,9 @@ class Recipe:
     ``validation``: the last that many cases are held out and the fine-tuning curves
     report their error. ``backprop_from``: ``"greedy"`` (the stack as greedy training
     left it, as ``mnistclassify.m``) or ``"updown"``; the softmax layer's initial
-    weights come from a Generator of their own."""
+    weights come from a Generator of their own. ``backend``, ``device``, ``dtype``: the
+    array library of the greedy stages and the top RBM (:func:`~neurosim.compiled.arrays.backend`:
+    ``"torch"``, ``"bfloat16"`` products); up-down and backprop run on numpy."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -76,6 +78,9 @@ class Recipe:
     backprop_from: str = "greedy"
     validation: int = 0
     seed: int = 0
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -136,12 +141,22 @@ RBM_M = CD(summed_differences=True)   # rbm.m's CD-1 (labels: input vW + c + yU)
 
 
 def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
-             rng: np.random.Generator, buf: dict | None = None) -> dict:
+             rng: np.random.Generator, buf: dict | None = None, backend: arrays.Backend = bipartite.NUMPY) -> dict:
     """``rbm.m``'s CD-1 on minibatch ``V`` (and one-hot labels ``Y``), in place, by
-    :func:`neurosim.compiled.bipartite.step`; ``p``: W (n_v x n_h), b, c [, U, b_lab],
-    ``vel`` likewise. Returns the kernel's buffers, to pass back as ``buf``."""
-    block = Block(p["W"], p["b"], p["c"], p.get("U"), p.get("b_lab"))
-    return bipartite.step(block, V, RBM_M, r.learning_rate, rng, momentum, r.weight_decay, vel, Y, buf=buf)
+    :func:`neurosim.compiled.bipartite.step` on ``backend``; ``p``: W (n_v x n_h), b, c
+    [, U, b_lab], ``vel`` likewise, numpy arrays (wrapped as the backend's: views on the
+    CPU, copied back from a GPU); the draws from the backend's generator seeded from
+    ``rng`` (numpy: ``rng``). Returns the kernel's buffers, to pass back as ``buf``."""
+    on = {k: backend.asarray(v) for k, v in p.items()}
+    on_vel = {k: backend.asarray(v) for k, v in vel.items()}
+    block = Block(on["W"], on["b"], on["c"], on.get("U"), on.get("b_lab"))
+    buf = bipartite.step(block, backend.asarray(V), RBM_M, r.learning_rate, backend.generator(rng), momentum,
+                         r.weight_decay, on_vel, backend.asarray(Y), buf=buf, backend=backend)
+    if not backend.shares_memory:                       # a GPU: the update's arrays back to the host
+        for host, device in ((p, on), (vel, on_vel)):
+            for k, a in host.items():
+                np.copyto(a, backend.to_numpy(device[k]))
+    return buf
 
 
 def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator) -> tuple[dict, dict]:
@@ -158,6 +173,7 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
                     Y: np.ndarray | None = None, init: tuple | None = None) -> dict:
     """A whole RBM stage without checkpoints (small models, tests); ``init``: starting
     ``(W, b, c)`` instead of random weights (e.g. the layer below's, transposed)."""
+    backend = arrays.backend(r.backend, r.device, r.dtype)
     p, vel = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
     if init is not None:
         p.update({k: np.array(x, dtype=np.float32) for k, x in zip(("W", "b", "c"), init)})
@@ -165,7 +181,7 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
         mom, buf = r.momentum[epoch >= r.momentum_switch], None
         for s in range(0, len(V), r.batch_size):
             buf = rbm_step(p, vel, V[s:s + r.batch_size], None if Y is None else Y[s:s + r.batch_size], r, mom,
-                           rng, buf)
+                           rng, buf, backend)
     return p
 
 
@@ -213,6 +229,7 @@ class Trainer:
         self.checkpoint_s, self.on_batch = checkpoint_s, on_batch
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.stages = stage_names(recipe)
+        self.backend = arrays.backend(recipe.backend, recipe.device, recipe.dtype)
 
     # -- state -----------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -373,7 +390,7 @@ class Trainer:
         top = self.stages[self.progress.stage] == "top"
         mom = self.r.momentum[epoch >= self.r.momentum_switch]
         self._buf = rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom,
-                             self.rng, getattr(self, "_buf", None))
+                             self.rng, getattr(self, "_buf", None), self.backend)
 
     def _updown_start(self) -> None:
         if self.r.backprop_from == "greedy":

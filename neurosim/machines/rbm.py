@@ -292,7 +292,6 @@ class RBM(Machine):
         self.__dict__.pop("hidden_activity_", None)
         self._velocity = None
         self._buffers = None
-        self._generator = None
         self.n_iter_ = 0
         self.n_updates_ = 0
 
@@ -312,7 +311,9 @@ class RBM(Machine):
         ``get_rule("cd").batched`` of both phases (tested); the hot loop does not call the
         rule, which costs 4-13% of the throughput (``docs/machines/rbm.md``). On the
         training backend (``_backend``): the arrays of :meth:`_host_state` as its arrays
-        (views on the CPU), the draws from :meth:`_draws`."""
+        (views on the CPU), the draws from its generator, seeded from ``rng`` at every
+        update (numpy: ``rng`` itself), so that a resumed run draws what an uninterrupted
+        one does."""
         be = self._backend
         if self._momentum and self._velocity is None:
             self._velocity = tuple(np.zeros_like(a) for a in (self.components_, self.intercept_visible_,
@@ -321,7 +322,7 @@ class RBM(Machine):
         block = Block(*(self._on_device[name] for name in "Wbc"))
         chain = self._on_device.get("h_samples")
         self._buffers = bipartite.buffers(self._buffers, block, len(batch), len(batch if chain is None else chain), be)
-        self._learn(block, bipartite.statistics(block, be.asarray(batch), self._cd, self._draws(rng), self._buffers,
+        self._learn(block, bipartite.statistics(block, be.asarray(batch), self._cd, be.generator(rng), self._buffers,
                                                 chain=chain))
         if not be.shares_memory:                  # a GPU: the update's arrays back to the host
             for name, a in self._host_state().items():
@@ -338,12 +339,6 @@ class RBM(Machine):
         if self._momentum and self._velocity is not None:
             state.update(zip(("vW", "vb", "vc"), (self._velocity[0].T, *self._velocity[1:])))
         return state
-
-    def _draws(self, rng: np.random.Generator) -> Any:
-        """The backend's generator for ``rng`` (numpy: ``rng``; torch: seeded from it once)."""
-        if self._generator is None or self._generator[0] is not rng:
-            self._generator = (rng, self._backend.generator(rng))
-        return self._generator[1]
 
     def _learn(self, block: Block, stats: bipartite.Statistics) -> None:
         """Eq. 6 for the chain's statistics (the kernel's :func:`~neurosim.compiled.bipartite.change`:
