@@ -12,6 +12,9 @@ after one warm-up, best of ``--repeats``:
 - ``updown_k3``, ``updown_k6``, ``updown_k10``: one ``DeepBeliefNet.up_down_step``
   (with the preset's momentum and weight cost) with CD-3, CD-6 and CD-10 in the top RBM:
   the paper's schedule, the preset runs CD-10 throughout;
+- with ``--torch float32 bfloat16``, ``updown_k3_torch_<dtype>`` and ``updown_k10_torch_<dtype>``:
+  the same up-down steps on the torch backend (``backend=``; bfloat16 products, float32
+  master weights; its own copy of the DBN);
 - ``backprop``: one step of the Trainer's backprop fine-tuning (SGD, the preset);
 - ``backprop_cg3``: three conjugate-gradient line searches on a minibatch of 1000, as
   ``backpropclassify.m`` (``--backprop-cg 3``); its FLOPs are those of the gradient
@@ -22,7 +25,8 @@ machine's float32 rate is the best of 2048 x 2048 sgemm in the same run. Each st
 reported as samples/s, GFLOP/s and the fraction of that rate.
 
 Usage: ``OPENBLAS_NUM_THREADS=1 python benchmarks/dbn_stages.py [--batches 20]
-[--repeats 3] [--out benchmarks/results/dbn_stages.json]``
+[--repeats 3] [--torch float32 bfloat16] [--threads 1] [--out benchmarks/results/dbn_stages.json]``
+(``--threads``: BLAS and torch limited to that many threads, recorded with the torch version).
 """
 
 from __future__ import annotations
@@ -39,9 +43,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import neurosim.machines.backprop as backprop  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
 from neurosim.machines.dbn_train import PRESETS, new_rbm, rbm_step  # noqa: E402
+from neurosim.compiled import arrays  # noqa: E402
+from rbm_throughput import limited  # noqa: E402
 
 M = 100
 V, H1, H2, TOP, LAB = 784, 500, 500, 2000, 10
@@ -113,7 +120,7 @@ def dbn(rng: np.random.Generator) -> DeepBeliefNet:
     return d
 
 
-def stages(rng: np.random.Generator) -> dict:
+def stages(rng: np.random.Generator, torch_dtypes: tuple[str, ...] = ()) -> dict:
     r = PRESETS["hinton2006"]
     X = (rng.random((M, V)) < 0.13).astype(np.float32)
     Y = np.eye(LAB, dtype=np.float32)[rng.integers(0, LAB, M)]
@@ -132,6 +139,13 @@ def stages(rng: np.random.Generator) -> dict:
         out[f"updown_k{k}"] = (lambda k=k: d.up_down_step(X, Y, r.updown_lr, k, rng, r.updown_momentum,
                                                           r.updown_weight_decay, velocity),
                                  updown_flops(k))
+    for dtype in torch_dtypes:
+        be, d_t, v_t = arrays.backend("torch", "cpu", dtype), DeepBeliefNet.from_state_dict(d.state_dict()), {}
+        for k in (3, 10):
+            out[f"updown_k{k}_torch_{dtype}"] = (
+                lambda k=k, be=be, d_t=d_t, v_t=v_t: d_t.up_down_step(X, Y, r.updown_lr, k, rng, r.updown_momentum,
+                                                                      r.updown_weight_decay, v_t, backend=be),
+                updown_flops(k))
     net = backprop.backprop_net(d, rng)
     vel = {k: np.zeros_like(v) for k, v in net.items()}
     out["backprop"] = (lambda: backprop.backprop_step(net, vel, X, Y, r.backprop_lr, r.backprop_momentum),
@@ -144,11 +158,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--torch", nargs="*", default=[], choices=arrays.DTYPES, help="torch up-down contenders")
+    p.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: as set)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "dbn_stages.json"))
     args = p.parse_args()
+    if args.torch:
+        arrays.import_torch()                   # imported before the threads are limited
+    with limited(args.threads):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     rate = sgemm_rate()
     rows = {}
-    for name, entry in stages(np.random.default_rng(0)).items():
+    for name, entry in stages(np.random.default_rng(0), tuple(args.torch)).items():
         cg = isinstance(entry, CGStep)
         step, flops = (entry, None) if cg else entry
         cases, batches = (len(entry.X), max(1, args.batches // 10)) if cg else (M, args.batches)
@@ -166,7 +189,9 @@ def main() -> None:
     result = {"benchmark": "dbn_stages", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"python": platform.python_version(), "numpy": np.__version__,
                           "platform": platform.platform(), "cpus": os.cpu_count(),
-                          "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")},
+                          "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "threads": args.threads,
+                          "torch": sys.modules["torch"].__version__ if "torch" in sys.modules else None,
+                          "torch_threads": sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None},
               "minibatch": M, "sgemm_gflops_2048": rate, "stages": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -40,3 +40,14 @@ def test_every_dbn_stage_runs_a_step():
     cg = stages["backprop_cg3"]
     assert cg.steps == 1 and cg.evaluations >= 4          # the start, then >= 1 per line search
     assert cg.flops() == cg.evaluations * bench.backprop_flops(1000)
+
+
+def test_dbn_stages_torch_contenders_run_a_step():
+    """``--torch bfloat16``: up-down on the torch backend, a copy of the DBN of its own."""
+    from helpers import optional
+
+    optional("torch")
+    bench = load("dbn_stages")
+    stages = bench.stages(np.random.default_rng(0), ("bfloat16",))
+    for name in ("updown_k3_torch_bfloat16", "updown_k10_torch_bfloat16"):
+        stages[name][0]()

@@ -2,7 +2,7 @@
 kernel's statistics and change agree with numpy's on the same states, bfloat16 products
 learn what float32 ones do (exact log-likelihood), seeds repeat, models move between
 backends, and bad input gets one clear message; `rbm train` and `dbn train` (its greedy
-stages) with `--backend torch --dtype bfloat16`. Optional extra: skipped without torch,
+stages and up-down) with `--backend torch --dtype bfloat16`; up-down's step against numpy's. Optional extra: skipped without torch,
 failed under CI."""
 
 from __future__ import annotations
@@ -299,20 +299,19 @@ def test_bad_backend_flags_exit_2_with_the_librarys_message(fake_mnist, tmp_path
     assert list((tmp_path / "out").iterdir()) in ([], [out]) and not (out / "checkpoint.npz").exists()
 
 
-DBN_FLAGS = ["dbn", "train", "--hidden", "30,30,60", "--pretrain-epochs", "30", "--updown-epochs", "1",
+DBN_FLAGS = ["dbn", "train", "--hidden", "30,30,60", "--pretrain-epochs", "30", "--updown-epochs", "2",
              "--backprop-epochs", "0", "--checkpoint-minutes", "0"]
 
 
-def test_dbn_greedy_stages_on_torch_bfloat16_classify_as_numpys_and_resume(fake_mnist, tmp_path, capsys,
-                                                                            monkeypatch):
-    """`dbn train --backend torch --dtype bfloat16`: the greedy RBMs and the top RBM on
-    torch, then up-down on numpy. The generative test error on the 100 fake test digits
-    is within 0.1 of numpy float32's: the classes are separable and both errors are 0 here
-    (0.02 and 0.1 at 20 epochs); other draws (another CPU's bfloat16 GEMM) move an error
-    below 0.1 by at most its binomial standard error sqrt(0.1 * 0.9 / 100) = 0.03, so
-    the difference by about 0.04: the bound is 2.4 of those. Interrupted mid-stage and
-    resumed, the run ends with the checkpoint of an uninterrupted one; --resume on
-    numpy is refused by name."""
+def test_dbn_on_torch_bfloat16_classifies_as_numpys_and_resumes(fake_mnist, tmp_path, capsys, monkeypatch):
+    """`dbn train --backend torch --dtype bfloat16`: the greedy RBMs, the top RBM and
+    up-down on torch. The generative test error on the 100 fake test digits is within
+    0.1 of numpy float32's: the classes are separable and both errors are 0 here; other
+    draws (another CPU's bfloat16 GEMM) move an error below 0.1 by at most its binomial
+    standard error sqrt(0.1 * 0.9 / 100) = 0.03, so the difference by about 0.04: the
+    bound is 2.4 of those. Interrupted mid-stage (in rbm1, and in up-down) and resumed,
+    the run ends with the checkpoint of an uninterrupted one; --resume on numpy is
+    refused by name."""
     errors = {}
     for name, flags in (("numpy", []), ("torch", TORCH_FLAGS)):
         assert main(DBN_FLAGS + flags + ["--out", str(tmp_path / name)]) == 0
@@ -321,18 +320,108 @@ def test_dbn_greedy_stages_on_torch_bfloat16_classify_as_numpys_and_resume(fake_
         assert main(["dbn", "evaluate", str(tmp_path / name), "--json"]) == 0
         errors[name] = json.loads(capsys.readouterr().out)["test_error_generative"]
     assert errors["numpy"] < 0.1 and abs(errors["torch"] - errors["numpy"]) <= 0.1, errors
-    cut = tmp_path / "cut"
-    with monkeypatch.context() as patch:
-        _interrupt_after(patch, Trainer, "_rbm_step", 2 * 2 + 1)       # rbm1, epoch 2, minibatch 1 of 2
-        assert main(DBN_FLAGS + TORCH_FLAGS + ["--out", str(cut)]) == 130
-    assert main(DBN_FLAGS + ["--backend", "numpy", "--out", str(cut), "--resume"]) == 2
-    assert "was started with --backend torch; this command says --backend numpy" in capsys.readouterr().err
-    assert main(DBN_FLAGS + TORCH_FLAGS + ["--out", str(cut), "--resume"]) == 0
-    with np.load(cut / "checkpoint.npz") as resumed, np.load(tmp_path / "torch" / "checkpoint.npz") as whole:
-        assert sorted(resumed.files) == sorted(whole.files)
-        for key in whole.files:
-            if key.startswith(("dbn.", "p.", "vel.", "greedy.")):
-                assert np.array_equal(resumed[key], whole[key]), key
+    for method, calls, where in (("_rbm_step", 2 * 2 + 1, "stage rbm1, epoch 2, minibatch 1"),
+                                 ("_updown_step", 2 + 1, "stage updown, epoch 1, minibatch 1")):
+        cut = tmp_path / f"cut{method}"
+        with monkeypatch.context() as patch:
+            _interrupt_after(patch, Trainer, method, calls)          # 2 minibatches an epoch
+            assert main(DBN_FLAGS + TORCH_FLAGS + ["--out", str(cut)]) == 130
+        assert f"stopped at {where};" in capsys.readouterr().err
+        assert main(DBN_FLAGS + ["--backend", "numpy", "--out", str(cut), "--resume"]) == 2
+        assert "was started with --backend torch; this command says --backend numpy" in capsys.readouterr().err
+        assert main(DBN_FLAGS + TORCH_FLAGS + ["--out", str(cut), "--resume"]) == 0
+        with np.load(cut / "checkpoint.npz") as resumed, np.load(tmp_path / "torch" / "checkpoint.npz") as whole:
+            assert sorted(resumed.files) == sorted(whole.files)
+            for key in whole.files:
+                if key.startswith(("dbn.", "p.", "vel.", "greedy.")):
+                    assert np.array_equal(resumed[key], whole[key]), (method, key)
+
+
+def _dbn(sizes=(12, 8, 6, 10), n_labels=4, seed=0):
+    """A random float32 DBN (directed layers untied, as after some up-down)."""
+    from neurosim.machines.dbn import DeepBeliefNet
+
+    rng = np.random.default_rng(seed)
+    d = DeepBeliefNet(sizes, n_labels)
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        d.add_rbm(rng.standard_normal((a, b)), rng.standard_normal(a), rng.standard_normal(b))
+        d.G[-1] = rng.standard_normal((b, a)).astype(np.float32)
+    d.set_top(*(rng.standard_normal(s) for s in ((sizes[-2], sizes[-1]), (n_labels, sizes[-1]), sizes[-2],
+                                                  n_labels, sizes[-1])))
+    return d
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+@pytest.mark.parametrize("persistent", [False, True])
+def test_up_down_step_agrees_with_numpy_on_the_same_draws(monkeypatch, persistent, device):
+    """``up_down_step`` on torch float32 changes every parameter (and momentum, and the
+    persistent chain) as numpy does, to float32 rounding, given the same uniform draws:
+    both backends' draws are replaced by one numpy stream (the generators differ), two
+    steps with momentum and weight cost. On a GPU the host arrays get the changes back."""
+    def uniform(rng, out):
+        u = rng.random(tuple(out.shape), dtype=np.float32)
+        if isinstance(out, np.ndarray):
+            out[...] = u
+        else:
+            out.copy_(torch.from_numpy(u))                       # to the tensor's device
+        return out
+
+    monkeypatch.setattr(arrays.NumpyOps, "uniform", staticmethod(uniform))
+    monkeypatch.setattr(arrays.TorchOps, "uniform", staticmethod(uniform))
+    monkeypatch.setattr(arrays.Backend, "generator", lambda self, rng: rng)
+    data = np.random.default_rng(1)
+    X = data.random((9, 12), dtype=np.float32)
+    Y = np.eye(4, dtype=np.float32)[data.integers(0, 4, 9)]
+    out = {}
+    for name in ("numpy", "torch"):
+        d, velocity, chains, rng = _dbn(), {}, {} if persistent else None, np.random.default_rng(2)
+        for _ in range(2):
+            d.up_down_step(X, Y, 0.1, 3, rng, 0.5, 0.01, velocity, chains, directed_lr=0.2,
+                           backend=arrays.backend(name, device if name == "torch" else "cpu"))
+        out[name] = d.state_dict(), velocity, chains
+    start = _dbn().state_dict()
+    (p_np, v_np, c_np), (p_t, v_t, c_t) = out["numpy"], out["torch"]
+    for key in start:
+        assert p_t[key].dtype == p_np[key].dtype and isinstance(p_t[key], np.ndarray)
+        np.testing.assert_allclose(p_t[key] - start[key], p_np[key] - start[key], rtol=1e-4, atol=1e-5,
+                                   err_msg=key)
+    assert sorted(v_t) == sorted(v_np) == sorted(k for k in start if k not in ("sizes", "n_labels"))
+    for key in v_np:
+        assert bool(np.any(v_np[key] != 0)), key
+        np.testing.assert_allclose(v_t[key], v_np[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    if persistent:
+        assert np.array_equal(c_t["top"], c_np["top"])
+
+
+def _digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``fake_mnist``'s digits in memory: a class-specific block of pixels, plus noise."""
+    y = np.arange(n) % 10
+    X = (rng.random((n, 28, 28)) < 0.05).astype(np.float32)
+    for i, label in enumerate(y):
+        X[i, 2 * label:2 * label + 6, 4:24] = 1
+    return X.reshape(n, -1), y
+
+
+def test_up_down_in_bfloat16_classifies_as_numpys():
+    """A tiny DBN (784-30-30-60) whose greedy stack is left half trained (15 epochs of 2
+    minibatches) so that up-down does the work: 30 epochs at rate 0.03 take the generative
+    test error of 100 digits from 0.1-0.3 (seeds 0-4, torch bfloat16) to 0.06-0.15, and
+    numpy float32's to 0.0-0.2 (seeds 0-4). bfloat16 (greedy and up-down) ends within
+    0.1 of numpy on the same seed: that is 2.4 binomial standard errors of the difference
+    of two errors near 0.1 on 100 cases (sqrt(2 * 0.1 * 0.9 / 100) = 0.042), and half
+    numpy's own spread over seeds."""
+    from neurosim.machines.dbn import DeepBeliefNet
+
+    rng = np.random.default_rng(0)
+    (X, y), (Xt, yt) = _digits(200, rng), _digits(100, rng)
+    errors = {}
+    for name, dtype in (("numpy", "float32"), ("torch", "bfloat16")):
+        d = DeepBeliefNet((784, 30, 30, 60), 10).fit(X, y, pretrain_epochs=15, updown_epochs=30, updown_lr=0.03,
+                                                     updown_anneal=0, backprop_epochs=0, backend=name,
+                                                     dtype=dtype, random_state=0)
+        errors[name] = float(np.mean(d.predict(Xt) != yt))
+    assert errors["numpy"] <= 0.2 and abs(errors["torch"] - errors["numpy"]) <= 0.1, errors
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -1,7 +1,7 @@
 """The array libraries the compiled kernel runs on: numpy, or PyTorch on a device.
 
 :mod:`neurosim.compiled.bipartite` is written once against the few operations here
-(products into a buffer, in-place sigmoid, uniform and normal draws into a buffer,
+(products into a buffer or a new float32 array, in-place sigmoid, uniform and normal draws into a buffer,
 comparison, softmax, empty buffers); sums, slices and in-place arithmetic are the
 operators both libraries share. :func:`backend` names the library, the device and the
 dtype of the products, and gives the operations (:class:`NumpyOps`, :class:`TorchOps`).
@@ -67,6 +67,10 @@ class NumpyOps:
         return a @ b if out is None else np.matmul(a, b, out=out)
 
     @staticmethod
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a @ b
+
+    @staticmethod
     def sigmoid_(x: np.ndarray) -> np.ndarray:
         return sigmoid(x, out=x)
 
@@ -117,6 +121,10 @@ class TorchOps:
         if out.dtype == self.products:
             return self.torch.matmul(a, b, out=out)
         return out.copy_(a @ b)
+
+    def dot(self, a: Any, b: Any) -> Any:
+        """``a @ b`` in the product dtype, as a new float32 array (the master dtype)."""
+        return (a.to(self.products) @ b.to(self.products)).to(self.torch.float32)
 
     @staticmethod
     def sigmoid_(x: Any) -> Any:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..compiled import bipartite
+from ..compiled import arrays, bipartite
 from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError, ValidationError
 from ..inference.exact import all_states
@@ -47,9 +47,22 @@ def _updown_cd(k: int) -> CD:
     return CD(k, samples=True, labels_first=True, summed_differences=True)
 
 
+NUMPY = bipartite.NUMPY.ops
+
+
 def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Binary states ``u < p``, one uniform draw per unit, in ``p``'s dtype."""
     return (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)
+
+
+def _layer(x: Any, W: Any, b: Any, rng: Any, xp: arrays.NumpyOps | arrays.TorchOps) -> Any:
+    """``sigmoid(x W + b)`` (products by ``xp``: numpy's ``x @ W``, torch's in its product
+    dtype), or with ``rng`` (the arrays' generator) binary states ``u < p`` drawn from it,
+    one uniform per unit, in place: a new array of the arrays' library."""
+    p = xp.dot(x, W)
+    p += b
+    xp.sigmoid_(p)
+    return p if rng is None else bipartite.bernoulli(p, rng, xp.empty_like(p), p)
 
 
 @dataclass(repr=False)
@@ -280,10 +293,15 @@ class DeepBeliefNet(Machine):
     def up(self, X: np.ndarray, rng: np.random.Generator | None = None) -> list[np.ndarray]:
         """Bottom-up pass with the recognition weights: every layer up to the pen layer,
         probabilities (``rng`` None) or samples."""
-        layers = [np.asarray(X, dtype=np.float32)]
-        for R, r in zip(self.R, self.r):
-            p = sigmoid(layers[-1] @ R + r)
-            layers.append(p if rng is None else _bernoulli(p, rng))
+        return self._up_layers(np.asarray(X, dtype=np.float32), rng, NUMPY, self.R, self.r)
+
+    @staticmethod
+    def _up_layers(X: Any, rng: Any, xp: arrays.NumpyOps | arrays.TorchOps, R: list, r: list) -> list:
+        """:meth:`up` in any array library: ``X`` and the weights ``R`` (perhaps the product
+        dtype's copies), biases ``r`` its arrays, ``rng`` its generator."""
+        layers = [X]
+        for W, b in zip(R, r):
+            layers.append(_layer(layers[-1], W, b, rng, xp))
         return layers
 
     def label_free_energies(self, pen: np.ndarray) -> np.ndarray:
@@ -305,13 +323,15 @@ class DeepBeliefNet(Machine):
         """Top-down pass with the generative weights from pen states; visible probabilities."""
         return self._down_layers(top_pen, rng)[0]
 
-    def _down_layers(self, top_pen: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    def _down_layers(self, top_pen: Any, rng: Any, xp: arrays.NumpyOps | arrays.TorchOps = NUMPY,
+                     G: list | None = None, g: list | None = None) -> list:
         """Every layer of a top-down pass from pen states, bottom-up: visible
-        probabilities, sampled hidden states, ``top_pen`` last."""
+        probabilities, sampled hidden states, ``top_pen`` last. In any array library:
+        ``G``, ``g`` its arrays (default: the DBN's own), ``rng`` its generator."""
+        G, g = self.G if G is None else G, self.g if g is None else g
         layers = [None] * self.n_directed + [top_pen]
         for l in reversed(range(self.n_directed)):
-            p = sigmoid(layers[l + 1] @ self.G[l] + self.g[l])
-            layers[l] = p if l == 0 else _bernoulli(p, rng)
+            layers[l] = _layer(layers[l + 1], G[l], g[l], None if l == 0 else rng, xp)
         return layers
 
     def generate(self, labels: Sequence[int], rng: np.random.Generator, n_steps: int = 1000,
@@ -346,39 +366,55 @@ class DeepBeliefNet(Machine):
                      rng: np.random.Generator, momentum: float = 0.0, weight_decay: float = 0.0,
                      velocity: dict[str, np.ndarray] | None = None,
                      chains: dict[str, np.ndarray] | None = None,
-                     directed_lr: float | None = None) -> None:
+                     directed_lr: float | None = None, backend: arrays.Backend | None = None) -> None:
         """One up-down update on a minibatch (``Y`` one-hot labels), in place: the minibatch
         mean of eq. 7 (wake), CD-k (eq. 6) at the top and eq. 11 (sleep). ``velocity`` (a
         dict this fills): ``v = momentum v + change - lr weight_decay w`` (weights only),
         ``w += v``. ``chains`` (a dict this fills): persistent CD at the top (Tieleman
         2008; a minibatch of another size runs plain CD-k). ``directed_lr``: the directed
-        layers' rate, where it differs from ``lr``."""
+        layers' rate, where it differs from ``lr``. ``backend``
+        (:func:`~neurosim.compiled.arrays.backend`; None: numpy): the array library every
+        pass, product and change runs in; the parameters, ``velocity`` and ``chains`` stay
+        numpy arrays (wrapped as tensors: views on the CPU, copied back from a GPU), the
+        products use one copy of each weight matrix in the product dtype, and the draws come
+        from the backend's generator seeded from ``rng`` (numpy: ``rng`` itself)."""
         self._check_fitted()
         if momentum and velocity is None:
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
                                  "(pass velocity={})")
-        m = len(X)
+        be = backend or bipartite.NUMPY
+        xp, gen = be.ops, be.generator(rng)
+        host = {name: a for name, a in self.state_dict().items() if name not in ("sizes", "n_labels")}
+        on = {name: be.asarray(a) for name, a in host.items()}        # the parameters, in place
+        n_dir, m = self.n_directed, len(X)
+        R, G = ([xp.lowered(on[f"{name}{l}"]) for l in range(n_dir)] for name in "RG")
+        r, g = ([on[f"{name}{l}"] for l in range(n_dir)] for name in "rg")
         directed_lr = lr if directed_lr is None else directed_lr
         directed_rate = directed_lr / m
-        wake = self.up(X, rng)                               # wake: sampled bottom-up
-        top, cd = Block(self.W, self.b_pen, self.c, self.U, self.b_lab), _updown_cd(k)
+        wake = self._up_layers(be.asarray(np.asarray(X, dtype=np.float32)), gen, xp, R, r)  # wake: sampled
+        top, cd = Block(on["W"], on["b_pen"], on["c"], on["U"], on["b_lab"]), _updown_cd(k)
         persist = chains is not None and chains.get("top", np.empty((m, len(self.c)))).shape == (m, len(self.c))
-        chain = chains.get("top") if persist else None
-        self._cd_buffers = buf = bipartite.buffers(getattr(self, "_cd_buffers", None), top, m, m)
-        stats = bipartite.statistics(top, wake[-1], cd, rng, buf, Y, chain)   # CD-k in the top RBM
+        chain = be.asarray(chains.get("top")) if persist else None
+        self._cd_buffers = buf = bipartite.buffers(getattr(self, "_cd_buffers", None), top, m, m, be)
+        stats = bipartite.statistics(top, wake[-1], cd, gen, buf, be.asarray(Y), chain)   # CD-k in the top RBM
         if persist and chain is None:
-            chains["top"] = stats.H[m:].copy()           # the chain advanced in place
-        sleep = self._down_layers(stats.V[m:], rng)          # sleep: top-down from the chain
+            chains["top"] = be.to_numpy(stats.H[m:]).copy()           # the chain advanced in place
+        sleep = self._down_layers(stats.V[m:], gen, xp, G, g)      # sleep: top-down from the chain
         change = {}
-        for l in range(self.n_directed):                     # generative: eq. 7 on wake states
-            change[f"G{l}"], change[f"g{l}"] = _delta(wake[l + 1], wake[l], self.G[l], self.g[l], directed_rate)
+        for l in range(n_dir):                               # generative: eq. 7 on wake states
+            change[f"G{l}"], change[f"g{l}"] = _delta(wake[l + 1], wake[l], G[l], g[l], directed_rate, xp)
         d, _ = bipartite.change(top, stats, cd, lr, buf)   # top RBM: eq. 6, both phases in one product
         change.update(W=d["W"], U=d["U"], b_pen=d["b"], b_lab=d["b_lab"], c=d["c"])
-        for l in range(self.n_directed):                     # recognition: eq. 11 on sleep states
-            change[f"R{l}"], change[f"r{l}"] = _delta(sleep[l], sleep[l + 1], self.R[l], self.r[l], directed_rate)
+        for l in range(n_dir):                               # recognition: eq. 11 on sleep states
+            change[f"R{l}"], change[f"r{l}"] = _delta(sleep[l], sleep[l + 1], R[l], r[l], directed_rate, xp)
         self._apply(change, {"W": lr * weight_decay, "U": lr * weight_decay,
                              "G": directed_lr * weight_decay, "R": directed_lr * weight_decay},
-                    momentum, velocity)
+                    momentum, velocity, be, on, host)
+        if not be.shares_memory:                             # a GPU: the update's arrays back to the host
+            for name, a in host.items():
+                np.copyto(a, be.to_numpy(on[name]))
+            if chain is not None:
+                np.copyto(chains["top"], be.to_numpy(chain))
 
     def up_down_flops(self, k: int) -> float:
         """Floating-point operations of the matrix products of :meth:`up_down_step` per case
@@ -387,13 +423,19 @@ class DeepBeliefNet(Machine):
         top = (self.sizes[-2] + self.n_labels) * self.sizes[-1]
         return 2.0 * (6 * lower + (2 * k + 3) * top)
 
-    def _apply(self, change: dict[str, np.ndarray], decay: dict[str, float], momentum: float,
-               velocity: dict[str, np.ndarray] | None) -> None:
-        """``decay``: the weight cost times the rate, by a weight's initial (biases: none)."""
-        params = self.state_dict()                           # the arrays themselves, by name
+    def _apply(self, change: dict[str, Any], decay: dict[str, float], momentum: float,
+               velocity: dict[str, np.ndarray] | None, be: arrays.Backend, on: dict[str, Any],
+               host: dict[str, np.ndarray]) -> None:
+        """Each change to its parameter of ``on`` (the arrays of ``host`` on ``be``, by name), with
+        momentum in ``velocity`` (numpy arrays this fills, wrapped and copied back as the
+        parameters are). ``decay``: the weight cost times the rate, by a weight's initial
+        (biases: none)."""
         for name, d in change.items():
-            v = None if velocity is None else velocity.setdefault(name, np.zeros_like(params[name]))
-            bipartite.apply_change(params[name], d, v, momentum, decay.get(name[0], 0.0))
+            v = None if velocity is None else velocity.setdefault(name, np.zeros_like(host[name]))
+            v_on = be.asarray(v)
+            bipartite.apply_change(on[name], d, v_on, momentum, decay.get(name[0], 0.0))
+            if v is not None and not be.shares_memory:
+                np.copyto(v, be.to_numpy(v_on))
 
 
 def upgrade_labels(net: Network) -> Network:
@@ -411,15 +453,16 @@ def upgrade_labels(net: Network) -> Network:
     return Network.from_populations(pops, net.projections, net.name, net.description, net.edge_order())
 
 
-def _delta(pre: np.ndarray, post: np.ndarray, W: np.ndarray, b: np.ndarray,
-           rate: float) -> tuple[np.ndarray, np.ndarray]:
+def _delta(pre: Any, post: Any, W: Any, b: Any, rate: float,
+           xp: arrays.NumpyOps | arrays.TorchOps = NUMPY) -> tuple[Any, Any]:
     """Eq. 7 (eq. 11 with the pathways swapped), summed over the rows: ``err = rate (post
-    - sigmoid(pre W + b))``, then ``(pre^T err, sum err)``. The rate scales ``err`` before
-    the product, where the rule's batched form scales after it: the order the hinton2006
-    preset's weights were trained in (docs/machines/dbn.md)."""
-    err = post - sigmoid(pre @ W + b)
+    - sigmoid(pre W + b))``, then ``(pre^T err, sum err)``, in any array library (products
+    by ``xp``). The rate scales ``err`` before the product, where the rule's batched form
+    scales after it: the order the hinton2006 preset's weights were trained in
+    (docs/machines/dbn.md)."""
+    err = post - _layer(pre, W, b, None, xp)
     err *= rate
-    return pre.T @ err, err.sum(axis=0)
+    return xp.dot(pre.T, err), err.sum(axis=0)
 
 
 def _unit_names(population: str, n: int) -> tuple[str, ...]:

@@ -49,8 +49,8 @@ class Recipe:
     report their error. ``backprop_from``: ``"greedy"`` (the stack as greedy training
     left it, as ``mnistclassify.m``) or ``"updown"``; the softmax layer's initial
     weights come from a Generator of their own. ``backend``, ``device``, ``dtype``: the
-    array library of the greedy stages and the top RBM (:func:`~neurosim.compiled.arrays.backend`:
-    ``"torch"``, ``"bfloat16"`` products); up-down and backprop run on numpy."""
+    array library of the greedy stages, the top RBM and up-down (:func:`~neurosim.compiled.arrays.backend`:
+    ``"torch"``, ``"bfloat16"`` products); backprop runs on numpy."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -400,7 +400,7 @@ class Trainer:
         r = self.r
         lr = annealed(r.updown_lr, epoch, self.progress.batch, self._n_batches, r.updown_epochs, r.updown_anneal)
         self.dbn.up_down_step(self.X[idx], self.Y[idx], lr, r.cd_k(epoch), self.rng,
-                              r.updown_momentum, r.updown_weight_decay, self.vel)
+                              r.updown_momentum, r.updown_weight_decay, self.vel, backend=self.backend)
 
     def _backprop_start(self) -> None:
         """The feed-forward net from the greedy stack or the up-down weights; the softmax
