@@ -293,6 +293,13 @@ def summarise(rows: int, seconds: dict, gemm: dict, dgemm: dict) -> dict:
     return out
 
 
+def default_out(name: str, quick: bool) -> Path:
+    """Where a benchmark writes without --out: results/NAME.json, or the temporary
+    directory for a --quick run (never the recorded results)."""
+    return (Path(tempfile.gettempdir()) / f"{name}_quick.json" if quick
+            else Path(__file__).parent / "results" / f"{name}.json")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=10000)
@@ -306,9 +313,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.quick:
         args.rows, args.repeats = 2000, 1
-    if args.out is None:
-        args.out = (Path(tempfile.gettempdir()) / "rbm_throughput_quick.json" if args.quick
-                    else Path(__file__).parent / "results" / "rbm_throughput.json")
+    args.out = args.out or default_out("rbm_throughput", args.quick)
     torch, torch_absent = optional_torch()
 
     X64 = mnist_like(args.rows, args.seed)

@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from neurosim import RBM  # noqa: E402
-from rbm_throughput import flops_per_minibatch, limited, mnist_like  # noqa: E402
+from rbm_throughput import default_out, flops_per_minibatch, limited, mnist_like  # noqa: E402
 
 N_FEATURES, N_COMPONENTS, LEARNING_RATE = 784, 500, 0.1
 BATCHES = (100, 1000)
@@ -118,9 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.quick:
         args.rows, args.repeats, args.threads = 5000, 2, [1]
-    if args.out is None:
-        args.out = (Path(tempfile.gettempdir()) / "torch_backend_quick.json" if args.quick
-                    else Path(__file__).parent / "results" / "torch_backend.json")
+    args.out = args.out or default_out("torch_backend", args.quick)
     import torch
 
     X = mnist_like(args.rows, args.seed).astype(np.float32)
