@@ -101,7 +101,7 @@ def _infer_gibbs(net: Network, evidence: dict[str, int], args: argparse.Namespac
 
 # -- sample ------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> None:
-    image = check_out(args.image, (".png",)) if args.image else None
+    image = check_out(args.image, (".png",), flag="--image") if args.image else None
     net = _load(args)
     drawn = sample(net, args.n, args.backend, args.schedule, args.burn_in, args.thin, args.chains,
                    evidence=_evidence(args.evidence, net), random_state=args.seed)

@@ -248,7 +248,7 @@ def test_sample_draws_the_visible_units_as_pictures(capsys, tmp_path):
                        tmp_path / "e.png")
     assert code == 2 and "encoder_424" in err and "has 8" in err and not (tmp_path / "e.png").exists()
     code, _, err = run(capsys, "sample", EARTHQUAKE, "--image", tmp_path / "e.txt")
-    assert code == 2 and ".png" in err
+    assert code == 2 and f"--image {tmp_path / 'e.txt'}: write a .png file" in err
 
 
 def test_tiles_place_each_picture_in_its_cell():
