@@ -329,7 +329,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--validation", type=non_negative, default=None, metavar="N",
                     help="hold out the last N of them; the fine-tuning curves report their error")
     tr.add_argument("--seed", type=seed, default=None)
-    _backend_flags(tr, "the greedy RBMs, the top RBM and up-down (backprop: numpy)", given_only=True)
+    _backend_flags(tr, "every stage: the greedy RBMs, the top RBM, up-down and backprop", given_only=True)
     tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
                     help="checkpoint every M minutes of training (at the next minibatch), as well as after "
                          "every stage and on Ctrl-C; 0: after every minibatch")

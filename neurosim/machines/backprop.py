@@ -3,14 +3,19 @@
 The recognition stack and the pen-to-top weights, with a softmax output layer on top,
 trained on the labels' cross-entropy by SGD with momentum (:func:`backprop_step`) or,
 as published, conjugate-gradient line searches per minibatch (:func:`backprop_cg_step`);
-for the first epochs only the softmax layer learns. Notes: docs/machines/dbn.md.
+for the first epochs only the softmax layer learns. Every matrix product runs on the
+``backend`` passed in (:func:`~neurosim.compiled.arrays.backend`; numpy by default): the
+parameters stay float32 numpy arrays (views on the CPU), the updates and the softmax
+layer's error are computed on them, and the gradients come back as numpy arrays.
+Notes: docs/machines/dbn.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..numerics import sigmoid
+from ..compiled import arrays
+from ..compiled.bipartite import NUMPY
 from ..optimize import minimize
 from .dbn import DeepBeliefNet
 
@@ -32,65 +37,73 @@ def _n_hidden(p: dict) -> int:
     return sum(k.startswith("w") and k != "w_out" for k in p)
 
 
-def _features(p: dict, X: np.ndarray) -> np.ndarray:
-    """The activities of the last sigmoid layer."""
-    a = np.asarray(X, dtype=p["w_out"].dtype)
+def _features(p: dict, X: np.ndarray, be: arrays.Backend = NUMPY) -> np.ndarray:
+    """The activities of the last sigmoid layer (products on ``be``)."""
+    a = be.asarray(np.asarray(X, dtype=p["w_out"].dtype))
     for l in range(_n_hidden(p)):
-        a = sigmoid(a @ p[f"w{l}"] + p[f"b{l}"])
-    return a
+        a = be.ops.sigmoid_(be.ops.dot(a, be.asarray(p[f"w{l}"])) + be.asarray(p[f"b{l}"]))
+    return be.to_numpy(a)
 
 
-def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray,
-                      summed: bool = False) -> tuple[float, dict[str, np.ndarray]]:
+def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray, summed: bool = False,
+                      backend: arrays.Backend = NUMPY) -> tuple[float, dict[str, np.ndarray]]:
     """The mean cross-entropy ``-mean log softmax(z)[label]`` of one-hot ``Y`` (``summed``:
     the sum) and its gradient for every array of ``p`` (only ``w_out``, ``b_out``: the
-    softmax layer alone, on features ``X``). The softmax layer's error is computed in
-    float64, as ``backpropclassify.m`` does (float32 rounds ``1 - q`` to 0)."""
-    acts = [X]
+    softmax layer alone, on features ``X``), the products on ``backend``. The softmax
+    layer's error is computed on the host in float64, as ``backpropclassify.m`` does
+    (float32 rounds ``1 - q`` to 0)."""
+    be, xp = backend, backend.ops
+    on = {k: be.asarray(v) for k, v in p.items()}
+    acts = [be.asarray(X)]
     for l in range(_n_hidden(p)):
-        acts.append(sigmoid(acts[-1] @ p[f"w{l}"] + p[f"b{l}"]))
-    z = (acts[-1] @ p["w_out"] + p["b_out"]).astype(np.float64)
+        acts.append(xp.sigmoid_(xp.dot(acts[-1], on[f"w{l}"]) + on[f"b{l}"]))
+    z = be.to_numpy(xp.dot(acts[-1], on["w_out"]) + on["b_out"]).astype(np.float64)
     log_q = z - z.max(axis=1, keepdims=True)
     log_q -= np.log(np.exp(log_q).sum(axis=1, keepdims=True))
     per_case = 1 if summed else len(X)
     loss = -float((log_q * Y).sum()) / per_case
-    delta = ((np.exp(log_q) - Y) / per_case).astype(acts[-1].dtype)
-    grads = {"w_out": acts[-1].T @ delta, "b_out": delta.sum(axis=0)}
-    back = delta @ p["w_out"].T
+    delta = be.asarray(((np.exp(log_q) - Y) / per_case).astype(_dtype(acts[-1])))
+    grads = {"w_out": xp.dot(acts[-1].T, delta), "b_out": delta.sum(axis=0)}
+    back = xp.dot(delta, on["w_out"].T)
     for l in reversed(range(_n_hidden(p))):
         back = back * acts[l + 1] * (1 - acts[l + 1])
-        grads[f"w{l}"], grads[f"b{l}"] = acts[l].T @ back, back.sum(axis=0)
+        grads[f"w{l}"], grads[f"b{l}"] = xp.dot(acts[l].T, back), back.sum(axis=0)
         if l:
-            back = back @ p[f"w{l}"].T
-    return loss, grads
+            back = xp.dot(back, on[f"w{l}"].T)
+    return loss, {k: be.to_numpy(g) for k, g in grads.items()}
 
 
-def _trained(p: dict, X: np.ndarray, train_lower: bool) -> tuple[dict, np.ndarray]:
+def _dtype(a) -> np.dtype:
+    """numpy's dtype of ``a`` (a torch array: float32, the master dtype)."""
+    return a.dtype if isinstance(a, np.ndarray) else np.dtype(np.float32)
+
+
+def _trained(p: dict, X: np.ndarray, train_lower: bool, be: arrays.Backend) -> tuple[dict, np.ndarray]:
     """The arrays that learn and the input they see: all of them on ``X``, or the
     softmax layer alone on the features of ``X``."""
     if train_lower:
         return p, X
-    return {"w_out": p["w_out"], "b_out": p["b_out"]}, _features(p, X)
+    return {"w_out": p["w_out"], "b_out": p["b_out"]}, _features(p, X, be)
 
 
 def backprop_step(p: dict, vel: dict, X: np.ndarray, Y: np.ndarray, lr: float, momentum: float,
-                  train_lower: bool = True) -> None:
+                  train_lower: bool = True, backend: arrays.Backend = NUMPY) -> None:
     """One SGD step with momentum on the mean cross-entropy of :func:`backprop_gradient`;
     ``train_lower`` False: the softmax layer only (the first epochs). In place."""
-    q, inputs = _trained(p, X, train_lower)
-    _, grads = backprop_gradient(q, inputs, Y)
+    q, inputs = _trained(p, X, train_lower, backend)
+    _, grads = backprop_gradient(q, inputs, Y, backend=backend)
     for k, g in grads.items():
         vel[k] = momentum * vel[k] - lr * g
         p[k] += vel[k]
 
 
 def backprop_cg_step(p: dict, X: np.ndarray, Y: np.ndarray, line_searches: int = 3,
-                     train_lower: bool = True) -> list[float]:
+                     train_lower: bool = True, backend: arrays.Backend = NUMPY) -> list[float]:
     """``line_searches`` conjugate-gradient line searches (:func:`neurosim.optimize.minimize`)
     on the cross-entropy of minibatch ``X`` summed over its cases (``CG_CLASSIFY.m``; the
     mean's first trial step is far too short, docs/machines/dbn.md); ``train_lower``
     False: the softmax layer only. In place; returns the mean loss before and after each search."""
-    q, inputs = _trained(p, X, train_lower)
+    q, inputs = _trained(p, X, train_lower, backend)
     keys = list(q)
     shapes = [q[k].shape for k in keys]
     cuts = np.cumsum([q[k].size for k in keys])[:-1]
@@ -99,7 +112,7 @@ def backprop_cg_step(p: dict, X: np.ndarray, Y: np.ndarray, line_searches: int =
         return {k: part.reshape(s) for k, part, s in zip(keys, np.split(x, cuts), shapes)}
 
     def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, grads = backprop_gradient(unpack(x), inputs, Y, summed=True)
+        loss, grads = backprop_gradient(unpack(x), inputs, Y, summed=True, backend=backend)
         return loss, np.concatenate([grads[k].ravel() for k in keys])
 
     x, history = minimize(fg, np.concatenate([q[k].ravel() for k in keys]), line_searches)

@@ -49,8 +49,8 @@ class Recipe:
     report their error. ``backprop_from``: ``"greedy"`` (the stack as greedy training
     left it, as ``mnistclassify.m``) or ``"updown"``; the softmax layer's initial
     weights come from a Generator of their own. ``backend``, ``device``, ``dtype``: the
-    array library of the greedy stages, the top RBM and up-down (:func:`~neurosim.compiled.arrays.backend`:
-    ``"torch"``, ``"bfloat16"`` products); backprop runs on numpy."""
+    array library of every stage's products (:func:`~neurosim.compiled.arrays.backend`:
+    ``"torch"``, ``"bfloat16"`` products)."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -419,12 +419,12 @@ class Trainer:
         r = self.r
         if r.backprop_line_searches:
             backprop_cg_step(self.p, self.X[idx], self.Y[idx], r.backprop_line_searches,
-                             epoch >= r.backprop_top_only)
+                             epoch >= r.backprop_top_only, self.backend)
             return
         lr = annealed(r.backprop_lr, epoch, self.progress.batch, self._n_batches, r.backprop_epochs,
                       r.backprop_anneal)
         backprop_step(self.p, self.vel, self.X[idx], self.Y[idx], lr, r.backprop_momentum,
-                      epoch >= r.backprop_top_only)
+                      epoch >= r.backprop_top_only, self.backend)
 
     def _finish(self, stage: str) -> None:
         d, p = self.dbn, self.p
