@@ -194,6 +194,33 @@ def test_bad_input(params, message):
         RBM(3, **params).fit(np.zeros((4, 5)))
 
 
+@pytest.mark.parametrize("cpuinfo, supported", [
+    ("flags\t\t: fpu sse2 avx2 avx512f\n", False),
+    ("flags\t\t: fpu avx512f avx512_bf16\n", True),
+    ("flags\t\t: fpu amx_bf16 amx_tile\n", True),
+    ("Features\t: fp asimd bf16 i8mm\n", True),
+    ("Features\t: fp asimd\n", False),
+    (None, None),
+])
+def test_bfloat16_on_a_cpu_without_it(tmp_path, monkeypatch, capsys, cpuinfo, supported):
+    """bfloat16 on a CPU whose /proc/cpuinfo lists no bfloat16 instructions is refused,
+    naming float32 (torch would emulate it, slower than float32); where the file is
+    missing (not Linux) it is allowed. The CLI says the same and exits 2."""
+    path = tmp_path / "cpuinfo"
+    if cpuinfo is not None:
+        path.write_text(cpuinfo)
+    monkeypatch.setattr(arrays, "CPUINFO", str(path))
+    assert arrays.cpu_has_bfloat16() is supported
+    if supported is False:
+        with pytest.raises(ParameterError, match=r"needs a CPU with bfloat16 instructions .* use dtype float32"):
+            arrays.backend("torch", "cpu", "bfloat16")
+        assert main(["rbm", "train", "--hidden", "3", *TORCH_FLAGS, "--out", str(tmp_path / "r.npz")]) == 2
+        assert "use dtype float32" in capsys.readouterr().err
+    else:
+        assert arrays.backend("torch", "cpu", "bfloat16").dtype == "bfloat16"
+    assert arrays.backend("torch", "cpu", "float32").dtype == "float32"
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu():
     with pytest.raises(ParameterError, match=r"^no CUDA device; use --device cpu$"):

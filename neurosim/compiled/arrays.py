@@ -31,6 +31,7 @@ statistics, sums, the weight change's accumulation into the weights) is float32.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,8 @@ __all__ = ["BACKENDS", "DTYPES", "Backend", "NumpyOps", "TorchOps", "backend", "
 
 BACKENDS = ("numpy", "torch")
 DTYPES = ("float32", "bfloat16")          # of the products; the weights are float32 (or the data's type on numpy)
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")   # /proc/cpuinfo: x86's two, ARM's feature
+CPUINFO = "/proc/cpuinfo"
 
 
 def import_torch():
@@ -203,7 +206,7 @@ def backend(name: str = "numpy", device: str = "cpu", dtype: str = "float32") ->
     """A :class:`Backend`, or a ParameterError naming the bad value and the alternative:
     an unknown library or dtype, bfloat16 or another device on numpy, torch not installed
     (``pip install neurosim[torch]``), CUDA without a GPU ("no CUDA device; use
-    --device cpu")."""
+    --device cpu"), bfloat16 on a CPU without bfloat16 instructions (:func:`cpu_has_bfloat16`)."""
     if name not in BACKENDS:
         raise ParameterError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {name!r}")
     if dtype not in DTYPES:
@@ -216,7 +219,24 @@ def backend(name: str = "numpy", device: str = "cpu", dtype: str = "float32") ->
             raise ParameterError(f"device={device!r} needs backend='torch'; numpy runs on the cpu")
         return Backend(name, device, dtype, NUMPY)
     torch = import_torch()
-    return Backend(name, _torch_device(torch, device), dtype, TorchOps(torch, getattr(torch, dtype)))
+    device = _torch_device(torch, device)
+    if dtype == "bfloat16" and torch.device(device).type == "cpu" and cpu_has_bfloat16() is False:
+        raise ParameterError(f"dtype='bfloat16' needs a CPU with bfloat16 instructions ({', '.join(BFLOAT16_FLAGS)} "
+                             f"in {CPUINFO}); this one has none: use dtype float32, or a GPU (--device cuda)")
+    return Backend(name, device, dtype, TorchOps(torch, getattr(torch, dtype)))
+
+
+def cpu_has_bfloat16() -> bool | None:
+    """Whether the CPU multiplies in bfloat16 natively (a flag of :data:`BFLOAT16_FLAGS` in
+    ``/proc/cpuinfo``); None where that file cannot say (not Linux). Without them torch
+    emulates bfloat16 products, several times slower than float32's."""
+    try:
+        text = Path(CPUINFO).read_text(errors="replace")
+    except OSError:
+        return None
+    words = set(" ".join(line.partition(":")[2] for line in text.splitlines()
+                         if line.startswith(("flags", "Features"))).split())
+    return None if not words else bool(words.intersection(BFLOAT16_FLAGS))
 
 
 def _torch_device(torch: Any, device: str) -> str:
