@@ -14,7 +14,7 @@ after one warm-up, best of ``--repeats``:
   the paper's schedule, the preset runs CD-10 throughout;
 - with ``--torch float32 bfloat16``, ``updown_k3_torch_<dtype>`` and ``updown_k10_torch_<dtype>``:
   the same up-down steps on the torch backend (``backend=``; bfloat16 products, float32
-  master weights; its own copy of the DBN);
+  master weights; its own copy of the DBN), and ``backprop_cg3_torch_<dtype>``;
 - ``backprop``: one step of the Trainer's backprop fine-tuning (SGD, the preset);
 - ``backprop_cg3``: three conjugate-gradient line searches on a minibatch of 1000, as
   ``backpropclassify.m`` (``--backprop-cg 3``); its FLOPs are those of the gradient
@@ -74,8 +74,9 @@ class CGStep:
     """One ``backprop_cg_step`` (3 line searches) on ``m`` cases, counting the gradient
     evaluations it makes; ``flops``: those of the evaluations per step so far."""
 
-    def __init__(self, d: DeepBeliefNet, rng: np.random.Generator, m: int = 1000) -> None:
-        self.p = backprop.backprop_net(d, rng)
+    def __init__(self, d: DeepBeliefNet, rng: np.random.Generator, m: int = 1000,
+                 backend: arrays.Backend = arrays.backend()) -> None:
+        self.p, self.backend = backprop.backprop_net(d, rng), backend
         self.X = (rng.random((m, V)) < 0.13).astype(np.float32)
         self.Y = np.eye(LAB, dtype=np.float32)[rng.integers(0, LAB, m)]
         self.steps = self.evaluations = 0
@@ -89,7 +90,7 @@ class CGStep:
 
         backprop.backprop_gradient = counted        # the name backprop_cg_step calls
         try:
-            backprop.backprop_cg_step(self.p, self.X, self.Y, 3)
+            backprop.backprop_cg_step(self.p, self.X, self.Y, 3, backend=self.backend)
         finally:
             backprop.backprop_gradient = gradient
         self.steps += 1
@@ -151,6 +152,8 @@ def stages(rng: np.random.Generator, torch_dtypes: tuple[str, ...] = ()) -> dict
     out["backprop"] = (lambda: backprop.backprop_step(net, vel, X, Y, r.backprop_lr, r.backprop_momentum),
                        backprop_flops())
     out["backprop_cg3"] = CGStep(d, rng)
+    for dtype in torch_dtypes:
+        out[f"backprop_cg3_torch_{dtype}"] = CGStep(d, rng, backend=arrays.backend("torch", "cpu", dtype))
     return out
 
 

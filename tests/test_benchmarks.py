@@ -43,7 +43,8 @@ def test_every_dbn_stage_runs_a_step():
 
 
 def test_dbn_stages_torch_contenders_run_a_step():
-    """``--torch bfloat16``: up-down on the torch backend, a copy of the DBN of its own."""
+    """``--torch bfloat16``: up-down on the torch backend, a copy of the DBN of its own, and
+    conjugate-gradient backprop."""
     from helpers import optional
 
     optional("torch")
@@ -51,3 +52,6 @@ def test_dbn_stages_torch_contenders_run_a_step():
     stages = bench.stages(np.random.default_rng(0), ("bfloat16",))
     for name in ("updown_k3_torch_bfloat16", "updown_k10_torch_bfloat16"):
         stages[name][0]()
+    cg = stages["backprop_cg3_torch_bfloat16"]
+    cg()
+    assert cg.steps == 1 and cg.evaluations >= 4 and cg.backend.dtype == "bfloat16"
