@@ -1,7 +1,8 @@
 """The ``neurosim`` command: infer, sample, train, audit, draw, show, data.
 
 ``infer``, ``sample`` and ``train`` run on the event engine or the compiled backend
-(``--backend``; ``auto`` picks compiled above AUTO_UNITS units).
+(``--backend``; ``auto`` picks compiled above AUTO_UNITS units); ``train --backend
+torch`` runs the compiled backend on torch arrays (``--device``, ``--dtype``).
 
 Bad input (a malformed model file, unknown unit, bad evidence) exits with code 2 and
 one line naming the culprit; never a traceback.
@@ -18,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .cli_args import (Parser, non_negative_float, non_negative_int, positive_float, positive_int,
+from .cli_args import (Parser, backend_flags, non_negative_float, non_negative_int, positive_float, positive_int,
                        seed as seed_type, single_valued, strict_json, temperatures)
-from .errors import NeurosimError
+from .errors import NeurosimError, ParameterError
 from .evidence import parse_evidence as _evidence
 from .inference import bitstring
 from .modelfile import load, save
@@ -152,6 +153,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .learning.quality import exact_quality, shifter_quality
 
     out_path = check_out(args.out)
+    arrays = _train_arrays(args)
     if args.rule_module:
         _import_rules(args.rule_module)
     rule = get_rule(args.rule)
@@ -162,16 +164,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     visible = [u.name for u in net.unit_list() if u.role == "visible"]
     probs = dataset.probs if args.n is None else None  # a generator's exact distribution
     settings = _settings(args, rule.procedure, net, visible, len(data), probs is not None)
-    backend = choose_backend(net, args.backend, args.schedule)
-    result = train(net, rule, data, visible, rng, settings, probs=probs, backend=backend)
-    out = {"rule": rule.name, "backend": backend, "epochs": settings.epochs, "cases": result.cases,
+    backend = choose_backend(net, "compiled" if arrays else args.backend, args.schedule)
+    result = train(net, rule, data, visible, rng, settings, probs=probs, backend=backend, arrays=arrays)
+    where = backend if arrays is None else f"{backend} (torch, {arrays.device}, {arrays.dtype})"
+    out = {"rule": rule.name, "backend": backend if arrays is None else "torch",
+           **({} if arrays is None else {"device": arrays.device, "dtype": arrays.dtype}),
+           "epochs": settings.epochs, "cases": result.cases,
            "data": args.data, "ledger": result.ledger.as_dict(),
            "locality": {"reads": result.reads, "violations": result.violations},
            "phase_signals": result.phase_signals, "symmetry_drift": result.symmetry_drift,
            "quality": exact_quality(result.network, visible, data, dataset.probs), "out": str(args.out)}
     if args.data == "shifter" and result.network.has_recognition:
         out["quality"].update(shifter_quality(result.network, rng))
-    text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {backend} backend for {settings.epochs} "
+    text = (f"trained {net.name} by {rule.name} ({rule.equation}) on the {where} backend for {settings.epochs} "
             f"epochs of {len(data)} cases; wrote {args.out}\n  messages: {out['ledger']}\n  synapses read: "
             f"{', '.join(result.reads)}; violations {result.violations}\n  symmetry drift "
             f"{result.symmetry_drift:.3g}\n  quality: {out['quality']}")
@@ -183,6 +188,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     report = strict_json(out) if args.json else text
     save(result.network, out_path)  # atomic
     print(report)
+
+
+def _train_arrays(args: argparse.Namespace):
+    """The torch arrays of ``--backend torch`` (``--device``, ``--dtype``; default cpu,
+    float32), None for another backend; ParameterError for --device or --dtype without it."""
+    from .compiled.arrays import backend
+
+    if args.backend == "torch":
+        return backend("torch", args.device or "cpu", args.dtype or "float32")
+    given = [flag for flag in ("--device", "--dtype") if getattr(args, flag[2:]) is not None]
+    if given:
+        raise ParameterError(f"{' and '.join(given)} {'choose' if len(given) > 1 else 'chooses'} the torch arrays of the compiled backend; add "
+                             f"--backend torch (got --backend {args.backend})")
+    return None
 
 
 def _settings(args: argparse.Namespace, procedure: str, net: Network, visible: list[str], rows: int,
@@ -386,7 +405,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--sweeps", type=positive_int, default=20)
     sp.set_defaults(run=cmd_draw)
 
-    sp = command("train", "model", "seed", "delay", "backend", help="train a net with a local learning rule")
+    sp = command("train", "model", "seed", "delay", help="train a net with a local learning rule")
+    flags, keywords = shared["backend"]
+    sp.add_argument(*flags, **{**keywords, "choices": [*keywords["choices"], "torch"],
+                               "help": keywords["help"] + "; torch: compiled, on torch arrays"})
+    backend_flags(sp, "--backend torch", given_only=True, flags=("--device", "--dtype"))
     sp.add_argument("--rule", required=True,
                     help="boltzmann, cd, pcd, delta, wake-sleep, backprop, or one of --rule-module")
     sp.add_argument("--data", required=True,

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from .errors import NeurosimError
 
 __all__ = ["Parser", "Once", "single_valued", "positive_int", "non_negative_int", "seed", "positive_float",
-           "non_negative_float", "temperatures", "strict_json"]
+           "non_negative_float", "temperatures", "strict_json", "backend_flags"]
 
 
 class Once(argparse._StoreAction):
@@ -116,3 +116,18 @@ def _non_finite(obj, where: str) -> tuple[str, float] | None:
         if found:
             return found
     return None
+
+
+def backend_flags(parser: argparse.ArgumentParser, what: str, given_only: bool = False,
+                  flags: tuple[str, ...] = ("--backend", "--device", "--dtype")) -> None:
+    """``--backend``, ``--device``, ``--dtype`` of ``what``, as strings: the library checks
+    them (:func:`neurosim.compiled.arrays.backend`). ``given_only``: None when not given
+    (the recipe's, which is numpy, cpu, float32). ``flags``: which of the three."""
+    for flag, default, metavar, text in (
+            ("--backend", "numpy", "numpy|torch", f"array library of {what}; torch: pip install neurosim[torch]"),
+            ("--device", "cpu", "cpu|cuda", "device of a torch backend"),
+            ("--dtype", "float32", "float32|bfloat16",
+             "type of the matrix products; bfloat16: torch only, the weights stay float32")):
+        if flag in flags:
+            parser.add_argument(flag, default=None if given_only else default, metavar=metavar,
+                                help=f"{text} ({'preset' if given_only else 'default'}: {default})")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_args import strict_json
+from .cli_args import backend_flags, strict_json
 from .errors import NeurosimError
 
 __all__ = ["add_parsers"]
@@ -268,7 +268,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--weight-decay", type=non_negative_float, default=0.0002)
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=non_negative, default=0)
-    _backend_flags(tr, "training")
+    backend_flags(tr, "training")
     tr.add_argument("--out", required=True,
                     help="FILE.npz (weights and hyper-parameters, as RBM.save) or FILE.toml (a model file: "
                          "weights only)")
@@ -329,7 +329,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--validation", type=non_negative, default=None, metavar="N",
                     help="hold out the last N of them; the fine-tuning curves report their error")
     tr.add_argument("--seed", type=seed, default=None)
-    _backend_flags(tr, "every stage: the greedy RBMs, the top RBM, up-down and backprop", given_only=True)
+    backend_flags(tr, "every stage: the greedy RBMs, the top RBM, up-down and backprop", given_only=True)
     tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
                     help="checkpoint every M minutes of training (at the next minibatch), as well as after "
                          "every stage and on Ctrl-C; 0: after every minibatch")
@@ -370,19 +370,6 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     cl.add_argument("--seed", type=seed, default=0)
     cl.add_argument("--json", action="store_true")
     cl.set_defaults(run=cmd_dbn_classify)
-
-
-def _backend_flags(parser: argparse.ArgumentParser, what: str, given_only: bool = False) -> None:
-    """``--backend``, ``--device``, ``--dtype`` of ``what``, as strings: the library checks
-    them (:func:`neurosim.compiled.arrays.backend`). ``given_only``: None when not given
-    (the recipe's, which is numpy, cpu, float32)."""
-    for flag, default, metavar, text in (
-            ("--backend", "numpy", "numpy|torch", f"array library of {what}; torch: pip install neurosim[torch]"),
-            ("--device", "cpu", "cpu|cuda", "device of a torch backend"),
-            ("--dtype", "float32", "float32|bfloat16",
-             "type of the matrix products; bfloat16: torch only, the weights stay float32")):
-        parser.add_argument(flag, default=None if given_only else default, metavar=metavar,
-                            help=f"{text} ({'preset' if given_only else 'default'}: {default})")
 
 
 def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:

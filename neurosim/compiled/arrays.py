@@ -2,8 +2,9 @@
 
 :mod:`neurosim.compiled.bipartite` is written once against the few operations here
 (products into a buffer or a new float32 array, in-place sigmoid, uniform and normal draws into a buffer,
-comparison, softmax, empty buffers); sums, slices and in-place arithmetic are the
-operators both libraries share. :func:`backend` names the library, the device and the
+comparison, softmax, empty buffers), and :class:`~neurosim.compiled.sampler.Chains` against
+those and a few more (copy, log-sigmoid, a softmax group's draw, assignment casts); sums,
+slices and in-place arithmetic are the operators both libraries share. :func:`backend` names the library, the device and the
 dtype of the products, and gives the operations (:class:`NumpyOps`, :class:`TorchOps`).
 
 **numpy** is today's calls, unchanged, so its results are bit for bit those of the
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from ..numerics import sigmoid, softmax
+from ..numerics import log_sigmoid, one_of_n, sigmoid, softmax
 
 __all__ = ["BACKENDS", "DTYPES", "Backend", "NumpyOps", "TorchOps", "backend", "ops_of", "import_torch"]
 
@@ -103,6 +104,18 @@ class NumpyOps:
     def lowered(x: np.ndarray | None) -> np.ndarray | None:
         return x
 
+    @staticmethod
+    def copy(x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    log_sigmoid = staticmethod(log_sigmoid)
+    one_of_n = staticmethod(one_of_n)
+
+    @staticmethod
+    def assignable(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+        """``x`` to assign into ``like``'s elements: as it is (numpy casts on assignment)."""
+        return x
+
 
 class TorchOps:
     """PyTorch tensors on any device; products in ``products`` (see the cast policy)."""
@@ -157,6 +170,24 @@ class TorchOps:
 
     def lowered(self, x: Any | None) -> Any | None:
         return None if x is None else x.to(self.products)
+
+    @staticmethod
+    def copy(x: Any) -> Any:
+        return x.clone()
+
+    def log_sigmoid(self, x: Any) -> Any:
+        return self.torch.nn.functional.logsigmoid(x)
+
+    @staticmethod
+    def one_of_n(x: Any, u: Any) -> Any:
+        """:func:`neurosim.numerics.one_of_n` on tensors: the softmax's cumulative sum inverted at ``u``."""
+        cdf = x.softmax(-1).cumsum(-1)
+        return (cdf < u.reshape(-1, 1) * cdf[:, -1:]).sum(-1).clamp_(max=x.shape[-1] - 1)
+
+    @staticmethod
+    def assignable(x: Any, like: Any) -> Any:
+        """``x`` in ``like``'s dtype (torch's indexed assignment does not cast)."""
+        return x.to(like.dtype)
 
 
 NUMPY = NumpyOps()

@@ -6,6 +6,15 @@ Neal's child terms where evidence sits below, and samples the whole block with o
 draw from the Generator. float32 unless the net needs float64 (see ``plan``); the same
 seed gives the same numbers.
 
+**Backends** (:mod:`neurosim.compiled.arrays`): ``backend=None`` is numpy, the
+calls of the sampler before there was a torch backend (bit for bit). On torch the state
+and the weight blocks live on the device (the blocks lowered to the product dtype once
+per weight version), and the field, sigmoid, softmax groups, Neal's child terms and
+draws run there; the draws come from a ``torch.Generator`` seeded by one integer drawn
+from ``rng`` the first time it draws (and again whenever ``rng`` is replaced), so the same
+seed gives the same numbers on the same backend, device and dtype. ``state`` is then a
+tensor; ``rows`` is always a numpy array (a view on the CPU, a copy from a GPU).
+
 >>> import numpy as np
 >>> from neurosim import load
 >>> from neurosim.compiled import compile, Chains
@@ -23,9 +32,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import EvidenceError, ValidationError
+from ..errors import EvidenceError, ParameterError, ValidationError
 from ..messages import Ledger
-from ..numerics import log_sigmoid, one_of_n, sigmoid, softmax as softmax_rows
+from ..numerics import log_sigmoid, sigmoid
+from .arrays import Backend
+from .bipartite import NUMPY
 from .plan import CompiledNet, Plan, Step
 
 __all__ = ["Chains", "sigmoid", "log_sigmoid"]
@@ -44,28 +55,36 @@ class Chains:
     init : array (n_chains, n_units) of 0/1, optional; default uniform random.
     count : bool
         Count the event engine's messages in ``ledger`` (learners, audits); machines pass False.
+    backend : Backend, optional
+        The arrays' library, device and product dtype (:func:`~neurosim.compiled.arrays.backend`);
+        None: numpy.
 
-    ``rng`` may be replaced between updates; every draw goes through the current one.
+    ``rng`` may be replaced between updates; every draw goes through the current one
+    (on torch: through a generator seeded from it, :attr:`generator`).
     """
 
     def __init__(self, net: CompiledNet, rng: np.random.Generator, n_chains: int = 1,
                  evidence: Mapping[str, int] | None = None, init: np.ndarray | None = None,
-                 count: bool = True) -> None:
+                 count: bool = True, backend: Backend | None = None) -> None:
         if not isinstance(rng, np.random.Generator):
             raise ValidationError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         if isinstance(n_chains, bool) or not isinstance(n_chains, (int, np.integer)) or n_chains < 1:
             raise ValidationError(f"n_chains must be a positive integer, got {n_chains!r}")
         self.net, self.rng, self.m = net, rng, int(n_chains)
+        self.backend = on_backend(net, backend)
+        self.xp = self.backend.ops
         self.beta, self.count = 1.0, count
         self.ledger = Ledger()
+        self._generator: tuple = (None, None)     # (the numpy rng, the backend's generator seeded from it)
         if init is None:
-            self.state = (rng.random((self.m, net.n), dtype=np.float32) < 0.5).astype(net.dtype)
+            self.state = self.backend.asarray(np.empty((self.m, net.n), dtype=net.dtype))
+            self.state[:] = self._uniform(self.backend.asarray(np.empty((self.m, net.n), np.float32))) < 0.5
         else:
             init = np.asarray(init)
             if init.shape != (self.m, net.n) or not ((init == 0) | (init == 1)).all():
                 raise ValidationError(f"init must be {self.m} x {net.n} states of 0 or 1, got shape "
                                       f"{init.shape}")
-            self.state = init.astype(net.dtype)
+            self.state = self.backend.asarray(init.astype(net.dtype))
         self.clamped: set[int] = set()
         self._blocks: dict = {}
         self._groups: dict[tuple[str, ...], Step] = {}
@@ -89,7 +108,7 @@ class Chains:
             if values.shape != (self.m, len(cols)) or not ((values == 0) | (values == 1)).all():
                 raise EvidenceError(f"clamped values must be {self.m} x {len(cols)} states of 0 or 1, "
                                     f"got shape {values.shape}")
-            self.state[:, cols] = values
+            self.state[:, cols] = self.xp.assignable(self.backend.asarray(values), self.state)
             self.clamped |= set(cols)
 
     def unclamp(self, units: Sequence[str] | None = None) -> None:
@@ -114,8 +133,22 @@ class Chains:
 
     @property
     def rows(self) -> np.ndarray:
-        """The sampler protocol's state rows (chains x units), as :attr:`Simulator.rows`."""
-        return self.state
+        """The sampler protocol's state rows (chains x units), as :attr:`Simulator.rows`:
+        ``state`` as a numpy array (itself on numpy, a view of the tensor on the CPU)."""
+        return self.backend.to_numpy(self.state)
+
+    @property
+    def generator(self):
+        """The backend's generator for the current ``rng`` (numpy: ``rng`` itself; torch:
+        seeded by one integer drawn from ``rng`` when first asked after ``rng`` was set)."""
+        rng, gen = self._generator
+        if rng is not self.rng:
+            self._generator = self.rng, self.backend.generator(self.rng)
+        return self._generator[1]
+
+    def _uniform(self, out):
+        """``out`` filled with uniform draws on [0, 1) from :attr:`generator`."""
+        return self.xp.uniform(self.generator, out)
 
     def run(self, sweeps: int) -> None:
         for _ in range(sweeps):
@@ -124,9 +157,9 @@ class Chains:
     def update(self, step: Step) -> np.ndarray:
         """Sample ``step``'s units in every chain; returns their probabilities (of a
         softmax group's units: of being the one on)."""
-        x = self.field(step)
-        p = sigmoid(x) if step.groups else sigmoid(x, out=x)
-        new = self.rng.random(p.shape, dtype=p.dtype) < p
+        xp, x = self.xp, self.field(step)
+        p = xp.sigmoid_(xp.copy(x) if step.groups else x)
+        new = self._uniform(xp.empty_like(p)) < p
         for pos, outside in step.groups:
             p[:, pos], new[:, pos] = self._one_of_n(x[:, pos], outside)
         self._commit(step, new)
@@ -136,9 +169,10 @@ class Chains:
         """A softmax group's draw (Hinton et al. 2006, section 2): unit k on with
         ``p_k = exp(x_k) / sum_l exp(x_l)`` for its inputs ``x`` (chains x units), all off
         in a chain where a member ``outside`` the draw is on; (p, new states)."""
-        p = softmax_rows(x)
-        new = np.zeros(x.shape, dtype=bool)
-        new[np.arange(self.m), one_of_n(x, self.rng.random(self.m, dtype=x.dtype))] = True
+        xp = self.xp
+        p = xp.softmax(x)
+        k = xp.one_of_n(x, self._uniform(xp.empty((self.m,), x)))
+        new = k.reshape(-1, 1) == self.backend.asarray(np.arange(x.shape[1]))
         if len(outside):
             taken = self.state[:, outside].any(axis=1)
             p[taken], new[taken] = 0, False
@@ -146,7 +180,7 @@ class Chains:
 
     def update_group(self, units: Sequence[str], softmax: bool = False) -> np.ndarray:
         """Update ``units`` together in every chain and return their new states (chains x
-        units, in unit order); the units of a softmax population draw one winner.
+        units, in unit order; numpy); the units of a softmax population draw one winner.
         ``softmax``: ``units`` are one softmax group whatever their populations say."""
         key = tuple(units)
         if key not in self._groups:
@@ -154,58 +188,64 @@ class Chains:
         step = self._groups[key]
         if not softmax:
             self.update(step)
-            return self.state[:, step.units]
+            return self.rows[:, step.units]
         self._commit(step, self._one_of_n(self.field(step), np.zeros(0, dtype=np.intp))[1])
-        return self.state[:, step.units]
+        return self.rows[:, step.units]
 
     def _commit(self, step: Step, new: np.ndarray) -> None:
         """Write ``step``'s new states and, if counting, what the event engine would send:
         one message per out-synapse of each unit that changed."""
         S = self.state
         if self.count:
-            changed = np.count_nonzero(new != S[:, step.units], axis=0)
+            changed = self.backend.to_numpy((new != S[:, step.units]).sum(0))
             self.ledger.updates += self.m * len(step.index)
             self.ledger.binary += int(changed @ step.fanout)
             self.ledger.analog += int(changed @ step.analog_fanout)
-        S[:, step.units] = new
+        S[:, step.units] = self.xp.assignable(new, S)
 
     def field(self, step: Step) -> np.ndarray:
         """Total input (log-odds) of ``step``'s units in every chain, times ``beta``."""
-        x = None
-        for rows, block in self._sources(step):
-            y = self.state[:, rows] @ block
-            x = y if x is None else np.add(x, y, out=x)
+        xp, x = self.xp, None
+        for rows, block in self._blocks_of(step)[0]:
+            y = xp.dot(self.state[:, rows], block)
+            x = y if x is None else xp.add(x, y, out=x)
         if x is None:
-            x = np.zeros((self.m, len(step.index)), dtype=self.net.dtype)
-        x += self.net.b[step.units]
+            x = xp.empty((self.m, len(step.index)), self.state)
+            x[:] = 0
+        x += self.backend.asarray(self.net.b)[step.units]
         if step.neal is not None:
             x += self._child_terms(step)
         if self.beta != 1.0:
             x *= self.beta
         return x
 
-    def _sources(self, step: Step) -> list:
+    def _blocks_of(self, step: Step) -> tuple[list, tuple | None]:
+        """``step``'s weight blocks on the backend, copied once per weight version: the
+        source runs' ``[(rows, W[rows, units])]`` in the product dtype, and Neal's
+        ``(W[rows, children] in the product dtype, w[parent, child], incidence)``."""
         if self._version != self.net.version:  # weights changed: copy the blocks afresh
             self._blocks, self._version = {}, self.net.version
         if step not in self._blocks:
-            W = self.net.W
-            self._blocks[step] = [(rows, np.ascontiguousarray(W[rows][:, step.units]))
-                                  for rows in step.sources]
+            W, on, lowered = self.net.W, self.backend.asarray, self.xp.lowered
+            sources = [(rows, lowered(on(np.ascontiguousarray(W[rows][:, step.units])))) for rows in step.sources]
+            nl = step.neal
+            neal = None if nl is None else (lowered(on(W[np.ix_(nl.rows, nl.children)])),
+                                            on(W[step.index[nl.parent], nl.children]), on(nl.incidence))
+            self._blocks[step] = sources, neal
         return self._blocks[step]
 
     def _child_terms(self, step: Step) -> np.ndarray:
         """Neal (1992): for each child c of unit i in the group,
         ``log P(s_c | x_c with s_i=1) - log P(s_c | x_c with s_i=0)``."""
-        nl, S, W = step.neal, self.state, self.net.W
-        x = self.net.b[nl.children] + S[:, nl.rows] @ W[np.ix_(nl.rows, nl.children)]
+        (nl, S, xp), (W, w, incidence) = (step.neal, self.state, self.xp), self._blocks_of(step)[1]
+        x = self.backend.asarray(self.net.b)[nl.children] + xp.dot(S[:, nl.rows], W)
         parents = step.index[nl.parent]
-        w = W[parents, nl.children]
         x0 = x - S[:, parents] * w
         x1 = x0 + w
         sc = S[:, nl.children]
         sign = 2 * sc - 1  # log P(s_c | x) = log sigmoid(+-x)
-        term = log_sigmoid(sign * x1) - log_sigmoid(sign * x0)
-        return term @ nl.incidence
+        term = xp.log_sigmoid(sign * x1) - xp.log_sigmoid(sign * x0)
+        return term @ incidence
 
     def sample(self, n: int, burn_in: int = 0, thin: int = 1) -> np.ndarray:
         """``n`` states from every chain after ``burn_in`` sweeps, ``thin`` sweeps apart:
@@ -214,5 +254,17 @@ class Chains:
         out = np.empty((n, self.m, self.net.n), dtype=np.int8)
         for t in range(n):
             self.run(thin)
-            out[t] = self.state
+            out[t] = self.rows
         return out.reshape(n * self.m, self.net.n)
+
+
+def on_backend(net: CompiledNet, backend: Backend | None) -> Backend:
+    """``backend`` (None: numpy), or a ParameterError if ``net`` needs float64 and the
+    backend computes in float32 or bfloat16 (torch)."""
+    if backend is None or backend.name == "numpy":
+        return NUMPY
+    if net.dtype != np.float32:
+        raise ParameterError(f"network {net.network.name!r} needs {net.dtype} (a unit's |bias| + sum |weight in| "
+                             f"is over 1e4; see neurosim.compiled.plan); the torch backend computes in "
+                             f"float32 or bfloat16: use the numpy backend")
+    return backend

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from ..compiled.arrays import Backend
 from ..compiled.plan import CompiledNet, compile
-from ..compiled.sampler import Chains
+from ..compiled.sampler import Chains, on_backend
 from ..engine.simulator import Simulator
 from ..errors import DivergenceError, NeurosimError
 from ..inference.exact import MAX_SCALE
@@ -261,14 +262,24 @@ class EventLearner:
 
 class CompiledLearner:
     """The compiled backend's learner: fresh :class:`Chains` per minibatch, one chain per
-    case; the rule's batched form changes every synapse of a pathway at once."""
+    case; the rule's batched form changes every synapse of a pathway at once.
+
+    ``arrays`` (:func:`~neurosim.compiled.arrays.backend`; None: numpy): the library the
+    chains and the batched form run on. On torch the rule's ``batched`` receives tensors
+    (the built-in rules use operators only; its product is float32), eq. 1's ``post_prob``
+    comes from the weights in the product dtype, and the change returns to the numpy
+    weights (float32 masters) of the compiled net, where it is applied; backprop's analog
+    pass stays numpy."""
 
     backend = "compiled"
 
     def __init__(self, net: Network, rule: Rule, s: Settings, rng: np.random.Generator,
-                 pathways: tuple[str, ...], schedule: str | None = None, mode: str | None = None) -> None:
+                 pathways: tuple[str, ...], schedule: str | None = None, mode: str | None = None,
+                 arrays: Backend | None = None) -> None:
         self.net, self.rule, self.s, self.rng = net, rule, s, rng
         self.cns = {"generative": compile(net)}
+        self.arrays = on_backend(self.cns["generative"], arrays)
+        self._lowered: dict[int, tuple] = {}   # id(compiled net): (weight version, cn.W, W on the backend)
         self.bias_mask = {"generative": None}
         if "recognition" in pathways:
             rec = self.cns["recognition"] = compile(net, pathway="recognition")
@@ -290,7 +301,7 @@ class CompiledLearner:
         yield batch.astype(self.dtype)
 
     def sampler(self, pathway: str = "generative", m: int = 1) -> Chains:
-        c = Chains(self.cns[pathway], self.rng, m)
+        c = Chains(self.cns[pathway], self.rng, m, backend=self.arrays)
         self.ledgers.append(c.ledger)
         return c
 
@@ -308,7 +319,7 @@ class CompiledLearner:
         accumulated change (of the synapses into ``posts``, if given)."""
         cn = self.cns[pathway]
         error = x.error if isinstance(x, Analog) else None
-        dw, db = self.change(cn, x.rows, phase, post_error=error)
+        dw, db = self.change(cn, x.state if isinstance(x, Chains) else x.rows, phase, post_error=error)
         if posts is not None:
             keep = np.isin(cn.units, list(posts))
             dw, db = np.where(keep, dw, 0), np.where(keep, db, 0)
@@ -317,20 +328,31 @@ class CompiledLearner:
 
     def change(self, cn: CompiledNet, S: np.ndarray, phase: str, post_error: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(dW, db)``: the batched rule on states ``S`` (rows = cases), mean over rows;
-        ``post_prob`` is eq. 1 from ``cn``'s weights."""
-        m = len(S)
-        pre = np.hstack([S, np.ones((m, 1), dtype=S.dtype)])
+        """``(dW, db)`` (numpy): the batched rule on states ``S`` (rows = cases; numpy, or
+        the backend's arrays), mean over rows; ``post_prob`` is eq. 1 from ``cn``'s weights."""
+        be, xp = self.arrays, self.arrays.ops
+        S, m = be.asarray(S), len(S)
+        pre = xp.empty((m, cn.n + 1), S)
+        pre[:, :-1], pre[:, -1] = S, 1
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by name in apply
-            post_prob = sigmoid(cn.b + S @ cn.W)
+            post_prob = xp.sigmoid_(xp.dot(S, self._weights(cn)) + be.asarray(cn.b))
             try:
-                d = self.rule.batched(pre, S, phase, self.lr, post_prob=post_prob, post_error=post_error)
+                d = be.to_numpy(self.rule.batched(pre, S, phase, self.lr, post_prob=post_prob,
+                                                  post_error=be.asarray(post_error)))
             except NotImplementedError:
                 raise NeurosimError(f"rule {self.rule.name!r} has no batched form; train it with "
                                     "--backend event") from None
         self._probe(cn, S, phase, post_prob, post_error)
         self.phase_signals += 1
         return np.where(cn.incoming, d[:-1], 0) / m, d[-1] / m
+
+    def _weights(self, cn: CompiledNet):
+        """``cn.W`` on the backend in the product dtype, copied once per weight version."""
+        version, source, W = self._lowered.get(id(cn), (None, None, None))
+        if version != cn.version or source is not cn.W:
+            W = self.arrays.ops.lowered(self.arrays.asarray(cn.W))
+            self._lowered[id(cn)] = cn.version, cn.W, W
+        return W
 
     def _probe(self, cn: CompiledNet, S: np.ndarray, phase: str, post_prob: np.ndarray,
                post_error: np.ndarray | None) -> None:

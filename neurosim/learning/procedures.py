@@ -25,6 +25,7 @@ from typing import Callable, Union
 
 import numpy as np
 
+from ..compiled.arrays import Backend
 from ..compiled.sampler import Chains
 from ..engine import Simulator
 from ..errors import ParameterError, ValidationError
@@ -454,10 +455,11 @@ def check_remedies(rule: Rule, s: Settings) -> None:
 
 def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
           rng: np.random.Generator, settings: Settings | None = None,
-          probs: np.ndarray | None = None, backend: str = "event") -> TrainResult:
+          probs: np.ndarray | None = None, backend: str = "event", arrays: Backend | None = None) -> TrainResult:
     """Train ``net`` by ``rule``'s procedure on ``backend`` ("event": the event engine,
     the rule's local form case by case; "compiled": chains per minibatch, its batched
-    form), with the remedies of ``settings`` (:func:`run_with_restarts`); returns a
+    form, on ``arrays``: :func:`~neurosim.compiled.arrays.backend`, None numpy), with the
+    remedies of ``settings`` (:func:`run_with_restarts`); returns a
     copy. ``probs``: the data are a distribution, distinct ``data`` rows with these
     probabilities (restarts are then chosen on its exact expected log-likelihood).
 
@@ -467,6 +469,9 @@ def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
     s = settings or Settings()
     if backend not in LEARNERS:
         raise ValidationError(f"unknown backend {backend!r} (event or compiled)")
+    if arrays is not None and backend != "compiled":
+        raise ValidationError(f"arrays={arrays.name!r} is the compiled backend's array library; the {backend} "
+                              "engine runs unit by unit (use backend 'compiled')")
     if rule.procedure not in PROCEDURES:
         where = "event engine" if backend == "event" else "compiled backend"
         raise ValidationError(f"rule {rule.name!r} asks for procedure {rule.procedure!r}; the {where} "
@@ -478,16 +483,18 @@ def train(net: Network, rule: Rule, data: np.ndarray, visible: list[str],
     check_remedies(rule, s)
 
     def fit(start: Network, rows: np.ndarray, r: np.random.Generator, epochs: range) -> TrainResult:
-        return _run(backend, start, rule, rows, visible, s, r, epochs).result(len(rows) * len(epochs))
+        return _run(backend, start, rule, rows, visible, s, r, epochs, arrays).result(len(rows) * len(epochs))
 
     return run_with_restarts(fit, net, rows, visible, s, rng, probs)
 
 
 def _run(backend: str, net: Network, rule: Rule, rows: np.ndarray, visible: list[str], s: Settings,
-         rng: np.random.Generator, epochs: range) -> Learner:
-    """Run ``rule``'s procedure over ``epochs`` on ``backend``'s learner; returns the learner."""
+         rng: np.random.Generator, epochs: range, arrays: Backend | None = None) -> Learner:
+    """Run ``rule``'s procedure over ``epochs`` on ``backend``'s learner (the compiled one
+    on ``arrays``); returns the learner."""
     procedure, pathways, schedule, mode = PROCEDURES[rule.procedure]
-    learner = LEARNERS[backend](net, rule, s, rng, pathways, schedule, mode)
+    extra = {} if arrays is None else {"arrays": arrays}
+    learner = LEARNERS[backend](net, rule, s, rng, pathways, schedule, mode, **extra)
     procedure(learner, _batches(rows, s, rng, epochs), s, list(visible))
     return learner
 
