@@ -221,3 +221,18 @@ def test_chains_on_cuda_sample_the_exact_distribution():
     chains = Chains(compile(net), np.random.default_rng(3), 8000, evidence=EVIDENCE[1], backend=_torch(device="cuda"))
     assert chains.state.device.type == "cuda"
     _kl_check(chains.sample(1, burn_in=30), net, posterior(net, EVIDENCE[1]), 1.0)
+
+
+def test_backprop_on_torch_equals_numpys():
+    """Backprop has no draws: its analog pass stays numpy and its batched change runs on
+    torch; the trained weights equal the numpy compiled run's to float32 rounding, with
+    the same messages and reads."""
+    from neurosim.data import encoder_424
+    from neurosim.learning.audit import ALGORITHMS
+
+    net, data = ALGORITHMS["backprop"][1](np.random.default_rng(2)), encoder_424()
+    s = Settings(epochs=3, lr=1.0, batch=3)
+    ref, mine = (train(net, get_rule("backprop"), data.data, data.names, np.random.default_rng(3), s,
+                       backend="compiled", arrays=a) for a in (None, _torch()))
+    assert mine.ledger == ref.ledger and mine.reads == ref.reads == ["lr", "post_error", "pre"]
+    np.testing.assert_allclose(mine.network.to_arrays().weights, ref.network.to_arrays().weights, rtol=0, atol=1e-6)
