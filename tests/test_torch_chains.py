@@ -121,7 +121,7 @@ def test_same_seed_same_numbers_and_a_replaced_rng_reseeds():
 
 def test_a_net_that_needs_float64_is_refused_on_torch():
     net = random_boltzmann(np.random.default_rng(0), 2, 2, scale=1e5)
-    with pytest.raises(ParameterError, match="needs float64 .* use the numpy backend"):
+    with pytest.raises(ParameterError, match="is compiled to float64 .* use the numpy backend"):
         Chains(compile(net), np.random.default_rng(0), 2, backend=_torch())
 
 

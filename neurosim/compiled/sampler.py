@@ -141,8 +141,7 @@ class Chains:
     def generator(self):
         """The backend's generator for the current ``rng`` (numpy: ``rng`` itself; torch:
         seeded by one integer drawn from ``rng`` when first asked after ``rng`` was set)."""
-        rng, gen = self._generator
-        if rng is not self.rng:
+        if self._generator[0] is not self.rng:
             self._generator = self.rng, self.backend.generator(self.rng)
         return self._generator[1]
 
@@ -156,7 +155,7 @@ class Chains:
 
     def update(self, step: Step) -> np.ndarray:
         """Sample ``step``'s units in every chain; returns their probabilities (of a
-        softmax group's units: of being the one on)."""
+        softmax group's units: of being the one on), an array of the backend."""
         xp, x = self.xp, self.field(step)
         p = xp.sigmoid_(xp.copy(x) if step.groups else x)
         new = self._uniform(xp.empty_like(p)) < p
@@ -204,7 +203,8 @@ class Chains:
         S[:, step.units] = self.xp.assignable(new, S)
 
     def field(self, step: Step) -> np.ndarray:
-        """Total input (log-odds) of ``step``'s units in every chain, times ``beta``."""
+        """Total input (log-odds) of ``step``'s units in every chain, times ``beta`` (an
+        array of the backend)."""
         xp, x = self.xp, None
         for rows, block in self._blocks_of(step)[0]:
             y = xp.dot(self.state[:, rows], block)
@@ -264,7 +264,7 @@ def on_backend(net: CompiledNet, backend: Backend | None) -> Backend:
     if backend is None or backend.name == "numpy":
         return NUMPY
     if net.dtype != np.float32:
-        raise ParameterError(f"network {net.network.name!r} needs {net.dtype} (a unit's |bias| + sum |weight in| "
-                             f"is over 1e4; see neurosim.compiled.plan); the torch backend computes in "
+        raise ParameterError(f"network {net.network.name!r} is compiled to {net.dtype} (compile chooses it where a "
+                             f"unit's |bias| + sum |weight in| is over 1e4); the torch backend computes in "
                              f"float32 or bfloat16: use the numpy backend")
     return backend
