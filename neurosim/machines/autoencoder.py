@@ -143,12 +143,14 @@ def decode(p: dict, codes: np.ndarray) -> np.ndarray:
     return sigmoid(_features(d, codes) @ d["w_out"] + d["b_out"])
 
 
-def up_pass(rbms: list[dict], X: np.ndarray) -> list[np.ndarray]:
-    """The stack's mean-field up-pass: each layer's ``P(h = 1 | v)`` (the top's mean ``v W + c``)."""
+def up_pass(rbms: list[dict], X: np.ndarray, linear_top: bool = True) -> list[np.ndarray]:
+    """The stack's mean-field up-pass: each layer's ``P(h = 1 | v)``, the top's the mean
+    ``v W + c`` of its linear units (``linear_top`` False: a stack still being pretrained,
+    logistic throughout)."""
     acts = [X]
     for l, rbm in enumerate(rbms):
         z = acts[-1] @ rbm["W"] + rbm["c"]
-        acts.append(z if l == len(rbms) - 1 else sigmoid(z))
+        acts.append(z if linear_top and l == len(rbms) - 1 else sigmoid(z))
     return acts
 
 
@@ -274,7 +276,7 @@ class AutoencoderTrainer:
     def _stage_data(self) -> np.ndarray:
         """The current RBM's data: the training data's up-pass through the RBMs learned so far."""
         if getattr(self, "_V_stage", None) != self.progress.stage:
-            self._V, self._V_stage = up_pass(self.rbms, self.X)[-1], self.progress.stage
+            self._V, self._V_stage = up_pass(self.rbms, self.X, linear_top=False)[-1], self.progress.stage
         return self._V
 
     def _start(self, stage: str) -> None:
@@ -361,6 +363,7 @@ class Run:
     progress: Progress
     rbms: list
     nets: dict
+    n_cases: int
 
     @property
     def finished(self) -> bool:
@@ -385,7 +388,7 @@ def load_run(directory: str | Path) -> Run:
         recipe, progress = AutoencoderRecipe(**meta["recipe"]), Progress(**meta["progress"])
     except (KeyError, TypeError) as exc:
         raise NeurosimError(f"{path}: not an autoencoder checkpoint: {exc}") from None
-    return Run(str(directory), recipe, progress, stack_of(d), nets_of(d))
+    return Run(str(directory), recipe, progress, stack_of(d), nets_of(d), int(meta.get("n_cases", 0)))
 
 
 def evaluate(run: Run, X: np.ndarray) -> dict[str, float]:
