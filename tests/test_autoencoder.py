@@ -102,7 +102,7 @@ def test_the_linear_top_rbm_learns_at_its_own_rate(monkeypatch):
 
 
 def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
-    r = AutoencoderRecipe(layers=(8, 3), pretrain_epochs=2, backprop_epochs=2, batch_size=20, backprop_batch=30)
+    r = AutoencoderRecipe(layers=(8, 3), pretrain_epochs=2, backprop_epochs=2, backprop_batch=30)
     whole = AutoencoderTrainer(r, X, tmp_path / "whole", log=lambda m: None)
     whole.run()
 

@@ -37,7 +37,7 @@ from ..numerics import sigmoid
 from . import runs
 from .backprop import _features, backprop_cg_step
 from .base import UNIT, Machine, check_number, check_rows, read_npz_meta
-from .dbn_train import RBM_M, Progress, new_rbm, rbm_step, write_checkpoint
+from .dbn_train import PRESETS, RBM_M, Progress, new_rbm, rbm_step, write_checkpoint
 
 __all__ = ["AutoencoderRecipe", "AutoencoderTrainer", "DeepAutoencoder", "unroll", "up_pass", "down_pass",
            "squared_error", "load_run", "evaluate", "RBM_LINEAR"]
@@ -61,21 +61,19 @@ def check_layers(layers: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in sizes)
 
 
+RBM_SETTINGS = PRESETS["hinton2006"]     # rbm.m's minibatch, rates, weight cost, momentum and initial weights
+
+
 @dataclass
 class AutoencoderRecipe:
-    """Every setting of a run (defaults: ``mnistdeepauto.m``, ``rbm.m``, ``rbmhidlinear.m``,
-    ``backprop.m``; docs/machines/autoencoder.md). ``layers``: hidden sizes, the code last.
-    ``linear_learning_rate``: the top (linear-hidden) RBM's, for weights and biases."""
+    """Every setting of a run (defaults: ``mnistdeepauto.m``, ``rbmhidlinear.m``,
+    ``backprop.m``; docs/machines/autoencoder.md); the RBMs' other settings are
+    ``rbm.m``'s, the DBN preset's (:data:`RBM_SETTINGS`). ``layers``: hidden sizes, the
+    code last. ``linear_learning_rate``: the top (linear-hidden) RBM's, for weights and biases."""
 
     layers: tuple[int, ...] = (1000, 500, 250, 30)
-    batch_size: int = 100
     pretrain_epochs: int = 10
-    learning_rate: float = 0.1
     linear_learning_rate: float = 0.001
-    weight_decay: float = 0.0002
-    momentum: tuple[float, float] = (0.5, 0.9)
-    momentum_switch: int = 5
-    init_scale: float = 0.1
     backprop_epochs: int = 200
     backprop_batch: int = 1000
     backprop_line_searches: int = 3
@@ -85,13 +83,11 @@ class AutoencoderRecipe:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        self.layers, self.momentum = check_layers(self.layers), tuple(self.momentum)
-        for name in ("batch_size", "backprop_batch", "backprop_line_searches", "pretrain_epochs",
-                     "backprop_epochs", "momentum_switch", "seed"):
-            low = 1 if name in ("batch_size", "backprop_batch", "backprop_line_searches") else 0
+        self.layers = check_layers(self.layers)
+        for name in ("backprop_batch", "backprop_line_searches", "pretrain_epochs", "backprop_epochs", "seed"):
+            low = 1 if name in ("backprop_batch", "backprop_line_searches") else 0
             setattr(self, name, check_number(name, getattr(self, name), low, integer=True))
-        for name in ("learning_rate", "linear_learning_rate", "weight_decay", "init_scale"):
-            setattr(self, name, check_number(name, getattr(self, name), 0.0))
+        self.linear_learning_rate = check_number("linear_learning_rate", self.linear_learning_rate, 0.0)
 
 
 def stage_names(recipe: AutoencoderRecipe) -> list[str]:
@@ -167,12 +163,12 @@ def squared_error(X: np.ndarray, R: np.ndarray) -> float:
     return float(((np.asarray(X, np.float64) - R) ** 2).sum(axis=1).mean())
 
 
-def logistic_pca_net(n_visible: int, n_code: int, r: AutoencoderRecipe, rng: np.random.Generator) -> dict:
+def logistic_pca_net(n_visible: int, n_code: int, rng: np.random.Generator, scale: float = 0.1) -> dict:
     """Logistic PCA as a ``n_visible``-``n_code``-``n_visible`` net: a linear code and a
-    logistic output, weights ``init_scale N(0, 1)``, biases 0."""
-    return {"w0": (r.init_scale * rng.standard_normal((n_visible, n_code))).astype(np.float32),
+    logistic output, weights ``scale N(0, 1)``, biases 0."""
+    return {"w0": (scale * rng.standard_normal((n_visible, n_code))).astype(np.float32),
             "b0": np.zeros(n_code, np.float32),
-            "w_out": (r.init_scale * rng.standard_normal((n_code, n_visible))).astype(np.float32),
+            "w_out": (scale * rng.standard_normal((n_code, n_visible))).astype(np.float32),
             "b_out": np.zeros(n_visible, np.float32)}
 
 
@@ -244,8 +240,8 @@ class AutoencoderTrainer:
             components = np.linalg.svd(self.X - mean, full_matrices=False)[2][:r.layers[-1]]
             self.nets["pca"] = {"mean": mean, "components": components}
             return self._next()
-        epochs, batch = (r.pretrain_epochs, r.batch_size) if stage.startswith("rbm") else (r.backprop_epochs,
-                                                                                            r.backprop_batch)
+        epochs, batch = ((r.pretrain_epochs, RBM_SETTINGS.batch_size) if stage.startswith("rbm")
+                         else (r.backprop_epochs, r.backprop_batch))
         if pr.epoch == 0 and pr.batch == 0:
             self._start(stage)
         n_batches, clock = -(-len(self.X) // batch), time.monotonic()
@@ -282,19 +278,20 @@ class AutoencoderTrainer:
     def _start(self, stage: str) -> None:
         r = self.r
         if stage.startswith("rbm"):
-            self.p, self.vel = new_rbm(self._stage_data().shape[1], r.layers[len(self.rbms)], 0, r, self.rng)
+            self.p, self.vel = new_rbm(self._stage_data().shape[1], r.layers[len(self.rbms)], 0, RBM_SETTINGS,
+                                       self.rng)
             return
         self.p = unroll(self.rbms) if stage == "backprop" else logistic_pca_net(
-            self.X.shape[1], r.layers[-1], r, np.random.default_rng([r.seed, 3]))
+            self.X.shape[1], r.layers[-1], np.random.default_rng([r.seed, 3]), RBM_SETTINGS.init_scale)
         self.vel = {}
 
     def _step(self, stage: str, idx: np.ndarray, epoch: int) -> None:
-        r = self.r
+        r, rbm = self.r, RBM_SETTINGS
         if stage.startswith("rbm"):
             top = len(self.rbms) == len(r.layers) - 1
-            rate = replace(r, learning_rate=r.linear_learning_rate) if top else r
+            rate = replace(rbm, learning_rate=r.linear_learning_rate) if top else rbm
             self._buf = rbm_step(self.p, self.vel, self._stage_data()[idx], None, rate,
-                                 r.momentum[epoch >= r.momentum_switch], self.rng, getattr(self, "_buf", None),
+                                 rbm.momentum[epoch >= rbm.momentum_switch], self.rng, getattr(self, "_buf", None),
                                  self.backend, RBM_LINEAR if top else RBM_M)
             return
         X = self.X[idx]
