@@ -39,8 +39,8 @@ from .backprop import _features, backprop_cg_step
 from .base import UNIT, Machine, check_number, check_rows, read_npz_meta
 from .dbn_train import PRESETS, RBM_M, Progress, new_rbm, rbm_step, write_checkpoint
 
-__all__ = ["AutoencoderRecipe", "AutoencoderTrainer", "DeepAutoencoder", "unroll", "up_pass", "down_pass",
-           "squared_error", "load_run", "evaluate", "RBM_LINEAR"]
+__all__ = ["AutoencoderRecipe", "AutoencoderTrainer", "DeepAutoencoder", "unroll", "encode", "decode", "up_pass",
+           "down_pass", "squared_error", "reconstruct_net", "load_run", "evaluate", "RBM_LINEAR", "RBM_SETTINGS"]
 
 RBM_LINEAR = CD(gaussian_hidden=True, summed_differences=True)   # rbmhidlinear.m's CD-1
 
