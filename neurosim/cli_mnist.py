@@ -1,4 +1,5 @@
-"""``neurosim rbm train|evaluate`` and ``neurosim dbn train|evaluate|export|classify``:
+"""``neurosim rbm train|evaluate``, ``neurosim dbn train|evaluate|export|classify`` and
+``neurosim autoencoder train|evaluate``:
 the arguments, parsed and handed to the library (:class:`~neurosim.machines.rbm.RBM` by
 :func:`~neurosim.machines.runs.fit_run`, :class:`~neurosim.machines.dbn_train.Trainer`,
 :mod:`~neurosim.machines.dbn_readout`). Files, checkpoints and ``--resume``:
@@ -250,6 +251,61 @@ def cmd_dbn_classify(args: argparse.Namespace) -> None:
     print(strict_json(out) if args.json else text)
 
 
+# -- autoencoder ---------------------------------------------------------------------------------
+def cmd_autoencoder_train(args: argparse.Namespace) -> None:
+    """:class:`~neurosim.machines.autoencoder.AutoencoderTrainer` on MNIST's training
+    digits into ``--out``; ``--resume`` continues it with its own settings (a flag that
+    differs is refused by the trainer, naming the setting)."""
+    from .compiled.arrays import backend
+    from .data import load_mnist
+    from .machines.autoencoder import AutoencoderRecipe, AutoencoderTrainer, load_run
+    from .machines.runs import check_resume
+    from .outputs import atomic_write_text, check_out_directory
+
+    out = check_out_directory(args.out)
+    check_resume(out / "checkpoint.npz", args.resume, out)
+    given = dict(layers=args.layers, pretrain_epochs=args.pretrain_epochs, backprop_epochs=args.backprop_epochs,
+                 seed=args.seed, backend=args.backend, device=args.device, dtype=args.dtype)
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if args.resume:
+        run = load_run(out)
+        recipe, limit = replace(run.recipe, **overrides), args.limit or run.n_cases
+    else:
+        recipe, limit = AutoencoderRecipe(**overrides), args.limit
+    backend(recipe.backend, recipe.device, recipe.dtype)    # checked before the data load
+    X = load_mnist("train", limit=limit)[0]
+    trainer = AutoencoderTrainer(recipe, X, out, checkpoint_s=60 * args.checkpoint_minutes)
+
+    def begin() -> None:                                     # under the lock
+        check_resume(out / "checkpoint.npz", args.resume, out)
+        if not args.resume:
+            atomic_write_text(out / "command.json", json.dumps({"argv": sys.argv, "recipe": asdict(recipe)},
+                                                               indent=1))
+
+    trainer.run(begin)
+    print(f"trained {out}: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in trainer.progress.seconds.items()))
+
+
+def cmd_autoencoder_evaluate(args: argparse.Namespace) -> None:
+    """The squared errors of a finished run's autoencoder, logistic PCA and PCA on MNIST's test digits."""
+    import time
+
+    from .data import load_mnist
+    from .machines.autoencoder import evaluate, load_run
+
+    run = load_run(args.directory)
+    X = load_mnist("test", limit=args.limit)[0]
+    start = time.perf_counter()
+    errors = evaluate(run, X)
+    result = {"directory": str(args.directory), "test_cases": len(X), **errors,
+              "seconds": sum(run.progress.seconds.values()), "stage_seconds": run.progress.seconds,
+              "evaluate_seconds": time.perf_counter() - start, "layers": list(run.recipe.layers)}
+    text = (f"{args.directory}: {len(X)} test digits, mean squared error per image: deep autoencoder "
+            f"{errors['test_squared_error']:.2f}, logistic PCA {errors['logistic_pca_test_squared_error']:.2f}, "
+            f"PCA {errors['pca_test_squared_error']:.2f}; trained in {result['seconds'] / 60:.1f} min")
+    print(strict_json(result) if args.json else text)
+
+
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
     from .cli_args import non_negative_float, positive_float, seed, single_valued
     from .machines.dbn_train import PRESETS
@@ -371,6 +427,32 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     cl.add_argument("--json", action="store_true")
     cl.set_defaults(run=cmd_dbn_classify)
 
+    sp = sub.add_parser("autoencoder", help="the deep autoencoder of Hinton and Salakhutdinov 2006 on MNIST, "
+                                            "against PCA and logistic PCA")
+    actions = sp.add_subparsers(dest="action", required=True)
+    tr = single_valued(actions.add_parser(
+        "train", help="pretrain a stack of RBMs, unroll it and fine-tune it by conjugate gradient"))
+    tr.add_argument("--layers", type=_layer_sizes, default=None, metavar="N1,N2,...,CODE",
+                    help="hidden layer sizes, the code layer last (default: 1000,500,250,30)")
+    tr.add_argument("--pretrain-epochs", type=non_negative, default=None, help="epochs per RBM (default 10)")
+    tr.add_argument("--backprop-epochs", type=non_negative, default=None,
+                    help="epochs of conjugate-gradient fine-tuning, also of logistic PCA (default 200)")
+    tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
+    tr.add_argument("--seed", type=seed, default=None)
+    backend_flags(tr, "the RBMs' CD and backprop's products", given_only=True)
+    tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
+                    help="checkpoint every M minutes of training, after every stage and on Ctrl-C")
+    tr.add_argument("--out", required=True, help="the run's directory")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the checkpoint in --out with its own settings (a flag that differs is refused)")
+    tr.set_defaults(run=cmd_autoencoder_train)
+    ev = single_valued(actions.add_parser(
+        "evaluate", help="test squared error per image: the autoencoder, logistic PCA and PCA"))
+    ev.add_argument("directory")
+    ev.add_argument("--limit", type=positive, default=None, help="the first N test digits only")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(run=cmd_autoencoder_evaluate)
+
 
 def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:
     """``"10"`` -> ((0, 10),); ``"0:3,100:6"`` -> ((0, 3), (100, 6)). The recipe checks the rest."""
@@ -381,6 +463,14 @@ def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"write one k, or first-epoch:k pairs separated by commas "
                                          f"(0:3,100:6,200:10), got {text}")
+
+
+def _layer_sizes(text: str) -> tuple[int, ...]:
+    """``"1000,500,250,30"`` -> (1000, 500, 250, 30); the recipe checks the sizes."""
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write sizes as integers separated by commas, got {text}")
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -182,3 +182,57 @@ def test_unreadable_files_are_named(tmp_path, capsys, command):
     np.savez(bad, x=np.zeros(2))
     assert main([command, "evaluate", target]) == 2
     assert str(bad) in capsys.readouterr().err
+
+
+# -- autoencoder ---------------------------------------------------------------------------------
+AE_TRAIN = ["autoencoder", "train", "--layers", "20,10,4", "--pretrain-epochs", "2", "--backprop-epochs", "2"]
+
+
+def test_autoencoder_train_then_evaluate_with_its_baselines(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(AE_TRAIN + ["--out", str(out)]) == 0
+    assert json.loads((out / "command.json").read_text())["recipe"]["layers"] == [20, 10, 4]
+    capsys.readouterr()
+    assert main(["autoencoder", "evaluate", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["test_cases"] == 100 and r["layers"] == [20, 10, 4]
+    assert set(r["stage_seconds"]) == {"rbm1", "rbm2", "rbm3", "backprop", "logistic_pca"}
+    assert r["seconds"] == pytest.approx(sum(r["stage_seconds"].values()))
+    errors = [r[k] for k in ("test_squared_error", "logistic_pca_test_squared_error", "pca_test_squared_error")]
+    assert all(0 < e < 784 for e in errors)
+    assert main(AE_TRAIN + ["--out", str(out)]) == 2 and "--resume" in capsys.readouterr().err
+    assert main(AE_TRAIN + ["--out", str(out), "--resume"]) == 0          # finished: a no-op
+    assert main(AE_TRAIN[:3] + ["20,10,5", "--out", str(out), "--resume"]) == 2
+    assert "layers=(20, 10, 4) where this one has (20, 10, 5)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layers, message", [("20,0", "the code layer (the last) must be a positive integer"),
+                                             ("-3,4", "hidden layer 1 must be a positive integer"),
+                                             ("20,x", "integers separated by commas")])
+def test_autoencoder_bad_layer_sizes_exit_2(fake_mnist, tmp_path, capsys, layers, message):
+    try:
+        code = main(["autoencoder", "train", f"--layers={layers}", "--out", str(tmp_path / "run")])
+    except SystemExit as exc:                                            # argparse's own error
+        code = exc.code
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_autoencoder_evaluate_of_a_half_written_run_names_the_missing_stage(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["autoencoder", "train", "--layers", "8,3", "--pretrain-epochs", "1", "--backprop-epochs", "0",
+                 "--out", str(out)]) == 0
+    from neurosim.machines.autoencoder import load_run
+    from neurosim.machines.dbn_train import write_checkpoint
+    from neurosim.machines.base import read_npz_meta
+
+    d, meta = read_npz_meta(out / "checkpoint.npz", "checkpoint")
+    d = {k: v for k, v in d.items() if not k.startswith("pca.")}
+    meta["progress"]["stage"] = 4                                       # back to before the PCA stage
+    write_checkpoint(out, d, meta)
+    assert load_run(out).reached == "pca, epoch 0 of 0"
+    capsys.readouterr()
+    assert main(["autoencoder", "evaluate", str(out), "--json"]) == 2
+    assert "stage pca is missing" in capsys.readouterr().err
+    assert main(["autoencoder", "evaluate", str(tmp_path / "none")]) == 2
+    assert "no checkpoint.npz" in capsys.readouterr().err

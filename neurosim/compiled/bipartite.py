@@ -2,8 +2,9 @@
 
 A bipartite block is two layers with symmetric weights between them and none within a
 layer: the visible side (binary or unit-variance Gaussian units, and optionally a softmax
-group of label units, as in the top RBM of Hinton, Osindero and Teh 2006) and the binary
-hidden side. Given one side the units of the other are independent (eq. 1 of Hinton
+group of label units, as in the top RBM of Hinton, Osindero and Teh 2006) and the hidden
+side (binary, or linear with unit-variance Gaussian noise: the code layer of the deep
+autoencoder, ``rbmhidlinear.m``). Given one side the units of the other are independent (eq. 1 of Hinton
 2005), so Gibbs sampling alternates whole layers, one matrix product each. Learning is
 eq. 6, ``dw_ij = lr (<v_i h_j>^0 - <v_i h_j>^k)``: each phase's sum divided by its
 number of cases, a bias a synapse from an always-on unit, then weight cost and momentum,
@@ -86,10 +87,14 @@ class Block(NamedTuple):
 class CD:
     """How a caller runs CD-k (see the module docstring). ``sparsity``: ``(target p,
     cost)``: ``- lr cost (q_j - p)`` is added to each hidden-bias change, ``q`` the running
-    mean activation (Lee, Ekanadham and Ng 2008; hidden biases only)."""
+    mean activation (Lee, Ekanadham and Ng 2008; hidden biases only). ``gaussian``:
+    unit-variance Gaussian visible units; ``gaussian_hidden``: linear hidden units with
+    unit-variance Gaussian noise, ``h = v W + c + z`` (``rbmhidlinear.m``; their
+    probabilities are the means ``v W + c``)."""
 
     k: int = 1
     gaussian: bool = False
+    gaussian_hidden: bool = False
     samples: bool = False
     labels_first: bool = False
     summed_differences: bool = False
@@ -124,7 +129,8 @@ def gaussian(mean: Array, rng: Any, noise: Array, out: Array) -> Array:
 
 
 def hidden_probabilities(block: Block, V: Array, Y: Array | None, cd: CD, out: Array, xp: Ops | None = None) -> Array:
-    """``P(h = 1 | v, y) = sigmoid(v W + c + y U)`` (eq. 1), summed in the caller's order;
+    """``P(h = 1 | v, y) = sigmoid(v W + c + y U)`` (eq. 1), summed in the caller's order,
+    or the mean ``v W + c + y U`` of linear hidden units (``cd.gaussian_hidden``);
     products by ``xp`` (default: in the arrays' own dtype)."""
     xp = xp or arrays.ops_of(out)
     xp.matmul(V, block.W, out=out)
@@ -133,7 +139,7 @@ def hidden_probabilities(block: Block, V: Array, Y: Array | None, cd: CD, out: A
     out += block.c
     if Y is not None and not cd.labels_first:
         out += xp.matmul(Y, block.U)
-    return xp.sigmoid_(out)
+    return out if cd.gaussian_hidden else xp.sigmoid_(out)
 
 
 def visible_means(block: Block, H: Array, cd: CD, V: Array, Y: Array | None, xp: Ops | None = None) -> None:
@@ -189,27 +195,28 @@ def statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict,
     Yp, Yn = (None, None) if Y is None else (Y[:b], Y[b:])
     noise_v, noise_h, Hs = buf["noise_v"][:m], buf["noise_h"], buf["Hs"]
     draw_v = gaussian if cd.gaussian else bernoulli
+    draw_h = gaussian if cd.gaussian_hidden else bernoulli
     stacked = chain is not None and not cd.samples   # positive probabilities in one product with the negative
     h = chain
     if not stacked:
-        hs = bernoulli(hidden_probabilities(block, Vp, Yp, cd, Hp, xp), rng, noise_h[:b], Hp if cd.samples else Hs[:b])
+        hs = draw_h(hidden_probabilities(block, Vp, Yp, cd, Hp, xp), rng, noise_h[:b], Hp if cd.samples else Hs[:b])
         h = hs if chain is None else chain
     for s in range(cd.k):
         visible_means(block, h, cd, Vn, Yn, xp)
         if s < cd.k - 1 or chain is not None or cd.samples:
             draw_v(Vn, rng, noise_v, Vn)
         if s < cd.k - 1:
-            h = bernoulli(hidden_probabilities(block, Vn, Yn, cd, Hn, xp), rng, noise_h[:m], Hs[:m])
+            h = draw_h(hidden_probabilities(block, Vn, Yn, cd, Hn, xp), rng, noise_h[:m], Hs[:m])
     if stacked:
         hidden_probabilities(block, V, Y, cd, H, xp)
     else:
         hidden_probabilities(block, Vn, Yn, cd, Hn, xp)
     if cd.samples:
-        bernoulli(Hn, rng, noise_h[:m], Hn)
+        draw_h(Hn, rng, noise_h[:m], Hn)
         if chain is not None:
             chain[:] = Hn
     elif chain is not None:
-        bernoulli(Hn, rng, noise_h[:m], chain)
+        draw_h(Hn, rng, noise_h[:m], chain)
     return Statistics(V, Y, H, b)
 
 

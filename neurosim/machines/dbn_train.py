@@ -141,16 +141,19 @@ RBM_M = CD(summed_differences=True)   # rbm.m's CD-1 (labels: input vW + c + yU)
 
 
 def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
-             rng: np.random.Generator, buf: dict | None = None, backend: arrays.Backend = bipartite.NUMPY) -> dict:
-    """``rbm.m``'s CD-1 on minibatch ``V`` (and one-hot labels ``Y``), in place, by
-    :func:`neurosim.compiled.bipartite.step` on ``backend``; ``p``: W (n_v x n_h), b, c
+             rng: np.random.Generator, buf: dict | None = None, backend: arrays.Backend = bipartite.NUMPY,
+             cd: CD = RBM_M) -> dict:
+    """``rbm.m``'s CD-1 (or ``cd``: e.g. ``rbmhidlinear.m``'s linear hidden units) on
+    minibatch ``V`` (and one-hot labels ``Y``), in place, by
+    :func:`neurosim.compiled.bipartite.step` on ``backend``, at ``r.learning_rate`` and
+    ``r.weight_decay``; ``p``: W (n_v x n_h), b, c
     [, U, b_lab], ``vel`` likewise, numpy arrays (wrapped as the backend's: views on the
     CPU, copied back from a GPU); the draws from the backend's generator seeded from
     ``rng`` (numpy: ``rng``). Returns the kernel's buffers, to pass back as ``buf``."""
     on = {k: backend.asarray(v) for k, v in p.items()}
     on_vel = {k: backend.asarray(v) for k, v in vel.items()}
     block = Block(on["W"], on["b"], on["c"], on.get("U"), on.get("b_lab"))
-    buf = bipartite.step(block, backend.asarray(V), RBM_M, r.learning_rate, backend.generator(rng), momentum,
+    buf = bipartite.step(block, backend.asarray(V), cd, r.learning_rate, backend.generator(rng), momentum,
                          r.weight_decay, on_vel, backend.asarray(Y), buf=buf, backend=backend)
     if not backend.shares_memory:                       # a GPU: the update's arrays back to the host
         for host, device in ((p, on), (vel, on_vel)):
