@@ -259,7 +259,7 @@ class AutoencoderTrainer:
             pr.seconds[stage] = pr.seconds.get(stage, 0.0) + seconds
             pr.history.append({"stage": stage, "epoch": pr.epoch, "seconds": seconds, **self._metric(stage)})
             self.log(f"{stage}: epoch {pr.epoch}/{epochs}, squared error {pr.history[-1]['squared_error']:.2f} "
-                     f"(first 1000 cases), {seconds:.1f} s")
+                     f"(first {min(1000, len(self.X))} cases), {seconds:.1f} s")
             self._checkpoints.tick()
         self._finish(stage)
         self._next()
