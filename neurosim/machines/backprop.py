@@ -58,13 +58,21 @@ def _features(p: dict, X: np.ndarray, be: arrays.Backend = NUMPY, linear: tuple[
 
 
 def _output_error(z: np.ndarray, Y: np.ndarray, output: str) -> tuple[float, np.ndarray]:
-    """The summed cross-entropy of the output layer's total inputs ``z`` (float64) against
-    ``Y`` and its derivative in ``z``: ``"softmax"``, ``-sum Y log softmax(z)`` (one-hot
-    ``Y``), derivative ``softmax(z) - Y``; ``"logistic"``, ``-sum Y log q + (1 - Y) log(1 - q)``,
-    ``q = sigmoid(z)`` (``Y`` in [0, 1]: an autoencoder's input pixels), derivative ``q - Y``."""
+    """The summed cross-entropy of the output layer's total inputs ``z`` against ``Y`` and
+    its derivative in ``z``: ``"softmax"``, ``-sum Y log softmax(z)`` (one-hot ``Y``),
+    derivative ``softmax(z) - Y``, in float64 (float32 rounds ``1 - q`` to 0);
+    ``"logistic"``, ``-sum Y log q + (1 - Y) log(1 - q)``, ``q = sigmoid(z)`` (``Y`` in
+    [0, 1]: an autoencoder's input pixels), derivative ``q - Y``, in ``z``'s dtype through
+    ``e = exp(-|z|)``: ``-log(1 - q) = max(z, 0) + log1p(e)`` and ``-log q`` that minus
+    ``z``, never rounded to 0; the sum accumulated in float64."""
     if output == "logistic":
-        loss = float((np.logaddexp(0.0, z) - Y * z).sum())      # -log(1 - q) = softplus(z), -log q = softplus(z) - z
-        return loss, 1.0 / (1.0 + np.exp(-z)) - Y
+        e = np.exp(-np.abs(z))
+        loss = np.log1p(e)
+        loss += np.maximum(z, 0) - Y * z
+        q = np.where(z >= 0, 1, e)
+        q /= 1 + e
+        return float(loss.sum(dtype=np.float64)), q - Y
+    z = z.astype(np.float64)
     log_q = z - z.max(axis=1, keepdims=True)
     log_q -= np.log(np.exp(log_q).sum(axis=1, keepdims=True))
     return -float((log_q * Y).sum()), np.exp(log_q) - Y
@@ -82,7 +90,7 @@ def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray, summed: bool = Fals
     be, xp = backend, backend.ops
     on = {k: be.asarray(v) for k, v in p.items()}
     acts = _forward(on, be.asarray(X), xp, linear)
-    z = be.to_numpy(xp.dot(acts[-1], on["w_out"]) + on["b_out"]).astype(np.float64)
+    z = be.to_numpy(xp.dot(acts[-1], on["w_out"]) + on["b_out"])
     per_case = 1 if summed else len(X)
     loss, error = _output_error(z, Y, output)
     delta = be.asarray((error / per_case).astype(_dtype(acts[-1])))
@@ -90,7 +98,8 @@ def backprop_gradient(p: dict, X: np.ndarray, Y: np.ndarray, summed: bool = Fals
     back = xp.dot(delta, on["w_out"].T)
     for l in reversed(range(_n_hidden(p))):
         if l not in linear:
-            back = back * acts[l + 1] * (1 - acts[l + 1])
+            back *= acts[l + 1]
+            back *= 1 - acts[l + 1]
         grads[f"w{l}"], grads[f"b{l}"] = xp.dot(acts[l].T, back), back.sum(axis=0)
         if l:
             back = xp.dot(back, on[f"w{l}"].T)
