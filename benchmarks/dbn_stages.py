@@ -71,14 +71,13 @@ def backprop_flops(m: int = M) -> float:
 
 
 class CGStep:
-    """One ``backprop_cg_step`` (3 line searches) on ``m`` cases, counting the gradient
-    evaluations it makes; ``flops``: those of the evaluations per step so far."""
+    """One ``backprop_cg_step`` (3 line searches) of net ``p`` on ``X`` against ``Y``
+    (``settings``: its ``output``, ``linear``, ``summed``, ``backend``), counting the
+    gradient evaluations it makes; ``flops``: those of the evaluations per step so far,
+    ``evaluation_flops`` each."""
 
-    def __init__(self, d: DeepBeliefNet, rng: np.random.Generator, m: int = 1000,
-                 backend: arrays.Backend = arrays.backend()) -> None:
-        self.p, self.backend = backprop.backprop_net(d, rng), backend
-        self.X = (rng.random((m, V)) < 0.13).astype(np.float32)
-        self.Y = np.eye(LAB, dtype=np.float32)[rng.integers(0, LAB, m)]
+    def __init__(self, p: dict, X: np.ndarray, Y: np.ndarray, evaluation_flops: float, **settings) -> None:
+        self.p, self.X, self.Y, self.evaluation_flops, self.settings = p, X, Y, evaluation_flops, settings
         self.steps = self.evaluations = 0
 
     def __call__(self) -> None:
@@ -90,13 +89,21 @@ class CGStep:
 
         backprop.backprop_gradient = counted        # the name backprop_cg_step calls
         try:
-            backprop.backprop_cg_step(self.p, self.X, self.Y, 3, backend=self.backend)
+            backprop.backprop_cg_step(self.p, self.X, self.Y, 3, **self.settings)
         finally:
             backprop.backprop_gradient = gradient
         self.steps += 1
 
     def flops(self) -> float:
-        return self.evaluations / self.steps * backprop_flops(len(self.X))
+        return self.evaluations / self.steps * self.evaluation_flops
+
+
+def classifier_cg_step(d: DeepBeliefNet, rng: np.random.Generator, m: int = 1000,
+                       backend: arrays.Backend = arrays.backend()) -> CGStep:
+    """``backpropclassify.m``'s step: the DBN's backprop net on ``m`` random binary cases."""
+    p = backprop.backprop_net(d, rng)
+    X = (rng.random((m, V)) < 0.13).astype(np.float32)
+    return CGStep(p, X, np.eye(LAB, dtype=np.float32)[rng.integers(0, LAB, m)], backprop_flops(m), backend=backend)
 
 
 def sgemm_rate(repeats: int = 3) -> float:
@@ -151,9 +158,9 @@ def stages(rng: np.random.Generator, torch_dtypes: tuple[str, ...] = ()) -> dict
     vel = {k: np.zeros_like(v) for k, v in net.items()}
     out["backprop"] = (lambda: backprop.backprop_step(net, vel, X, Y, r.backprop_lr, r.backprop_momentum),
                        backprop_flops())
-    out["backprop_cg3"] = CGStep(d, rng)
+    out["backprop_cg3"] = classifier_cg_step(d, rng)
     for dtype in torch_dtypes:
-        out[f"backprop_cg3_torch_{dtype}"] = CGStep(d, rng, backend=arrays.backend("torch", "cpu", dtype))
+        out[f"backprop_cg3_torch_{dtype}"] = classifier_cg_step(d, rng, backend=arrays.backend("torch", "cpu", dtype))
     return out
 
 
@@ -173,14 +180,23 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     rate = sgemm_rate()
+    rows = measure(stages(np.random.default_rng(0), tuple(args.torch)), args.batches, args.repeats, rate)
+    write(args, "dbn_stages", {"minibatch": M, "sgemm_gflops_2048": rate, "stages": rows})
+    print(f"sgemm {rate:.1f} GFLOP/s; wrote {args.out}")
+
+
+def measure(steps: dict, batches: int, repeats: int, rate: float) -> dict:
+    """Each step (a ``(function, flops)`` pair of a minibatch of ``M``, or a
+    :class:`CGStep`) timed over ``batches`` minibatches (CG steps: a tenth of them) after
+    one warm-up, best of ``repeats``: samples/s, GFLOP/s, the fraction of ``rate``."""
     rows = {}
-    for name, entry in stages(np.random.default_rng(0), tuple(args.torch)).items():
+    for name, entry in steps.items():
         cg = isinstance(entry, CGStep)
         step, flops = (entry, None) if cg else entry
-        cases, batches = (len(entry.X), max(1, args.batches // 10)) if cg else (M, args.batches)
+        cases, n = (len(entry.X), max(1, batches // 10)) if cg else (M, batches)
         step()
-        best = min(_timed(lambda: [step() for _ in range(batches)]) for _ in range(args.repeats))
-        per_batch = best / batches
+        best = min(_timed(lambda: [step() for _ in range(n)]) for _ in range(repeats))
+        per_batch = best / n
         flops = entry.flops() if cg else flops
         rows[name] = {"samples_per_s": cases / per_batch, "gflops": flops / per_batch / 1e9,
                       "fraction_of_sgemm": flops / per_batch / 1e9 / rate,
@@ -189,16 +205,21 @@ def run(args: argparse.Namespace) -> None:
             rows[name].update(minibatch=cases, evaluations_per_step=entry.evaluations / entry.steps)
         print(f"  {name:<11} {rows[name]['samples_per_s']:>9,.0f} samples/s  {rows[name]['gflops']:6.1f} "
               f"GFLOP/s  {rows[name]['fraction_of_sgemm']:.2f} of sgemm")
-    result = {"benchmark": "dbn_stages", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return rows
+
+
+def write(args: argparse.Namespace, benchmark: str, result: dict) -> None:
+    """``result`` with the date and the machine's facts as JSON in ``args.out``."""
+    torch = sys.modules.get("torch")
+    result = {"benchmark": benchmark, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"python": platform.python_version(), "numpy": np.__version__,
                           "platform": platform.platform(), "cpus": os.cpu_count(),
                           "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "threads": args.threads,
-                          "torch": sys.modules["torch"].__version__ if "torch" in sys.modules else None,
-                          "torch_threads": sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None},
-              "minibatch": M, "sgemm_gflops_2048": rate, "stages": rows}
+                          "torch": torch.__version__ if torch else None,
+                          "torch_threads": torch.get_num_threads() if torch else None},
+              **result}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"sgemm {rate:.1f} GFLOP/s; wrote {args.out}")
 
 
 if __name__ == "__main__":

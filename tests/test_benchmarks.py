@@ -54,4 +54,20 @@ def test_dbn_stages_torch_contenders_run_a_step():
         stages[name][0]()
     cg = stages["backprop_cg3_torch_bfloat16"]
     cg()
-    assert cg.steps == 1 and cg.evaluations >= 4 and cg.backend.dtype == "bfloat16"
+    assert cg.steps == 1 and cg.evaluations >= 4 and cg.settings["backend"].dtype == "bfloat16"
+
+
+def test_every_autoencoder_stage_runs_a_step():
+    """The RBMs (logistic and linear hidden units), the unrolled net's and logistic PCA's
+    conjugate-gradient steps; FLOPs of one evaluation counted by hand for the unrolled
+    784-1000-500-250-30 net (forward 2 m n_in n_out per block, backward and gradient 4,
+    none into the pixels)."""
+    bench = load("autoencoder_stages")
+    stages = bench.stages(np.random.default_rng(0))
+    assert set(stages) == {"rbm1", "rbm_code", "backprop_cg3", "logistic_pca_cg3"}
+    for name, entry in stages.items():
+        (entry if isinstance(entry, bench.CGStep) else entry[0])()
+    weights = 2 * (784 * 1000 + 1000 * 500 + 500 * 250 + 250 * 30)
+    assert stages["backprop_cg3"].evaluation_flops == 1000 * (6 * weights - 2 * 784 * 1000)
+    for name in ("backprop_cg3", "logistic_pca_cg3"):
+        assert stages[name].steps == 1 and stages[name].evaluations >= 4
