@@ -12,8 +12,8 @@ Two formats (docs/architecture.md, "The Network", gives both in full):
   (name, pre, post, kind, delay) in TOML, the arrays in an ``.npz`` beside it
   (``bias/POP``, ``weights/PROJ``; where present ``recognition_bias/POP``,
   ``mask/PROJ``, ``reverse/PROJ``, ``order/PROJ``) whose SHA-256 the TOML records.
-  ``save`` writes it above MAX_UNIT_TABLES units and connections, for a softmax
-  population, or when asked: the ``.npz`` first, then the TOML, each atomically.
+  ``save`` writes it above MAX_UNIT_TABLES units and connections, for a softmax or
+  linear population, or when asked: the ``.npz`` first, then the TOML, each atomically.
 
 Every error is a :class:`ModelFileError` starting ``file:line:`` and naming the unit,
 edge, population or projection. ``dumps`` writes a file that ``loads`` reads back to an
@@ -356,9 +356,10 @@ def _quote(text: str) -> str:
 
 def dumps(net: Network) -> str:
     """The model file of ``net``: ``loads(dumps(net)) == net`` exactly."""
-    softmax = [p.name for p in net.populations if p.activation != "logistic"]
-    if softmax:
-        raise ModelFileError(f"network {net.name!r}: population {softmax[0]!r} is a softmax group, which "
+    other = [p for p in net.populations if p.activation != "logistic"]
+    if other:
+        raise ModelFileError(f"network {net.name!r}: population {other[0].name!r} is "
+                             f"{'a softmax group' if other[0].activation == 'softmax' else 'linear'}, which "
                              "the unit-by-unit format cannot express; save it in the populations format")
     q = _quote
     out = [f"name = {q(net.name)}", f"description = {q(net.description)}",
@@ -385,11 +386,11 @@ def save(net: Network, path: str | Path, format: str | None = None) -> None:  # 
 
     ``format``: "units" (one TOML file, table by table), "populations" (TOML beside an
     .npz of the same stem, written first) or None: populations when the net has more
-    than MAX_UNIT_TABLES units and connections together, or a softmax population."""
+    than MAX_UNIT_TABLES units and connections together, or a softmax or linear population."""
     path = Path(path)
     if format is None:
         large = net.n_units + net.n_edges > MAX_UNIT_TABLES
-        format = "populations" if large or net.softmax_groups() else "units"
+        format = "populations" if large or any(p.activation != "logistic" for p in net.populations) else "units"
     if format not in FORMATS:
         raise ModelFileError(f"{path}: unknown model file format {format!r} (one of {', '.join(FORMATS)})")
     if format == "units":

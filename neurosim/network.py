@@ -172,6 +172,7 @@ class Network:
         net._check_acyclic()
         net._check_chain_graph()
         net._check_softmax()
+        net._check_linear()
         return net
 
     def _setup(self, name: str, description: str, pops: list[Population], projs: list[Projection],
@@ -323,6 +324,24 @@ class Network:
                     raise validation_error(f"projection {proj.name!r} {what}: population {pop.name!r} is a "
                                            "softmax group, which takes part in symmetric projections to "
                                            "other populations only", projection=proj.name)
+
+    def _check_linear(self) -> None:
+        """A symmetric projection joins a linear population (real-valued units) to binary
+        ones only, as a Gaussian-hidden RBM: ``exp(b.v + c.h + v W h - |h|^2 / 2)`` is
+        normalisable for any ``W`` then, but not between linear units with large weights."""
+        for q, proj in enumerate(self._projs):
+            a, b = (self._pops[k] for k in self._end[q])
+            if proj.kind == "symmetric" and proj.n_synapses and a.activation == b.activation == "linear":
+                raise validation_error(f"projection {proj.name!r} is symmetric between linear populations "
+                                       f"{a.name!r} and {b.name!r}: a symmetric projection joins linear units "
+                                       "to binary ones only", projection=proj.name)
+
+    def refuse_linear(self, what: str, error: type[Exception] = ValidationError) -> None:
+        """Raise ``error`` naming the first linear population, if any: ``what`` needs binary units."""
+        pop = next((p for p in self._pops if p.activation == "linear"), None)
+        if pop is not None:
+            raise error(f"network {self.name!r}: population {pop.name!r} is linear (real-valued units); "
+                        f"{what} needs binary units")
 
     # -- connections in edge order (derived from the masks, cached) ---------------------
     def _pairs(self, q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -643,8 +662,15 @@ class Network:
 
     def softmax_groups(self) -> list[np.ndarray]:
         """The unit indices of each softmax population (a one-of-n group), in unit order."""
+        return self._of_activation("softmax")
+
+    def linear_units(self) -> np.ndarray:
+        """The unit indices of the linear populations (real-valued units), in unit order."""
+        return np.concatenate(self._of_activation("linear") or [np.zeros(0, dtype=np.intp)])
+
+    def _of_activation(self, activation: str) -> list[np.ndarray]:
         return [np.arange(self._offsets[k], self._offsets[k + 1]) for k, p in enumerate(self._pops)
-                if p.activation == "softmax"]
+                if p.activation == activation]
 
     def to_arrays(self) -> NetArrays:
         """The generative part as dense n x n arrays, block by block (no loop over synapses)."""

@@ -33,7 +33,7 @@ __all__ = ["Population", "Projection", "ROLES", "KINDS", "ACTIVATIONS", "NAME_HE
 
 ROLES = ("visible", "hidden", "label")
 KINDS = ("directed", "symmetric", "recognition")
-ACTIVATIONS = ("logistic", "softmax")
+ACTIVATIONS = ("logistic", "softmax", "linear")
 NAME_HELP = "letters (any script), digits, _ . -; not starting with a digit, . or -"
 
 
@@ -66,7 +66,10 @@ class Population:
     """A group of units: ``p(s_k = 1) = sigmoid(bias[k] + input_k)`` (eq. 1, logistic), or,
     with ``activation="softmax"``, a one-of-n group (the label units of Hinton, Osindero
     and Teh 2006): the energy is that of binary units, but exactly one unit is on, and
-    ``p(s_k = 1 | rest) = exp(bias[k] + input_k) / sum_l exp(bias[l] + input_l)``.
+    ``p(s_k = 1 | rest) = exp(bias[k] + input_k) / sum_l exp(bias[l] + input_l)``, or,
+    with ``activation="linear"``, real-valued units with unit-variance Gaussian noise,
+    ``s_k = bias[k] + input_k + z``, ``z ~ N(0, 1)`` (the code units of Hinton and
+    Salakhutdinov 2006, ``rbmhidlinear.m``).
 
     ``recognition_bias`` (Helmholtz machines) is None or one value per unit; NaN marks a
     unit without one."""

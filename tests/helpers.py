@@ -12,6 +12,7 @@ import numpy as np
 
 from neurosim import Edge, Network, Unit
 from neurosim.inference import Posterior, bitstring
+from neurosim.population import Population, Projection
 
 
 def random_boltzmann(rng: np.random.Generator, n_visible: int, n_hidden: int, density: float = 0.6,
@@ -34,6 +35,19 @@ def random_belief_net(rng: np.random.Generator, sizes: tuple[int, ...], density:
              for upper, lower in zip(layers, layers[1:]) for a in upper for b in lower
              if rng.random() < density]
     return Network(units, edges, name="random_sbn")
+
+
+def linear_net(rng: np.random.Generator, symmetric: bool = False) -> Network:
+    """Binary units ``a`` (layer 0, visible) and linear units ``z`` (layer 1): ``a -> z``
+    directed (2 and 3 units), or ``a <-> z`` symmetric, a Gaussian-hidden RBM (3 and 2);
+    weights 0.5 N(0, 1), biases 0.3 N(0, 1)."""
+    n_a, n_z = (3, 2) if symmetric else (2, 3)
+    pops = [Population("a", tuple(f"a{i}" for i in range(n_a)), 0.3 * rng.standard_normal(n_a), "visible", 0),
+            Population("z", tuple(f"z{i}" for i in range(n_z)), 0.3 * rng.standard_normal(n_z), "hidden", 1,
+                       "linear")]
+    proj = Projection("a-z", "a", "z", 0.5 * rng.standard_normal((n_a, n_z)),
+                      "symmetric" if symmetric else "directed")
+    return Network.from_populations(pops, [proj], name="linear")
 
 
 def empirical_kl(samples: np.ndarray, exact: Posterior) -> float:

@@ -7,11 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurosim.errors import DivergenceError, NeurosimError, ParameterError
+from neurosim import load, posterior, save
+from neurosim.compiled import Chains, compile
+from neurosim.engine import Simulator
+from neurosim.errors import DivergenceError, InferenceError, NeurosimError, ParameterError, ValidationError
 from neurosim.machines import autoencoder as ae
 from neurosim.machines.autoencoder import (AutoencoderRecipe, AutoencoderTrainer, DeepAutoencoder, decode, encode,
                                            down_pass, unroll, up_pass)
 from neurosim.machines.backprop import backprop_gradient
+from neurosim.machines.base import NotFittedError
+from neurosim.machines.helmholtz import HelmholtzMachine
 
 RNG = np.random.default_rng(0)
 X = np.clip(RNG.random((60, 12)) * (RNG.random((60, 12)) < 0.5) + 0.3 * (np.arange(60)[:, None] % 3 == 0), 0, 1)
@@ -169,3 +174,97 @@ def test_nan_in_fine_tuning_stops_cleanly_keeping_the_last_checkpoint(tmp_path, 
     run = ae.load_run(tmp_path)
     assert run.reached == "backprop, epoch 0 of 1" and not (tmp_path / "LOCK").exists()
     assert all(np.isfinite(rbm["W"]).all() for rbm in run.rbms)
+
+
+# -- the Network of the unrolled net ------------------------------------------------------------
+PIXELS = (np.random.default_rng(7).random((120, 16)) < 0.3).astype(np.float32)   # binary: clampable states
+
+
+@pytest.fixture(scope="module", params=[(8, 4, 2), (3,)], ids=["8-4-2", "3"])
+def fitted(request):
+    return DeepAutoencoder(request.param, pretrain_epochs=2, backprop_epochs=2).fit(PIXELS)
+
+
+def test_to_network_holds_exactly_the_unrolled_weights_and_biases(fitted):
+    """Encoder ``w0 .. w{L-1}`` as recognition projections with recognition biases ``b0 ..``,
+    decoder ``w{L} .. w_out`` as directed ones with biases ``b{L} .. b_out``; the code
+    population linear with generative bias 0; values equal to the float32 arrays."""
+    net, p, L = fitted.to_network(), fitted.weights_, len(fitted.layers)
+    names = ["v"] + [f"h{l}" for l in range(1, L)] + ["code"]
+    assert [(q.name, q.size, q.role, q.layer, q.activation) for q in net.populations] == \
+        [(n, s, "hidden" if l else "visible", l, "linear" if l == L else "logistic")
+         for l, (n, s) in enumerate(zip(names, (16,) + fitted.layers))]
+    decoder = [f"w{k}" for k in range(L, 2 * L - 1)] + ["w_out"]              # top-down
+    expected = {f"{names[l]}=>{names[l + 1]}": p[f"w{l}"] for l in range(L)}
+    expected.update({f"{names[L - j]}->{names[L - j - 1]}": p[w] for j, w in enumerate(decoder)})
+    assert {q.name for q in net.projections} == set(expected)
+    for name, w in expected.items():
+        assert np.array_equal(net.projection(name).weights, w), name
+    for l, pop in enumerate(net.populations):
+        bias = p["b_out"] if l == 0 else np.zeros(fitted.layers[-1]) if l == L else p[f"b{2 * L - 1 - l}"]
+        assert np.array_equal(pop.bias, bias), pop.name
+        assert (pop.recognition_bias is None) if l == 0 else np.array_equal(pop.recognition_bias, p[f"b{l - 1}"])
+    assert net.name == "deep_autoencoder" and fitted.to_network("ae").name == "ae"
+
+
+def _mean_pass(cn, units, values):
+    """A noise-free pass of a compiled pathway: ``units`` clamped to ``values`` (a chain
+    per row), every step's state set to what ``update`` returns (probabilities; a linear
+    unit's mean)."""
+    chains = Chains(cn, np.random.default_rng(0), len(values), init=np.zeros((len(values), cn.n)), count=False)
+    chains.clamp(units=units, values=values)
+    for step in chains.plan.steps:
+        chains.state[:, step.units] = chains.update(step)
+    return chains.rows
+
+
+def test_noise_free_passes_of_the_compiled_network_are_transform_and_inverse_transform(fitted):
+    """The recognition pathway's mean pass from the pixels gives :meth:`transform`'s codes,
+    the generative pathway's from clamped codes :meth:`inverse_transform`'s images. Both
+    sides compute in float32 (``compile`` picks it: every |bias| + sum |w| is far below
+    1e4) from the same float32 weights (bit for bit equal today); the tolerance allows
+    another summation order of at most 16 products a unit, ~1e-7 relative each: codes of
+    magnitude below 10 to 1e-5, probabilities to 1e-6."""
+    net = fitted.to_network()
+    visible, code = net.population("v").units, net.population("code").units
+    rec, gen = compile(net, pathway="recognition"), compile(net)
+    assert rec.dtype == gen.dtype == np.float32
+    codes = fitted.transform(PIXELS)
+    S = _mean_pass(rec, visible, PIXELS)
+    np.testing.assert_allclose(S[:, [rec.index[u] for u in code]], codes, rtol=0, atol=1e-5)
+    S = _mean_pass(gen, code, codes)
+    np.testing.assert_allclose(S[:, [gen.index[u] for u in visible]], fitted.inverse_transform(codes), rtol=0,
+                               atol=1e-6)
+
+
+def test_the_network_round_trips_through_its_model_file(fitted, tmp_path):
+    """TOML + .npz (``save`` picks the populations format for the linear code): every
+    weight, bias and recognition bias comes back bit for bit, the code still linear."""
+    net = fitted.to_network()
+    save(net, tmp_path / "ae.toml")
+    again = load(tmp_path / "ae.toml")
+    assert again == net and again.population("code").activation == "linear"
+    for a, b in zip(net.projections, again.projections):
+        assert (a.name, a.kind) == (b.name, b.kind) and a.weights.tobytes() == b.weights.tobytes()
+    for a, b in zip(net.populations, again.populations):
+        assert a.bias.tobytes() == b.bias.tobytes()
+        assert a.recognition_bias is None and b.recognition_bias is None or \
+            a.recognition_bias.tobytes() == b.recognition_bias.tobytes()
+
+
+def test_what_needs_binary_units_refuses_the_network_naming_the_code():
+    net = DeepAutoencoder((4, 2), pretrain_epochs=1, backprop_epochs=1).fit(PIXELS).to_network()
+    refusals = [(InferenceError, "exact inference", lambda: posterior(net, {"v_0": 1})),
+                (ValidationError, "the event engine", lambda: Simulator(net, np.random.default_rng(0))),
+                (ValidationError, "the event engine",
+                 lambda: Simulator(net, np.random.default_rng(0), pathway="recognition")),
+                (ValidationError, "a Helmholtz machine", lambda: HelmholtzMachine.from_network(net))]
+    for error, what, call in refusals:
+        with pytest.raises(error, match=rf"^network 'deep_autoencoder(:recognition)?': population 'code' is "
+                                        rf"linear \(real-valued units\); {what}"):
+            call()
+
+
+def test_to_network_before_fitting_is_refused():
+    with pytest.raises(NotFittedError, match="no weights yet"):
+        DeepAutoencoder().to_network()

@@ -12,9 +12,9 @@ import pytest
 from neurosim import Edge, Network, Unit, load, posterior
 from neurosim.compiled import Chains, compile
 from neurosim.engine import Simulator
-from neurosim.errors import EvidenceError, ValidationError
+from neurosim.errors import EvidenceError, ParameterError, ValidationError
 from neurosim.messages import Ledger
-from helpers import empirical_kl, kl_bound, random_belief_net, random_boltzmann, random_dbn
+from helpers import empirical_kl, kl_bound, linear_net, random_belief_net, random_boltzmann, random_dbn
 
 CHAINS = 20000
 BURN_IN = 40
@@ -257,3 +257,74 @@ def test_the_plan_does_not_depend_on_the_hash_seed():
     plans = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in range(6)}
     assert len(plans) == 1, plans
+
+
+# -- linear units (real-valued, unit-variance Gaussian noise) ---------------------------------
+def test_linear_units_are_drawn_as_their_mean_plus_unit_normal_noise():
+    """``z | a ~ N(b + a W, I)`` with ``a`` clamped: ``update`` returns the means (the
+    noise-free pass) to float32 rounding, 20,000 draws have mean and variance within 4
+    standard errors (1/sqrt(n) and sqrt(2/n)); the same seed gives the same draws."""
+    net, n = linear_net(np.random.default_rng(20)), 20000
+    cn = compile(net)
+    mean = np.array([1.0, 0.0]) @ net.projection("a-z").weights + net.population("z").bias
+    draws = []
+    for _ in range(2):
+        chains = Chains(cn, np.random.default_rng(21), n, count=False)
+        chains.clamp({"a0": 1, "a1": 0})
+        (step,) = chains.plan.steps
+        p = chains.update(step)
+        np.testing.assert_allclose(p, np.tile(mean, (n, 1)), rtol=1e-6)
+        draws.append(chains.rows[:, step.units])
+    assert np.array_equal(*draws)
+    assert np.all(np.abs(draws[0].mean(axis=0) - mean) < 4 / np.sqrt(n))
+    assert np.all(np.abs(draws[0].var(axis=0) - 1) < 4 * np.sqrt(2 / n))
+
+
+def test_gaussian_hidden_rbm_network_samples_the_exact_visible_marginal():
+    """A Network ``a <-> z`` with linear ``z``, block Gibbs of the compiled engine (20,000
+    chains, 30 sweeps): the visible states' frequencies against ``P(a) ~ exp(b.a + |c +
+    a W|^2 / 2)`` (z integrated out), each within 4 binomial standard errors; the kernel's
+    ``CD.gaussian_hidden`` is tested against the same marginal (tests/test_bipartite.py)."""
+    net, m = linear_net(np.random.default_rng(22), symmetric=True), CHAINS
+    chains = Chains(compile(net), np.random.default_rng(23), m, count=False)
+    assert chains.plan.mode == "block"
+    chains.run(30)
+    W, b, c = net.projection("a-z").weights, net.population("a").bias, net.population("z").bias
+    states = np.array([[(s >> i) & 1 for i in range(3)] for s in range(8)], dtype=float)
+    log_p = states @ b + ((states @ W + c) ** 2).sum(axis=1) / 2
+    p = np.exp(log_p - log_p.max())
+    p /= p.sum()
+    freq = np.bincount((chains.rows[:, :3] @ (2 ** np.arange(3))).astype(int), minlength=8) / m
+    assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / m))
+
+
+def test_linear_units_clamp_to_real_values_and_send_analog_messages():
+    """Clamped linear units hold any finite value (binary units still 0 or 1); a linear
+    unit's messages are counted as analog; ``sample`` returns floats for such a net."""
+    net = linear_net(np.random.default_rng(24), symmetric=True)
+    chains = Chains(compile(net), np.random.default_rng(25), 2)
+    chains.clamp(units=["z0", "a0"], values=np.array([[-1.5, 1], [2.25, 0]]))
+    assert chains.rows[:, [3, 0]].tolist() == [[-1.5, 1], [2.25, 0]]
+    with pytest.raises(EvidenceError, match=r"2 x 1 states of 0 or 1 \(finite numbers on linear units\)"):
+        chains.clamp(units=["z1"], values=np.array([[np.inf], [0.0]]))
+    with pytest.raises(EvidenceError, match="states of 0 or 1"):
+        chains.clamp(units=["a1"], values=np.array([[0.5], [0.0]]))
+    chains.unclamp()
+    (linear_step,) = [s for s in chains.plan.steps if 3 in s.index]
+    assert not linear_step.fanout.any() and linear_step.analog_fanout.tolist() == [3, 3]
+    chains.update(linear_step)
+    assert chains.ledger.binary == 0 and chains.ledger.analog == 2 * 2 * 3
+    assert chains.sample(2).dtype == np.float32
+
+
+def test_linear_units_refuse_what_needs_binary_states():
+    """Tempered sampling and Neal's conditional (evidence below a unit) refuse linear
+    units, naming the population."""
+    net = linear_net(np.random.default_rng(26))
+    chains = Chains(compile(net), np.random.default_rng(27), 2)
+    chains.beta = 0.5
+    with pytest.raises(ParameterError, match=r"population 'z' is linear .*tempered sampling \(beta = 0.5\)"):
+        chains.sweep()
+    chains = Chains(compile(net), np.random.default_rng(27), 2, evidence={"z0": 1})
+    with pytest.raises(ValidationError, match=r"population 'z' is linear .*Neal's child terms"):
+        chains.sweep()

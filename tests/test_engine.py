@@ -7,7 +7,7 @@ import pytest
 
 from neurosim import Edge, Network, Unit, ValidationError, load
 from neurosim.engine import Simulator, Trace
-from helpers import random_belief_net, random_boltzmann
+from helpers import linear_net, random_belief_net, random_boltzmann
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -119,3 +119,12 @@ def test_layer_schedule_warns_about_co_parents_in_one_layer():
     net = load(MODELS / "earthquake_truck.toml")
     with pytest.warns(UserWarning, match="'earthquake' and 'truck' together"):
         Simulator(net, np.random.default_rng(0), schedule="layer", evidence={"house_jumps": 1}).run(1)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_the_event_engine_refuses_linear_units_naming_the_population(symmetric):
+    """Its units send binary messages; a real-valued population is refused at construction."""
+    net = linear_net(np.random.default_rng(0), symmetric)
+    with pytest.raises(ValidationError, match=r"^network 'linear': population 'z' is linear \(real-valued units\); "
+                                              r"the event engine \(units that send binary messages\) needs binary"):
+        Simulator(net, np.random.default_rng(0))

@@ -10,7 +10,7 @@ import pytest
 
 from neurosim import Edge, InferenceError, Network, Unit, load
 from neurosim.inference import MAX_FREE_UNITS, all_states, energy, log_joint, log_partition, log_prob, posterior
-from helpers import random_belief_net, random_boltzmann
+from helpers import linear_net, random_belief_net, random_boltzmann
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -124,3 +124,16 @@ def test_log_joint_with_arrays_is_log_joint_of_the_net_with_those_arrays():
     W[0, 8] += 1.0
     with pytest.raises(InferenceError, match="unequal synapses"):
         log_joint(net, S, NetArrays(b, W, arr.symmetric, arr.directed))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_exact_inference_refuses_linear_units_naming_the_population(symmetric):
+    """Enumeration is over binary states: every entry point refuses a real-valued population."""
+    net = linear_net(np.random.default_rng(0), symmetric)
+    calls = [lambda: posterior(net), lambda: posterior(net, {"a0": 1}), lambda: log_partition(net),
+             lambda: log_joint(net, np.zeros((1, net.n_units)))]
+    for call in calls:
+        with pytest.raises(InferenceError, match=r"^network 'linear': population 'z' is linear \(real-valued "
+                                                 r"units\); exact inference \(an enumeration of binary states\) "
+                                                 r"needs binary units$"):
+            call()

@@ -7,7 +7,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from helpers import random_belief_net, random_boltzmann, random_dbn, run_cli
+from helpers import linear_net, random_belief_net, random_boltzmann, random_dbn, run_cli
 from neurosim import Edge, ModelFileError, Network, Unit, ValidationError, load, save
 from neurosim.compiled import Chains, compile
 from neurosim.engine import Simulator
@@ -65,6 +65,11 @@ NO_DIAGONAL = ~np.eye(2, dtype=bool)
                  proj("r", "c", "a", (2, 2), "recognition")], r"^recognition cycle: a_0 -> b_0 -> c_0 -> a_0"),
     ([A, B, C], [proj("p", "a", "b", (2, 3)), proj("q", "b", "c", (3, 2), "symmetric")],
      r"unit 'b_0' has directed parents \(a_0, a_1\) and symmetric edges \(c_0, c_1\)"),
+    ([Population("a", ("x",), np.zeros(1), activation="Linear")], [],
+     r"^population 'a': activation 'Linear' is not one of logistic, softmax, linear$"),
+    ([pop("a", 2, activation="linear"), pop("b", 3, activation="linear")], [proj("p", "a", "b", (2, 3), "symmetric")],
+     r"^projection 'p' is symmetric between linear populations 'a' and 'b': a symmetric projection joins linear "
+     r"units to binary ones only$"),
 ])
 def test_from_populations_errors_name_population_projection_and_unit(pops, projs, match):
     with pytest.raises(ValidationError, match=match):
@@ -179,6 +184,19 @@ def test_save_picks_the_populations_format_for_large_nets_only(tmp_path):
     save(large, tmp_path / "large.toml")
     text = (tmp_path / "large.toml").read_text()
     assert 'units = "v_"' in text and "[[unit]]" not in text and load(tmp_path / "large.toml") == large
+
+
+def test_linear_populations_round_trip_in_the_populations_format_only(tmp_path):
+    """A linear population keeps its activation through the TOML + .npz files, which
+    ``save`` picks for it; the unit-by-unit format refuses it, naming the population."""
+    net = linear_net(np.random.default_rng(3))
+    save(net, tmp_path / "m.toml")
+    again = load(tmp_path / "m.toml")
+    assert again == net and [p.activation for p in again.populations] == ["logistic", "linear"]
+    assert 'activation = "linear"' in (tmp_path / "m.toml").read_text()
+    with pytest.raises(ModelFileError, match=r"^network 'linear': population 'z' is linear, which the "
+                                             r"unit-by-unit format cannot express"):
+        save(net, tmp_path / "u.toml", format="units")
 
 
 @pytest.fixture

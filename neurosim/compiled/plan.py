@@ -15,6 +15,8 @@ The plan is a list of steps, each updating a group of units in parallel:
 A softmax population (a one-of-n group, a DBN's labels) is one variable: its free units
 always sit in one step, which draws exactly one of them on from the softmax of their
 inputs (or none where another member is on); colourings treat the group as one node.
+A linear population's units (real-valued, the deep autoencoder's code) are drawn as
+their mean plus unit-variance Gaussian noise; a Neal plan (below) refuses them.
 
 Evidence on a unit with parents makes its parents dependent (explaining away); then
 every free unit is Gibbs-sampled by Neal's (1992) conditional, eq. 1 plus one term per
@@ -94,6 +96,7 @@ class Step:
     fanout: np.ndarray
     analog_fanout: np.ndarray
     groups: tuple = ()                # softmax groups: (positions in the step, members outside it)
+    linear: np.ndarray | None = None  # positions in the step of linear units (None: there are none)
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class CompiledNet:
         self.incoming = arrays.symmetric | arrays.directed
         self.has_parents = self.directed.any(axis=0)
         self.groups = net.softmax_groups()
+        self.linear = net.linear_units()
         self.version = 0
         self._plans: dict[frozenset[int], Plan] = {}
 
@@ -198,6 +202,7 @@ class CompiledNet:
         net = self.network
         free = [i for i in range(self.n) if i not in clamped]
         if any(self.has_parents[i] for i in clamped):
+            net.refuse_linear("Gibbs sampling with evidence on a unit with parents (Neal's child terms)")
             groups = _colour(self._moral(), free, net, net.moral_graph, self.groups)
             steps = [self._step("gibbs", g, neal=True) for g in self._indices(groups)]
             return Plan("neal", tuple(steps), np.array(free, dtype=np.intp))
@@ -240,7 +245,11 @@ class CompiledNet:
             fanout = fanout + n_parents[g]
         softmax = tuple((np.flatnonzero(np.isin(g, G)), np.setdiff1d(G, g)) for G in self.groups
                         if np.isin(G, g).any())
-        return Step(kind, columns(g), g, tuple(_runs(rows)), terms, fanout, analog, softmax)
+        linear = np.flatnonzero(np.isin(g, self.linear))
+        if len(linear):  # a linear unit sends its real value: analog messages
+            analog[linear], fanout[linear] = analog[linear] + fanout[linear], 0
+        return Step(kind, columns(g), g, tuple(_runs(rows)), terms, fanout, analog, softmax,
+                    linear if len(linear) else None)
 
     def _neal(self, g: np.ndarray) -> Neal | None:
         D = self.directed

@@ -36,7 +36,7 @@ from ..errors import EvidenceError, ParameterError, ValidationError
 from ..messages import Ledger
 from ..numerics import log_sigmoid, sigmoid
 from .arrays import Backend
-from .bipartite import NUMPY
+from .bipartite import NUMPY, gaussian
 from .plan import CompiledNet, Plan, Step
 
 __all__ = ["Chains", "sigmoid", "log_sigmoid"]
@@ -96,7 +96,8 @@ class Chains:
     def clamp(self, evidence: Mapping[str, int] | None = None, *, units: Sequence[str] = (),
               values: np.ndarray | None = None) -> None:
         """Clamp units: ``evidence`` {unit: 0|1} in every chain, or ``units`` with
-        per-chain ``values`` of shape (n_chains, len(units)) (one data case per chain)."""
+        per-chain ``values`` of shape (n_chains, len(units)) (one data case per chain;
+        on linear units any finite numbers)."""
         if evidence:
             idx = self.net.network.evidence_indices(evidence)
             for i, v in idx.items():
@@ -105,8 +106,9 @@ class Chains:
         if len(units):
             cols = [self._unit(u) for u in units]
             values = np.asarray(values)
-            if values.shape != (self.m, len(cols)) or not ((values == 0) | (values == 1)).all():
-                raise EvidenceError(f"clamped values must be {self.m} x {len(cols)} states of 0 or 1, "
+            if values.shape != (self.m, len(cols)) or not _states_ok(values, np.isin(cols, self.net.linear)):
+                real = " (finite numbers on linear units)" if len(self.net.linear) else ""
+                raise EvidenceError(f"clamped values must be {self.m} x {len(cols)} states of 0 or 1{real}, "
                                     f"got shape {values.shape}")
             self.state[:, cols] = self.xp.assignable(self.backend.asarray(values), self.state)
             self.clamped |= set(cols)
@@ -155,14 +157,28 @@ class Chains:
 
     def update(self, step: Step) -> np.ndarray:
         """Sample ``step``'s units in every chain; returns their probabilities (of a
-        softmax group's units: of being the one on), an array of the backend."""
+        softmax group's units: of being the one on; of a linear unit: its mean), an
+        array of the backend."""
         xp, x = self.xp, self.field(step)
-        p = xp.sigmoid_(xp.copy(x) if step.groups else x)
-        new = self._uniform(xp.empty_like(p)) < p
+        p = xp.sigmoid_(xp.copy(x) if step.groups or step.linear is not None else x)
+        u = self._uniform(xp.empty_like(p))
+        new = u < p if step.linear is None else xp.less(u, p, out=u)  # 0.0/1.0 beside real values
         for pos, outside in step.groups:
-            p[:, pos], new[:, pos] = self._one_of_n(x[:, pos], outside)
+            p[:, pos], chosen = self._one_of_n(x[:, pos], outside)
+            new[:, pos] = xp.assignable(chosen, new)
+        if step.linear is not None:
+            self._linear(step.linear, x, p, new)
         self._commit(step, new)
         return p
+
+    def _linear(self, pos: np.ndarray, x, p, new) -> None:
+        """Linear units at positions ``pos`` of a step (``rbmhidlinear.m``'s code units):
+        their mean ``x`` into ``p``, their state ``x + z``, ``z ~ N(0, 1)``, into ``new``."""
+        if self.beta != 1.0:
+            self.net.network.refuse_linear(f"tempered sampling (beta = {self.beta!r})", ParameterError)
+        mean = x[:, pos]
+        p[:, pos] = mean
+        new[:, pos] = gaussian(mean, self.generator, self.xp.empty_like(mean), self.xp.empty_like(mean))
 
     def _one_of_n(self, x: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A softmax group's draw (Hinton et al. 2006, section 2): unit k on with
@@ -249,13 +265,21 @@ class Chains:
 
     def sample(self, n: int, burn_in: int = 0, thin: int = 1) -> np.ndarray:
         """``n`` states from every chain after ``burn_in`` sweeps, ``thin`` sweeps apart:
-        an array (n * n_chains, n_units) of 0/1, chain-major within each kept sweep."""
+        an array (n * n_chains, n_units) of 0/1 (of floats, if the net has linear units),
+        chain-major within each kept sweep."""
         self.run(burn_in)
-        out = np.empty((n, self.m, self.net.n), dtype=np.int8)
+        out = np.empty((n, self.m, self.net.n), dtype=self.net.dtype if len(self.net.linear) else np.int8)
         for t in range(n):
             self.run(thin)
             out[t] = self.rows
         return out.reshape(n * self.m, self.net.n)
+
+
+def _states_ok(values: np.ndarray, linear: np.ndarray) -> bool:
+    """Every column of ``values`` holds 0s and 1s, or, where ``linear``, finite numbers."""
+    binary = values[:, ~linear]
+    return bool(((binary == 0) | (binary == 1)).all()) and (
+        not linear.any() or values.dtype.kind in "biuf" and bool(np.isfinite(values[:, linear]).all()))
 
 
 def on_backend(net: CompiledNet, backend: Backend | None) -> Backend:

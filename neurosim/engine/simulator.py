@@ -78,6 +78,7 @@ class Simulator:
                  on_message: Callable[[float, int, str], None] | None = None,
                  pathway: str = "generative") -> None:
         net = net.pathway(pathway)
+        net.refuse_linear("the event engine (units that send binary messages)")
         if schedule not in SCHEDULES:
             raise ValidationError(f"unknown schedule {schedule!r} (one of {', '.join(SCHEDULES)})")
         mode = mode or ("ancestral" if schedule == "ancestral" else "gibbs")

@@ -100,6 +100,7 @@ def bitstring(state: np.ndarray) -> str:
 
 
 def _checked(net: Network, arr: NetArrays | None = None) -> NetArrays:
+    _binary(net)
     arr = net.to_arrays() if arr is None else arr
     Ws = np.where(arr.symmetric, arr.weights, 0.0)
     if not np.array_equal(Ws, Ws.T):
@@ -109,6 +110,11 @@ def _checked(net: Network, arr: NetArrays | None = None) -> NetArrays:
                              f"{Ws[j, i]!r}): the energy of eq. 2 needs w_ij == w_ji")
     _check_scale(net, arr)
     return arr
+
+
+def _binary(net: Network) -> None:
+    """Refuse a net with linear (real-valued) units: the enumeration is of binary states."""
+    net.refuse_linear("exact inference (an enumeration of binary states)", InferenceError)
 
 
 def _check_scale(net: Network, arr: NetArrays) -> None:
@@ -245,6 +251,7 @@ class Posterior:
 def posterior(net: Network, evidence: Mapping[str, int] | None = None) -> Posterior:
     """Exact P(free units | evidence) by enumerating every free state (2^n; a softmax
     group's free members: one of them on, or none if evidence turned another one on)."""
+    _binary(net)
     clamp = net.evidence_indices(evidence)
     free = [i for i in range(net.n_units) if i not in clamp]
     choices = _choices(net, free, clamp)

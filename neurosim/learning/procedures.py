@@ -150,6 +150,7 @@ def check_training(net: Network, rule: Rule, data, visible: list[str]) -> np.nda
     0/1 over ``visible``, or a net that ``rule``'s procedure cannot train."""
     rows = np.asarray(data)
     _binary_rows(rows, len(visible), "training data", visible)
+    net.refuse_linear(f"training by rule {rule.name!r} (its probabilities are eq. 1's)")
     if rule.procedure == "delta" and net.has_symmetric:
         edge = next(e for e in net.edges if e.kind == "symmetric")
         raise ValidationError(

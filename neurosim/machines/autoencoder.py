@@ -33,10 +33,13 @@ import numpy as np
 from ..compiled import arrays
 from ..compiled.bipartite import CD
 from ..errors import DivergenceError, NeurosimError, ParameterError
+from ..network import Network
 from ..numerics import sigmoid
+from ..population import Population, Projection
 from . import runs
 from .backprop import _features, backprop_cg_step
 from .base import UNIT, Machine, check_number, check_rows, read_npz_meta
+from .dbn import _unit_names
 from .dbn_train import PRESETS, RBM_M, Progress, new_rbm, rbm_step, write_checkpoint
 
 __all__ = ["AutoencoderRecipe", "AutoencoderTrainer", "DeepAutoencoder", "unroll", "encode", "decode", "up_pass",
@@ -456,6 +459,35 @@ class DeepAutoencoder(Machine):
     def reconstruct(self, X: Any) -> np.ndarray:
         """``X`` encoded and decoded."""
         return self.inverse_transform(self.transform(X))
+
+    def to_network(self, name: str = "deep_autoencoder", description: str | None = None) -> Network:
+        """The unrolled net as a Helmholtz-machine-shaped Network: populations ``v`` (the
+        pixels, layer 0), ``h1``, ..., ``h{L-1}`` (logistic) and ``code`` (linear:
+        ``s = bias + input + N(0, 1)``, layer L, the top); the encoder as recognition
+        projections ``v=>h1``, ..., ``h{L-1}=>code`` (``w0, ..., w{L-1}``; recognition
+        biases ``b0, ..., b{L-1}``), the decoder as directed projections ``code->h{L-1}``,
+        ..., ``h1->v`` (``w{L}, ..., w_out``; biases ``b{L}, ..., b_out``). The code
+        layer's generative bias is 0 (the decoder starts from the codes); the visible
+        units have no recognition bias. A mean pass of the recognition pathway is
+        :meth:`transform`, of the generative one from clamped codes :meth:`inverse_transform`."""
+        self._check_fitted()
+        p, L = self.weights_, _n_code(self.weights_) + 1
+        names = ["v"] + [f"h{l}" for l in range(1, L)] + ["code"]
+        sizes = [len(p["b_out"])] + [len(p[f"b{l}"]) for l in range(L)]
+        into = ["_out"] + [str(2 * L - 1 - l) for l in range(1, L)]   # the decoder's arrays into layer l < L
+        bias = [p[f"b{k}"] for k in into] + [np.zeros(sizes[L])]
+        pops = [Population(names[l], _unit_names(names[l], sizes[l]), bias[l], "visible" if l == 0 else "hidden", l,
+                           "linear" if l == L else "logistic", None if l == 0 else p[f"b{l - 1}"])
+                for l in range(L + 1)]
+        projs = [Projection(f"{names[l + 1]}->{names[l]}", names[l + 1], names[l], p[f"w{into[l]}"])
+                 for l in reversed(range(L))]
+        projs += [Projection(f"{names[l]}=>{names[l + 1]}", names[l], names[l + 1], p[f"w{l}"], "recognition")
+                  for l in range(L)]
+        if description is None:
+            description = (f"deep autoencoder {'-'.join(map(str, sizes))} (Hinton and Salakhutdinov 2006), "
+                           "unrolled: recognition projections are the encoder, directed ones the decoder; the "
+                           "code units are linear")
+        return Network.from_populations(pops, projs, name=name, description=description)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return dict(self.weights_)

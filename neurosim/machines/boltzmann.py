@@ -185,6 +185,7 @@ class BoltzmannMachine(NetworkMachine):
             if p.activation == "softmax":
                 raise ValidationError(f"population {p.name!r} of {net.name!r} is softmax: a Boltzmann "
                                       "machine's units are logistic (eq. 1)")
+        net.refuse_linear("a Boltzmann machine (logistic units, eq. 1)")
         if not any(u.role in ("visible", "label") for u in net.unit_list()):
             raise ValidationError(f"network {net.name!r} has no visible units to clamp data on")
 

@@ -247,6 +247,7 @@ class DeepBeliefNet(Machine):
         ``n_labels``, as :meth:`load` passes them) must match the net."""
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
+        net.refuse_linear("a deep belief net (logistic units)")
         where = f"network {net.name!r}"
         labels = [p for p in net.populations if p.role == "label"]
         if len(labels) > 1:

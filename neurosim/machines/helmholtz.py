@@ -552,6 +552,7 @@ class HelmholtzMachine(Machine):
         are the other constructor parameters."""
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
+        net.refuse_linear("a Helmholtz machine (logistic units, eq. 1)")
         where = f"network {net.name!r}"
         units = net.unit_list()
         for u in units:

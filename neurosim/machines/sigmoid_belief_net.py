@@ -83,6 +83,7 @@ class SigmoidBeliefNet(NetworkMachine):
     # -- set-up --------------------------------------------------------------------
     def _validate(self) -> None:
         net = self.network
+        net.refuse_linear("a sigmoid belief net (logistic units, eq. 1)")
         if net.has_symmetric:
             e = next(e for e in net.edges if e.kind == "symmetric")
             raise ValidationError(f"a sigmoid belief net has directed edges only; {e.source} <-> "
