@@ -287,22 +287,26 @@ def cmd_autoencoder_train(args: argparse.Namespace) -> None:
 
 
 def cmd_autoencoder_evaluate(args: argparse.Namespace) -> None:
-    """The squared errors of a finished run's autoencoder, logistic PCA and PCA on MNIST's test digits."""
+    """The squared errors of a finished run's autoencoder, logistic PCA and PCA on MNIST's
+    test digits, and the k-nearest-neighbour test errors of its codes and PCA's (the
+    training digits: the first ``n_cases`` the run was trained on)."""
     import time
 
     from .data import load_mnist
     from .machines.autoencoder import evaluate, load_run
 
     run = load_run(args.directory)
-    X = load_mnist("test", limit=args.limit)[0]
+    X, labels = load_mnist("test", limit=args.limit)
     start = time.perf_counter()
-    errors = evaluate(run, X)
-    result = {"directory": str(args.directory), "test_cases": len(X), **errors,
+    errors = evaluate(run, X, labels, *load_mnist("train", limit=run.n_cases), k=args.k)
+    result = {"directory": str(args.directory), "test_cases": len(X), "train_cases": run.n_cases, **errors,
               "seconds": sum(run.progress.seconds.values()), "stage_seconds": run.progress.seconds,
               "evaluate_seconds": time.perf_counter() - start, "layers": list(run.recipe.layers)}
     text = (f"{args.directory}: {len(X)} test digits, mean squared error per image: deep autoencoder "
             f"{errors['test_squared_error']:.2f}, logistic PCA {errors['logistic_pca_test_squared_error']:.2f}, "
-            f"PCA {errors['pca_test_squared_error']:.2f}; trained in {result['seconds'] / 60:.1f} min")
+            f"PCA {errors['pca_test_squared_error']:.2f}; {args.k}-nearest-neighbour test error of the codes "
+            f"{100 * errors['knn_test_error']:.2f}%, of PCA's {100 * errors['pca_knn_test_error']:.2f}%; "
+            f"trained in {result['seconds'] / 60:.1f} min")
     print(strict_json(result) if args.json else text)
 
 
@@ -447,9 +451,12 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
                     help="continue the checkpoint in --out with its own settings (a flag that differs is refused)")
     tr.set_defaults(run=cmd_autoencoder_train)
     ev = single_valued(actions.add_parser(
-        "evaluate", help="test squared error per image: the autoencoder, logistic PCA and PCA"))
+        "evaluate", help="test squared error per image: the autoencoder, logistic PCA and PCA; the "
+                    "k-nearest-neighbour test error of its codes and of PCA's"))
     ev.add_argument("directory")
     ev.add_argument("--limit", type=positive, default=None, help="the first N test digits only")
+    ev.add_argument("--k", type=positive, default=1,
+                    help="neighbours in the vote of the k-nearest-neighbour test errors (default 1)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_autoencoder_evaluate)
 

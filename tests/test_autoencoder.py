@@ -17,6 +17,7 @@ from neurosim.machines.autoencoder import (AutoencoderRecipe, AutoencoderTrainer
 from neurosim.machines.backprop import backprop_gradient
 from neurosim.machines.base import NotFittedError
 from neurosim.machines.helmholtz import HelmholtzMachine
+from neurosim.machines.neighbours import knn_error
 
 RNG = np.random.default_rng(0)
 X = np.clip(RNG.random((60, 12)) * (RNG.random((60, 12)) < 0.5) + 0.3 * (np.arange(60)[:, None] % 3 == 0), 0, 1)
@@ -268,3 +269,24 @@ def test_what_needs_binary_units_refuses_the_network_naming_the_code():
 def test_to_network_before_fitting_is_refused():
     with pytest.raises(NotFittedError, match="no weights yet"):
         DeepAutoencoder().to_network()
+
+
+def test_evaluate_gives_the_nearest_neighbour_errors_of_the_codes_and_of_pcas(tmp_path):
+    """The errors are knn_error's on the encoder's codes and on the projections onto the top
+    principal components (computed here by another SVD: distances ignore the components' signs)."""
+    AutoencoderTrainer(AutoencoderRecipe(layers=(8, 3), pretrain_epochs=2, backprop_epochs=2), X[:40], tmp_path,
+                       log=lambda m: None).run()
+    run, y = ae.load_run(tmp_path), np.arange(60) % 3
+    errors = ae.evaluate(run, X[40:], y[40:], X[:40], y[:40], k=3)
+    assert errors["knn_k"] == 3 and set(errors) >= {"test_squared_error", "pca_test_squared_error"}
+    net = run.nets["autoencoder"]
+    assert errors["knn_test_error"] == knn_error(encode(net, X[:40]), y[:40], encode(net, X[40:]), y[40:], 3)
+    V = np.linalg.svd(X[:40] - X[:40].mean(axis=0))[2][:3]
+    expected = knn_error((X[:40] - X[:40].mean(axis=0)) @ V.T, y[:40], (X[40:] - X[:40].mean(axis=0)) @ V.T,
+                         y[40:], 3)
+    assert errors["pca_knn_test_error"] == expected and 0 <= expected < 2 / 3
+    assert ae.evaluate(run, X[40:], y[40:], X[:40], y[:40])["knn_k"] == 1
+    with pytest.raises(ParameterError, match="need all of labels, train and train_labels"):
+        ae.evaluate(run, X[40:], y[40:])
+    with pytest.raises(ParameterError, match="k = 41 nearest neighbours, but there are only 40 training codes"):
+        ae.evaluate(run, X[40:], y[40:], X[:40], y[:40], k=41)

@@ -200,6 +200,8 @@ def test_autoencoder_train_then_evaluate_with_its_baselines(fake_mnist, tmp_path
     assert r["seconds"] == pytest.approx(sum(r["stage_seconds"].values()))
     errors = [r[k] for k in ("test_squared_error", "logistic_pca_test_squared_error", "pca_test_squared_error")]
     assert all(0 < e < 784 for e in errors)
+    assert r["train_cases"] == 200 and r["knn_k"] == 1
+    assert 0 <= r["knn_test_error"] < 0.5 and 0 <= r["pca_knn_test_error"] < 0.5      # chance: 0.9
     assert main(AE_TRAIN + ["--out", str(out)]) == 2 and "--resume" in capsys.readouterr().err
     assert main(AE_TRAIN + ["--out", str(out), "--resume"]) == 0          # finished: a no-op
     assert main(AE_TRAIN[:3] + ["20,10,5", "--out", str(out), "--resume"]) == 2
@@ -216,6 +218,29 @@ def test_autoencoder_bad_layer_sizes_exit_2(fake_mnist, tmp_path, capsys, layers
         code = exc.code
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_autoencoder_evaluate_votes_among_the_training_digits_the_run_was_trained_on(fake_mnist, tmp_path, capsys):
+    """--limit 50: the neighbours are the first 50 training digits, 0 to 9 five times each.
+    k = 50 is all of them, a 10-way tie every time, which goes to the nearest's class: the
+    errors of k = 1. k = 51 is refused."""
+    out = tmp_path / "run"
+    assert main(AE_TRAIN + ["--limit", "50", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["autoencoder", "evaluate", str(out), "--k", "3", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["train_cases"], r["knn_k"], r["test_cases"]) == (50, 3, 100)
+
+    def knn(k):
+        assert main(["autoencoder", "evaluate", str(out), "--k", k, "--json"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        return r["knn_test_error"], r["pca_knn_test_error"]
+
+    assert knn("50") == knn("1")
+    assert main(["autoencoder", "evaluate", str(out), "--k", "50"]) == 0
+    assert "50-nearest-neighbour test error of the codes" in capsys.readouterr().out
+    assert main(["autoencoder", "evaluate", str(out), "--k", "51"]) == 2
+    assert "k = 51 nearest neighbours, but there are only 50 training codes" in capsys.readouterr().err
 
 
 def test_autoencoder_evaluate_of_a_half_written_run_names_the_missing_stage(fake_mnist, tmp_path, capsys):

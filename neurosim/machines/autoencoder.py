@@ -41,9 +41,11 @@ from .backprop import _features, backprop_cg_step
 from .base import UNIT, Machine, check_number, check_rows, read_npz_meta
 from .dbn import _unit_names
 from .dbn_train import PRESETS, RBM_M, Progress, new_rbm, rbm_step, write_checkpoint
+from .neighbours import knn_error
 
 __all__ = ["AutoencoderRecipe", "AutoencoderTrainer", "DeepAutoencoder", "unroll", "encode", "decode", "up_pass",
-           "down_pass", "squared_error", "reconstruct_net", "load_run", "evaluate", "RBM_LINEAR", "RBM_SETTINGS"]
+           "down_pass", "squared_error", "reconstruct_net", "load_run", "evaluate",
+           "pca_codes", "pca_decode", "RBM_LINEAR", "RBM_SETTINGS"]
 
 RBM_LINEAR = CD(gaussian_hidden=True, summed_differences=True)   # rbmhidlinear.m's CD-1
 
@@ -391,22 +393,44 @@ def load_run(directory: str | Path) -> Run:
     return Run(str(directory), recipe, progress, stack_of(d), nets_of(d), int(meta.get("n_cases", 0)))
 
 
-def evaluate(run: Run, X: np.ndarray) -> dict[str, float]:
+def pca_codes(pca: dict, X: np.ndarray) -> np.ndarray:
+    """PCA's codes of ``X``: its projection ``(x - mean) V^T`` on the components ``V``."""
+    return (X - pca["mean"]) @ pca["components"].T
+
+
+def pca_decode(pca: dict, codes: np.ndarray) -> np.ndarray:
+    """PCA's reconstruction ``mean + codes V`` from its codes."""
+    return codes @ pca["components"] + pca["mean"]
+
+
+def evaluate(run: Run, X: np.ndarray, labels: Any = None, train: Any = None, train_labels: Any = None,
+             k: int = 1) -> dict[str, Any]:
     """The squared errors (:func:`squared_error`) on ``X`` of the deep autoencoder, logistic
-    PCA and PCA of a finished run; a NeurosimError names the first stage not yet trained."""
+    PCA and PCA of a finished run; a NeurosimError names the first stage not yet trained.
+    With ``labels`` of ``X``, ``train`` digits and their ``train_labels``: the ``k``-nearest-neighbour
+    test errors (:func:`~.neighbours.knn_error`) of the autoencoder's codes and of PCA's."""
     missing = [s for s in ("backprop", "logistic_pca", "pca") if (s if s != "backprop" else "autoencoder")
                not in run.nets]
     if missing:
         raise NeurosimError(f"{run.directory}: stage {missing[0]} is missing (the run stands at {run.reached}); "
                             f"finish it with `neurosim autoencoder train --resume --out {run.directory}`")
-    X = check_rows(X, "X", np.float32, n_columns=len(run.nets["pca"]["mean"]), values=UNIT)
-    pca = run.nets["pca"]
-    centred = X - pca["mean"]
-    return {"test_squared_error": squared_error(X, reconstruct_net(run.nets["autoencoder"], X)),
-            "logistic_pca_test_squared_error": squared_error(X, reconstruct_net(run.nets["logistic_pca"], X,
-                                                                                "logistic_pca")),
-            "pca_test_squared_error": squared_error(X, centred @ pca["components"].T @ pca["components"]
-                                                    + pca["mean"])}
+    n_visible = len(run.nets["pca"]["mean"])
+    X = check_rows(X, "X", np.float32, n_columns=n_visible, values=UNIT)
+    net, pca = run.nets["autoencoder"], run.nets["pca"]
+    errors: dict[str, Any] = {
+        "test_squared_error": squared_error(X, reconstruct_net(net, X)),
+        "logistic_pca_test_squared_error": squared_error(X, reconstruct_net(run.nets["logistic_pca"], X,
+                                                                            "logistic_pca")),
+        "pca_test_squared_error": squared_error(X, pca_decode(pca, pca_codes(pca, X)))}
+    given = [a is not None for a in (labels, train, train_labels)]
+    if any(given) and not all(given):
+        raise ParameterError("the nearest-neighbour errors need all of labels, train and train_labels")
+    if all(given):
+        train = check_rows(train, "train", np.float32, n_columns=n_visible, values=UNIT)
+        errors.update(knn_test_error=knn_error(encode(net, train), train_labels, encode(net, X), labels, k),
+                      pca_knn_test_error=knn_error(pca_codes(pca, train), train_labels, pca_codes(pca, X),
+                                                   labels, k), knn_k=k)
+    return errors
 
 
 # -- the machine ------------------------------------------------------------------------------------
