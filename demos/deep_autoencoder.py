@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 
-from neurosim.cli_mnist import _layer_sizes  # noqa: E402
+from neurosim.cli_args import layer_sizes  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.machines.autoencoder import (AutoencoderRecipe, AutoencoderTrainer, Run, encode,  # noqa: E402
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=2000, help="training digits of the short runs (the first ones)")
     p.add_argument("--pretrain-epochs", type=int, default=10, help="epochs per RBM of the short runs")
     p.add_argument("--backprop-epochs", type=int, default=5, help="epochs of fine-tuning of the short runs")
-    p.add_argument("--layers", type=_layer_sizes, default=(1000, 500, 250, 30), help="hidden sizes of the short run")
-    p.add_argument("--layers2d", type=_layer_sizes, default=(500, 250, 125, 2),
+    p.add_argument("--layers", type=layer_sizes, default=(1000, 500, 250, 30), help="hidden sizes of the short run")
+    p.add_argument("--layers2d", type=layer_sizes, default=(500, 250, 125, 2),
                    help="hidden sizes of the short 2-D run")
     p.add_argument("--test-limit", type=int, default=None, help="test digits (default: all 10,000)")
     p.add_argument("--k", type=int, default=1, help="neighbours in the k-nearest-neighbour vote")

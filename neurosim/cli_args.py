@@ -18,7 +18,7 @@ from typing import Any, Callable
 from .errors import NeurosimError
 
 __all__ = ["Parser", "Once", "single_valued", "positive_int", "non_negative_int", "seed", "positive_float",
-           "non_negative_float", "temperatures", "strict_json", "backend_flags"]
+           "non_negative_float", "temperatures", "layer_sizes", "strict_json", "backend_flags"]
 
 
 class Once(argparse._StoreAction):
@@ -88,6 +88,14 @@ def temperatures(text: str) -> tuple[float, ...]:
     if not all(0 < t < math.inf for t in values):
         raise argparse.ArgumentTypeError(f"temperatures must be positive and finite, got {text}")
     return values
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """``"1000,500,250,30"`` -> (1000, 500, 250, 30); the recipe checks the sizes."""
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write sizes as integers separated by commas, got {text}")
 
 
 def strict_json(result: dict) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_args import backend_flags, strict_json
+from .cli_args import backend_flags, layer_sizes, strict_json
 from .errors import NeurosimError
 
 __all__ = ["add_parsers"]
@@ -436,7 +436,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     actions = sp.add_subparsers(dest="action", required=True)
     tr = single_valued(actions.add_parser(
         "train", help="pretrain a stack of RBMs, unroll it and fine-tune it by conjugate gradient"))
-    tr.add_argument("--layers", type=_layer_sizes, default=None, metavar="N1,N2,...,CODE",
+    tr.add_argument("--layers", type=layer_sizes, default=None, metavar="N1,N2,...,CODE",
                     help="hidden layer sizes, the code layer last (default: 1000,500,250,30)")
     tr.add_argument("--pretrain-epochs", type=non_negative, default=None, help="epochs per RBM (default 10)")
     tr.add_argument("--backprop-epochs", type=non_negative, default=None,
@@ -472,19 +472,8 @@ def _cd_schedule(text: str) -> tuple[tuple[int, int], ...]:
                                          f"(0:3,100:6,200:10), got {text}")
 
 
-def _layer_sizes(text: str) -> tuple[int, ...]:
-    """``"1000,500,250,30"`` -> (1000, 500, 250, 30); the recipe checks the sizes."""
-    try:
-        return tuple(int(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"write sizes as integers separated by commas, got {text}")
-
-
 def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"write sizes as integers separated by commas, got {text}")
+    sizes = layer_sizes(text)
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"at least two layers of >= 1 unit, got {text}")
     return sizes
