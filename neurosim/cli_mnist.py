@@ -301,7 +301,10 @@ def cmd_autoencoder_evaluate(args: argparse.Namespace) -> None:
     errors = evaluate(run, X, labels, *load_mnist("train", limit=run.n_cases), k=args.k)
     result = {"directory": str(args.directory), "test_cases": len(X), "train_cases": run.n_cases, **errors,
               "seconds": sum(run.progress.seconds.values()), "stage_seconds": run.progress.seconds,
-              "evaluate_seconds": time.perf_counter() - start, "layers": list(run.recipe.layers)}
+              "evaluate_seconds": time.perf_counter() - start, "layers": list(run.recipe.layers),
+              "recipe": asdict(run.recipe)}
+    if args.curves:
+        result["curves"] = run.progress.history
     text = (f"{args.directory}: {len(X)} test digits, mean squared error per image: deep autoencoder "
             f"{errors['test_squared_error']:.2f}, logistic PCA {errors['logistic_pca_test_squared_error']:.2f}, "
             f"PCA {errors['pca_test_squared_error']:.2f}; {args.k}-nearest-neighbour test error of the codes "
@@ -458,6 +461,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     ev.add_argument("--k", type=positive, default=1,
                     help="neighbours in the vote of the k-nearest-neighbour test errors (default 1)")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--curves", action="store_true", help="JSON: add every epoch's squared error and time")
     ev.set_defaults(run=cmd_autoencoder_evaluate)
 
 

@@ -202,6 +202,12 @@ def test_autoencoder_train_then_evaluate_with_its_baselines(fake_mnist, tmp_path
     assert all(0 < e < 784 for e in errors)
     assert r["train_cases"] == 200 and r["knn_k"] == 1
     assert 0 <= r["knn_test_error"] < 0.5 and 0 <= r["pca_knn_test_error"] < 0.5      # chance: 0.9
+    assert r["recipe"]["backprop_epochs"] == 2 and "curves" not in r
+    assert main(["autoencoder", "evaluate", str(out), "--json", "--curves"]) == 0
+    curves = json.loads(capsys.readouterr().out)["curves"]
+    assert [(c["stage"], c["epoch"]) for c in curves] == [(s, e) for s in ("rbm1", "rbm2", "rbm3", "backprop",
+                                                                           "logistic_pca") for e in (1, 2)]
+    assert all(c["squared_error"] > 0 and c["seconds"] >= 0 for c in curves)
     assert main(AE_TRAIN + ["--out", str(out)]) == 2 and "--resume" in capsys.readouterr().err
     assert main(AE_TRAIN + ["--out", str(out), "--resume"]) == 0          # finished: a no-op
     assert main(AE_TRAIN[:3] + ["20,10,5", "--out", str(out), "--resume"]) == 2
