@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dbn_stages import CGStep, measure, rbm_flops, sgemm_rate, write  # noqa: E402
 from neurosim.compiled import arrays  # noqa: E402
-from neurosim.machines.autoencoder import RBM_LINEAR, RBM_SETTINGS, logistic_pca_net, unroll  # noqa: E402
+from neurosim.machines.autoencoder import (RBM_LINEAR, RBM_SETTINGS, AutoencoderRecipe,  # noqa: E402
+                                           logistic_pca_net, unroll)
 from neurosim.machines.dbn_train import RBM_M, new_rbm, rbm_step  # noqa: E402
 from rbm_throughput import limited  # noqa: E402
 
@@ -54,12 +56,13 @@ def pixels(rng: np.random.Generator, m: int) -> np.ndarray:
 
 def stages(rng: np.random.Generator, torch_dtypes: tuple[str, ...] = ()) -> dict:
     out = {}
-    for name, n_v, n_h, cd in (("rbm1", 784, 1000, RBM_M), ("rbm_code", 250, 30, RBM_LINEAR)):
-        p, vel = new_rbm(n_v, n_h, 0, RBM_SETTINGS, rng)
+    linear = replace(RBM_SETTINGS, learning_rate=AutoencoderRecipe().linear_learning_rate)
+    for name, n_v, n_h, cd, r in (("rbm1", 784, 1000, RBM_M, RBM_SETTINGS), ("rbm_code", 250, 30, RBM_LINEAR, linear)):
+        p, vel = new_rbm(n_v, n_h, 0, r, rng)
         V, held = pixels(rng, 100)[:, :n_v], {}
 
-        def step(p=p, vel=vel, V=V, cd=cd, held=held) -> None:
-            held["buf"] = rbm_step(p, vel, V, None, RBM_SETTINGS, 0.9, rng, held.get("buf"), cd=cd)
+        def step(p=p, vel=vel, V=V, cd=cd, r=r, held=held) -> None:
+            held["buf"] = rbm_step(p, vel, V, None, r, 0.9, rng, held.get("buf"), cd=cd)
 
         out[name] = (step, rbm_flops(n_v, n_h))
     rbms = [{"W": (0.1 * rng.standard_normal((a, b))).astype(np.float32), "b": np.zeros(a, np.float32),

@@ -188,15 +188,18 @@ def run(args: argparse.Namespace) -> None:
 def measure(steps: dict, batches: int, repeats: int, rate: float) -> dict:
     """Each step (a ``(function, flops)`` pair of a minibatch of ``M``, or a
     :class:`CGStep`) timed over ``batches`` minibatches (CG steps: a tenth of them) after
-    one warm-up, best of ``repeats``: samples/s, GFLOP/s, the fraction of ``rate``."""
+    one warm-up, best of ``repeats``: samples/s, GFLOP/s, the fraction of ``rate``. A CG
+    step's work changes from step to step (its evaluations): the mean of every timed step."""
     rows = {}
     for name, entry in steps.items():
         cg = isinstance(entry, CGStep)
         step, flops = (entry, None) if cg else entry
         cases, n = (len(entry.X), max(1, batches // 10)) if cg else (M, batches)
         step()
-        best = min(_timed(lambda: [step() for _ in range(n)]) for _ in range(repeats))
-        per_batch = best / n
+        if cg:
+            entry.steps = entry.evaluations = 0
+        times = [_timed(lambda: [step() for _ in range(n)]) for _ in range(repeats)]
+        per_batch = (sum(times) / repeats if cg else min(times)) / n
         flops = entry.flops() if cg else flops
         rows[name] = {"samples_per_s": cases / per_batch, "gflops": flops / per_batch / 1e9,
                       "fraction_of_sgemm": flops / per_batch / 1e9 / rate,
