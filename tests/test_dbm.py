@@ -297,3 +297,24 @@ def test_bad_calls_are_refused_by_name():
                                    [Projection("v->h1", "v", "h1", np.ones((2, 1)), "directed")])
     with pytest.raises(ValidationError, match="projection 'v->h1'"):
         DeepBoltzmannMachine.from_network(net)
+
+
+# -- AIS ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layers, seed", [((6, 4, 3), 12), ((5, 4, 3, 2), 13), ((6, 5), 14)])
+def test_ais_log_partition_agrees_with_enumeration_within_a_tenth_of_a_nat(layers, seed):
+    dbm = random_dbm(layers, seed=seed)
+    data = binary(50, layers[0], seed)
+    est = dbm.ais_log_partition(n_runs=100, n_betas=3000, data=data)
+    assert abs(est.log_z - dbm.log_partition()) < 0.1
+    assert est.log_z_std < 0.1 and len(est.log_weights) == 100
+
+
+def test_ais_of_a_one_layer_dbm_is_the_rbm_ais_estimate():
+    """With one hidden layer the DBM's AIS is the RBM's (Salakhutdinov and Murray 2008):
+    the same random numbers give the same log weights."""
+    from neurosim.machines.ais import ais_log_partition as rbm_ais
+    dbm = random_dbm((6, 5), seed=15)
+    ours = dbm.ais_log_partition(n_runs=20, n_betas=200)
+    W, b = dbm._float64()
+    theirs = rbm_ais(W[0], b[0], b[1], np.random.default_rng(15), n_runs=20, n_betas=200)
+    np.testing.assert_allclose(ours.log_weights, theirs.log_weights, rtol=0, atol=1e-9)

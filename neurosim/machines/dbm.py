@@ -26,7 +26,8 @@ layers given the even ones, and the even ones given the odd, are each one block.
   the machine's Network, even then odd layers per step) that continue after every weight
   change. Each weight joins an odd and an even layer, so the chains' statistic is the even
   layer's sampled states times the odd layer's exact conditional probabilities.
-* **Evaluation**: ``log Z`` and ``log p(v)`` by enumeration of the even layers on tiny
+* **Evaluation**: ``log Z`` by AIS with the odd layers summed out (2009, section 4.2);
+  ``log Z`` and ``log p(v)`` by enumeration of the even layers on tiny
   machines, the odd layers summed out in closed form (tested against
   :mod:`neurosim.inference.exact` on :meth:`to_network`), and the variational lower bound
   ``log p(v) >= -E(v, q) + H(q) - log Z`` (2009, eq. 5) with the mean-field ``q``.
@@ -62,9 +63,11 @@ from ..numerics import logsumexp, sigmoid, softplus
 from ..population import Population, Projection
 from .base import (BINARY, UNIT, Machine, Position, check_number, check_random_state, check_rows, first_non_finite,
                    valid_random_state)
+from .ais import AISResult, base_rate_biases, beta_schedule, check_runs, estimate
 from .dbn_train import RBM_M, Recipe, train_rbm_layer
 
-__all__ = ["DeepBoltzmannMachine", "MF_TOLERANCE", "layer_input", "odd_summed_out", "check_layers"]
+__all__ = ["DeepBoltzmannMachine", "MF_TOLERANCE", "layer_input", "odd_summed_out", "check_layers",
+           "ais_log_partition"]
 
 MF_TOLERANCE = 1e-7      # mf.m: stop when every layer's mean absolute change is below this
 CHUNK = 1 << 14           # states enumerated at a time
@@ -95,6 +98,45 @@ def odd_summed_out(H: list[np.ndarray | None], W: list[np.ndarray], b: list[np.n
     even = range(0, len(b), 2)
     return (sum(H[l] @ b[l] for l in even)
             + sum(softplus(layer_input(H, l, W, b)).sum(axis=1) for l in range(1, len(b), 2)))
+
+
+def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.Generator, n_runs: int = 100,
+                      n_betas: int = 14500, data: np.ndarray | None = None, dtype=np.float32) -> AISResult:
+    """``log Z`` of the DBM ``(W, b)`` by annealed importance sampling with the odd layers
+    summed out (Salakhutdinov and Hinton 2009, section 4.2; the RBM's in
+    :mod:`~neurosim.machines.ais`): from the base rate A (visible biases ``b_A`` of the
+    data's pixel means, every other parameter 0; ``log Z_A = sum softplus(b_A) + (hidden
+    units) log 2``) through
+
+        log p*_beta(v, h_2, ...) = (1 - beta) b_A.v + beta sum_{l even} b_l h_l
+                                   + sum_{l odd} sum_j softplus(beta x_lj),
+
+    each run stepping by one Gibbs alternation (odd layers, then even) that leaves
+    ``p_beta`` invariant. Sampling in ``dtype``, the log weights in float64."""
+    check_runs(rng, n_runs)
+    b_a = base_rate_biases(data, len(b[0]))
+    betas = beta_schedule(n_betas)
+    Wf, bf, baf = [w.astype(dtype) for w in W], [x.astype(dtype) for x in b], b_a.astype(dtype)
+    odd, even = range(1, len(b), 2), range(0, len(b), 2)
+
+    def draw(x: np.ndarray, uniform=dtype) -> np.ndarray:
+        return (rng.random(x.shape, dtype=uniform) < sigmoid(x)).astype(dtype)
+
+    H: list = [draw(np.broadcast_to(b_a if l == 0 else np.zeros(len(x)), (n_runs, len(x))), np.float64)
+               if l % 2 == 0 else None for l, x in enumerate(b)]   # as the RBM's: float64 uniforms
+    log_w = np.zeros(n_runs)
+    for prev, beta in zip(betas[:-1], betas[1:]):
+        X = {l: layer_input(H, l, Wf, bf).astype(np.float64) for l in odd}
+        linear = sum(H[l].astype(np.float64) @ b[l] for l in even) - H[0].astype(np.float64) @ b_a
+        log_w += (beta - prev) * linear + sum((softplus(beta * X[l]) - softplus(prev * X[l])).sum(axis=1)
+                                              for l in odd)
+        if beta < 1.0:
+            for l in odd:
+                H[l] = draw(beta * X[l].astype(dtype))
+            for l in even:
+                x = beta * layer_input(H, l, Wf, bf)
+                H[l] = draw(x + (1 - beta) * baf if l == 0 else x)
+    return estimate(log_w, float(softplus(b_a).sum() + sum(len(x) for x in b[1:]) * np.log(2)))
 
 
 def _entropy(q: np.ndarray) -> np.ndarray:
@@ -441,6 +483,14 @@ class DeepBoltzmannMachine(Machine):
         hidden_even = list(range(2, len(self.biases_), 2))
         rest = [np.zeros(len(b)) for b in self.biases_[1:]]
         return np.array([self._enumerated(hidden_even, [v] + rest) for v in V]) - self.log_partition()
+
+    def ais_log_partition(self, n_runs: int = 100, n_betas: int = 14500, data: Any = None) -> AISResult:
+        """``log Z`` by AIS with the odd layers summed out (:func:`ais_log_partition`);
+        ``data`` (binary rows) sets the base rate, None: all its biases 0."""
+        rng = self._ready()
+        n_betas = check_number("n_betas", n_betas, 3, integer=True)
+        V = None if data is None else self._check_X(data, "data", BINARY)
+        return ais_log_partition(self.weights_, self._float64()[1], rng, n_runs, n_betas, V)
 
     def log_prob_bound(self, X: Any, log_z: float | None = None) -> np.ndarray:
         """The variational lower bound on ``log p(v)`` of each row (2009, eq. 5) with the
