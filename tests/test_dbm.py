@@ -318,3 +318,33 @@ def test_ais_of_a_one_layer_dbm_is_the_rbm_ais_estimate():
     W, b = dbm._float64()
     theirs = rbm_ais(W[0], b[0], b[1], np.random.default_rng(15), n_runs=20, n_betas=200)
     np.testing.assert_allclose(ours.log_weights, theirs.log_weights, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("stop_at", [(0, 2), (1, 4)])
+def test_ctrl_c_then_resume_gives_the_weights_of_an_uninterrupted_fit(tmp_path, stop_at):
+    """runs.fit_run: a checkpoint at SIGINT, then the run continues to exactly fit's weights,
+    the chains and the momentum's velocities carried over."""
+    import os
+    import signal
+
+    from neurosim.machines.runs import fit_run
+    X, path = binary(40, 6), tmp_path / "dbm.ckpt.npz"
+
+    def machine():
+        return DeepBoltzmannMachine((6, 4, 3), n_iter=3, pretrain_epochs=2, batch_size=10, n_chains=8,
+                                    momentum_switch=1, learning_rate=0.01, random_state=3)
+
+    whole = machine().fit(X)
+
+    def interrupt(at):
+        if (at.epoch, at.batch) == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(machine(), X, path, log=lambda m: None, after_batch=interrupt)
+    resumed = machine()
+    fit_run(resumed, X, path, log=lambda m: None)
+    for a, b in zip(resumed.weights_ + resumed.biases_ + [resumed.chains_], whole.weights_ + whole.biases_ +
+                    [whole.chains_]):
+        assert np.array_equal(a, b)
+    assert resumed.n_iter_ == 3

@@ -433,6 +433,17 @@ class DeepBoltzmannMachine(Machine):
         self._say(f"[DBM] epoch {epoch + 1}, time = {time.perf_counter() - self._clock:.2f}s")
         self._clock = time.perf_counter()
 
+    def _training_state(self) -> dict[str, np.ndarray]:
+        """The momentum's velocities (the chains are among :meth:`_arrays`)."""
+        return {f"velocity_{k}{l}": v for l, vel in enumerate(self._velocity, start=1) for k, v in vel.items()}
+
+    def _set_training_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Velocities, and the persistent chains continued from ``chains_`` (a resumed run)."""
+        for l, vel in enumerate(self._velocity, start=1):
+            for k in vel:
+                vel[k][:] = arrays[f"velocity_{k}{l}"]
+        self._persistent(self._new_chains(len(self.chains_), self.random_state_, init=self.chains_))
+
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n_samples: int, n_sweeps: int = 1000, visible_only: bool = True) -> np.ndarray:
         """``n_samples`` states from independent chains started uniformly at random, after
