@@ -348,3 +348,19 @@ def test_ctrl_c_then_resume_gives_the_weights_of_an_uninterrupted_fit(tmp_path, 
                     [whole.chains_]):
         assert np.array_equal(a, b)
     assert resumed.n_iter_ == 3
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    """A learning rate that overflows the weights: DivergenceError naming the minibatch and the
+    parameter, raised before the checkpoint (saved after every minibatch here) could take it."""
+    from neurosim.errors import DivergenceError
+    from neurosim.machines.base import read_npz_meta
+    from neurosim.machines.runs import fit_run
+    path = tmp_path / "c.npz"
+    dbm = DeepBoltzmannMachine((6, 4, 3), n_iter=2, pretrain_epochs=1, batch_size=10, n_chains=8,
+                               learning_rate=1e38, random_state=0)
+    with pytest.raises(DivergenceError, match=r"^epoch 1 of 2, minibatch \d+: (weights|biases)_\[\d\]\[.*\] = "
+                                              r"-?(inf|nan): training diverged .*learning_rate \(now 1e\+38\)$"):
+        fit_run(dbm, binary(40, 6), path, checkpoint_s=0.0, log=lambda m: None)
+    arrays, _ = read_npz_meta(path, "checkpoint")
+    assert all(np.isfinite(a).all() for k, a in arrays.items() if k.startswith("m."))

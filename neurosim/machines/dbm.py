@@ -409,6 +409,17 @@ class DeepBoltzmannMachine(Machine):
             S = self._negative(int(self.gibbs_steps))
             momentum = float(self.final_momentum if at.epoch >= self.momentum_switch else self.momentum)
             self._update(Q, S, float(self.learning_rate), momentum)
+        self._check_diverged(f"epoch {at.epoch + 1} of {self.n_iter}, minibatch {at.batch + 1}")
+
+    def _check_diverged(self, when: str) -> None:
+        """DivergenceError naming the first non-finite parameter, after every update: before
+        ``runs.fit_run`` could checkpoint it, so the last good checkpoint stays."""
+        for name, arrays in (("weights_", self.weights_), ("biases_", self.biases_)):
+            for i, A in enumerate(arrays):
+                bad = first_non_finite(A)
+                if bad:
+                    raise DivergenceError(f"{when}: {name}[{i}]{bad}: training diverged (a parameter became "
+                                          f"non-finite); lower learning_rate (now {self.learning_rate!r})")
 
     def _update(self, Q: list[np.ndarray], S: list[np.ndarray], lr: float, momentum: float) -> None:
         """Eq. 6 for every block ``(h_{l-1}, h_l)``: positive phase ``Q``, negative ``S``;
@@ -423,12 +434,6 @@ class DeepBoltzmannMachine(Machine):
             bipartite.apply(block, d, lr, momentum, float(self.weight_decay), self._velocity[l - 1])
 
     def _end_epoch(self, X: np.ndarray, epoch: int) -> None:
-        for name, arrays in (("weights_", self.weights_), ("biases_", self.biases_)):
-            for i, A in enumerate(arrays):
-                bad = first_non_finite(A)
-                if bad:
-                    raise DivergenceError(f"epoch {epoch + 1} of {self.n_iter}: {name}[{i}]{bad}: training "
-                                          f"diverged; lower learning_rate (now {self.learning_rate!r})")
         self.n_iter_ = epoch + 1
         self._say(f"[DBM] epoch {epoch + 1}, time = {time.perf_counter() - self._clock:.2f}s")
         self._clock = time.perf_counter()
