@@ -364,3 +364,19 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
         fit_run(dbm, binary(40, 6), path, checkpoint_s=0.0, log=lambda m: None)
     arrays, _ = read_npz_meta(path, "checkpoint")
     assert all(np.isfinite(a).all() for k, a in arrays.items() if k.startswith("m."))
+
+
+def test_the_event_engine_runs_the_dbms_network():
+    """The Network has symmetric projections only: the event engine's Gibbs sweeps sample its
+    exact joint distribution (KL bound of tests/helpers.py), as the machine's own chains do."""
+    from helpers import empirical_kl, kl_bound
+
+    from neurosim.sampling import sample
+    dbm = random_dbm((3, 2, 2), scale=0.8, seed=16)
+    net, n = dbm.to_network(), 8000
+    post = exact.posterior(net)
+    event = sample(net, n, backend="event", burn_in=20, random_state=0)
+    assert event.backend == "event" and event.ledger.analog == 0
+    assert empirical_kl(event.states, post) < kl_bound(2 ** net.n_units, n)
+    ours = dbm.sample(n, n_sweeps=30, visible_only=False).astype(np.int8)      # independent chains
+    assert empirical_kl(ours, post) < kl_bound(2 ** net.n_units, n, inflation=1.0)
