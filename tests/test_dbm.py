@@ -380,3 +380,20 @@ def test_the_event_engine_runs_the_dbms_network():
     assert empirical_kl(event.states, post) < kl_bound(2 ** net.n_units, n)
     ours = dbm.sample(n, n_sweeps=30, visible_only=False).astype(np.int8)      # independent chains
     assert empirical_kl(ours, post) < kl_bound(2 ** net.n_units, n, inflation=1.0)
+
+
+def test_a_joint_update_is_eq_6_for_every_block_and_changes_each_bias_once():
+    """``dW_l = lr (Q_{l-1}^T Q_l / b - S_{l-1}^T S_l / m)`` and ``db_l = lr (mean Q_l - mean S_l)``,
+    the middle layers' biases too (each belongs to two blocks but changes once)."""
+    dbm = DeepBoltzmannMachine((5, 4, 3, 2), n_iter=0, pretrain_epochs=1, batch_size=6, n_chains=9,
+                               weight_decay=0.0, random_state=0).fit(binary(12, 5))
+    rng = np.random.default_rng(1)
+    Q = [rng.random((6, n)).astype(np.float32) for n in (5, 4, 3, 2)]
+    S = [rng.random((9, n)).astype(np.float32) for n in (5, 4, 3, 2)]
+    W0, b0 = [W.copy() for W in dbm.weights_], [b.copy() for b in dbm.biases_]
+    dbm._update(Q, S, 0.1, 0.0)
+    for l in range(3):
+        want = 0.1 * (Q[l].T @ Q[l + 1] / 6 - S[l].T @ S[l + 1] / 9)
+        np.testing.assert_allclose(dbm.weights_[l] - W0[l], want, atol=1e-6)
+    for l in range(4):
+        np.testing.assert_allclose(dbm.biases_[l] - b0[l], 0.1 * (Q[l].mean(axis=0) - S[l].mean(axis=0)), atol=1e-6)
