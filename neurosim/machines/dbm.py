@@ -85,8 +85,9 @@ def check_layers(layers: Any) -> tuple[int, ...]:
 
 def layer_input(H: list[np.ndarray], l: int, W: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
     """Total input of layer ``l`` given the states (or probabilities) ``H`` of its
-    neighbours: ``H[l-1] W_l + H[l+1] W_{l+1}^T + b_l`` (eq. 6 of the 2009 paper)."""
-    x = b[l] + (H[l - 1] @ W[l - 1] if l > 0 else 0)
+    neighbours: ``H[l-1] W_l + H[l+1] W_{l+1}^T + b_l`` (eq. 6 of the 2009 paper); a
+    neighbour given as None is left out (its input held in ``b``, as ``mf.m``'s ``big_bias``)."""
+    x = b[l] + (H[l - 1] @ W[l - 1] if l > 0 and H[l - 1] is not None else 0)
     return x + H[l + 1] @ W[l].T if l < len(W) else x
 
 
@@ -247,10 +248,6 @@ class DeepBoltzmannMachine(Machine):
         return A.toarray() if hasattr(A, "toarray") else A
 
     # -- the energy and its conditionals -------------------------------------------------
-    def _input(self, H: list[np.ndarray], l: int) -> np.ndarray:
-        """:func:`layer_input` with the machine's float32 parameters."""
-        return layer_input(H, l, self.weights_, self.biases_)
-
     def _start(self, V: np.ndarray) -> list[np.ndarray]:
         """``mf.m``'s start: a bottom-up pass, each layer below the top with doubled input
         from below (standing in for the layer above), ``q_l = sigmoid(2 q_{l-1} W_l + b_l)``."""
@@ -272,20 +269,23 @@ class DeepBoltzmannMachine(Machine):
         return self._mean_field(self._check_X(X), iterations, damping)[1:]
 
     def _mean_field(self, V: np.ndarray, iterations: int, damping: float) -> list[np.ndarray]:
-        """[V, q_1, ..., q_L] (see :meth:`mean_field`)."""
+        """[V, q_1, ..., q_L] (see :meth:`mean_field`); the visible input to ``h_1``
+        computed once."""
         Q, L = self._start(V), len(self.weights_)
+        H = [None] + Q[1:]
+        b = [self.biases_[0], self.biases_[1] + V @ self.weights_[0]] + self.biases_[2:]
         order = list(range(1, L + 1, 2)) + list(range(2, L + 1, 2))
         for _ in range(iterations):
             settled = True
             for l in order:
-                new = sigmoid(self._input(Q, l))
+                new = sigmoid(layer_input(H, l, self.weights_, b))
                 if damping:
-                    new = damping * Q[l] + (1 - damping) * new
-                settled &= bool(np.abs(new - Q[l]).mean() < MF_TOLERANCE)
-                Q[l] = new
+                    new = damping * H[l] + (1 - damping) * new
+                settled &= bool(np.abs(new - H[l]).mean() < MF_TOLERANCE)
+                H[l] = new
             if settled:
                 break
-        return Q
+        return [V] + H[1:]
 
     def transform(self, X: Any) -> np.ndarray:
         """The mean-field posteriors of every hidden layer side by side, (n, n_1 + ... + n_L)."""
