@@ -12,8 +12,10 @@ number of cases, a bias a synapse from an always-on unit, then weight cost and m
 
 Every machine that trains a bipartite block by CD runs it here: :class:`~neurosim.RBM`
 (CD-k, PCD-k, Gaussian visibles, sparsity), the DBN trainer's greedy RBMs and labelled
-top RBM (``rbm.m``), the top RBM's CD-k in up-down fine-tuning, and
-:class:`~neurosim.BoltzmannMachine`'s ``"cd"``/``"pcd"`` procedures. The weight change is
+top RBM (``rbm.m``), the top RBM's CD-k in up-down fine-tuning,
+:class:`~neurosim.BoltzmannMachine`'s ``"cd"``/``"pcd"`` procedures, and the deep
+Boltzmann machine's pretraining RBMs (``CD(up=2)``, ``CD(down=2)``; its joint update
+applies :func:`change` to each of its blocks). The weight change is
 the registered rule's batched form (``get_rule("cd").batched``, ``"pcd"``) of the
 chain's statistics, written as one matrix product per weight block over the stacked
 positive and negative cases (tests/test_bipartite.py checks the two agree for every
