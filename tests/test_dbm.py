@@ -10,7 +10,7 @@ import pytest
 from neurosim import Network
 from neurosim.compiled import bipartite
 from neurosim.compiled.bipartite import CD, Block
-from neurosim.errors import ParameterError, ValidationError
+from neurosim.errors import InferenceError, ParameterError, ValidationError
 from neurosim.inference import exact
 from neurosim.inference.factorial import kl_q_p
 from neurosim.machines import DeepBoltzmannMachine
@@ -292,6 +292,8 @@ def test_bad_calls_are_refused_by_name():
         dbm.log_prob(np.full((1, 4), 0.5))
     with pytest.raises(ParameterError, match="4 features"):
         dbm.transform(binary(2, 5))
+    with pytest.raises(InferenceError, match=r"even layers \(30 units here\), at most 22: .*log_z="):
+        random_dbm((25, 3, 5)).log_partition()
     net = Network.from_populations([Population("v", ("a", "b"), np.zeros(2), "visible", 0),
                                     Population("h1", ("c",), np.zeros(1), "hidden", 1)],
                                    [Projection("v->h1", "v", "h1", np.ones((2, 1)), "directed")])

@@ -473,7 +473,8 @@ class DeepBoltzmannMachine(Machine):
         n = sum(sizes)
         if n > exact.MAX_FREE_UNITS:
             raise InferenceError(f"exact log-probabilities of a deep Boltzmann machine enumerate its even layers "
-                                 f"({n} units here), at most {exact.MAX_FREE_UNITS}; use the bound with AIS")
+                                 f"({n} units here), at most {exact.MAX_FREE_UNITS}: estimate log Z by "
+                                 f"ais_log_partition() and pass it to log_prob_bound(X, log_z=)")
         parts = []
         for start in range(0, 2 ** n, CHUNK):
             codes = np.arange(start, min(2 ** n, start + CHUNK))
@@ -543,7 +544,8 @@ class DeepBoltzmannMachine(Machine):
     def from_network(cls, net: Network, **params: Any) -> "DeepBoltzmannMachine":
         """The inverse of :meth:`to_network`: one population per layer 0 (visible), 1, ...,
         L (hidden), symmetric projections between consecutive layers only, with equal
-        synapses both ways (the weights of ``net``, as float32)."""
+        synapses both ways (the weights of ``net``, as float32; the unit names are not kept:
+        :meth:`to_network` names unit ``k`` of layer ``P`` ``P_k``)."""
         if not isinstance(net, Network):
             raise ValidationError(f"from_network needs a neurosim Network, got {type(net).__name__}")
         pops = sorted(net.populations, key=lambda p: -1 if p.layer is None else p.layer)
