@@ -264,6 +264,12 @@ def test_sample_draws_the_exact_visible_distribution():
 
 
 # -- bad input --------------------------------------------------------------------------------
+def test_layers_may_be_any_sequence_of_integers():
+    for layers in ([6, 4], np.array([6, 4]), (np.int64(6), 4)):
+        assert [len(b) for b in DeepBoltzmannMachine(layers, n_iter=1, pretrain_epochs=1, batch_size=2,
+                                                     n_chains=2).fit(binary(4, 6)).biases_] == [6, 4]
+
+
 @pytest.mark.parametrize("layers, match", [((6,), "at least two"), ("6,4", "at least two"),
                                            ((6, 0), r"layers\[1\] must be >= 1"),
                                            ((6, 2.5), r"layers\[1\] must be an integer"),

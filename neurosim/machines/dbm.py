@@ -77,7 +77,7 @@ CD_JOINT = bipartite.CD()  # eq. 6 of each weight block, the phases of unequal s
 def check_layers(layers: Any) -> tuple[int, ...]:
     """``layers`` as a tuple of at least two positive integers (visible, hidden...), else
     a ParameterError naming the entry."""
-    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or len(layers) < 2:
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, (Sequence, np.ndarray)) or len(layers) < 2:
         raise ParameterError(f"layers must be a sequence of at least two sizes (visible, hidden...), "
                              f"got {layers!r}")
     return tuple(check_number(f"layers[{i}]", n, 1, integer=True) for i, n in enumerate(layers))
