@@ -10,7 +10,8 @@ import pytest
 
 from neurosim import RBM, load_model
 from neurosim.errors import ModelFileError, ParameterError
-from neurosim.machines import BoltzmannMachine, DeepBeliefNet, HelmholtzMachine, SigmoidBeliefNet
+from neurosim.machines import (BoltzmannMachine, DeepBeliefNet, DeepBoltzmannMachine, HelmholtzMachine,
+                               SigmoidBeliefNet)
 from neurosim.machines.base import (BINARY, FINITE, UNIT, DataTypeError, Machine, NotFittedError, binary_rows,
                                     check_dtype, check_number, check_random_state, check_rows, first_non_finite)
 from neurosim.machines.runs import fit_run
@@ -33,6 +34,8 @@ MACHINES = {
             _data(4)),
     "helmholtz": (lambda **p: HelmholtzMachine((4, 3, 2), **{"batch_size": 5, "n_iter": 3, **p}), _data(4)),
     "sbn": (lambda **p: SigmoidBeliefNet(load_model(SBN), **{"batch_size": 5, "n_iter": 3, **p}), _data(4)),
+    "dbm": (lambda **p: DeepBoltzmannMachine((4, 3, 2), **{"batch_size": 5, "n_iter": 3, "n_chains": 6,
+                                                           "pretrain_epochs": 2, **p}), _data(4)),
 }
 
 

@@ -12,8 +12,10 @@ number of cases, a bias a synapse from an always-on unit, then weight cost and m
 
 Every machine that trains a bipartite block by CD runs it here: :class:`~neurosim.RBM`
 (CD-k, PCD-k, Gaussian visibles, sparsity), the DBN trainer's greedy RBMs and labelled
-top RBM (``rbm.m``), the top RBM's CD-k in up-down fine-tuning, and
-:class:`~neurosim.BoltzmannMachine`'s ``"cd"``/``"pcd"`` procedures. The weight change is
+top RBM (``rbm.m``), the top RBM's CD-k in up-down fine-tuning,
+:class:`~neurosim.BoltzmannMachine`'s ``"cd"``/``"pcd"`` procedures, and the deep
+Boltzmann machine's pretraining RBMs (``CD(up=2)``, ``CD(down=2)``; its joint update
+applies :func:`change` to each of its blocks). The weight change is
 the registered rule's batched form (``get_rule("cd").batched``, ``"pcd"``) of the
 chain's statistics, written as one matrix product per weight block over the stacked
 positive and negative cases (tests/test_bipartite.py checks the two agree for every
@@ -59,6 +61,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ..errors import ParameterError
 from . import arrays
 
 __all__ = ["Block", "CD", "Statistics", "step", "statistics", "change", "apply", "apply_change", "buffers",
@@ -90,7 +93,13 @@ class CD:
     mean activation (Lee, Ekanadham and Ng 2008; hidden biases only). ``gaussian``:
     unit-variance Gaussian visible units; ``gaussian_hidden``: linear hidden units with
     unit-variance Gaussian noise, ``h = v W + c + z`` (``rbmhidlinear.m``; their
-    probabilities are the means ``v W + c``)."""
+    probabilities are the means ``v W + c``). ``up``, ``down``: factors on the total input
+    of the hidden and of the visible units, ``sigmoid(up (v W + c))`` and ``sigmoid(down
+    (h W^T + b))`` (labels unscaled), the statistics and the change as without them: a
+    deep Boltzmann machine's pretraining (Salakhutdinov and Hinton 2009, section 3.1;
+    Hinton's review, section 8), whose first RBM has bottom-up weights twice its top-down
+    ones (``up=2``) and whose last has top-down weights twice its bottom-up ones
+    (``down=2``); binary units only."""
 
     k: int = 1
     gaussian: bool = False
@@ -99,6 +108,12 @@ class CD:
     labels_first: bool = False
     summed_differences: bool = False
     sparsity: tuple[float, float] | None = None
+    up: float = 1.0
+    down: float = 1.0
+
+    def __post_init__(self) -> None:
+        if (self.gaussian_hidden and self.up != 1.0) or (self.gaussian and self.down != 1.0):
+            raise ParameterError("CD: the factors up and down scale the input of binary units only")
 
 
 class Statistics(NamedTuple):
@@ -129,7 +144,7 @@ def gaussian(mean: Array, rng: Any, noise: Array, out: Array) -> Array:
 
 
 def hidden_probabilities(block: Block, V: Array, Y: Array | None, cd: CD, out: Array, xp: Ops | None = None) -> Array:
-    """``P(h = 1 | v, y) = sigmoid(v W + c + y U)`` (eq. 1), summed in the caller's order,
+    """``P(h = 1 | v, y) = sigmoid(up (v W + c + y U))`` (eq. 1), summed in the caller's order,
     or the mean ``v W + c + y U`` of linear hidden units (``cd.gaussian_hidden``);
     products by ``xp`` (default: in the arrays' own dtype)."""
     xp = xp or arrays.ops_of(out)
@@ -139,15 +154,19 @@ def hidden_probabilities(block: Block, V: Array, Y: Array | None, cd: CD, out: A
     out += block.c
     if Y is not None and not cd.labels_first:
         out += xp.matmul(Y, block.U)
+    if cd.up != 1.0:
+        out *= cd.up
     return out if cd.gaussian_hidden else xp.sigmoid_(out)
 
 
 def visible_means(block: Block, H: Array, cd: CD, V: Array, Y: Array | None, xp: Ops | None = None) -> None:
-    """``E[v | h]``: ``sigmoid(b + h W^T)`` (binary) or ``b + h W^T`` (Gaussian), and the
-    labels' ``softmax(b_lab + h U^T)``, into ``V`` and ``Y``; products by ``xp``."""
+    """``E[v | h]``: ``sigmoid(down (b + h W^T))`` (binary) or ``b + h W^T`` (Gaussian), and
+    the labels' ``softmax(b_lab + h U^T)``, into ``V`` and ``Y``; products by ``xp``."""
     xp = xp or arrays.ops_of(V)
     xp.matmul(H, block.W.T, out=V)
     V += block.b
+    if cd.down != 1.0:
+        V *= cd.down
     if not cd.gaussian:
         xp.sigmoid_(V)
     if Y is not None:

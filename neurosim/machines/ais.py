@@ -42,7 +42,7 @@ from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid, softplus as
 
 __all__ = ["exact_log_partition", "ais_log_partition", "AISResult", "free_energy", "log_prob",
            "log_partition_floor", "beta_schedule", "base_rate_biases", "best_log_partition", "BestAIS",
-           "MAX_EXACT"]
+           "MAX_EXACT", "estimate", "check_runs"]
 
 MAX_EXACT = 20
 
@@ -163,15 +163,20 @@ def _log_ratio(V: np.ndarray, X: np.ndarray, beta: float, prev: float, b, b_a) -
     return (beta - prev) * (V @ (b - b_a)) + (_softplus(beta * X) - _softplus(prev * X)).sum(axis=1)
 
 
+def check_runs(rng: np.random.Generator, n_runs: int) -> None:
+    """ParameterError unless ``rng`` is a Generator and ``n_runs`` an integer >= 2."""
+    if not isinstance(rng, np.random.Generator):
+        raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if isinstance(n_runs, bool) or int(n_runs) != n_runs or n_runs < 2:
+        raise ParameterError(f"n_runs must be an integer >= 2, got {n_runs!r}")
+
+
 def ais_log_partition(W, b, c, rng: np.random.Generator, n_runs: int = 100, n_betas: int = 14500,
                       data: np.ndarray | None = None, dtype=np.float32) -> AISResult:
     """``log Z`` of the RBM ``(W, b, c)`` by AIS (module doc); ``data`` sets the base rate.
     Sampling runs in ``dtype``; the importance weights accumulate in float64."""
     W, b, c = _check(W, b, c)
-    if not isinstance(rng, np.random.Generator):
-        raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if isinstance(n_runs, bool) or int(n_runs) != n_runs or n_runs < 2:
-        raise ParameterError(f"n_runs must be an integer >= 2, got {n_runs!r}")
+    check_runs(rng, n_runs)
     n_visible, n_hidden = W.shape
     b_a = base_rate_biases(data, n_visible)
     betas = beta_schedule(n_betas)
@@ -185,10 +190,15 @@ def ais_log_partition(W, b, c, rng: np.random.Generator, n_runs: int = 100, n_be
             H = (rng.random((n_runs, n_hidden), dtype=dtype) < _sigmoid(beta * X)).astype(dtype)
             V = (rng.random((n_runs, n_visible), dtype=dtype)
                  < _sigmoid((1 - beta) * baf + beta * (H @ Wf.T + bf))).astype(dtype)
-    log_z_a = n_hidden * np.log(2) + _softplus(b_a).sum()
-    log_mean = _logsumexp(log_w) - np.log(n_runs)
+    return estimate(log_w, n_hidden * np.log(2) + _softplus(b_a).sum())
+
+
+def estimate(log_w: np.ndarray, log_z_a: float) -> AISResult:
+    """``log Z = log Z_A + log mean(w)`` from the runs' log importance weights, and its
+    standard error ``std(w / mean w) / sqrt(runs)`` (the delta method)."""
+    log_mean = _logsumexp(log_w) - np.log(len(log_w))
     w = np.exp(log_w - log_mean)
-    return AISResult(float(log_z_a + log_mean), float(np.std(w) / np.sqrt(n_runs)), log_w)
+    return AISResult(float(log_z_a + log_mean), float(np.std(w) / np.sqrt(len(log_w))), log_w)
 
 
 def best_log_partition(W, b, c, rng: np.random.Generator, bases: Mapping[str, np.ndarray | None],

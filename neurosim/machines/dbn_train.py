@@ -173,9 +173,10 @@ def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator)
 
 
 def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Generator,
-                    Y: np.ndarray | None = None, init: tuple | None = None) -> dict:
-    """A whole RBM stage without checkpoints (small models, tests); ``init``: starting
-    ``(W, b, c)`` instead of random weights (e.g. the layer below's, transposed)."""
+                    Y: np.ndarray | None = None, init: tuple | None = None, cd: CD = RBM_M) -> dict:
+    """A whole RBM stage without checkpoints (small models, tests, a deep Boltzmann
+    machine's pretraining with ``cd``'s doubled inputs); ``init``: starting ``(W, b, c)``
+    instead of random weights (e.g. the layer below's, transposed)."""
     backend = arrays.backend(r.backend, r.device, r.dtype)
     p, vel = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
     if init is not None:
@@ -184,7 +185,7 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
         mom, buf = r.momentum[epoch >= r.momentum_switch], None
         for s in range(0, len(V), r.batch_size):
             buf = rbm_step(p, vel, V[s:s + r.batch_size], None if Y is None else Y[s:s + r.batch_size], r, mom,
-                           rng, buf, backend)
+                           rng, buf, backend, cd)
     return p
 
 
