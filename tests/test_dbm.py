@@ -318,8 +318,9 @@ def test_ais_log_partition_agrees_with_enumeration_within_a_tenth_of_a_nat(layer
 
 
 def test_ais_of_a_one_layer_dbm_is_the_rbm_ais_estimate():
-    """With one hidden layer the DBM's AIS is the RBM's (Salakhutdinov and Murray 2008):
-    the same random numbers give the same log weights."""
+    """With one hidden layer the DBM's AIS is the RBM's (Salakhutdinov and Murray 2008),
+    which runs the same annealing: the RBM entry point passes (W, b, c) as the layers
+    (the RBM's AIS is tested against exact log Z in test_ais.py)."""
     from neurosim.machines.ais import ais_log_partition as rbm_ais
     dbm = random_dbm((6, 5), seed=15)
     ours = dbm.ais_log_partition(n_runs=20, n_betas=200)

@@ -158,11 +158,6 @@ def base_rate_biases(data: np.ndarray | None, n_visible: int, smoothing: float =
     return np.log(mean) - np.log1p(-mean)
 
 
-def _log_ratio(V: np.ndarray, X: np.ndarray, beta: float, prev: float, b, b_a) -> np.ndarray:
-    """``log p*_beta(v) - log p*_prev(v)`` for every row, given ``X = c + V W`` (float64)."""
-    return (beta - prev) * (V @ (b - b_a)) + (_softplus(beta * X) - _softplus(prev * X)).sum(axis=1)
-
-
 def check_runs(rng: np.random.Generator, n_runs: int) -> None:
     """ParameterError unless ``rng`` is a Generator and ``n_runs`` an integer >= 2."""
     if not isinstance(rng, np.random.Generator):
@@ -174,23 +169,12 @@ def check_runs(rng: np.random.Generator, n_runs: int) -> None:
 def ais_log_partition(W, b, c, rng: np.random.Generator, n_runs: int = 100, n_betas: int = 14500,
                       data: np.ndarray | None = None, dtype=np.float32) -> AISResult:
     """``log Z`` of the RBM ``(W, b, c)`` by AIS (module doc); ``data`` sets the base rate.
-    Sampling runs in ``dtype``; the importance weights accumulate in float64."""
+    Sampling runs in ``dtype``; the importance weights accumulate in float64. An RBM is a
+    deep Boltzmann machine of one hidden layer: the annealing is written once, in
+    :func:`neurosim.machines.dbm.ais_log_partition` (its hidden layer summed out)."""
+    from .dbm import ais_log_partition as layered        # dbm builds on this module
     W, b, c = _check(W, b, c)
-    check_runs(rng, n_runs)
-    n_visible, n_hidden = W.shape
-    b_a = base_rate_biases(data, n_visible)
-    betas = beta_schedule(n_betas)
-    Wf, bf, cf, baf = (x.astype(dtype) for x in (W, b, c, b_a))
-    V = (rng.random((n_runs, n_visible)) < _sigmoid(b_a)).astype(dtype)
-    log_w = np.zeros(n_runs)
-    for prev, beta in zip(betas[:-1], betas[1:]):
-        X = V @ Wf + cf
-        log_w += _log_ratio(V.astype(np.float64), X.astype(np.float64), beta, prev, b, b_a)
-        if beta < 1.0:  # one Gibbs step that leaves p_beta invariant
-            H = (rng.random((n_runs, n_hidden), dtype=dtype) < _sigmoid(beta * X)).astype(dtype)
-            V = (rng.random((n_runs, n_visible), dtype=dtype)
-                 < _sigmoid((1 - beta) * baf + beta * (H @ Wf.T + bf))).astype(dtype)
-    return estimate(log_w, n_hidden * np.log(2) + _softplus(b_a).sum())
+    return layered([W], [b, c], rng, n_runs, n_betas, data, dtype)
 
 
 def estimate(log_w: np.ndarray, log_z_a: float) -> AISResult:

@@ -104,10 +104,10 @@ def odd_summed_out(H: list[np.ndarray | None], W: list[np.ndarray], b: list[np.n
 def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.Generator, n_runs: int = 100,
                       n_betas: int = 14500, data: np.ndarray | None = None, dtype=np.float32) -> AISResult:
     """``log Z`` of the DBM ``(W, b)`` by annealed importance sampling with the odd layers
-    summed out (Salakhutdinov and Hinton 2009, section 4.2; the RBM's in
-    :mod:`~neurosim.machines.ais`): from the base rate A (visible biases ``b_A`` of the
-    data's pixel means, every other parameter 0; ``log Z_A = sum softplus(b_A) + (hidden
-    units) log 2``) through
+    summed out (Salakhutdinov and Hinton 2009, section 4.2; with one hidden layer the
+    RBM's of Salakhutdinov and Murray 2008, which :mod:`~neurosim.machines.ais` runs
+    here): from the base rate A (visible biases ``b_A`` of the data's pixel means, every
+    other parameter 0; ``log Z_A = sum softplus(b_A) + (hidden units) log 2``) through
 
         log p*_beta(v, h_2, ...) = (1 - beta) b_A.v + beta sum_{l even} b_l h_l
                                    + sum_{l odd} sum_j softplus(beta x_lj),
