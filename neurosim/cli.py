@@ -474,6 +474,9 @@ def _parser() -> argparse.ArgumentParser:
     from .cli_mnist import add_parsers as add_mnist_parsers
 
     add_mnist_parsers(sub, positive_int, non_negative_int)
+    from .cli_dbm import add_parsers as add_dbm_parsers
+
+    add_dbm_parsers(sub)
     return p
 
 

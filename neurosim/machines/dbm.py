@@ -158,6 +158,9 @@ class DeepBoltzmannMachine(Machine):
         Units per layer, visible first (the paper's MNIST DBM: 784-500-1000).
     learning_rate, weight_decay : float, default 0.001, 0.0002
         Joint training (``dbm_mf.m``): eq. 6 per weight block, weight cost on weights only.
+    learning_rate_decay, min_learning_rate : float, default 1.000015, 0.0001
+        ``dbm_mf.m``: the learning rate divided by ``learning_rate_decay`` at every update
+        of joint training, down to ``min_learning_rate`` (1: constant).
     momentum, final_momentum, momentum_switch : default 0.5, 0.9, 5
         The momentum of both stages, ``final_momentum`` from epoch ``momentum_switch`` on.
     batch_size : int, default 100
@@ -177,6 +180,9 @@ class DeepBoltzmannMachine(Machine):
         The RBMs' CD-1 (``rbm.m``, ``rbm_l2.m``).
     init_scale : float, default 0.001
         Initial weights ``init_scale N(0, 1)``, biases 0.
+    warm_start : bool, default False
+        ``fit`` starts joint training from the current weights and persistent chains (no
+        pretraining, no initialisation): a pretrained machine's second stage.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
     verbose : int, default 0
 
@@ -192,15 +198,18 @@ class DeepBoltzmannMachine(Machine):
     _FITTED_META = ("n_iter_",)
 
     def __init__(self, layers: Sequence[int] = (784, 500, 1000), *, learning_rate: float = 0.001,
-                 weight_decay: float = 0.0002, momentum: float = 0.5, final_momentum: float = 0.9,
+                 weight_decay: float = 0.0002, learning_rate_decay: float = 1.000015,
+                 min_learning_rate: float = 0.0001, momentum: float = 0.5, final_momentum: float = 0.9,
                  momentum_switch: int = 5, batch_size: int = 100, n_iter: int = 10, n_chains: int = 100,
                  gibbs_steps: int = 5, mean_field_iterations: int = 30, damping: float = 0.0,
                  pretrain_epochs: int = 10, pretrain_learning_rate: float = 0.05,
-                 pretrain_weight_decay: float = 0.001, init_scale: float = 0.001, random_state: Any = None,
-                 verbose: int = 0) -> None:
+                 pretrain_weight_decay: float = 0.001, init_scale: float = 0.001, warm_start: bool = False,
+                 random_state: Any = None, verbose: int = 0) -> None:
         self.layers = layers
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.learning_rate_decay = learning_rate_decay
+        self.min_learning_rate = min_learning_rate
         self.momentum = momentum
         self.final_momentum = final_momentum
         self.momentum_switch = momentum_switch
@@ -214,6 +223,7 @@ class DeepBoltzmannMachine(Machine):
         self.pretrain_learning_rate = pretrain_learning_rate
         self.pretrain_weight_decay = pretrain_weight_decay
         self.init_scale = init_scale
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -225,8 +235,11 @@ class DeepBoltzmannMachine(Machine):
             check_number(name, getattr(self, name), 1, integer=True)
         for name in ("n_iter", "pretrain_epochs", "momentum_switch"):
             check_number(name, getattr(self, name), 0, integer=True)
-        for name in ("learning_rate", "pretrain_learning_rate", "init_scale"):
+        for name in ("learning_rate", "pretrain_learning_rate", "init_scale", "min_learning_rate"):
             check_number(name, getattr(self, name), 0.0, low_open=True)
+        check_number("learning_rate_decay", self.learning_rate_decay, 1.0)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ParameterError(f"warm_start must be True or False, got {self.warm_start!r}")
         for name in ("weight_decay", "pretrain_weight_decay"):
             check_number(name, getattr(self, name), 0.0)
         for name in ("momentum", "final_momentum", "damping"):
@@ -379,12 +392,19 @@ class DeepBoltzmannMachine(Machine):
 
     # -- training ----------------------------------------------------------------------------
     def _begin_fit(self, X: Any) -> np.ndarray:
-        """Validate, convert ``X``, pretrain (or random weights), fresh chains."""
+        """Validate, convert ``X``, pretrain (or random weights) and fresh chains, or with
+        ``warm_start`` the current weights and chains."""
         self._validate()
         X = self._check_X(X)
+        warm = self.warm_start and "weights_" in self.__dict__
+        if warm and self.weights_[0].shape[0] != X.shape[1]:
+            raise ValidationError(f"warm_start: the machine has {self.weights_[0].shape[0]} visible units, X has "
+                                  f"{X.shape[1]} columns")
         rng = self.random_state_ = check_random_state(self.random_state)
-        self._pretrain(X, rng) if self.pretrain_epochs else self._initialize(rng)
-        self._persistent(self._new_chains(int(self.n_chains), rng))
+        if not warm:
+            self._pretrain(X, rng) if self.pretrain_epochs else self._initialize(rng)
+        if not warm or self.__dict__.get("_chains") is None or len(self._chains.state) != int(self.n_chains):
+            self._persistent(self._new_chains(int(self.n_chains), rng))
         self._velocity = [{"W": np.zeros_like(W), "c": np.zeros_like(self.biases_[l])}
                           for l, W in enumerate(self.weights_, start=1)]
         self._velocity[0]["b"] = np.zeros_like(self.biases_[0])
@@ -408,8 +428,15 @@ class DeepBoltzmannMachine(Machine):
             Q = self._mean_field(V, int(self.mean_field_iterations), float(self.damping))
             S = self._negative(int(self.gibbs_steps))
             momentum = float(self.final_momentum if at.epoch >= self.momentum_switch else self.momentum)
-            self._update(Q, S, float(self.learning_rate), momentum)
+            self._update(Q, S, self.learning_rate_at(at.epoch * -(-len(X) // self._batch_rows) + at.batch), momentum)
         self._check_diverged(f"epoch {at.epoch + 1} of {self.n_iter}, minibatch {at.batch + 1}")
+
+    def learning_rate_at(self, t: int) -> float:
+        """``dbm_mf.m``'s rate at update ``t`` of joint training (from 0):
+        ``max(learning_rate / learning_rate_decay ** t, min_learning_rate)``, never above
+        ``learning_rate``."""
+        lr = float(self.learning_rate)
+        return min(lr, max(lr / float(self.learning_rate_decay) ** t, float(self.min_learning_rate)))
 
     def _check_diverged(self, when: str) -> None:
         """DivergenceError naming the first non-finite parameter, after every update: before
