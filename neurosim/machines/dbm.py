@@ -403,8 +403,9 @@ class DeepBoltzmannMachine(Machine):
         rng = self.random_state_ = check_random_state(self.random_state)
         if not warm:
             self._pretrain(X, rng) if self.pretrain_epochs else self._initialize(rng)
-        if not warm or self.__dict__.get("_chains") is None or len(self._chains.state) != int(self.n_chains):
-            self._persistent(self._new_chains(int(self.n_chains), rng))
+        chains = self.__dict__.get("chains_") if warm else None
+        keep = chains is not None and np.shape(chains) == (int(self.n_chains), sum(self._layers))
+        self._persistent(self._new_chains(int(self.n_chains), rng, init=np.array(chains) if keep else None))
         self._velocity = [{"W": np.zeros_like(W), "c": np.zeros_like(self.biases_[l])}
                           for l, W in enumerate(self.weights_, start=1)]
         self._velocity[0]["b"] = np.zeros_like(self.biases_[0])
