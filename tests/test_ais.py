@@ -67,6 +67,20 @@ def test_ais_is_within_a_tenth_of_a_nat_of_exact(seed, shape, scale):
     assert abs(est.log_z - exact) < max(4 * est.log_z_std, 0.02)
 
 
+@pytest.mark.parametrize("seed, shape, scale", [(0, (12, 8), 0.5), (2, (10, 16), 1.0)])
+def test_reverse_ais_from_exact_samples_is_within_a_tenth_of_a_nat_of_exact(seed, shape, scale):
+    """Reverse AIS from exact visible samples (every v enumerated), as ``test_dbm.py``
+    checks for deeper machines; its standard error honest as the forward one's."""
+    W, b, c = rbm(seed, *shape, scale)
+    exact = exact_log_partition(W, b, c)
+    V = np.array(list(itertools.product([0, 1], repeat=shape[0])), dtype=float)
+    rng = np.random.default_rng(seed)
+    sample = V[rng.choice(len(V), 100, p=np.exp(log_prob(V, W, b, c, exact)))]
+    est = ais_log_partition(W, b, c, rng, n_betas=3000, start=sample)
+    assert abs(est.log_z - exact) < 0.1
+    assert abs(est.log_z - exact) < max(4 * est.log_z_std, 0.02)
+
+
 def test_ais_base_rate_from_data():
     W, b, c = rbm(3, 12, 6, 0.5)
     data = (np.random.default_rng(0).random((200, 12)) < 0.3).astype(float)

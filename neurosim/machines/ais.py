@@ -167,14 +167,16 @@ def check_runs(rng: np.random.Generator, n_runs: int) -> None:
 
 
 def ais_log_partition(W, b, c, rng: np.random.Generator, n_runs: int = 100, n_betas: int = 14500,
-                      data: np.ndarray | None = None, dtype=np.float32) -> AISResult:
+                      data: np.ndarray | None = None, dtype=np.float32, start: np.ndarray | None = None) -> AISResult:
     """``log Z`` of the RBM ``(W, b, c)`` by AIS (module doc); ``data`` sets the base rate.
-    Sampling runs in ``dtype``; the importance weights accumulate in float64. An RBM is a
-    deep Boltzmann machine of one hidden layer: the annealing is written once, in
-    :func:`neurosim.machines.dbm.ais_log_partition` (its hidden layer summed out)."""
+    Sampling runs in ``dtype``; the importance weights accumulate in float64. ``start``:
+    visible samples of the model, one reverse run from each (a stochastic upper bound on
+    ``log Z``). An RBM is a deep Boltzmann machine of one hidden layer: the annealing is
+    written once, in :func:`neurosim.machines.dbm.ais_log_partition` (its hidden layer
+    summed out)."""
     from .dbm import ais_log_partition as layered        # dbm builds on this module
     W, b, c = _check(W, b, c)
-    return layered([W], [b, c], rng, n_runs, n_betas, data, dtype)
+    return layered([W], [b, c], rng, n_runs, n_betas, data, dtype, None if start is None else [start, None])
 
 
 def estimate(log_w: np.ndarray, log_z_a: float) -> AISResult:

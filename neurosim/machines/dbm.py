@@ -102,7 +102,8 @@ def odd_summed_out(H: list[np.ndarray | None], W: list[np.ndarray], b: list[np.n
 
 
 def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.Generator, n_runs: int = 100,
-                      n_betas: int = 14500, data: np.ndarray | None = None, dtype=np.float32) -> AISResult:
+                      n_betas: int = 14500, data: np.ndarray | None = None, dtype=np.float32,
+                      start: list[np.ndarray] | None = None) -> AISResult:
     """``log Z`` of the DBM ``(W, b)`` by annealed importance sampling with the odd layers
     summed out (Salakhutdinov and Hinton 2009, section 4.2; with one hidden layer the
     RBM's of Salakhutdinov and Murray 2008, which :mod:`~neurosim.machines.ais` runs
@@ -113,8 +114,15 @@ def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.G
                                    + sum_{l odd} sum_j softplus(beta x_lj),
 
     each run stepping by one Gibbs alternation (odd layers, then even) that leaves
-    ``p_beta`` invariant. Sampling in ``dtype``, the log weights in float64."""
-    check_runs(rng, n_runs)
+    ``p_beta`` invariant. Sampling in ``dtype``, the log weights in float64.
+
+    ``start``: reverse AIS (Neal 2001, section 6; Burda, Grosse and Salakhutdinov 2015):
+    one run from each row of the even layers' states ``start[0], start[2], ...`` (samples
+    of the model B; odd entries unused), through the same distributions from ``beta = 1``
+    down to 0. Its weights estimate ``Z_A / Z_B`` without bias if the rows are exact
+    samples, so ``log Z_B = log Z_A - log mean(w)`` is a stochastic upper bound on
+    ``log Z`` (Jensen), against forward AIS's stochastic lower bound."""
+    check_runs(rng, n_runs if start is None else len(start[0]))
     b_a = base_rate_biases(data, len(b[0]))
     betas = beta_schedule(n_betas)
     Wf, bf, baf = [w.astype(dtype) for w in W], [x.astype(dtype) for x in b], b_a.astype(dtype)
@@ -123,21 +131,28 @@ def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.G
     def draw(x: np.ndarray, uniform=dtype) -> np.ndarray:
         return (rng.random(x.shape, dtype=uniform) < sigmoid(x)).astype(dtype)
 
-    H: list = [draw(np.broadcast_to(b_a if l == 0 else np.zeros(len(x)), (n_runs, len(x))), np.float64)
-               if l % 2 == 0 else None for l, x in enumerate(b)]   # as the RBM's: float64 uniforms
-    log_w = np.zeros(n_runs)
-    for prev, beta in zip(betas[:-1], betas[1:]):
+    if start is None:
+        H: list = [draw(np.broadcast_to(b_a if l == 0 else np.zeros(len(x)), (n_runs, len(x))), np.float64)
+                   if l % 2 == 0 else None for l, x in enumerate(b)]   # as the RBM's: float64 uniforms
+    else:
+        H, betas = [np.asarray(start[l], dtype) if l % 2 == 0 else None for l in range(len(b))], betas[::-1]
+    log_w = np.zeros(len(H[0]))
+    for k, (cur, beta) in enumerate(zip(betas[:-1], betas[1:]), start=2):
         X = {l: layer_input(H, l, Wf, bf).astype(np.float64) for l in odd}
         linear = sum(H[l].astype(np.float64) @ b[l] for l in even) - H[0].astype(np.float64) @ b_a
-        log_w += (beta - prev) * linear + sum((softplus(beta * X[l]) - softplus(prev * X[l])).sum(axis=1)
-                                              for l in odd)
-        if beta < 1.0:
+        log_w += (beta - cur) * linear + sum((softplus(beta * X[l]) - softplus(cur * X[l])).sum(axis=1)
+                                             for l in odd)
+        if k < len(betas):                              # a transition leaving p_beta invariant
             for l in odd:
                 H[l] = draw(beta * X[l].astype(dtype))
             for l in even:
                 x = beta * layer_input(H, l, Wf, bf)
                 H[l] = draw(x + (1 - beta) * baf if l == 0 else x)
-    return estimate(log_w, float(softplus(b_a).sum() + sum(len(x) for x in b[1:]) * np.log(2)))
+    log_z_a = float(softplus(b_a).sum() + sum(len(x) for x in b[1:]) * np.log(2))
+    if start is None:
+        return estimate(log_w, log_z_a)
+    reverse = estimate(log_w, -log_z_a)                 # log (Z_A / Z_B) = -log Z_A + log mean(w)
+    return AISResult(-reverse.log_z, reverse.log_z_std, log_w)
 
 
 def _entropy(q: np.ndarray) -> np.ndarray:
