@@ -60,9 +60,12 @@ def test_run_stages_snapshots_and_scores(tmp_path):
     history = json.loads(str(np.load(d / "classifier.npz")["meta"]))["history"]
     assert [h["epoch"] for h in history] == list(range(1, 8))
     V = (X > 0.5).astype(np.float32)
-    scores = evaluate(d, V, X, Y, V, np.random.default_rng(0), n_runs=20, n_betas=500)
+    scores = evaluate(d, V, X, Y, V, np.random.default_rng(0), n_runs=100, n_betas=1000, reverse_sweeps=200)
     exact = DeepBoltzmannMachine.load(d / "dbm.npz")
-    assert abs(scores["logZ_ais"] - exact.log_partition()) < 0.1
+    for key in ("logZ_ais", "logZ_ais_reverse"):
+        assert abs(scores[key] - exact.log_partition()) < 0.1, key
+    assert scores["test_logprob_bound_lower_nats"] == pytest.approx(
+        scores["test_logprob_bound_nats"] + scores["logZ_ais"] - scores["logZ_ais_reverse"])
     assert scores["test_logprob_bound_nats"] <= float(exact.log_prob(V).mean()) + 0.1
     assert scores["test_error"] < 0.5                       # 3 classes: chance is 2/3
 
@@ -120,9 +123,11 @@ def test_cli_train_evaluate_and_bad_input(fake_mnist, tmp_path, capsys):  # noqa
     assert json.loads((out / "command.json").read_text())["recipe"]["hidden"] == [20, 10]
     capsys.readouterr()
     assert main(["dbm", "evaluate", str(out), "--runs", "10", "--betas", "300", "--json", "--curves",
+                 "--reverse-sweeps", "50",
                  "--curve-betas", "100"]) == 0
     r = json.loads(capsys.readouterr().out)
-    for key in ("test_logprob_bound_nats", "logZ_ais", "logZ_ais_std", "test_error", "seconds"):
+    for key in ("test_logprob_bound_nats", "logZ_ais", "logZ_ais_std", "test_error", "seconds",
+                "logZ_ais_reverse", "test_logprob_bound_lower_nats"):
         assert np.isfinite(r[key]), key
     assert [c["epoch"] for c in r["curves"]] == [0]         # no snapshot within 2 epochs (every 10)
     assert r["test_error"] < 0.2                           # 10 classes: chance is 0.9

@@ -544,13 +544,26 @@ class DeepBoltzmannMachine(Machine):
         rest = [np.zeros(len(b)) for b in self.biases_[1:]]
         return np.array([self._enumerated(hidden_even, [v] + rest) for v in V]) - self.log_partition()
 
-    def ais_log_partition(self, n_runs: int = 100, n_betas: int = 14500, data: Any = None) -> AISResult:
+    def ais_log_partition(self, n_runs: int = 100, n_betas: int = 14500, data: Any = None,
+                          reverse_sweeps: int | None = None) -> AISResult:
         """``log Z`` by AIS with the odd layers summed out (:func:`ais_log_partition`);
-        ``data`` (binary rows) sets the base rate, None: all its biases 0."""
+        ``data`` (binary rows) sets the base rate, None: all its biases 0. With
+        ``reverse_sweeps``, reverse AIS (a stochastic upper bound on ``log Z``) from
+        ``n_runs`` samples of the model: chains started at the persistent chains' states
+        (in turn) and run ``reverse_sweeps`` alternations on the current weights."""
         rng = self._ready()
         n_betas = check_number("n_betas", n_betas, 3, integer=True)
         V = None if data is None else self._check_X(data, "data", BINARY)
-        return ais_log_partition(self.weights_, self._float64()[1], rng, n_runs, n_betas, V)
+        start = None
+        if reverse_sweeps is not None:
+            sweeps = check_number("reverse_sweeps", reverse_sweeps, 1, integer=True)
+            n = check_number("n_runs", n_runs, 2, integer=True)
+            init = None if self.__dict__.get("chains_") is None else np.resize(np.asarray(self.chains_),
+                                                                                 (n, sum(self._layers)))
+            chains, plan = self._new_chains(n, rng, init)
+            self._alternate(chains, plan, sweeps)
+            start = [chains.rows[:, c].astype(np.float32) for c in self._slices()]
+        return ais_log_partition(self.weights_, self._float64()[1], rng, n_runs, n_betas, V, start=start)
 
     def log_prob_bound(self, X: Any, log_z: float | None = None) -> np.ndarray:
         """The variational lower bound on ``log p(v)`` of each row (2009, eq. 5) with the

@@ -259,19 +259,28 @@ def check_finished(directory: str | Path) -> None:
 
 
 def evaluate(directory: str | Path, V_test: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-             V_base: np.ndarray, rng: np.random.Generator, n_runs: int = 100, n_betas: int = 14500) -> dict:
+             V_base: np.ndarray, rng: np.random.Generator, n_runs: int = 100, n_betas: int = 14500,
+             reverse_sweeps: int | None = 1000) -> dict:
     """A finished run's scores: ``log Z`` by AIS (``n_runs`` runs, ``n_betas``
     temperatures, base rate from the binary rows ``V_base``), the mean variational bound
-    on the binary test rows ``V_test``, and the classifier's error on ``(X_test, y_test)``.
+    on the binary test rows ``V_test``, and the classifier's error on ``(X_test, y_test)``;
+    unless ``reverse_sweeps`` is None, also ``log Z`` by reverse AIS from the persistent
+    chains continued that many alternations (an upper bound in expectation if they are
+    samples of the model) and the bound with it (``test_logprob_bound_lower_nats``).
     A NeurosimError names the stage a half-written run has not finished."""
     check_finished(directory)
     dbm = DeepBoltzmannMachine.load(Path(directory) / "dbm.npz", random_state=rng)
     ais = dbm.ais_log_partition(n_runs, n_betas, V_base)
-    bound = float(np.mean(dbm.log_prob_bound(V_test, ais.log_z)))
+    bound = dbm.log_prob_bound(V_test, 0.0)
     p = {k[2:]: v for k, v in read_npz_meta(Path(directory) / "classifier.npz", "classifier")[0].items()}
     error = float(np.mean(backprop_predict(p, augmented(dbm, X_test)) != y_test))
-    return {"test_logprob_bound_nats": bound, "logZ_ais": float(ais.log_z), "logZ_ais_std": float(ais.log_z_std),
-            "test_error": error}
+    scores = {"test_logprob_bound_nats": float(np.mean(bound) - ais.log_z), "logZ_ais": float(ais.log_z),
+              "logZ_ais_std": float(ais.log_z_std), "test_error": error}
+    if reverse_sweeps is not None:
+        rev = dbm.ais_log_partition(n_runs, n_betas, V_base, reverse_sweeps=reverse_sweeps)
+        scores.update(logZ_ais_reverse=float(rev.log_z), logZ_ais_reverse_std=float(rev.log_z_std),
+                      test_logprob_bound_lower_nats=float(np.mean(bound) - rev.log_z))
+    return scores
 
 
 def curves(directory: str | Path, V_test: np.ndarray, V_base: np.ndarray, rng: np.random.Generator,
