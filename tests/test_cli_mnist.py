@@ -124,6 +124,9 @@ def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     assert set(by_base) == {"data", "uniform"}
     assert e["logZ_ais"] == by_base[e["ais_base_rate"]] == max(by_base.values())
     assert e["logZ_floor"] < e["logZ_exact"] and e["test_logprob_upper_nats"] > e["test_logprob_nats"]
+    assert abs(e["logZ_ais_reverse"] - e["logZ_exact"]) < 0.1 and e["reverse_sweeps"] == 1000
+    assert e["test_logprob_lower_nats"] == pytest.approx(e["test_logprob_nats"] + e["logZ_exact"]
+                                                         - e["logZ_ais_reverse"])
     assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--base-rate", "uniform",
                  "--json"]) == 0
     u = json.loads(capsys.readouterr().out)

@@ -42,7 +42,7 @@ from ..numerics import logsumexp as _logsumexp, sigmoid as _sigmoid, softplus as
 
 __all__ = ["exact_log_partition", "ais_log_partition", "AISResult", "free_energy", "log_prob",
            "log_partition_floor", "beta_schedule", "base_rate_biases", "best_log_partition", "BestAIS",
-           "MAX_EXACT", "estimate", "check_runs"]
+           "MAX_EXACT", "estimate", "check_runs", "model_samples"]
 
 MAX_EXACT = 20
 
@@ -131,9 +131,25 @@ def log_partition_floor(W, b, c, V0: np.ndarray, rng: np.random.Generator, n_ste
         if step % every == 0:
             for key, f in zip(np.packbits(V > 0.5, axis=1), -free_energy(V, W, b, c)):
                 seen[key.tobytes()] = f
-        H = (rng.random((len(V), W.shape[1]), dtype=np.float32) < _sigmoid(V @ Wf + cf)).astype(np.float32)
-        V = (rng.random(V.shape, dtype=np.float32) < _sigmoid(H @ Wf.T + bf)).astype(np.float32)
+        V = _gibbs(V, Wf, bf, cf, rng)
     return float(_logsumexp(np.fromiter(seen.values(), dtype=np.float64)))
+
+
+def _gibbs(V: np.ndarray, W: np.ndarray, b: np.ndarray, c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One alternating Gibbs step of every chain (row of ``V``): h given v, then v given h."""
+    H = (rng.random((len(V), W.shape[1]), dtype=np.float32) < _sigmoid(V @ W + c)).astype(np.float32)
+    return (rng.random(V.shape, dtype=np.float32) < _sigmoid(H @ W.T + b)).astype(np.float32)
+
+
+def model_samples(W, b, c, V0: np.ndarray, rng: np.random.Generator, sweeps: int) -> np.ndarray:
+    """Visible states of alternating Gibbs chains started at the binary rows of ``V0``
+    after ``sweeps`` steps: samples of the model as ``sweeps`` grows (reverse AIS's start)."""
+    W, b, c = _check(W, b, c)
+    V = np.asarray(V0, dtype=np.float32)
+    Wf, bf, cf = (x.astype(np.float32) for x in (W, b, c))
+    for _ in range(sweeps):
+        V = _gibbs(V, Wf, bf, cf, rng)
+    return V
 
 
 def beta_schedule(n_betas: int = 14500) -> np.ndarray:
