@@ -88,6 +88,25 @@ def test_gibbs_sends_one_binary_message_per_synapse_at_every_change():
     assert [r.ledger.binary for r in runs] == sorted(r.ledger.binary for r in runs)
 
 
+def test_the_layer_schedule_in_mean_field_mode_settles_on_a_fixed_point():
+    """Left to run on its own clock (a layer per tick, top first), mean-field mode is
+    deterministic and ends at a fixed point of q_l = sigmoid(q_{l-1} W_l + q_{l+1} W_{l+1}^T + b_l)."""
+    from neurosim.machines.dbm import layer_input
+    from neurosim.numerics import sigmoid
+
+    dbm = _float64(random_dbm((5, 4, 3, 2), scale=0.5, seed=7))
+    net, v = dbm.to_network(), [1, 1, 0, 1, 0]
+    sim = Simulator(net, np.random.default_rng(0), "layer", mode="mean-field",
+                    evidence=dict(zip(net.population("v").units, v)))
+    sim.run(1)
+    H = [np.array(v, float)] + [sim.state[c] for c in dbm._slices()[1:]]
+    assert max(np.abs(H[l] - sigmoid(layer_input(H, l, dbm.weights_, dbm.biases_))).max() for l in (1, 2, 3)) > 1e-3
+    sim.run(200)
+    H = [np.array(v, float)] + [sim.state[c] for c in dbm._slices()[1:]]
+    assert max(np.abs(H[l] - sigmoid(layer_input(H, l, dbm.weights_, dbm.biases_))).max() for l in (1, 2, 3)) < 1e-12
+    assert sim.ledger.analog == 200 * sum(n * f for n, f in zip((4, 3, 2), _fan_out((5, 4, 3, 2))))
+
+
 def test_bad_calls_are_refused_by_name():
     net = random_dbm((4, 3, 2), seed=1).to_network()
     with pytest.raises(ValidationError, match="4 visible units"):
@@ -99,5 +118,7 @@ def test_bad_calls_are_refused_by_name():
     with pytest.raises(ValidationError, match="needs symmetric projections"):
         Simulator(random_belief_net(np.random.default_rng(0), (2, 3)), np.random.default_rng(0), "layer",
                   mode="mean-field")
+    with pytest.raises(ValidationError, match="no softmax group"):
+        Simulator(net, np.random.default_rng(0), "layer", mode="mean-field").update_group(["h1_0"], softmax=True)
     with pytest.raises(ValidationError, match="values in \\[0, 1\\]"):
         Simulator(net, np.random.default_rng(0), "layer", mode="mean-field", init=np.full(net.n_units, 2.0))

@@ -8,8 +8,8 @@ transposed, for the backward direction of a symmetric projection). A change of s
 of unit i is one slice-add, ``input += (new - old) * W[i, :]`` (eq. 1's running sum),
 and the ledger counts one binary message per synapse of the row (a masked-out synapse
 carries none); in mean-field mode the state is a probability ``q`` and the same sum
-carries it as analog messages. Weights are copies: learning changes them here and ``write_back``
-copies them out.
+carries it as analog messages. Weights are copies: learning changes them here and
+``write_back`` copies them out.
 
 For Neal's Gibbs sampling (directed links in Gibbs mode) a link also holds what the
 parents have heard from their children: ``up_state[j]``, ``up_logit[j]`` (the child's

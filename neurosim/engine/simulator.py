@@ -291,6 +291,8 @@ class Simulator:
         ``async`` each as often as its Poisson clock (rate 1 per sweep) ticks in the slot, in
         time order. ``softmax``: ``names`` compete as one group whatever their populations
         say (:meth:`compete`). Returns the group's states (1 x units)."""
+        if softmax and self.mode == "mean-field":
+            raise ValidationError("mean-field mode runs logistic units: no softmax group")
         self.env.run(until=self.env.now + 0.5)
         group = [self.neurons[self.net.index(u)] for u in names]
         if softmax:
