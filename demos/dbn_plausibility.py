@@ -12,7 +12,8 @@ backprop in the event engine. Writes ``dbn_plausibility.json`` and
 ``dbn_plausibility.png`` to ``--out``. The settings and the results:
 docs/plausibility.md.
 
-With ``--dbm PATH`` (a saved ``DeepBoltzmannMachine``, ``.npz`` or ``.toml``; ``quick``: a
+With ``--dbm PATH`` (a saved ``DeepBoltzmannMachine``, ``.npz`` or ``.toml``, or a ``neurosim dbm
+train`` run directory; ``quick``: a
 784-100-200 DBM trained on 500 digits in about a second) it also reads one test
 digit's DBM posterior in the event engine both ways (:mod:`neurosim.machines.dbm_event`):
 mean-field to convergence (analog messages) and Gibbs in the posterior (binary messages)
@@ -137,6 +138,13 @@ def quick_dbm(seed: int) -> DeepBoltzmannMachine:
     X, _ = load_mnist("train", limit=500)
     return DeepBoltzmannMachine((X.shape[1], 100, 200), pretrain_epochs=10, n_iter=10, learning_rate=0.005,
                                 random_state=seed).fit(X)
+
+
+def load_dbm(source: str) -> DeepBoltzmannMachine:
+    """A saved DeepBoltzmannMachine (``.npz`` or ``.toml``), or a ``neurosim dbm train`` run
+    directory's jointly trained machine (its ``dbm.npz``)."""
+    path = Path(source)
+    return DeepBoltzmannMachine.load(path / "dbm.npz" if path.is_dir() else path)
 
 
 def dbm_messages(net: Network, x: np.ndarray, rng: np.random.Generator, sweeps: int, burn_in: int,
@@ -271,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                         "split the settings over processes, then draw them together")
     p.add_argument("--dbm", metavar="PATH|quick",
                    help="also one digit's DBM posterior, mean-field against Gibbs: a saved DeepBoltzmannMachine "
-                        "(.npz or .toml), or 'quick' for one trained on 500 digits in about a second")
+                        "(.npz or .toml), a dbm train run directory, or 'quick' for one trained on 500 digits "
+                        "in about a second")
     p.add_argument("--dbm-sweeps", type=int, default=2000, help="Gibbs sweeps in the DBM's posterior at most")
     p.add_argument("--dbm-tolerance", type=float, default=0.02,
                    help="mean |Gibbs mean - mean-field q| of the DBM's top layer to reach")
@@ -285,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model is not None:
         result.update(dbn_study(p, args))
     if args.dbm is not None:
-        dbm = quick_dbm(args.seed) if args.dbm == "quick" else DeepBoltzmannMachine.load(args.dbm)
+        dbm = quick_dbm(args.seed) if args.dbm == "quick" else load_dbm(args.dbm)
         result["dbm"] = {"model": args.dbm, "digit": 0, **dbm_messages(
             dbm.to_network(), load_mnist("test", limit=1)[0][0], np.random.default_rng(args.seed), args.dbm_sweeps,
             args.burn_in, args.dbm_tolerance)}

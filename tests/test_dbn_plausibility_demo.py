@@ -112,8 +112,8 @@ def test_dbm_section_reads_one_digit_by_mean_field_and_by_gibbs(tmp_path, capsys
     demo = load_demo("dbn_plausibility")
     monkeypatch.setattr(demo, "load_mnist", _fake_load_mnist)
     dbm = random_dbm((7, 5, 4), scale=0.5, seed=2)
-    dbm.save(tmp_path / "dbm.npz")
-    assert demo.main(["--dbm", str(tmp_path / "dbm.npz"), "--dbm-sweeps", "300", "--burn-in", "5",
+    dbm.save(tmp_path / "dbm.npz")            # a run directory: its joint stage's dbm.npz
+    assert demo.main(["--dbm", str(tmp_path), "--dbm-sweeps", "300", "--burn-in", "5",
                       "--dbm-tolerance", "0.05", "--out", str(tmp_path / "out")]) == 0
     result = json.loads((tmp_path / "out" / "dbn_plausibility.json").read_text())["dbm"]
     assert not (tmp_path / "out" / "dbn_plausibility.png").exists() and result["layers"] == [7, 5, 4]
