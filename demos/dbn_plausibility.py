@@ -11,6 +11,16 @@ read-out; with ``--training-cases N``, the messages per training case of up-down
 backprop in the event engine. Writes ``dbn_plausibility.json`` and
 ``dbn_plausibility.png`` to ``--out``. The settings and the results:
 docs/plausibility.md.
+
+With ``--dbm PATH`` (a saved ``DeepBoltzmannMachine``, ``.npz`` or ``.toml``, or a ``neurosim dbm
+train`` run directory; ``quick``: a
+784-100-200 DBM trained on 500 digits in about a second) it also reads one test
+digit's DBM posterior in the event engine both ways (:mod:`neurosim.machines.dbm_event`):
+mean-field to convergence (analog messages) and Gibbs in the posterior (binary messages)
+for up to ``--dbm-sweeps`` sweeps, and reports the messages each sent and the first
+sweep count at which the Gibbs means of the top layer are within ``--dbm-tolerance``
+(mean absolute difference) of mean-field's ``q`` (the JSON's ``dbm``; docs/machines/dbm.md).
+The DBN model may then be left out.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ import numpy as np  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.learning import get_rule  # noqa: E402
 from neurosim.learning.procedures import Settings, messages_per_case  # noqa: E402
+from neurosim.machines.dbm import DeepBoltzmannMachine  # noqa: E402
+from neurosim.machines.dbm_event import event_gibbs_means, event_mean_field  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
 from neurosim.machines.dbn_readout import classify, label_population  # noqa: E402
 from neurosim.machines.dbn_train import load_run  # noqa: E402
@@ -48,6 +60,8 @@ SETTINGS = {
     "async delay 0.5": dict(backend="event", schedule="async", delay=0.5),
     "async delay 1": dict(backend="event", schedule="async", delay=1.0),
 }
+
+DBM_CHECKPOINTS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 
 
 def load_dbn(source: str) -> Network:
@@ -115,6 +129,69 @@ def training_messages(net: Network, X: np.ndarray, y: np.ndarray, k: int, seed: 
         print(f"{name:>18}: {m['binary']:,.0f} binary and {m['analog']:,.0f} analog messages per training case, "
               f"{m['cpu_seconds_per_case']:.1f} CPU s per case", file=sys.stderr)
     return out
+
+
+def quick_dbm(seed: int) -> DeepBoltzmannMachine:
+    """The default DBM of ``--dbm``: 784-100-200 (``n``-100-200 for ``n`` pixels), 10
+    pretraining and 10 joint epochs on the first 500 training digits (about a second on
+    one core): a stand-in for the 784-500-1000 run."""
+    X, _ = load_mnist("train", limit=500)
+    return DeepBoltzmannMachine((X.shape[1], 100, 200), pretrain_epochs=10, n_iter=10, learning_rate=0.005,
+                                random_state=seed).fit(X)
+
+
+def load_dbm(source: str) -> DeepBoltzmannMachine:
+    """A saved DeepBoltzmannMachine (``.npz`` or ``.toml``), or a ``neurosim dbm train`` run
+    directory's jointly trained machine (its ``dbm.npz``)."""
+    path = Path(source)
+    return DeepBoltzmannMachine.load(path / "dbm.npz" if path.is_dir() else path)
+
+
+def dbm_messages(net: Network, x: np.ndarray, rng: np.random.Generator, sweeps: int, burn_in: int,
+                 tolerance: float, iterations: int = 1000) -> dict:
+    """One digit's DBM posterior read both ways in the event engine, the pixels ``x``
+    drawn as bits: mean-field to convergence (at most ``iterations`` passes), analog
+    messages; Gibbs in the posterior, binary messages, its means after ``burn_in`` sweeps
+    read at each of :data:`DBM_CHECKPOINTS` below ``sweeps`` and at ``sweeps``, each with
+    the messages sent so far and its mean absolute difference from the ``q`` of every
+    hidden layer; and the first checkpoint whose top-layer difference is at most ``tolerance``."""
+    v = (rng.random(x.shape) < x).astype(int)
+    start = time.perf_counter()
+    mf = event_mean_field(net, v, iterations)
+    mf_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    runs = event_gibbs_means(net, v, [c for c in DBM_CHECKPOINTS if c < sweeps] + [sweeps], rng, burn_in)
+    rows = [{"sweeps": r.steps, "binary_messages": r.ledger.binary, "analog_messages": r.ledger.analog,
+             "updates": r.ledger.updates,
+             "mean_abs_diff": [float(np.abs(m - q).mean()) for m, q in zip(r.means, mf.means)]} for r in runs]
+    reached = next((r for r in rows if r["mean_abs_diff"][-1] <= tolerance), None)
+    out = {"layers": [p.size for p in net.populations], "pixels_on": int(v.sum()), "tolerance": tolerance,
+           "mean_field": {"passes": mf.steps, "converged": mf.steps < iterations, "max_passes": iterations,
+                          "analog_messages": mf.ledger.analog, "binary_messages": mf.ledger.binary,
+                          "updates": mf.ledger.updates, "seconds": mf_seconds},
+           "gibbs": {"schedule": "layer", "burn_in": burn_in, "checkpoints": rows,
+                     "seconds": time.perf_counter() - start},
+           "sweeps_to_tolerance": reached and reached["sweeps"],
+           "binary_messages_to_tolerance": reached and reached["binary_messages"]}
+    _say_dbm(out)
+    return out
+
+
+def _say_dbm(out: dict) -> None:
+    mf = out["mean_field"]
+    print(f"DBM {'-'.join(map(str, out['layers']))}, one digit: mean-field {'converged' if mf['converged'] else 'stopped'}"
+          f" after {mf['passes']} passes, {mf['analog_messages']:,} analog messages ({mf['binary_messages']:,} "
+          f"binary from the clamped pixels)", file=sys.stderr)
+    for r in out["gibbs"]["checkpoints"]:
+        print(f"{r['sweeps']:>8} Gibbs sweeps (+{out['gibbs']['burn_in']} burn-in): {r['binary_messages']:>13,} "
+              f"binary messages, top layer within {r['mean_abs_diff'][-1]:.4f} of mean-field (mean |difference|)",
+              file=sys.stderr)
+    if out["sweeps_to_tolerance"] is None:
+        print(f"Gibbs did not come within {out['tolerance']} of mean-field's top layer", file=sys.stderr)
+    else:
+        print(f"within {out['tolerance']}: {out['sweeps_to_tolerance']} sweeps, {out['binary_messages_to_tolerance']:,}"
+              f" binary messages, {out['binary_messages_to_tolerance'] / mf['analog_messages']:.1f} x mean-field's "
+              f"analog ones", file=sys.stderr)
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> dict:
@@ -188,7 +265,7 @@ def reused(paths: list[str], run: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("model", help="a DBN model file (neurosim dbn export) or a dbn train run directory")
+    p.add_argument("model", nargs="?", help="a DBN model file (neurosim dbn export) or a dbn train run directory")
     p.add_argument("--digits", type=int, default=1000, help="test digits (the first N)")
     p.add_argument("--sweeps", type=int, default=50, help="sweeps whose label firings count")
     p.add_argument("--burn-in", type=int, default=10, help="sweeps before counting")
@@ -200,8 +277,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", action="append", default=[], metavar="JSON",
                    help="take the settings (and training messages) an earlier run of the same study measured: "
                         "split the settings over processes, then draw them together")
+    p.add_argument("--dbm", metavar="PATH|quick",
+                   help="also one digit's DBM posterior, mean-field against Gibbs: a saved DeepBoltzmannMachine "
+                        "(.npz or .toml), a dbm train run directory, or 'quick' for one trained on 500 digits "
+                        "in about a second")
+    p.add_argument("--dbm-sweeps", type=int, default=2000, help="Gibbs sweeps in the DBM's posterior at most")
+    p.add_argument("--dbm-tolerance", type=float, default=0.02,
+                   help="mean |Gibbs mean - mean-field q| of the DBM's top layer to reach")
     p.add_argument("--out", default="out/dbn_plausibility", help="where the JSON and the figure go")
     args = p.parse_args(argv)
+    if args.model is None and args.dbm is None:
+        p.error("give a DBN model, --dbm, or both")
+    if args.dbm_sweeps < 1 or not args.dbm_tolerance > 0:
+        p.error(f"--dbm-sweeps must be >= 1 and --dbm-tolerance > 0 (got {args.dbm_sweeps}, {args.dbm_tolerance})")
+    result = {"command": "python demos/dbn_plausibility.py " + " ".join(argv or sys.argv[1:]), "seed": args.seed}
+    if args.model is not None:
+        result.update(dbn_study(p, args))
+    if args.dbm is not None:
+        dbm = quick_dbm(args.seed) if args.dbm == "quick" else load_dbm(args.dbm)
+        result["dbm"] = {"model": args.dbm, "digit": 0, **dbm_messages(
+            dbm.to_network(), load_mnist("test", limit=1)[0][0], np.random.default_rng(args.seed), args.dbm_sweeps,
+            args.burn_in, args.dbm_tolerance)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "dbn_plausibility.json", json.dumps(result, indent=1) + "\n")
+    if "settings" in result:
+        draw(result, out / "dbn_plausibility.png")
+    print(f"wrote {out / 'dbn_plausibility.json'}" + (f" and {out / 'dbn_plausibility.png'}" if "settings" in result
+                                                       else ""), file=sys.stderr)
+    return 0
+
+
+def dbn_study(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """The DBN's settings (module doc), free energy and training messages, or those an
+    earlier run measured (``--reuse``)."""
     names = args.settings.split(",")
     unknown = [n for n in names if n not in SETTINGS]
     if unknown:
@@ -216,19 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = [done["settings"].get(n) or measure(net, X, y, n, SETTINGS[n], args.seed, args.sweeps, args.burn_in)
             for n in names]
     paired(rows, y)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {**run, "digits": len(y), "command": "python demos/dbn_plausibility.py " + " ".join(argv or sys.argv[1:]),
-              "free_energy": free_energy, "settings": rows}
+    result = {**run, "digits": len(y), "free_energy": free_energy, "settings": rows}
     if "training" in done:
         result["training"] = done["training"]
     elif args.training_cases:
         X_train, y_train = load_mnist("train", limit=args.training_cases)
         result["training"] = training_messages(net, X_train, y_train, args.updown_k, args.seed)
-    atomic_write_text(out / "dbn_plausibility.json", json.dumps(result, indent=1) + "\n")
-    draw(result, out / "dbn_plausibility.png")
-    print(f"wrote {out / 'dbn_plausibility.json'} and {out / 'dbn_plausibility.png'}", file=sys.stderr)
-    return 0
+    return result
 
 
 if __name__ == "__main__":

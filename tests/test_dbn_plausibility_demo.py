@@ -100,3 +100,52 @@ def test_mcnemar_against_a_hand_count():
     a[:6], b[6], a[10:13], b[10:13] = 1, 1, 1, 1          # 3 digits both get wrong: not counted
     assert demo.mcnemar(a, b, y) == {"only_this_wrong": 6, "only_reference_wrong": 1, "p": 0.125}
     assert demo.mcnemar(y, y, y)["p"] == 1.0
+
+
+def test_dbm_section_reads_one_digit_by_mean_field_and_by_gibbs(tmp_path, capsys, monkeypatch):
+    """--dbm PATH: the JSON's numbers are dbm_event's own for the same digit and seed,
+    mean-field's analog messages are its formula, Gibbs sends binary messages only, and the
+    sweeps to tolerance are the first checkpoint within it; no DBN model, no figure."""
+    from neurosim.machines.dbm_event import event_gibbs_means, event_mean_field
+    from test_dbm import random_dbm
+
+    demo = load_demo("dbn_plausibility")
+    monkeypatch.setattr(demo, "load_mnist", _fake_load_mnist)
+    dbm = random_dbm((7, 5, 4), scale=0.5, seed=2)
+    dbm.save(tmp_path / "dbm.npz")            # a run directory: its joint stage's dbm.npz
+    assert demo.main(["--dbm", str(tmp_path), "--dbm-sweeps", "300", "--burn-in", "5",
+                      "--dbm-tolerance", "0.05", "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "dbn_plausibility.json").read_text())["dbm"]
+    assert not (tmp_path / "out" / "dbn_plausibility.png").exists() and result["layers"] == [7, 5, 4]
+    rng = np.random.default_rng(0)
+    v = (rng.random(7) < _fake_load_mnist(limit=1)[0][0]).astype(int)
+    net = dbm.to_network()
+    mf = event_mean_field(net, v, 1000)
+    assert result["mean_field"]["passes"] == mf.steps and result["mean_field"]["converged"]
+    assert result["mean_field"]["analog_messages"] == mf.ledger.analog == (mf.steps + 1) * (5 * (7 + 4) + 4 * 5)
+    runs = event_gibbs_means(net, v, [10, 20, 50, 100, 200, 300], rng, burn_in=5)
+    rows = result["gibbs"]["checkpoints"]
+    assert [r["sweeps"] for r in rows] == [10, 20, 50, 100, 200, 300]
+    assert [r["binary_messages"] for r in rows] == [r.ledger.binary for r in runs]
+    assert all(r["analog_messages"] == 0 for r in rows)
+    assert rows[-1]["mean_abs_diff"][-1] == float(np.abs(runs[-1].means[-1] - mf.means[-1]).mean())
+    first = next(r for r in rows if r["mean_abs_diff"][-1] <= 0.05)
+    assert (result["sweeps_to_tolerance"], result["binary_messages_to_tolerance"]) == (first["sweeps"],
+                                                                                     first["binary_messages"])
+    assert "mean-field converged" in capsys.readouterr().err
+
+
+def test_dbm_quick_trains_its_own_and_nothing_is_refused_silently(tmp_path, capsys, monkeypatch):
+    demo = load_demo("dbn_plausibility")
+    monkeypatch.setattr(demo, "load_mnist", _fake_load_mnist)
+    assert demo.main(["--dbm", "quick", "--dbm-sweeps", "15", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "dbn_plausibility.json").read_text())["dbm"]
+    assert result["layers"] == [7, 100, 200] and [r["sweeps"] for r in result["gibbs"]["checkpoints"]] == [10, 15]
+    for argv, message in ((["--out", str(tmp_path)], "give a DBN model, --dbm, or both"),
+                          (["--dbm", "quick", "--dbm-sweeps", "0"], "--dbm-sweeps must be >= 1")):
+        try:
+            demo.main(argv)
+            raise AssertionError(f"{argv} ran")
+        except SystemExit as exit:
+            assert exit.code == 2
+        assert message in capsys.readouterr().err

@@ -7,8 +7,9 @@ arrived), and its biases. A :class:`Link` is one direction of one projection:
 transposed, for the backward direction of a symmetric projection). A change of state
 of unit i is one slice-add, ``input += (new - old) * W[i, :]`` (eq. 1's running sum),
 and the ledger counts one binary message per synapse of the row (a masked-out synapse
-carries none). Weights are copies: learning changes them here and ``write_back``
-copies them out.
+carries none); in mean-field mode the state is a probability ``q`` and the same sum
+carries it as analog messages. Weights are copies: learning changes them here and
+``write_back`` copies them out.
 
 For Neal's Gibbs sampling (directed links in Gibbs mode) a link also holds what the
 parents have heard from their children: ``up_state[j]``, ``up_logit[j]`` (the child's
@@ -78,14 +79,17 @@ class Link:
         return list(range(self.W.shape[0])) if self.mask is None else np.flatnonzero(self.mask[:, j]).tolist()
 
     def deliver(self, i: int, new: int) -> None:
-        """Pre unit i's state ``new`` arrives: ``input += (new - last) * W[i, :]``."""
+        """Pre unit i's state ``new`` arrives: ``input += (new - last) * W[i, :]`` (a bit,
+        or a mean-field probability)."""
         dv = new - self.last[i]
         self.last[i] = new
         inp = self.post.input
-        if dv > 0:
+        if dv == 1:
             np.add(inp, self.rows[i], out=inp)
-        elif dv < 0:
+        elif dv == -1:
             np.subtract(inp, self.rows[i], out=inp)
+        elif dv:
+            np.add(inp, dv * self.rows[i], out=inp)
         if self.neal:
             self._relay(i)
 

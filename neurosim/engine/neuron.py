@@ -58,7 +58,7 @@ class Neuron:
         self.out: list[Link] = []              # outgoing links (one per projection direction)
         self.children: list[Link] = []         # Neal's Gibbs: outgoing directed links
         self.ups: list[Link] = []              # Neal's Gibbs: incoming directed links reaching me
-        self.n_binary = 0
+        self.n_binary = 0                      # messages per send of my state
         self.n_analog = 0
         self._incoming: list[tuple[Link, int]] | None = None
 
@@ -124,17 +124,34 @@ class Neuron:
             sim.on_update(sim.env.now, self.index, new)
         return new
 
+    def mean_field(self) -> float:
+        """My mean-field update, deterministic: ``q <- d q + (1 - d) sigmoid(b + g sum_j q_j w_ji)``
+        from the probabilities (and clamped bits) received (Salakhutdinov and Hinton 2009,
+        eq. 6 of ``q``); ``d``, ``g``: the simulator's ``damping`` and ``gain``."""
+        sim = self.sim
+        sim.ledger.updates += 1
+        q = sigmoid(self.bias + sim.gain * float(self.pop.input[self.j]))
+        if sim.damping:
+            q = sim.damping * self.state + (1.0 - sim.damping) * q
+        if sim.on_update is not None:
+            sim.on_update(sim.env.now, self.index, q)
+        return q
+
     def update(self) -> None:
         new = self.propose()
         if new != self.state:
             self.set_state(new)
 
     # -- messages ---------------------------------------------------------------------
-    def set_state(self, new: int, instant: bool = False) -> None:
-        """Adopt ``new`` and send it along every outgoing link (after its delay)."""
+    def set_state(self, new: int | float, instant: bool = False, analog: bool = False) -> None:
+        """Adopt ``new`` and send it along every outgoing link (after its delay): a bit as
+        binary messages, or (``analog``) a mean-field probability as analog ones."""
         self.state = new
         sim, i = self.sim, self.j
-        sim.ledger.binary += self.n_binary
+        if analog:
+            sim.ledger.analog += self.n_binary
+        else:
+            sim.ledger.binary += self.n_binary
         for link in self.out:
             if link.delay and not instant:
                 sim.after(link.delay, link.deliver, i, new)
@@ -146,14 +163,14 @@ class Neuron:
             else:
                 link.up_state[i] = new
         if sim.on_message is not None:
-            sim.on_message(sim.env.now, self.index, "binary")
+            sim.on_message(sim.env.now, self.index, "analog" if analog else "binary")
 
     def set_weight(self, k: int, weight: float) -> None:
         """Learning changed incoming synapse ``k``: the running input follows (in Python
         floats: a diverging weight gives inf or nan without numpy's warnings)."""
         link, i = self.incoming()[k]
         j, inp = self.j, self.pop.input
-        inp[j] = float(inp[j]) + (weight - float(link.W[i, j])) * int(link.last[i])
+        inp[j] = float(inp[j]) + (weight - float(link.W[i, j])) * float(link.last[i])
         link.W[i, j] = weight
         if self.n_analog:
             self.send_log_odds()

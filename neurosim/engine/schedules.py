@@ -65,9 +65,7 @@ def _ticks(sim: Simulator, groups: list[list[Neuron]]) -> None:
             for slot, group in enumerate(groups):
                 yield env.timeout(t + (slot + 0.5) / len(groups) - env.now)
                 group = [n for n in group if not n.clamped]
-                for n, new in zip(group, sim.propose(group)):
-                    if new != n.state:
-                        n.set_state(new)
+                sim.commit(group, sim.propose(group))
             t += 1
 
     if groups:

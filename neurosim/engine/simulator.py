@@ -38,7 +38,7 @@ from .schedules import SCHEDULES
 
 __all__ = ["Simulator", "Group", "MODES"]
 
-MODES = ("gibbs", "ancestral")
+MODES = ("gibbs", "ancestral", "mean-field")
 _BUFFER = 8192
 
 
@@ -60,12 +60,15 @@ class Simulator:
         Ancestral: each unit samples from what it receives, with no child terms:
         from its parents (belief nets, no evidence) and, stepped by
         :meth:`update_group`, from its symmetric neighbours (a DBN's top RBM; the
-        ancestral schedule needs a purely directed net). Default: ancestral for the
-        ancestral schedule, else Gibbs.
+        ancestral schedule needs a purely directed net). Mean-field: each update is the
+        deterministic :meth:`Neuron.mean_field` (damped by ``damping``, the input times
+        ``gain``), and the unit sends its probability ``q`` as analog messages at every
+        update; symmetric nets, layer schedule (stepped by :meth:`update_group`).
+        Default: ancestral for the ancestral schedule, else Gibbs.
     evidence : {unit: 0 | 1}
         Clamped units; they never update.
-    init : array of 0/1, optional
-        Initial states (default: uniformly random free units).
+    init : array of 0/1 (mean-field: of values in [0, 1]), optional
+        Initial states (default: uniformly random free units; mean-field: all 0).
     on_update, on_message : callables, optional
         Monitors: ``on_update(t, unit_index, new_state)`` for every update,
         ``on_message(t, sender_index, kind)`` for every send (see ``monitors``).
@@ -87,10 +90,14 @@ class Simulator:
         clamp = net.evidence_indices(evidence)
         if mode == "ancestral":
             _check_ancestral(net, clamp, schedule)
+        if mode == "mean-field":
+            _check_mean_field(net, schedule)
         self.net, self.rng, self.schedule, self.mode = net, rng, schedule, mode
         self.env = simpy.Environment()
         self.ledger = Ledger()
         self.beta = 1.0  # inverse temperature; annealing lowers the temperature towards 1
+        self.damping, self.gain = 0.0, 1.0  # mean-field updates (Neuron.mean_field)
+        self._dtype = np.float64 if mode == "mean-field" else np.int8
         self.on_update, self.on_message = on_update, on_message
         self._uniforms: list[float] = []
         self.pathway = pathway
@@ -166,19 +173,25 @@ class Simulator:
         return self._slots
 
     def _initialise(self, clamp: dict[int, int], init: np.ndarray | None) -> None:
+        analog = self.mode == "mean-field"
         if init is None:
-            init = (self.rng.random(self.net.n_units) < 0.5).astype(int)
+            init = np.zeros(self.net.n_units) if analog else (self.rng.random(self.net.n_units) < 0.5).astype(int)
         init = np.asarray(init)
-        if init.shape != (self.net.n_units,) or not np.isin(init, (0, 1)).all():
-            raise ValidationError(f"init must be {self.net.n_units} states of 0 or 1, got {init!r}")
+        valid = ((init >= 0) & (init <= 1)).all() if analog else np.isin(init, (0, 1)).all()
+        if init.shape != (self.net.n_units,) or not valid:
+            raise ValidationError(f"init must be {self.net.n_units} states of "
+                                  f"{'values in [0, 1]' if analog else '0 or 1'}, got {init!r}")
         for n in self.neurons:
             if n.n_analog:
                 n.send_log_odds(instant=True)
         for n in self.neurons:
             n.clamped = n.index in clamp
-            state = clamp.get(n.index, int(init[n.index]))
-            if state:
-                n.set_state(1, instant=True)
+            if n.clamped or not analog:
+                state = clamp.get(n.index, int(init[n.index]))
+                if state:
+                    n.set_state(1, instant=True)
+            elif init[n.index]:
+                n.set_state(float(init[n.index]), instant=True, analog=True)
 
     # -- random numbers (hot path: drawn in blocks from the one Generator) -------------
     def uniform(self) -> float:
@@ -222,13 +235,23 @@ class Simulator:
         """Update these units together, now: all propose from the same inputs, then all
         commit (a layer-parallel step driven by a training procedure)."""
         group = [self.neurons[self.net.index(u)] for u in names]
-        for n, new in zip(group, self.propose(group)):
-            if new != n.state:
-                n.set_state(new)
+        self.commit(group, self.propose(group))
 
-    def propose(self, group: list[Neuron]) -> list[int]:
+    def commit(self, group: list[Neuron], states: list) -> None:
+        """Send what ``group`` proposed: each changed bit as binary messages; in mean-field
+        mode every ``q``, changed or not, as analog ones (an analog unit's output is its
+        value, sent at each update)."""
+        analog = self.mode == "mean-field"
+        for n, new in zip(group, states):
+            if analog or new != n.state:
+                n.set_state(new, analog=analog)
+
+    def propose(self, group: list[Neuron]) -> list[int] | list[float]:
         """New states for ``group`` from the inputs received so far, not yet sent: eq. 1
-        for each unit, one draw (:meth:`compete`'s) for the members of a softmax population."""
+        for each unit, one draw (:meth:`compete`'s) for the members of a softmax population;
+        in mean-field mode each unit's :meth:`Neuron.mean_field`."""
+        if self.mode == "mean-field":
+            return [n.mean_field() for n in group]
         if not self._group_of:
             return [n.propose() for n in group]
         drawn: dict[int, dict[Neuron, int]] = {}
@@ -268,6 +291,8 @@ class Simulator:
         ``async`` each as often as its Poisson clock (rate 1 per sweep) ticks in the slot, in
         time order. ``softmax``: ``names`` compete as one group whatever their populations
         say (:meth:`compete`). Returns the group's states (1 x units)."""
+        if softmax and self.mode == "mean-field":
+            raise ValidationError("mean-field mode runs logistic units: no softmax group")
         self.env.run(until=self.env.now + 0.5)
         group = [self.neurons[self.net.index(u)] for u in names]
         if softmax:
@@ -280,7 +305,7 @@ class Simulator:
                      else np.repeat(np.arange(len(steps)), self.rng.poisson(1.0, len(steps))))
             for k in self.rng.permutation(ticks):
                 steps[k].update()
-        return np.array([[n.state for n in group]], dtype=np.int8)
+        return np.array([[n.state for n in group]], dtype=self._dtype)
 
     def compete(self, group: list[Neuron]) -> None:
         """A one-of-n group's local competition: at one tick, from the inputs its members
@@ -291,9 +316,7 @@ class Simulator:
         as usual. No other message type: the members' inputs meet inside the group. Part
         of a softmax population stays off while another member is on."""
         members = self._group_of.get(group[0].index, group) if group else group
-        for n, new in zip(group, self._one_of_n(group, members)):
-            if new != n.state:
-                n.set_state(new)
+        self.commit(group, self._one_of_n(group, members))
 
     def _one_of_n(self, group: list[Neuron], members: list[Neuron]) -> list[int]:
         """:meth:`compete`'s draw for ``group``, part of the one-of-n group ``members``:
@@ -361,7 +384,7 @@ class Simulator:
 
     @property
     def state(self) -> np.ndarray:
-        return np.array([n.state for n in self.neurons], dtype=np.int8)
+        return np.array([n.state for n in self.neurons], dtype=self._dtype)
 
     def _start(self) -> None:
         if not self._started:
@@ -385,11 +408,12 @@ class Simulator:
 
     def sample(self, n: int, burn_in: float = 0, thin: float = 1) -> np.ndarray:
         """Run on and record the state of every unit ``n`` times, ``thin`` sweeps apart,
-        after ``burn_in`` sweeps. Returns an int8 array of shape (n, n_units)."""
+        after ``burn_in`` sweeps. Returns an int8 array of shape (n, n_units) (mean-field:
+        float64 probabilities)."""
         if n < 0 or burn_in < 0 or thin <= 0:
             raise ValidationError(f"need n >= 0, burn_in >= 0 and thin > 0 (got {n}, {burn_in}, {thin})")
         self._start()
-        out = np.empty((n, self.net.n_units), dtype=np.int8)
+        out = np.empty((n, self.net.n_units), dtype=self._dtype)
         neurons, env, t0 = self.neurons, self.env, self.env.now + burn_in
 
         def recorder():
@@ -418,6 +442,19 @@ class Group:
         free = [m for m in self.members if not m.clamped]
         if free:
             self.sim.compete(free)
+
+
+def _check_mean_field(net: Network, schedule: str) -> None:
+    """Mean-field mode: the fixed-point equations of a Boltzmann machine's symmetric
+    connections, layer by layer."""
+    if schedule != "layer":
+        raise ValidationError(f"mean-field mode updates whole layers (schedule 'layer'), got schedule {schedule!r}")
+    bad = next((q for q in net.projections if q.kind != "symmetric"), None)
+    if bad is not None:
+        raise ValidationError(f"mean-field mode needs symmetric projections; {bad.name!r} is {bad.kind}")
+    soft = next((p for p in net.populations if p.activation == "softmax"), None)
+    if soft is not None:
+        raise ValidationError(f"mean-field mode runs logistic units; population {soft.name!r} is softmax")
 
 
 def _check_ancestral(net: Network, clamp: dict[int, int], schedule: str) -> None:

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -66,8 +66,8 @@ from .base import (BINARY, UNIT, Machine, Position, check_number, check_random_s
 from .ais import AISResult, base_rate_biases, beta_schedule, check_runs, estimate
 from .dbn_train import RBM_M, Recipe, train_rbm_layer
 
-__all__ = ["DeepBoltzmannMachine", "MF_TOLERANCE", "layer_input", "odd_summed_out", "check_layers",
-           "ais_log_partition"]
+__all__ = ["DeepBoltzmannMachine", "MF_TOLERANCE", "layer_input", "mean_field_passes", "odd_summed_out",
+           "check_layers", "ais_log_partition"]
 
 MF_TOLERANCE = 1e-7      # mf.m: stop when every layer's mean absolute change is below this
 CHUNK = 1 << 14           # states enumerated at a time
@@ -89,6 +89,18 @@ def layer_input(H: list[np.ndarray], l: int, W: list[np.ndarray], b: list[np.nda
     neighbour given as None is left out (its input held in ``b``, as ``mf.m``'s ``big_bias``)."""
     x = b[l] + (H[l - 1] @ W[l - 1] if l > 0 and H[l - 1] is not None else 0)
     return x + H[l + 1] @ W[l].T if l < len(W) else x
+
+
+def mean_field_passes(update: Callable[[int], float], layers: Sequence[int], iterations: int) -> int:
+    """``mf.m``'s schedule: up to ``iterations`` passes, each ``update(l)`` (one layer's
+    fixed-point equation, returning its mean absolute change) for the odd ``layers``, then
+    the even ones; stop after a pass in which every change is below ``MF_TOLERANCE``.
+    Returns the passes made."""
+    order = [l for l in layers if l % 2] + [l for l in layers if l % 2 == 0]
+    for k in range(iterations):
+        if all([update(l) < MF_TOLERANCE for l in order]):  # a list: every layer updates
+            return k + 1
+    return iterations
 
 
 def odd_summed_out(H: list[np.ndarray | None], W: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
@@ -299,20 +311,18 @@ class DeepBoltzmannMachine(Machine):
     def _mean_field(self, V: np.ndarray, iterations: int, damping: float) -> list[np.ndarray]:
         """[V, q_1, ..., q_L] (see :meth:`mean_field`); the visible input to ``h_1``
         computed once."""
-        Q, L = self._start(V), len(self.weights_)
+        Q = self._start(V)
         H = [None] + Q[1:]
         b = [self.biases_[0], self.biases_[1] + V @ self.weights_[0]] + self.biases_[2:]
-        order = list(range(1, L + 1, 2)) + list(range(2, L + 1, 2))
-        for _ in range(iterations):
-            settled = True
-            for l in order:
-                new = sigmoid(layer_input(H, l, self.weights_, b))
-                if damping:
-                    new = damping * H[l] + (1 - damping) * new
-                settled &= bool(np.abs(new - H[l]).mean() < MF_TOLERANCE)
-                H[l] = new
-            if settled:
-                break
+
+        def update(l: int) -> float:
+            new = sigmoid(layer_input(H, l, self.weights_, b))
+            if damping:
+                new = damping * H[l] + (1 - damping) * new
+            change, H[l] = np.abs(new - H[l]).mean(), new
+            return change  # compared with MF_TOLERANCE in the layer's dtype
+
+        mean_field_passes(update, range(1, len(H)), iterations)
         return [V] + H[1:]
 
     def transform(self, X: Any) -> np.ndarray:
