@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet, sigmoid  # noqa: E402
 from neurosim.machines.dbn_train import PRESETS, Trainer, load_run  # noqa: E402
-from neurosim.viz import tiles  # noqa: E402
+from neurosim.viz import scaled_rows, tiles  # noqa: E402
 
 QUICK = dict(pretrain_epochs=6, updown_epochs=2, backprop_epochs=10)
 
@@ -48,8 +48,7 @@ def save(fig, path: Path) -> None:
 
 
 def draw_filters(dbn: DeepBeliefNet, path: Path, n: int = 100) -> None:
-    W = dbn.R[0][:, :n].T
-    W = (W - W.min(axis=1, keepdims=True)) / (np.ptp(W, axis=1, keepdims=True) + 1e-9)
+    W = scaled_rows(dbn.R[0][:, :n].T)
     fig, ax = plt.subplots(figsize=(7, 7))
     ax.imshow(tiles(W, (28, 28), 10), cmap="gray")
     ax.set_title(f"first-layer recognition weights ({n} of {dbn.R[0].shape[1]} units)")

@@ -42,7 +42,7 @@ from matplotlib.axes import Axes  # noqa: E402
 
 from neurosim import RBM  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
-from neurosim.viz import tiles  # noqa: E402
+from neurosim.viz import scaled_rows, tiles  # noqa: E402
 
 SIDE = 28
 BATCH, LEARNING_RATE, WEIGHT_DECAY = 100, 0.05, 2e-4
@@ -53,8 +53,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
 def plot_filters(ax: Axes, weights: np.ndarray, n: int = 100, cols: int = 10) -> Axes:
     """The first ``n`` rows of ``weights`` (hidden units x 784) as tiles, each normalised to
     [0, 1] by its own range."""
-    W = np.asarray(weights[:n], dtype=np.float64)
-    W = (W - W.min(axis=1, keepdims=True)) / (np.ptp(W, axis=1, keepdims=True) + 1e-12)
+    W = scaled_rows(weights[:n])
     ax.imshow(tiles(W, (SIDE, SIDE), min(cols, len(W))), cmap="gray", vmin=0, vmax=1)
     ax.set_title(f"weights of {len(W)} of {len(weights)} hidden units (each tile scaled to its range)",
                  fontsize=9)
