@@ -68,8 +68,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
               "stage_seconds": seconds, "test_cases": len(V_test), "ais_runs": args.runs, "ais_betas": args.betas,
               "recipe": json.loads((Path(args.directory) / "recipe.json").read_text())["recipe"]}
     if args.curves:
-        result["curves"] = curves(args.directory, V_test[:args.curve_cases], V_base, rng, args.runs,
-                                  args.curve_betas)
+        result.update(curve_betas=args.curve_betas, curve_cases=len(V_test[:args.curve_cases]),
+                      curves=curves(args.directory, V_test[:args.curve_cases], V_base, rng, args.runs,
+                                    args.curve_betas))
     result["evaluate_seconds"] = time.perf_counter() - start
     print(strict_json(result) if args.json else _summary(result))
 
