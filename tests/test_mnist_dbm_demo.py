@@ -16,7 +16,7 @@ from neurosim.cli import main as cli
 
 FIGURES = ("dbm_filters", "dbm_samples", "dbm_curves")
 TINY = ["--hidden", "20,10", "--limit", "200", "--pretrain-epochs", "2", "--epochs", "2", "--snapshot-every", "1",
-        "--finetune-epochs", "7", "--test-limit", "50", "--ais-runs", "10", "--ais-betas", "50", "--sweeps", "5",
+        "--finetune-epochs", "7", "--test-limit", "50", "--ais-runs", "10", "--ais-betas", "50", "--reverse-sweeps", "20", "--sweeps", "5",
         "--json"]
 
 
@@ -61,10 +61,11 @@ def test_demo_trains_scores_and_draws_then_draws_the_clis_evaluation(demo, train
 
     run = str(base / "run")
     assert cli(["dbm", "evaluate", run, "--json", "--curves", "--limit", "50", "--runs", "10", "--betas", "50",
-                "--curve-betas", "50"]) == 0
+                "--curve-betas", "50", "--reverse-sweeps", "20"]) == 0
     evaluation = json.loads(capsys.readouterr().out)
     assert evaluation["curve_betas"] == 50 and evaluation["curve_cases"] == 50
-    for key in ("test_logprob_bound_nats", "logZ_ais", "logZ_ais_std", "test_error", "curves"):
+    for key in ("test_logprob_bound_nats", "test_logprob_bound_lower_nats", "logZ_ais", "logZ_ais_std",
+                "test_error", "curves"):
         assert out[key] == evaluation[key], key              # scored as the CLI scores it: same draws
     (tmp_path / "evaluation.json").write_text(json.dumps({**evaluation, "test_logprob_bound_nats": -1.5}))
     saved = (base / "run" / "dbm.npz").read_bytes()
