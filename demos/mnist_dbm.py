@@ -19,9 +19,10 @@ evaluate RUN --json --curves``; without it the demo scores the run itself by the
 
 The short default (784-100-100 on the first 2,000 training digits: 10 epochs per RBM, 20
 joint epochs with a snapshot every 4, 20 of fine-tuning; scored on 500 test digits, AIS of
-100 runs and 1,000 temperatures) takes 24-39 s on one core (20 s of CPU): 8 s of training, 2.6 s per
-AIS (eight: six snapshots, the final machine forward and reverse), 1.4 s for the fresh chains. So short a run says nothing of the
-published -84.62 nats and 0.95%. Scoring a full 784-500-1000 run here costs about 8 s per
+100 runs and 1,000 temperatures) takes 24-39 s on one core (20 s of CPU): 8 s of
+training, 2.6 s per AIS (eight: six snapshots, the final machine forward and reverse),
+1.4 s for the fresh chains. So short a run says nothing of the published -84.62 nats and
+0.95%. Scoring a full 784-500-1000 run here costs about 8 s per
 snapshot (AIS at 7.3 ms per temperature); give ``--evaluation`` to use the CLI's.
 ``--docs`` also writes the figures into docs/images/. Usage:
 ``python demos/mnist_dbm.py [--run RUN [--evaluation FILE]] [--hidden 100,100] [--limit 2000]
