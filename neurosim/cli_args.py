@@ -18,7 +18,7 @@ from typing import Any, Callable
 from .errors import NeurosimError
 
 __all__ = ["Parser", "Once", "single_valued", "positive_int", "non_negative_int", "seed", "positive_float",
-           "non_negative_float", "temperatures", "layer_sizes", "strict_json", "backend_flags"]
+           "non_negative_float", "temperatures", "layer_sizes", "strict_json", "backend_flags", "run_directory_flags"]
 
 
 class Once(argparse._StoreAction):
@@ -124,6 +124,17 @@ def _non_finite(obj, where: str) -> tuple[str, float] | None:
         if found:
             return found
     return None
+
+
+def run_directory_flags(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint-minutes``, ``--out`` and ``--resume`` of a staged run in a directory
+    (``dbn``, ``autoencoder`` and ``dbm train``)."""
+    parser.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
+                        help="checkpoint every M minutes of training (at the next minibatch), as well as after "
+                             "every stage and on Ctrl-C; 0: after every minibatch")
+    parser.add_argument("--out", required=True, help="the run's directory")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out with its own settings (a flag that differs is refused)")
 
 
 def backend_flags(parser: argparse.ArgumentParser, what: str, given_only: bool = False,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_args import layer_sizes, non_negative_float, non_negative_int, positive_int, seed, single_valued, strict_json
+from .cli_args import (layer_sizes, non_negative_int, positive_int, run_directory_flags, seed, single_valued,
+                       strict_json)
 
 __all__ = ["add_parsers"]
 
@@ -102,11 +103,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="keep the machine every E joint epochs, for the learning curve (default 10)")
     tr.add_argument("--limit", type=positive_int, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=seed, default=None)
-    tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
-                    help="checkpoint every M minutes of training, after every stage and on Ctrl-C")
-    tr.add_argument("--out", required=True, help="the run's directory")
-    tr.add_argument("--resume", action="store_true",
-                    help="continue the run in --out with its own settings (a flag that differs is refused)")
+    run_directory_flags(tr)
     tr.set_defaults(run=cmd_train)
     ev = single_valued(actions.add_parser(
         "evaluate", help="test log-probability bound (log Z by AIS) and the fine-tuned classifier's test error"))

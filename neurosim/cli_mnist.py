@@ -332,7 +332,7 @@ def cmd_autoencoder_evaluate(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
-    from .cli_args import non_negative_float, positive_float, seed, single_valued
+    from .cli_args import non_negative_float, positive_float, run_directory_flags, seed, single_valued
     from .machines.dbn_train import PRESETS
 
     sp = sub.add_parser("rbm", help="RBMs on binarised MNIST: CD-k, PCD; test log-probability by AIS")
@@ -415,12 +415,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
                     help="hold out the last N of them; the fine-tuning curves report their error")
     tr.add_argument("--seed", type=seed, default=None)
     backend_flags(tr, "every stage: the greedy RBMs, the top RBM, up-down and backprop", given_only=True)
-    tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
-                    help="checkpoint every M minutes of training (at the next minibatch), as well as after "
-                         "every stage and on Ctrl-C; 0: after every minibatch")
-    tr.add_argument("--out", required=True, help="the run's directory")
-    tr.add_argument("--resume", action="store_true",
-                    help="continue the checkpoint in --out with its own settings (a flag that differs is refused)")
+    run_directory_flags(tr)
     tr.add_argument("--from", dest="source", metavar="RUN", default=None,
                     help="start from RUN's weights at the first stage whose settings differ (up-down "
                          "or backprop); the same weights as a fresh run, without its shared stages")
@@ -469,11 +464,7 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=seed, default=None)
     backend_flags(tr, "the RBMs' CD and backprop's products", given_only=True)
-    tr.add_argument("--checkpoint-minutes", type=non_negative_float, default=3.0, metavar="M",
-                    help="checkpoint every M minutes of training, after every stage and on Ctrl-C")
-    tr.add_argument("--out", required=True, help="the run's directory")
-    tr.add_argument("--resume", action="store_true",
-                    help="continue the checkpoint in --out with its own settings (a flag that differs is refused)")
+    run_directory_flags(tr)
     tr.set_defaults(run=cmd_autoencoder_train)
     ev = single_valued(actions.add_parser(
         "evaluate", help="test squared error per image: the autoencoder, logistic PCA and PCA; the "
