@@ -32,7 +32,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_resume(out / "recipe.json", args.resume, out)
     given = dict(hidden=args.hidden, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, chains=args.chains,
                  mean_field_iterations=args.mean_field_iterations, finetune_epochs=args.finetune_epochs,
-                 snapshot_every=args.snapshot_every, seed=args.seed)
+                 snapshot_every=args.snapshot_every, joint_momentum=args.joint_momentum, seed=args.seed)
     overrides = {k: v for k, v in given.items() if v is not None}
     if args.resume:
         started = json.loads((out / "recipe.json").read_text())
@@ -97,6 +97,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--chains", type=positive_int, default=None, help="persistent chains (default 100)")
     tr.add_argument("--mean-field-iterations", type=positive_int, default=None,
                     help="mean-field updates per minibatch at most (default 30)")
+    tr.add_argument("--joint-momentum", type=float, default=None, metavar="M",
+                    help="momentum of joint training from epoch 5 on (default 0.9, dbm_mf.m's)")
     tr.add_argument("--finetune-epochs", type=non_negative_int, default=None,
                     help="epochs of discriminative fine-tuning (default 100)")
     tr.add_argument("--snapshot-every", type=positive_int, default=None, metavar="E",

@@ -107,9 +107,10 @@ def test_a_resumed_run_refuses_another_recipe(tmp_path):
 
 
 @pytest.mark.parametrize("field, value", [("hidden", (8, 0)), ("chains", 0), ("mean_field_iterations", 0),
-                                          ("chains", 2.5), ("epochs", -1), ("hidden", ())])
+                                          ("chains", 2.5), ("epochs", -1), ("hidden", ()),
+                                          ("joint_momentum", 1.0)])
 def test_bad_recipe_is_named(field, value):
-    with pytest.raises(NeurosimError, match="hidden|chains|mean_field_iterations|epochs"):
+    with pytest.raises(NeurosimError, match="hidden|chains|mean_field_iterations|epochs|joint_momentum"):
         DBMRecipe(**{field: value})
 
 
