@@ -17,7 +17,8 @@ from neurosim import RBM
 from neurosim.cli import main
 from neurosim.compiled import bipartite
 from neurosim.compiled.bipartite import CD, Block
-from neurosim.errors import ParameterError
+from neurosim.errors import ModelFileError, ParameterError
+from neurosim.machines.base import read_npz_meta, write_npz
 from neurosim.machines.runs import fit_run
 
 NV, NH = 4, 3
@@ -253,3 +254,11 @@ def test_cli_rbm_train_centered(fake_mnist, tmp_path, capsys):
         main(flags[:-2] + ["--offset-rate", "2", "--out", str(tmp_path / "x.npz")])
     assert exit_.value.code == 2
     assert "must be a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_a_file_whose_offsets_do_not_fit_is_refused_by_name(tmp_path):
+    RBM(4, n_iter=1, centered=True, random_state=0).fit(_data()).save(tmp_path / "c.npz")
+    arrays, meta = read_npz_meta(tmp_path / "c.npz", "RBM file")
+    write_npz(tmp_path / "bad.npz", {**arrays, "hidden_offset": np.zeros(3)}, meta)
+    with pytest.raises(ModelFileError, match=r"bad.npz: hidden_offset of shape \(3,\) does not fit W"):
+        RBM.load(tmp_path / "bad.npz")
