@@ -262,3 +262,40 @@ def test_a_file_whose_offsets_do_not_fit_is_refused_by_name(tmp_path):
     write_npz(tmp_path / "bad.npz", {**arrays, "hidden_offset": np.zeros(3)}, meta)
     with pytest.raises(ModelFileError, match=r"bad.npz: hidden_offset of shape \(3,\) does not fit W"):
         RBM.load(tmp_path / "bad.npz")
+
+
+def test_rbm_follows_algorithm_1_in_centered_coordinates():
+    """A second route: algorithm 1 as the paper writes it, on the centered parameters
+    (W, b~, c~) with the offsets, re-parameterising b~ and c~ when the offsets move,
+    driven by the same chain (the ordinary block's statistics, the same draws). After
+    40 PCD-1 updates without momentum its ordinary biases and weights are the RBM's."""
+    X = _prototypes(7, True, n=50)
+    rbm = RBM(4, learning_rate=0.5, batch_size=10, n_iter=0, centered=True, offset_rate=0.3,
+              visible_offset_rate=0.2, random_state=3).fit(X)
+    W, mu, lam = rbm.components_.T.copy(), rbm.visible_offset_.copy(), rbm.hidden_offset_.copy()
+    W0 = W.copy()
+    b_, c_ = rbm.intercept_visible_ + W @ lam, rbm.intercept_hidden_ + W.T @ mu
+    rng, h = np.random.default_rng(), rbm.h_samples_.copy()
+    rng.bit_generator.state = rbm.random_state_.bit_generator.state
+    buf, lr = None, 0.5
+    for step in range(40):
+        batch = X[10 * (step % 5):10 * (step % 5) + 10]
+        rbm.partial_fit(batch)
+        b, c = bipartite.uncentered_biases(W, b_, c_, mu, lam)
+        block = Block(W, b, c)
+        buf = bipartite.buffers(buf, block, 10, 10)
+        V, _, H, n = bipartite.statistics(block, batch, CD(), rng, buf, chain=h)
+        mu2, lam2 = 0.8 * mu + 0.2 * V[:n].mean(0), 0.7 * lam + 0.3 * H[:n].mean(0)
+        b_, c_ = b_ + W @ (lam2 - lam), c_ + W.T @ (mu2 - mu)       # the re-parameterisation
+        mu, lam = mu2, lam2
+        Vc, Hc = V - mu, H - lam
+        W = W + lr * (Vc[:n].T @ Hc[:n] / n - Vc[n:].T @ Hc[n:] / (len(V) - n))
+        b_ = b_ + lr * (V[:n].mean(0) - V[n:].mean(0))
+        c_ = c_ + lr * (H[:n].mean(0) - H[n:].mean(0))
+    b, c = bipartite.uncentered_biases(W, b_, c_, mu, lam)
+    assert np.allclose(rbm.components_.T, W, rtol=0, atol=1e-12)
+    assert np.allclose(rbm.intercept_visible_, b, rtol=0, atol=1e-12)
+    assert np.allclose(rbm.intercept_hidden_, c, rtol=0, atol=1e-12)
+    assert np.allclose(rbm.hidden_offset_, lam, rtol=0, atol=1e-15) and np.array_equal(rbm.h_samples_, h)
+    assert np.abs(W - W0).max() > 0.05 and np.abs(lam - 0.5).max() > 0.002      # it did learn
+    assert np.abs(mu - X.mean(0)).max() > 0.05                                   # and the offsets moved
