@@ -76,6 +76,7 @@ non_negative_int = _checked(int, lambda v: v >= 0, "must be >= 0")
 seed = _checked(int, lambda v: v >= 0, "a seed must be a non-negative integer")   # of numpy's default_rng
 positive_float = _checked(float, lambda v: 0 < v < math.inf, "must be a positive finite number")
 non_negative_float = _checked(float, lambda v: 0 <= v < math.inf, "must be a finite number >= 0")
+unit_float = _checked(float, lambda v: 0 <= v <= 1, "must be a number in [0, 1]")
 
 
 def temperatures(text: str) -> tuple[float, ...]:

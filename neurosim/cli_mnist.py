@@ -46,14 +46,17 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     check_resume(checkpoint, args.resume)
     backend(args.backend, args.device, args.dtype)          # checked before the data load; RBM checks again
     X = load_binary_mnist("train", args.seed, args.limit)[0]
+    momentum = {} if args.no_momentum else RBM_M_MOMENTUM
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
-              persistent=args.persistent, **RBM_M_MOMENTUM, anneal_epochs=args.anneal, n_iter=args.epochs,
+              persistent=args.persistent, **momentum, anneal_epochs=args.anneal, n_iter=args.epochs,
               weight_decay=args.weight_decay, shuffle=True, random_state=args.seed, dtype=args.dtype,
-              backend=args.backend, device=args.device)
+              backend=args.backend, device=args.device, centered=args.centered, offset_rate=args.offset_rate,
+              visible_offset_rate=args.offset_rate)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
             "seed": args.seed, "train_cases": len(X), "backend": args.backend, "device": args.device,
-            "dtype": args.dtype}
+            "dtype": args.dtype, "centered": args.centered, "offset_rate": args.offset_rate,
+            "momentum": not args.no_momentum}
     try:
         seconds = fit_run(rbm, X, checkpoint, checkpoint_s=60 * args.checkpoint_minutes, info=meta)
     except DivergenceError as exc:
@@ -63,7 +66,8 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     rbm.save(out, info=meta)
     checkpoint.unlink()
     print(strict_json({**meta, "out": str(out)}) if args.json else
-          f"wrote {out}: {args.hidden} hidden, {'PCD' if args.persistent else 'CD'}-{args.cd}, "
+          f"wrote {out}: {args.hidden} hidden, {'centered ' if args.centered else ''}"
+          f"{'PCD' if args.persistent else 'CD'}-{args.cd}, "
           f"{args.epochs} epochs in {seconds:.0f} s ({meta['samples_per_s'] or 0:,.0f} samples/s)")
 
 
@@ -332,7 +336,7 @@ def cmd_autoencoder_evaluate(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
-    from .cli_args import non_negative_float, positive_float, run_directory_flags, seed, single_valued
+    from .cli_args import non_negative_float, positive_float, run_directory_flags, seed, single_valued, unit_float
     from .machines.dbn_train import PRESETS
 
     sp = sub.add_parser("rbm", help="RBMs on binarised MNIST: CD-k, PCD; test log-probability by AIS")
@@ -346,7 +350,13 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--anneal", type=non_negative, default=0,
                     help="the learning rate falls linearly to zero over the last N epochs")
     tr.add_argument("--batch", type=positive, default=100)
+    tr.add_argument("--no-momentum", action="store_true",
+                    help="plain gradient steps (PyDeep's recipe); default: rbm.m's momentum, 0.5 then 0.9")
     tr.add_argument("--weight-decay", type=non_negative_float, default=0.0002)
+    tr.add_argument("--centered", action="store_true",
+                    help="centered training (Melchior, Fischer and Wiskott 2016): offsets follow the data's means")
+    tr.add_argument("--offset-rate", type=unit_float, default=0.01, metavar="NU",
+                    help="--centered: the offsets' sliding-average rate, visible and hidden (0: fixed)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=non_negative, default=0)
     backend_flags(tr, "training")

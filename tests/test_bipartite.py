@@ -25,11 +25,11 @@ def calls(monkeypatch):
     """Every call of bipartite.change: a copy of its statistics, block, CD, rate and result."""
     seen, real = [], bipartite.change
 
-    def recording(block, stats, cd, lr, buf, activity=None):
+    def recording(block, stats, cd, lr, buf, activity=None, offsets=None):
         copy = bipartite.Statistics(stats.V.copy(), None if stats.Y is None else stats.Y.copy(), stats.H.copy(),
                                     stats.n_pos)
         params = bipartite.Block(*(None if a is None else a.copy() for a in block))
-        d, q = real(block, stats, cd, lr, buf, activity)
+        d, q = real(block, stats, cd, lr, buf, activity, offsets)
         seen.append((copy, params, cd, lr, {k: v.copy() for k, v in d.items()}, None if q is None else q.copy()))
         return d, q
 

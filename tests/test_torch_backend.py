@@ -97,6 +97,31 @@ def test_change_and_update_agree_with_numpy(cd, c_order):
         np.testing.assert_allclose(tq, q, rtol=1e-6)
 
 
+@pytest.mark.parametrize("c_order", [True, False])
+def test_centered_change_agrees_with_numpy(c_order):
+    """Centered CD (no label group) of the same statistics: the moved offsets and the
+    change of numpy and torch float32 agree to float32 rounding, bfloat16 products' weight
+    change to bfloat16 rounding (1%)."""
+    block, _ = _block()
+    block = bipartite.Block(block.W if c_order else np.asfortranarray(block.W), block.b, block.c)
+    stats = _fixed_statistics()._replace(Y=None)
+    mu, lam = RNG.random(7).astype(np.float32), RNG.random(5).astype(np.float32)
+    cd, results = bipartite.CD(centering=(0.1, 0.2)), []
+    for name, dtype in (("numpy", "float32"), ("torch", "float32"), ("torch", "bfloat16")):
+        be = arrays.backend(name, dtype=dtype)
+        blk = bipartite.Block(*(be.asarray(a.copy(order="K")) for a in block[:3]))
+        st = bipartite.Statistics(be.asarray(stats.V.copy()), None, be.asarray(stats.H.copy()), stats.n_pos)
+        offsets = (be.asarray(mu.copy()), be.asarray(lam.copy()))
+        d, _ = bipartite.change(blk, st, cd, 0.1, bipartite.buffers(None, blk, 6, 4, be), offsets=offsets)
+        results.append(({k: be.to_numpy(v) for k, v in d.items()}, [be.to_numpy(x) for x in offsets]))
+    (d, off), (td, toff), (bd, _) = results
+    for key in d:
+        np.testing.assert_allclose(td[key], d[key], rtol=1e-5, atol=1e-7)
+    for x, tx in zip(off, toff):
+        np.testing.assert_allclose(tx, x, rtol=1e-6)
+    np.testing.assert_allclose(bd["W"], d["W"], rtol=0, atol=0.01 * np.abs(d["W"]).max())
+
+
 def _prototypes(rows: int, seed: int = 0) -> np.ndarray:
     """784-pixel binary cases: 10 random prototypes (15% ink), each pixel flipped with
     probability 0.05."""

@@ -30,6 +30,11 @@ The negative phase is the last step's visible means and hidden probabilities (``
 "use the probabilities for the reconstruction"), its sampled visible states (PCD,
 up-down) and hidden probabilities, or (``samples``) hidden samples.
 
+**Centering** (``CD.centering``; Melchior, Fischer and Wiskott 2016): the same chain, the
+change the centered gradient with offsets ``mu``, ``lambda`` that follow the data's
+means, mapped onto the ordinary parameters the block holds (:func:`change`), so that
+every sampler and scorer of an ordinary RBM applies as it is.
+
 **Backends** (:mod:`neurosim.compiled.arrays`): the arrays are numpy's or torch's (any
 device), the products in their dtype or in bfloat16 (float32 master weights; the cast
 policy is that module's). :func:`buffers` takes the backend; the other functions follow
@@ -65,7 +70,7 @@ from ..errors import ParameterError
 from . import arrays
 
 __all__ = ["Block", "CD", "Statistics", "step", "statistics", "change", "apply", "apply_change", "buffers",
-           "bernoulli", "gaussian", "hidden_probabilities", "visible_means", "SPARSITY_DECAY"]
+           "bernoulli", "gaussian", "hidden_probabilities", "visible_means", "uncentered_biases", "SPARSITY_DECAY"]
 
 NUMPY = arrays.backend("numpy")
 Array = Any                        # a numpy array or a torch tensor (:mod:`neurosim.compiled.arrays`)
@@ -110,10 +115,14 @@ class CD:
     sparsity: tuple[float, float] | None = None
     up: float = 1.0
     down: float = 1.0
+    centering: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if (self.gaussian_hidden and self.up != 1.0) or (self.gaussian and self.down != 1.0):
             raise ParameterError("CD: the factors up and down scale the input of binary units only")
+        if self.centering is not None and (self.gaussian or self.gaussian_hidden or self.up != 1.0
+                                           or self.down != 1.0):
+            raise ParameterError("CD: centering is for binary units with unscaled input only")
 
 
 class Statistics(NamedTuple):
@@ -259,22 +268,39 @@ def _bias_change(S: Array, b: int, rate_pos: float, rate_neg: float, cd: CD) -> 
 
 
 def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
-           activity: Array | None = None) -> tuple[dict[str, Array], Array | None]:
+           activity: Array | None = None,
+           offsets: tuple[Array, Array] | None = None) -> tuple[dict[str, Array], Array | None]:
     """Eq. 6 for the stacked statistics: ``{"W", "b", "c"[, "U", "b_lab"]}``, the weight
     change as one product per weight block after scaling the positive hidden rows by
     ``lr / n_pos`` and the negative ones by ``-lr / m`` (equal to the rule's batched form,
     tested), the hidden-bias change the same rows summed. With ``cd.sparsity`` also
     the running activity ``q = 0.9 q + 0.1 mean(H+)`` (``activity``; None: the first
-    minibatch sets it), returned second. Overwrites ``stats.H``."""
+    minibatch sets it), returned second. Overwrites ``stats.H``.
+
+    With ``cd.centering``, ``offsets = (mu, lambda)`` move first (:func:`_center`, in
+    place) and the change is the centered one (Melchior et al. 2016, algorithm 1),
+    ``dW = lr (<(v - mu)(h - lambda)^T>+ - <...>-)``, ``db~ = lr (<v>+ - <v>-)``, ``dc~ =
+    lr (<h>+ - <h>-)``, on the centered biases ``b~ = b + W lambda``, ``c~ = c + W^T mu``
+    (:func:`uncentered_biases`), returned for the ordinary ones the block holds: ``db = db~
+    - dW lambda``, ``dc = dc~ - dW^T mu`` (the paper's "centering as a different update rule").
+    The paper's re-parameterisation ``b~ += W (lambda' - lambda)``, ``c~ += W^T (mu' - mu)``
+    when the offsets move is what keeps ``b`` and ``c`` unchanged, so here it costs nothing.
+    Also overwrites ``stats.V``. Offsets 0 at rates 0: the uncentered numbers, bit for bit."""
     V, Y, H, b = stats
     rate_pos, rate_neg = lr / b, lr / (len(V) - b)
     d = {"b": _bias_change(V, b, rate_pos, rate_neg, cd)}
     if cd.sparsity is not None:
         activity = _activity(activity, H[:b])
+    if cd.centering is not None:
+        _center(stats, cd.centering, offsets)
     H[:b] *= rate_pos
     H[b:] *= -rate_neg
     d["W"] = _product(V, H, buf["dW"], buf["xp"])
     d["c"] = H.sum(axis=0)
+    if cd.centering is not None:
+        mu, lam = offsets
+        d["b"] -= d["W"] @ lam
+        d["c"] -= mu @ d["W"]
     if cd.sparsity is not None:
         target, cost = cd.sparsity
         d["c"] -= (lr * cost) * (activity - target)
@@ -282,6 +308,31 @@ def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
         d["U"] = _product(Y, H, buf["dU"], buf["xp"])
         d["b_lab"] = _bias_change(Y, b, rate_pos, rate_neg, cd)
     return d, activity
+
+
+def _center(stats: Statistics, rates: tuple[float, float], offsets: tuple[Array, Array] | None) -> None:
+    """Algorithm 1's offsets, in place: ``mu = (1 - nu_mu) mu + nu_mu <v>+`` and ``lambda =
+    (1 - nu_lambda) lambda + nu_lambda <h>+`` (the positive phase's means; a rate 0 keeps
+    its offset), then ``v - mu`` and ``h - lambda`` in both phases of ``stats``."""
+    if offsets is None:
+        raise ParameterError("CD(centering=...): change needs the offsets (mu, lambda)")
+    if stats.Y is not None:
+        raise ParameterError("CD(centering=...): a softmax label group is not centered; train it uncentered")
+    V, _, H, b = stats
+    for x, S, nu in zip(offsets, (V, H), rates):
+        if nu:
+            x *= 1.0 - nu
+            x += nu * S[:b].mean(axis=0)
+        S -= x
+
+
+def uncentered_biases(W: Array, b_centered: Array, c_centered: Array, mu: Array,
+                      lam: Array) -> tuple[Array, Array]:
+    """The ordinary biases of a centered RBM: ``b = b~ - W lambda``, ``c = c~ - W^T mu``.
+    The centered energy ``E~(v, h) = -(v - mu).b~ - (h - lambda).c~ - (v - mu)^T W (h -
+    lambda)`` (Melchior et al. 2016) is ``E(v, h) = -v.b - h.c - v^T W h`` plus the
+    constant ``mu.b~ + lambda.c~ - mu^T W lambda``: the same distribution."""
+    return b_centered - W @ lam, c_centered - mu @ W
 
 
 def _activity(q: Array | None, H_pos: Array) -> Array:
@@ -320,11 +371,11 @@ def apply(block: Block, d: dict[str, Array], lr: float, momentum: float = 0.0, w
 def step(block: Block, data: Array, cd: CD, lr: float, rng: Any,
          momentum: float = 0.0, weight_decay: float = 0.0, velocity: dict[str, Array] | None = None,
          labels: Array | None = None, chain: Array | None = None, buf: dict | None = None,
-         backend: arrays.Backend = NUMPY) -> dict:
+         backend: arrays.Backend = NUMPY, offsets: tuple[Array, Array] | None = None) -> dict:
     """One CD-k update of ``block`` on a minibatch, in place: :func:`statistics`,
-    :func:`change`, :func:`apply`, the arrays and ``rng`` those of ``backend``. Returns
-    the buffers (pass them back next time)."""
+    :func:`change` (``offsets``: those of centered CD, moved in place), :func:`apply`, the
+    arrays and ``rng`` those of ``backend``. Returns the buffers (pass them back next time)."""
     buf = buffers(buf, block, len(data), len(data) if chain is None else len(chain), backend)
-    d, _ = change(block, statistics(block, data, cd, rng, buf, labels, chain), cd, lr, buf)
+    d, _ = change(block, statistics(block, data, cd, rng, buf, labels, chain), cd, lr, buf, offsets=offsets)
     apply(block, d, lr, momentum, weight_decay, velocity)
     return buf

@@ -13,7 +13,10 @@ Learning is contrastive divergence (eq. 6 of Hinton 2005; Hinton 2002),
 statistics of Hinton's ``rbm.m``: the rule ``get_rule("cd"|"pcd").batched`` of
 :mod:`neurosim.learning.rules`, run by the fused kernel of :mod:`neurosim.compiled.bipartite`
 (tested equal). Options: momentum and its schedule, weight decay, a learning rate annealed
-over the last epochs, and a hidden-bias sparsity target (Lee, Ekanadham and Ng 2008).
+over the last epochs, a hidden-bias sparsity target (Lee, Ekanadham and Ng 2008), and
+centering (Melchior, Fischer and Wiskott 2016): the centered gradient with offsets that
+follow the data's means, applied to the ordinary parameters, so that a centered RBM is
+stored, sampled and scored as any other.
 
 Scores: the free energy ``F(v) = -b.v - sum_j softplus(c_j + W_j . v)``, scikit-learn's
 pseudo-likelihood, and for small machines the exact ``log Z`` (eq. 3) and ``log P(v) =
@@ -21,7 +24,8 @@ pseudo-likelihood, and for small machines the exact ``log Z`` (eq. 3) and ``log 
 differences from scikit-learn and the file format: ``docs/machines/rbm.md``.
 
 References: G. E. Hinton (2005), IJCAI; (2002), Neural Computation 14; (2010), UTML TR
-2010-003; T. Tieleman (2008), ICML; H. Lee, C. Ekanadham and A. Y. Ng (2008), NIPS.
+2010-003; T. Tieleman (2008), ICML; H. Lee, C. Ekanadham and A. Y. Ng (2008), NIPS;
+J. Melchior, A. Fischer and L. Wiskott (2016), JMLR 17(99).
 """
 
 from __future__ import annotations
@@ -143,6 +147,20 @@ class RBM(Machine):
     sparsity_cost : float >= 0, default 0.1
         ``- learning_rate * sparsity_cost * (q_j - p)`` is added to each hidden-bias change,
         ``q_j`` the running mean activation ``hidden_activity_``.
+    centered : bool, default False
+        Centered training (Melchior, Fischer and Wiskott 2016, algorithm 1; binary units):
+        the change is the centered gradient ``<(v - mu)(h - lambda)^T>^0 - <...>^k`` with
+        the offsets ``visible_offset_`` (``mu``, starting at the data's mean) and
+        ``hidden_offset_`` (``lambda``, starting at 0.5), written for the ordinary ``W``,
+        ``b``, ``c`` (:func:`~neurosim.compiled.bipartite.change`); fresh weights start
+        at the paper's centered biases ``b~ = logit(mu)``, ``c~ = 0``, converted by
+        :func:`~neurosim.compiled.bipartite.uncentered_biases` (``b = b~ - W lambda``,
+        ``c = c~ - W^T mu``).
+    offset_rate : float in [0, 1], default 0.01
+        ``nu`` of the hidden offset's sliding average, ``lambda = (1 - nu) lambda + nu
+        <h>^0`` per update (PyDeep's default).
+    visible_offset_rate : float in [0, 1], default 0.01
+        The same for ``mu`` and the data ``<v>^0``; 0: ``mu`` stays the data's mean.
 
     Attributes
     ----------
@@ -154,6 +172,8 @@ class RBM(Machine):
         Hidden states of the persistent chains (only with ``persistent=True``).
     hidden_activity_ : ndarray, shape (n_components,)
         Running mean activation ``q`` of each hidden unit (once a sparsity target is used).
+    visible_offset_, hidden_offset_ : ndarray, shapes (n_features,), (n_components,)
+        The offsets ``mu`` and ``lambda`` of centered training (``centered=True``).
     n_features_in_ : int
     n_iter_ : int
         Passes over the data made by :meth:`fit`.
@@ -181,7 +201,8 @@ class RBM(Machine):
                  visible: str = "bernoulli", sparsity_target: float | None = None,
                  sparsity_cost: float = 0.1, final_momentum: float | None = None,
                  momentum_switch: int = 5, anneal_epochs: int = 0, shuffle: bool = False,
-                 backend: str = "numpy", device: str = "cpu") -> None:
+                 backend: str = "numpy", device: str = "cpu", centered: bool = False,
+                 offset_rate: float = 0.01, visible_offset_rate: float = 0.01) -> None:
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -202,6 +223,9 @@ class RBM(Machine):
         self.shuffle = shuffle
         self.backend = backend
         self.device = device
+        self.centered = centered
+        self.offset_rate = offset_rate
+        self.visible_offset_rate = visible_offset_rate
 
     _FITTED = "components_"
     _FITTED_META = ("n_iter_", "n_updates_", "visible_names_", "hidden_names_")
@@ -245,7 +269,13 @@ class RBM(Machine):
             target = check_number("sparsity_target", self.sparsity_target, 0.0, 1.0,
                                   low_open=True, high_open=True)
             sparsity = (target, cost)
-        self._cd = CD(k=int(self.k), gaussian=self._gaussian, sparsity=sparsity)
+        check_bool("centered", self.centered)
+        rates = (check_number("visible_offset_rate", self.visible_offset_rate, 0.0, 1.0),
+                 check_number("offset_rate", self.offset_rate, 0.0, 1.0))
+        if self.centered and self._gaussian:
+            raise ParameterError("centered=True is for binary visible units; this RBM has visible='gaussian'")
+        self._cd = CD(k=int(self.k), gaussian=self._gaussian, sparsity=sparsity,
+                      centering=rates if self.centered else None)
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)          # raises, naming the value
 
@@ -283,13 +313,29 @@ class RBM(Machine):
         self.intercept_visible_ = np.zeros(n_features, dtype=dt)
         self._reset_state()
 
+    def _init_offsets(self, X: Any, fresh: bool) -> None:
+        """Centered training's offsets (algorithm 1 of Melchior et al. 2016): ``mu`` the
+        mean of the rows of ``X``, ``lambda = 0.5``; with ``fresh`` weights also the
+        biases of its initial model, ``b~ = logit(mu)`` (``mu`` clipped to [0.001, 0.999])
+        and ``c~ = logit(lambda) = 0``, stored as the ordinary ``b``, ``c``
+        (:func:`~neurosim.compiled.bipartite.uncentered_biases`)."""
+        W = self.components_.T
+        mu = np.asarray(X.mean(axis=0), dtype=W.dtype).ravel()
+        lam = np.full(W.shape[1], 0.5, W.dtype)
+        if fresh:
+            p = np.clip(mu, 0.001, 0.999)
+            b, c = bipartite.uncentered_biases(W, np.log(p / (1 - p)), np.zeros_like(lam), mu, lam)
+            self.intercept_visible_[:], self.intercept_hidden_[:] = b, c
+        self.visible_offset_, self.hidden_offset_ = mu, lam
+
     def _reset_state(self) -> None:
         dt, nh = self.components_.dtype, self.components_.shape[0]
         if self.persistent:
             self.h_samples_ = np.zeros((int(self.batch_size), nh), dtype=dt)
         else:
             self.__dict__.pop("h_samples_", None)
-        self.__dict__.pop("hidden_activity_", None)
+        for name in ("hidden_activity_", "visible_offset_", "hidden_offset_"):
+            self.__dict__.pop(name, None)
         self._velocity = None
         self._buffers = None
         self.n_iter_ = 0
@@ -334,8 +380,9 @@ class RBM(Machine):
         state = dict(W=self.components_.T, b=self.intercept_visible_, c=self.intercept_hidden_)
         if self.persistent:
             state["h_samples"] = self.h_samples_
-        if self.__dict__.get("hidden_activity_") is not None:
-            state["hidden_activity"] = self.hidden_activity_
+        for name in _OPTIONAL_STATE:
+            if self.__dict__.get(name + "_") is not None:
+                state[name] = self.__dict__[name + "_"]
         if self._momentum and self._velocity is not None:
             state.update(zip(("vW", "vb", "vc"), (self._velocity[0].T, *self._velocity[1:])))
         return state
@@ -344,8 +391,11 @@ class RBM(Machine):
         """Eq. 6 for the chain's statistics (the kernel's :func:`~neurosim.compiled.bipartite.change`:
         sparsity updates ``hidden_activity_``), then momentum and weight decay as the
         parameters say."""
+        offsets = None
+        if self.centered:
+            offsets = (self._on_device["visible_offset"], self._on_device["hidden_offset"])
         d, q = bipartite.change(block, stats, self._cd, self._lr, self._buffers,
-                                self._on_device.get("hidden_activity"))
+                                self._on_device.get("hidden_activity"), offsets)
         if q is not None:
             self.hidden_activity_ = self._backend.to_numpy(q)
         self._apply(block, d)
@@ -375,6 +425,8 @@ class RBM(Machine):
         rng = self.random_state_ = check_random_state(self.random_state)
         self._shuffled = rng.permutation(X.shape[0]) if self.shuffle else None
         self._initialize(X.shape[1], X.dtype, rng)
+        if self.centered:
+            self._init_offsets(X, fresh=True)
         self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size)
         self._clock = time.perf_counter()
         return X
@@ -428,6 +480,8 @@ class RBM(Machine):
             self.random_state_ = check_random_state(self.random_state)
             self._initialize(X.shape[1], X.dtype, self.random_state_)
         rng = self._ensure_ready()
+        if self.centered and self.__dict__.get("visible_offset_") is None:
+            self._init_offsets(X, fresh=first)
         if self.persistent and getattr(self, "h_samples_", None) is None:
             self.h_samples_ = np.zeros((int(self.batch_size), self.components_.shape[0]),
                                        self.components_.dtype)
@@ -654,7 +708,7 @@ class RBM(Machine):
     def _arrays(self) -> dict[str, np.ndarray]:
         """The ``.npz`` arrays (see :meth:`save`)."""
         arrays = dict(W=self.components_.T, b=self.intercept_visible_, c=self.intercept_hidden_)
-        for key in ("h_samples", "hidden_activity"):
+        for key in ("h_samples", *_OPTIONAL_STATE):
             if self.__dict__.get(key + "_") is not None:
                 arrays[key] = self.__dict__[key + "_"]
         return arrays
@@ -702,11 +756,16 @@ class RBM(Machine):
         h = arrays.get("h_samples")
         if self.persistent and h is not None and h.shape == self.h_samples_.shape:
             self.h_samples_ = h.astype(dt)
-        if arrays.get("hidden_activity") is not None:
-            self.hidden_activity_ = arrays["hidden_activity"].astype(dt)
+        for name, n in zip(_OPTIONAL_STATE, (W.shape[1], W.shape[0], W.shape[1])):
+            if arrays.get(name) is not None:
+                if arrays[name].shape != (n,):
+                    raise ParameterError(f"{name} of shape {arrays[name].shape} does not fit W of shape "
+                                         f"{W.shape} (n_features x n_components)")
+                setattr(self, name + "_", arrays[name].astype(dt))
 
 
 _FORMAT = "neurosim.RBM/1"
+_OPTIONAL_STATE = ("hidden_activity", "visible_offset", "hidden_offset")   # saved when present
 _LEGACY_PARAMS = {"lr": "learning_rate", "batch": "batch_size", "cd": "k", "persistent": "persistent",
                   "weight_decay": "weight_decay", "epochs": "n_iter"}
 
