@@ -19,7 +19,7 @@ iteration cap ``k`` and damping ``d`` of :meth:`DeepBoltzmannMachine.mean_field`
   for the same minibatch, as the bare baseline.
 
 Usage: ``python benchmarks/dbm_mean_field.py [--model RUN/dbm.npz] [--cases 1000]
-[--out benchmarks/results/dbm_mean_field.json] [--quick]``
+[--threads 1] [--out benchmarks/results/dbm_mean_field.json] [--quick]``
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dbn_stages import write  # noqa: E402
+from rbm_throughput import limited  # noqa: E402
 from neurosim.data import load_binary_mnist, load_mnist  # noqa: E402
 from neurosim.machines.dbm import DeepBoltzmannMachine  # noqa: E402
 
@@ -91,13 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pretrain-epochs", type=int, default=10)
     ap.add_argument("--cases", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="a small pretrained machine, 200 digits (seconds)")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    dbm = model(args.model, 2 if args.quick else args.pretrain_epochs, args.quick)
-    V = load_binary_mnist("test", 0, 200 if args.quick else args.cases)[0]
-    result = {"model": args.model or f"pretrained {dbm.layers}", **measure(dbm, V)}
+    with limited(args.threads):
+        dbm = model(args.model, 2 if args.quick else args.pretrain_epochs, args.quick)
+        V = load_binary_mnist("test", 0, 200 if args.quick else args.cases)[0]
+        result = {"model": args.model or f"pretrained {dbm.layers}", **measure(dbm, V)}
     if args.out:
-        write(args.out, result)
+        write(args, "dbm_mean_field", result)
     return 0
 
 
