@@ -98,7 +98,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--mean-field-iterations", type=positive_int, default=None,
                     help="mean-field updates per minibatch at most (default 30)")
     tr.add_argument("--joint-momentum", type=float, default=None, metavar="M",
-                    help="momentum of joint training from epoch 5 on (default 0.9, dbm_mf.m's)")
+                    help="momentum of joint training from epoch 5 on (default 0.5; dbm_mf.m's 0.9 fails here)")
     tr.add_argument("--finetune-epochs", type=non_negative_int, default=None,
                     help="epochs of discriminative fine-tuning (default 100)")
     tr.add_argument("--snapshot-every", type=positive_int, default=None, metavar="E",

@@ -51,8 +51,9 @@ LINE_SEARCHES = 3
 class DBMRecipe:
     """A run's settings. Defaults: Salakhutdinov's code (``demo.m``, ``dbm_mf.m``,
     ``backprop.m``) for the paper's 784-500-1000 DBM; the paper trained 500 joint epochs.
-    ``joint_momentum``: the momentum of joint training from epoch 5 on (``dbm_mf.m``: 0.9;
-    the pretraining RBMs keep 0.9)."""
+    ``joint_momentum``: the momentum of joint training from epoch 5 on, 0.5: ``dbm_mf.m``'s
+    0.9 undoes joint training here (docs/machines/dbm.md, the first MNIST run); the
+    pretraining RBMs keep 0.9."""
 
     hidden: tuple[int, ...] = (500, 1000)
     pretrain_epochs: int = 100
@@ -60,7 +61,7 @@ class DBMRecipe:
     chains: int = 100
     mean_field_iterations: int = 30
     finetune_epochs: int = 100
-    joint_momentum: float = 0.9
+    joint_momentum: float = 0.5
     snapshot_every: int = 10
     n_labels: int = 10
     seed: int = 0
