@@ -62,7 +62,8 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     except DivergenceError as exc:
         checkpoint.unlink(missing_ok=True)                  # a diverged run is not worth resuming
         raise DivergenceError(f"--lr {args.lr}: {exc}; {out} not written") from None
-    meta.update(train_seconds=seconds, samples_per_s=len(X) * args.epochs / seconds if seconds else None)
+    meta.update(train_seconds=seconds, train_minutes=seconds / 60, argv=sys.argv,
+                samples_per_s=len(X) * args.epochs / seconds if seconds else None)
     rbm.save(out, info=meta)
     checkpoint.unlink()
     print(strict_json({**meta, "out": str(out)}) if args.json else
@@ -80,7 +81,8 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
         raise NeurosimError(f"{args.model}: {W.shape[0]} visible units; MNIST needs 784")
     seed = meta.get("seed", 0)
     test = load_binary_mnist("test", seed, args.limit)[0]
-    result = {"model": str(args.model), "hidden": int(W.shape[1]), "test_cases": len(test)}
+    result = {"model": str(args.model), "hidden": int(W.shape[1]), "test_cases": len(test),
+              **{f"train_{k}" if k == "argv" else k: meta[k] for k in ("argv", "train_minutes") if k in meta}}
     log_z = None
     if args.exact:
         if min(W.shape) > MAX_EXACT:

@@ -117,8 +117,10 @@ def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     assert main(["rbm", "train", "--hidden", "6", "--epochs", "5", "--out", str(out), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["samples_per_s"] > 0 and r["train_cases"] == 200 and out.exists()
+    assert r["train_minutes"] == pytest.approx(r["train_seconds"] / 60) and isinstance(r["argv"], list)
     assert main(["rbm", "evaluate", str(out), "--exact", "--ais", "--betas", "3000", "--json"]) == 0
     e = json.loads(capsys.readouterr().out)
+    assert e["train_minutes"] == r["train_minutes"] and e["train_argv"] == r["argv"]
     assert abs(e["logZ_ais"] - e["logZ_exact"]) < 0.1 and e["test_cases"] == 100
     by_base = e["logZ_ais_by_base_rate"]                           # --base-rate both, the default
     assert set(by_base) == {"data", "uniform"}
