@@ -7,7 +7,9 @@ rbm evaluate`` binarises them; never the test set), ``log Z`` by AIS (``--runs``
 ``--betas``, the base rate of 10,000 binarised training digits). One JSON line per setting.
 
 Usage: ``python experiments/dbm_joint_probe.py RUN --lr 0.001 --momentum 0.5 --epochs 5
-[--momentum-switch 5] [--out probe.jsonl]``; ``--lr`` and ``--momentum`` take several values.
+[--sparsity 0.2 0.1] [--negative-phase probabilities] [--out probe.jsonl]``; ``--lr`` and
+``--momentum`` take several values; ``--sparsity`` and ``--negative-phase`` are
+``dbm_mf.m``'s sparsity targets and negative statistic.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ def probe(run: Path, X: np.ndarray, held: np.ndarray, base: np.ndarray, lr: floa
     start = time.perf_counter()
     dbm = DeepBoltzmannMachine.load(run / "pretrained.npz", warm_start=True, n_iter=args.epochs, learning_rate=lr,
                                     momentum=momentum, final_momentum=momentum,
-                                    mean_field_iterations=args.mean_field_iterations, random_state=args.seed)
+                                    mean_field_iterations=args.mean_field_iterations, random_state=args.seed,
+                                    sparsity_targets=args.sparsity, negative_phase=args.negative_phase)
     dbm.fit(X)
     ais = dbm.ais_log_partition(args.runs, args.betas, base)
     return {"lr": lr, "momentum": momentum, "epochs": args.epochs, "train_cases": len(X),
+            "sparsity_targets": args.sparsity, "negative_phase": args.negative_phase,
             "held_out_bound_nats": float(dbm.log_prob_bound(held, ais.log_z).mean()), "logZ_ais": ais.log_z,
             "logZ_ais_std": ais.log_z_std, "seconds": time.perf_counter() - start}
 
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mean-field-iterations", type=int, default=10)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--betas", type=int, default=2000)
+    ap.add_argument("--sparsity", type=float, nargs="+", default=None)
+    ap.add_argument("--negative-phase", default="states")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)

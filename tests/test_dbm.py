@@ -453,3 +453,87 @@ def test_a_joint_update_is_eq_6_for_every_block_and_changes_each_bias_once():
         np.testing.assert_allclose(dbm.weights_[l] - W0[l], want, atol=1e-6)
     for l in range(4):
         np.testing.assert_allclose(dbm.biases_[l] - b0[l], 0.1 * (Q[l].mean(axis=0) - S[l].mean(axis=0)), atol=1e-6)
+
+
+def test_sparsity_is_dbm_mf_m_penalty_on_every_units_total_input():
+    """``dbm_mf.m``, transcribed with its names (momentum 0, no weight cost): running means from
+    the targets, ``sparsegrads = cost (means - target)``, the visible-hidden weights less ``data'
+    sparsegrads / numcases``, the hidden-pen ones less ``poshidprobs' sparsegrads2 / numcases +
+    (pospenprobs' sparsegrads)' / numcases``, the hidden biases less ``sum(sparsegrads) /
+    numcases``; two updates, so that the means move from the targets."""
+    dbm = DeepBoltzmannMachine((5, 4, 3), n_iter=0, pretrain_epochs=1, batch_size=6, n_chains=6, weight_decay=0.0,
+                               sparsity_targets=(0.2, 0.1), sparsity_cost=0.05, random_state=0).fit(binary(12, 5))
+    rng = np.random.default_rng(1)
+    vishid, hidpen = (W.astype(np.float64) for W in dbm.weights_)
+    visbiases, hidbiases, penbiases = (b.astype(np.float64) for b in dbm.biases_)
+    hidmeans, penmeans, lr, n = np.full(4, 0.2), np.full(3, 0.1), 0.1, 6
+    for _ in range(2):
+        Q = [rng.random((6, k)).astype(np.float32) for k in (5, 4, 3)]
+        S = [rng.random((6, k)).astype(np.float32) for k in (5, 4, 3)]
+        dbm._update(Q, S, lr, 0.0)
+        data, poshidprobs, pospenprobs = Q
+        negdata, neghidprobs, negpenprobs = S
+        hidmeans = 0.9 * hidmeans + 0.1 * poshidprobs.sum(0) / n
+        penmeans = 0.9 * penmeans + 0.1 * pospenprobs.sum(0) / n
+        sparsegrads = 0.05 * (np.tile(hidmeans, (n, 1)) - 0.2)
+        sparsegrads2 = 0.05 * (np.tile(penmeans, (n, 1)) - 0.1)
+        vishid += lr * ((data.T @ poshidprobs - negdata.T @ neghidprobs) / n - data.T @ sparsegrads / n)
+        hidpen += lr * ((poshidprobs.T @ pospenprobs - neghidprobs.T @ negpenprobs) / n
+                        - poshidprobs.T @ sparsegrads2 / n - (pospenprobs.T @ sparsegrads).T / n)
+        visbiases += lr / n * (data.sum(0) - negdata.sum(0))
+        hidbiases += lr / n * (poshidprobs.sum(0) - neghidprobs.sum(0)) - lr / n * sparsegrads.sum(0)
+        penbiases += lr / n * (pospenprobs.sum(0) - negpenprobs.sum(0)) - lr / n * sparsegrads2.sum(0)
+    for ours, theirs in zip(dbm.weights_ + dbm.biases_, [vishid, hidpen, visbiases, hidbiases, penbiases]):
+        np.testing.assert_allclose(ours, theirs, atol=2e-6)
+
+
+def test_the_probabilities_negative_phase_is_dbm_mf_m_negpenprobs():
+    """``negative_phase="probabilities"``: the same chains, the visible states and the odd
+    layers' probabilities as before, the even hidden layers ``sigmoid(p(h1) W2 + b2)``."""
+    kw = dict(n_iter=0, pretrain_epochs=1, batch_size=6, n_chains=7, random_state=4)
+    dbms = [DeepBoltzmannMachine((5, 4, 3), negative_phase=phase, **kw).fit(binary(12, 5))
+            for phase in ("states", "probabilities")]
+    states, probs = (dbm.model_statistics(3) for dbm in dbms)
+    for l in (0, 1):
+        assert np.array_equal(states[l], probs[l])
+    W, b = dbms[1].weights_, dbms[1].biases_
+    np.testing.assert_allclose(probs[2], sigmoid(probs[1] @ W[1] + b[2]), atol=1e-6)
+    assert set(np.unique(states[2])) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(negative_phase="samples"), "negative_phase must be one of"),
+    (dict(sparsity_targets=(0.2,)), r"one target per hidden layer \(2\)"),
+    (dict(sparsity_targets=(0.2, 1.0)), r"sparsity_targets\[1\]"),
+    (dict(sparsity_cost=-1), "sparsity_cost")])
+def test_bad_sparsity_and_negative_phase_are_refused_by_name(params, match):
+    with pytest.raises(ParameterError, match=match):
+        DeepBoltzmannMachine((5, 4, 3), **params).fit(binary(12, 5))
+
+
+def test_resume_carries_the_sparsity_means(tmp_path):
+    """The running means are training state: an interrupted sparse run resumes to the
+    uninterrupted run's weights."""
+    import os
+    import signal
+
+    from neurosim.machines.runs import fit_run
+    X, path = binary(40, 6), tmp_path / "dbm.ckpt.npz"
+
+    def machine():
+        return DeepBoltzmannMachine((6, 4, 3), n_iter=2, pretrain_epochs=1, batch_size=10, n_chains=8,
+                                    learning_rate=0.05, sparsity_targets=(0.2, 0.1), sparsity_cost=0.1,
+                                    random_state=3)
+
+    whole = machine().fit(X)
+
+    def interrupt(at):
+        if (at.epoch, at.batch) == (0, 2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(machine(), X, path, log=lambda m: None, after_batch=interrupt)
+    resumed = machine()
+    fit_run(resumed, X, path, log=lambda m: None)
+    for a, b in zip(resumed.weights_ + resumed.biases_, whole.weights_ + whole.biases_):
+        assert np.array_equal(a, b)

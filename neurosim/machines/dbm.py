@@ -54,7 +54,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..compiled import bipartite, compile
-from ..compiled.bipartite import Block, Statistics
+from ..compiled.bipartite import SPARSITY_DECAY, Block, Statistics
 from ..compiled.sampler import Chains
 from ..errors import DivergenceError, InferenceError, ParameterError, ValidationError
 from ..inference import exact
@@ -72,6 +72,7 @@ __all__ = ["DeepBoltzmannMachine", "MF_TOLERANCE", "layer_input", "mean_field_pa
 MF_TOLERANCE = 1e-7      # mf.m: stop when every layer's mean absolute change is below this
 CHUNK = 1 << 14           # states enumerated at a time
 CD_JOINT = bipartite.CD()  # eq. 6 of each weight block, the phases of unequal size (minibatch, chains)
+NEGATIVE_PHASES = ("states", "probabilities")
 
 
 def check_layers(layers: Any) -> tuple[int, ...]:
@@ -201,6 +202,13 @@ class DeepBoltzmannMachine(Machine):
         Mean-field updates per minibatch at most (``mf.m``: 30, stopping at ``MF_TOLERANCE``).
     damping : float in [0, 1), default 0
         ``q <- damping q + (1 - damping) sigmoid(...)`` at every mean-field update.
+    negative_phase : {"states", "probabilities"}, default "states"
+        The chains' statistic of the even hidden layers: their sampled states (unbiased,
+        with the odd layers' exact conditional probabilities), or ``dbm_mf.m``'s
+        ``negpenprobs``: their probabilities given the odd layers' probabilities.
+    sparsity_targets : sequence of float in (0, 1), one per hidden layer, or None (default)
+        ``dbm_mf.m``'s sparsity penalty (targets 0.2, 0.1 there): see :meth:`_sparsity`.
+    sparsity_cost : float, default 0.001
     pretrain_epochs : int, default 10
         Epochs of each pretraining RBM (0: no pretraining, random weights).
     pretrain_learning_rate, pretrain_weight_decay : float, default 0.05, 0.001
@@ -229,6 +237,8 @@ class DeepBoltzmannMachine(Machine):
                  min_learning_rate: float = 0.0001, momentum: float = 0.5, final_momentum: float = 0.9,
                  momentum_switch: int = 5, batch_size: int = 100, n_iter: int = 10, n_chains: int = 100,
                  gibbs_steps: int = 5, mean_field_iterations: int = 30, damping: float = 0.0,
+                 negative_phase: str = "states", sparsity_targets: Sequence[float] | None = None,
+                 sparsity_cost: float = 0.001,
                  pretrain_epochs: int = 10, pretrain_learning_rate: float = 0.05,
                  pretrain_weight_decay: float = 0.001, init_scale: float = 0.001, warm_start: bool = False,
                  random_state: Any = None, verbose: int = 0) -> None:
@@ -246,6 +256,9 @@ class DeepBoltzmannMachine(Machine):
         self.gibbs_steps = gibbs_steps
         self.mean_field_iterations = mean_field_iterations
         self.damping = damping
+        self.negative_phase = negative_phase
+        self.sparsity_targets = sparsity_targets
+        self.sparsity_cost = sparsity_cost
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.pretrain_weight_decay = pretrain_weight_decay
@@ -267,12 +280,26 @@ class DeepBoltzmannMachine(Machine):
         check_number("learning_rate_decay", self.learning_rate_decay, 1.0)
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise ParameterError(f"warm_start must be True or False, got {self.warm_start!r}")
-        for name in ("weight_decay", "pretrain_weight_decay"):
+        for name in ("weight_decay", "pretrain_weight_decay", "sparsity_cost"):
             check_number(name, getattr(self, name), 0.0)
+        if self.negative_phase not in NEGATIVE_PHASES:
+            raise ParameterError(f"negative_phase must be one of {NEGATIVE_PHASES}, got {self.negative_phase!r}")
+        self._targets = self._check_targets()
         for name in ("momentum", "final_momentum", "damping"):
             check_number(name, getattr(self, name), 0.0, 1.0, high_open=True)
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)          # raises, naming the value
+
+    def _check_targets(self) -> tuple[float, ...] | None:
+        """``sparsity_targets``: None, or one probability in (0, 1) per hidden layer."""
+        t = self.sparsity_targets
+        if t is None:
+            return None
+        n = len(self._layers) - 1
+        if isinstance(t, (str, bytes)) or not isinstance(t, (Sequence, np.ndarray)) or len(t) != n:
+            raise ParameterError(f"sparsity_targets must give one target per hidden layer ({n}), got {t!r}")
+        return tuple(check_number(f"sparsity_targets[{i}]", x, 0.0, 1.0, low_open=True, high_open=True)
+                     for i, x in enumerate(t))
 
     def _ready(self) -> np.random.Generator:
         """Fitted and valid; the Generator ``random_state_`` (made once)."""
@@ -388,14 +415,20 @@ class DeepBoltzmannMachine(Machine):
     def _alternate(self, chains: Chains, plan: tuple, steps: int) -> list[np.ndarray]:
         """``steps`` Gibbs alternations (``plan``: even layers given odd, then odd given
         even) of every chain; per layer, the even layers' states and the odd layers'
-        conditional probabilities given them (the chains' statistics, Rao-Blackwellised)."""
+        conditional probabilities given them (the chains' statistics, Rao-Blackwellised),
+        or with ``negative_phase="probabilities"`` the even hidden layers' probabilities
+        given the odd layers' probabilities (``dbm_mf.m``)."""
         even, odd = plan
         for _ in range(steps):
             chains.update(even)
             p = chains.update(odd)
         S = chains.rows.astype(np.float32)
         S[:, odd.units] = p
-        return [S[:, c] for c in self._slices()]
+        S = [S[:, c] for c in self._slices()]
+        if self.negative_phase == "probabilities":        # dbm_mf.m's negpenprobs
+            for l in range(2, len(S), 2):
+                S[l] = sigmoid(layer_input(S, l, self.weights_, self.biases_))
+        return S
 
     def model_statistics(self, steps: int | None = None) -> list[np.ndarray]:
         """Advance the persistent chains ``steps`` alternations (default ``gibbs_steps``) and
@@ -435,6 +468,8 @@ class DeepBoltzmannMachine(Machine):
                           for l, W in enumerate(self.weights_, start=1)]
         self._velocity[0]["b"] = np.zeros_like(self.biases_[0])
         self._buffers = [None] * len(self.weights_)
+        self._means = None if self._targets is None else [np.full(n, t, np.float32)
+                                                           for n, t in zip(self._layers[1:], self._targets)]
         self.n_iter_ = 0
         self._n_epochs, self._batch_rows = int(self.n_iter), int(self.batch_size)
         self._clock = time.perf_counter()
@@ -484,7 +519,24 @@ class DeepBoltzmannMachine(Machine):
             d, _ = bipartite.change(block, stats, CD_JOINT, lr, self._buffers[l - 1])
             if l > 1:
                 del d["b"]
+            if self._means is not None:
+                self._sparsity(d, l, Q, lr)
             bipartite.apply(block, d, lr, momentum, float(self.weight_decay), self._velocity[l - 1])
+
+    def _sparsity(self, d: dict[str, np.ndarray], l: int, Q: list[np.ndarray], lr: float) -> None:
+        """``dbm_mf.m``'s sparsity penalty on block ``l``'s change ``d``, in place: with
+        each hidden layer's running mean ``m_k = 0.9 m_k + 0.1 <q_k>`` (from the targets
+        ``t_k``; moved once per update, at its own block) and ``g_k = sparsity_cost (m_k -
+        t_k)``, the penalty pushes every unit's total input: ``c -= lr g_l``, ``W_l -= lr
+        (<q_{l-1}> g_l^T + g_{l-1} <q_l>^T)`` (the second term for a hidden layer below)."""
+        m = self._means[l - 1]
+        m *= SPARSITY_DECAY
+        m += (1 - SPARSITY_DECAY) * Q[l].mean(axis=0)
+        g = [None] + [float(self.sparsity_cost) * (x - t) for x, t in zip(self._means, self._targets)]
+        d["c"] -= lr * g[l]
+        d["W"] -= lr * np.outer(Q[l - 1].mean(axis=0), g[l])
+        if l > 1:
+            d["W"] -= lr * np.outer(g[l - 1], Q[l].mean(axis=0))
 
     def _end_epoch(self, X: np.ndarray, epoch: int) -> None:
         self.n_iter_ = epoch + 1
@@ -492,14 +544,18 @@ class DeepBoltzmannMachine(Machine):
         self._clock = time.perf_counter()
 
     def _training_state(self) -> dict[str, np.ndarray]:
-        """The momentum's velocities (the chains are among :meth:`_arrays`)."""
-        return {f"velocity_{k}{l}": v for l, vel in enumerate(self._velocity, start=1) for k, v in vel.items()}
+        """The momentum's velocities and the sparsity's running means (the chains are among
+        :meth:`_arrays`)."""
+        state = {f"velocity_{k}{l}": v for l, vel in enumerate(self._velocity, start=1) for k, v in vel.items()}
+        return state | {f"sparsity_mean_{l}": m for l, m in enumerate(self._means or (), start=1)}
 
     def _set_training_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Velocities, and the persistent chains continued from ``chains_`` (a resumed run)."""
         for l, vel in enumerate(self._velocity, start=1):
             for k in vel:
                 vel[k][:] = arrays[f"velocity_{k}{l}"]
+        for l, m in enumerate(self._means or (), start=1):
+            m[:] = arrays[f"sparsity_mean_{l}"]
         self._persistent(self._new_chains(len(self.chains_), self.random_state_, init=self.chains_))
 
     # -- sampling ------------------------------------------------------------------------------
