@@ -147,6 +147,7 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                   updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
                                   backprop_anneal=args.backprop_anneal, backprop_line_searches=args.backprop_cg,
                                   backprop_batch=args.backprop_batch, backprop_from=args.backprop_from,
+                                  chain_labels=args.chain_labels,
                                   validation=args.validation, seed=args.seed, backend=args.backend,
                                   device=args.device, dtype=args.dtype))
     overrides = {k: v for k, v in given.items() if v is not None}
@@ -420,6 +421,9 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--backprop-from", choices=("greedy", "updown"), default=None,
                     help="backprop starts from the greedy stack (preset, as backpropclassify.m) or from "
                          "the up-down weights")
+    tr.add_argument("--chain-labels", choices=("probabilities", "samples"), default=None,
+                    help="the labels' reconstruction in the top RBM's chains, greedy and in up-down: "
+                         "softmax probabilities (preset, the appendix) or one-hot samples (section 6.1)")
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

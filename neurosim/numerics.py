@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "softmax", "one_of_n"]
+__all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "softmax", "one_of_n", "categorical"]
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -52,7 +52,13 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 def one_of_n(x: np.ndarray, u: np.ndarray) -> np.ndarray:
     """The unit a softmax group turns on, for each row of inputs ``x`` (rows x units) and
-    uniform ``u`` (one a row): ``k`` with probability ``exp(x_k) / sum_l exp(x_l)``, the
-    cumulative sum of the softmax inverted at ``u``."""
-    cdf = np.cumsum(softmax(x), axis=-1)
-    return np.minimum((cdf < np.reshape(u, (-1, 1)) * cdf[:, -1:]).sum(axis=-1), x.shape[-1] - 1)
+    uniform ``u`` (one a row): ``k`` with probability ``exp(x_k) / sum_l exp(x_l)``
+    (:func:`categorical` of the softmax)."""
+    return categorical(softmax(x), u)
+
+
+def categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each row of probabilities ``p`` (rows x units) and uniform ``u`` (one a row), the
+    unit ``k`` with probability ``p_k``: the cumulative sum inverted at ``u``."""
+    cdf = np.cumsum(p, axis=-1)
+    return np.minimum((cdf < np.reshape(u, (-1, 1)) * cdf[:, -1:]).sum(axis=-1), p.shape[-1] - 1)

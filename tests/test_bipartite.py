@@ -5,6 +5,8 @@ RBMs, the top RBM's CD-k in up-down, and BoltzmannMachine's "cd" and "pcd"."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ from neurosim.compiled import bipartite
 from neurosim.learning import get_rule
 from neurosim.machines.boltzmann import BoltzmannMachine
 from neurosim.machines.dbn import DeepBeliefNet
-from neurosim.machines.dbn_train import Recipe, new_rbm, rbm_step
+from neurosim.machines.dbn_train import RBM_M, Recipe, new_rbm, rbm_step
 from neurosim.numerics import sigmoid
 
 RNG = np.random.default_rng(0)
@@ -166,11 +168,15 @@ def test_boltzmann_machine_cd_is_the_rule_on_its_edges(calls, procedure):
         assert len(stats.V) == 5 + 4 and np.array_equal(bm.chains_[:, :3], stats.V[5:])
 
 
-def test_labelled_top_rbm_step_keeps_the_bits_of_rbm_m():
+@pytest.mark.parametrize("sample_labels", [False, True])
+def test_labelled_top_rbm_step_keeps_the_bits_of_rbm_m(sample_labels):
     """dbn_train.rbm_step through the kernel gives, bit for bit, what the trainer's own
     transcription of rbm.m gave before the kernel (the hinton2006 preset's weights must
-    not move): float32, CD-1 with a softmax label group, momentum and weight cost."""
-    from neurosim.numerics import softmax
+    not move): float32, CD-1 with a softmax label group, momentum and weight cost. With
+    ``sample_labels``, ``rbm_l2.m``'s label reconstruction: a one-hot sample of the
+    softmax (one uniform a case, after the hidden states) drives the hidden units and
+    enters the label statistics."""
+    from neurosim.numerics import categorical, softmax
 
     def rbm_m(p, vel, V, Y, r, momentum, rng):          # the trainer's code before the kernel
         m = len(V)
@@ -178,6 +184,8 @@ def test_labelled_top_rbm_step_keeps_the_bits_of_rbm_m():
         hs = (rng.random(h0.shape, dtype=h0.dtype) < h0).astype(h0.dtype)
         v1 = sigmoid(hs @ p["W"].T + p["b"])
         y1 = softmax(hs @ p["U"].T + p["b_lab"]).astype(V.dtype)
+        if sample_labels:
+            y1 = np.eye(y1.shape[1], dtype=V.dtype)[categorical(y1, rng.random(m, dtype=V.dtype))]
         h1 = sigmoid(v1 @ p["W"] + p["c"] + y1 @ p["U"])
         lr, decay = r.learning_rate / m, r.learning_rate * r.weight_decay
         pos_neg = np.vstack([h0, h1])
@@ -199,7 +207,8 @@ def test_labelled_top_rbm_step_keeps_the_bits_of_rbm_m():
     Y = np.eye(4, dtype=np.float32)[np.random.default_rng(7).integers(0, 4, 30)]
     ours, theirs, buf = np.random.default_rng(8), np.random.default_rng(8), None
     for s in range(0, 30, 10):
-        buf = rbm_step(p, vel, data[s:s + 10], Y[s:s + 10], r, 0.5 + 0.2 * s / 10, ours, buf)
+        buf = rbm_step(p, vel, data[s:s + 10], Y[s:s + 10], r, 0.5 + 0.2 * s / 10, ours, buf,
+                       cd=replace(RBM_M, sample_labels=sample_labels))
         rbm_m(q, qvel, data[s:s + 10], Y[s:s + 10], r, 0.5 + 0.2 * s / 10, theirs)
     for name in p:
         assert np.array_equal(p[name], q[name]) and np.array_equal(vel[name], qvel[name]), name
@@ -268,3 +277,23 @@ def test_gaussian_hidden_gibbs_chain_samples_the_exact_visible_marginal():
     codes = stats.V[1:] @ (2 ** np.arange(3))
     freq = np.bincount(codes.astype(int), minlength=8) / m
     assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / m))
+
+
+def test_sampled_labels_are_one_hot_draws_of_the_softmax():
+    """``one_hot``: every row has exactly one unit on, and over 20,000 rows each unit's
+    frequency is its probability within 4.5 binomial standard errors (a false alarm in
+    about 1 of 10^5 runs per unit); the up-down chain's label rows are one-hot too."""
+    rng = np.random.default_rng(0)
+    p = np.array([0.05, 0.6, 0.1, 0.25], dtype=np.float32)
+    n = 20_000
+    out = np.tile(p, (n, 1))
+    bipartite.one_hot(out, rng, np.empty(n, np.float32), out)
+    assert np.array_equal(out.sum(axis=1), np.ones(n)) and set(np.unique(out)) == {0.0, 1.0}
+    assert (np.abs(out.mean(axis=0) - p) < 4.5 * np.sqrt(p * (1 - p) / n)).all()
+    from neurosim.machines.dbn import _updown_cd
+    block = bipartite.Block(*(0.5 * rng.standard_normal(s).astype(np.float32) for s in ((6, 5), 6, 5, (3, 5), 3)))
+    V, Y = (rng.random((8, 6)) < 0.5).astype(np.float32), np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
+    for sample in (False, True):
+        stats = bipartite.statistics(block, V, _updown_cd(4, sample), rng, bipartite.buffers(None, block, 8, 8), Y)
+        one_hot_rows = set(np.unique(stats.Y[8:])) == {0.0, 1.0} and (stats.Y[8:].sum(axis=1) == 1).all()
+        assert one_hot_rows == sample

@@ -65,6 +65,21 @@ def test_validation_held_out_and_in_the_curves_and_anneal_and_cd_in_the_recipe(f
     assert not (tmp_path / "none").exists()
 
 
+def test_sampled_chain_labels_reach_the_top_rbm_and_up_down(fake_mnist, tmp_path, monkeypatch):
+    """``--chain-labels samples``: in the recipe, and every CD chain of the top RBM (greedy
+    and up-down) draws one-hot labels; the lower RBMs have no labels to draw."""
+    from neurosim.compiled import bipartite
+    seen = []
+    statistics = bipartite.statistics
+    monkeypatch.setattr(bipartite, "statistics", lambda block, data, cd, *a, **k: (
+        seen.append((block.U is not None, cd.sample_labels)), statistics(block, data, cd, *a, **k))[1])
+    out = tmp_path / "run"
+    assert main(["dbn", "train", "--hidden", "20,20,30", "--pretrain-epochs", "1", "--updown-epochs", "1",
+                 "--backprop-epochs", "0", "--chain-labels", "samples", "--out", str(out)]) == 0
+    assert json.loads((out / "command.json").read_text())["recipe"]["chain_labels"] == "samples"
+    assert set(seen) == {(False, False), (True, True)}
+
+
 @pytest.mark.parametrize("schedule, message", [("3,6", "first-epoch:k pairs"), ("x", "first-epoch:k pairs"),
                                                ("5:3", "updown_cd"), ("0:3,0:6", "updown_cd"),
                                                ("0", "updown_cd")])

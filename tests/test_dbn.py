@@ -401,6 +401,7 @@ def test_resuming_with_another_recipe_is_refused(tmp_path):
 @pytest.mark.parametrize("kw, match", [(dict(hidden=(5,)), "hidden"), (dict(batch_size=0), "batch_size"),
                                        (dict(pretrain_epochs=1.5), "pretrain_epochs must be an integer"),
                                        (dict(next_layer_on="means"), "next_layer_on"),
+                                       (dict(chain_labels="argmax"), "chain_labels"),
                                        (dict(updown_epochs=-1), "updown_epochs"),
                                        (dict(validation=-1), "validation"),
                                        (dict(backprop_anneal=-2), "backprop_anneal"),
@@ -520,39 +521,51 @@ def copy_dbn(dbn: DeepBeliefNet) -> DeepBeliefNet:
     return DeepBeliefNet.from_state_dict({k: v.copy() for k, v in dbn.state_dict().items()})
 
 
-def pseudo_code_gibbs(ref: DeepBeliefNet, negtop: np.ndarray, k: int, sample) -> tuple:
+def pseudo_code_gibbs(ref: DeepBeliefNet, negtop: np.ndarray, k: int, sample, sample_label=None) -> tuple:
     """Appendix B's negative phase: k steps of alternating Gibbs in the top RBM from
-    ``negtop``; the last (pen states, label probabilities, top states)."""
+    ``negtop``; the last (pen states, label probabilities, top states); with
+    ``sample_label``, the labels drawn from their probabilities by it."""
     from neurosim.machines.dbn import sigmoid, softmax
 
     for _ in range(k):
         negpen = sample(sigmoid(negtop @ ref.W.T + ref.b_pen))
         neglab = softmax(negtop @ ref.U.T + ref.b_lab)
+        if sample_label is not None:
+            neglab = sample_label(neglab)
         negtop = sample(sigmoid(negpen @ ref.W + neglab @ ref.U + ref.c))
     return negpen, neglab, negtop
 
 
-def test_up_down_step_is_the_published_pseudo_code():
+@pytest.mark.parametrize("sample_labels", [False, True])
+def test_up_down_step_is_the_published_pseudo_code(sample_labels):
     """Hinton, Osindero and Teh (2006), appendix B, written out naively with the same
-    random draws in the same order, gives the same parameters as ``up_down_step``."""
+    random draws in the same order, gives the same parameters as ``up_down_step``; with
+    ``sample_labels``, section 6.1's one-hot label (one uniform a case, after the pen
+    states) in the chain and in the label statistics."""
     from neurosim.machines.dbn import sigmoid
+    from neurosim.numerics import categorical
 
     rng = np.random.default_rng(0)
     dbn = small_untied_dbn(rng)
     ref = copy_dbn(dbn)
     X = (rng.random((4, 8)) < 0.5).astype(np.float32)
     Y = np.eye(3, dtype=np.float32)[[0, 2, 1, 2]]
-    dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7))
+    dbn.up_down_step(X, Y, 0.1, 2, np.random.default_rng(7), sample_labels=sample_labels)
 
     g, r = np.random.default_rng(7), 0.1 / 4
 
     def sample(p):
         return (g.random(p.shape, dtype=np.float32) < p).astype(np.float32)
 
+    def sample_label(p):
+        return np.eye(p.shape[1], dtype=np.float32)[categorical(p, g.random(len(p), dtype=np.float32))]
+
     wakehid = sample(sigmoid(X @ ref.R[0] + ref.r[0]))
     wakepen = sample(sigmoid(wakehid @ ref.R[1] + ref.r[1]))
     waketop = sample(sigmoid(wakepen @ ref.W + Y @ ref.U + ref.c))
-    negpen, neglab, negtop = pseudo_code_gibbs(ref, waketop, 2, sample)
+    negpen, neglab, negtop = pseudo_code_gibbs(ref, waketop, 2, sample, sample_label if sample_labels else None)
+    if sample_labels:
+        assert (neglab.sum(axis=1) == 1).all()
     sleephid = sample(sigmoid(negpen @ ref.G[1] + ref.g[1]))
     sleepvis = sigmoid(sleephid @ ref.G[0] + ref.g[0])
     psleeppen = sigmoid(sleephid @ ref.R[1] + ref.r[1])

@@ -64,6 +64,18 @@ def test_conditionals_agree_with_numpy(labels_first):
     np.testing.assert_allclose(tYm.numpy(), Ym, rtol=1e-5, atol=1e-6)
 
 
+def test_one_hot_label_draws_agree_with_numpy():
+    """``bipartite.one_hot`` on tensors: the unit numpy's draw turns on, for the same
+    probabilities and uniforms (the cumulative sum inverted at ``u`` in both libraries)."""
+    p = RNG.random((50, 4)).astype(np.float32)
+    p /= p.sum(axis=1, keepdims=True)
+    u = RNG.random(50).astype(np.float32)
+    ours = arrays.NUMPY.one_hot_(arrays.NUMPY.categorical(p, u), np.empty_like(p))
+    ops = arrays.backend("torch").ops
+    theirs = ops.one_hot_(ops.categorical(torch.tensor(p), torch.tensor(u)), torch.empty(p.shape))
+    assert np.array_equal(theirs.numpy(), ours) and (ours.sum(axis=1) == 1).all()
+
+
 @pytest.mark.parametrize("cd", [bipartite.CD(), bipartite.CD(summed_differences=True, sparsity=(0.1, 0.5))])
 @pytest.mark.parametrize("c_order", [True, False])
 def test_change_and_update_agree_with_numpy(cd, c_order):

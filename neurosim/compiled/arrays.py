@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from ..numerics import log_sigmoid, one_of_n, sigmoid, softmax
+from ..numerics import categorical, log_sigmoid, one_of_n, sigmoid, softmax
 
 __all__ = ["BACKENDS", "DTYPES", "Backend", "NumpyOps", "TorchOps", "backend", "ops_of", "import_torch"]
 
@@ -110,6 +110,14 @@ class NumpyOps:
 
     log_sigmoid = staticmethod(log_sigmoid)
     one_of_n = staticmethod(one_of_n)
+    categorical = staticmethod(categorical)
+
+    @staticmethod
+    def one_hot_(k: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Row ``i`` of ``out`` set to unit ``k[i]`` of a one-hot group, in place."""
+        out[:] = 0
+        np.put_along_axis(out, k.reshape(-1, 1), 1, axis=1)
+        return out
 
     @staticmethod
     def assignable(x: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -178,11 +186,20 @@ class TorchOps:
     def log_sigmoid(self, x: Any) -> Any:
         return self.torch.nn.functional.logsigmoid(x)
 
+    def one_of_n(self, x: Any, u: Any) -> Any:
+        """:func:`neurosim.numerics.one_of_n` on tensors: :meth:`categorical` of the softmax."""
+        return self.categorical(x.softmax(-1), u)
+
     @staticmethod
-    def one_of_n(x: Any, u: Any) -> Any:
-        """:func:`neurosim.numerics.one_of_n` on tensors: the softmax's cumulative sum inverted at ``u``."""
-        cdf = x.softmax(-1).cumsum(-1)
-        return (cdf < u.reshape(-1, 1) * cdf[:, -1:]).sum(-1).clamp_(max=x.shape[-1] - 1)
+    def categorical(p: Any, u: Any) -> Any:
+        """:func:`neurosim.numerics.categorical` on tensors: the cumulative sum inverted at ``u``."""
+        cdf = p.cumsum(-1)
+        return (cdf < u.reshape(-1, 1) * cdf[:, -1:]).sum(-1).clamp_(max=p.shape[-1] - 1)
+
+    @staticmethod
+    def one_hot_(k: Any, out: Any) -> Any:
+        """Row ``i`` of ``out`` set to unit ``k[i]`` of a one-hot group, in place."""
+        return out.zero_().scatter_(1, k.reshape(-1, 1), 1.0)
 
     @staticmethod
     def assignable(x: Any, like: Any) -> Any:

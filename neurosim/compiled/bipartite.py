@@ -25,7 +25,7 @@ caller). All array work is in place in preallocated buffers (:func:`buffers`).
 probabilities they give, or samples of them (``samples``: up-down, the appendix of
 Hinton et al. 2006); the chain starts from sampled hidden states of the data, or from
 persistent ones (``chain``: PCD, Tieleman 2008); each of ``k`` steps samples the visible
-layer from the hidden one (labels: softmax probabilities) and the hidden layer from that.
+layer from the hidden one (labels: softmax probabilities, or one-hot samples of them) and the hidden layer from that.
 The negative phase is the last step's visible means and hidden probabilities (``rbm.m``:
 "use the probabilities for the reconstruction"), its sampled visible states (PCD,
 up-down) and hidden probabilities, or (``samples``) hidden samples.
@@ -70,7 +70,7 @@ from ..errors import ParameterError
 from . import arrays
 
 __all__ = ["Block", "CD", "Statistics", "step", "statistics", "change", "apply", "apply_change", "buffers",
-           "bernoulli", "gaussian", "hidden_probabilities", "visible_means", "uncentered_biases", "SPARSITY_DECAY"]
+           "bernoulli", "gaussian", "one_hot", "hidden_probabilities", "visible_means", "uncentered_biases", "SPARSITY_DECAY"]
 
 NUMPY = arrays.backend("numpy")
 Array = Any                        # a numpy array or a torch tensor (:mod:`neurosim.compiled.arrays`)
@@ -104,7 +104,10 @@ class CD:
     deep Boltzmann machine's pretraining (Salakhutdinov and Hinton 2009, section 3.1;
     Hinton's review, section 8), whose first RBM has bottom-up weights twice its top-down
     ones (``up=2``) and whose last has top-down weights twice its bottom-up ones
-    (``down=2``); binary units only."""
+    (``down=2``); binary units only. ``sample_labels``: the label group's reconstruction
+    at every step is a one-hot sample of its softmax, not the probabilities, and drives
+    the hidden units and the label statistics as such ("exactly one unit allowed to be
+    active", Hinton, Osindero and Teh 2006, section 6.1; ``rbm_l2.m``)."""
 
     k: int = 1
     gaussian: bool = False
@@ -116,6 +119,7 @@ class CD:
     up: float = 1.0
     down: float = 1.0
     centering: tuple[float, float] | None = None
+    sample_labels: bool = False
 
     def __post_init__(self) -> None:
         if (self.gaussian_hidden and self.up != 1.0) or (self.gaussian and self.down != 1.0):
@@ -150,6 +154,14 @@ def gaussian(mean: Array, rng: Any, noise: Array, out: Array) -> Array:
     xp = arrays.ops_of(noise)
     xp.normal(rng, noise)
     return xp.add(mean, noise, out=out)
+
+
+def one_hot(prob: Array, rng: Any, noise: Array, out: Array) -> Array:
+    """``out`` = one-hot rows, unit ``k`` of row ``i`` with probability ``prob[i, k]``, one
+    uniform per row drawn into ``noise``; ``out`` may be ``prob``."""
+    xp = arrays.ops_of(noise)
+    xp.uniform(rng, noise)
+    return xp.one_hot_(xp.categorical(prob, noise), out)
 
 
 def hidden_probabilities(block: Block, V: Array, Y: Array | None, cd: CD, out: Array, xp: Ops | None = None) -> Array:
@@ -195,7 +207,7 @@ def buffers(buf: dict | None, block: Block, n_pos: int, m: int, backend: arrays.
     rows, most = n_pos + m, max(n_pos, m)
     return dict(key=key, xp=xp, n_pos=n_pos, m=m, V=xp.empty((rows, nv), W), Y=xp.empty((rows, nl), W),
                 H=xp.empty((rows, nh), W), Hs=xp.empty((most, nh), W), noise_h=xp.empty((most, nh), W),
-                noise_v=xp.empty((m, nv), W), dW=xp.empty_like(W),
+                noise_v=xp.empty((m, nv), W), noise_y=xp.empty((m,), W), dW=xp.empty_like(W),
                 dU=None if block.U is None else xp.empty_like(block.U))
 
 
@@ -206,8 +218,8 @@ def statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict,
     data's sampled hidden states or, with ``chain``, from persistent hidden states that
     this advances ``k`` steps in place (their sampled states at the end). Draws, in order:
     the data's hidden states (unless PCD with probabilities), then per step the visible
-    states (not at the last step of plain CD) and the hidden states (not at the last
-    step unless they are the statistics or the chain's). The products use a copy of the
+    states (not at the last step of plain CD), the labels (``cd.sample_labels``) and the
+    hidden states (not at the last step unless they are the statistics or the chain's). The products use a copy of the
     weights in the product dtype of the buffers' backend, made once here (numpy: the
     weights themselves)."""
     xp = buf["xp"]
@@ -233,6 +245,8 @@ def statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict,
         visible_means(block, h, cd, Vn, Yn, xp)
         if s < cd.k - 1 or chain is not None or cd.samples:
             draw_v(Vn, rng, noise_v, Vn)
+        if cd.sample_labels and Yn is not None:
+            one_hot(Yn, rng, buf["noise_y"][:m], Yn)
         if s < cd.k - 1:
             h = draw_h(hidden_probabilities(block, Vn, Yn, cd, Hn, xp), rng, noise_h[:m], Hs[:m])
     if stacked:

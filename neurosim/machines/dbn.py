@@ -41,10 +41,10 @@ __all__ = ["DeepBeliefNet", "upgrade_labels", "greedy_bound", "sigmoid", "softma
 LABEL, TOP = "label", "top"   # population names of to_network (the lower layers: v, h1, h2, ...)
 
 
-def _updown_cd(k: int) -> CD:
+def _updown_cd(k: int, sample_labels: bool = False) -> CD:
     """The top RBM's CD-k in up-down (appendix B): sampled hidden and pen states, label
-    probabilities, input ``vW + yU + c``."""
-    return CD(k, samples=True, labels_first=True, summed_differences=True)
+    probabilities (or one-hot samples), input ``vW + yU + c``."""
+    return CD(k, samples=True, labels_first=True, summed_differences=True, sample_labels=sample_labels)
 
 
 NUMPY = bipartite.NUMPY.ops
@@ -367,7 +367,8 @@ class DeepBeliefNet(Machine):
                      rng: np.random.Generator, momentum: float = 0.0, weight_decay: float = 0.0,
                      velocity: dict[str, np.ndarray] | None = None,
                      chains: dict[str, np.ndarray] | None = None,
-                     directed_lr: float | None = None, backend: arrays.Backend | None = None) -> None:
+                     directed_lr: float | None = None, backend: arrays.Backend | None = None,
+                     sample_labels: bool = False) -> None:
         """One up-down update on a minibatch (``Y`` one-hot labels), in place: the minibatch
         mean of eq. 7 (wake), CD-k (eq. 6) at the top and eq. 11 (sleep). ``velocity`` (a
         dict this fills): ``v = momentum v + change - lr weight_decay w`` (weights only),
@@ -378,7 +379,8 @@ class DeepBeliefNet(Machine):
         pass, product and change runs in; the parameters, ``velocity`` and ``chains`` stay
         numpy arrays (wrapped as tensors: views on the CPU, copied back from a GPU), the
         products use one copy of each weight matrix in the product dtype, and the draws come
-        from the backend's generator seeded from ``rng`` (numpy: ``rng`` itself)."""
+        from the backend's generator seeded from ``rng`` (numpy: ``rng`` itself).
+        ``sample_labels``: one-hot label samples in the top RBM's chain (:func:`_updown_cd`)."""
         self._check_fitted()
         if momentum and velocity is None:
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
@@ -393,7 +395,7 @@ class DeepBeliefNet(Machine):
         directed_lr = lr if directed_lr is None else directed_lr
         directed_rate = directed_lr / m
         wake = self._up_layers(be.asarray(np.asarray(X, dtype=np.float32)), gen, xp, R, r)  # wake: sampled
-        top, cd = Block(on["W"], on["b_pen"], on["c"], on["U"], on["b_lab"]), _updown_cd(k)
+        top, cd = Block(on["W"], on["b_pen"], on["c"], on["U"], on["b_lab"]), _updown_cd(k, sample_labels)
         persist = chains is not None and chains.get("top", np.empty((m, len(self.c)))).shape == (m, len(self.c))
         chain = be.asarray(chains.get("top")) if persist else None
         self._cd_buffers = buf = bipartite.buffers(getattr(self, "_cd_buffers", None), top, m, m, be)

@@ -50,7 +50,10 @@ class Recipe:
     left it, as ``mnistclassify.m``) or ``"updown"``; the softmax layer's initial
     weights come from a Generator of their own. ``backend``, ``device``, ``dtype``: the
     array library of every stage's products (:func:`~neurosim.compiled.arrays.backend`:
-    ``"torch"``, ``"bfloat16"`` products)."""
+    ``"torch"``, ``"bfloat16"`` products). ``chain_labels``: the label group's
+    reconstruction in the top RBM's chains, greedy and in up-down: its softmax
+    ``"probabilities"`` (the appendix's pseudo-code) or one-hot ``"samples"`` (section 6.1,
+    ``rbm_l2.m``; :class:`~neurosim.compiled.bipartite.CD`'s ``sample_labels``)."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -62,6 +65,7 @@ class Recipe:
     momentum_switch: int = 5
     init_scale: float = 0.1
     next_layer_on: str = "probabilities"
+    chain_labels: str = "probabilities"
     updown_epochs: int = 200
     updown_lr: float = 0.003
     updown_momentum: float = 0.9
@@ -99,9 +103,9 @@ class Recipe:
                                  f"epoch 0 and later ones at rising epochs, got {self.updown_cd}")
         if self.backprop_from not in ("greedy", "updown"):
             raise ParameterError(f"backprop_from must be 'greedy' or 'updown', got {self.backprop_from!r}")
-        if self.next_layer_on not in ("probabilities", "samples"):
-            raise ParameterError(f"next_layer_on must be 'probabilities' or 'samples', got "
-                                 f"{self.next_layer_on!r}")
+        for name in ("next_layer_on", "chain_labels"):
+            if getattr(self, name) not in ("probabilities", "samples"):
+                raise ParameterError(f"{name} must be 'probabilities' or 'samples', got {getattr(self, name)!r}")
 
     def cd_k(self, epoch: int) -> int:
         """The top RBM's k in up-down at ``epoch``."""
@@ -393,8 +397,9 @@ class Trainer:
     def _rbm_step(self, idx: np.ndarray, epoch: int) -> None:
         top = self.stages[self.progress.stage] == "top"
         mom = self.r.momentum[epoch >= self.r.momentum_switch]
+        cd = replace(RBM_M, sample_labels=top and self.r.chain_labels == "samples")
         self._buf = rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom,
-                             self.rng, getattr(self, "_buf", None), self.backend)
+                             self.rng, getattr(self, "_buf", None), self.backend, cd)
 
     def _updown_start(self) -> None:
         if self.r.backprop_from == "greedy":
@@ -404,7 +409,8 @@ class Trainer:
         r = self.r
         lr = annealed(r.updown_lr, epoch, self.progress.batch, self._n_batches, r.updown_epochs, r.updown_anneal)
         self.dbn.up_down_step(self.X[idx], self.Y[idx], lr, r.cd_k(epoch), self.rng,
-                              r.updown_momentum, r.updown_weight_decay, self.vel, backend=self.backend)
+                              r.updown_momentum, r.updown_weight_decay, self.vel, backend=self.backend,
+                              sample_labels=r.chain_labels == "samples")
 
     def _backprop_start(self) -> None:
         """The feed-forward net from the greedy stack or the up-down weights; the softmax
