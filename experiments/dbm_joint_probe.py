@@ -9,7 +9,10 @@ rbm evaluate`` binarises them; never the test set), ``log Z`` by AIS (``--runs``
 Usage: ``python experiments/dbm_joint_probe.py RUN --lr 0.001 --momentum 0.5 --epochs 5
 [--sparsity 0.2 0.1] [--negative-phase probabilities] [--out probe.jsonl]``; ``--lr`` and
 ``--momentum`` take several values; ``--sparsity`` and ``--negative-phase`` are
-``dbm_mf.m``'s sparsity targets and negative statistic.
+``dbm_mf.m``'s sparsity targets and negative statistic. With ``--pretrain EPOCHS``, first
+``RUN/pretrained.npz`` is made as ``neurosim dbm train``'s pretraining stage makes it (all
+60,000 training digits, seed 0), with ``--pretrain-sampling`` and ``--pretrain-cd-every``
+(``rbm.m``'s and ``rbm_l2.m``'s sampled states and growing CD-k).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_binary_mnist, load_mnist  # noqa: E402
 from neurosim.machines.dbm import DeepBoltzmannMachine  # noqa: E402
+from neurosim.machines.dbm_run import DBMRecipe  # noqa: E402
 
 
 def probe(run: Path, X: np.ndarray, held: np.ndarray, base: np.ndarray, lr: float, momentum: float,
@@ -37,10 +41,23 @@ def probe(run: Path, X: np.ndarray, held: np.ndarray, base: np.ndarray, lr: floa
                                     sparsity_targets=args.sparsity, negative_phase=args.negative_phase)
     dbm.fit(X)
     ais = dbm.ais_log_partition(args.runs, args.betas, base)
-    return {"lr": lr, "momentum": momentum, "epochs": args.epochs, "train_cases": len(X),
+    return {"run": str(run), "lr": lr, "momentum": momentum, "epochs": args.epochs, "train_cases": len(X),
             "sparsity_targets": args.sparsity, "negative_phase": args.negative_phase,
             "held_out_bound_nats": float(dbm.log_prob_bound(held, ais.log_z).mean()), "logZ_ais": ais.log_z,
             "logZ_ais_std": ais.log_z_std, "seconds": time.perf_counter() - start}
+
+
+def pretrain(run: Path, args: argparse.Namespace) -> None:
+    """``run/pretrained.npz``: the pretraining stage of ``DBMRecipe`` (784-500-1000, seed 0)
+    with ``args``' pretraining options."""
+    start = time.perf_counter()
+    X = load_mnist("train")[0]
+    dbm = DBMRecipe(pretrain_epochs=args.pretrain).machine(
+        X.shape[1], n_iter=0, pretrain_sampling=args.pretrain_sampling,
+        pretrain_cd_every=args.pretrain_cd_every).fit(X)
+    run.mkdir(parents=True, exist_ok=True)
+    dbm.save(run / "pretrained.npz", info={"seconds": time.perf_counter() - start})
+    print(f"pretrained {run} in {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--negative-phase", default="states")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--pretrain", type=int, default=None, metavar="EPOCHS")
+    ap.add_argument("--pretrain-sampling", action="store_true")
+    ap.add_argument("--pretrain-cd-every", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.pretrain is not None:
+        pretrain(args.run, args)
     X = load_mnist("train")[0][:args.train]
     V = load_binary_mnist("train", 0)[0]
     for lr in args.lr:

@@ -505,8 +505,10 @@ def test_the_probabilities_negative_phase_is_dbm_mf_m_negpenprobs():
     (dict(negative_phase="samples"), "negative_phase must be one of"),
     (dict(sparsity_targets=(0.2,)), r"one target per hidden layer \(2\)"),
     (dict(sparsity_targets=(0.2, 1.0)), r"sparsity_targets\[1\]"),
-    (dict(sparsity_cost=-1), "sparsity_cost")])
-def test_bad_sparsity_and_negative_phase_are_refused_by_name(params, match):
+    (dict(sparsity_cost=-1), "sparsity_cost"),
+    (dict(pretrain_cd_every=-1), "pretrain_cd_every"),
+    (dict(pretrain_sampling="yes"), "pretrain_sampling must be True or False")])
+def test_bad_dbm_mf_m_options_are_refused_by_name(params, match):
     with pytest.raises(ParameterError, match=match):
         DeepBoltzmannMachine((5, 4, 3), **params).fit(binary(12, 5))
 
@@ -537,3 +539,20 @@ def test_resume_carries_the_sparsity_means(tmp_path):
     fit_run(resumed, X, path, log=lambda m: None)
     for a, b in zip(resumed.weights_ + resumed.biases_, whole.weights_ + whole.biases_):
         assert np.array_equal(a, b)
+
+
+def test_rbm_l2_m_pretraining_samples_every_minibatch_and_grows_cd_k(monkeypatch):
+    """``pretrain_sampling``: every RBM's minibatches are binary and drawn afresh (the same
+    rows differ between epochs); ``pretrain_cd_every=2``: the second RBM runs CD-1, CD-1,
+    CD-2 at rates 0.05, 0.05, 0.025 over three epochs, the first CD-1 at 0.05 throughout."""
+    from neurosim.machines import dbn_train
+    seen = []
+    step = dbn_train.rbm_step
+    monkeypatch.setattr(dbn_train, "rbm_step", lambda p, vel, V, Y, r, mom, rng, buf, be, cd: (
+        seen.append((V.shape[1], cd.k, r.learning_rate, V.copy())), step(p, vel, V, Y, r, mom, rng, buf, be, cd))[1])
+    X = np.random.default_rng(0).random((20, 6)).astype(np.float32)
+    DeepBoltzmannMachine((6, 4, 3), n_iter=0, pretrain_epochs=3, batch_size=10, pretrain_sampling=True,
+                         pretrain_cd_every=2, random_state=0).fit(X)
+    assert [(n, k, lr) for n, k, lr, _ in seen] == [(6, 1, 0.05)] * 6 + [(4, 1, 0.05)] * 4 + [(4, 2, 0.025)] * 2
+    assert all(set(np.unique(V)) <= {0.0, 1.0} for *_, V in seen)
+    assert not np.array_equal(seen[0][3], seen[2][3])          # rows 0-9, drawn again in epoch 2

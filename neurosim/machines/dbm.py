@@ -168,6 +168,11 @@ def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.G
     return AISResult(-reverse.log_z, reverse.log_z_std, log_w)
 
 
+def _binary(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Binary states ``u < p``, one uniform a unit, float32."""
+    return (rng.random(p.shape, dtype=np.float32) < p).astype(np.float32)
+
+
 def _entropy(q: np.ndarray) -> np.ndarray:
     """``H(q) = - sum_j q_j log q_j + (1 - q_j) log(1 - q_j)`` of each row (0 log 0 = 0)."""
     q = q.astype(np.float64)
@@ -213,6 +218,13 @@ class DeepBoltzmannMachine(Machine):
         Epochs of each pretraining RBM (0: no pretraining, random weights).
     pretrain_learning_rate, pretrain_weight_decay : float, default 0.05, 0.001
         The RBMs' CD-1 (``rbm.m``, ``rbm_l2.m``).
+    pretrain_sampling : bool, default False
+        ``rbm.m``, ``rbm_l2.m``: every RBM sees binary states drawn afresh at every
+        minibatch, from the data (first RBM) or from the doubled-input probabilities of
+        the layer below (the next ones), instead of the probabilities themselves.
+    pretrain_cd_every : int, default 0
+        ``rbm_l2.m``: the RBMs above the first run CD-k with ``k = ceil(epoch /
+        pretrain_cd_every)`` at ``pretrain_learning_rate / k`` (0: CD-1 throughout).
     init_scale : float, default 0.001
         Initial weights ``init_scale N(0, 1)``, biases 0.
     warm_start : bool, default False
@@ -240,7 +252,8 @@ class DeepBoltzmannMachine(Machine):
                  negative_phase: str = "states", sparsity_targets: Sequence[float] | None = None,
                  sparsity_cost: float = 0.001,
                  pretrain_epochs: int = 10, pretrain_learning_rate: float = 0.05,
-                 pretrain_weight_decay: float = 0.001, init_scale: float = 0.001, warm_start: bool = False,
+                 pretrain_weight_decay: float = 0.001, pretrain_sampling: bool = False,
+                 pretrain_cd_every: int = 0, init_scale: float = 0.001, warm_start: bool = False,
                  random_state: Any = None, verbose: int = 0) -> None:
         self.layers = layers
         self.learning_rate = learning_rate
@@ -262,6 +275,8 @@ class DeepBoltzmannMachine(Machine):
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
         self.pretrain_weight_decay = pretrain_weight_decay
+        self.pretrain_sampling = pretrain_sampling
+        self.pretrain_cd_every = pretrain_cd_every
         self.init_scale = init_scale
         self.warm_start = warm_start
         self.random_state = random_state
@@ -273,13 +288,14 @@ class DeepBoltzmannMachine(Machine):
         self._layers = check_layers(self.layers)
         for name in ("batch_size", "n_chains", "gibbs_steps", "mean_field_iterations"):
             check_number(name, getattr(self, name), 1, integer=True)
-        for name in ("n_iter", "pretrain_epochs", "momentum_switch"):
+        for name in ("n_iter", "pretrain_epochs", "momentum_switch", "pretrain_cd_every"):
             check_number(name, getattr(self, name), 0, integer=True)
         for name in ("learning_rate", "pretrain_learning_rate", "init_scale", "min_learning_rate"):
             check_number(name, getattr(self, name), 0.0, low_open=True)
         check_number("learning_rate_decay", self.learning_rate_decay, 1.0)
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ParameterError(f"warm_start must be True or False, got {self.warm_start!r}")
+        for name in ("warm_start", "pretrain_sampling"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ParameterError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("weight_decay", "pretrain_weight_decay", "sparsity_cost"):
             check_number(name, getattr(self, name), 0.0)
         if self.negative_phase not in NEGATIVE_PHASES:
@@ -369,12 +385,15 @@ class DeepBoltzmannMachine(Machine):
         """Greedy RBMs with doubled inputs, composed into the DBM (module doc): RBM ``r``
         of ``L`` trained with ``up = 2`` if it has an RBM above, ``down = 2`` if it is the
         last of several, and halved when composed if it has RBMs on both sides; each next
-        RBM's data are the hidden probabilities with that doubled input."""
+        RBM's data are the hidden probabilities with that doubled input (with
+        ``pretrain_sampling``, binary states drawn from them at every minibatch)."""
         L, r, data = len(self._layers) - 1, self._recipe(), X
+        draw = _binary if self.pretrain_sampling else None
         self.weights_, self.biases_ = [], [np.zeros(n, np.float32) for n in self._layers]
         for k in range(1, L + 1):
             cd = replace(RBM_M, up=2.0 if k == 1 < L else 1.0, down=2.0 if k == L > 1 else 1.0)
-            p = train_rbm_layer(data, self._layers[k], r, rng, cd=cd)
+            p = train_rbm_layer(data, self._layers[k], r, rng, cd=cd, draw=draw,
+                                cd_every=int(self.pretrain_cd_every) if k > 1 else 0)
             half = np.float32(0.5 if 1 < k < L else 1.0)
             self.weights_.append(half * p["W"])
             self.biases_[k - 1] += half * p["b"]

@@ -177,19 +177,28 @@ def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator)
 
 
 def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Generator,
-                    Y: np.ndarray | None = None, init: tuple | None = None, cd: CD = RBM_M) -> dict:
+                    Y: np.ndarray | None = None, init: tuple | None = None, cd: CD = RBM_M,
+                    draw: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                    cd_every: int = 0) -> dict:
     """A whole RBM stage without checkpoints (small models, tests, a deep Boltzmann
     machine's pretraining with ``cd``'s doubled inputs); ``init``: starting ``(W, b, c)``
-    instead of random weights (e.g. the layer below's, transposed)."""
+    instead of random weights (e.g. the layer below's, transposed). ``draw(rows, rng)``:
+    the minibatch an update sees, made from its rows of ``V`` at every minibatch (e.g.
+    binary states: ``rbm.m``, ``rbm_l2.m``); ``cd_every``: ``rbm_l2.m``'s CD-k, ``k =
+    ceil(epoch / cd_every)`` (epochs from 1) at ``learning_rate / k``."""
     backend = arrays.backend(r.backend, r.device, r.dtype)
     p, vel = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
     if init is not None:
         p.update({k: np.array(x, dtype=np.float32) for k, x in zip(("W", "b", "c"), init)})
     for epoch in range(r.pretrain_epochs):
-        mom, buf = r.momentum[epoch >= r.momentum_switch], None
+        mom, buf, cd_e, r_e = r.momentum[epoch >= r.momentum_switch], None, cd, r
+        if cd_every:
+            k = -(-(epoch + 1) // cd_every)
+            cd_e, r_e = replace(cd, k=k), replace(r, learning_rate=r.learning_rate / k)
         for s in range(0, len(V), r.batch_size):
-            buf = rbm_step(p, vel, V[s:s + r.batch_size], None if Y is None else Y[s:s + r.batch_size], r, mom,
-                           rng, buf, backend, cd)
+            batch = V[s:s + r.batch_size] if draw is None else draw(V[s:s + r.batch_size], rng)
+            buf = rbm_step(p, vel, batch, None if Y is None else Y[s:s + r.batch_size], r_e, mom, rng, buf, backend,
+                           cd_e)
     return p
 
 
