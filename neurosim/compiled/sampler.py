@@ -147,6 +147,12 @@ class Chains:
             self._generator = self.rng, self.backend.generator(self.rng)
         return self._generator[1]
 
+    def reseed(self) -> None:
+        """Seed the backend's generator afresh from ``rng`` at the next draw (numpy: no
+        change): a trainer calls this at every update, so that a run resumed from a
+        checkpoint of ``rng`` draws what an uninterrupted one does."""
+        self._generator = (None, None)
+
     def _uniform(self, out):
         """``out`` filled with uniform draws on [0, 1) from :attr:`generator`."""
         return self.xp.uniform(self.generator, out)

@@ -53,8 +53,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..compiled import bipartite, compile
-from ..compiled.bipartite import SPARSITY_DECAY, Block, Statistics
+from ..compiled import arrays, bipartite, compile
+from ..compiled.arrays import Backend, NumpyOps, TorchOps
+from ..compiled.bipartite import NUMPY, SPARSITY_DECAY, Block, Statistics
 from ..compiled.sampler import Chains
 from ..errors import DivergenceError, InferenceError, ParameterError, ValidationError
 from ..inference import exact
@@ -67,7 +68,7 @@ from .ais import AISResult, base_rate_biases, beta_schedule, check_runs, estimat
 from .dbn_train import RBM_M, Recipe, train_rbm_layer
 
 __all__ = ["DeepBoltzmannMachine", "MF_TOLERANCE", "layer_input", "mean_field_passes", "odd_summed_out",
-           "check_layers", "ais_log_partition"]
+           "check_layers", "check_products", "ais_log_partition"]
 
 MF_TOLERANCE = 1e-7      # mf.m: stop when every layer's mean absolute change is below this
 CHUNK = 1 << 14           # states enumerated at a time
@@ -84,12 +85,15 @@ def check_layers(layers: Any) -> tuple[int, ...]:
     return tuple(check_number(f"layers[{i}]", n, 1, integer=True) for i, n in enumerate(layers))
 
 
-def layer_input(H: list[np.ndarray], l: int, W: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+def layer_input(H: list[np.ndarray], l: int, W: list[np.ndarray], b: list[np.ndarray],
+                ops: NumpyOps | TorchOps = NUMPY.ops) -> np.ndarray:
     """Total input of layer ``l`` given the states (or probabilities) ``H`` of its
     neighbours: ``H[l-1] W_l + H[l+1] W_{l+1}^T + b_l`` (eq. 6 of the 2009 paper); a
-    neighbour given as None is left out (its input held in ``b``, as ``mf.m``'s ``big_bias``)."""
-    x = b[l] + (H[l - 1] @ W[l - 1] if l > 0 and H[l - 1] is not None else 0)
-    return x + H[l + 1] @ W[l].T if l < len(W) else x
+    neighbour given as None is left out (its input held in ``b``, as ``mf.m``'s ``big_bias``).
+    The products by ``ops`` (:mod:`neurosim.compiled.arrays`: numpy, or torch in its
+    product dtype), a new array."""
+    x = b[l] + (ops.dot(H[l - 1], W[l - 1]) if l > 0 and H[l - 1] is not None else 0)
+    return x + ops.dot(H[l + 1], W[l].T) if l < len(W) else x
 
 
 def mean_field_passes(update: Callable[[int], float], layers: Sequence[int], iterations: int) -> int:
@@ -112,6 +116,17 @@ def odd_summed_out(H: list[np.ndarray | None], W: list[np.ndarray], b: list[np.n
     even = range(0, len(b), 2)
     return (sum(H[l] @ b[l] for l in even)
             + sum(softplus(layer_input(H, l, W, b)).sum(axis=1) for l in range(1, len(b), 2)))
+
+
+def check_products(dtype: Any) -> str:
+    """The products' dtype of the ``dtype`` parameter: ``"float32"`` for None, float32 or
+    ``"float32"``, ``"bfloat16"`` (torch), else a ParameterError naming the value."""
+    if isinstance(dtype, str) and dtype in arrays.DTYPES:
+        return dtype
+    if dtype is None or dtype is np.float32:
+        return "float32"
+    raise ParameterError(f"dtype must be None, 'float32' or 'bfloat16' (backend='torch'; the parameters are "
+                         f"float32 either way), got {dtype!r}")
 
 
 def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.Generator, n_runs: int = 100,
@@ -173,6 +188,16 @@ def _binary(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (rng.random(p.shape, dtype=np.float32) < p).astype(np.float32)
 
 
+def _stacked(buf: dict, Q_lo: Any, S_lo: Any, Q_hi: Any, S_hi: Any) -> Statistics:
+    """A block's statistics for :func:`~neurosim.compiled.bipartite.change`, stacked in its
+    buffers ``V``, ``H``: the positive phase ``(Q_lo, Q_hi)`` (mean-field, the layers below
+    and above) in the first rows, the negative ``(S_lo, S_hi)`` (the chains) after them."""
+    n, m = len(Q_lo), len(S_lo)
+    V, H = buf["V"][:n + m], buf["H"][:n + m]
+    V[:n], V[n:], H[:n], H[n:] = Q_lo, S_lo, Q_hi, S_hi
+    return Statistics(V, None, H, n)
+
+
 def _entropy(q: np.ndarray) -> np.ndarray:
     """``H(q) = - sum_j q_j log q_j + (1 - q_j) log(1 - q_j)`` of each row (0 log 0 = 0)."""
     q = q.astype(np.float64)
@@ -230,6 +255,19 @@ class DeepBoltzmannMachine(Machine):
     warm_start : bool, default False
         ``fit`` starts joint training from the current weights and persistent chains (no
         pretraining, no initialisation): a pretrained machine's second stage.
+    backend : {"numpy", "torch"}, default "numpy"
+        The array library of training (:meth:`fit`: the pretraining RBMs, and joint
+        training's mean-field, persistent chains and weight change); torch is imported only
+        then (``pip install neurosim[torch]``) and draws from a ``torch.Generator`` seeded
+        from ``random_state_`` at every update. The fitted arrays are numpy's either way;
+        the other methods (mean-field, sampling, the bound, AIS) run on numpy.
+    device : str, default "cpu"
+        The torch device of training (``"cuda"`` on a GPU; each update then copies the
+        parameters and the chains back to the host).
+    dtype : None, "float32" or "bfloat16", default None
+        The matrix products' type in training: float32 (None), or ``"bfloat16"``
+        (``backend="torch"``; the cast policy of :mod:`neurosim.compiled.arrays`). The
+        parameters are float32 either way.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
     verbose : int, default 0
 
@@ -254,6 +292,7 @@ class DeepBoltzmannMachine(Machine):
                  pretrain_epochs: int = 10, pretrain_learning_rate: float = 0.05,
                  pretrain_weight_decay: float = 0.001, pretrain_sampling: bool = False,
                  pretrain_cd_every: int = 0, init_scale: float = 0.001, warm_start: bool = False,
+                 backend: str = "numpy", device: str = "cpu", dtype: str | None = None,
                  random_state: Any = None, verbose: int = 0) -> None:
         self.layers = layers
         self.learning_rate = learning_rate
@@ -279,6 +318,9 @@ class DeepBoltzmannMachine(Machine):
         self.pretrain_cd_every = pretrain_cd_every
         self.init_scale = init_scale
         self.warm_start = warm_start
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
 
@@ -303,6 +345,7 @@ class DeepBoltzmannMachine(Machine):
         self._targets = self._check_targets()
         for name in ("momentum", "final_momentum", "damping"):
             check_number(name, getattr(self, name), 0.0, 1.0, high_open=True)
+        self._products = check_products(self.dtype)
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)          # raises, naming the value
 
@@ -316,6 +359,13 @@ class DeepBoltzmannMachine(Machine):
             raise ParameterError(f"sparsity_targets must give one target per hidden layer ({n}), got {t!r}")
         return tuple(check_number(f"sparsity_targets[{i}]", x, 0.0, 1.0, low_open=True, high_open=True)
                      for i, x in enumerate(t))
+
+    def _validate_training(self) -> None:
+        """:meth:`_validate` and the training backend (``backend``, ``device``, the products'
+        dtype): checked, and torch imported, only when training asks for it, so that a
+        machine trained on torch loads and runs on numpy where torch is absent."""
+        self._validate()
+        self._backend = arrays.backend(self.backend, self.device, self._products)
 
     def _ready(self) -> np.random.Generator:
         """Fitted and valid; the Generator ``random_state_`` (made once)."""
@@ -331,12 +381,12 @@ class DeepBoltzmannMachine(Machine):
         return A.toarray() if hasattr(A, "toarray") else A
 
     # -- the energy and its conditionals -------------------------------------------------
-    def _start(self, V: np.ndarray) -> list[np.ndarray]:
+    def _start(self, V: Any, W: list, b: list, ops: NumpyOps | TorchOps) -> list:
         """``mf.m``'s start: a bottom-up pass, each layer below the top with doubled input
         from below (standing in for the layer above), ``q_l = sigmoid(2 q_{l-1} W_l + b_l)``."""
-        Q, L = [V], len(self.weights_)
+        Q, L = [V], len(W)
         for l in range(1, L + 1):
-            Q.append(sigmoid((2.0 if l < L else 1.0) * (Q[-1] @ self.weights_[l - 1]) + self.biases_[l]))
+            Q.append(ops.sigmoid_((2.0 if l < L else 1.0) * ops.dot(Q[-1], W[l - 1]) + b[l]))
         return Q
 
     def mean_field(self, X: Any, iterations: int | None = None, damping: float | None = None) -> list[np.ndarray]:
@@ -351,22 +401,29 @@ class DeepBoltzmannMachine(Machine):
         damping = check_number("damping", self.damping if damping is None else damping, 0.0, 1.0, high_open=True)
         return self._mean_field(self._check_X(X), iterations, damping)[1:]
 
-    def _mean_field(self, V: np.ndarray, iterations: int, damping: float) -> list[np.ndarray]:
+    def _mean_field(self, V: Any, iterations: int, damping: float, be: Backend = NUMPY) -> list:
         """[V, q_1, ..., q_L] (see :meth:`mean_field`); the visible input to ``h_1``
-        computed once."""
-        Q = self._start(V)
+        computed once. On the backend ``be`` (``V`` its array): the parameters wrapped as
+        its arrays, the weights in its product dtype (numpy: the arrays themselves)."""
+        ops, (W, b) = be.ops, self._parameters(be)
+        Q = self._start(V, W, b, ops)
         H = [None] + Q[1:]
-        b = [self.biases_[0], self.biases_[1] + V @ self.weights_[0]] + self.biases_[2:]
+        b = [b[0], b[1] + ops.dot(V, W[0])] + b[2:]
 
         def update(l: int) -> float:
-            new = sigmoid(layer_input(H, l, self.weights_, b))
+            new = ops.sigmoid_(layer_input(H, l, W, b, ops))
             if damping:
                 new = damping * H[l] + (1 - damping) * new
-            change, H[l] = np.abs(new - H[l]).mean(), new
+            change, H[l] = abs(new - H[l]).mean(), new
             return change  # compared with MF_TOLERANCE in the layer's dtype
 
         mean_field_passes(update, range(1, len(H)), iterations)
         return [V] + H[1:]
+
+    def _parameters(self, be: Backend) -> tuple[list, list]:
+        """The weights and biases as the arrays of ``be`` (numpy: themselves; torch: views on
+        the CPU), the weights in its product dtype (a copy for bfloat16)."""
+        return [be.ops.lowered(be.asarray(W)) for W in self.weights_], [be.asarray(x) for x in self.biases_]
 
     def transform(self, X: Any) -> np.ndarray:
         """The mean-field posteriors of every hidden layer side by side, (n, n_1 + ... + n_L)."""
@@ -374,12 +431,14 @@ class DeepBoltzmannMachine(Machine):
 
     # -- pretraining ----------------------------------------------------------------------
     def _recipe(self) -> Recipe:
-        """The pretraining RBMs' settings as the DBN trainer's recipe (its layers unused)."""
+        """The pretraining RBMs' settings as the DBN trainer's recipe (its layers unused),
+        on the training backend."""
         return Recipe(batch_size=int(self.batch_size), pretrain_epochs=int(self.pretrain_epochs),
                       learning_rate=float(self.pretrain_learning_rate),
                       weight_decay=float(self.pretrain_weight_decay),
                       momentum=(float(self.momentum), float(self.final_momentum)),
-                      momentum_switch=int(self.momentum_switch), init_scale=float(self.init_scale))
+                      momentum_switch=int(self.momentum_switch), init_scale=float(self.init_scale),
+                      backend=self.backend, device=self.device, dtype=self._products)
 
     def _pretrain(self, X: np.ndarray, rng: np.random.Generator) -> None:
         """Greedy RBMs with doubled inputs, composed into the DBM (module doc): RBM ``r``
@@ -412,11 +471,13 @@ class DeepBoltzmannMachine(Machine):
         ends = np.cumsum((0,) + self._layers)
         return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
 
-    def _new_chains(self, m: int, rng: np.random.Generator, init: np.ndarray | None = None) -> tuple[Chains, tuple]:
+    def _new_chains(self, m: int, rng: np.random.Generator, init: np.ndarray | None = None,
+                    backend: Backend | None = None) -> tuple[Chains, tuple]:
         """``m`` chains on the compiled Network of the current weights (uniform random
-        states, or ``init``), and its steps: the even layers, the odd layers."""
+        states, or ``init``) on ``backend`` (None: numpy), and its steps: the even layers,
+        the odd layers."""
         net = self.to_network()
-        chains = Chains(compile(net, dtype=np.float32), rng, m, init=init, count=False)
+        chains = Chains(compile(net, dtype=np.float32), rng, m, init=init, count=False, backend=backend)
         names = [p.units for p in net.populations]
         return chains, tuple(chains.net.step([u for l in range(parity, len(names), 2) for u in names[l]])
                              for parity in (0, 1))
@@ -436,17 +497,18 @@ class DeepBoltzmannMachine(Machine):
         even) of every chain; per layer, the even layers' states and the odd layers'
         conditional probabilities given them (the chains' statistics, Rao-Blackwellised),
         or with ``negative_phase="probabilities"`` the even hidden layers' probabilities
-        given the odd layers' probabilities (``dbm_mf.m``)."""
+        given the odd layers' probabilities (``dbm_mf.m``); arrays of the chains' backend."""
         even, odd = plan
         for _ in range(steps):
             chains.update(even)
             p = chains.update(odd)
-        S = chains.rows.astype(np.float32)
+        S = chains.xp.copy(chains.state)
         S[:, odd.units] = p
         S = [S[:, c] for c in self._slices()]
         if self.negative_phase == "probabilities":        # dbm_mf.m's negpenprobs
+            W, b = self._parameters(chains.backend)
             for l in range(2, len(S), 2):
-                S[l] = sigmoid(layer_input(S, l, self.weights_, self.biases_))
+                S[l] = chains.xp.sigmoid_(layer_input(S, l, W, b, chains.xp))
         return S
 
     def model_statistics(self, steps: int | None = None) -> list[np.ndarray]:
@@ -456,22 +518,27 @@ class DeepBoltzmannMachine(Machine):
         steps = check_number("steps", self.gibbs_steps if steps is None else steps, 1, integer=True)
         if self.__dict__.get("_chains") is None or len(self._chains.state) != int(self.n_chains):
             self._persistent(self._new_chains(int(self.n_chains), self.random_state_))
-        return self._negative(steps)
+        return [self._chains.backend.to_numpy(s) for s in self._negative(steps)]
 
     def _persistent(self, chains: tuple[Chains, tuple]) -> None:
         self._chains, self._plan = chains
-        self.chains_ = self._chains.state
+        self.chains_ = self._chains.rows
 
-    def _negative(self, steps: int) -> list[np.ndarray]:
-        """The persistent chains, on the current weights, ``steps`` alternations on."""
+    def _negative(self, steps: int) -> list:
+        """The persistent chains, on the current weights, ``steps`` alternations on, their
+        draws seeded afresh from ``random_state_`` (:meth:`Chains.reseed`); ``chains_``
+        their states on the host (numpy, or a view of torch's on the CPU: the chains' own)."""
         self._sync(self._chains)
-        return self._alternate(self._chains, self._plan, steps)
+        self._chains.reseed()
+        S = self._alternate(self._chains, self._plan, steps)
+        self.chains_ = self._chains.rows
+        return S
 
     # -- training ----------------------------------------------------------------------------
     def _begin_fit(self, X: Any) -> np.ndarray:
         """Validate, convert ``X``, pretrain (or random weights) and fresh chains, or with
         ``warm_start`` the current weights and chains."""
-        self._validate()
+        self._validate_training()
         X = self._check_X(X)
         warm = self.warm_start and "weights_" in self.__dict__
         if warm and self.weights_[0].shape[0] != X.shape[1]:
@@ -482,7 +549,8 @@ class DeepBoltzmannMachine(Machine):
             self._pretrain(X, rng) if self.pretrain_epochs else self._initialize(rng)
         chains = self.__dict__.get("chains_") if warm else None
         keep = chains is not None and np.shape(chains) == (int(self.n_chains), sum(self._layers))
-        self._persistent(self._new_chains(int(self.n_chains), rng, init=np.array(chains) if keep else None))
+        self._persistent(self._new_chains(int(self.n_chains), rng, init=np.array(chains) if keep else None,
+                                          backend=self._backend))
         self._velocity = [{"W": np.zeros_like(W), "c": np.zeros_like(self.biases_[l])}
                           for l, W in enumerate(self.weights_, start=1)]
         self._velocity[0]["b"] = np.zeros_like(self.biases_[0])
@@ -500,12 +568,13 @@ class DeepBoltzmannMachine(Machine):
     def _fit_batch(self, X: np.ndarray, rows: Any, at: Position) -> None:
         """One joint update: the minibatch's binary states drawn from its probabilities,
         mean-field statistics, the chains' statistics, eq. 6 per weight block (the kernel's
-        :func:`~neurosim.compiled.bipartite.change`), momentum and weight cost."""
-        rng = self.random_state_
+        :func:`~neurosim.compiled.bipartite.change`), momentum and weight cost. On the
+        training backend but the minibatch's draw (numpy's, from ``random_state_``)."""
+        rng, be = self.random_state_, self._backend
         x = X[rows]
         V = (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is named at the epoch's end
-            Q = self._mean_field(V, int(self.mean_field_iterations), float(self.damping))
+            Q = self._mean_field(be.asarray(V), int(self.mean_field_iterations), float(self.damping), be)
             S = self._negative(int(self.gibbs_steps))
             momentum = float(self.final_momentum if at.epoch >= self.momentum_switch else self.momentum)
             self._update(Q, S, self.learning_rate_at(at.epoch * -(-len(X) // self._batch_rows) + at.batch), momentum)
@@ -528,34 +597,46 @@ class DeepBoltzmannMachine(Machine):
                     raise DivergenceError(f"{when}: {name}[{i}]{bad}: training diverged (a parameter became "
                                           f"non-finite); lower learning_rate (now {self.learning_rate!r})")
 
-    def _update(self, Q: list[np.ndarray], S: list[np.ndarray], lr: float, momentum: float) -> None:
+    def _update(self, Q: list, S: list, lr: float, momentum: float) -> None:
         """Eq. 6 for every block ``(h_{l-1}, h_l)``: positive phase ``Q``, negative ``S``;
-        each bias changed once (the visible one by the first block, ``b_l`` by block l)."""
-        for l, W in enumerate(self.weights_, start=1):
-            block = Block(W, self.biases_[l - 1], self.biases_[l])
-            stats = Statistics(np.vstack([Q[l - 1], S[l - 1]]), None, np.vstack([Q[l], S[l]]), len(Q[0]))
-            self._buffers[l - 1] = bipartite.buffers(self._buffers[l - 1], block, len(Q[0]), len(S[0]))
-            d, _ = bipartite.change(block, stats, CD_JOINT, lr, self._buffers[l - 1])
+        each bias changed once (the visible one by the first block, ``b_l`` by block l).
+        On the training backend: the arrays of :meth:`_host_state` as its arrays (views on
+        the CPU, copied back from a GPU)."""
+        be, host = self._backend, self._host_state()
+        on = {k: be.asarray(a) for k, a in host.items()}
+        for l in range(1, len(self.weights_) + 1):
+            block = Block(on[f"W{l}"], on[f"b{l - 1}"], on[f"b{l}"])
+            buf = self._buffers[l - 1] = bipartite.buffers(self._buffers[l - 1], block, len(Q[0]), len(S[0]), be)
+            d, _ = bipartite.change(block, _stacked(buf, Q[l - 1], S[l - 1], Q[l], S[l]), CD_JOINT, lr, buf)
             if l > 1:
                 del d["b"]
             if self._means is not None:
-                self._sparsity(d, l, Q, lr)
-            bipartite.apply(block, d, lr, momentum, float(self.weight_decay), self._velocity[l - 1])
+                self._sparsity(d, l, Q, lr, [on[f"sparsity_mean_{k}"] for k in range(1, len(self._means) + 1)])
+            bipartite.apply(block, d, lr, momentum, float(self.weight_decay), {k: on[f"velocity_{k}{l}"] for k in d})
+        if not be.shares_memory:                       # a GPU: the update's arrays back to the host
+            for k, a in host.items():
+                np.copyto(a, be.to_numpy(on[k]))
 
-    def _sparsity(self, d: dict[str, np.ndarray], l: int, Q: list[np.ndarray], lr: float) -> None:
+    def _host_state(self) -> dict[str, np.ndarray]:
+        """The numpy arrays an update changes in place, by name: the weights, the biases and
+        :meth:`_training_state`."""
+        return {**{k: a for k, a in self._arrays().items() if k != "chains"}, **self._training_state()}
+
+    def _sparsity(self, d: dict, l: int, Q: list, lr: float, means: list) -> None:
         """``dbm_mf.m``'s sparsity penalty on block ``l``'s change ``d``, in place: with
-        each hidden layer's running mean ``m_k = 0.9 m_k + 0.1 <q_k>`` (from the targets
-        ``t_k``; moved once per update, at its own block) and ``g_k = sparsity_cost (m_k -
-        t_k)``, the penalty pushes every unit's total input: ``c -= lr g_l``, ``W_l -= lr
-        (<q_{l-1}> g_l^T + g_{l-1} <q_l>^T)`` (the second term for a hidden layer below)."""
-        m = self._means[l - 1]
+        each hidden layer's running mean ``m_k = 0.9 m_k + 0.1 <q_k>`` (``means``, the
+        backend's arrays of ``_means``; from the targets ``t_k``; moved once per update, at
+        its own block) and ``g_k = sparsity_cost (m_k - t_k)``, the penalty pushes every
+        unit's total input: ``c -= lr g_l``, ``W_l -= lr (<q_{l-1}> g_l^T + g_{l-1}
+        <q_l>^T)`` (the second term for a hidden layer below; outer products by broadcasting)."""
+        m = means[l - 1]
         m *= SPARSITY_DECAY
         m += (1 - SPARSITY_DECAY) * Q[l].mean(axis=0)
-        g = [None] + [float(self.sparsity_cost) * (x - t) for x, t in zip(self._means, self._targets)]
+        g = [None] + [float(self.sparsity_cost) * (x - t) for x, t in zip(means, self._targets)]
         d["c"] -= lr * g[l]
-        d["W"] -= lr * np.outer(Q[l - 1].mean(axis=0), g[l])
+        d["W"] -= lr * (Q[l - 1].mean(axis=0)[:, None] * g[l])
         if l > 1:
-            d["W"] -= lr * np.outer(g[l - 1], Q[l].mean(axis=0))
+            d["W"] -= lr * (g[l - 1][:, None] * Q[l].mean(axis=0))
 
     def _end_epoch(self, X: np.ndarray, epoch: int) -> None:
         self.n_iter_ = epoch + 1
@@ -575,7 +656,8 @@ class DeepBoltzmannMachine(Machine):
                 vel[k][:] = arrays[f"velocity_{k}{l}"]
         for l, m in enumerate(self._means or (), start=1):
             m[:] = arrays[f"sparsity_mean_{l}"]
-        self._persistent(self._new_chains(len(self.chains_), self.random_state_, init=self.chains_))
+        self._persistent(self._new_chains(len(self.chains_), self.random_state_, init=self.chains_,
+                                          backend=self._backend))
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n_samples: int, n_sweeps: int = 1000, visible_only: bool = True) -> np.ndarray:
