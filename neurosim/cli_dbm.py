@@ -14,15 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_args import (layer_sizes, non_negative_int, positive_int, run_directory_flags, seed, single_valued,
-                       strict_json)
+from .cli_args import (backend_flags, layer_sizes, non_negative_int, positive_int, run_directory_flags, seed,
+                       single_valued, strict_json)
 
 __all__ = ["add_parsers"]
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train (or resume) a run on MNIST's training digits (intensities in [0, 1], drawn
-    as bits at every update) into ``--out``."""
+    as bits at every update) into ``--out``; the backend is checked before the data load."""
+    from .compiled.arrays import backend
     from .data import load_mnist
     from .machines.dbm_run import DBMRecipe, DBMTrainer
     from .machines.runs import check_resume
@@ -32,13 +33,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_resume(out / "recipe.json", args.resume, out)
     given = dict(hidden=args.hidden, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, chains=args.chains,
                  mean_field_iterations=args.mean_field_iterations, finetune_epochs=args.finetune_epochs,
-                 snapshot_every=args.snapshot_every, joint_momentum=args.joint_momentum, seed=args.seed)
+                 snapshot_every=args.snapshot_every, joint_momentum=args.joint_momentum, seed=args.seed,
+                 backend=args.backend, device=args.device, dtype=args.dtype)
     overrides = {k: v for k, v in given.items() if v is not None}
     if args.resume:
         started = json.loads((out / "recipe.json").read_text())
         recipe, limit = replace(DBMRecipe(**started["recipe"]), **overrides), args.limit or started["n_cases"]
     else:
         recipe, limit = DBMRecipe(**overrides), args.limit
+    backend(recipe.backend, recipe.device, recipe.dtype)
     X, labels = load_mnist("train", limit=limit)
 
     def begin() -> None:                                     # under the lock
@@ -105,6 +108,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="keep the machine every E joint epochs, for the learning curve (default 10)")
     tr.add_argument("--limit", type=positive_int, default=None, help="train on the first N digits only")
     tr.add_argument("--seed", type=seed, default=None)
+    backend_flags(tr, "training: the pretraining RBMs, joint training and fine-tuning (evaluation: numpy)",
+                  given_only=True)
     run_directory_flags(tr)
     tr.set_defaults(run=cmd_train)
     ev = single_valued(actions.add_parser(

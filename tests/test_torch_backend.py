@@ -347,7 +347,7 @@ def test_rbm_train_on_torch_bfloat16_then_evaluate_and_resume(fake_mnist, tmp_pa
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     (["--backend", "torch", "NO_TORCH"], "pip install neurosim[torch]"),
 ])
-@pytest.mark.parametrize("command", ["rbm", "dbn"])
+@pytest.mark.parametrize("command", ["rbm", "dbn", "dbm"])
 def test_bad_backend_flags_exit_2_with_the_librarys_message(fake_mnist, tmp_path, capsys, monkeypatch, flags,
                                                             message, command):
     """Each bad choice exits 2 with the library's one-line message and leaves nothing behind."""
@@ -356,7 +356,8 @@ def test_bad_backend_flags_exit_2_with_the_librarys_message(fake_mnist, tmp_path
         monkeypatch.setitem(sys.modules, "torch", None)        # `import torch` fails
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / ("rbm.npz" if command == "rbm" else "run")
-    argv = (RBM_FLAGS if command == "rbm" else ["dbn", "train", "--hidden", "8,8,8"]) + flags + ["--out", str(out)]
+    argv = {"rbm": RBM_FLAGS, "dbn": ["dbn", "train", "--hidden", "8,8,8"],
+            "dbm": ["dbm", "train", "--hidden", "8,8"]}[command] + flags + ["--out", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err

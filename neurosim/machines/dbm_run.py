@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..compiled import arrays
 from ..errors import DivergenceError, NeurosimError
 from ..outputs import atomic_write_text
 from . import runs
@@ -53,7 +54,10 @@ class DBMRecipe:
     ``backprop.m``) for the paper's 784-500-1000 DBM; the paper trained 500 joint epochs.
     ``joint_momentum``: the momentum of joint training from epoch 5 on, 0.5: ``dbm_mf.m``'s
     0.9 undoes joint training here (docs/machines/dbm.md, the first MNIST run); the
-    pretraining RBMs keep 0.9."""
+    pretraining RBMs keep 0.9. ``backend``, ``device``, ``dtype``: the array library of
+    training's products (:func:`~neurosim.compiled.arrays.backend`: ``"torch"``,
+    ``"bfloat16"`` products): the pretraining RBMs, joint training and fine-tuning;
+    evaluation runs on numpy."""
 
     hidden: tuple[int, ...] = (500, 1000)
     pretrain_epochs: int = 100
@@ -65,6 +69,9 @@ class DBMRecipe:
     snapshot_every: int = 10
     n_labels: int = 10
     seed: int = 0
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -83,7 +90,8 @@ class DBMRecipe:
         """The DBM of this recipe on ``n_visible`` inputs (``params`` override)."""
         return DeepBoltzmannMachine((n_visible,) + self.hidden, **{
             "pretrain_epochs": self.pretrain_epochs, "n_iter": self.epochs, "n_chains": self.chains,
-            "mean_field_iterations": self.mean_field_iterations, "random_state": self.seed, **params})
+            "mean_field_iterations": self.mean_field_iterations, "random_state": self.seed,
+            "backend": self.backend, "device": self.device, "dtype": self.dtype, **params})
 
 
 def _check_count(name: str, value: Any, low: int) -> None:
@@ -131,11 +139,13 @@ def snapshots(directory: str | Path) -> list[tuple[int, Path]]:
 class DBMTrainer:
     """Runs a :class:`DBMRecipe` on ``(X, labels)`` into ``directory`` (module doc), under
     the lock ``directory/LOCK``; run again, it resumes at the stage it reached (a run made
-    with another recipe or data is refused, naming what differs)."""
+    with another recipe or data is refused, naming what differs). The recipe's backend is
+    checked here (torch imported if it asks for it)."""
 
     def __init__(self, recipe: DBMRecipe, X: np.ndarray, labels: np.ndarray, directory: str | Path,
                  checkpoint_s: float = 180.0, log: Callable[[str], None] | None = None) -> None:
         self.r, self.X, self.labels, self.dir = recipe, X, np.asarray(labels), Path(directory)
+        self.backend = arrays.backend(recipe.backend, recipe.device, recipe.dtype)
         self.checkpoint_s = checkpoint_s
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -157,7 +167,8 @@ class DBMTrainer:
         path = self.dir / "recipe.json"
         if path.exists():
             started = json.loads(path.read_text())
-            runs.check_unchanged(str(self.dir), "another recipe", started["recipe"],
+            recipe = asdict(DBMRecipe(**started["recipe"]))       # settings added since: their defaults
+            runs.check_unchanged(str(self.dir), "another recipe", json.loads(json.dumps(recipe)),
                                  json.loads(json.dumps(asdict(self.r))), started["n_cases"], len(self.X))
         else:
             atomic_write_text(path, json.dumps({"recipe": asdict(self.r), "n_cases": len(self.X)}, indent=1))
@@ -230,7 +241,8 @@ class DBMTrainer:
         losses = []
         for lo in range(0, len(A), FINETUNE_BATCH):
             idx = order[lo:lo + FINETUNE_BATCH]
-            losses.append(backprop_cg_step(p, A[idx], Y[idx], LINE_SEARCHES, epoch >= FINETUNE_TOP_ONLY)[-1])
+            losses.append(backprop_cg_step(p, A[idx], Y[idx], LINE_SEARCHES, epoch >= FINETUNE_TOP_ONLY,
+                                           self.backend)[-1])
         if not all(np.isfinite(v).all() for v in p.values()):
             raise DivergenceError(f"{self.dir}: fine-tuning diverged in epoch {epoch + 1}; the last checkpoint "
                                   "is kept")
