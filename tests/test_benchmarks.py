@@ -86,3 +86,25 @@ def test_dbm_mean_field_gaps_shrink_with_iterations():
     undamped = [r["bound_gap_nats"] for r in rows if r["damping"] == 0.0]
     assert min(undamped) > -1e-6 and all(a >= b - 1e-6 for a, b in zip(undamped, undamped[1:]))
     assert rows[-1]["max_abs_q_error"] < 1e-4 and undamped[0] > 0
+
+
+def test_dbm_flops_are_the_products_one_joint_update_makes(monkeypatch):
+    """``torch_backend.dbm_flops`` against a count of every product (``2 m k n``) that one
+    joint update of a small DBM makes through the backend's operations (numpy's), whose
+    weights are strong enough for mean-field to run all its iterations."""
+    from neurosim.compiled import arrays
+    from neurosim.machines.base import Position
+
+    bench, flops = load("torch_backend"), []
+    for name in ("dot", "matmul"):
+        real = getattr(arrays.NumpyOps, name)
+
+        def counted(a, b, out=None, real=real):
+            flops.append(2 * a.shape[0] * a.shape[1] * b.shape[1])
+            return real(a, b) if out is None else real(a, b, out)
+        monkeypatch.setattr(arrays.NumpyOps, name, staticmethod(counted))
+    layers, settings = (20, 8, 12), dict(batch_size=10, n_chains=7, mean_field_iterations=4, gibbs_steps=3)
+    dbm, data = bench.dbm_machine(np.random.default_rng(0).random((10, 20)), 0, layers, init_scale=1.0, **settings)
+    flops.clear()
+    dbm._fit_batch(data, slice(0, 10), Position())
+    assert sum(flops) == bench.dbm_flops(layers, 10, 7, 4, 3)["total"]
