@@ -35,7 +35,7 @@ Usage: ``python benchmarks/torch_backend.py [--rows 10000] [--repeats 5] [--thre
 [--out benchmarks/results/torch_backend.json]``; ``--quick`` (5,000 rows, two repeats, 1
 thread; about 15 s) writes to the temporary directory unless ``--out`` is given.
 ``--dbm [--quick]``: the DBM's row only (``results/torch_backend_dbm.json``; quick: two
-repeats of 5 updates, 1 thread, about 20 s).
+repeats of 5 updates, 1 thread, about 7 s).
 """
 
 from __future__ import annotations
