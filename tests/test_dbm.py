@@ -376,20 +376,14 @@ def test_ais_of_a_one_layer_dbm_is_the_rbm_ais_estimate():
     np.testing.assert_allclose(ours.log_weights, theirs.log_weights, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("stop_at", [(0, 2), (1, 4)])
-def test_ctrl_c_then_resume_gives_the_weights_of_an_uninterrupted_fit(tmp_path, stop_at):
-    """runs.fit_run: a checkpoint at SIGINT, then the run continues to exactly fit's weights,
-    the chains and the momentum's velocities carried over."""
+def stopped_and_resumed(machine, X, path, stop_at: tuple[int, int]):
+    """``(whole, resumed)``: ``machine()`` fitted, and ``machine()`` fitted by runs.fit_run
+    into the checkpoint ``path``, stopped by SIGINT at ``stop_at`` (epoch, minibatch), then
+    resumed by a fresh ``machine()``."""
     import os
     import signal
 
     from neurosim.machines.runs import fit_run
-    X, path = binary(40, 6), tmp_path / "dbm.ckpt.npz"
-
-    def machine():
-        return DeepBoltzmannMachine((6, 4, 3), n_iter=3, pretrain_epochs=2, batch_size=10, n_chains=8,
-                                    momentum_switch=1, learning_rate=0.01, random_state=3)
-
     whole = machine().fit(X)
 
     def interrupt(at):
@@ -400,6 +394,18 @@ def test_ctrl_c_then_resume_gives_the_weights_of_an_uninterrupted_fit(tmp_path, 
         fit_run(machine(), X, path, log=lambda m: None, after_batch=interrupt)
     resumed = machine()
     fit_run(resumed, X, path, log=lambda m: None)
+    return whole, resumed
+
+
+@pytest.mark.parametrize("stop_at", [(0, 2), (1, 4)])
+def test_ctrl_c_then_resume_gives_the_weights_of_an_uninterrupted_fit(tmp_path, stop_at):
+    """runs.fit_run: a checkpoint at SIGINT, then the run continues to exactly fit's weights,
+    the chains and the momentum's velocities carried over."""
+    def machine():
+        return DeepBoltzmannMachine((6, 4, 3), n_iter=3, pretrain_epochs=2, batch_size=10, n_chains=8,
+                                    momentum_switch=1, learning_rate=0.01, random_state=3)
+
+    whole, resumed = stopped_and_resumed(machine, binary(40, 6), tmp_path / "dbm.ckpt.npz", stop_at)
     for a, b in zip(resumed.weights_ + resumed.biases_ + [resumed.chains_], whole.weights_ + whole.biases_ +
                     [whole.chains_]):
         assert np.array_equal(a, b)
@@ -516,27 +522,12 @@ def test_bad_dbm_mf_m_options_are_refused_by_name(params, match):
 def test_resume_carries_the_sparsity_means(tmp_path):
     """The running means are training state: an interrupted sparse run resumes to the
     uninterrupted run's weights."""
-    import os
-    import signal
-
-    from neurosim.machines.runs import fit_run
-    X, path = binary(40, 6), tmp_path / "dbm.ckpt.npz"
-
     def machine():
         return DeepBoltzmannMachine((6, 4, 3), n_iter=2, pretrain_epochs=1, batch_size=10, n_chains=8,
                                     learning_rate=0.05, sparsity_targets=(0.2, 0.1), sparsity_cost=0.1,
                                     random_state=3)
 
-    whole = machine().fit(X)
-
-    def interrupt(at):
-        if (at.epoch, at.batch) == (0, 2):
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(KeyboardInterrupt):
-        fit_run(machine(), X, path, log=lambda m: None, after_batch=interrupt)
-    resumed = machine()
-    fit_run(resumed, X, path, log=lambda m: None)
+    whole, resumed = stopped_and_resumed(machine, binary(40, 6), tmp_path / "dbm.ckpt.npz", (0, 2))
     for a, b in zip(resumed.weights_ + resumed.biases_, whole.weights_ + whole.biases_):
         assert np.array_equal(a, b)
 

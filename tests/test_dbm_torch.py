@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +26,9 @@ from neurosim.compiled import arrays
 from neurosim.errors import ParameterError
 from neurosim.machines import DeepBoltzmannMachine
 from neurosim.machines.dbm import layer_input
-from neurosim.machines.runs import fit_run
 from neurosim.numerics import sigmoid
 from test_cli_mnist import fake_mnist  # noqa: F401  (the fixture)
-from test_dbm import binary, random_dbm
+from test_dbm import binary, random_dbm, stopped_and_resumed
 
 torch = optional("torch")
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,23 +150,12 @@ def test_ctrl_c_then_resume_on_torch_gives_the_uninterrupted_fit(tmp_path, dtype
     """runs.fit_run on torch: stopped by SIGINT mid-epoch and resumed, the weights and chains
     of an uninterrupted fit bit for bit (the torch draws seeded from the checkpointed
     Generator at every update)."""
-    X, path = binary(40, 6), tmp_path / "dbm.ckpt.npz"
-
     def machine():
         return DeepBoltzmannMachine((6, 4, 3), n_iter=3, pretrain_epochs=2, batch_size=10, n_chains=8,
                                     momentum_switch=1, learning_rate=0.01, random_state=3, backend="torch",
                                     dtype=dtype)
 
-    whole = machine().fit(X)
-
-    def interrupt(at):
-        if (at.epoch, at.batch) == (1, 2):
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(KeyboardInterrupt):
-        fit_run(machine(), X, path, log=lambda m: None, after_batch=interrupt)
-    resumed = machine()
-    fit_run(resumed, X, path, log=lambda m: None)
+    whole, resumed = stopped_and_resumed(machine, binary(40, 6), tmp_path / "dbm.ckpt.npz", (1, 2))
     assert _digest(resumed) == _digest(whole)
 
 

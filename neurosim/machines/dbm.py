@@ -53,8 +53,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..compiled import arrays, bipartite, compile
-from ..compiled.arrays import Backend, NumpyOps, TorchOps
+from ..compiled import bipartite, compile
+from ..compiled.arrays import DTYPES, Backend, NumpyOps, TorchOps
+from ..compiled.arrays import backend as array_backend
 from ..compiled.bipartite import NUMPY, SPARSITY_DECAY, Block, Statistics
 from ..compiled.sampler import Chains
 from ..errors import DivergenceError, InferenceError, ParameterError, ValidationError
@@ -121,7 +122,7 @@ def odd_summed_out(H: list[np.ndarray | None], W: list[np.ndarray], b: list[np.n
 def check_products(dtype: Any) -> str:
     """The products' dtype of the ``dtype`` parameter: ``"float32"`` for None, float32 or
     ``"float32"``, ``"bfloat16"`` (torch), else a ParameterError naming the value."""
-    if isinstance(dtype, str) and dtype in arrays.DTYPES:
+    if isinstance(dtype, str) and dtype in DTYPES:
         return dtype
     if dtype is None or dtype is np.float32:
         return "float32"
@@ -365,7 +366,7 @@ class DeepBoltzmannMachine(Machine):
         dtype): checked, and torch imported, only when training asks for it, so that a
         machine trained on torch loads and runs on numpy where torch is absent."""
         self._validate()
-        self._backend = arrays.backend(self.backend, self.device, self._products)
+        self._backend = array_backend(self.backend, self.device, self._products)
 
     def _ready(self) -> np.random.Generator:
         """Fitted and valid; the Generator ``random_state_`` (made once)."""
