@@ -50,11 +50,14 @@ def _digest(dbm: DeepBoltzmannMachine) -> str:
 # -- numpy unchanged --------------------------------------------------------------------------------
 @pytest.mark.parametrize("options, digest", [
     ({}, "e5cbe1787ea42a8f"),
-    (dict(negative_phase="probabilities", sparsity_targets=(0.2, 0.1, 0.3), sparsity_cost=0.01), "06c80d85141fc118")])
+    (dict(negative_phase="probabilities", sparsity_targets=(0.2, 0.1, 0.3), sparsity_cost=0.01), "06c80d85141fc118"),
+    (dict(pretrain_sampling=True, pretrain_cd_every=1, negative_phase="probabilities",
+          sparsity_targets=(0.2, 0.1, 0.3), sparsity_cost=0.01), "2459119fbe3946bc")])
 def test_numpy_training_is_bit_for_bit_what_it_was(options, digest):
     """Pretraining, three epochs of joint training (damped mean-field, momentum) and the
-    chains, digested: the numbers of the numpy code before the backend (and of the lead's
-    two options as they were merged), computed then and pinned here."""
+    chains, digested: the numbers of the numpy code before the backend (and of the
+    options of dbm_mf.m, rbm.m and rbm_l2.m as they were merged), computed then and
+    pinned here."""
     X = (np.random.default_rng(0).random((60, 8)) < 0.4).astype(np.float32)
     dbm = DeepBoltzmannMachine((8, 6, 5, 4), n_iter=3, pretrain_epochs=2, batch_size=20, n_chains=10,
                                mean_field_iterations=4, damping=0.3, momentum_switch=1, learning_rate=0.01,

@@ -572,8 +572,7 @@ class DeepBoltzmannMachine(Machine):
         :func:`~neurosim.compiled.bipartite.change`), momentum and weight cost. On the
         training backend but the minibatch's draw (numpy's, from ``random_state_``)."""
         rng, be = self.random_state_, self._backend
-        x = X[rows]
-        V = (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
+        V = _binary(X[rows], rng)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is named at the epoch's end
             Q = self._mean_field(be.asarray(V), int(self.mean_field_iterations), float(self.damping), be)
             S = self._negative(int(self.gibbs_steps))
