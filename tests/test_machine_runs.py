@@ -11,7 +11,7 @@ import pytest
 from neurosim import RBM
 from neurosim.cli import main
 from neurosim.errors import NeurosimError
-from neurosim.machines.base import annealed
+from neurosim.machines.base import Position, annealed
 from neurosim.data import load_binary_mnist
 from neurosim.machines.runs import LockError, check_resume, fit_run
 from test_cli_mnist import fake_mnist  # noqa: F401  (the fixture)
@@ -173,3 +173,23 @@ def test_rbm_train_interrupted_then_resumed_by_the_cli(fake_mnist, tmp_path, cap
     whole, cut = RBM.load(tmp_path / "whole.npz"), RBM.load(out)
     assert np.array_equal(whole.components_, cut.components_)
     assert not (tmp_path / "cut.npz.checkpoint.npz").exists()
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_at_its_default(tmp_path):
+    """A checkpoint written before a parameter existed holds no value for it: it resumes
+    as if at the parameter's default (the behaviour it was trained with), and is refused
+    if this run asks for another value."""
+    from neurosim.machines.base import read_npz_meta, write_npz
+    X, path = _data(), tmp_path / "c.npz"
+    whole = _machine().fit(X)
+    with pytest.raises(KeyboardInterrupt):
+        fit_run(_machine(), X, path, log=lambda m: None,
+                after_batch=lambda at: os.kill(os.getpid(), signal.SIGINT) if at == Position(1, 2) else None)
+    arrays, meta = read_npz_meta(path, "checkpoint")
+    del meta["params"]["centered"], meta["params"]["backend"]        # as before those settings were added
+    write_npz(path, arrays, meta)
+    with pytest.raises(NeurosimError, match=r"centered=False where this one has True"):
+        fit_run(_machine().set_params(centered=True), X, path, log=lambda m: None)
+    resumed = _machine()
+    fit_run(resumed, X, path, log=lambda m: None)
+    assert np.array_equal(resumed.components_, whole.components_)

@@ -369,6 +369,15 @@ class Machine:
         """Restore what :meth:`_training_state` gave."""
 
     # -- files -------------------------------------------------------------------------------
+    @classmethod
+    def _json_defaults(cls) -> dict:
+        """The defaults of ``__init__``'s keyword parameters, as :meth:`_json_params` holds
+        them (those JSON cannot hold left out)."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        return {k: v for k, v in json.loads(json.dumps(defaults, default=lambda _: None)).items() if v is not None
+                or defaults[k] is None}
+
     def _json_params(self) -> dict:
         """``get_params()`` as JSON holds it (tuples and arrays as lists): a Generator or
         RandomState is stored as None (a generator's state is not kept), a dtype by its

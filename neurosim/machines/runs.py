@@ -188,13 +188,21 @@ def _state(machine: Machine, X: Any, at: Position, seconds: float, info: dict | 
     return arrays, meta
 
 
+def _with_defaults(started: dict, machine: Machine) -> dict:
+    """A checkpoint's parameters, each that it predates (a setting added to the machine
+    since) at the machine's default for it, as JSON holds it: what the run was trained with."""
+    defaults = type(machine)._json_defaults()
+    return {**{k: v for k, v in defaults.items() if k not in started}, **started}
+
+
 def _resume(machine: Machine, path: Path, X: Any) -> tuple[Position, float]:
     """Put ``machine`` (fresh from ``_begin_fit``) in the state the checkpoint ``path``
     holds; an error naming the parameters (or data) in which it differs."""
     arrays, meta = read_npz_meta(path, "checkpoint")
     if meta.get("format") != CHECKPOINT_FORMAT or meta.get("machine") != type(machine).__name__:
         raise NeurosimError(f"{path}: not a checkpoint of a {type(machine).__name__} training run")
-    check_unchanged(str(path), "other settings", meta["params"], machine._json_params(), meta["n_cases"], X.shape[0])
+    check_unchanged(str(path), "other settings", _with_defaults(meta["params"], machine), machine._json_params(),
+                    meta["n_cases"], X.shape[0])
     restored = type(machine)._from_arrays({k[2:]: v for k, v in arrays.items() if k.startswith("m.")},
                                           machine.get_params(), meta["fitted"])
     machine.__dict__.update({k: v for k, v in restored.__dict__.items()
