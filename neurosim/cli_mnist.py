@@ -147,9 +147,9 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                   updown_anneal=args.updown_anneal, updown_cd=args.updown_cd,
                                   backprop_anneal=args.backprop_anneal, backprop_line_searches=args.backprop_cg,
                                   backprop_batch=args.backprop_batch, backprop_from=args.backprop_from,
-                                  chain_labels=args.chain_labels,
-                                  validation=args.validation, seed=args.seed, backend=args.backend,
-                                  device=args.device, dtype=args.dtype))
+                                  chain_labels=args.chain_labels, updown_continue=args.updown_continue,
+                                  continue_lr=args.continue_lr, validation=args.validation, seed=args.seed,
+                                  backend=args.backend, device=args.device, dtype=args.dtype))
     overrides = {k: v for k, v in given.items() if v is not None}
     recipe, limit = (_resumed(out, overrides, args.limit) if args.resume
                      else (replace(PRESETS[args.preset], **overrides), args.limit))
@@ -226,11 +226,15 @@ def cmd_dbn_evaluate(args: argparse.Namespace) -> None:
     def pct(x):
         return "-" if x is None else f"{100 * x:.2f}%"
 
+    best = ("" if run.best is None else
+            f"  generative, up-down epoch {result['best_updown_epoch']} (the best held out, the continuation's "
+            f"start) {pct(result['test_error_generative_best_updown'])}\n")
+    start = {"greedy": "greedy", "updown": "continued up-down" if run.recipe.updown_continue else "up-down"}
     text = (f"{args.directory}: {'finished run' if run.finished else f'unfinished run ({run.reached})'}, "
             f"{len(X)} test digits\n"
-            f"  generative (free energy) test error {pct(result['test_error_generative'])}\n"
+            f"  generative (free energy) test error {pct(result['test_error_generative'])}\n" + best +
             f"  backprop fine-tuned test error     {pct(result['test_error_backprop'])}"
-            f" (from the {run.recipe.backprop_from.replace('updown', 'up-down')} weights)\n"
+            f" (from the {start[run.recipe.backprop_from]} weights)\n"
             + "\n".join(f"  {k:<9} {v / 60:7.1f} min" for k, v in run.progress.seconds.items()))
     print(strict_json({k: v for k, v in result.items() if k != "curves" or args.curves})
           if args.json else text)
@@ -421,6 +425,12 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--backprop-from", choices=("greedy", "updown"), default=None,
                     help="backprop starts from the greedy stack (preset, as backpropclassify.m) or from "
                          "the up-down weights")
+    tr.add_argument("--updown-continue", type=non_negative, default=None, metavar="N",
+                    help="the two stages of section 6.1 (needs --validation): keep up-down's epoch of lowest "
+                         "held-out error, then train it N more up-down epochs on every digit, held-out ones "
+                         "too, at a constant rate with up-down's last CD-k (preset: 0, none)")
+    tr.add_argument("--continue-lr", type=positive_float, default=None, metavar="R",
+                    help="the continuation's constant learning rate (default: up-down's, 0.003)")
     tr.add_argument("--chain-labels", choices=("probabilities", "samples"), default=None,
                     help="the labels' reconstruction in the top RBM's chains, greedy and in up-down: "
                          "softmax probabilities (preset, the appendix) or one-hot samples (section 6.1)")
@@ -433,8 +443,9 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     backend_flags(tr, "every stage: the greedy RBMs, the top RBM, up-down and backprop", given_only=True)
     run_directory_flags(tr)
     tr.add_argument("--from", dest="source", metavar="RUN", default=None,
-                    help="start from RUN's weights at the first stage whose settings differ (up-down "
-                         "or backprop); the same weights as a fresh run, without its shared stages")
+                    help="start from RUN's weights at the first stage whose settings differ (up-down, "
+                         "its continuation or backprop); the same weights as a fresh run, without its shared "
+                         "stages")
     tr.set_defaults(run=cmd_dbn_train)
     ev = single_valued(actions.add_parser(
         "evaluate", help="test errors (generative, backprop) and stage times"))

@@ -144,24 +144,31 @@ Trainer(recipe(), X, y, {dir!r}, checkpoint_s=0.0, log=quiet, on_batch=lambda tr
 """
 
 
-def test_kill_minus_nine_mid_epoch_then_resume(tmp_path):
-    X, y = digits(400, 4)
-    whole = Trainer(recipe(), X, y, tmp_path / "whole", log=quiet).run().state_dict()
-    target = tmp_path / "killed"
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(tests=str(Path(__file__).parent),
-                                                                 dir=str(target))])
-    deadline = time.time() + 60
+def kill_mid_epoch(child_code: str, target: Path, stage: int) -> None:
+    """Run ``child_code`` (a training into ``target``, formatted with ``tests`` and
+    ``dir``) in a new process and kill -9 it once its progress.json is mid-epoch in stage
+    number ``stage``."""
+    child = subprocess.Popen([sys.executable, "-c", child_code.format(tests=str(Path(__file__).parent),
+                                                                      dir=str(target))])
+    deadline, p = time.time() + 60, {}
     while time.time() < deadline:
         try:
             p = json.loads((target / "progress.json").read_text())
-            if p["stage"] == 3 and p["batch"] > 0:    # mid-epoch in up-down
+            if p["stage"] == stage and p["batch"] > 0:
                 break
         except (FileNotFoundError, json.JSONDecodeError):
             pass
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert p["stage"] == 3, "the child finished before it could be killed"
+    assert p.get("stage") == stage, "the child finished before it could be killed"
+
+
+def test_kill_minus_nine_mid_epoch_then_resume(tmp_path):
+    X, y = digits(400, 4)
+    whole = Trainer(recipe(), X, y, tmp_path / "whole", log=quiet).run().state_dict()
+    target = tmp_path / "killed"
+    kill_mid_epoch(CHILD, target, 3)                  # mid-epoch in up-down
     assert (target / "LOCK").exists()                 # left behind by the killed process
     resumed = Trainer(recipe(), X, y, target, log=quiet).run().state_dict()
     assert all(np.array_equal(whole[k], resumed[k]) for k in whole)

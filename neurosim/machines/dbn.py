@@ -313,6 +313,17 @@ class DeepBeliefNet(Machine):
             out[:, y] = -self.b_lab[y] - _softplus(x + self.U[y]).sum(axis=1)
         return out - (pen @ self.b_pen)[:, None]
 
+    def top_activity(self, X: np.ndarray, labels: np.ndarray, batch: int = 1000) -> np.ndarray:
+        """Each top unit's probability of being on, ``sigmoid(c + p.W + U_y)`` (eq. 1),
+        averaged over the cases of ``X`` after an up-pass of probabilities ``p``, each
+        case with its label ``y`` (a unit near 0 has died)."""
+        self._check_fitted()
+        total = np.zeros(len(self.c))
+        for i in range(0, len(X), batch):
+            pen = self.up(X[i:i + batch])[-1]
+            total += sigmoid(pen @ self.W + self.U[np.asarray(labels[i:i + batch])] + self.c).sum(axis=0)
+        return total / len(X)
+
     def predict(self, X: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Generative classification: the label of lowest free energy after an up-pass."""
         self._check_fitted()

@@ -1,9 +1,9 @@
 """A new run from another run's finished stages (``neurosim dbn train --from RUN``).
 
-A recipe that differs from RUN's only in its up-down or backprop settings starts where
-they part, from RUN's weights and Generator state at the start of that stage (or, given
-only more backprop epochs, from RUN's backprop where it stands): training on gives
-exactly the weights of a fresh run of the new recipe.
+A recipe that differs from RUN's only in its up-down, continuation or backprop settings
+starts where they part, from RUN's weights and Generator state at the start of that stage
+(or, given only more backprop epochs, from RUN's backprop where it stands): training on
+gives exactly the weights of a fresh run of the new recipe.
 """
 
 from __future__ import annotations
@@ -12,24 +12,33 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import NeurosimError
-from .dbn_train import Progress, Recipe, changed_settings, read_checkpoint, recipe_of, stage_names, write_checkpoint
+from .dbn_train import (Progress, Recipe, best_epoch, changed_settings, read_checkpoint, recipe_of, stage_names,
+                        write_checkpoint)
 
 __all__ = ["fork_stage", "fork_run", "plan_fork", "continues_backprop"]
 
-FINE_TUNING = ("updown", "backprop")
+FINE_TUNING = ("updown", "continue", "backprop")
+CONTINUATION = ("updown_continue", "continue_lr")
+
+
+def setting_stage(name: str) -> str | None:
+    """The fine-tuning stage a Recipe setting belongs to (None: a greedy stage's)."""
+    if name in CONTINUATION:
+        return "continue"
+    return next((s for s in ("updown", "backprop") if name.startswith(f"{s}_")), None)
 
 
 def fork_stage(old: Recipe, new: Recipe) -> str:
-    """The first stage whose settings differ between ``old`` and ``new``: ``"updown"``
-    or ``"backprop"``; an error names the settings if the greedy stages differ."""
+    """The first stage whose settings differ between ``old`` and ``new``: ``"updown"``,
+    ``"continue"`` or ``"backprop"``; an error names the settings if the greedy stages differ."""
     changed = changed_settings(old, new)
     if not changed:
         raise NeurosimError("the same recipe as RUN: nothing to fork (continue RUN with --resume)")
-    greedy = [name for name in changed if not name.startswith(tuple(f"{s}_" for s in FINE_TUNING))]
+    greedy = [name for name in changed if setting_stage(name) is None]
     if greedy:
         verb = "differs" if len(greedy) == 1 else "differ"
         raise NeurosimError(f"{', '.join(greedy)} {verb} from RUN's: its greedy stages cannot be reused")
-    return next(s for s in FINE_TUNING if any(name.startswith(f"{s}_") for name in changed))
+    return next(s for s in FINE_TUNING if any(setting_stage(name) == s for name in changed))
 
 
 def continues_backprop(old: Recipe, new: Recipe, done: Progress) -> bool:
@@ -65,6 +74,9 @@ def plan_fork(source: str | Path, recipe: Recipe, directory: str | Path, n_cases
         raise NeurosimError(f"--from {source}: RUN trained on {meta['n_cases']} cases, this run on "
                             f"{n_cases} (--limit must match)")
     stages = stage_names(recipe)
+    if stage == "continue" and not recipe.updown_continue:
+        raise NeurosimError(f"--from {source}: RUN's continuation has replaced its up-down weights, which a run "
+                            "without one goes on from; fork from a run trained without --updown-continue")
     at = stages.index(stage)
     if done.stage < at:
         raise NeurosimError(f"--from {source}: RUN has not finished the stages before {stage} "
@@ -72,7 +84,7 @@ def plan_fork(source: str | Path, recipe: Recipe, directory: str | Path, n_cases
     if stage == "updown" and old.updown_epochs and (done.stage, done.epoch, done.batch) > (at, 0, 0):
         raise NeurosimError(f"--from {source}: RUN's up-down has changed the weights a new up-down must start "
                             "from; fork from a run trained with --updown-epochs 0")
-    greedy_needed = stage == "backprop" and recipe.backprop_from == "greedy" and recipe.updown_epochs
+    greedy_needed = stage != "updown" and recipe.backprop_from == "greedy" and recipe.updown_epochs
     if greedy_needed and not any(k.startswith("greedy.") for k in d):
         raise NeurosimError(f"--from {source}: backprop starts from the greedy stack, and RUN kept no copy of "
                             "it through up-down; for backprop alone from the greedy stack, fork a run trained with "
@@ -89,8 +101,24 @@ def plan_fork(source: str | Path, recipe: Recipe, directory: str | Path, n_cases
     else:
         rng = meta["rng"]
         note += f"; RUN recorded no Generator state at the start of {stage}, so the fork draws from its last"
-    arrays = {k: v for k, v in d.items() if k.startswith(("dbn.", "greedy."))}
+    arrays = {k: v for k, v in d.items() if k.startswith(("dbn.", "greedy.", "best."))}
+    if stage == "continue":
+        arrays.update(_best_copy(source, arrays, old, done))
+        note += f"; the continuation starts from up-down epoch {best_epoch(done.history)}, the best held out"
     return arrays, {"recipe": asdict(recipe), "progress": asdict(progress), "rng": rng, "n_cases": n_cases}, note
+
+
+def _best_copy(source: str | Path, arrays: dict, old: Recipe, done: Progress) -> dict:
+    """The ``best.`` arrays a continuation starts from: RUN's own, or, for a run that kept
+    none, its up-down weights if their last epoch was the best held out; else an error."""
+    if any(k.startswith("best.") for k in arrays):
+        return {}
+    best = best_epoch(done.history)
+    if best != old.updown_epochs:
+        raise NeurosimError(f"--from {source}: RUN kept no copy of its best up-down epoch ({best} of "
+                            f"{old.updown_epochs} on the held-out digits), and its weights are epoch "
+                            f"{old.updown_epochs}'s; fork from a run trained with --updown-continue")
+    return {f"best.{k[4:]}": v for k, v in arrays.items() if k.startswith("dbn.")}
 
 
 def _continue_backprop(source: str | Path, arrays: dict, meta: dict, recipe: Recipe,

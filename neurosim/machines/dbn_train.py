@@ -1,7 +1,8 @@
 """Training a deep belief net in stages, with checkpoints that survive a kill.
 
 Stages: one RBM per directed layer (greedy, bottom-up, ``rbm.m``'s CD-1, eq. 6), the
-top RBM with the labels, up-down fine-tuning and backprop fine-tuning; a
+top RBM with the labels, up-down fine-tuning, optionally its continuation on every case
+from the best held-out epoch (section 6.1's two stages), and backprop fine-tuning; a
 :class:`Recipe` holds every setting (``hinton2006``: the published one). A
 :class:`Trainer` writes ``DIR/checkpoint.npz`` atomically after every stage, every
 ``checkpoint_s`` seconds and on Ctrl-C or SIGTERM (at the next minibatch), under a lock;
@@ -34,7 +35,7 @@ from .dbn import DeepBeliefNet, sigmoid
 
 __all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
            "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
-           "changed_settings", "implied_settings", "trend_eta", "recipe_for"]
+           "changed_settings", "implied_settings", "trend_eta", "recipe_for", "best_epoch", "continuation_order"]
 
 
 @dataclass
@@ -53,7 +54,14 @@ class Recipe:
     ``"torch"``, ``"bfloat16"`` products). ``chain_labels``: the label group's
     reconstruction in the top RBM's chains, greedy and in up-down: its softmax
     ``"probabilities"`` (the appendix's pseudo-code) or one-hot ``"samples"`` (section 6.1,
-    ``rbm_l2.m``; :class:`~neurosim.compiled.bipartite.CD`'s ``sample_labels``)."""
+    ``rbm_l2.m``; :class:`~neurosim.compiled.bipartite.CD`'s ``sample_labels``).
+    ``updown_continue``: the two stages of section 6.1 (it needs ``validation``): up-down
+    keeps a copy of the DBN at its epoch of lowest held-out error (the earliest of equals),
+    and a stage ``"continue"`` runs that many more up-down epochs from that copy on every
+    case, training and held out, at the constant rate ``continue_lr`` (None:
+    ``updown_lr``) with up-down's last CD-k, its momentum and weight cost
+    (:meth:`continuation`); backprop then starts from the greedy stack or the continued
+    weights."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -72,6 +80,8 @@ class Recipe:
     updown_weight_decay: float = 0.0002
     updown_cd: tuple[tuple[int, int], ...] = ((0, 10),)
     updown_anneal: int = 100
+    updown_continue: int = 0
+    continue_lr: float | None = None
     backprop_epochs: int = 50
     backprop_lr: float = 0.1
     backprop_momentum: float = 0.9
@@ -93,7 +103,8 @@ class Recipe:
         if len(self.hidden) < 2 or min(self.hidden) < 1:
             raise ParameterError(f"hidden must have at least two layers of >= 1 unit, got {self.hidden}")
         for name in ("n_labels", "batch_size", "backprop_batch", "pretrain_epochs", "updown_epochs",
-                     "backprop_epochs", "validation", "updown_anneal", "backprop_anneal", "backprop_line_searches"):
+                     "backprop_epochs", "validation", "updown_anneal", "backprop_anneal", "backprop_line_searches",
+                     "updown_continue"):
             low = 1 if name in ("n_labels", "batch_size", "backprop_batch") else 0
             setattr(self, name, check_number(name, getattr(self, name), low, integer=True))
         if (not self.updown_cd or any(len(p) != 2 for p in self.updown_cd)
@@ -106,10 +117,24 @@ class Recipe:
         for name in ("next_layer_on", "chain_labels"):
             if getattr(self, name) not in ("probabilities", "samples"):
                 raise ParameterError(f"{name} must be 'probabilities' or 'samples', got {getattr(self, name)!r}")
+        if self.continue_lr is not None:
+            self.continue_lr = check_number("continue_lr", self.continue_lr, 0, low_open=True)
+        if self.updown_continue and not (self.validation and self.updown_epochs):
+            raise ParameterError(f"updown_continue={self.updown_continue} continues from the up-down epoch of lowest "
+                                 f"held-out error: it needs validation > 0 and updown_epochs > 0, got "
+                                 f"validation={self.validation}, updown_epochs={self.updown_epochs}")
 
     def cd_k(self, epoch: int) -> int:
         """The top RBM's k in up-down at ``epoch``."""
         return max(k for start, k in self.updown_cd if start <= epoch)
+
+    def continuation(self) -> dict:
+        """:meth:`~.dbn.DeepBeliefNet.up_down_step`'s settings in the continuation: the
+        constant rate ``continue_lr`` (None: ``updown_lr``), up-down's last CD-k, its
+        momentum, weight cost and chain labels."""
+        return {"lr": self.updown_lr if self.continue_lr is None else self.continue_lr,
+                "k": self.cd_k(self.updown_epochs - 1), "momentum": self.updown_momentum,
+                "weight_decay": self.updown_weight_decay, "sample_labels": self.chain_labels == "samples"}
 
     def unused_cd(self) -> tuple[tuple[int, int], ...]:
         """The ``updown_cd`` entries that start at or after up-down's last epoch: never used."""
@@ -204,8 +229,24 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
 
 # -- the staged trainer ------------------------------------------------------------------------
 def stage_names(recipe: Recipe) -> list[str]:
-    """The stages of a run, in order: one RBM per directed layer, the top RBM, up-down, backprop."""
-    return [f"rbm{l + 1}" for l in range(len(recipe.hidden) - 1)] + ["top", "updown", "backprop"]
+    """The stages of a run, in order: one RBM per directed layer, the top RBM, up-down,
+    its continuation (with ``updown_continue`` only), backprop."""
+    return ([f"rbm{l + 1}" for l in range(len(recipe.hidden) - 1)] + ["top", "updown"]
+            + ["continue"] * (recipe.updown_continue > 0) + ["backprop"])
+
+
+def best_epoch(history: list[dict], stage: str = "updown") -> int | None:
+    """The epoch (1, 2, ...) of ``stage`` in ``history`` with the lowest held-out error,
+    the earliest of equals; None if none was scored."""
+    scored = [(e["valid_error"], e["epoch"]) for e in history if e["stage"] == stage and "valid_error" in e]
+    return min(scored)[1] if scored else None
+
+
+def continuation_order(seed: int, n: int) -> np.ndarray:
+    """The continuation's order of the ``n`` cases (training, then held out), the same
+    every epoch as the other stages' order: a permutation from a Generator seeded
+    ``(seed, 4)``."""
+    return np.random.default_rng([seed, 4]).permutation(n)
 
 
 @dataclass
@@ -240,8 +281,9 @@ class Trainer:
         if n < 1:
             raise ParameterError(f"validation holds out {recipe.validation} of {len(X)} cases: none left to train on")
         self.X_valid, self.labels_valid = X[n:], labels[n:]
-        self.r, self.X, self.labels = recipe, X[:n], labels[:n]
-        self.Y = np.eye(recipe.n_labels, dtype=np.float32)[self.labels]
+        self.r, self.X, self.labels, self.X_all = recipe, X[:n], labels[:n], X
+        self.Y_all = np.eye(recipe.n_labels, dtype=np.float32)[labels]
+        self.Y = self.Y_all[:n]
         self.dir = Path(directory)
         self.checkpoint_s, self.on_batch = checkpoint_s, on_batch
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -257,13 +299,15 @@ class Trainer:
         self.progress = Progress()
         self.p, self.vel = {}, {}
         self.greedy = None       # the greedy stack, kept through up-down for backprop_from="greedy"
+        self.best = None         # with updown_continue: the DBN at up-down's best held-out epoch
 
     def _save(self) -> None:
         arrays = {f"dbn.{k}": v for k, v in self.dbn.state_dict().items()}
         arrays.update({f"p.{k}": v for k, v in self.p.items()})
         arrays.update({f"vel.{k}": v for k, v in self.vel.items()})
-        if self.greedy is not None:
-            arrays.update({f"greedy.{k}": v for k, v in self.greedy.state_dict().items()})
+        for prefix, kept in (("greedy", self.greedy), ("best", self.best)):
+            if kept is not None:
+                arrays.update({f"{prefix}.{k}": v for k, v in kept.state_dict().items()})
         meta = {"recipe": asdict(self.r), "progress": asdict(self.progress),
                 "rng": self.rng.bit_generator.state, "n_cases": len(self.X)}
         write_checkpoint(self.dir, arrays, meta)
@@ -278,7 +322,7 @@ class Trainer:
         self.dbn = stack(d, "dbn.")
         self.p = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
         self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
-        self.greedy = stack(d, "greedy.")
+        self.greedy, self.best = stack(d, "greedy."), stack(d, "best.")
         return self._where()
 
     # -- running -----------------------------------------------------------------------------
@@ -308,14 +352,15 @@ class Trainer:
         if pr.epoch == 0 and pr.batch == 0:
             pr.stage_rng[pr.stage:] = [self.rng.bit_generator.state]
             start()
-        n_batches = self._n_batches = -(-len(self.X) // batch)
+        order = continuation_order(self.r.seed, len(self.X_all)) if stage == "continue" else self.order
+        n_batches = self._n_batches = -(-len(order) // batch)
         clock = time.monotonic()
         done_before = pr.batch                 # minibatches of this epoch done before a resume
         while pr.epoch < epochs:
             while pr.batch < n_batches:
                 if self._checkpoints.requested:
                     return
-                idx = self.order[pr.batch * batch:(pr.batch + 1) * batch]
+                idx = order[pr.batch * batch:(pr.batch + 1) * batch]
                 step(idx, pr.epoch)
                 pr.batch += 1
                 if self.on_batch:
@@ -326,6 +371,8 @@ class Trainer:
             pr.seconds[stage] = pr.seconds.get(stage, 0.0) + elapsed
             clock = time.monotonic()
             self._report(stage, epochs, n_batches, batch, done_before, elapsed)
+            if stage == "updown" and self.r.updown_continue and best_epoch(pr.history) == pr.epoch:
+                self.best = DeepBeliefNet.from_state_dict(self.dbn.state_dict())     # a copy
             done_before = 0
             self._checkpoints.tick()
         self._finish(stage)
@@ -357,21 +404,24 @@ class Trainer:
 
     def _epoch_cost(self, stage: str, epoch: int) -> float:
         """Relative cost of one epoch of a stage: constant, except up-down, whose CD-k
-        schedule makes later epochs dearer."""
-        return self.dbn.up_down_flops(self.r.cd_k(epoch)) if stage == "updown" else 1.0
+        schedule makes later epochs dearer (the continuation: its last CD-k's)."""
+        if stage == "updown":
+            return self.dbn.up_down_flops(self.r.cd_k(epoch))
+        return self.dbn.up_down_flops(self.r.continuation()["k"]) if stage == "continue" else 1.0
 
     def _epoch_metric(self, stage: str) -> dict:
         """A learning curve point on the first 1000 training cases: reconstruction error
-        (greedy stages) or classification error (and ``valid_error`` on held-out cases)."""
+        (greedy stages) or classification error (and ``valid_error`` on held-out cases,
+        but in the continuation, which trains on them)."""
         X, labels = self.X[:1000], self.labels[:1000]
         if stage.startswith("rbm") or stage == "top":
             V = self._stage_data()[:1000]
             p = self.p
             H = sigmoid(V @ p["W"] + p["c"] + (self.Y[:1000] @ p["U"] if stage == "top" else 0))
             return {"reconstruction_error": float(np.mean((V - sigmoid(H @ p["W"].T + p["b"])) ** 2))}
-        predict = self.dbn.predict if stage == "updown" else (lambda Z: backprop_predict(self.p, Z))
+        predict = self.dbn.predict if stage != "backprop" else (lambda Z: backprop_predict(self.p, Z))
         out = {"train_error": float(np.mean(predict(X) != labels))}
-        if len(self.X_valid):
+        if len(self.X_valid) and stage != "continue":
             out["valid_error"] = float(np.mean(predict(self.X_valid) != self.labels_valid))
         return out
 
@@ -382,6 +432,8 @@ class Trainer:
             return r.pretrain_epochs, r.batch_size, self._rbm_step, lambda: self._rbm_start(stage)
         if stage == "updown":
             return r.updown_epochs, r.batch_size, self._updown_step, self._updown_start
+        if stage == "continue":
+            return r.updown_continue, r.batch_size, self._continue_step, self._continue_start
         return r.backprop_epochs, r.backprop_batch, self._backprop_step, self._backprop_start
 
     def _layer_input(self) -> np.ndarray:
@@ -420,6 +472,18 @@ class Trainer:
         self.dbn.up_down_step(self.X[idx], self.Y[idx], lr, r.cd_k(epoch), self.rng,
                               r.updown_momentum, r.updown_weight_decay, self.vel, backend=self.backend,
                               sample_labels=r.chain_labels == "samples")
+
+    def _continue_start(self) -> None:
+        """The continuation starts from a copy of the best up-down epoch's DBN, with new
+        (zero) velocities."""
+        if self.best is None:
+            raise NeurosimError(f"{self.dir}: the continuation starts from up-down's best held-out epoch, and the "
+                                "checkpoint holds no copy of it")
+        self.dbn = DeepBeliefNet.from_state_dict(self.best.state_dict())
+
+    def _continue_step(self, idx: np.ndarray, epoch: int) -> None:
+        self.dbn.up_down_step(self.X_all[idx], self.Y_all[idx], rng=self.rng, velocity=self.vel,
+                              backend=self.backend, **self.r.continuation())
 
     def _backprop_start(self) -> None:
         """The feed-forward net from the greedy stack or the up-down weights; the softmax
@@ -493,8 +557,9 @@ def changed_settings(old: Recipe, new: Recipe | dict) -> list[str]:
 
 
 def stack(arrays: dict[str, np.ndarray], prefix: str) -> DeepBeliefNet | None:
-    """The DBN a checkpoint keeps under ``prefix``: ``"dbn."``, or ``"greedy."``, the
-    greedy stack kept through up-down (if any)."""
+    """The DBN a checkpoint keeps under ``prefix``: ``"dbn."``, ``"greedy."``, the
+    greedy stack kept through up-down, or ``"best."``, the DBN at up-down's best held-out
+    epoch (each if any)."""
     state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
     return DeepBeliefNet.from_state_dict(state) if state else None
 
@@ -517,8 +582,11 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
         n_cases = int(meta["n_cases"])
         if "state" not in meta["rng"]:
             raise ValueError(f"rng is not a Generator's state: {str(meta['rng'])[:40]}")
-        for prefix in ("dbn.", "greedy."):
-            dbn = stack(arrays, prefix)
+        for prefix in ("dbn.", "greedy.", "best."):
+            try:
+                dbn = stack(arrays, prefix)
+            except ParameterError as exc:
+                raise ParameterError(f"{prefix}{exc}") from None
             if dbn is not None and dbn.sizes[1:] != recipe.hidden:
                 raise ParameterError(f"{prefix}sizes {dbn.sizes} where its recipe has hidden={recipe.hidden}")
     except KeyError as exc:
@@ -533,13 +601,15 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
 @dataclass
 class Run:
     """What a training directory holds: the DBN, the backprop net (if that stage ran),
-    the recipe and the progress (stage seconds, learning curves)."""
+    the recipe and the progress (stage seconds, learning curves); with ``updown_continue``,
+    ``best``, the DBN at up-down's best held-out epoch (the continuation's start)."""
 
     dbn: DeepBeliefNet
     backprop: dict | None
     recipe: Recipe
     progress: Progress
     finished: bool
+    best: DeepBeliefNet | None = None
 
     @property
     def reached(self) -> str:
@@ -547,19 +617,25 @@ class Run:
         if self.finished:
             return "done"
         stage = stage_names(self.recipe)[self.progress.stage]
-        epochs = {"updown": self.recipe.updown_epochs,
+        epochs = {"updown": self.recipe.updown_epochs, "continue": self.recipe.updown_continue,
                   "backprop": self.recipe.backprop_epochs}.get(stage, self.recipe.pretrain_epochs)
         return f"{stage}, epoch {self.progress.epoch} of {epochs}"
 
     def test_errors(self, X: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
         """The error rates on ``(X, labels)`` of the generative (free-energy) read-out and
-        of the backprop net; None for a stage the run has not reached."""
+        of the backprop net; None for a stage the run has not reached. With a best
+        up-down epoch kept, also its epoch and its DBN's generative error
+        (``test_error_generative_best_updown``: the first stage's network)."""
         def error(predict) -> float:
             return float(np.mean(predict(X) != labels))
 
-        return {"test_error_generative": None if self.dbn.W is None else error(self.dbn.predict),
-                "test_error_backprop": None if self.backprop is None else
-                error(lambda Z: backprop_predict(self.backprop, Z))}
+        out = {"test_error_generative": None if self.dbn.W is None else error(self.dbn.predict),
+               "test_error_backprop": None if self.backprop is None else
+               error(lambda Z: backprop_predict(self.backprop, Z))}
+        if self.best is not None:
+            out.update(best_updown_epoch=best_epoch(self.progress.history),
+                       test_error_generative_best_updown=error(self.best.predict))
+        return out
 
 
 def load_run(directory: str | Path) -> Run:
@@ -579,4 +655,4 @@ def load_run(directory: str | Path) -> Run:
             raise NeurosimError(f"{path}: not a neurosim checkpoint: the backprop net's p.{wrong[0]} is "
                                 f"{'missing' if wrong[0] not in backprop else backprop[wrong[0]].shape}, "
                                 f"expected {expected[wrong[0]].shape}")
-    return Run(dbn, backprop, recipe, progress, progress.stage >= n_stages)
+    return Run(dbn, backprop, recipe, progress, progress.stage >= n_stages, stack(d, "best."))
