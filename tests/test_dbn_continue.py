@@ -128,6 +128,7 @@ def test_a_run_stopped_by_ctrl_c_resumes_to_the_uninterrupted_weights(tmp_path, 
     interrupted(TWO, stage, epoch, batch, tmp_path / "cut")
     saved = read_npz(tmp_path / "cut" / "checkpoint.npz", "checkpoint")
     assert any(k.startswith("best.") for k in saved)
+    assert load_run(tmp_path / "cut").reached == f"{stage}, epoch {epoch} of {3 if stage == 'continue' else 4}"
     resumed = run(TWO, tmp_path / "cut")
     assert same(whole.dbn.state_dict(), resumed.dbn.state_dict())
     assert same(whole.best.state_dict(), resumed.best.state_dict())
