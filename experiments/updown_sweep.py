@@ -27,7 +27,8 @@ rate per case at another batch size is ``lr * batch / 100``.
 Usage: ``OPENBLAS_NUM_THREADS=1 python experiments/updown_sweep.py PRETRAINED --lr 0.003
 --momentum 0.9 --weight-decay 2e-4 --k 3 --epochs 8 [--anneal 0] [--learn all|top|directed]
 [--balanced] [--batch 100] [--persistent] [--directed-lr R] --out FILE.jsonl [--save DBN.npz]`` (one JSON line per epoch: the setting, ``epoch``, ``valid_error``,
-``train_error``, ``dead_top_units`` (:func:`dead_top_units` on the held-out digits), ``seconds``).
+``train_error``, ``dead_top_units`` (mean :meth:`~neurosim.machines.dbn.DeepBeliefNet.top_activity` on the
+held-out digits below 0.01), ``seconds``).
 """
 
 from __future__ import annotations
@@ -43,9 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.errors import NeurosimError  # noqa: E402
-from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
 from neurosim.machines.dbn_train import annealed, load_run  # noqa: E402
-from neurosim.numerics import sigmoid  # noqa: E402
 
 N_TRAIN = 50_000
 
@@ -58,14 +57,6 @@ def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         idx = np.flatnonzero(labels == c)
         key[idx] = (rng.permutation(len(idx)) + rng.random(len(idx))) / len(idx)
     return np.argsort(key)
-
-
-def dead_top_units(dbn: DeepBeliefNet, X: np.ndarray, labels: np.ndarray, below: float = 0.01) -> int:
-    """Top units whose mean ``p(top | pen, label)`` over the rows of ``X`` (the up-pass's
-    pen probabilities, the true labels) is below ``below``."""
-    pen = dbn.up(X)[-1]
-    top = sigmoid(pen @ dbn.W + np.eye(dbn.n_labels, dtype=np.float32)[labels] @ dbn.U + dbn.c)
-    return int((top.mean(axis=0) < below).sum())
 
 
 def main() -> None:
@@ -111,7 +102,7 @@ def main() -> None:
     def errors() -> dict:
         return {"valid_error": float(np.mean(dbn.predict(X_valid) != y_valid)),
                 "train_error": float(np.mean(dbn.predict(X[:10_000]) != labels[:10_000])),
-                "dead_top_units": dead_top_units(dbn, X_valid, y_valid)}
+                "dead_top_units": int(np.sum(dbn.top_activity(X_valid, y_valid) < 0.01))}
 
     with open(a.out, "w") as out:
         def log(entry: dict) -> None:
