@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from neurosim.data import load_binary_mnist  # noqa: E402
-from neurosim.machines.ais import ais_log_partition, exact_log_partition, log_prob, model_samples  # noqa: E402
+from neurosim.machines.ais import (MAX_EXACT, ais_log_partition, exact_log_partition, log_prob,  # noqa: E402
+                                   model_samples)
 from neurosim.machines.rbm import RBM, RBM_M_MOMENTUM  # noqa: E402
 from neurosim.numerics import categorical, sigmoid, softplus  # noqa: E402
 
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    if not all(1 <= h <= MAX_EXACT for h in args.hidden):
+        ap.error(f"--hidden must lie in 1..{MAX_EXACT}: the exact log Z enumerates the hidden layer, got {args.hidden}")
     train, test = load_binary_mnist("train", 0, args.limit)[0], load_binary_mnist("test", 0)[0]
     rows = []
     for hidden in args.hidden:

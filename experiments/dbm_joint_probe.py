@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.pretrain is not None:
         pretrain(args.run, args)
+    if not (args.run / "pretrained.npz").is_file():
+        ap.error(f"{args.run}: no pretrained.npz (a `neurosim dbm train` run, or make one with --pretrain EPOCHS)")
     X = load_mnist("train")[0][:args.train]
     V = load_binary_mnist("train", 0)[0]
     for lr in args.lr:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from neurosim.compiled import bipartite  # noqa: E402
 from neurosim.compiled.bipartite import Block  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
+from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet, _updown_cd  # noqa: E402
 from neurosim.machines.dbn_train import read_checkpoint, stack  # noqa: E402
 
@@ -56,8 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    arrays, _ = read_checkpoint(args.run / "checkpoint.npz")
+    try:
+        arrays, _ = read_checkpoint(args.run / "checkpoint.npz")
+    except NeurosimError as err:
+        sys.exit(f"label_chains: {err}")
     dbn = stack(arrays, f"{args.weights}.")
+    if dbn is None:
+        sys.exit(f"label_chains: {args.run} keeps no {args.weights} weights (a greedy copy is kept only while "
+                 "backprop_from='greedy' and up-down has run)")
     X, labels = load_mnist("train", limit=args.cases)
     rng = np.random.default_rng(args.seed)
     rows = [chain_labels(dbn, X, labels, k, sample, rng) for k in args.k for sample in (False, True)]

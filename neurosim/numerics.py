@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "softmax", "one_of_n", "categorical"]
+__all__ = ["sigmoid", "log_sigmoid", "softplus", "logsumexp", "softmax", "one_of_n", "categorical", "bernoulli"]
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -62,3 +62,8 @@ def categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     unit ``k`` with probability ``p_k``: the cumulative sum inverted at ``u``."""
     cdf = np.cumsum(p, axis=-1)
     return np.minimum((cdf < np.reshape(u, (-1, 1)) * cdf[:, -1:]).sum(axis=-1), p.shape[-1] - 1)
+
+
+def bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Binary states ``u < p``, one uniform draw per unit, in ``p``'s dtype."""
+    return (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)

@@ -61,7 +61,7 @@ from ..compiled.sampler import Chains
 from ..errors import DivergenceError, InferenceError, ParameterError, ValidationError
 from ..inference import exact
 from ..network import Network
-from ..numerics import logsumexp, sigmoid, softplus
+from ..numerics import bernoulli, logsumexp, sigmoid, softplus
 from ..population import Population, Projection
 from .base import (BINARY, UNIT, Machine, Position, check_number, check_random_state, check_rows, first_non_finite,
                    valid_random_state)
@@ -182,11 +182,6 @@ def ais_log_partition(W: list[np.ndarray], b: list[np.ndarray], rng: np.random.G
         return estimate(log_w, log_z_a)
     reverse = estimate(log_w, -log_z_a)                 # log (Z_A / Z_B) = -log Z_A + log mean(w)
     return AISResult(-reverse.log_z, reverse.log_z_std, log_w)
-
-
-def _binary(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Binary states ``u < p``, one uniform a unit, float32."""
-    return (rng.random(p.shape, dtype=np.float32) < p).astype(np.float32)
 
 
 def _stacked(buf: dict, Q_lo: Any, S_lo: Any, Q_hi: Any, S_hi: Any) -> Statistics:
@@ -448,7 +443,7 @@ class DeepBoltzmannMachine(Machine):
         RBM's data are the hidden probabilities with that doubled input (with
         ``pretrain_sampling``, binary states drawn from them at every minibatch)."""
         L, r, data = len(self._layers) - 1, self._recipe(), X
-        draw = _binary if self.pretrain_sampling else None
+        draw = bernoulli if self.pretrain_sampling else None
         self.weights_, self.biases_ = [], [np.zeros(n, np.float32) for n in self._layers]
         for k in range(1, L + 1):
             cd = replace(RBM_M, up=2.0 if k == 1 < L else 1.0, down=2.0 if k == L > 1 else 1.0)
@@ -572,7 +567,7 @@ class DeepBoltzmannMachine(Machine):
         :func:`~neurosim.compiled.bipartite.change`), momentum and weight cost. On the
         training backend but the minibatch's draw (numpy's, from ``random_state_``)."""
         rng, be = self.random_state_, self._backend
-        V = _binary(X[rows], rng)
+        V = bernoulli(X[rows], rng)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is named at the epoch's end
             Q = self._mean_field(be.asarray(V), int(self.mean_field_iterations), float(self.damping), be)
             S = self._negative(int(self.gibbs_steps))

@@ -50,11 +50,6 @@ def _updown_cd(k: int, sample_labels: bool = False) -> CD:
 NUMPY = bipartite.NUMPY.ops
 
 
-def _bernoulli(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Binary states ``u < p``, one uniform draw per unit, in ``p``'s dtype."""
-    return (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)
-
-
 def _layer(x: Any, W: Any, b: Any, rng: Any, xp: arrays.NumpyOps | arrays.TorchOps) -> Any:
     """``sigmoid(x W + b)`` (products by ``xp``: numpy's ``x @ W``, torch's in its product
     dtype), or with ``rng`` (the arrays' generator) binary states ``u < p`` drawn from it,

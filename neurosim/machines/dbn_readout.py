@@ -26,8 +26,9 @@ import numpy as np
 from ..errors import NeurosimError, ValidationError
 from ..messages import Ledger
 from ..network import Network
+from ..numerics import bernoulli
 from ..population import Population
-from .dbn import DeepBeliefNet, _bernoulli, upgrade_labels
+from .dbn import DeepBeliefNet, upgrade_labels
 
 __all__ = ["METHODS", "Readout", "label_population", "classify", "free_energy_readout", "gibbs_readout",
            "event_gibbs_readout", "top_rbm", "label_counts"]
@@ -98,7 +99,7 @@ def gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np.rando
     compiled = compile(rbm)
     ledger, out, exact = Ledger(), [], []
     for start in range(0, len(X), batch):
-        layers = dbn.up(_bernoulli(np.asarray(X[start:start + batch], dtype=np.float32), rng), rng)
+        layers = dbn.up(bernoulli(np.asarray(X[start:start + batch], dtype=np.float32), rng), rng)
         ledger.binary += sum(int(s.sum()) * R.shape[1] for s, R in zip(layers, dbn.R))
         ledger.updates += sum(s.size for s in layers[1:])
         chains = Chains(compiled, rng, len(layers[0]), init=np.zeros((len(layers[0]), compiled.n)))
@@ -126,7 +127,7 @@ def event_gibbs_readout(dbn: DeepBeliefNet, net: Network, X: np.ndarray, rng: np
     out = np.zeros(len(X), dtype=np.intp)
     exact = np.zeros(len(X), dtype=np.intp)
     for c, x in enumerate(np.asarray(X, dtype=np.float32)):
-        up.clamp(units=net.population(names[0]).units, values=_bernoulli(x[None], rng))
+        up.clamp(units=net.population(names[0]).units, values=bernoulli(x[None], rng))
         for layer in names[1:]:
             h = up.update_group(net.population(layer).units)
         out[c] = label_counts(sim, rbm, h, sweeps, burn_in)[0].argmax()
