@@ -44,8 +44,10 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     out = check_out(args.out, (".npz", ".toml"))
     checkpoint = Path(f"{out}.checkpoint.npz")
     check_resume(checkpoint, args.resume)
+    if args.resume:
+        _check_binarization(checkpoint, args.binarize)
     backend(args.backend, args.device, args.dtype)          # checked before the data load; RBM checks again
-    X = load_binary_mnist("train", args.seed, args.limit)[0]
+    X = load_binary_mnist("train", args.seed, args.limit, binarization=args.binarize)[0]
     momentum = {} if args.no_momentum else RBM_M_MOMENTUM
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
               persistent=args.persistent, **momentum, anneal_epochs=args.anneal, n_iter=args.epochs,
@@ -56,7 +58,7 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
             "seed": args.seed, "train_cases": len(X), "backend": args.backend, "device": args.device,
             "dtype": args.dtype, "centered": args.centered, "offset_rate": args.offset_rate,
-            "momentum": not args.no_momentum}
+            "momentum": not args.no_momentum, "binarization": args.binarize}
     try:
         seconds = fit_run(rbm, X, checkpoint, checkpoint_s=60 * args.checkpoint_minutes, info=meta)
     except DivergenceError as exc:
@@ -72,6 +74,17 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
           f"{args.epochs} epochs in {seconds:.0f} s ({meta['samples_per_s'] or 0:,.0f} samples/s)")
 
 
+def _check_binarization(checkpoint: Path, binarization: str) -> None:
+    """--resume continues on the digits the run started on: its --binarize (the RBM's
+    parameters, checked by ``fit_run``, do not say how the data were binarized)."""
+    from .machines.base import read_npz_meta
+
+    was = read_npz_meta(checkpoint, "checkpoint")[1].get("info", {}).get("binarization", "stochastic")
+    if was != binarization:
+        raise NeurosimError(f"--resume: {checkpoint} was started with --binarize {was}; this command says "
+                            f"--binarize {binarization} (use the same one to resume, or start a new run)")
+
+
 def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
     from .data import load_binary_mnist
     from .machines.ais import MAX_EXACT, best_log_partition, exact_log_partition, log_prob
@@ -79,9 +92,10 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
     W, b, c, meta = _load_rbm(Path(args.model))
     if W.shape[0] != 784:
         raise NeurosimError(f"{args.model}: {W.shape[0]} visible units; MNIST needs 784")
-    seed = meta.get("seed", 0)
-    test = load_binary_mnist("test", seed, args.limit)[0]
+    seed, binarization = meta.get("seed", 0), meta.get("binarization", "stochastic")
+    test = load_binary_mnist("test", seed, args.limit, binarization=binarization)[0]
     result = {"model": str(args.model), "hidden": int(W.shape[1]), "test_cases": len(test),
+              "binarization": binarization,
               **{f"train_{k}" if k == "argv" else k: meta[k] for k in ("argv", "train_minutes") if k in meta}}
     log_z = None
     if args.exact:
@@ -90,7 +104,7 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
                                 f"{MAX_EXACT} (use --ais)")
         log_z = result["logZ_exact"] = exact_log_partition(W, b, c)
     if args.ais or not args.exact:
-        bases = {name: load_binary_mnist("train", seed)[0] if name == "data" else None
+        bases = {name: load_binary_mnist("train", seed, binarization=binarization)[0] if name == "data" else None
                  for name in (("data", "uniform") if args.base_rate == "both" else (args.base_rate,))}
         ais = best_log_partition(W, b, c, np.random.default_rng(args.seed), bases, args.runs, args.betas,
                                  test[:100] if args.floor_steps else None, args.floor_steps, where=args.model,
@@ -104,13 +118,14 @@ def cmd_rbm_evaluate(args: argparse.Namespace) -> None:
             result.update(logZ_floor=ais.floor,
                           test_logprob_upper_nats=float(np.mean(log_prob(test, W, b, c, ais.floor))))
         if args.reverse_sweeps:
-            result.update(_reverse_ais(W, b, c, test, bases[ais.base_rate], seed, args))
+            result.update(_reverse_ais(W, b, c, test, bases[ais.base_rate], seed, binarization, args))
     result["test_logprob_nats"] = float(np.mean(log_prob(test, W, b, c, log_z)))
     print(strict_json(result) if args.json else
           "\n".join(f"  {k}: {v}" for k, v in result.items()))
 
 
-def _reverse_ais(W, b, c, test: np.ndarray, base: np.ndarray | None, seed: int, args: argparse.Namespace) -> dict:
+def _reverse_ais(W, b, c, test: np.ndarray, base: np.ndarray | None, seed: int, binarization: str,
+                 args: argparse.Namespace) -> dict:
     """Reverse AIS from ``--runs`` chains started at training digits and run
     ``--reverse-sweeps`` Gibbs steps: a stochastic upper bound on log Z if they are samples
     of the model, and so the lower bracket ``test_logprob_lower_nats``."""
@@ -118,7 +133,7 @@ def _reverse_ais(W, b, c, test: np.ndarray, base: np.ndarray | None, seed: int, 
     from .machines.ais import ais_log_partition, log_prob, model_samples
 
     rng = np.random.default_rng([args.seed, 1])
-    V0 = load_binary_mnist("train", seed, args.runs)[0]
+    V0 = load_binary_mnist("train", seed, args.runs, binarization=binarization)[0]
     rev = ais_log_partition(W, b, c, rng, args.runs, args.betas, base,
                             start=model_samples(W, b, c, V0, rng, args.reverse_sweeps))
     return {"logZ_ais_reverse": rev.log_z, "logZ_ais_reverse_std": rev.log_z_std,
@@ -344,6 +359,7 @@ def cmd_autoencoder_evaluate(args: argparse.Namespace) -> None:
 
 def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None:
     from .cli_args import non_negative_float, positive_float, run_directory_flags, seed, single_valued, unit_float
+    from .data import BINARIZATIONS
     from .machines.dbn_train import PRESETS
 
     sp = sub.add_parser("rbm", help="RBMs on binarised MNIST: CD-k, PCD; test log-probability by AIS")
@@ -365,6 +381,10 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--offset-rate", type=unit_float, default=0.01, metavar="NU",
                     help="--centered: the offsets' sliding-average rate, visible and hidden (0: fixed)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")
+    tr.add_argument("--binarize", choices=BINARIZATIONS, default="stochastic",
+                    help="pixels on with probability their intensity, seeded (Salakhutdinov and Murray; the "
+                         "default), or where the intensity exceeds 0.5 (PyDeep's data); rbm evaluate scores "
+                         "the test digits binarized the same way")
     tr.add_argument("--seed", type=non_negative, default=0)
     backend_flags(tr, "training")
     tr.add_argument("--out", required=True,

@@ -13,14 +13,25 @@ from test_mnist_data import idx_bytes, use_hashes, write
 @pytest.fixture
 def fake_mnist(monkeypatch, tmp_path):
     """200 training and 100 test 'digits': a class-specific block of pixels, plus noise."""
+    _fake_mnist(monkeypatch, tmp_path, 255)
+
+
+@pytest.fixture
+def gray_mnist(monkeypatch, tmp_path):
+    """As ``fake_mnist`` with the block's pixels at intensity 200 (stochastically on 78%
+    of the time, always on when thresholded) and the noise at 100 (on 39%; never)."""
+    _fake_mnist(monkeypatch, tmp_path, 200, 100)
+
+
+def _fake_mnist(monkeypatch, tmp_path, on: int, noise: int = 255) -> None:
     rng = np.random.default_rng(0)
     files = {}
     for split, (images, labels), n in (("train", mnist.MNIST_FILES["train"], 200),
                                        ("test", mnist.MNIST_FILES["test"], 100)):
         y = np.arange(n) % 10
-        pixels = (rng.random((n, 28, 28)) < 0.05) * 255
+        pixels = (rng.random((n, 28, 28)) < 0.05) * noise
         for i, label in enumerate(y):
-            pixels[i, 2 * label:2 * label + 6, 4:24] = 255
+            pixels[i, 2 * label:2 * label + 6, 4:24] = on
         files[images], files[labels] = idx_bytes(pixels), idx_bytes(y)
     use_hashes(monkeypatch, files)
     monkeypatch.setattr(mnist, "_VERIFIED", set())
@@ -149,6 +160,39 @@ def test_rbm_train_then_evaluate_exact_and_ais(fake_mnist, tmp_path, capsys):
     u = json.loads(capsys.readouterr().out)
     assert abs(u["logZ_ais"] - u["logZ_exact"]) < 0.1 and u["ais_base_rate"] == "uniform"
     assert -784 * np.log(2) < e["test_logprob_nats"] < 0
+
+
+def test_rbm_binarize_threshold_trains_and_scores_thresholded_digits(gray_mnist, tmp_path, capsys, monkeypatch):
+    """--binarize threshold (PyDeep's data): training and evaluation both see pixels on
+    exactly where the intensity exceeds 0.5; the seeded draws are not used."""
+    from neurosim.data import load_binary_mnist, load_mnist
+    from neurosim.machines import runs
+    from neurosim.machines.rbm import RBM
+
+    images = load_mnist("train")[0]
+    thresholded = load_binary_mnist("train", 3, binarization="threshold")[0]
+    assert np.array_equal(thresholded, (images > 0.5).astype(np.float32))
+    assert not np.array_equal(thresholded, load_binary_mnist("train", 3)[0])
+    seen, fit_run = [], runs.fit_run
+
+    def recording(machine, X, *args, **kwargs):
+        seen.append(X)
+        return fit_run(machine, X, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "fit_run", recording)
+    out = tmp_path / "t.npz"
+    assert main(["rbm", "train", "--hidden", "6", "--epochs", "2", "--binarize", "threshold", "--out", str(out),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["binarization"] == "threshold"
+    assert np.array_equal(seen[0], thresholded)
+    assert main(["rbm", "evaluate", str(out), "--exact", "--json"]) == 0
+    e = json.loads(capsys.readouterr().out)
+    assert e["binarization"] == "threshold"
+    rbm = RBM.load(out)
+    test = load_binary_mnist("test", 0, binarization="threshold")[0]
+    assert e["test_logprob_nats"] == pytest.approx(rbm.exact_log_likelihood(test), abs=1e-6)
+    with pytest.raises(Exception, match="binarization 'otsu'"):
+        load_binary_mnist("test", 0, binarization="otsu")
 
 
 def test_rbm_train_anneal_shrinks_the_last_epochs_steps(fake_mnist, tmp_path, capsys):

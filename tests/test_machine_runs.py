@@ -144,7 +144,7 @@ def test_check_resume_refuses_a_new_run_over_a_checkpoint_and_a_resume_without_o
 def test_rbm_train_interrupted_then_resumed_by_the_cli(fake_mnist, tmp_path, capsys, monkeypatch):
     """Ctrl-C mid-epoch: exit 130 and a checkpoint beside --out; --resume finishes with
     the weights of an uninterrupted run. --resume without a checkpoint, a new run over one,
-    and a resume with another flag each exit 2 naming the cause."""
+    and a resume with another flag (or other --binarize) each exit 2 naming the cause."""
     flags = ["rbm", "train", "--hidden", "6", "--epochs", "3", "--batch", "40", "--checkpoint-minutes", "0"]
     assert main(flags + ["--out", str(tmp_path / "whole.npz")]) == 0
     out = tmp_path / "cut.npz"
@@ -168,6 +168,8 @@ def test_rbm_train_interrupted_then_resumed_by_the_cli(fake_mnist, tmp_path, cap
     assert "pass --resume" in capsys.readouterr().err
     assert main(flags + ["--lr", "0.1", "--out", str(out), "--resume"]) == 2
     assert "learning_rate=0.05 where this one has 0.1" in capsys.readouterr().err
+    assert main(flags + ["--binarize", "threshold", "--out", str(out), "--resume"]) == 2
+    assert "started with --binarize stochastic; this command says --binarize threshold" in capsys.readouterr().err
     assert main(flags + ["--out", str(out), "--resume"]) == 0
     assert "resuming" in capsys.readouterr().err
     whole, cut = RBM.load(tmp_path / "whole.npz"), RBM.load(out)

