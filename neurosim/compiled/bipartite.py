@@ -28,7 +28,10 @@ persistent ones (``chain``: PCD, Tieleman 2008); each of ``k`` steps samples the
 layer from the hidden one (labels: softmax probabilities, or one-hot samples of them) and the hidden layer from that.
 The negative phase is the last step's visible means and hidden probabilities (``rbm.m``:
 "use the probabilities for the reconstruction"), its sampled visible states (PCD,
-up-down) and hidden probabilities, or (``samples``) hidden samples.
+up-down) and hidden probabilities, or (``samples``) hidden samples. The two phases may differ in
+size (PCD's chains, as many as the caller keeps), each divided by its own. With
+``CD.temperatures`` the persistent chains run by parallel tempering (:func:`tempered_gibbs`;
+Desjardins et al. 2010) and the negative phase is that of their ``beta = 1`` set.
 
 **Centering** (``CD.centering``; Melchior, Fischer and Wiskott 2016): the same chain, the
 change the centered gradient with offsets ``mu``, ``lambda`` that follow the data's

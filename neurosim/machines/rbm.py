@@ -16,7 +16,9 @@ statistics of Hinton's ``rbm.m``: the rule ``get_rule("cd"|"pcd").batched`` of
 over the last epochs, a hidden-bias sparsity target (Lee, Ekanadham and Ng 2008), and
 centering (Melchior, Fischer and Wiskott 2016): the centered gradient with offsets that
 follow the data's means, applied to the ordinary parameters, so that a centered RBM is
-stored, sampled and scored as any other.
+stored, sampled and scored as any other. PCD may keep more (or fewer) chains than a
+minibatch has rows (``n_chains``), and run them by parallel tempering (``n_temperatures``;
+Desjardins et al. 2010).
 
 Scores: the free energy ``F(v) = -b.v - sum_j softplus(c_j + W_j . v)``, scikit-learn's
 pseudo-likelihood, and for small machines the exact ``log Z`` (eq. 3) and ``log P(v) =
@@ -25,7 +27,9 @@ differences from scikit-learn and the file format: ``docs/machines/rbm.md``.
 
 References: G. E. Hinton (2005), IJCAI; (2002), Neural Computation 14; (2010), UTML TR
 2010-003; T. Tieleman (2008), ICML; H. Lee, C. Ekanadham and A. Y. Ng (2008), NIPS;
-J. Melchior, A. Fischer and L. Wiskott (2016), JMLR 17(99).
+J. Melchior, A. Fischer and L. Wiskott (2016), JMLR 17(99); G. Desjardins, A. Courville,
+Y. Bengio, P. Vincent and O. Delalleau (2010), AISTATS; K. Cho, T. Raiko and A. Ilin
+(2010), IJCNN.
 """
 
 from __future__ import annotations
