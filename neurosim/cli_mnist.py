@@ -47,18 +47,22 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     if args.resume:
         _check_binarization(checkpoint, args.binarize)
     backend(args.backend, args.device, args.dtype)          # checked before the data load; RBM checks again
+    if (args.chains or args.tempering > 1) and not args.persistent:
+        raise NeurosimError(f"--{'chains' if args.chains else 'tempering'} sets PCD's persistent chains: "
+                            "add --persistent")
     X = load_binary_mnist("train", args.seed, args.limit, binarization=args.binarize)[0]
     momentum = {} if args.no_momentum else RBM_M_MOMENTUM
     rbm = RBM(n_components=args.hidden, learning_rate=args.lr, batch_size=args.batch, k=args.cd,
               persistent=args.persistent, **momentum, anneal_epochs=args.anneal, n_iter=args.epochs,
               weight_decay=args.weight_decay, shuffle=True, random_state=args.seed, dtype=args.dtype,
               backend=args.backend, device=args.device, centered=args.centered, offset_rate=args.offset_rate,
-              visible_offset_rate=args.offset_rate)
+              visible_offset_rate=args.offset_rate, n_chains=args.chains, n_temperatures=args.tempering)
     meta = {"hidden": args.hidden, "epochs": args.epochs, "cd": args.cd, "persistent": args.persistent,
             "lr": args.lr, "anneal": args.anneal, "batch": args.batch, "weight_decay": args.weight_decay,
             "seed": args.seed, "train_cases": len(X), "backend": args.backend, "device": args.device,
             "dtype": args.dtype, "centered": args.centered, "offset_rate": args.offset_rate,
-            "momentum": not args.no_momentum, "binarization": args.binarize}
+            "momentum": not args.no_momentum, "chains": args.chains or args.batch, "tempering": args.tempering,
+            "binarization": args.binarize}
     try:
         seconds = fit_run(rbm, X, checkpoint, checkpoint_s=60 * args.checkpoint_minutes, info=meta)
     except DivergenceError as exc:
@@ -71,6 +75,8 @@ def cmd_rbm_train(args: argparse.Namespace) -> None:
     print(strict_json({**meta, "out": str(out)}) if args.json else
           f"wrote {out}: {args.hidden} hidden, {'centered ' if args.centered else ''}"
           f"{'PCD' if args.persistent else 'CD'}-{args.cd}, "
+          f"{f'{args.chains} chains, ' if args.chains else ''}"
+          f"{f'tempering at {args.tempering} temperatures, ' if args.tempering > 1 else ''}"
           f"{args.epochs} epochs in {seconds:.0f} s ({meta['samples_per_s'] or 0:,.0f} samples/s)")
 
 
@@ -369,6 +375,13 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--epochs", type=positive, default=50)
     tr.add_argument("--cd", type=positive, default=1, help="Gibbs steps: CD-k or PCD-k")
     tr.add_argument("--persistent", action="store_true", help="persistent CD")
+    tr.add_argument("--chains", type=positive, default=None, metavar="N",
+                    help="--persistent: N persistent chains (default: --batch); the negative statistics are their "
+                         "mean, the positive ones the minibatch's (Tieleman 2008)")
+    tr.add_argument("--tempering", type=positive, default=1, metavar="K",
+                    help="--persistent: the chains by parallel tempering at K inverse temperatures evenly spaced "
+                         "in [0, 1] (Desjardins et al. 2010), statistics from beta = 1; about K times PCD's Gibbs "
+                         "work (default 1: plain Gibbs)")
     tr.add_argument("--lr", type=positive_float, default=0.05)
     tr.add_argument("--anneal", type=non_negative, default=0,
                     help="the learning rate falls linearly to zero over the last N epochs")

@@ -3,7 +3,7 @@
 :mod:`neurosim.compiled.bipartite` is written once against the few operations here
 (products into a buffer or a new float32 array, in-place sigmoid, uniform and normal draws into a buffer,
 comparison, softmax, empty buffers), and :class:`~neurosim.compiled.sampler.Chains` against
-those and a few more (copy, log-sigmoid, a softmax group's draw, assignment casts); sums,
+those and a few more (copy, log-sigmoid, log, a softmax group's draw, assignment casts); sums,
 slices and in-place arithmetic are the operators both libraries share. :func:`backend` names the library, the device and the
 dtype of the products, and gives the operations (:class:`NumpyOps`, :class:`TorchOps`).
 
@@ -109,6 +109,7 @@ class NumpyOps:
         return x.copy()
 
     log_sigmoid = staticmethod(log_sigmoid)
+    log = staticmethod(np.log)
     one_of_n = staticmethod(one_of_n)
     categorical = staticmethod(categorical)
 
@@ -185,6 +186,10 @@ class TorchOps:
 
     def log_sigmoid(self, x: Any) -> Any:
         return self.torch.nn.functional.logsigmoid(x)
+
+    @staticmethod
+    def log(x: Any) -> Any:
+        return x.log()
 
     def one_of_n(self, x: Any, u: Any) -> Any:
         """:func:`neurosim.numerics.one_of_n` on tensors: :meth:`categorical` of the softmax."""

@@ -28,7 +28,10 @@ persistent ones (``chain``: PCD, Tieleman 2008); each of ``k`` steps samples the
 layer from the hidden one (labels: softmax probabilities, or one-hot samples of them) and the hidden layer from that.
 The negative phase is the last step's visible means and hidden probabilities (``rbm.m``:
 "use the probabilities for the reconstruction"), its sampled visible states (PCD,
-up-down) and hidden probabilities, or (``samples``) hidden samples.
+up-down) and hidden probabilities, or (``samples``) hidden samples. The two phases may differ in
+size (PCD's chains, as many as the caller keeps), each divided by its own. With
+``CD.temperatures`` the persistent chains run by parallel tempering (:func:`tempered_gibbs`;
+Desjardins et al. 2010) and the negative phase is that of their ``beta = 1`` set.
 
 **Centering** (``CD.centering``; Melchior, Fischer and Wiskott 2016): the same chain, the
 change the centered gradient with offsets ``mu``, ``lambda`` that follow the data's
@@ -69,7 +72,8 @@ from typing import Any, NamedTuple
 from ..errors import ParameterError
 from . import arrays
 
-__all__ = ["Block", "CD", "Statistics", "step", "statistics", "change", "apply", "apply_change", "buffers",
+__all__ = ["Block", "CD", "Statistics", "step", "statistics", "tempered_gibbs", "swap_log_ratio",
+           "inverse_temperatures", "change", "apply", "apply_change", "buffers",
            "bernoulli", "gaussian", "one_hot", "hidden_probabilities", "visible_means", "uncentered_biases", "SPARSITY_DECAY"]
 
 NUMPY = arrays.backend("numpy")
@@ -107,7 +111,9 @@ class CD:
     (``down=2``); binary units only. ``sample_labels``: the label group's reconstruction
     at every step is a one-hot sample of its softmax, not the probabilities, and drives
     the hidden units and the label statistics as such ("exactly one unit allowed to be
-    active", Hinton, Osindero and Teh 2006, section 6.1; ``rbm_l2.m``)."""
+    active", Hinton, Osindero and Teh 2006, section 6.1; ``rbm_l2.m``). ``temperatures``:
+    ``K > 1`` runs the persistent chain by parallel tempering (:func:`tempered_gibbs`; K
+    sets of chains, the negative phase that of the ``beta = 1`` set)."""
 
     k: int = 1
     gaussian: bool = False
@@ -120,6 +126,7 @@ class CD:
     down: float = 1.0
     centering: tuple[float, float] | None = None
     sample_labels: bool = False
+    temperatures: int = 1
 
     def __post_init__(self) -> None:
         if (self.gaussian_hidden and self.up != 1.0) or (self.gaussian and self.down != 1.0):
@@ -127,6 +134,10 @@ class CD:
         if self.centering is not None and (self.gaussian or self.gaussian_hidden or self.up != 1.0
                                            or self.down != 1.0):
             raise ParameterError("CD: centering is for binary units with unscaled input only")
+        if self.temperatures > 1 and (self.gaussian or self.gaussian_hidden or self.up != 1.0 or self.down != 1.0
+                                      or self.samples):
+            raise ParameterError("CD: temperatures (parallel tempering) is for binary units with unscaled input "
+                                 "and probability statistics only")
 
 
 class Statistics(NamedTuple):
@@ -180,14 +191,18 @@ def hidden_probabilities(block: Block, V: Array, Y: Array | None, cd: CD, out: A
     return out if cd.gaussian_hidden else xp.sigmoid_(out)
 
 
-def visible_means(block: Block, H: Array, cd: CD, V: Array, Y: Array | None, xp: Ops | None = None) -> None:
+def visible_means(block: Block, H: Array, cd: CD, V: Array, Y: Array | None, xp: Ops | None = None,
+                  beta: Array | None = None) -> None:
     """``E[v | h]``: ``sigmoid(down (b + h W^T))`` (binary) or ``b + h W^T`` (Gaussian), and
-    the labels' ``softmax(b_lab + h U^T)``, into ``V`` and ``Y``; products by ``xp``."""
+    the labels' ``softmax(b_lab + h U^T)``, into ``V`` and ``Y``; products by ``xp``.
+    ``beta``: a column of inverse temperatures, ``sigmoid(beta (b + h W^T))`` row by row."""
     xp = xp or arrays.ops_of(V)
     xp.matmul(H, block.W.T, out=V)
     V += block.b
     if cd.down != 1.0:
         V *= cd.down
+    if beta is not None:
+        V *= beta
     if not cd.gaussian:
         xp.sigmoid_(V)
     if Y is not None:
@@ -213,7 +228,7 @@ def buffers(buf: dict | None, block: Block, n_pos: int, m: int, backend: arrays.
 
 # -- the chain -------------------------------------------------------------------------------
 def statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict,
-               labels: Array | None = None, chain: Array | None = None) -> Statistics:
+               labels: Array | None = None, chain: Array | None = None, swap: int = 0) -> Statistics:
     """Both phases' statistics of CD-k on ``data`` (and one-hot ``labels``), from the
     data's sampled hidden states or, with ``chain``, from persistent hidden states that
     this advances ``k`` steps in place (their sampled states at the end). Draws, in order:
@@ -221,10 +236,14 @@ def statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict,
     states (not at the last step of plain CD), the labels (``cd.sample_labels``) and the
     hidden states (not at the last step unless they are the statistics or the chain's). The products use a copy of the
     weights in the product dtype of the buffers' backend, made once here (numpy: the
-    weights themselves)."""
+    weights themselves). With ``cd.temperatures`` K > 1, ``chain`` holds K sets of
+    persistent chains (:func:`tempered_gibbs`, ``swap`` its pairs' parity) and the
+    negative phase is the ``beta = 1`` set's visible states and hidden probabilities."""
     xp = buf["xp"]
     block = block._replace(W=xp.lowered(block.W), U=xp.lowered(block.U))
     b = len(data)
+    if cd.temperatures > 1:
+        return _tempered_statistics(block, data, cd, rng, buf, labels, chain, swap)
     m = b if chain is None else len(chain)
     V, H = buf["V"][:b + m], buf["H"][:b + m]
     Y = None if labels is None else buf["Y"][:b + m]
@@ -260,6 +279,96 @@ def statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict,
     elif chain is not None:
         draw_h(Hn, rng, noise_h[:m], chain)
     return Statistics(V, Y, H, b)
+
+
+def _tempered_statistics(block: Block, data: Array, cd: CD, rng: Any, buf: dict, labels: Array | None,
+                         chain: Array | None, swap: int) -> Statistics:
+    """:func:`statistics` of PCD by parallel tempering: the data and the ``beta = 1`` chains'
+    visible states after :func:`tempered_gibbs`, with their hidden probabilities at
+    ``beta = 1``, in one product."""
+    if chain is None or labels is not None or len(chain) % cd.temperatures:
+        raise ParameterError(f"CD(temperatures={cd.temperatures}): needs persistent chains, a multiple of "
+                             f"{cd.temperatures} of them, and no label group")
+    b, m = len(data), len(chain) // cd.temperatures
+    V, H = buf["V"][:b + m], buf["H"][:b + m]
+    V[:b] = data
+    V[b:] = tempered_gibbs(block, chain, cd, rng, buf, swap)[-m:]
+    hidden_probabilities(block, V, None, cd, H, buf["xp"])
+    return Statistics(V, None, H, b)
+
+
+def inverse_temperatures(K: int) -> list[float]:
+    """``beta_k = k / (K - 1)``, ``k = 0 .. K-1``: K evenly spaced in [0, 1], the last the model's."""
+    return [k / (K - 1) for k in range(K)]
+
+
+def tempered_gibbs(block: Block, chain: Array, cd: CD, rng: Any, buf: dict, swap: int = 0) -> Array:
+    """Parallel tempering (Desjardins et al. 2010; Cho, Raiko and Ilin 2010) of ``K =
+    cd.temperatures`` sets of ``M`` chains, ``chain`` (K M x n_hidden) their hidden
+    states, set ``k`` (rows ``k M .. (k+1) M``) at ``beta_k`` (:func:`inverse_temperatures`).
+    The whole energy is tempered, ``p_beta(v, h) ~ exp(-beta E(v, h))``, biases included
+    (as Desjardins et al.): ``beta_0 = 0`` is then the uniform distribution, which one step
+    samples exactly, and the swap's ratio is exact in the joint energy. Each set takes
+    ``cd.k`` Gibbs steps, ``v ~ sigmoid(beta (h W^T + b))``, ``h ~ sigmoid(beta (v W + c))``;
+    then neighbours ``(k, k+1)``, ``k = swap mod 2, +2, ..`` (even and odd pairs
+    alternating with ``swap``), exchange their states ``(v, h)`` chain by chain with the
+    Metropolis probability :func:`swap_log_ratio` (one uniform per pair and chain). Advances
+    ``chain`` in place; returns the visible states (K M x n_visible, a buffer)."""
+    xp, K = buf["xp"], cd.temperatures
+    t = _tempering_buffers(buf, block, chain, K)
+    V, A, P, beta = t["V"], t["A"], t["P"], t["beta"]
+    for _ in range(cd.k):
+        visible_means(block, chain, cd, V, None, xp, beta)
+        bernoulli(V, rng, t["noise_v"], V)
+        xp.matmul(V, block.W, out=A)          # the hidden input v W + c (eq. 1), kept for the energy
+        A += block.c
+        P[:] = A
+        P *= beta
+        bernoulli(xp.sigmoid_(P), rng, t["noise_h"], chain)
+    energy = -((V * block.b).sum(axis=1) + (chain * A).sum(axis=1))   # E(v, h) = -b.v - h.(v W + c)
+    _swap(V, chain, energy.reshape(K, -1), inverse_temperatures(K), swap % 2, rng, t["noise_s"], xp)
+    return V
+
+
+def swap_log_ratio(beta_i: float, beta_j: float, E_i: Array, E_j: Array) -> Array:
+    """``log`` of the Metropolis ratio of exchanging the states of two chains at inverse
+    temperatures ``beta_i``, ``beta_j`` with joint energies ``E_i``, ``E_j``: ``(beta_i -
+    beta_j)(E_i - E_j)``; the swap is accepted with probability ``min(1, exp(.))``."""
+    return (beta_i - beta_j) * (E_i - E_j)
+
+
+def _swap(V: Array, chain: Array, energy: Array, betas: list[float], first: int, rng: Any, noise: Array,
+          xp: Ops) -> None:
+    """The swaps of :func:`tempered_gibbs` in place: pair ``(k, k+1)`` for ``k = first,
+    first + 2, ..``, chain by chain accepted iff ``log u < swap_log_ratio`` (``u`` uniform:
+    probability ``min(1, exp(ratio))``), the accepted states exchanged by arithmetic on
+    0/1 values (exact)."""
+    K, M = energy.shape
+    for n, k in enumerate(range(first, K - 1, 2)):
+        u = xp.uniform(rng, noise[n])
+        ratio = swap_log_ratio(betas[k], betas[k + 1], energy[k], energy[k + 1])
+        accept = (xp.log(u) < ratio).reshape(-1, 1)
+        for S in (V, chain):
+            lo, hi = S[k * M:(k + 1) * M], S[(k + 1) * M:(k + 2) * M]
+            d = (hi - lo) * accept
+            lo += d
+            hi -= d
+
+
+def _tempering_buffers(buf: dict, block: Block, chain: Array, K: int) -> dict:
+    """The work arrays of :func:`tempered_gibbs` for ``chain``, kept in ``buf``."""
+    xp, (nv, nh), rows = buf["xp"], block.W.shape, len(chain)
+    t = buf.get("tempering")
+    if t is not None and t["V"].shape == (rows, nv) and t["K"] == K:
+        return t
+    beta = xp.empty((rows, 1), chain)
+    for k, x in enumerate(inverse_temperatures(K)):
+        beta[k * (rows // K):(k + 1) * (rows // K)] = x
+    t = dict(K=K, V=xp.empty((rows, nv), chain), A=xp.empty((rows, nh), chain), P=xp.empty((rows, nh), chain),
+             noise_v=xp.empty((rows, nv), chain), noise_h=xp.empty((rows, nh), chain), beta=beta,
+             noise_s=xp.empty((K // 2, rows // K), chain))
+    buf["tempering"] = t
+    return t
 
 
 # -- the change ------------------------------------------------------------------------------
@@ -385,11 +494,11 @@ def apply(block: Block, d: dict[str, Array], lr: float, momentum: float = 0.0, w
 def step(block: Block, data: Array, cd: CD, lr: float, rng: Any,
          momentum: float = 0.0, weight_decay: float = 0.0, velocity: dict[str, Array] | None = None,
          labels: Array | None = None, chain: Array | None = None, buf: dict | None = None,
-         backend: arrays.Backend = NUMPY, offsets: tuple[Array, Array] | None = None) -> dict:
+         backend: arrays.Backend = NUMPY, offsets: tuple[Array, Array] | None = None, swap: int = 0) -> dict:
     """One CD-k update of ``block`` on a minibatch, in place: :func:`statistics`,
     :func:`change` (``offsets``: those of centered CD, moved in place), :func:`apply`, the
-    arrays and ``rng`` those of ``backend``. Returns the buffers (pass them back next time)."""
-    buf = buffers(buf, block, len(data), len(data) if chain is None else len(chain), backend)
-    d, _ = change(block, statistics(block, data, cd, rng, buf, labels, chain), cd, lr, buf, offsets=offsets)
+    arrays and ``rng`` those of ``backend`` (``swap``: :func:`tempered_gibbs`'s parity). Returns the buffers (pass them back next time)."""
+    buf = buffers(buf, block, len(data), len(data) if chain is None else len(chain) // cd.temperatures, backend)
+    d, _ = change(block, statistics(block, data, cd, rng, buf, labels, chain, swap), cd, lr, buf, offsets=offsets)
     apply(block, d, lr, momentum, weight_decay, velocity)
     return buf

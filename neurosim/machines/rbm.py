@@ -16,7 +16,9 @@ statistics of Hinton's ``rbm.m``: the rule ``get_rule("cd"|"pcd").batched`` of
 over the last epochs, a hidden-bias sparsity target (Lee, Ekanadham and Ng 2008), and
 centering (Melchior, Fischer and Wiskott 2016): the centered gradient with offsets that
 follow the data's means, applied to the ordinary parameters, so that a centered RBM is
-stored, sampled and scored as any other.
+stored, sampled and scored as any other. PCD may keep more (or fewer) chains than a
+minibatch has rows (``n_chains``), and run them by parallel tempering (``n_temperatures``;
+Desjardins et al. 2010).
 
 Scores: the free energy ``F(v) = -b.v - sum_j softplus(c_j + W_j . v)``, scikit-learn's
 pseudo-likelihood, and for small machines the exact ``log Z`` (eq. 3) and ``log P(v) =
@@ -25,7 +27,9 @@ differences from scikit-learn and the file format: ``docs/machines/rbm.md``.
 
 References: G. E. Hinton (2005), IJCAI; (2002), Neural Computation 14; (2010), UTML TR
 2010-003; T. Tieleman (2008), ICML; H. Lee, C. Ekanadham and A. Y. Ng (2008), NIPS;
-J. Melchior, A. Fischer and L. Wiskott (2016), JMLR 17(99).
+J. Melchior, A. Fischer and L. Wiskott (2016), JMLR 17(99); G. Desjardins, A. Courville,
+Y. Bengio, P. Vincent and O. Delalleau (2010), AISTATS; K. Cho, T. Raiko and A. Ilin
+(2010), IJCNN.
 """
 
 from __future__ import annotations
@@ -97,7 +101,8 @@ class RBM(Machine):
     learning_rate : float, default 0.1
         ``lr`` of eq. 6; a minibatch's change is ``lr`` times the mean over its cases.
     batch_size : int, default 10
-        Cases per minibatch; with ``persistent=True`` also the number of persistent chains.
+        Cases per minibatch; with ``persistent=True`` also the number of persistent chains
+        unless ``n_chains`` says otherwise.
     n_iter : int, default 10
         Passes over the training data in :meth:`fit`.
     verbose : int, default 0
@@ -161,6 +166,17 @@ class RBM(Machine):
         <h>^0`` per update (PyDeep's default).
     visible_offset_rate : float in [0, 1], default 0.01
         The same for ``mu`` and the data ``<v>^0``; 0: ``mu`` stays the data's mean.
+    n_chains : None or int >= 1, default None
+        Persistent chains of PCD (``persistent=True`` only), independent of the minibatch:
+        ``dW = lr (<v h>_data - <v h>_model)`` (Tieleman 2008), the positive statistics the
+        mean over the minibatch's rows, the negative ones over the chains. None: ``batch_size``.
+    n_temperatures : int >= 1, default 1
+        ``K > 1``: the persistent chains' negative phase by parallel tempering (Desjardins
+        et al. 2010; :func:`~neurosim.compiled.bipartite.tempered_gibbs`): ``n_chains``
+        chains at each of K inverse temperatures evenly spaced in [0, 1], the whole energy
+        tempered, swaps between neighbours by the Metropolis rule on the joint energy, the
+        statistics from the ``beta = 1`` chains. About K times the Gibbs work of PCD.
+        Binary visible units and ``persistent=True`` only. 1: plain Gibbs (PCD-k).
 
     Attributes
     ----------
@@ -168,8 +184,10 @@ class RBM(Machine):
         The weights ``W``.
     intercept_hidden_ : ndarray, shape (n_components,)
     intercept_visible_ : ndarray, shape (n_features,)
-    h_samples_ : ndarray, shape (batch_size, n_components)
-        Hidden states of the persistent chains (only with ``persistent=True``).
+    h_samples_ : ndarray, shape (n_temperatures * n_chains, n_components)
+        Hidden states of the persistent chains (only with ``persistent=True``); with
+        tempering the sets of ``n_chains`` rows in order of rising inverse temperature,
+        the model's (``beta = 1``) last.
     hidden_activity_ : ndarray, shape (n_components,)
         Running mean activation ``q`` of each hidden unit (once a sparsity target is used).
     visible_offset_, hidden_offset_ : ndarray, shapes (n_features,), (n_components,)
@@ -202,7 +220,8 @@ class RBM(Machine):
                  sparsity_cost: float = 0.1, final_momentum: float | None = None,
                  momentum_switch: int = 5, anneal_epochs: int = 0, shuffle: bool = False,
                  backend: str = "numpy", device: str = "cpu", centered: bool = False,
-                 offset_rate: float = 0.01, visible_offset_rate: float = 0.01) -> None:
+                 offset_rate: float = 0.01, visible_offset_rate: float = 0.01, n_chains: int | None = None,
+                 n_temperatures: int = 1) -> None:
         self.n_components = n_components
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -226,6 +245,8 @@ class RBM(Machine):
         self.centered = centered
         self.offset_rate = offset_rate
         self.visible_offset_rate = visible_offset_rate
+        self.n_chains = n_chains
+        self.n_temperatures = n_temperatures
 
     _FITTED = "components_"
     _FITTED_META = ("n_iter_", "n_updates_", "visible_names_", "hidden_names_")
@@ -274,10 +295,31 @@ class RBM(Machine):
                  check_number("offset_rate", self.offset_rate, 0.0, 1.0))
         if self.centered and self._gaussian:
             raise ParameterError("centered=True is for binary visible units; this RBM has visible='gaussian'")
+        self._check_chains()
         self._cd = CD(k=int(self.k), gaussian=self._gaussian, sparsity=sparsity,
-                      centering=rates if self.centered else None)
+                      centering=rates if self.centered else None, temperatures=int(self.n_temperatures))
         if not valid_random_state(self.random_state):
             check_random_state(self.random_state)          # raises, naming the value
+
+    def _check_chains(self) -> None:
+        """``n_chains`` and ``n_temperatures``: positive integers, of persistent chains only
+        (tempering: of binary visible units)."""
+        if self.n_chains is not None:
+            check_number("n_chains", self.n_chains, 1, integer=True)
+        check_number("n_temperatures", self.n_temperatures, 1, integer=True)
+        for name, value, default in (("n_chains", self.n_chains, None), ("n_temperatures", self.n_temperatures, 1)):
+            if value != default and not self.persistent:
+                raise ParameterError(f"{name}={value!r} sets persistent chains; this RBM has persistent=False "
+                                     "(CD-k restarts its chains at the data)")
+        if self.n_temperatures != 1 and self._gaussian:
+            raise ParameterError(f"n_temperatures={self.n_temperatures!r}: parallel tempering is for binary "
+                                 "visible units; this RBM has visible='gaussian'")
+
+    def _chain_shape(self) -> tuple[int, int]:
+        """The shape of ``h_samples_``: ``n_temperatures * n_chains`` rows (``n_chains``
+        None: ``batch_size``), one per hidden unit."""
+        chains = int(self.batch_size if self.n_chains is None else self.n_chains)
+        return int(self.n_temperatures) * chains, self.components_.shape[0]
 
     def _validate_training(self) -> None:
         """:meth:`_validate` and the training backend (``backend``, ``device``, the products'
@@ -329,9 +371,8 @@ class RBM(Machine):
         self.visible_offset_, self.hidden_offset_ = mu, lam
 
     def _reset_state(self) -> None:
-        dt, nh = self.components_.dtype, self.components_.shape[0]
         if self.persistent:
-            self.h_samples_ = np.zeros((int(self.batch_size), nh), dtype=dt)
+            self.h_samples_ = np.zeros(self._chain_shape(), dtype=self.components_.dtype)
         else:
             self.__dict__.pop("h_samples_", None)
         for name in ("hidden_activity_", "visible_offset_", "hidden_offset_"):
@@ -367,9 +408,10 @@ class RBM(Machine):
         self._on_device = {name: be.asarray(a) for name, a in self._host_state().items()}
         block = Block(*(self._on_device[name] for name in "Wbc"))
         chain = self._on_device.get("h_samples")
-        self._buffers = bipartite.buffers(self._buffers, block, len(batch), len(batch if chain is None else chain), be)
+        m = len(batch) if chain is None else len(chain) // self._cd.temperatures
+        self._buffers = bipartite.buffers(self._buffers, block, len(batch), m, be)
         self._learn(block, bipartite.statistics(block, be.asarray(batch), self._cd, be.generator(rng), self._buffers,
-                                                chain=chain))
+                                                chain=chain, swap=self.n_updates_))
         if not be.shares_memory:                  # a GPU: the update's arrays back to the host
             for name, a in self._host_state().items():
                 np.copyto(a, be.to_numpy(self._on_device.get(name, a)))
@@ -483,8 +525,7 @@ class RBM(Machine):
         if self.centered and self.__dict__.get("visible_offset_") is None:
             self._init_offsets(X, fresh=first)
         if self.persistent and getattr(self, "h_samples_", None) is None:
-            self.h_samples_ = np.zeros((int(self.batch_size), self.components_.shape[0]),
-                                       self.components_.dtype)
+            self.h_samples_ = np.zeros(self._chain_shape(), self.components_.dtype)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging update is named below
             self._step(X.toarray() if is_sparse(X) else X, rng)
         self._check_diverged(f"update {self.n_updates_}")
