@@ -149,7 +149,8 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                   backprop_batch=args.backprop_batch, backprop_from=args.backprop_from,
                                   chain_labels=args.chain_labels, updown_continue=args.updown_continue,
                                   continue_lr=args.continue_lr, validation=args.validation, seed=args.seed,
-                                  backend=args.backend, device=args.device, dtype=args.dtype))
+                                  backend=args.backend, device=args.device, dtype=args.dtype,
+                                  centered=args.centered, offset_rate=args.offset_rate))
     overrides = {k: v for k, v in given.items() if v is not None}
     recipe, limit = (_resumed(out, overrides, args.limit) if args.resume
                      else (replace(PRESETS[args.preset], **overrides), args.limit))
@@ -434,6 +435,12 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--chain-labels", choices=("probabilities", "samples"), default=None,
                     help="the labels' reconstruction in the top RBM's chains, greedy and in up-down: "
                          "softmax probabilities (preset, the appendix) or one-hot samples (section 6.1)")
+    tr.add_argument("--centered", action="store_true", default=None,
+                    help="centered CD in every greedy RBM, the top one's labels too (Melchior, Fischer and "
+                         "Wiskott 2016): offsets follow the data's means; up-down and backprop as without")
+    tr.add_argument("--offset-rate", type=unit_float, default=None, metavar="NU",
+                    help="--centered: the offsets' sliding-average rate, visible, hidden and label (default "
+                         "0.01; 0: fixed)")
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

@@ -139,7 +139,7 @@ def test_centering_refuses_what_it_does_not_cover():
         RBM(3, centered=True, offset_rate=1.5).fit(np.zeros((4, 2)))
     block = Block(np.zeros((2, 2)), np.zeros(2), np.zeros(2), np.zeros((2, 2)), np.zeros(2))
     stats = bipartite.Statistics(np.zeros((4, 2)), np.zeros((4, 2)), np.zeros((4, 2)), 2)
-    with pytest.raises(ParameterError, match="label group is not centered"):
+    with pytest.raises(ParameterError, match=r"needs the offsets \(mu, lambda, mu_y\) with a label group"):
         bipartite.change(block, stats, CD(centering=(0.1, 0.1)), 0.1, bipartite.buffers(None, block, 2, 2),
                          offsets=(np.zeros(2), np.zeros(2)))
 

@@ -27,13 +27,13 @@ from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
 from ..outputs import atomic_write_text
-from .base import UNIT, annealed, check_number, check_rows, read_npz_meta, write_npz
+from .base import UNIT, annealed, check_bool, check_number, check_rows, read_npz_meta, write_npz
 from . import runs
 from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid
 
-__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
+__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "centered_start", "load_run", "Run",
            "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
            "changed_settings", "implied_settings", "trend_eta", "recipe_for", "best_epoch", "continuation_order"]
 
@@ -61,7 +61,10 @@ class Recipe:
     case, training and held out, at the constant rate ``continue_lr`` (None:
     ``updown_lr``) with up-down's last CD-k, its momentum and weight cost
     (:meth:`continuation`); backprop then starts from the greedy stack or the continued
-    weights."""
+    weights. ``centered``: every greedy RBM, the top one with its label group, trains by
+    centered CD (Melchior, Fischer and Wiskott 2016, algorithm 1; :func:`centered_start`),
+    its offsets following the data's means at ``offset_rate`` (visible, hidden and label
+    offsets alike); up-down and backprop are as without it (docs/machines/dbn.md)."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -95,6 +98,8 @@ class Recipe:
     backend: str = "numpy"
     device: str = "cpu"
     dtype: str = "float32"
+    centered: bool = False
+    offset_rate: float = 0.01
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -117,6 +122,8 @@ class Recipe:
         for name in ("next_layer_on", "chain_labels"):
             if getattr(self, name) not in ("probabilities", "samples"):
                 raise ParameterError(f"{name} must be 'probabilities' or 'samples', got {getattr(self, name)!r}")
+        check_bool("centered", self.centered)
+        self.offset_rate = check_number("offset_rate", self.offset_rate, 0.0, 1.0)
         if self.continue_lr is not None:
             self.continue_lr = check_number("continue_lr", self.continue_lr, 0, low_open=True)
         if self.updown_continue and not (self.validation and self.updown_epochs):
@@ -135,6 +142,12 @@ class Recipe:
         return {"lr": self.updown_lr if self.continue_lr is None else self.continue_lr,
                 "k": self.cd_k(self.updown_epochs - 1), "momentum": self.updown_momentum,
                 "weight_decay": self.updown_weight_decay, "sample_labels": self.chain_labels == "samples"}
+
+    def greedy_cd(self, top: bool) -> CD:
+        """The greedy stages' CD: ``rbm.m``'s CD-1 (:data:`RBM_M`), the top RBM's with the
+        chain labels the recipe names, centered at ``offset_rate`` if ``centered``."""
+        return replace(RBM_M, sample_labels=top and self.chain_labels == "samples",
+                       centering=(self.offset_rate, self.offset_rate) if self.centered else None)
 
     def unused_cd(self) -> tuple[tuple[int, int], ...]:
         """The ``updown_cd`` entries that start at or after up-down's last epoch: never used."""
@@ -171,21 +184,24 @@ RBM_M = CD(summed_differences=True)   # rbm.m's CD-1 (labels: input vW + c + yU)
 
 def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
              rng: np.random.Generator, buf: dict | None = None, backend: arrays.Backend = bipartite.NUMPY,
-             cd: CD = RBM_M) -> dict:
+             cd: CD = RBM_M, offsets: dict | None = None) -> dict:
     """``rbm.m``'s CD-1 (or ``cd``: e.g. ``rbmhidlinear.m``'s linear hidden units) on
     minibatch ``V`` (and one-hot labels ``Y``), in place, by
     :func:`neurosim.compiled.bipartite.step` on ``backend``, at ``r.learning_rate`` and
     ``r.weight_decay``; ``p``: W (n_v x n_h), b, c
     [, U, b_lab], ``vel`` likewise, numpy arrays (wrapped as the backend's: views on the
     CPU, copied back from a GPU); the draws from the backend's generator seeded from
-    ``rng`` (numpy: ``rng``). Returns the kernel's buffers, to pass back as ``buf``."""
+    ``rng`` (numpy: ``rng``). ``offsets``: centered CD's (:func:`centered_start`), moved
+    in place. Returns the kernel's buffers, to pass back as ``buf``."""
     on = {k: backend.asarray(v) for k, v in p.items()}
     on_vel = {k: backend.asarray(v) for k, v in vel.items()}
+    on_off = {k: backend.asarray(v) for k, v in (offsets or {}).items()}
     block = Block(on["W"], on["b"], on["c"], on.get("U"), on.get("b_lab"))
     buf = bipartite.step(block, backend.asarray(V), cd, r.learning_rate, backend.generator(rng), momentum,
-                         r.weight_decay, on_vel, backend.asarray(Y), buf=buf, backend=backend)
+                         r.weight_decay, on_vel, backend.asarray(Y), buf=buf, backend=backend,
+                         offsets=tuple(on_off.values()) or None)
     if not backend.shares_memory:                       # a GPU: the update's arrays back to the host
-        for host, device in ((p, on), (vel, on_vel)):
+        for host, device in ((p, on), (vel, on_vel), (offsets or {}, on_off)):
             for k, a in host.items():
                 np.copyto(a, backend.to_numpy(device[k]))
     return buf
@@ -201,6 +217,34 @@ def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator)
     return p, {k: np.zeros_like(v) for k, v in p.items()}
 
 
+def centered_start(p: dict, V: np.ndarray, Y: np.ndarray | None, fresh: bool) -> dict:
+    """Centered CD's offsets for an RBM stage on ``V`` (and one-hot labels ``Y``), as
+    algorithm 1 of Melchior et al. (2016) starts them: ``{"visible": mu, "hidden": lambda[,
+    "labels": mu_y]}`` (this order: :func:`~neurosim.compiled.bipartite.change`'s), ``mu``
+    and ``mu_y`` the data's means (summed in float64: the same in any order of the rows),
+    ``lambda = 0.5``. With ``fresh`` weights also, in
+    place, the biases of its initial model, ``b~ = logit(mu)`` (``mu`` clipped to [0.001,
+    0.999]), ``b_lab~ = log(mu_y)`` (the softmax's own, clipped alike), ``c~ = 0``, stored as
+    the ordinary ``b = b~ - W lambda``, ``b_lab = b_lab~ - U lambda``, ``c = - W^T mu - U^T
+    mu_y`` (:func:`~neurosim.compiled.bipartite.uncentered_biases` of the label group
+    stacked under the visible units)."""
+    offsets = {"visible": V.mean(axis=0, dtype=np.float64).astype(np.float32),
+               "hidden": np.full(p["c"].shape, 0.5, np.float32)}
+    if Y is not None:
+        offsets["labels"] = Y.mean(axis=0, dtype=np.float64).astype(np.float32)
+    if fresh:
+        q = np.clip(offsets["visible"], 0.001, 0.999)
+        b, W, mu = np.log(q / (1 - q)), p["W"], offsets["visible"]
+        if Y is not None:
+            b = np.concatenate([b, np.log(np.clip(offsets["labels"], 0.001, 0.999))])
+            W, mu = np.concatenate([W, p["U"]]), np.concatenate([mu, offsets["labels"]])
+        b, p["c"][:] = bipartite.uncentered_biases(W, b, np.zeros_like(p["c"]), mu, offsets["hidden"])
+        p["b"][:] = b[:len(p["b"])]
+        if Y is not None:
+            p["b_lab"][:] = b[len(p["b"]):]
+    return offsets
+
+
 def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Generator,
                     Y: np.ndarray | None = None, init: tuple | None = None, cd: CD = RBM_M,
                     draw: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
@@ -210,11 +254,17 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
     instead of random weights (e.g. the layer below's, transposed). ``draw(rows, rng)``:
     the minibatch an update sees, made from its rows of ``V`` at every minibatch (e.g.
     binary states: ``rbm.m``, ``rbm_l2.m``); ``cd_every``: ``rbm_l2.m``'s CD-k, ``k =
-    ceil(epoch / cd_every)`` (epochs from 1) at ``learning_rate / k``."""
+    ceil(epoch / cd_every)`` (epochs from 1) at ``learning_rate / k``. ``r.centered``:
+    centered CD (:func:`centered_start`; with ``init``, its biases are kept); the offsets
+    are returned under ``"offsets"``."""
     backend = arrays.backend(r.backend, r.device, r.dtype)
     p, vel = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
     if init is not None:
         p.update({k: np.array(x, dtype=np.float32) for k, x in zip(("W", "b", "c"), init)})
+    offsets = None
+    if r.centered:
+        offsets = centered_start(p, V, Y, init is None)
+        cd = replace(cd, centering=(r.offset_rate, r.offset_rate))
     for epoch in range(r.pretrain_epochs):
         mom, buf, cd_e, r_e = r.momentum[epoch >= r.momentum_switch], None, cd, r
         if cd_every:
@@ -223,8 +273,8 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
         for s in range(0, len(V), r.batch_size):
             batch = V[s:s + r.batch_size] if draw is None else draw(V[s:s + r.batch_size], rng)
             buf = rbm_step(p, vel, batch, None if Y is None else Y[s:s + r.batch_size], r_e, mom, rng, buf, backend,
-                           cd_e)
-    return p
+                           cd_e, offsets)
+    return p if offsets is None else {**p, "offsets": offsets}
 
 
 # -- the staged trainer ------------------------------------------------------------------------
@@ -297,7 +347,7 @@ class Trainer:
         self.order = np.random.default_rng([r.seed, 1]).permutation(len(self.X))
         self.dbn = DeepBeliefNet((self.X.shape[1],) + r.hidden, r.n_labels)
         self.progress = Progress()
-        self.p, self.vel = {}, {}
+        self.p, self.vel, self.offsets = {}, {}, {}
         self.greedy = None       # the greedy stack, kept through up-down for backprop_from="greedy"
         self.best = None         # with updown_continue: the DBN at up-down's best held-out epoch
 
@@ -305,6 +355,7 @@ class Trainer:
         arrays = {f"dbn.{k}": v for k, v in self.dbn.state_dict().items()}
         arrays.update({f"p.{k}": v for k, v in self.p.items()})
         arrays.update({f"vel.{k}": v for k, v in self.vel.items()})
+        arrays.update({f"offsets.{k}": v for k, v in self.offsets.items()})
         for prefix, kept in (("greedy", self.greedy), ("best", self.best)):
             if kept is not None:
                 arrays.update({f"{prefix}.{k}": v for k, v in kept.state_dict().items()})
@@ -322,6 +373,7 @@ class Trainer:
         self.dbn = stack(d, "dbn.")
         self.p = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
         self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
+        self.offsets = {k: d[f"offsets.{k}"] for k in ("visible", "hidden", "labels") if f"offsets.{k}" in d}
         self.greedy, self.best = stack(d, "greedy."), stack(d, "best.")
         return self._where()
 
@@ -448,6 +500,8 @@ class Trainer:
         n_lab = self.r.n_labels if stage == "top" else 0
         n_h = self.r.hidden[-1] if stage == "top" else self.r.hidden[self.progress.stage]
         self.p, self.vel = new_rbm(V.shape[1], n_h, n_lab, self.r, self.rng)
+        if self.r.centered:
+            self.offsets = centered_start(self.p, V, self.Y if n_lab else None, fresh=True)
 
     def _stage_data(self) -> np.ndarray:
         """The current greedy stage's data, computed once per stage (and on resume)."""
@@ -458,9 +512,9 @@ class Trainer:
     def _rbm_step(self, idx: np.ndarray, epoch: int) -> None:
         top = self.stages[self.progress.stage] == "top"
         mom = self.r.momentum[epoch >= self.r.momentum_switch]
-        cd = replace(RBM_M, sample_labels=top and self.r.chain_labels == "samples")
         self._buf = rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom,
-                             self.rng, getattr(self, "_buf", None), self.backend, cd)
+                             self.rng, getattr(self, "_buf", None), self.backend, self.r.greedy_cd(top),
+                             self.offsets or None)
 
     def _updown_start(self) -> None:
         if self.r.backprop_from == "greedy":
@@ -516,7 +570,7 @@ class Trainer:
         elif stage == "top":
             d.set_top(p["W"], p["U"], p["b"], p["b_lab"], p["c"])
         if stage != "backprop":  # the backprop net stays in the checkpoint as p.*
-            self.p, self.vel = {}, {}
+            self.p, self.vel, self.offsets = {}, {}, {}
         self._V_stage = self._V = None
 
 

@@ -1,0 +1,246 @@
+"""Centered greedy pretraining of the deep belief net (``Recipe(centered=True)``; Melchior,
+Fischer and Wiskott 2016): a layer against algorithm 1 written out in centered
+coordinates, the trainer's stages against the one layer function, the default numbers
+unchanged (a digest), resumption bit for bit, old checkpoints, the CLI flags, and the flip
+invariance the paper predicts, on exact log-likelihoods."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from neurosim.cli import main
+from neurosim.compiled import bipartite
+from neurosim.compiled.bipartite import CD, Block
+from neurosim.errors import ParameterError
+from neurosim.machines.ais import exact_log_partition, log_prob
+from neurosim.machines.dbn_train import (Trainer, load_run, new_rbm, read_checkpoint, stage_names, train_rbm_layer,
+                                         write_checkpoint)
+from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
+from test_dbn import K, digits, quiet, recipe
+
+
+def _digest(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_the_default_recipe_is_bit_for_bit_what_it_was(tmp_path):
+    """Every stage of a small run (greedy, top, up-down, backprop) and one labelled layer
+    of train_rbm_layer, digested: the numbers of the code before centering, computed then
+    and pinned here."""
+    X, y = digits(200, 8)
+    tr = Trainer(recipe(pretrain_epochs=2, updown_epochs=2, backprop_epochs=2, validation=40), X, y, tmp_path,
+                 log=quiet)
+    tr.run()
+    assert _digest({**tr.dbn.state_dict(), **{f"p.{k}": v for k, v in tr.p.items()}}) == "c84c99535c45c297"
+    p = train_rbm_layer(X, 10, recipe(pretrain_epochs=2), np.random.default_rng(1), Y=np.eye(K, dtype=np.float32)[y])
+    assert _digest(p) == "7451d747454e5a68"
+
+
+# -- algorithm 1 -------------------------------------------------------------------------------------
+def _algorithm_1(V: np.ndarray, Y: np.ndarray | None, n_hidden: int, r, seed: int) -> dict:
+    """Algorithm 1 of Melchior et al. (2016) as the paper writes it, in float64 on the
+    centered parameters (W, U, b~, b_lab~, c~) and the offsets, re-parameterising the
+    centered biases when the offsets move; the labels as more visible units. The chain is
+    the library's CD-1 statistics of the ordinary parameters, as float32 arrays drawing
+    from the same Generator as train_rbm_layer (which draws its initial weights first)."""
+    rng = np.random.default_rng(seed)
+    p, _ = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
+    labels = Y is not None
+    Z = V.astype(float) if not labels else np.hstack([V, Y]).astype(float)    # the visible side, labels last
+    W = p["W"].astype(float) if not labels else np.vstack([p["W"], p["U"]]).astype(float)
+    n_v, nu, lr = V.shape[1], r.offset_rate, r.learning_rate
+    mu, lam = Z.mean(0), np.full(n_hidden, 0.5)
+    q = np.clip(mu, 0.001, 0.999)
+    b_ = np.concatenate([np.log(q[:n_v] / (1 - q[:n_v])), np.log(q[n_v:])])   # logit for v, log for the softmax
+    c_, buf = np.zeros(n_hidden), None
+    for _ in range(r.pretrain_epochs):
+        for s in range(0, len(V), r.batch_size):
+            b, c = bipartite.uncentered_biases(W, b_, c_, mu, lam)
+            f32 = [x.astype(np.float32) for x in (W[:n_v], b[:n_v], c, W[n_v:], b[n_v:])]
+            block = Block(*f32) if labels else Block(*f32[:3])
+            buf = bipartite.buffers(buf, block, len(V[s:s + r.batch_size]), len(V[s:s + r.batch_size]))
+            stats = bipartite.statistics(block, V[s:s + r.batch_size], CD(), rng, buf,
+                                         None if Y is None else Y[s:s + r.batch_size])
+            Zs = (stats.V if not labels else np.hstack([stats.V, stats.Y])).astype(float)
+            H, n = stats.H.astype(float), stats.n_pos
+            mu2, lam2 = (1 - nu) * mu + nu * Zs[:n].mean(0), (1 - nu) * lam + nu * H[:n].mean(0)
+            b_, c_ = b_ + W @ (lam2 - lam), c_ + W.T @ (mu2 - mu)          # the re-parameterisation
+            mu, lam = mu2, lam2
+            Zc, Hc = Zs - mu, H - lam
+            W = W + lr * (Zc[:n].T @ Hc[:n] / n - Zc[n:].T @ Hc[n:] / (len(Zs) - n))
+            b_ = b_ + lr * (Zs[:n].mean(0) - Zs[n:].mean(0))
+            c_ = c_ + lr * (H[:n].mean(0) - H[n:].mean(0))
+    b, c = bipartite.uncentered_biases(W, b_, c_, mu, lam)
+    out = {"W": W[:n_v], "b": b[:n_v], "c": c, "visible": mu[:n_v], "hidden": lam}
+    return out if not labels else {**out, "U": W[n_v:], "b_lab": b[n_v:], "labels": mu[n_v:]}
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_a_centered_layer_is_algorithm_1(labels):
+    """train_rbm_layer with centered=True (no momentum or weight cost: algorithm 1 has
+    neither; rate 0.2, offset rate 0.1, 40 updates) against the transcription above. The
+    layer is float32 and the transcription float64, so they agree to float32 rounding
+    carried through 40 updates of parameters of size about 1 (eps 6e-8 per operation:
+    measured 8e-7, bound 1e-5); a draw that rounding could flip would show as a difference
+    of the size of a change (~1e-2). The offsets moved (lambda by 0.05-0.06) and the
+    uncentered layer ends 0.6 away, so the check is not of an idle layer."""
+    X, y = digits(200, 9)
+    Y = np.eye(K, dtype=np.float32)[y] if labels else None
+    r = recipe(centered=True, offset_rate=0.1, learning_rate=0.2, momentum=(0.0, 0.0), weight_decay=0.0,
+               pretrain_epochs=2, batch_size=10)
+    got = train_rbm_layer(X, 7, r, np.random.default_rng(5), Y=Y)
+    want = _algorithm_1(X, Y, 7, r, 5)
+    for name in ("W", "b", "c") + (("U", "b_lab") if labels else ()):
+        assert np.abs(got[name] - want[name]).max() < 1e-5, name
+    for name in ("visible", "hidden") + (("labels",) if labels else ()):
+        assert np.abs(got["offsets"][name] - want[name]).max() < 1e-6, name
+    assert np.abs(want["hidden"] - 0.5).max() > 0.01
+    plain = train_rbm_layer(X, 7, replace(r, centered=False), np.random.default_rng(5), Y=Y)
+    assert np.abs(plain["W"] - got["W"]).max() > 0.05           # the flag is honoured
+
+
+def test_the_trainers_greedy_stages_are_the_layer_function(tmp_path):
+    """The trainer's first RBM and its labelled top RBM, centered, are train_rbm_layer's
+    on the same cases in the trainer's order from the Generator state the stage started
+    at (recorded in the progress), bit for bit."""
+    X, y = digits(300, 4)
+    r = recipe(centered=True, updown_epochs=0, backprop_epochs=0, pretrain_epochs=3, hidden=(12, 16))
+    tr = Trainer(r, X, y, tmp_path, log=quiet)
+    dbn = tr.run()
+    order = tr.order
+
+    def layer(stage: int, V, Y=None):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = tr.progress.stage_rng[stage]
+        return train_rbm_layer(V[order], r.hidden[stage] if Y is None else r.hidden[-1], r, rng,
+                               None if Y is None else Y[order], cd=r.greedy_cd(Y is not None))
+
+    first = layer(0, X)
+    assert np.array_equal(dbn.R[0], first["W"]) and np.array_equal(dbn.g[0], first["b"])
+    assert np.array_equal(dbn.r[0], first["c"])
+    top = layer(1, dbn.up(X)[-1], np.eye(K, dtype=np.float32)[y])
+    for mine, theirs in (("W", "W"), ("U", "U"), ("b_pen", "b"), ("b_lab", "b_lab"), ("c", "c")):
+        assert np.array_equal(getattr(dbn, mine), top[theirs]), mine
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stage, epoch, batch", [("rbm2", 1, 4), ("top", 3, 7)])
+def test_a_centered_run_stopped_by_ctrl_c_resumes_to_the_uninterrupted_weights(tmp_path, stage, epoch, batch):
+    """The checkpoint holds the stage's offsets (offsets.visible, .hidden, and .labels in
+    the top RBM); resumed, the run ends with the weights of an uninterrupted one, through
+    up-down and backprop."""
+    X, y = digits(400, 4)
+    r = recipe(centered=True, offset_rate=0.05)
+    whole = Trainer(r, X, y, tmp_path / "whole", log=quiet).run().state_dict()
+
+    def interrupt(tr):
+        if (tr.stages[tr.progress.stage], tr.progress.epoch, tr.progress.batch) == (stage, epoch, batch):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(r, X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
+    arrays, _ = read_checkpoint(tmp_path / "cut" / "checkpoint.npz")
+    kept = sorted(k for k in arrays if k.startswith("offsets."))
+    assert kept == sorted(["offsets.hidden", "offsets.visible"] + (["offsets.labels"] if stage == "top" else []))
+    assert 0.0 < np.abs(arrays["offsets.hidden"] - 0.5).max() < 0.5            # moved, saved as they stood
+    resumed = Trainer(r, X, y, tmp_path / "cut", log=quiet).run().state_dict()
+    assert whole.keys() == resumed.keys()
+    assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_a_checkpoint_from_before_centering_resumes_uncentered(tmp_path):
+    """A checkpoint whose recipe has no centered or offset_rate (written before they
+    existed) resumes at their defaults, to the weights of a run of today's default."""
+    X, y = digits(400, 4)
+    whole = Trainer(recipe(), X, y, tmp_path / "whole", log=quiet).run().state_dict()
+
+    def interrupt(tr):
+        if (tr.stages[tr.progress.stage], tr.progress.epoch, tr.progress.batch) == ("rbm1", 2, 5):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(recipe(), X, y, tmp_path / "old", log=quiet, on_batch=interrupt).run()
+    arrays, meta = read_checkpoint(tmp_path / "old" / "checkpoint.npz")
+    for name in ("centered", "offset_rate"):
+        del meta["recipe"][name]
+    write_checkpoint(tmp_path / "old", arrays, meta)
+    assert not load_run(tmp_path / "old").recipe.centered
+    resumed = Trainer(recipe(), X, y, tmp_path / "old", log=quiet).run().state_dict()
+    assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_bad_centering_settings_are_named():
+    with pytest.raises(ParameterError, match="offset_rate"):
+        recipe(centered=True, offset_rate=1.5)
+    with pytest.raises(ParameterError, match="centered"):
+        recipe(centered="yes")
+
+
+def test_cli_dbn_train_centered(fake_mnist, tmp_path, capsys):
+    """--centered --offset-rate reach the recipe; --resume with another rate is refused by
+    flag; the same command without the flags resumes the centered run."""
+    out = tmp_path / "run"
+    flags = ["dbn", "train", "--hidden", "8,8,12", "--pretrain-epochs", "1", "--updown-epochs", "1",
+             "--backprop-epochs", "0", "--limit", "200", "--out", str(out)]
+    assert main(flags + ["--centered", "--offset-rate", "0.02"]) == 0
+    run = load_run(out)
+    assert run.finished and run.recipe.centered and run.recipe.offset_rate == 0.02
+    assert json.loads((out / "command.json").read_text())["recipe"]["centered"] is True
+    capsys.readouterr()
+    assert main(flags + ["--resume", "--offset-rate", "0.05"]) == 2
+    assert "started with --offset-rate 0.02; this command says --offset-rate 0.05" in capsys.readouterr().err
+    assert main(flags + ["--resume"]) == 0
+
+
+# -- what centering does ------------------------------------------------------------------------------
+def _flipped(W, b, c):
+    """The RBM on ``1 - v`` with the distribution of ``(W, b, c)`` on ``v``: ``E(v, h) =
+    E'(1 - v, h) + const`` for ``W' = -W``, ``b' = -b``, ``c' = c + W^T 1``."""
+    return -W, -b, c + W.sum(axis=0)
+
+
+def _log_likelihood(p: dict, V: np.ndarray) -> float:
+    W, b, c = (p[k].astype(float) for k in "Wbc")
+    return float(log_prob(V, W, b, c, exact_log_partition(W, b, c)).mean())
+
+
+def test_centering_makes_a_layer_invariant_to_flipping_its_data():
+    """The paper's flip invariance, exactly: a layer trained on ``X`` and one trained on
+    ``1 - X`` from the flipped initial model (the same distribution on flipped states)
+    with the same draws. Centered, every update is the flipped update (``mu -> 1 - mu``,
+    ``dW -> -dW``, ``dc -> dc + dW^T 1``; CD-1's draws are of hidden units, whose
+    probabilities are the same), so the two log-likelihoods differ only by float32
+    rounding (measured: 8e-8 nats; bound 1e-4). Uncentered, the update is not the flipped
+    one and the two drift apart (measured 0.37 nats on these 10-pixel data, mostly on;
+    0.03-0.07 on two other draws of such data; bound 0.03). 10 visible, 6 hidden,
+    200 cases, 20 epochs, momentum 0.5/0.9, no weight cost (it acts on the ordinary W
+    alone, which the flip does not commute with)."""
+    rng = np.random.default_rng(11)
+    P = rng.random((3, 10)) < 0.7
+    X = (P[rng.integers(0, 3, 200)] ^ (rng.random((200, 10)) < 0.1)).astype(np.float32)
+    W0 = (0.1 * rng.standard_normal((10, 6))).astype(np.float32)
+    r = recipe(pretrain_epochs=20, batch_size=20, weight_decay=0.0, learning_rate=0.1)
+    gaps = {}
+    for centered in (False, True):
+        rc = replace(r, centered=centered)
+        start = (W0, np.zeros(10, np.float32), np.zeros(6, np.float32))
+        if centered:                            # algorithm 1's initial model, itself flip-symmetric
+            mu = X.mean(0)
+            start = (W0, *bipartite.uncentered_biases(W0, np.log(mu / (1 - mu)), np.zeros(6, np.float32),
+                                                      mu, np.full(6, 0.5, np.float32)))
+        a = train_rbm_layer(X, 6, rc, np.random.default_rng(3), init=start)
+        b = train_rbm_layer(1 - X, 6, rc, np.random.default_rng(3), init=_flipped(*start))
+        gaps[centered] = abs(_log_likelihood(a, X) - _log_likelihood(b, 1 - X))
+    assert gaps[True] < 1e-4
+    assert gaps[False] > 0.03
