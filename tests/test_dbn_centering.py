@@ -20,10 +20,15 @@ from neurosim.compiled import bipartite
 from neurosim.compiled.bipartite import CD, Block
 from neurosim.errors import ParameterError
 from neurosim.machines.ais import exact_log_partition, log_prob
-from neurosim.machines.dbn_train import (Trainer, load_run, new_rbm, read_checkpoint, stage_names, train_rbm_layer,
-                                         write_checkpoint)
+from neurosim.machines.dbn import DeepBeliefNet
+from neurosim.machines.dbn_fork import fork_run
+from neurosim.machines.dbn_train import (Trainer, continuation_order, load_run, new_rbm, read_checkpoint, stage_names,
+                                         train_rbm_layer, write_checkpoint)
+from test_benchmarks import ROOT, load
 from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
 from test_dbn import K, digits, quiet, recipe
+
+CENTERED = recipe(centered=True, offset_rate=0.05, validation=100, updown_continue=2, backprop_epochs=3)
 
 
 def _digest(arrays: dict) -> str:
@@ -45,6 +50,35 @@ def test_the_default_recipe_is_bit_for_bit_what_it_was(tmp_path):
     assert _digest({**tr.dbn.state_dict(), **{f"p.{k}": v for k, v in tr.p.items()}}) == "c84c99535c45c297"
     p = train_rbm_layer(X, 10, recipe(pretrain_epochs=2), np.random.default_rng(1), Y=np.eye(K, dtype=np.float32)[y])
     assert _digest(p) == "7451d747454e5a68"
+
+
+def test_a_label_group_is_centered_as_more_visible_units():
+    """A second route: the kernel's centered change of a block with a label group (offsets
+    mu, lambda, mu_y) is that of the block with the labels stacked under the visible
+    units (offsets mu and mu_y stacked), in both bias-sum forms; the offsets move alike."""
+    rng = np.random.default_rng(7)
+    W, U = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    b, b_lab, c = rng.standard_normal(5), rng.standard_normal(4), rng.standard_normal(3)
+    V, H = (rng.random((12, 5)) < 0.5).astype(float), rng.random((12, 3))     # 6 positive, 6 negative cases
+    Y = np.eye(4)[rng.integers(0, 4, 12)]
+    mu, lam, mu_y = rng.random(5), rng.random(3), rng.random(4)
+    for summed in (False, True):
+        cd = CD(centering=(0.1, 0.2), summed_differences=summed)
+        labelled = Block(W, b, c, U, b_lab)
+        offsets = (mu.copy(), lam.copy(), mu_y.copy())
+        d, _ = bipartite.change(labelled, bipartite.Statistics(V.copy(), Y.copy(), H.copy(), 6), cd, 0.3,
+                                bipartite.buffers(None, labelled, 6, 6), offsets=offsets)
+        stacked = Block(np.vstack([W, U]), np.concatenate([b, b_lab]), c)
+        both = (np.concatenate([mu, mu_y]), lam.copy())
+        e, _ = bipartite.change(stacked, bipartite.Statistics(np.hstack([V, Y]), None, H.copy(), 6), cd, 0.3,
+                                bipartite.buffers(None, stacked, 6, 6), offsets=both)
+        for got, want in ((d["W"], e["W"][:5]), (d["U"], e["W"][5:]), (d["b"], e["b"][:5]),
+                          (d["b_lab"], e["b"][5:]), (d["c"], e["c"]), (offsets[0], both[0][:5]),
+                          (offsets[2], both[0][5:]), (offsets[1], both[1])):
+            assert np.allclose(got, want, rtol=0, atol=1e-14)
+        assert np.abs(d["b_lab"] - bipartite.change(labelled, bipartite.Statistics(V.copy(), Y.copy(), H.copy(), 6),
+                                                    replace(cd, centering=None), 0.3,
+                                                    bipartite.buffers(None, labelled, 6, 6))[0]["b_lab"]).max() > 0.01
 
 
 # -- algorithm 1 -------------------------------------------------------------------------------------
@@ -135,13 +169,14 @@ def test_the_trainers_greedy_stages_are_the_layer_function(tmp_path):
 
 
 # -- checkpoints -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stage, epoch, batch", [("rbm2", 1, 4), ("top", 3, 7)])
+@pytest.mark.parametrize("stage, epoch, batch", [("rbm2", 1, 4), ("top", 3, 7), ("updown", 2, 3), ("continue", 1, 5)])
 def test_a_centered_run_stopped_by_ctrl_c_resumes_to_the_uninterrupted_weights(tmp_path, stage, epoch, batch):
     """The checkpoint holds the stage's offsets (offsets.visible, .hidden, and .labels in
-    the top RBM); resumed, the run ends with the weights of an uninterrupted one, through
-    up-down and backprop."""
+    the top RBM, which up-down and the continuation go on moving; best_offsets, those of
+    the best up-down epoch); resumed, the run ends with the weights of an uninterrupted
+    one, through up-down, the continuation and backprop."""
     X, y = digits(400, 4)
-    r = recipe(centered=True, offset_rate=0.05)
+    r = CENTERED
     whole = Trainer(r, X, y, tmp_path / "whole", log=quiet).run().state_dict()
 
     def interrupt(tr):
@@ -152,7 +187,8 @@ def test_a_centered_run_stopped_by_ctrl_c_resumes_to_the_uninterrupted_weights(t
         Trainer(r, X, y, tmp_path / "cut", log=quiet, on_batch=interrupt).run()
     arrays, _ = read_checkpoint(tmp_path / "cut" / "checkpoint.npz")
     kept = sorted(k for k in arrays if k.startswith("offsets."))
-    assert kept == sorted(["offsets.hidden", "offsets.visible"] + (["offsets.labels"] if stage == "top" else []))
+    assert kept == sorted(["offsets.hidden", "offsets.visible"] + (["offsets.labels"] if stage != "rbm2" else []))
+    assert any(k.startswith("best_offsets.") for k in arrays) == (stage in ("updown", "continue"))
     assert 0.0 < np.abs(arrays["offsets.hidden"] - 0.5).max() < 0.5            # moved, saved as they stood
     resumed = Trainer(r, X, y, tmp_path / "cut", log=quiet).run().state_dict()
     assert whole.keys() == resumed.keys()
@@ -201,6 +237,65 @@ def test_cli_dbn_train_centered(fake_mnist, tmp_path, capsys):
     assert main(flags + ["--resume", "--offset-rate", "0.05"]) == 2
     assert "started with --offset-rate 0.02; this command says --offset-rate 0.05" in capsys.readouterr().err
     assert main(flags + ["--resume"]) == 0
+
+
+def test_up_down_centers_the_top_rbm_alone():
+    """One up-down step from the same DBN and draws, centered and not: the directed
+    layers' changes are the same (centering overwrites the chain's states in place, after
+    the recognition changes have read them), the top RBM's differ, and the offsets move
+    toward the positive phase's means."""
+    X, y = digits(20, 2)
+    Y = np.eye(K, dtype=np.float32)[y]
+    dbn = DeepBeliefNet((36, 8, 10), K)
+    rng = np.random.default_rng(0)
+    dbn.add_rbm(0.3 * rng.standard_normal((36, 8)), rng.standard_normal(36), rng.standard_normal(8))
+    dbn.set_top(0.3 * rng.standard_normal((8, 10)), 0.3 * rng.standard_normal((K, 10)), rng.standard_normal(8),
+                np.zeros(K), rng.standard_normal(10))
+    after = {}
+    offsets = {"visible": np.full(8, 0.5, np.float32), "hidden": np.full(10, 0.5, np.float32),
+               "labels": np.full(K, 0.25, np.float32)}
+    for centered in (False, True):
+        d = DeepBeliefNet.from_state_dict(dbn.state_dict())
+        d.up_down_step(X, Y, 0.1, 2, np.random.default_rng(1), offsets=offsets if centered else None, offset_rate=0.5)
+        after[centered] = d.state_dict()
+    for name in ("R0", "r0", "G0", "g0"):
+        assert np.array_equal(after[False][name], after[True][name]), name
+    for name in ("W", "U", "b_pen", "b_lab", "c"):
+        assert np.abs(after[False][name] - after[True][name]).max() > 1e-4, name
+    assert np.allclose(offsets["labels"], 0.5 * 0.25 + 0.5 * Y.mean(0), rtol=0, atol=1e-6)
+    assert np.abs(offsets["hidden"] - 0.5).max() > 0.01
+
+
+def test_a_fork_of_a_centered_run_at_up_down_trains_on_to_a_fresh_runs_weights(tmp_path):
+    """The fork carries the top RBM's offsets as greedy training left them (a run with
+    --updown-epochs 0 keeps them), so that up-down goes on from them as in a fresh run."""
+    X, y = digits(300, 6)
+    new = recipe(centered=True, pretrain_epochs=2, updown_epochs=2, backprop_epochs=2)
+    Trainer(replace(new, updown_epochs=0, backprop_epochs=0), X, y, tmp_path / "source", log=quiet).run()
+    fork_run(tmp_path / "source", new, tmp_path / "fork", len(X))
+    forked = Trainer(new, X, y, tmp_path / "fork", log=quiet).run().state_dict()
+    fresh = Trainer(new, X, y, tmp_path / "fresh", log=quiet).run().state_dict()
+    assert all(np.array_equal(forked[k], fresh[k]) for k in fresh)
+
+
+def test_the_experiment_loop_continues_a_centered_run_as_the_trainer_does(tmp_path):
+    """experiments/continuation_spread.py's epochs, from the best copy and its offsets,
+    with the stage's Generator state and order, give the trainer's continued weights."""
+    spread = load("continuation_spread", ROOT / "experiments")
+    X, y = digits(400, 4)
+    r = replace(CENTERED, backprop_epochs=0)
+    tr = Trainer(r, X, y, tmp_path, log=quiet)
+    tr.run()
+    rng = np.random.default_rng()
+    rng.bit_generator.state = tr.progress.stage_rng[stage_names(r).index("continue")]
+    dbn = DeepBeliefNet.from_state_dict(tr.best.state_dict())
+    offsets = {k: v.copy() for k, v in tr.best_offsets.items()}
+    steps = spread.continue_up_down(dbn, X, np.eye(K, dtype=np.float32)[y], r.continuation(), r.batch_size,
+                                    continuation_order(r.seed, len(X)), rng, r.updown_continue, None, offsets,
+                                    r.offset_rate)
+    assert list(steps) == [1, 2]
+    assert all(np.array_equal(dbn.state_dict()[k], v) for k, v in tr.dbn.state_dict().items())
+    assert all(np.array_equal(offsets[k], v) for k, v in tr.offsets.items())
 
 
 # -- what centering does ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid
 
-__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "centered_start", "load_run", "Run",
+__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "centered_start", "offsets_of", "load_run", "Run",
            "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
            "changed_settings", "implied_settings", "trend_eta", "recipe_for", "best_epoch", "continuation_order"]
 
@@ -64,7 +64,9 @@ class Recipe:
     weights. ``centered``: every greedy RBM, the top one with its label group, trains by
     centered CD (Melchior, Fischer and Wiskott 2016, algorithm 1; :func:`centered_start`),
     its offsets following the data's means at ``offset_rate`` (visible, hidden and label
-    offsets alike); up-down and backprop are as without it (docs/machines/dbn.md)."""
+    offsets alike), and so does the top RBM's CD in up-down and the continuation, its
+    offsets carried on from the greedy top RBM's; the directed layers and backprop learn
+    as without it (docs/machines/dbn.md)."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -350,12 +352,14 @@ class Trainer:
         self.p, self.vel, self.offsets = {}, {}, {}
         self.greedy = None       # the greedy stack, kept through up-down for backprop_from="greedy"
         self.best = None         # with updown_continue: the DBN at up-down's best held-out epoch
+        self.best_offsets = {}   # centered: its top RBM's offsets
 
     def _save(self) -> None:
         arrays = {f"dbn.{k}": v for k, v in self.dbn.state_dict().items()}
         arrays.update({f"p.{k}": v for k, v in self.p.items()})
         arrays.update({f"vel.{k}": v for k, v in self.vel.items()})
         arrays.update({f"offsets.{k}": v for k, v in self.offsets.items()})
+        arrays.update({f"best_offsets.{k}": v for k, v in self.best_offsets.items()})
         for prefix, kept in (("greedy", self.greedy), ("best", self.best)):
             if kept is not None:
                 arrays.update({f"{prefix}.{k}": v for k, v in kept.state_dict().items()})
@@ -373,7 +377,7 @@ class Trainer:
         self.dbn = stack(d, "dbn.")
         self.p = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
         self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
-        self.offsets = {k: d[f"offsets.{k}"] for k in ("visible", "hidden", "labels") if f"offsets.{k}" in d}
+        self.offsets, self.best_offsets = (offsets_of(d, prefix) for prefix in ("offsets.", "best_offsets."))
         self.greedy, self.best = stack(d, "greedy."), stack(d, "best.")
         return self._where()
 
@@ -425,6 +429,7 @@ class Trainer:
             self._report(stage, epochs, n_batches, batch, done_before, elapsed)
             if stage == "updown" and self.r.updown_continue and best_epoch(pr.history) == pr.epoch:
                 self.best = DeepBeliefNet.from_state_dict(self.dbn.state_dict())     # a copy
+                self.best_offsets = {k: v.copy() for k, v in self.offsets.items()}
             done_before = 0
             self._checkpoints.tick()
         self._finish(stage)
@@ -525,7 +530,8 @@ class Trainer:
         lr = annealed(r.updown_lr, epoch, self.progress.batch, self._n_batches, r.updown_epochs, r.updown_anneal)
         self.dbn.up_down_step(self.X[idx], self.Y[idx], lr, r.cd_k(epoch), self.rng,
                               r.updown_momentum, r.updown_weight_decay, self.vel, backend=self.backend,
-                              sample_labels=r.chain_labels == "samples")
+                              sample_labels=r.chain_labels == "samples", offsets=self.offsets or None,
+                              offset_rate=r.offset_rate)
 
     def _continue_start(self) -> None:
         """The continuation starts from a copy of the best up-down epoch's DBN, with new
@@ -534,10 +540,12 @@ class Trainer:
             raise NeurosimError(f"{self.dir}: the continuation starts from up-down's best held-out epoch, and the "
                                 "checkpoint holds no copy of it")
         self.dbn = DeepBeliefNet.from_state_dict(self.best.state_dict())
+        self.offsets = {k: v.copy() for k, v in self.best_offsets.items()}
 
     def _continue_step(self, idx: np.ndarray, epoch: int) -> None:
         self.dbn.up_down_step(self.X_all[idx], self.Y_all[idx], rng=self.rng, velocity=self.vel,
-                              backend=self.backend, **self.r.continuation())
+                              backend=self.backend, offsets=self.offsets or None, offset_rate=self.r.offset_rate,
+                              **self.r.continuation())
 
     def _backprop_start(self) -> None:
         """The feed-forward net from the greedy stack or the up-down weights; the softmax
@@ -570,7 +578,9 @@ class Trainer:
         elif stage == "top":
             d.set_top(p["W"], p["U"], p["b"], p["b_lab"], p["c"])
         if stage != "backprop":  # the backprop net stays in the checkpoint as p.*
-            self.p, self.vel, self.offsets = {}, {}, {}
+            self.p, self.vel = {}, {}
+        if stage.startswith("rbm"):  # the top RBM's offsets go on into up-down (and stay for a fork)
+            self.offsets = {}
         self._V_stage = self._V = None
 
 
@@ -608,6 +618,13 @@ def changed_settings(old: Recipe, new: Recipe | dict) -> list[str]:
     differs from ``old``, in ``new``'s order."""
     given = {f.name: getattr(new, f.name) for f in fields(Recipe)} if isinstance(new, Recipe) else new
     return [k for k, v in given.items() if getattr(old, k) != v]
+
+
+def offsets_of(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The offsets of centered CD a checkpoint keeps under ``prefix`` (``"offsets."``, the
+    current RBM's; ``"best_offsets."``, those of the best up-down epoch's top RBM), in
+    :func:`centered_start`'s order; empty if none."""
+    return {k: arrays[prefix + k] for k in ("visible", "hidden", "labels") if prefix + k in arrays}
 
 
 def stack(arrays: dict[str, np.ndarray], prefix: str) -> DeepBeliefNet | None:
