@@ -18,7 +18,7 @@ import pytest
 from neurosim.cli import main
 from neurosim.compiled import bipartite
 from neurosim.compiled.bipartite import CD, Block
-from neurosim.errors import ParameterError
+from neurosim.errors import NeurosimError, ParameterError
 from neurosim.machines.ais import exact_log_partition, log_prob
 from neurosim.machines.dbn import DeepBeliefNet
 from neurosim.machines.dbn_fork import fork_run
@@ -214,6 +214,25 @@ def test_a_checkpoint_from_before_centering_resumes_uncentered(tmp_path):
     assert not load_run(tmp_path / "old").recipe.centered
     resumed = Trainer(recipe(), X, y, tmp_path / "old", log=quiet).run().state_dict()
     assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_a_checkpoint_whose_offsets_do_not_fit_is_refused_by_name(tmp_path):
+    X, y = digits(400, 4)
+
+    def interrupt(tr):
+        if (tr.stages[tr.progress.stage], tr.progress.epoch, tr.progress.batch) == ("rbm2", 1, 2):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(CENTERED, X, y, tmp_path, log=quiet, on_batch=interrupt).run()
+    arrays, meta = read_checkpoint(tmp_path / "checkpoint.npz")
+    write_checkpoint(tmp_path, {**arrays, "offsets.hidden": np.zeros(40, np.float32)}, meta)
+    with pytest.raises(NeurosimError, match=r"checkpoint.npz: not a neurosim checkpoint: offsets.hidden has shape "
+                                            r"\(40,\) where rbm2's RBM has \(24,\)"):
+        read_checkpoint(tmp_path / "checkpoint.npz")
+    write_checkpoint(tmp_path, {k: v for k, v in arrays.items() if not k.startswith("offsets.")}, meta)
+    with pytest.raises(NeurosimError, match="its recipe is centered and it holds no offsets.. for rbm2"):
+        Trainer(CENTERED, X, y, tmp_path, log=quiet).run()
 
 
 def test_bad_centering_settings_are_named():

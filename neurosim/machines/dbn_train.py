@@ -646,7 +646,7 @@ def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict)
 def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and the ``meta`` of a run's ``checkpoint.npz``, checked: an error
     naming the file if it is unreadable, its meta is missing or malformed, or its DBN's
-    arrays do not have the shapes of its recipe's layers."""
+    arrays or centered CD's offsets do not have the shapes of its recipe's layers."""
     arrays, meta = read_npz_meta(path, "checkpoint")
     try:
         recipe, progress = recipe_of(meta), Progress(**meta["progress"])
@@ -660,6 +660,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
                 raise ParameterError(f"{prefix}{exc}") from None
             if dbn is not None and dbn.sizes[1:] != recipe.hidden:
                 raise ParameterError(f"{prefix}sizes {dbn.sizes} where its recipe has hidden={recipe.hidden}")
+        _check_offsets(arrays, recipe, progress, int(arrays["dbn.sizes"][0]))
     except KeyError as exc:
         raise NeurosimError(f"{path}: not a neurosim checkpoint: no {exc} entry") from None
     except (ValueError, TypeError) as exc:
@@ -667,6 +668,25 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     if progress.stage > len(stage_names(recipe)) or n_cases < 1:
         raise NeurosimError(f"{path}: not a neurosim checkpoint: stage {progress.stage}, {n_cases} cases")
     return arrays, meta
+
+
+def _check_offsets(arrays: dict[str, np.ndarray], recipe: Recipe, progress: Progress, n_visible: int) -> None:
+    """A ValueError naming an offset (``offsets.``, ``best_offsets.``) whose shape is not
+    that of its RBM's layer: the greedy stage's where the run stands, the top RBM's after;
+    or naming the offsets a centered run must hold and does not (inside a greedy stage,
+    in up-down or its continuation)."""
+    sizes, stages = (n_visible,) + recipe.hidden, stage_names(recipe)
+    stage = stages[min(progress.stage, len(stages) - 1)]
+    l = int(stage[3:]) - 1 if stage.startswith("rbm") else len(sizes) - 2
+    top = {"visible": sizes[-2], "hidden": sizes[-1], "labels": recipe.n_labels}
+    for prefix, want in (("offsets.", {"visible": sizes[l], "hidden": sizes[l + 1], "labels": recipe.n_labels}),
+                         ("best_offsets.", top)):
+        for name, x in offsets_of(arrays, prefix).items():
+            if x.shape != (want[name],):
+                raise ValueError(f"{prefix}{name} has shape {x.shape} where {stage}'s RBM has ({want[name]},)")
+    inside = stage in ("updown", "continue") or (stage != "backprop" and (progress.epoch, progress.batch) > (0, 0))
+    if recipe.centered and inside and not offsets_of(arrays, "offsets."):
+        raise ValueError(f"its recipe is centered and it holds no offsets.* for {stage}")
 
 
 @dataclass
