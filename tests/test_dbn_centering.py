@@ -27,6 +27,7 @@ from neurosim.machines.dbn_train import (Trainer, continuation_order, load_run, 
 from test_benchmarks import ROOT, load
 from test_cli_mnist import fake_mnist  # noqa: F401  (a fixture)
 from test_dbn import K, digits, quiet, recipe
+from test_rbm_centering import algorithm_1_step
 
 CENTERED = recipe(centered=True, offset_rate=0.05, validation=100, updown_continue=2, backprop_epochs=3)
 
@@ -83,9 +84,9 @@ def test_a_label_group_is_centered_as_more_visible_units():
 
 # -- algorithm 1 -------------------------------------------------------------------------------------
 def _algorithm_1(V: np.ndarray, Y: np.ndarray | None, n_hidden: int, r, seed: int) -> dict:
-    """Algorithm 1 of Melchior et al. (2016) as the paper writes it, in float64 on the
-    centered parameters (W, U, b~, b_lab~, c~) and the offsets, re-parameterising the
-    centered biases when the offsets move; the labels as more visible units. The chain is
+    """Algorithm 1 of Melchior et al. (2016) as the paper writes it (:func:`algorithm_1_step`),
+    in float64 on the centered parameters (W, U, b~, b_lab~, c~) and the offsets; the
+    labels as more visible units. The chain is
     the library's CD-1 statistics of the ordinary parameters, as float32 arrays drawing
     from the same Generator as train_rbm_layer (which draws its initial weights first)."""
     rng = np.random.default_rng(seed)
@@ -107,14 +108,8 @@ def _algorithm_1(V: np.ndarray, Y: np.ndarray | None, n_hidden: int, r, seed: in
             stats = bipartite.statistics(block, V[s:s + r.batch_size], CD(), rng, buf,
                                          None if Y is None else Y[s:s + r.batch_size])
             Zs = (stats.V if not labels else np.hstack([stats.V, stats.Y])).astype(float)
-            H, n = stats.H.astype(float), stats.n_pos
-            mu2, lam2 = (1 - nu) * mu + nu * Zs[:n].mean(0), (1 - nu) * lam + nu * H[:n].mean(0)
-            b_, c_ = b_ + W @ (lam2 - lam), c_ + W.T @ (mu2 - mu)          # the re-parameterisation
-            mu, lam = mu2, lam2
-            Zc, Hc = Zs - mu, H - lam
-            W = W + lr * (Zc[:n].T @ Hc[:n] / n - Zc[n:].T @ Hc[n:] / (len(Zs) - n))
-            b_ = b_ + lr * (Zs[:n].mean(0) - Zs[n:].mean(0))
-            c_ = c_ + lr * (H[:n].mean(0) - H[n:].mean(0))
+            W, b_, c_, mu, lam = algorithm_1_step(W, b_, c_, mu, lam, Zs, stats.H.astype(float), stats.n_pos, lr,
+                                                  (nu, nu))
     b, c = bipartite.uncentered_biases(W, b_, c_, mu, lam)
     out = {"W": W[:n_v], "b": b[:n_v], "c": c, "visible": mu[:n_v], "hidden": lam}
     return out if not labels else {**out, "U": W[n_v:], "b_lab": b[n_v:], "labels": mu[n_v:]}
