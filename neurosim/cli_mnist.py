@@ -157,6 +157,9 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
     if recipe.unused_cd():
         print(f"neurosim: warning: --updown-cd {_flag_text(recipe.unused_cd())}: up-down runs epochs 0 to "
               f"{recipe.updown_epochs - 1} only, so this CD-k is never used (raise --updown-epochs)", file=sys.stderr)
+    if args.offset_rate is not None and not recipe.centered:
+        print("neurosim: warning: --offset-rate moves the offsets of centered training only; without --centered "
+              "it is recorded and unused", file=sys.stderr)
     backend(recipe.backend, recipe.device, recipe.dtype)    # checked before the data load; Trainer checks again
     X, labels = load_mnist("train", limit=limit)
     trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)

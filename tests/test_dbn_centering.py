@@ -239,7 +239,8 @@ def test_bad_centering_settings_are_named():
 
 def test_cli_dbn_train_centered(fake_mnist, tmp_path, capsys):
     """--centered --offset-rate reach the recipe; --resume with another rate is refused by
-    flag; the same command without the flags resumes the centered run."""
+    flag; the same command without the flags resumes the centered run; --offset-rate
+    without --centered trains uncentered, with a warning."""
     out = tmp_path / "run"
     flags = ["dbn", "train", "--hidden", "8,8,12", "--pretrain-epochs", "1", "--updown-epochs", "1",
              "--backprop-epochs", "0", "--limit", "200", "--out", str(out)]
@@ -251,6 +252,10 @@ def test_cli_dbn_train_centered(fake_mnist, tmp_path, capsys):
     assert main(flags + ["--resume", "--offset-rate", "0.05"]) == 2
     assert "started with --offset-rate 0.02; this command says --offset-rate 0.05" in capsys.readouterr().err
     assert main(flags + ["--resume"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(flags[:-1] + [str(tmp_path / "plain"), "--offset-rate", "0.02"]) == 0
+    assert "warning: --offset-rate moves the offsets of centered training only" in capsys.readouterr().err
+    assert not load_run(tmp_path / "plain").recipe.centered
 
 
 def test_up_down_centers_the_top_rbm_alone():
