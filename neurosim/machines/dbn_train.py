@@ -33,8 +33,8 @@ from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid
 
-__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "centered_start", "offsets_of", "load_run", "Run",
-           "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
+__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "centered_start", "offsets_of",
+           "load_run", "Run", "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
            "changed_settings", "implied_settings", "trend_eta", "recipe_for", "best_epoch", "continuation_order"]
 
 
