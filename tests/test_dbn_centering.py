@@ -40,15 +40,18 @@ def _digest(arrays: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def test_the_default_recipe_is_bit_for_bit_what_it_was(tmp_path):
-    """Every stage of a small run (greedy, top, up-down, backprop) and one labelled layer
-    of train_rbm_layer, digested: the numbers of the code before centering, computed then
-    and pinned here."""
+@pytest.mark.parametrize("settings, digest", [
+    (dict(updown_epochs=2, backprop_epochs=2), "c84c99535c45c297"),
+    (dict(updown_epochs=3, updown_continue=2, backprop_epochs=1, chain_labels="samples", next_layer_on="samples"),
+     "c7d0b14816c3e610")])
+def test_the_default_recipe_is_bit_for_bit_what_it_was(tmp_path, settings, digest):
+    """Every stage of a small run (greedy, top, up-down, the continuation, backprop), and
+    one labelled layer of train_rbm_layer, digested: the numbers of the code before
+    centering, computed then and pinned here."""
     X, y = digits(200, 8)
-    tr = Trainer(recipe(pretrain_epochs=2, updown_epochs=2, backprop_epochs=2, validation=40), X, y, tmp_path,
-                 log=quiet)
+    tr = Trainer(recipe(pretrain_epochs=2, validation=40, **settings), X, y, tmp_path, log=quiet)
     tr.run()
-    assert _digest({**tr.dbn.state_dict(), **{f"p.{k}": v for k, v in tr.p.items()}}) == "c84c99535c45c297"
+    assert _digest({**tr.dbn.state_dict(), **{f"p.{k}": v for k, v in tr.p.items()}}) == digest
     p = train_rbm_layer(X, 10, recipe(pretrain_epochs=2), np.random.default_rng(1), Y=np.eye(K, dtype=np.float32)[y])
     assert _digest(p) == "7451d747454e5a68"
 
