@@ -32,22 +32,26 @@ from neurosim.compiled import arrays  # noqa: E402
 from neurosim.data import load_mnist  # noqa: E402
 from neurosim.errors import NeurosimError  # noqa: E402
 from neurosim.machines.dbn import DeepBeliefNet  # noqa: E402
-from neurosim.machines.dbn_train import continuation_order, load_run, stage_names  # noqa: E402
+from neurosim.machines.dbn_train import (continuation_order, load_run, offsets_of, read_checkpoint,  # noqa: E402
+                                         stage_names)
 
 DEAD = 0.01          # a top unit whose mean activity on the test digits is below this has died
 
 
 def continue_up_down(dbn: DeepBeliefNet, X: np.ndarray, Y: np.ndarray, settings: dict, batch: int,
                      order: np.ndarray, rng: np.random.Generator, epochs: int,
-                     backend: arrays.Backend | None = None) -> Iterator[int]:
+                     backend: arrays.Backend | None = None, offsets: dict | None = None,
+                     offset_rate: float = 0.01) -> Iterator[int]:
     """``epochs`` up-down epochs of ``dbn`` on ``(X, Y)`` (one-hot labels), in place: each
     epoch the minibatches of ``batch`` cases in ``order``, ``up_down_step``'s ``settings``
-    (:meth:`Recipe.continuation`), velocities from zero. Yields each epoch's number once done."""
+    (:meth:`Recipe.continuation`), velocities from zero; a centered run's top-RBM
+    ``offsets`` moved at ``offset_rate``. Yields each epoch's number once done."""
     velocity: dict = {}
     for epoch in range(1, epochs + 1):
         for s in range(0, len(order), batch):
             i = order[s:s + batch]
-            dbn.up_down_step(X[i], Y[i], rng=rng, velocity=velocity, backend=backend, **settings)
+            dbn.up_down_step(X[i], Y[i], rng=rng, velocity=velocity, backend=backend, offsets=offsets,
+                             offset_rate=offset_rate, **settings)
         yield epoch
 
 
@@ -81,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     X_test, y_test = load_mnist("test")
     Y = np.eye(r.n_labels, dtype=np.float32)[labels]
     settings = {**r.continuation(), "lr": a.lr}
+    offsets = offsets_of(read_checkpoint(Path(a.run) / "checkpoint.npz")[0], "offsets.") if r.centered else None
     steps = continue_up_down(run.dbn, X, Y, settings, r.batch_size, continuation_order(a.seed, len(X)),
-                             np.random.default_rng(a.seed), a.epochs, arrays.backend(r.backend, r.device, r.dtype))
+                             np.random.default_rng(a.seed), a.epochs, arrays.backend(r.backend, r.device, r.dtype),
+                             offsets, r.offset_rate)
     with open(a.out, "w") as out:
         def log(entry: dict) -> None:
             line = {"run": a.run, **settings, "epoch": entry.pop("epoch"),

@@ -170,13 +170,17 @@ def cmd_dbn_train(args: argparse.Namespace) -> None:
                                   backprop_batch=args.backprop_batch, backprop_from=args.backprop_from,
                                   chain_labels=args.chain_labels, updown_continue=args.updown_continue,
                                   continue_lr=args.continue_lr, validation=args.validation, seed=args.seed,
-                                  backend=args.backend, device=args.device, dtype=args.dtype))
+                                  backend=args.backend, device=args.device, dtype=args.dtype,
+                                  centered=args.centered, offset_rate=args.offset_rate))
     overrides = {k: v for k, v in given.items() if v is not None}
     recipe, limit = (_resumed(out, overrides, args.limit) if args.resume
                      else (replace(PRESETS[args.preset], **overrides), args.limit))
     if recipe.unused_cd():
         print(f"neurosim: warning: --updown-cd {_flag_text(recipe.unused_cd())}: up-down runs epochs 0 to "
               f"{recipe.updown_epochs - 1} only, so this CD-k is never used (raise --updown-epochs)", file=sys.stderr)
+    if args.offset_rate is not None and not recipe.centered:
+        print("neurosim: warning: --offset-rate moves the offsets of centered training only; without --centered "
+              "it is recorded and unused", file=sys.stderr)
     backend(recipe.backend, recipe.device, recipe.dtype)    # checked before the data load; Trainer checks again
     X, labels = load_mnist("train", limit=limit)
     trainer = Trainer(recipe, X, labels, out, checkpoint_s=60 * args.checkpoint_minutes)
@@ -467,6 +471,12 @@ def add_parsers(sub: argparse._SubParsersAction, positive, non_negative) -> None
     tr.add_argument("--chain-labels", choices=("probabilities", "samples"), default=None,
                     help="the labels' reconstruction in the top RBM's chains, greedy and in up-down: "
                          "softmax probabilities (preset, the appendix) or one-hot samples (section 6.1)")
+    tr.add_argument("--centered", action="store_true", default=None,
+                    help="centered CD in every greedy RBM, the top one's labels too (Melchior, Fischer and "
+                         "Wiskott 2016): offsets follow the data's means; up-down and backprop as without")
+    tr.add_argument("--offset-rate", type=unit_float, default=None, metavar="NU",
+                    help="--centered: the offsets' sliding-average rate, visible, hidden and label (default "
+                         "0.01; 0: fixed)")
     tr.add_argument("--hidden", type=_sizes, default=None, metavar="N1,N2,...,NTOP",
                     help="hidden layer sizes, top last (preset: 500,500,2000)")
     tr.add_argument("--limit", type=positive, default=None, help="train on the first N digits only")

@@ -539,8 +539,9 @@ def test_rbm_l2_m_pretraining_samples_every_minibatch_and_grows_cd_k(monkeypatch
     from neurosim.machines import dbn_train
     seen = []
     step = dbn_train.rbm_step
-    monkeypatch.setattr(dbn_train, "rbm_step", lambda p, vel, V, Y, r, mom, rng, buf, be, cd: (
-        seen.append((V.shape[1], cd.k, r.learning_rate, V.copy())), step(p, vel, V, Y, r, mom, rng, buf, be, cd))[1])
+    monkeypatch.setattr(dbn_train, "rbm_step", lambda p, vel, V, Y, r, mom, rng, buf, be, cd, *offsets: (
+        seen.append((V.shape[1], cd.k, r.learning_rate, V.copy())),
+        step(p, vel, V, Y, r, mom, rng, buf, be, cd, *offsets))[1])
     X = np.random.default_rng(0).random((20, 6)).astype(np.float32)
     DeepBoltzmannMachine((6, 4, 3), n_iter=0, pretrain_epochs=3, batch_size=10, pretrain_sampling=True,
                          pretrain_cd_every=2, random_state=0).fit(X)

@@ -139,7 +139,7 @@ def test_centering_refuses_what_it_does_not_cover():
         RBM(3, centered=True, offset_rate=1.5).fit(np.zeros((4, 2)))
     block = Block(np.zeros((2, 2)), np.zeros(2), np.zeros(2), np.zeros((2, 2)), np.zeros(2))
     stats = bipartite.Statistics(np.zeros((4, 2)), np.zeros((4, 2)), np.zeros((4, 2)), 2)
-    with pytest.raises(ParameterError, match="label group is not centered"):
+    with pytest.raises(ParameterError, match=r"needs the offsets \(mu, lambda, mu_y\) with a label group"):
         bipartite.change(block, stats, CD(centering=(0.1, 0.1)), 0.1, bipartite.buffers(None, block, 2, 2),
                          offsets=(np.zeros(2), np.zeros(2)))
 
@@ -264,6 +264,20 @@ def test_a_file_whose_offsets_do_not_fit_is_refused_by_name(tmp_path):
         RBM.load(tmp_path / "bad.npz")
 
 
+def algorithm_1_step(W, b_, c_, mu, lam, V, H, n: int, lr: float, rates: tuple[float, float]) -> tuple:
+    """One update of algorithm 1 as the paper writes it, on the centered parameters (W,
+    b~, c~) and the offsets, from a chain's stacked statistics ``V``, ``H`` (``n``
+    positive rows): the offsets move at ``rates`` (nu_mu, nu_lambda), b~ and c~ are
+    re-parameterised so that the distribution stays, then the centered gradient.
+    Returns the new ``(W, b~, c~, mu, lambda)``."""
+    (nu_mu, nu_lam), m = rates, len(V) - n
+    mu2, lam2 = (1 - nu_mu) * mu + nu_mu * V[:n].mean(0), (1 - nu_lam) * lam + nu_lam * H[:n].mean(0)
+    b_, c_ = b_ + W @ (lam2 - lam), c_ + W.T @ (mu2 - mu)       # the re-parameterisation
+    Vc, Hc = V - mu2, H - lam2
+    return (W + lr * (Vc[:n].T @ Hc[:n] / n - Vc[n:].T @ Hc[n:] / m), b_ + lr * (V[:n].mean(0) - V[n:].mean(0)),
+            c_ + lr * (H[:n].mean(0) - H[n:].mean(0)), mu2, lam2)
+
+
 def test_rbm_follows_algorithm_1_in_centered_coordinates():
     """A second route: algorithm 1 as the paper writes it, on the centered parameters
     (W, b~, c~) with the offsets, re-parameterising b~ and c~ when the offsets move,
@@ -285,13 +299,7 @@ def test_rbm_follows_algorithm_1_in_centered_coordinates():
         block = Block(W, b, c)
         buf = bipartite.buffers(buf, block, 10, 10)
         V, _, H, n = bipartite.statistics(block, batch, CD(), rng, buf, chain=h)
-        mu2, lam2 = 0.8 * mu + 0.2 * V[:n].mean(0), 0.7 * lam + 0.3 * H[:n].mean(0)
-        b_, c_ = b_ + W @ (lam2 - lam), c_ + W.T @ (mu2 - mu)       # the re-parameterisation
-        mu, lam = mu2, lam2
-        Vc, Hc = V - mu, H - lam
-        W = W + lr * (Vc[:n].T @ Hc[:n] / n - Vc[n:].T @ Hc[n:] / (len(V) - n))
-        b_ = b_ + lr * (V[:n].mean(0) - V[n:].mean(0))
-        c_ = c_ + lr * (H[:n].mean(0) - H[n:].mean(0))
+        W, b_, c_, mu, lam = algorithm_1_step(W, b_, c_, mu, lam, V, H, n, lr, (0.2, 0.3))
     b, c = bipartite.uncentered_biases(W, b_, c_, mu, lam)
     assert np.allclose(rbm.components_.T, W, rtol=0, atol=1e-12)
     assert np.allclose(rbm.intercept_visible_, b, rtol=0, atol=1e-12)

@@ -34,9 +34,9 @@ size (PCD's chains, as many as the caller keeps), each divided by its own. With
 Desjardins et al. 2010) and the negative phase is that of their ``beta = 1`` set.
 
 **Centering** (``CD.centering``; Melchior, Fischer and Wiskott 2016): the same chain, the
-change the centered gradient with offsets ``mu``, ``lambda`` that follow the data's
-means, mapped onto the ordinary parameters the block holds (:func:`change`), so that
-every sampler and scorer of an ordinary RBM applies as it is.
+change the centered gradient with offsets ``mu``, ``lambda`` (and ``mu_y`` for a label
+group) that follow the data's means, mapped onto the ordinary parameters the block holds
+(:func:`change`), so that every sampler and scorer of an ordinary RBM applies as it is.
 
 **Backends** (:mod:`neurosim.compiled.arrays`): the arrays are numpy's or torch's (any
 device), the products in their dtype or in bfloat16 (float32 master weights; the cast
@@ -392,7 +392,7 @@ def _bias_change(S: Array, b: int, rate_pos: float, rate_neg: float, cd: CD) -> 
 
 def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
            activity: Array | None = None,
-           offsets: tuple[Array, Array] | None = None) -> tuple[dict[str, Array], Array | None]:
+           offsets: tuple[Array, ...] | None = None) -> tuple[dict[str, Array], Array | None]:
     """Eq. 6 for the stacked statistics: ``{"W", "b", "c"[, "U", "b_lab"]}``, the weight
     change as one product per weight block after scaling the positive hidden rows by
     ``lr / n_pos`` and the negative ones by ``-lr / m`` (equal to the rule's batched form,
@@ -408,10 +408,16 @@ def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
     - dW lambda``, ``dc = dc~ - dW^T mu`` (the paper's "centering as a different update rule").
     The paper's re-parameterisation ``b~ += W (lambda' - lambda)``, ``c~ += W^T (mu' - mu)``
     when the offsets move is what keeps ``b`` and ``c`` unchanged, so here it costs nothing.
-    Also overwrites ``stats.V``. Offsets 0 at rates 0: the uncentered numbers, bit for bit."""
+    A label group is centered as more visible units (its energy is linear in ``y`` as
+    theirs is in ``v``): ``offsets = (mu, lambda, mu_y)``, ``dU = lr (<(y - mu_y)(h -
+    lambda)^T>+ - <...>-)``, ``db_lab = db_lab~ - dU lambda``, ``dc = dc~ - dW^T mu - dU^T
+    mu_y``. Also overwrites ``stats.V`` (and ``stats.Y``). Offsets 0 at rates 0: the
+    uncentered numbers, bit for bit."""
     V, Y, H, b = stats
     rate_pos, rate_neg = lr / b, lr / (len(V) - b)
     d = {"b": _bias_change(V, b, rate_pos, rate_neg, cd)}
+    if Y is not None:
+        d["b_lab"] = _bias_change(Y, b, rate_pos, rate_neg, cd)
     if cd.sparsity is not None:
         activity = _activity(activity, H[:b])
     if cd.centering is not None:
@@ -420,33 +426,41 @@ def change(block: Block, stats: Statistics, cd: CD, lr: float, buf: dict,
     H[b:] *= -rate_neg
     d["W"] = _product(V, H, buf["dW"], buf["xp"])
     d["c"] = H.sum(axis=0)
+    if Y is not None:
+        d["U"] = _product(Y, H, buf["dU"], buf["xp"])
     if cd.centering is not None:
-        mu, lam = offsets
-        d["b"] -= d["W"] @ lam
-        d["c"] -= mu @ d["W"]
+        _uncenter(d, offsets)
     if cd.sparsity is not None:
         target, cost = cd.sparsity
         d["c"] -= (lr * cost) * (activity - target)
-    if Y is not None:
-        d["U"] = _product(Y, H, buf["dU"], buf["xp"])
-        d["b_lab"] = _bias_change(Y, b, rate_pos, rate_neg, cd)
     return d, activity
 
 
-def _center(stats: Statistics, rates: tuple[float, float], offsets: tuple[Array, Array] | None) -> None:
+def _center(stats: Statistics, rates: tuple[float, float], offsets: tuple[Array, ...] | None) -> None:
     """Algorithm 1's offsets, in place: ``mu = (1 - nu_mu) mu + nu_mu <v>+`` and ``lambda =
     (1 - nu_lambda) lambda + nu_lambda <h>+`` (the positive phase's means; a rate 0 keeps
-    its offset), then ``v - mu`` and ``h - lambda`` in both phases of ``stats``."""
-    if offsets is None:
-        raise ParameterError("CD(centering=...): change needs the offsets (mu, lambda)")
-    if stats.Y is not None:
-        raise ParameterError("CD(centering=...): a softmax label group is not centered; train it uncentered")
-    V, _, H, b = stats
-    for x, S, nu in zip(offsets, (V, H), rates):
+    its offset), with labels also ``mu_y`` at ``nu_mu``, then ``v - mu``, ``h - lambda``
+    (and ``y - mu_y``) in both phases of ``stats``."""
+    V, Y, H, b = stats
+    wanted = "(mu, lambda)" if Y is None else "(mu, lambda, mu_y) with a label group"
+    if offsets is None or len(offsets) != (2 if Y is None else 3):
+        raise ParameterError(f"CD(centering=...): change needs the offsets {wanted}")
+    for x, S, nu in zip(offsets, (V, H, Y), (rates[0], rates[1], rates[0])):
         if nu:
             x *= 1.0 - nu
             x += nu * S[:b].mean(axis=0)
         S -= x
+
+
+def _uncenter(d: dict[str, Array], offsets: tuple[Array, ...]) -> None:
+    """The centered bias changes as the ordinary ones, in place: ``db -= dW lambda``, ``dc
+    -= dW^T mu`` (labels: ``db_lab -= dU lambda``, ``dc -= dU^T mu_y``)."""
+    mu, lam = offsets[:2]
+    d["b"] -= d["W"] @ lam
+    d["c"] -= mu @ d["W"]
+    if len(offsets) == 3:
+        d["b_lab"] -= d["U"] @ lam
+        d["c"] -= offsets[2] @ d["U"]
 
 
 def uncentered_biases(W: Array, b_centered: Array, c_centered: Array, mu: Array,
@@ -494,7 +508,7 @@ def apply(block: Block, d: dict[str, Array], lr: float, momentum: float = 0.0, w
 def step(block: Block, data: Array, cd: CD, lr: float, rng: Any,
          momentum: float = 0.0, weight_decay: float = 0.0, velocity: dict[str, Array] | None = None,
          labels: Array | None = None, chain: Array | None = None, buf: dict | None = None,
-         backend: arrays.Backend = NUMPY, offsets: tuple[Array, Array] | None = None, swap: int = 0) -> dict:
+         backend: arrays.Backend = NUMPY, offsets: tuple[Array, ...] | None = None, swap: int = 0) -> dict:
     """One CD-k update of ``block`` on a minibatch, in place: :func:`statistics`,
     :func:`change` (``offsets``: those of centered CD, moved in place), :func:`apply`, the
     arrays and ``rng`` those of ``backend`` (``swap``: :func:`tempered_gibbs`'s parity). Returns the buffers (pass them back next time)."""

@@ -41,10 +41,12 @@ __all__ = ["DeepBeliefNet", "upgrade_labels", "greedy_bound", "sigmoid", "softma
 LABEL, TOP = "label", "top"   # population names of to_network (the lower layers: v, h1, h2, ...)
 
 
-def _updown_cd(k: int, sample_labels: bool = False) -> CD:
+def _updown_cd(k: int, sample_labels: bool = False, centering: tuple[float, float] | None = None) -> CD:
     """The top RBM's CD-k in up-down (appendix B): sampled hidden and pen states, label
-    probabilities (or one-hot samples), input ``vW + yU + c``."""
-    return CD(k, samples=True, labels_first=True, summed_differences=True, sample_labels=sample_labels)
+    probabilities (or one-hot samples), input ``vW + yU + c``; centered at the rates
+    ``centering`` if given."""
+    return CD(k, samples=True, labels_first=True, summed_differences=True, sample_labels=sample_labels,
+              centering=centering)
 
 
 NUMPY = bipartite.NUMPY.ops
@@ -374,7 +376,8 @@ class DeepBeliefNet(Machine):
                      velocity: dict[str, np.ndarray] | None = None,
                      chains: dict[str, np.ndarray] | None = None,
                      directed_lr: float | None = None, backend: arrays.Backend | None = None,
-                     sample_labels: bool = False) -> None:
+                     sample_labels: bool = False, offsets: dict[str, np.ndarray] | None = None,
+                     offset_rate: float = 0.01) -> None:
         """One up-down update on a minibatch (``Y`` one-hot labels), in place: the minibatch
         mean of eq. 7 (wake), CD-k (eq. 6) at the top and eq. 11 (sleep). ``velocity`` (a
         dict this fills): ``v = momentum v + change - lr weight_decay w`` (weights only),
@@ -386,7 +389,11 @@ class DeepBeliefNet(Machine):
         numpy arrays (wrapped as tensors: views on the CPU, copied back from a GPU), the
         products use one copy of each weight matrix in the product dtype, and the draws come
         from the backend's generator seeded from ``rng`` (numpy: ``rng`` itself).
-        ``sample_labels``: one-hot label samples in the top RBM's chain (:func:`_updown_cd`)."""
+        ``sample_labels``: one-hot label samples in the top RBM's chain (:func:`_updown_cd`).
+        ``offsets``: the top RBM's CD is centered (Melchior et al. 2016; ``{"visible": mu,
+        "hidden": lambda, "labels": mu_y}``, numpy arrays this moves toward the positive
+        phase's means at ``offset_rate``: :func:`~neurosim.compiled.bipartite.change`);
+        the directed layers learn as without."""
         self._check_fitted()
         if momentum and velocity is None:
             raise ParameterError(f"momentum {momentum} needs a velocity dict to keep between steps "
@@ -401,7 +408,9 @@ class DeepBeliefNet(Machine):
         directed_lr = lr if directed_lr is None else directed_lr
         directed_rate = directed_lr / m
         wake = self._up_layers(be.asarray(np.asarray(X, dtype=np.float32)), gen, xp, R, r)  # wake: sampled
-        top, cd = Block(on["W"], on["b_pen"], on["c"], on["U"], on["b_lab"]), _updown_cd(k, sample_labels)
+        top = Block(on["W"], on["b_pen"], on["c"], on["U"], on["b_lab"])
+        cd = _updown_cd(k, sample_labels, None if offsets is None else (offset_rate, offset_rate))
+        on_off = {name: be.asarray(a) for name, a in (offsets or {}).items()}
         persist = chains is not None and chains.get("top", np.empty((m, len(self.c)))).shape == (m, len(self.c))
         chain = be.asarray(chains.get("top")) if persist else None
         self._cd_buffers = buf = bipartite.buffers(getattr(self, "_cd_buffers", None), top, m, m, be)
@@ -412,16 +421,18 @@ class DeepBeliefNet(Machine):
         change = {}
         for l in range(n_dir):                               # generative: eq. 7 on wake states
             change[f"G{l}"], change[f"g{l}"] = _delta(wake[l + 1], wake[l], G[l], g[l], directed_rate, xp)
-        d, _ = bipartite.change(top, stats, cd, lr, buf)   # top RBM: eq. 6, both phases in one product
-        change.update(W=d["W"], U=d["U"], b_pen=d["b"], b_lab=d["b_lab"], c=d["c"])
         for l in range(n_dir):                               # recognition: eq. 11 on sleep states
             change[f"R{l}"], change[f"r{l}"] = _delta(sleep[l], sleep[l + 1], R[l], r[l], directed_rate, xp)
+        d, _ = bipartite.change(top, stats, cd, lr, buf,   # top RBM: eq. 6, both phases in one product
+                                offsets=tuple(on_off.values()) or None)   # (centered: overwrites sleep[-1])
+        change.update(W=d["W"], U=d["U"], b_pen=d["b"], b_lab=d["b_lab"], c=d["c"])
         self._apply(change, {"W": lr * weight_decay, "U": lr * weight_decay,
                              "G": directed_lr * weight_decay, "R": directed_lr * weight_decay},
                     momentum, velocity, be, on, host)
         if not be.shares_memory:                             # a GPU: the update's arrays back to the host
-            for name, a in host.items():
-                np.copyto(a, be.to_numpy(on[name]))
+            for kept, device in ((host, on), (offsets or {}, on_off)):
+                for name, a in kept.items():
+                    np.copyto(a, be.to_numpy(device[name]))
             if chain is not None:
                 np.copyto(chains["top"], be.to_numpy(chain))
 

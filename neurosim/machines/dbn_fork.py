@@ -101,7 +101,7 @@ def plan_fork(source: str | Path, recipe: Recipe, directory: str | Path, n_cases
     else:
         rng = meta["rng"]
         note += f"; RUN recorded no Generator state at the start of {stage}, so the fork draws from its last"
-    arrays = {k: v for k, v in d.items() if k.startswith(("dbn.", "greedy.", "best."))}
+    arrays = {k: v for k, v in d.items() if k.startswith(("dbn.", "greedy.", "best.", "offsets.", "best_offsets."))}
     if stage == "continue":
         arrays.update(_best_copy(source, arrays, old, done))
         note += f"; the continuation starts from up-down epoch {best_epoch(done.history)}, the best held out"
@@ -110,7 +110,8 @@ def plan_fork(source: str | Path, recipe: Recipe, directory: str | Path, n_cases
 
 def _best_copy(source: str | Path, arrays: dict, old: Recipe, done: Progress) -> dict:
     """The ``best.`` arrays a continuation starts from: RUN's own, or, for a run that kept
-    none, its up-down weights if their last epoch was the best held out; else an error."""
+    none, its up-down weights (and centered, its top RBM's ``offsets.`` as
+    ``best_offsets.``) if their last epoch was the best held out; else an error."""
     if any(k.startswith("best.") for k in arrays):
         return {}
     best = best_epoch(done.history)
@@ -118,7 +119,8 @@ def _best_copy(source: str | Path, arrays: dict, old: Recipe, done: Progress) ->
         raise NeurosimError(f"--from {source}: RUN kept no copy of its best up-down epoch ({best} of "
                             f"{old.updown_epochs} on the held-out digits), and its weights are epoch "
                             f"{old.updown_epochs}'s; fork from a run trained with --updown-continue")
-    return {f"best.{k[4:]}": v for k, v in arrays.items() if k.startswith("dbn.")}
+    best = {f"best.{k[4:]}": v for k, v in arrays.items() if k.startswith("dbn.")}
+    return {**best, **{f"best_{k}": v for k, v in arrays.items() if k.startswith("offsets.")}}
 
 
 def _continue_backprop(source: str | Path, arrays: dict, meta: dict, recipe: Recipe,

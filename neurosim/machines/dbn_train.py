@@ -27,14 +27,14 @@ from ..compiled.bipartite import CD, Block
 from ..errors import NeurosimError, ParameterError
 from ..npz import read_npz
 from ..outputs import atomic_write_text
-from .base import UNIT, annealed, check_number, check_rows, read_npz_meta, write_npz
+from .base import UNIT, annealed, check_bool, check_number, check_rows, read_npz_meta, write_npz
 from . import runs
 from .runs import LockError
 from .backprop import backprop_cg_step, backprop_net, backprop_predict, backprop_step
 from .dbn import DeepBeliefNet, sigmoid
 
-__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "load_run", "Run",
-           "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
+__all__ = ["Recipe", "PRESETS", "Trainer", "LockError", "train_rbm_layer", "centered_start", "offsets_of",
+           "load_run", "Run", "annealed", "read_npz", "read_checkpoint", "write_checkpoint", "stage_names", "recipe_of",
            "changed_settings", "implied_settings", "trend_eta", "recipe_for", "best_epoch", "continuation_order"]
 
 
@@ -61,7 +61,12 @@ class Recipe:
     case, training and held out, at the constant rate ``continue_lr`` (None:
     ``updown_lr``) with up-down's last CD-k, its momentum and weight cost
     (:meth:`continuation`); backprop then starts from the greedy stack or the continued
-    weights."""
+    weights. ``centered``: every greedy RBM, the top one with its label group, trains by
+    centered CD (Melchior, Fischer and Wiskott 2016, algorithm 1; :func:`centered_start`),
+    its offsets following the data's means at ``offset_rate`` (visible, hidden and label
+    offsets alike), and so does the top RBM's CD in up-down and the continuation, its
+    offsets carried on from the greedy top RBM's; the directed layers and backprop learn
+    as without it (docs/machines/dbn.md)."""
 
     hidden: tuple[int, ...] = (500, 500, 2000)
     n_labels: int = 10
@@ -95,6 +100,8 @@ class Recipe:
     backend: str = "numpy"
     device: str = "cpu"
     dtype: str = "float32"
+    centered: bool = False
+    offset_rate: float = 0.01
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -117,6 +124,8 @@ class Recipe:
         for name in ("next_layer_on", "chain_labels"):
             if getattr(self, name) not in ("probabilities", "samples"):
                 raise ParameterError(f"{name} must be 'probabilities' or 'samples', got {getattr(self, name)!r}")
+        check_bool("centered", self.centered)
+        self.offset_rate = check_number("offset_rate", self.offset_rate, 0.0, 1.0)
         if self.continue_lr is not None:
             self.continue_lr = check_number("continue_lr", self.continue_lr, 0, low_open=True)
         if self.updown_continue and not (self.validation and self.updown_epochs):
@@ -135,6 +144,12 @@ class Recipe:
         return {"lr": self.updown_lr if self.continue_lr is None else self.continue_lr,
                 "k": self.cd_k(self.updown_epochs - 1), "momentum": self.updown_momentum,
                 "weight_decay": self.updown_weight_decay, "sample_labels": self.chain_labels == "samples"}
+
+    def greedy_cd(self, top: bool) -> CD:
+        """The greedy stages' CD: ``rbm.m``'s CD-1 (:data:`RBM_M`), the top RBM's with the
+        chain labels the recipe names, centered at ``offset_rate`` if ``centered``."""
+        return replace(RBM_M, sample_labels=top and self.chain_labels == "samples",
+                       centering=(self.offset_rate, self.offset_rate) if self.centered else None)
 
     def unused_cd(self) -> tuple[tuple[int, int], ...]:
         """The ``updown_cd`` entries that start at or after up-down's last epoch: never used."""
@@ -171,21 +186,24 @@ RBM_M = CD(summed_differences=True)   # rbm.m's CD-1 (labels: input vW + c + yU)
 
 def rbm_step(p: dict, vel: dict, V: np.ndarray, Y: np.ndarray | None, r: Recipe, momentum: float,
              rng: np.random.Generator, buf: dict | None = None, backend: arrays.Backend = bipartite.NUMPY,
-             cd: CD = RBM_M) -> dict:
+             cd: CD = RBM_M, offsets: dict | None = None) -> dict:
     """``rbm.m``'s CD-1 (or ``cd``: e.g. ``rbmhidlinear.m``'s linear hidden units) on
     minibatch ``V`` (and one-hot labels ``Y``), in place, by
     :func:`neurosim.compiled.bipartite.step` on ``backend``, at ``r.learning_rate`` and
     ``r.weight_decay``; ``p``: W (n_v x n_h), b, c
     [, U, b_lab], ``vel`` likewise, numpy arrays (wrapped as the backend's: views on the
     CPU, copied back from a GPU); the draws from the backend's generator seeded from
-    ``rng`` (numpy: ``rng``). Returns the kernel's buffers, to pass back as ``buf``."""
+    ``rng`` (numpy: ``rng``). ``offsets``: centered CD's (:func:`centered_start`), moved
+    in place. Returns the kernel's buffers, to pass back as ``buf``."""
     on = {k: backend.asarray(v) for k, v in p.items()}
     on_vel = {k: backend.asarray(v) for k, v in vel.items()}
+    on_off = {k: backend.asarray(v) for k, v in (offsets or {}).items()}
     block = Block(on["W"], on["b"], on["c"], on.get("U"), on.get("b_lab"))
     buf = bipartite.step(block, backend.asarray(V), cd, r.learning_rate, backend.generator(rng), momentum,
-                         r.weight_decay, on_vel, backend.asarray(Y), buf=buf, backend=backend)
+                         r.weight_decay, on_vel, backend.asarray(Y), buf=buf, backend=backend,
+                         offsets=tuple(on_off.values()) or None)
     if not backend.shares_memory:                       # a GPU: the update's arrays back to the host
-        for host, device in ((p, on), (vel, on_vel)):
+        for host, device in ((p, on), (vel, on_vel), (offsets or {}, on_off)):
             for k, a in host.items():
                 np.copyto(a, backend.to_numpy(device[k]))
     return buf
@@ -201,6 +219,34 @@ def new_rbm(n_v: int, n_h: int, n_lab: int, r: Recipe, rng: np.random.Generator)
     return p, {k: np.zeros_like(v) for k, v in p.items()}
 
 
+def centered_start(p: dict, V: np.ndarray, Y: np.ndarray | None, fresh: bool) -> dict:
+    """Centered CD's offsets for an RBM stage on ``V`` (and one-hot labels ``Y``), as
+    algorithm 1 of Melchior et al. (2016) starts them: ``{"visible": mu, "hidden": lambda[,
+    "labels": mu_y]}`` (this order: :func:`~neurosim.compiled.bipartite.change`'s), ``mu``
+    and ``mu_y`` the data's means (summed in float64: the same in any order of the rows),
+    ``lambda = 0.5``. With ``fresh`` weights also, in
+    place, the biases of its initial model, ``b~ = logit(mu)`` (``mu`` clipped to [0.001,
+    0.999]), ``b_lab~ = log(mu_y)`` (the softmax's own, clipped alike), ``c~ = 0``, stored as
+    the ordinary ``b = b~ - W lambda``, ``b_lab = b_lab~ - U lambda``, ``c = - W^T mu - U^T
+    mu_y`` (:func:`~neurosim.compiled.bipartite.uncentered_biases` of the label group
+    stacked under the visible units)."""
+    offsets = {"visible": V.mean(axis=0, dtype=np.float64).astype(np.float32),
+               "hidden": np.full(p["c"].shape, 0.5, np.float32)}
+    if Y is not None:
+        offsets["labels"] = Y.mean(axis=0, dtype=np.float64).astype(np.float32)
+    if fresh:
+        q = np.clip(offsets["visible"], 0.001, 0.999)
+        b, W, mu = np.log(q / (1 - q)), p["W"], offsets["visible"]
+        if Y is not None:
+            b = np.concatenate([b, np.log(np.clip(offsets["labels"], 0.001, 0.999))])
+            W, mu = np.concatenate([W, p["U"]]), np.concatenate([mu, offsets["labels"]])
+        b, p["c"][:] = bipartite.uncentered_biases(W, b, np.zeros_like(p["c"]), mu, offsets["hidden"])
+        p["b"][:] = b[:len(p["b"])]
+        if Y is not None:
+            p["b_lab"][:] = b[len(p["b"]):]
+    return offsets
+
+
 def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Generator,
                     Y: np.ndarray | None = None, init: tuple | None = None, cd: CD = RBM_M,
                     draw: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
@@ -210,11 +256,17 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
     instead of random weights (e.g. the layer below's, transposed). ``draw(rows, rng)``:
     the minibatch an update sees, made from its rows of ``V`` at every minibatch (e.g.
     binary states: ``rbm.m``, ``rbm_l2.m``); ``cd_every``: ``rbm_l2.m``'s CD-k, ``k =
-    ceil(epoch / cd_every)`` (epochs from 1) at ``learning_rate / k``."""
+    ceil(epoch / cd_every)`` (epochs from 1) at ``learning_rate / k``. ``r.centered``:
+    centered CD (:func:`centered_start`; with ``init``, its biases are kept); the offsets
+    are returned under ``"offsets"``."""
     backend = arrays.backend(r.backend, r.device, r.dtype)
     p, vel = new_rbm(V.shape[1], n_hidden, 0 if Y is None else Y.shape[1], r, rng)
     if init is not None:
         p.update({k: np.array(x, dtype=np.float32) for k, x in zip(("W", "b", "c"), init)})
+    offsets = None
+    if r.centered:
+        offsets = centered_start(p, V, Y, init is None)
+        cd = replace(cd, centering=(r.offset_rate, r.offset_rate))
     for epoch in range(r.pretrain_epochs):
         mom, buf, cd_e, r_e = r.momentum[epoch >= r.momentum_switch], None, cd, r
         if cd_every:
@@ -223,8 +275,8 @@ def train_rbm_layer(V: np.ndarray, n_hidden: int, r: Recipe, rng: np.random.Gene
         for s in range(0, len(V), r.batch_size):
             batch = V[s:s + r.batch_size] if draw is None else draw(V[s:s + r.batch_size], rng)
             buf = rbm_step(p, vel, batch, None if Y is None else Y[s:s + r.batch_size], r_e, mom, rng, buf, backend,
-                           cd_e)
-    return p
+                           cd_e, offsets)
+    return p if offsets is None else {**p, "offsets": offsets}
 
 
 # -- the staged trainer ------------------------------------------------------------------------
@@ -297,14 +349,17 @@ class Trainer:
         self.order = np.random.default_rng([r.seed, 1]).permutation(len(self.X))
         self.dbn = DeepBeliefNet((self.X.shape[1],) + r.hidden, r.n_labels)
         self.progress = Progress()
-        self.p, self.vel = {}, {}
+        self.p, self.vel, self.offsets = {}, {}, {}
         self.greedy = None       # the greedy stack, kept through up-down for backprop_from="greedy"
         self.best = None         # with updown_continue: the DBN at up-down's best held-out epoch
+        self.best_offsets = {}   # centered: its top RBM's offsets
 
     def _save(self) -> None:
         arrays = {f"dbn.{k}": v for k, v in self.dbn.state_dict().items()}
         arrays.update({f"p.{k}": v for k, v in self.p.items()})
         arrays.update({f"vel.{k}": v for k, v in self.vel.items()})
+        arrays.update({f"offsets.{k}": v for k, v in self.offsets.items()})
+        arrays.update({f"best_offsets.{k}": v for k, v in self.best_offsets.items()})
         for prefix, kept in (("greedy", self.greedy), ("best", self.best)):
             if kept is not None:
                 arrays.update({f"{prefix}.{k}": v for k, v in kept.state_dict().items()})
@@ -322,6 +377,7 @@ class Trainer:
         self.dbn = stack(d, "dbn.")
         self.p = {k[2:]: v for k, v in d.items() if k.startswith("p.")}
         self.vel = {k[4:]: v for k, v in d.items() if k.startswith("vel.")}
+        self.offsets, self.best_offsets = (offsets_of(d, prefix) for prefix in ("offsets.", "best_offsets."))
         self.greedy, self.best = stack(d, "greedy."), stack(d, "best.")
         return self._where()
 
@@ -373,6 +429,7 @@ class Trainer:
             self._report(stage, epochs, n_batches, batch, done_before, elapsed)
             if stage == "updown" and self.r.updown_continue and best_epoch(pr.history) == pr.epoch:
                 self.best = DeepBeliefNet.from_state_dict(self.dbn.state_dict())     # a copy
+                self.best_offsets = {k: v.copy() for k, v in self.offsets.items()}
             done_before = 0
             self._checkpoints.tick()
         self._finish(stage)
@@ -448,6 +505,8 @@ class Trainer:
         n_lab = self.r.n_labels if stage == "top" else 0
         n_h = self.r.hidden[-1] if stage == "top" else self.r.hidden[self.progress.stage]
         self.p, self.vel = new_rbm(V.shape[1], n_h, n_lab, self.r, self.rng)
+        if self.r.centered:
+            self.offsets = centered_start(self.p, V, self.Y if n_lab else None, fresh=True)
 
     def _stage_data(self) -> np.ndarray:
         """The current greedy stage's data, computed once per stage (and on resume)."""
@@ -458,9 +517,9 @@ class Trainer:
     def _rbm_step(self, idx: np.ndarray, epoch: int) -> None:
         top = self.stages[self.progress.stage] == "top"
         mom = self.r.momentum[epoch >= self.r.momentum_switch]
-        cd = replace(RBM_M, sample_labels=top and self.r.chain_labels == "samples")
         self._buf = rbm_step(self.p, self.vel, self._stage_data()[idx], self.Y[idx] if top else None, self.r, mom,
-                             self.rng, getattr(self, "_buf", None), self.backend, cd)
+                             self.rng, getattr(self, "_buf", None), self.backend, self.r.greedy_cd(top),
+                             self.offsets or None)
 
     def _updown_start(self) -> None:
         if self.r.backprop_from == "greedy":
@@ -471,7 +530,8 @@ class Trainer:
         lr = annealed(r.updown_lr, epoch, self.progress.batch, self._n_batches, r.updown_epochs, r.updown_anneal)
         self.dbn.up_down_step(self.X[idx], self.Y[idx], lr, r.cd_k(epoch), self.rng,
                               r.updown_momentum, r.updown_weight_decay, self.vel, backend=self.backend,
-                              sample_labels=r.chain_labels == "samples")
+                              sample_labels=r.chain_labels == "samples", offsets=self.offsets or None,
+                              offset_rate=r.offset_rate)
 
     def _continue_start(self) -> None:
         """The continuation starts from a copy of the best up-down epoch's DBN, with new
@@ -480,10 +540,12 @@ class Trainer:
             raise NeurosimError(f"{self.dir}: the continuation starts from up-down's best held-out epoch, and the "
                                 "checkpoint holds no copy of it")
         self.dbn = DeepBeliefNet.from_state_dict(self.best.state_dict())
+        self.offsets = {k: v.copy() for k, v in self.best_offsets.items()}
 
     def _continue_step(self, idx: np.ndarray, epoch: int) -> None:
         self.dbn.up_down_step(self.X_all[idx], self.Y_all[idx], rng=self.rng, velocity=self.vel,
-                              backend=self.backend, **self.r.continuation())
+                              backend=self.backend, offsets=self.offsets or None, offset_rate=self.r.offset_rate,
+                              **self.r.continuation())
 
     def _backprop_start(self) -> None:
         """The feed-forward net from the greedy stack or the up-down weights; the softmax
@@ -517,6 +579,8 @@ class Trainer:
             d.set_top(p["W"], p["U"], p["b"], p["b_lab"], p["c"])
         if stage != "backprop":  # the backprop net stays in the checkpoint as p.*
             self.p, self.vel = {}, {}
+        if stage.startswith("rbm"):  # the top RBM's offsets go on into up-down (and stay for a fork)
+            self.offsets = {}
         self._V_stage = self._V = None
 
 
@@ -556,6 +620,13 @@ def changed_settings(old: Recipe, new: Recipe | dict) -> list[str]:
     return [k for k, v in given.items() if getattr(old, k) != v]
 
 
+def offsets_of(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The offsets of centered CD a checkpoint keeps under ``prefix`` (``"offsets."``, the
+    current RBM's; ``"best_offsets."``, those of the best up-down epoch's top RBM), in
+    :func:`centered_start`'s order; empty if none."""
+    return {k: arrays[prefix + k] for k in ("visible", "hidden", "labels") if prefix + k in arrays}
+
+
 def stack(arrays: dict[str, np.ndarray], prefix: str) -> DeepBeliefNet | None:
     """The DBN a checkpoint keeps under ``prefix``: ``"dbn."``, ``"greedy."``, the
     greedy stack kept through up-down, or ``"best."``, the DBN at up-down's best held-out
@@ -575,7 +646,7 @@ def write_checkpoint(directory: Path, arrays: dict[str, np.ndarray], meta: dict)
 def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and the ``meta`` of a run's ``checkpoint.npz``, checked: an error
     naming the file if it is unreadable, its meta is missing or malformed, or its DBN's
-    arrays do not have the shapes of its recipe's layers."""
+    arrays or centered CD's offsets do not have the shapes of its recipe's layers."""
     arrays, meta = read_npz_meta(path, "checkpoint")
     try:
         recipe, progress = recipe_of(meta), Progress(**meta["progress"])
@@ -589,6 +660,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
                 raise ParameterError(f"{prefix}{exc}") from None
             if dbn is not None and dbn.sizes[1:] != recipe.hidden:
                 raise ParameterError(f"{prefix}sizes {dbn.sizes} where its recipe has hidden={recipe.hidden}")
+        _check_offsets(arrays, recipe, progress, int(arrays["dbn.sizes"][0]))
     except KeyError as exc:
         raise NeurosimError(f"{path}: not a neurosim checkpoint: no {exc} entry") from None
     except (ValueError, TypeError) as exc:
@@ -596,6 +668,25 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     if progress.stage > len(stage_names(recipe)) or n_cases < 1:
         raise NeurosimError(f"{path}: not a neurosim checkpoint: stage {progress.stage}, {n_cases} cases")
     return arrays, meta
+
+
+def _check_offsets(arrays: dict[str, np.ndarray], recipe: Recipe, progress: Progress, n_visible: int) -> None:
+    """A ValueError naming an offset (``offsets.``, ``best_offsets.``) whose shape is not
+    that of its RBM's layer: the greedy stage's where the run stands, the top RBM's after;
+    or naming the offsets a centered run must hold and does not (inside a greedy stage,
+    in up-down or its continuation)."""
+    sizes, stages = (n_visible,) + recipe.hidden, stage_names(recipe)
+    stage = stages[min(progress.stage, len(stages) - 1)]
+    l = int(stage[3:]) - 1 if stage.startswith("rbm") else len(sizes) - 2
+    top = {"visible": sizes[-2], "hidden": sizes[-1], "labels": recipe.n_labels}
+    for prefix, want in (("offsets.", {"visible": sizes[l], "hidden": sizes[l + 1], "labels": recipe.n_labels}),
+                         ("best_offsets.", top)):
+        for name, x in offsets_of(arrays, prefix).items():
+            if x.shape != (want[name],):
+                raise ValueError(f"{prefix}{name} has shape {x.shape} where {stage}'s RBM has ({want[name]},)")
+    inside = stage in ("updown", "continue") or (stage != "backprop" and (progress.epoch, progress.batch) > (0, 0))
+    if recipe.centered and inside and not offsets_of(arrays, "offsets."):
+        raise ValueError(f"its recipe is centered and it holds no offsets.* for {stage}")
 
 
 @dataclass
