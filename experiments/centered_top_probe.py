@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim.data import load_mnist
+from neurosim.errors import NeurosimError
 from neurosim.machines import dbn as D
 from neurosim.machines import dbn_train as T
 
@@ -55,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--updown-anneal", type=int, default=8)
     args = ap.parse_args(argv)
     _patch()
-    recipe = replace(T.PRESETS["hinton2006"], updown_epochs=args.updown_epochs, updown_anneal=args.updown_anneal,
-                     backprop_epochs=0, validation=args.validation, seed=0, centered=True)
-    X, y = load_mnist("train", limit=args.limit)
     out = Path(args.run)
-    T.Trainer(recipe, X, y, out, checkpoint_s=180).run(lambda: None)
+    try:
+        recipe = replace(T.PRESETS["hinton2006"], updown_epochs=args.updown_epochs, updown_anneal=args.updown_anneal,
+                         backprop_epochs=0, validation=args.validation, seed=0, centered=True)
+        X, y = load_mnist("train", limit=args.limit)
+        T.Trainer(recipe, X, y, out, checkpoint_s=180).run(lambda: None)
+    except NeurosimError as err:
+        sys.exit(f"centered_top_probe: {err}")
     arrays, _ = T.read_checkpoint(out / "checkpoint.npz")
     held = slice(len(X) - args.validation, len(X))
     greedy = T.stack(arrays, "greedy.") or T.stack(arrays, "dbn.")
